@@ -1,0 +1,1 @@
+"""Identities and access decisions. The registry asks an :class:`Authorizer`; nothing else."""

@@ -1,0 +1,62 @@
+"""The Authorizer Protocol: the one place the registry asks "may this caller do this?".
+
+A scope follows the Docker token spec: ``repository:<name>:<actions>`` with actions
+``pull``, ``push``, ``delete``; ``registry:catalog:*`` for the catalog; an empty list of
+accesses asks only "who is this?" (``GET /v2/``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Access:
+    type: str  # "repository" or "registry"
+    name: str
+    actions: frozenset[str]
+
+    @classmethod
+    def repository(cls, name: str, *actions: str) -> Access:
+        return cls("repository", name, frozenset(actions))
+
+    def scope(self) -> str:
+        return f"{self.type}:{self.name}:{','.join(sorted(self.actions))}"
+
+
+CATALOG = Access("registry", "catalog", frozenset({"*"}))
+
+
+@dataclass(frozen=True)
+class Caller:
+    """What the HTTP edge knows about the caller."""
+
+    authorization: str | None  # the Authorization header, if any
+    client_host: str | None  # peer address
+
+    @property
+    def is_loopback(self) -> bool:
+        if not self.client_host:
+            return False
+        try:
+            return ipaddress.ip_address(self.client_host).is_loopback
+        except ValueError:
+            return False
+
+
+@dataclass(frozen=True)
+class Principal:
+    name: str  # "anonymous" for anonymous access
+    is_admin: bool = False
+
+
+class Authorizer(Protocol):
+    async def authorize(self, caller: Caller, accesses: list[Access]) -> Principal:
+        """The principal if every access is allowed.
+
+        Raises ``RegistryError`` with ``UNAUTHORIZED`` (and a ``WWW-Authenticate`` header)
+        when credentials are missing or wrong, ``DENIED`` when they do not suffice.
+        """
+        ...

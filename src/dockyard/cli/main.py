@@ -1,0 +1,120 @@
+"""``dockyard``: serve, collect garbage, migrate the database.
+
+Commands that act on a server's data (``serve``, ``gc``, ``db``) build the application
+from settings; every other command (from later issues) talks to a server over HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from dockyard import __version__
+from dockyard.settings import Settings
+
+app = typer.Typer(help="Dockyard: a container image platform for research computing.", no_args_is_help=True)
+db_app = typer.Typer(help="The metadata database.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+console = Console(stderr=True)
+
+_SETTINGS_HELP = "\n\n".join(
+    f"DOCKYARD_{name.upper()}: {field.description}" for name, field in Settings.model_fields.items()
+)
+
+
+def _settings(**overrides: Any) -> Settings:
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        for error in exc.errors():
+            where = ".".join(str(p) for p in error["loc"]) or "settings"
+            console.print(f"[red]error:[/red] {where}: {error['msg']}")
+        raise typer.Exit(2) from None
+
+
+async def _migrate(settings: Settings) -> str | None:
+    from dockyard.db.engine import Database
+    from dockyard.db.migrate import current_revision, upgrade
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.effective_database_url)
+    try:
+        await upgrade(db)
+        return await current_revision(db)
+    finally:
+        await db.dispose()
+
+
+@app.command(help="Start the server (registry at /v2, health at /healthz, metrics at /metrics).\n\n"
+             "Settings come from options, DOCKYARD_* variables and the TOML file named by DOCKYARD_CONFIG:\n\n"
+             + _SETTINGS_HELP)
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on [127.0.0.1].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on [5000].")] = None,
+    workers: Annotated[int | None, typer.Option(help="Server processes; 0 = one per core (max 4).")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Data folder [./dockyard-data].")] = None,
+    database_url: Annotated[str | None, typer.Option(help="Database URL (default: SQLite in the data folder).")] = None,
+) -> None:
+    from dockyard.ops import logs
+    from dockyard.serving import run
+    from dockyard.storage.filesystem import FilesystemDriver
+
+    settings = _settings(host=host, port=port, workers=workers, data_dir=data_dir, database_url=database_url)
+    logs.configure(settings.log_level)
+    revision = asyncio.run(_migrate(settings))
+    if settings.storage_driver == "filesystem":
+        FilesystemDriver(settings.effective_storage_root).purge_temporaries()
+    mode = "DEVELOPMENT MODE: anonymous push and pull from loopback" if settings.auth_mode == "dev" else "basic auth"
+    console.print(
+        f"Dockyard {__version__} on http://{settings.host}:{settings.port} "
+        f"({settings.effective_workers} workers, schema {revision}, {mode})"
+    )
+    run(settings)
+
+
+@app.command(help="Collect garbage now: unreferenced blobs and untagged manifests older than the grace period.")
+def gc(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Report what would be deleted; delete nothing.")] = False,
+    grace_seconds: Annotated[float | None, typer.Option(help="Override the grace period.")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Data folder.")] = None,
+    database_url: Annotated[str | None, typer.Option(help="Database URL.")] = None,
+) -> None:
+    from dockyard.app import build_services
+
+    settings = _settings(data_dir=data_dir, database_url=database_url, gc_grace_seconds=grace_seconds)
+
+    async def collect() -> dict[str, Any]:
+        await _migrate(settings)
+        services = build_services(settings)
+        try:
+            report = await services.gc.run(dry_run=dry_run)
+        finally:
+            await services.db.dispose()
+        return {**report.summary(), "blobs": report.blobs, "manifests": report.manifests}
+
+    typer.echo(json.dumps(asyncio.run(collect()), indent=2))
+
+
+@db_app.command("upgrade", help="Apply database migrations (serve does this on start).")
+def db_upgrade(
+    data_dir: Annotated[Path | None, typer.Option(help="Data folder.")] = None,
+    database_url: Annotated[str | None, typer.Option(help="Database URL.")] = None,
+) -> None:
+    settings = _settings(data_dir=data_dir, database_url=database_url)
+    typer.echo(f"schema at revision {asyncio.run(_migrate(settings))}")
+
+
+@app.command(help="Print the version.")
+def version() -> None:
+    typer.echo(__version__)
+
+
+def main() -> None:
+    app()

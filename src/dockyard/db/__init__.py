@@ -1,0 +1,1 @@
+"""Metadata database: engine, transactions, tables and migrations."""

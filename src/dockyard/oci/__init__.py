@@ -1,0 +1,1 @@
+"""Pure OCI vocabulary: digests, names, media types, manifests and spec error codes. No I/O."""

@@ -1,0 +1,69 @@
+"""The registry's error codes: one table, each member carrying its HTTP status.
+
+The OCI Distribution spec (and CNCF Distribution's ``errcode`` register) name these codes;
+the HTTP edge turns a :class:`RegistryError` into the ``{"errors": [...]}`` envelope in
+exactly one place (:mod:`dockyard.registry.http.errors`).
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+
+class ErrorCode(Enum):
+    # (HTTP status, default message[, code on the wire when it differs from the name])
+    BLOB_UNKNOWN = (404, "blob unknown to registry")
+    BLOB_UPLOAD_INVALID = (400, "blob upload invalid")
+    BLOB_UPLOAD_UNKNOWN = (404, "blob upload unknown to registry")
+    DIGEST_INVALID = (400, "provided digest did not match uploaded content")
+    MANIFEST_BLOB_UNKNOWN = (404, "manifest references a manifest or blob unknown to registry")
+    MANIFEST_INVALID = (400, "manifest invalid")
+    MANIFEST_UNKNOWN = (404, "manifest unknown to registry")
+    NAME_INVALID = (400, "invalid repository name")
+    NAME_UNKNOWN = (404, "repository name not known to registry")
+    SIZE_INVALID = (400, "provided length did not match content length")
+    TAG_INVALID = (400, "manifest tag did not match URI")
+    UNAUTHORIZED = (401, "authentication required")
+    DENIED = (403, "requested access to the resource is denied")
+    UNSUPPORTED = (405, "the operation is unsupported")
+    TOOMANYREQUESTS = (429, "too many requests")
+    RANGE_INVALID = (416, "invalid content range")
+    PAGINATION_NUMBER_INVALID = (400, "invalid number of results requested")
+    MANIFEST_TOO_LARGE = (413, "manifest too large", "MANIFEST_INVALID")
+    ROUTE_UNKNOWN = (404, "no such endpoint in the registry API", "UNSUPPORTED")
+    UNAVAILABLE = (503, "service unavailable")
+
+    @property
+    def status(self) -> int:
+        return self.value[0]
+
+    @property
+    def message(self) -> str:
+        return self.value[1]
+
+    @property
+    def wire_code(self) -> str:
+        """The code as written on the wire (an oversize manifest is MANIFEST_INVALID, with 413)."""
+        return self.value[2] if len(self.value) > 2 else self.name
+
+
+class RegistryError(Exception):
+    """An error the client is told about with a spec error code.
+
+    ``headers`` carries response headers the error needs (e.g. ``Range`` on a 416,
+    ``WWW-Authenticate`` on a 401).
+    """
+
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str | None = None,
+        detail: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.code = code
+        self.message = message or code.message
+        self.detail = detail
+        self.headers = headers or {}
+        super().__init__(f"{code.name}: {self.message}")

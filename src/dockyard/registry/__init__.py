@@ -1,0 +1,1 @@
+"""The OCI Distribution API: blobs, uploads, manifests, tags, referrers, GC and events."""

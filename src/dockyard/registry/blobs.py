@@ -1,0 +1,144 @@
+"""Blobs: content-addressed once in storage, served by a repository only through a link.
+
+Ordering that keeps online GC safe (see :mod:`dockyard.registry.gc`):
+
+1. ``claim`` upserts the blob row, refreshing ``touched_at``; a row GC is deleting makes
+   the caller wait until GC is done, then the row is created afresh;
+2. the bytes are renamed into ``blobs/...`` (atomic; identical content if already there);
+3. the repository link is inserted.
+
+So a link always implies the bytes exist; a row without a link is invisible to clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import and_, delete, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dockyard.db.engine import Database
+from dockyard.db.tables import blobs, repositories, repository_blobs
+from dockyard.oci.digest import Digest
+from dockyard.oci.errors import ErrorCode, RegistryError
+from dockyard.registry import repositories as repos
+from dockyard.registry.paths import blob_path
+from dockyard.storage.base import LocalFile, PathNotFound, StorageDriver
+
+_CLAIM_WAIT = 0.05
+_CLAIM_ATTEMPTS = 600  # 30 s: GC deletes one blob in far less
+
+
+@dataclass(frozen=True)
+class BlobLocation:
+    digest: Digest
+    size: int
+    path: str
+    local: LocalFile | None
+    redirect: str | None
+
+
+class BlobService:
+    def __init__(self, db: Database, storage: StorageDriver) -> None:
+        self.db = db
+        self.storage = storage
+
+    async def size_in(self, repository: str, digest: Digest) -> int:
+        """The blob's size if ``repository`` may serve it; else BLOB_UNKNOWN."""
+        stmt = (
+            select(blobs.c.size)
+            .select_from(
+                repositories.join(repository_blobs, repository_blobs.c.repository_id == repositories.c.id).join(
+                    blobs, blobs.c.digest == repository_blobs.c.digest
+                )
+            )
+            .where(repositories.c.name == repository, repository_blobs.c.digest == digest)
+        )
+        async with self.db.read() as conn:
+            row = (await conn.execute(stmt)).first()
+        if row is None:
+            raise RegistryError(ErrorCode.BLOB_UNKNOWN, f"blob {digest} is not in repository {repository!r}")
+        return int(row[0])
+
+    async def locate(self, repository: str, digest: Digest, method: str = "GET") -> BlobLocation:
+        size = await self.size_in(repository, digest)
+        path = blob_path(digest)
+        redirect = await self.storage.redirect_url(path, method)
+        local = None
+        if redirect is None:
+            try:
+                local = await self.storage.local_file(path)
+            except PathNotFound:
+                raise RegistryError(ErrorCode.BLOB_UNKNOWN, f"blob {digest} is missing from storage") from None
+        return BlobLocation(digest, size, path, local, redirect)
+
+    async def claim(self, digest: Digest, size: int) -> None:
+        """Step 1 above: make sure a live row exists and is freshly touched."""
+        for _ in range(_CLAIM_ATTEMPTS):
+            now = time.time()
+            async with self.db.write() as conn:
+                stmt = self.db.insert(blobs).values(
+                    digest=digest, size=size, state="live", created_at=now, touched_at=now
+                )
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=["digest"], set_={"touched_at": now}, where=blobs.c.state == "live"
+                )
+                result = await conn.execute(stmt.returning(blobs.c.digest))
+                if result.first() is not None:
+                    return
+            await asyncio.sleep(_CLAIM_WAIT)
+        raise RegistryError(ErrorCode.UNAVAILABLE, f"blob {digest} is being garbage collected; retry")
+
+    async def commit(self, repository: str, scratch_path: str, digest: Digest, size: int) -> None:
+        """Store verified bytes at ``scratch_path`` as ``digest`` and link it into ``repository``."""
+        await self.claim(digest, size)
+        await self.storage.move(scratch_path, blob_path(digest))
+        async with self.db.write() as conn:
+            repo_id = await repos.ensure_id(self.db, conn, repository)
+            await self._link(conn, repo_id, digest)
+
+    async def _link(self, conn: AsyncConnection, repo_id: int, digest: Digest) -> None:
+        now = time.time()
+        stmt = self.db.insert(repository_blobs).values(repository_id=repo_id, digest=digest, touched_at=now)
+        await conn.execute(
+            stmt.on_conflict_do_update(index_elements=["repository_id", "digest"], set_={"touched_at": now})
+        )
+
+    async def mount(self, repository: str, source: str, digest: Digest) -> int | None:
+        """Link a blob of ``source`` into ``repository``; its size, or None when not reachable."""
+        async with self.db.write() as conn:
+            row = (
+                await conn.execute(
+                    select(blobs.c.size)
+                    .select_from(
+                        repositories.join(
+                            repository_blobs, repository_blobs.c.repository_id == repositories.c.id
+                        ).join(blobs, blobs.c.digest == repository_blobs.c.digest)
+                    )
+                    .where(
+                        repositories.c.name == source,
+                        repository_blobs.c.digest == digest,
+                        blobs.c.state == "live",
+                    )
+                )
+            ).first()
+            if row is None:
+                return None
+            await conn.execute(update(blobs).where(blobs.c.digest == digest).values(touched_at=time.time()))
+            repo_id = await repos.ensure_id(self.db, conn, repository)
+            await self._link(conn, repo_id, digest)
+            return int(row[0])
+
+    async def unlink(self, repository: str, digest: Digest) -> None:
+        """DELETE of a blob: the repository no longer serves it; GC reclaims the bytes."""
+        async with self.db.write() as conn:
+            repo_id = await repos.require_id(conn, repository)
+            result = await conn.execute(
+                delete(repository_blobs).where(
+                    and_(repository_blobs.c.repository_id == repo_id, repository_blobs.c.digest == digest)
+                )
+            )
+        if result.rowcount == 0:
+            raise RegistryError(ErrorCode.BLOB_UNKNOWN, f"blob {digest} is not in repository {repository!r}")

@@ -1,0 +1,252 @@
+"""Online garbage collection: no read-only window, pushes continue while it runs.
+
+Mark, per repository: tagged manifests, their index children (transitively), manifests
+whose ``subject`` is live (signatures, SBOMs) and anything younger than the grace period.
+Sweep, each step a conditional statement that re-checks its condition at delete time:
+
+1. untagged, unreferenced manifests older than the grace period;
+2. repository links to blobs no remaining manifest references, untouched for the grace
+   period (a manifest PUT touches the links it relies on, in its own transaction);
+3. blobs with no link left and untouched for the grace period: the row is first marked
+   ``deleting`` (so a concurrent upload of the same bytes waits, see
+   :mod:`dockyard.registry.blobs`), then the bytes go, then the row;
+4. upload sessions idle longer than the purge period, and upload folders with no session.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from sqlalchemy import and_, delete, exists, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dockyard.db.engine import Database
+from dockyard.db.tables import blobs, manifest_references, manifests, repositories, repository_blobs, tags, uploads
+from dockyard.oci.digest import Digest
+from dockyard.registry.paths import blob_path, upload_dir
+from dockyard.registry.uploads import UploadService
+from dockyard.storage.base import PathNotFound, StorageDriver
+
+log = logging.getLogger("dockyard.gc")
+
+
+@dataclass
+class GcReport:
+    dry_run: bool
+    manifests: list[str] = field(default_factory=list)  # "repo@digest"
+    links: list[str] = field(default_factory=list)  # "repo@digest"
+    blobs: list[str] = field(default_factory=list)
+    bytes_freed: int = 0
+    uploads: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "dry_run": self.dry_run,
+            "manifests_deleted": len(self.manifests),
+            "links_deleted": len(self.links),
+            "blobs_deleted": len(self.blobs),
+            "bytes_freed": self.bytes_freed,
+            "uploads_purged": self.uploads,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+class _DryRunRollback(Exception):
+    pass
+
+
+class GarbageCollector:
+    def __init__(
+        self, db: Database, storage: StorageDriver, uploads: UploadService, grace: float, upload_purge: float
+    ) -> None:
+        self.db = db
+        self.storage = storage
+        self.uploads = uploads
+        self.grace = grace
+        self.upload_purge = upload_purge
+
+    async def run(self, dry_run: bool = False) -> GcReport:
+        """Collect garbage. ``dry_run`` runs the very same statements in one transaction
+        that is rolled back, and deletes no bytes."""
+        started = time.monotonic()
+        report = GcReport(dry_run)
+        cutoff = time.time() - self.grace
+        if dry_run:
+            try:
+                async with self.db.write() as conn:
+                    await self._collect(_Shared(conn), cutoff, report)
+                    raise _DryRunRollback
+            except _DryRunRollback:
+                pass
+        else:
+            await self._finish_interrupted(report)
+            await self._collect(_PerStatement(self.db), cutoff, report)
+            report.uploads = await self.uploads.purge_stale(time.time() - self.upload_purge)
+            report.uploads += await self._sweep_orphan_uploads(cutoff)
+        report.seconds = time.monotonic() - started
+        log.info("gc finished: %s", report.summary())
+        return report
+
+    async def _collect(self, tx: _Transactions, cutoff: float, report: GcReport) -> None:
+        async with tx.read() as conn:
+            repo_rows = (await conn.execute(select(repositories.c.id, repositories.c.name))).all()
+        for repo_id, name in repo_rows:
+            await self._sweep_manifests(tx, repo_id, name, cutoff, report)
+            await self._sweep_links(tx, repo_id, name, cutoff, report)
+        await self._sweep_blobs(tx, cutoff, report)
+
+    async def _dead_manifests(self, conn: AsyncConnection, repo_id: int, cutoff: float) -> list[tuple[int, str]]:
+        rows = (
+            await conn.execute(
+                select(manifests.c.id, manifests.c.digest, manifests.c.subject_digest, manifests.c.created_at).where(
+                    manifests.c.repository_id == repo_id
+                )
+            )
+        ).all()
+        tagged = {r[0] for r in await conn.execute(select(tags.c.manifest_digest).where(tags.c.repository_id == repo_id))}
+        children_rows = (
+            await conn.execute(
+                select(manifests.c.digest, manifest_references.c.digest)
+                .select_from(manifest_references.join(manifests, manifests.c.id == manifest_references.c.manifest_id))
+                .where(manifests.c.repository_id == repo_id, manifest_references.c.kind == "manifest")
+            )
+        ).all()
+        children: dict[str, list[str]] = {}
+        for parent, child in children_rows:
+            children.setdefault(parent, []).append(child)
+        by_subject: dict[str, list[str]] = {}
+        for _id, digest, subject, _created in rows:
+            if subject:
+                by_subject.setdefault(subject, []).append(digest)
+        live: set[str] = set()
+        stack = list(tagged | {digest for _id, digest, _s, created in rows if created >= cutoff})
+        while stack:
+            digest = stack.pop()
+            if digest in live:
+                continue
+            live.add(digest)
+            stack.extend(children.get(digest, ()))
+            stack.extend(by_subject.get(digest, ()))
+        return [(mid, digest) for mid, digest, _s, _c in rows if digest not in live]
+
+    async def _sweep_manifests(
+        self, tx: _Transactions, repo_id: int, name: str, cutoff: float, report: GcReport
+    ) -> None:
+        async with tx.read() as conn:
+            dead = await self._dead_manifests(conn, repo_id, cutoff)
+        for manifest_id, digest in dead:
+            async with tx.write() as conn:
+                tagged = exists().where(tags.c.repository_id == repo_id, tags.c.manifest_digest == digest)
+                result = await conn.execute(
+                    delete(manifests).where(manifests.c.id == manifest_id, manifests.c.created_at < cutoff, ~tagged)
+                )
+            if result.rowcount:
+                report.manifests.append(f"{name}@{digest}")
+
+    async def _sweep_links(self, tx: _Transactions, repo_id: int, name: str, cutoff: float, report: GcReport) -> None:
+        referenced = (
+            select(manifest_references.c.digest)
+            .select_from(manifest_references.join(manifests, manifests.c.id == manifest_references.c.manifest_id))
+            .where(manifests.c.repository_id == repo_id, manifest_references.c.kind == "blob")
+        )
+        condition = and_(
+            repository_blobs.c.repository_id == repo_id,
+            repository_blobs.c.touched_at < cutoff,
+            repository_blobs.c.digest.not_in(referenced),
+        )
+        async with tx.write() as conn:
+            rows = (await conn.execute(delete(repository_blobs).where(condition).returning(repository_blobs.c.digest))).all()
+        report.links += [f"{name}@{r[0]}" for r in rows]
+
+    async def _sweep_blobs(self, tx: _Transactions, cutoff: float, report: GcReport) -> None:
+        linked = exists().where(repository_blobs.c.digest == blobs.c.digest)
+        condition = and_(blobs.c.state == "live", blobs.c.touched_at < cutoff, ~linked)
+        async with tx.read() as conn:
+            candidates = (await conn.execute(select(blobs.c.digest, blobs.c.size).where(condition))).all()
+        for digest, size in candidates:
+            async with tx.write() as conn:
+                marked = await conn.execute(update(blobs).where(blobs.c.digest == digest, condition).values(state="deleting"))
+            if marked.rowcount:
+                if not report.dry_run:
+                    await self._delete_blob(digest)
+                report.blobs.append(digest)
+                report.bytes_freed += int(size)
+
+    async def _delete_blob(self, digest: str) -> None:
+        try:
+            await self.storage.delete(blob_path(Digest(digest)))
+        except PathNotFound:
+            pass
+        async with self.db.write() as conn:
+            await conn.execute(delete(blobs).where(blobs.c.digest == digest, blobs.c.state == "deleting"))
+
+    async def _finish_interrupted(self, report: GcReport) -> None:
+        """Rows left 'deleting' by a GC that died midway: finish their deletion."""
+        async with self.db.read() as conn:
+            rows = (await conn.execute(select(blobs.c.digest, blobs.c.size).where(blobs.c.state == "deleting"))).all()
+        for digest, size in rows:
+            await self._delete_blob(digest)
+            report.blobs.append(digest)
+            report.bytes_freed += int(size)
+
+    async def _sweep_orphan_uploads(self, cutoff: float) -> int:
+        try:
+            folders = await self.storage.list("uploads")
+        except PathNotFound:
+            return 0
+        async with self.db.read() as conn:
+            known = {r[0] for r in await conn.execute(select(uploads.c.id))}
+        removed = 0
+        for folder in folders:
+            upload_id = folder.rsplit("/", 1)[1]
+            if upload_id in known:
+                continue
+            try:
+                info = await self.storage.stat(folder)
+                if info.modified < cutoff:
+                    await self.storage.delete(upload_dir(upload_id))
+                    removed += 1
+            except PathNotFound:
+                continue
+        return removed
+
+
+class _Transactions(Protocol):
+    def read(self) -> AbstractAsyncContextManager[AsyncConnection]: ...
+    def write(self) -> AbstractAsyncContextManager[AsyncConnection]: ...
+
+
+class _PerStatement:
+    """A live run: short transactions, so pushes are never blocked for long."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def read(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        return self.db.read()
+
+    def write(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        return self.db.write()
+
+
+class _Shared:
+    """A dry run: every step on one connection whose transaction is rolled back."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    @asynccontextmanager
+    async def _same(self) -> AsyncIterator[AsyncConnection]:
+        yield self.conn
+
+    def read(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        return self._same()
+
+    def write(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        return self._same()

@@ -1,0 +1,1 @@
+"""The ``/v2`` HTTP edge: a thin ASGI router (hot paths skip framework overhead)."""

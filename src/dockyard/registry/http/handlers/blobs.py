@@ -1,0 +1,67 @@
+"""GET/HEAD/DELETE /v2/<name>/blobs/<digest>."""
+
+from __future__ import annotations
+
+import re
+
+from dockyard.oci.digest import Digest
+from dockyard.oci.errors import ErrorCode, RegistryError
+from dockyard.registry.http.context import RegistryContext
+from dockyard.registry.http.request import Request
+from dockyard.registry.http.responses import Send, send_bytes, send_file
+
+_RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def parse_range(header: str, size: int) -> tuple[int, int]:
+    """(offset, length) of a single byte range; RANGE_INVALID when unsatisfiable or malformed."""
+    match = _RANGE_RE.match(header.strip())
+    unsatisfiable = RegistryError(
+        ErrorCode.RANGE_INVALID, f"range {header[:60]!r} cannot be served from {size} bytes",
+        headers={"Content-Range": f"bytes */{size}"},
+    )
+    if match is None or match.groups() == ("", ""):
+        raise unsatisfiable
+    first, last = match.groups()
+    if first == "":  # suffix range: the last N bytes
+        count = int(last)
+        if count == 0:
+            raise unsatisfiable
+        count = min(count, size)
+        return size - count, count
+    start = int(first)
+    end = size - 1 if last == "" else min(int(last), size - 1)
+    if start >= size or end < start:
+        raise unsatisfiable
+    return start, end - start + 1
+
+
+async def get_blob(ctx: RegistryContext, req: Request, send: Send) -> None:
+    digest = Digest.parse(req.params["digest"])
+    location = await ctx.blobs.locate(req.params["name"], digest, req.method)
+    if location.redirect is not None:
+        await send_bytes(send, 307, headers={"Location": location.redirect, "Docker-Content-Digest": digest})
+        return
+    headers = {
+        "Content-Type": "application/octet-stream",
+        "Docker-Content-Digest": digest,
+        "Accept-Ranges": "bytes",
+        "ETag": f'"{digest}"',
+        "Cache-Control": "max-age=31536000",
+    }
+    offset, length, status = 0, location.size, 200
+    range_header = req.header("range")
+    if range_header and location.size > 0:
+        offset, length = parse_range(range_header, location.size)
+        status = 206
+        headers["Content-Range"] = f"bytes {offset}-{offset + length - 1}/{location.size}"
+    headers["Content-Length"] = str(length)
+    if location.local is None:
+        raise RegistryError(ErrorCode.UNAVAILABLE, "the storage driver can neither redirect nor serve a local file")
+    await send_file(send, req.scope, status, location.local, offset, length, headers)
+
+
+async def delete_blob(ctx: RegistryContext, req: Request, send: Send) -> None:
+    digest = Digest.parse(req.params["digest"])
+    await ctx.blobs.unlink(req.params["name"], digest)
+    await send_bytes(send, 202, headers={"Docker-Content-Digest": digest})

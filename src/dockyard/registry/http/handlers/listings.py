@@ -1,0 +1,60 @@
+"""Lists: tags, the catalog and referrers."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from dockyard.oci import mediatypes as mt
+from dockyard.oci.digest import Digest
+from dockyard.oci.errors import ErrorCode, RegistryError
+from dockyard.registry.http.context import RegistryContext
+from dockyard.registry.http.request import Request
+from dockyard.registry.http.responses import Send, send_json
+
+MAX_PAGE = 10000
+
+
+def _page(req: Request) -> tuple[int | None, str | None]:
+    raw = req.query.get("n")
+    last = req.query.get("last") or None
+    if raw is None or raw == "":
+        return None, last
+    if not raw.isdigit():
+        raise RegistryError(ErrorCode.PAGINATION_NUMBER_INVALID, f"n must be a non-negative integer, not {raw[:20]!r}")
+    return min(int(raw), MAX_PAGE), last
+
+
+def _link(path: str, n: int, last: str) -> dict[str, str]:
+    return {"Link": f'<{path}?{urlencode({"n": n, "last": last})}>; rel="next"'}
+
+
+async def list_tags(ctx: RegistryContext, req: Request, send: Send) -> None:
+    name = req.params["name"]
+    n, last = _page(req)
+    found = await ctx.manifests.tags(name, None if n is None else n + 1, last)
+    headers: dict[str, str] = {}
+    if n is not None and len(found) > n:
+        found = found[:n]
+        headers = _link(f"/v2/{name}/tags/list", n, found[-1])
+    await send_json(send, 200, {"name": name, "tags": found}, headers)
+
+
+async def catalog(ctx: RegistryContext, req: Request, send: Send) -> None:
+    n, last = _page(req)
+    found = await ctx.manifests.catalog(None if n is None else n + 1, last)
+    headers: dict[str, str] = {}
+    if n is not None and len(found) > n:
+        found = found[:n]
+        headers = _link("/v2/_catalog", n, found[-1])
+    await send_json(send, 200, {"repositories": found}, headers)
+
+
+async def referrers(ctx: RegistryContext, req: Request, send: Send) -> None:
+    subject = Digest.parse(req.params["digest"])
+    artifact_type = req.query.get("artifactType") or None
+    descriptors = await ctx.manifests.referrers(req.params["name"], subject, artifact_type)
+    headers = {"Content-Type": mt.OCI_INDEX}
+    if artifact_type:
+        headers["OCI-Filters-Applied"] = "artifactType"
+    index = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": descriptors}
+    await send_json(send, 200, index, headers)

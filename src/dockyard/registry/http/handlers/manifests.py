@@ -1,0 +1,55 @@
+"""GET/HEAD/PUT/DELETE /v2/<name>/manifests/<reference>."""
+
+from __future__ import annotations
+
+from dockyard.oci import mediatypes as mt
+from dockyard.oci.errors import ErrorCode, RegistryError
+from dockyard.registry.http.context import RegistryContext
+from dockyard.registry.http.request import Request
+from dockyard.registry.http.responses import Send, send_bytes
+
+
+def _acceptable(accept: str | None, media_type: str) -> bool:
+    """Whether the client's Accept allows ``media_type``.
+
+    No conversion is done: a client that lists manifest types but not this one (and no
+    wildcard) is told so, as CNCF Distribution does for OCI manifests.
+    """
+    if not accept:
+        return True
+    offered = {part.split(";", 1)[0].strip().lower() for part in accept.split(",")}
+    if media_type in offered or "*/*" in offered or "application/*" in offered:
+        return True
+    return not (offered & mt.MANIFESTS)
+
+
+async def get_manifest(ctx: RegistryContext, req: Request, send: Send) -> None:
+    head = req.method == "HEAD"
+    stored = await ctx.manifests.get(req.params["name"], req.params["reference"], with_content=not head)
+    if not _acceptable(req.header("accept"), stored.media_type):
+        raise RegistryError(
+            ErrorCode.MANIFEST_UNKNOWN,
+            f"the manifest is {stored.media_type}, which the request's Accept header does not allow",
+        )
+    headers = {
+        "Content-Type": stored.media_type,
+        "Docker-Content-Digest": stored.digest,
+        "ETag": f'"{stored.digest}"',
+        "Content-Length": str(stored.size),
+    }
+    await send_bytes(send, 200, b"" if head else stored.content or b"", headers)
+
+
+async def put_manifest(ctx: RegistryContext, req: Request, send: Send) -> None:
+    name, reference = req.params["name"], req.params["reference"]
+    data = await req.read(ctx.manifests.max_bytes)
+    result = await ctx.manifests.put(name, reference, data, req.header("content-type"))
+    headers = {"Location": f"/v2/{name}/manifests/{result.digest}", "Docker-Content-Digest": result.digest}
+    if result.subject:
+        headers["OCI-Subject"] = result.subject
+    await send_bytes(send, 201, headers=headers)
+
+
+async def delete_manifest(ctx: RegistryContext, req: Request, send: Send) -> None:
+    await ctx.manifests.delete(req.params["name"], req.params["reference"])
+    await send_bytes(send, 202)

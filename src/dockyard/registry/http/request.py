@@ -1,0 +1,83 @@
+"""A minimal view of an ASGI HTTP request, enough for the registry's handlers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import parse_qs
+
+from dockyard.oci.errors import ErrorCode, RegistryError
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+
+
+class ClientDisconnected(Exception):
+    pass
+
+
+class Request:
+    __slots__ = ("_headers", "_query", "params", "receive", "scope")
+
+    def __init__(self, scope: Scope, receive: Any, params: dict[str, str]) -> None:
+        self.scope = scope
+        self.receive = receive
+        self.params = params
+        self._headers: dict[str, str] | None = None
+        self._query: dict[str, str] | None = None
+
+    @property
+    def method(self) -> str:
+        return str(self.scope["method"])
+
+    @property
+    def headers(self) -> dict[str, str]:
+        if self._headers is None:
+            self._headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in self.scope["headers"]}
+        return self._headers
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name)
+
+    @property
+    def query(self) -> dict[str, str]:
+        if self._query is None:
+            raw = self.scope.get("query_string", b"").decode("latin-1")
+            self._query = {k: v[0] for k, v in parse_qs(raw, keep_blank_values=True).items()}
+        return self._query
+
+    @property
+    def client_host(self) -> str | None:
+        client = self.scope.get("client")
+        return str(client[0]) if client else None
+
+    def content_length(self) -> int | None:
+        raw = self.header("content-length")
+        if raw is None:
+            return None
+        if not raw.isdigit():
+            raise RegistryError(ErrorCode.SIZE_INVALID, f"invalid Content-Length {raw[:40]!r}")
+        return int(raw)
+
+    async def body(self) -> AsyncIterator[bytes]:
+        while True:
+            message: Message = await self.receive()
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnected
+            chunk = message.get("body", b"")
+            if chunk:
+                yield chunk
+            if not message.get("more_body", False):
+                return
+
+    async def read(self, limit: int) -> bytes:
+        """The whole body; ``MANIFEST_TOO_LARGE`` past ``limit`` bytes."""
+        declared = self.content_length()
+        if declared is not None and declared > limit:
+            raise RegistryError(ErrorCode.MANIFEST_TOO_LARGE, f"body is {declared} bytes; the limit is {limit}")
+        parts = bytearray()
+        async for chunk in self.body():
+            parts += chunk
+            if len(parts) > limit:
+                raise RegistryError(ErrorCode.MANIFEST_TOO_LARGE, f"body exceeds the limit of {limit} bytes")
+        return bytes(parts)

@@ -1,0 +1,122 @@
+"""The /v2 ASGI application: match a route, check access, call the handler, and turn
+every :class:`RegistryError` into the spec's error envelope (in :mod:`.errors`)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from dockyard.auth.base import CATALOG, Access, Caller
+from dockyard.oci.errors import ErrorCode, RegistryError
+from dockyard.oci.names import validate_name
+from dockyard.registry.http import errors
+from dockyard.registry.http.context import RegistryContext
+from dockyard.registry.http.handlers import blobs, listings, manifests, uploads
+from dockyard.registry.http.request import ClientDisconnected, Request
+from dockyard.registry.http.responses import Send, send_bytes, send_json
+
+log = logging.getLogger("dockyard.registry")
+
+Handler = Callable[[RegistryContext, Request, Send], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    handler: Handler
+    action: str | None  # repository action needed: pull, push, delete; None for special cases
+
+
+async def _base(ctx: RegistryContext, req: Request, send: Send) -> None:
+    await send_json(send, 200, {})
+
+
+_PULL, _PUSH, _DELETE = "pull", "push", "delete"
+_NAME = r"(?P<name>[^?#]+?)"
+ROUTES: list[tuple[re.Pattern[str], dict[str, Endpoint]]] = [
+    (re.compile(r"^/v2/?$"), {"GET": Endpoint(_base, None)}),
+    (re.compile(r"^/v2/_catalog$"), {"GET": Endpoint(listings.catalog, None)}),
+    (re.compile(rf"^/v2/{_NAME}/tags/list$"), {"GET": Endpoint(listings.list_tags, _PULL)}),
+    (
+        re.compile(rf"^/v2/{_NAME}/manifests/(?P<reference>[^/]+)$"),
+        {
+            "GET": Endpoint(manifests.get_manifest, _PULL),
+            "PUT": Endpoint(manifests.put_manifest, _PUSH),
+            "DELETE": Endpoint(manifests.delete_manifest, _DELETE),
+        },
+    ),
+    (re.compile(rf"^/v2/{_NAME}/blobs/uploads/?$"), {"POST": Endpoint(uploads.start_upload, _PUSH)}),
+    (
+        re.compile(rf"^/v2/{_NAME}/blobs/uploads/(?P<upload>[^/]+)$"),
+        {
+            "GET": Endpoint(uploads.upload_status, _PUSH),
+            "PATCH": Endpoint(uploads.patch_upload, _PUSH),
+            "PUT": Endpoint(uploads.finish_upload, _PUSH),
+            "DELETE": Endpoint(uploads.cancel_upload, _PUSH),
+        },
+    ),
+    (
+        re.compile(rf"^/v2/{_NAME}/blobs/(?P<digest>[^/]+)$"),
+        {"GET": Endpoint(blobs.get_blob, _PULL), "DELETE": Endpoint(blobs.delete_blob, _DELETE)},
+    ),
+    (re.compile(rf"^/v2/{_NAME}/referrers/(?P<digest>[^/]+)$"), {"GET": Endpoint(listings.referrers, _PULL)}),
+]
+
+
+def match(path: str, method: str) -> tuple[Endpoint, dict[str, str]]:
+    for pattern, methods in ROUTES:
+        found = pattern.match(path)
+        if found is None:
+            continue
+        endpoint = methods.get("GET" if method == "HEAD" else method)
+        if endpoint is None:
+            allowed = sorted({*methods, *(["HEAD"] if "GET" in methods else [])})
+            raise RegistryError(
+                ErrorCode.UNSUPPORTED, f"{method} is not supported here", headers={"Allow": ", ".join(allowed)}
+            )
+        return endpoint, found.groupdict()
+    raise RegistryError(ErrorCode.ROUTE_UNKNOWN, f"no registry endpoint at {path[:200]!r}")
+
+
+def _accesses(endpoint: Endpoint, params: dict[str, str]) -> list[Access]:
+    if endpoint.action is not None:
+        return [Access.repository(params["name"], endpoint.action)]
+    if endpoint.handler is listings.catalog:
+        return [CATALOG]
+    return []
+
+
+class RegistryApp:
+    """ASGI app for everything under /v2."""
+
+    def __init__(self, ctx: RegistryContext) -> None:
+        self.ctx = ctx
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Send) -> None:
+        started = False
+
+        async def tracking_send(message: dict[str, Any]) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            endpoint, params = match(scope["path"], scope["method"])
+            if "name" in params:
+                validate_name(params["name"])
+            req = Request(scope, receive, params)
+            await self.ctx.authorizer.authorize(
+                Caller(req.header("authorization"), req.client_host), _accesses(endpoint, params)
+            )
+            await endpoint.handler(self.ctx, req, tracking_send)
+        except RegistryError as exc:
+            if started:
+                log.warning("error after the response started: %s", exc)
+                return
+            status, body, headers = errors.render(exc)
+            await send_bytes(send, status, b"" if scope["method"] == "HEAD" else body, {**headers, "Content-Length": str(len(body))})
+        except ClientDisconnected:
+            log.info("client disconnected during %s %s", scope["method"], scope["path"])

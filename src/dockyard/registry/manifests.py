@@ -1,0 +1,245 @@
+"""Manifests and tags. Bytes are stored in the database exactly as received; the digest is
+computed over those bytes and is what every response names."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dockyard.db.engine import Database
+from dockyard.db.tables import manifest_references, manifests, repositories, repository_blobs, tags
+from dockyard.oci import mediatypes as mt
+from dockyard.oci.digest import Digest
+from dockyard.oci.errors import ErrorCode, RegistryError
+from dockyard.oci.manifest import ParsedManifest, parse_manifest
+from dockyard.oci.names import is_tag, validate_tag
+from dockyard.registry import repositories as repos
+from dockyard.registry.events import EventBus, ManifestDeleted, ManifestPushed, TagDeleted
+
+
+@dataclass(frozen=True)
+class StoredManifest:
+    digest: str
+    media_type: str
+    size: int
+    content: bytes | None  # None when only the head was asked for
+
+
+@dataclass(frozen=True)
+class PutResult:
+    digest: Digest
+    subject: str | None
+
+
+def _reference_clause(reference: str) -> tuple[bool, str]:
+    """(is_digest, value) for a manifest reference from a URL."""
+    if ":" in reference:
+        return True, Digest.parse(reference)
+    validate_tag(reference)
+    return False, reference
+
+
+class ManifestService:
+    def __init__(self, db: Database, events: EventBus, max_bytes: int) -> None:
+        self.db = db
+        self.events = events
+        self.max_bytes = max_bytes
+
+    async def get(self, repository: str, reference: str, with_content: bool = True) -> StoredManifest:
+        by_digest, value = _reference_clause(reference)
+        columns = [manifests.c.digest, manifests.c.media_type, manifests.c.size]
+        if with_content:
+            columns.append(manifests.c.content)
+        source = repositories.join(manifests, manifests.c.repository_id == repositories.c.id)
+        if by_digest:
+            condition = manifests.c.digest == value
+        else:
+            source = source.join(
+                tags, and_(tags.c.repository_id == repositories.c.id, tags.c.manifest_digest == manifests.c.digest)
+            )
+            condition = tags.c.name == value
+        stmt = select(*columns).select_from(source).where(repositories.c.name == repository, condition)
+        async with self.db.read() as conn:
+            row = (await conn.execute(stmt)).first()
+        if row is None:
+            raise RegistryError(ErrorCode.MANIFEST_UNKNOWN, f"manifest {reference!r} is unknown in {repository!r}")
+        return StoredManifest(row[0], row[1], int(row[2]), bytes(row[3]) if with_content else None)
+
+    async def put(self, repository: str, reference: str, data: bytes, content_type: str | None) -> PutResult:
+        if len(data) > self.max_bytes:
+            raise RegistryError(
+                ErrorCode.MANIFEST_TOO_LARGE, f"manifest is {len(data)} bytes; the limit is {self.max_bytes}"
+            )
+        digest = Digest.of(data)
+        tag: str | None = None
+        if is_tag(reference):
+            tag = reference
+        else:
+            expected = Digest.parse(reference) if ":" in reference else None
+            if expected is None:
+                validate_tag(reference)
+            elif Digest.of(data, expected.algorithm) != expected:
+                raise RegistryError(ErrorCode.DIGEST_INVALID, f"manifest digest does not match {expected}")
+            else:
+                digest = expected
+        parsed = parse_manifest(data, content_type)
+        now = time.time()
+        async with self.db.write() as conn:
+            repo_id = await repos.ensure_id(self.db, conn, repository)
+            await self._check_references(conn, repo_id, parsed, now)
+            await self._insert(conn, repo_id, digest, data, parsed, now)
+            if tag is not None:
+                stmt = self.db.insert(tags).values(repository_id=repo_id, name=tag, manifest_digest=digest, updated_at=now)
+                await conn.execute(
+                    stmt.on_conflict_do_update(
+                        index_elements=["repository_id", "name"],
+                        set_={"manifest_digest": digest, "updated_at": now},
+                    )
+                )
+        await self.events.emit(ManifestPushed(repository, digest, parsed.media_type, tag, len(data)))
+        return PutResult(digest, parsed.subject.digest if parsed.subject else None)
+
+    async def _check_references(self, conn: AsyncConnection, repo_id: int, parsed: ParsedManifest, now: float) -> None:
+        blob_digests = {d.digest for d in parsed.blob_references}
+        if blob_digests:
+            # Touching the links is also the existence check, and keeps GC from removing
+            # a link this manifest is about to rely on.
+            result = await conn.execute(
+                update(repository_blobs)
+                .where(repository_blobs.c.repository_id == repo_id, repository_blobs.c.digest.in_(blob_digests))
+                .values(touched_at=now)
+            )
+            if result.rowcount != len(blob_digests):
+                found = {
+                    row[0]
+                    for row in await conn.execute(
+                        select(repository_blobs.c.digest).where(
+                            repository_blobs.c.repository_id == repo_id,
+                            repository_blobs.c.digest.in_(blob_digests),
+                        )
+                    )
+                }
+                missing = sorted(blob_digests - found)
+                raise RegistryError(
+                    ErrorCode.MANIFEST_BLOB_UNKNOWN,
+                    f"the repository has no blob {missing[0]}; push the blobs before the manifest",
+                    detail={"digest": missing[0]},
+                )
+        child_digests = {d.digest for d in parsed.manifests}
+        if child_digests:
+            found = {
+                row[0]
+                for row in await conn.execute(
+                    select(manifests.c.digest).where(
+                        manifests.c.repository_id == repo_id, manifests.c.digest.in_(child_digests)
+                    )
+                )
+            }
+            missing = sorted(child_digests - found)
+            if missing:
+                raise RegistryError(
+                    ErrorCode.MANIFEST_BLOB_UNKNOWN,
+                    f"the repository has no manifest {missing[0]}; push the index's manifests first",
+                    detail={"digest": missing[0]},
+                )
+
+    async def _insert(
+        self, conn: AsyncConnection, repo_id: int, digest: Digest, data: bytes, parsed: ParsedManifest, now: float
+    ) -> None:
+        stmt = self.db.insert(manifests).values(
+            repository_id=repo_id,
+            digest=digest,
+            media_type=parsed.media_type,
+            content=data,
+            size=len(data),
+            artifact_type=parsed.referrer_artifact_type,
+            subject_digest=parsed.subject.digest if parsed.subject else None,
+            annotations=json.dumps(parsed.annotations) if parsed.annotations else None,
+            created_at=now,
+        )
+        inserted = (
+            await conn.execute(
+                stmt.on_conflict_do_nothing(index_elements=["repository_id", "digest"]).returning(manifests.c.id)
+            )
+        ).first()
+        if inserted is None:
+            return  # the same bytes were pushed before
+        references = [{"manifest_id": inserted[0], "kind": "blob", "digest": d.digest} for d in parsed.blob_references]
+        references += [{"manifest_id": inserted[0], "kind": "manifest", "digest": d.digest} for d in parsed.manifests]
+        unique = list({(r["kind"], r["digest"]): r for r in references}.values())
+        if unique:
+            await conn.execute(manifest_references.insert(), unique)
+
+    async def delete(self, repository: str, reference: str) -> None:
+        by_digest, value = _reference_clause(reference)
+        async with self.db.write() as conn:
+            repo_id = await repos.require_id(conn, repository)
+            if not by_digest:
+                result = await conn.execute(delete(tags).where(tags.c.repository_id == repo_id, tags.c.name == value))
+                if result.rowcount == 0:
+                    raise RegistryError(ErrorCode.MANIFEST_UNKNOWN, f"tag {value!r} is unknown in {repository!r}")
+            else:
+                await conn.execute(
+                    delete(tags).where(tags.c.repository_id == repo_id, tags.c.manifest_digest == value)
+                )
+                result = await conn.execute(
+                    delete(manifests).where(manifests.c.repository_id == repo_id, manifests.c.digest == value)
+                )
+                if result.rowcount == 0:
+                    raise RegistryError(ErrorCode.MANIFEST_UNKNOWN, f"manifest {value} is unknown in {repository!r}")
+        await self.events.emit(ManifestDeleted(repository, value) if by_digest else TagDeleted(repository, value))
+
+    async def tags(self, repository: str, n: int | None, last: str | None) -> list[str]:
+        async with self.db.read() as conn:
+            repo_id = await repos.require_id(conn, repository)
+            stmt = select(tags.c.name).where(tags.c.repository_id == repo_id)
+            if last:
+                stmt = stmt.where(tags.c.name > last)
+            stmt = stmt.order_by(tags.c.name)
+            if n is not None:
+                stmt = stmt.limit(n)
+            return [row[0] for row in await conn.execute(stmt)]
+
+    async def catalog(self, n: int | None, last: str | None) -> list[str]:
+        stmt = select(repositories.c.name)
+        if last:
+            stmt = stmt.where(repositories.c.name > last)
+        stmt = stmt.order_by(repositories.c.name)
+        if n is not None:
+            stmt = stmt.limit(n)
+        async with self.db.read() as conn:
+            return [row[0] for row in await conn.execute(stmt)]
+
+    async def referrers(self, repository: str, subject: Digest, artifact_type: str | None) -> list[dict[str, object]]:
+        async with self.db.read() as conn:
+            repo_id = await repos.require_id(conn, repository)
+            stmt = select(
+                manifests.c.media_type,
+                manifests.c.digest,
+                manifests.c.size,
+                manifests.c.artifact_type,
+                manifests.c.annotations,
+            ).where(manifests.c.repository_id == repo_id, manifests.c.subject_digest == subject)
+            if artifact_type:
+                stmt = stmt.where(manifests.c.artifact_type == artifact_type)
+            rows = (await conn.execute(stmt.order_by(manifests.c.created_at, manifests.c.digest))).all()
+        descriptors: list[dict[str, object]] = []
+        for media_type, digest, size, atype, annotations in rows:
+            descriptor: dict[str, object] = {"mediaType": media_type, "digest": digest, "size": int(size)}
+            if atype:
+                descriptor["artifactType"] = atype
+            if annotations:
+                descriptor["annotations"] = json.loads(annotations)
+            descriptors.append(descriptor)
+        return descriptors
+
+    async def count(self) -> int:
+        async with self.db.read() as conn:
+            return int((await conn.execute(select(func.count()).select_from(manifests))).scalar_one())
+
+
+REFERRERS_MEDIA_TYPE = mt.OCI_INDEX

@@ -1,0 +1,242 @@
+"""Blob uploads: bytes are hashed while they stream to a scratch file, verified, then
+renamed into place (one pass, no second copy).
+
+An upload session is a database row plus ``uploads/<id>/data``; the file's size is the
+session's offset, so a session survives a client restart or a server restart. The running
+sha256 state cannot be persisted, so each process keeps it in a small cache keyed by
+upload id and offset; when a chunk arrives at another process (several workers or
+replicas) or after a restart, that process first re-hashes the bytes already received.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select, update
+
+from dockyard.db.engine import Database
+from dockyard.db.tables import repositories, uploads
+from dockyard.oci.digest import Digest, Hasher, new_hasher
+from dockyard.oci.errors import ErrorCode, RegistryError
+from dockyard.registry import repositories as repos
+from dockyard.registry.blobs import BlobService
+from dockyard.registry.paths import upload_dir, upload_path
+from dockyard.storage.base import FileWriter, PathNotFound, StorageDriver
+
+BUFFER = 4 * 1024 * 1024
+_HASHER_CACHE_SIZE = 1024
+
+
+@dataclass(frozen=True)
+class UploadStatus:
+    id: str
+    offset: int  # bytes received so far
+
+
+class _HasherCache:
+    def __init__(self) -> None:
+        self._entries: OrderedDict[str, tuple[int, Hasher]] = OrderedDict()
+
+    def take(self, upload_id: str, offset: int) -> Hasher | None:
+        entry = self._entries.pop(upload_id, None)
+        if entry is None or entry[0] != offset:
+            return None
+        return entry[1]
+
+    def put(self, upload_id: str, offset: int, hasher: Hasher) -> None:
+        self._entries[upload_id] = (offset, hasher)
+        while len(self._entries) > _HASHER_CACHE_SIZE:
+            self._entries.popitem(last=False)
+
+    def drop(self, upload_id: str) -> None:
+        self._entries.pop(upload_id, None)
+
+
+async def _pump(body: AsyncIterator[bytes], writer: FileWriter, hasher: Hasher, limit: int | None) -> int:
+    """Copy ``body`` into ``writer`` and ``hasher`` in 4 MiB steps; the next step is received
+    while the previous one is hashed and written (in two threads at once)."""
+    received = 0
+    pending: asyncio.Future[object] | None = None
+    buffer = bytearray()
+
+    async def consume(data: bytearray) -> None:
+        await asyncio.gather(asyncio.to_thread(hasher.update, data), writer.write(data))
+
+    try:
+        async for chunk in body:
+            received += len(chunk)
+            if limit is not None and received > limit:
+                raise RegistryError(ErrorCode.SIZE_INVALID, "more bytes sent than Content-Length or Content-Range")
+            buffer += chunk
+            if len(buffer) >= BUFFER:
+                if pending is not None:
+                    await pending
+                pending = asyncio.ensure_future(consume(buffer))
+                buffer = bytearray()
+        if pending is not None:
+            await pending
+            pending = None
+        if buffer:
+            await consume(buffer)
+    finally:
+        if pending is not None:
+            await asyncio.gather(pending, return_exceptions=True)
+    return received
+
+
+class UploadService:
+    def __init__(self, db: Database, storage: StorageDriver, blobs: BlobService) -> None:
+        self.db = db
+        self.storage = storage
+        self.blobs = blobs
+        self._hashers = _HasherCache()
+
+    async def start(self, repository: str) -> UploadStatus:
+        upload_id = str(uuid.uuid4())
+        writer = await self.storage.writer(upload_path(upload_id))
+        await writer.close()
+        now = time.time()
+        async with self.db.write() as conn:
+            repo_id = await repos.ensure_id(self.db, conn, repository)
+            await conn.execute(uploads.insert().values(id=upload_id, repository_id=repo_id, created_at=now, updated_at=now))
+        return UploadStatus(upload_id, 0)
+
+    async def _check(self, repository: str, upload_id: str) -> None:
+        try:
+            uuid.UUID(upload_id)
+        except ValueError:
+            raise RegistryError(ErrorCode.BLOB_UPLOAD_UNKNOWN, "malformed upload id") from None
+        stmt = (
+            select(uploads.c.id)
+            .select_from(uploads.join(repositories, repositories.c.id == uploads.c.repository_id))
+            .where(uploads.c.id == upload_id, repositories.c.name == repository)
+        )
+        async with self.db.read() as conn:
+            if (await conn.execute(stmt)).first() is None:
+                raise RegistryError(ErrorCode.BLOB_UPLOAD_UNKNOWN, f"upload {upload_id} is unknown")
+
+    async def _size(self, upload_id: str) -> int:
+        try:
+            return (await self.storage.stat(upload_path(upload_id))).size
+        except PathNotFound:
+            raise RegistryError(ErrorCode.BLOB_UPLOAD_UNKNOWN, f"upload {upload_id} has no data") from None
+
+    async def status(self, repository: str, upload_id: str) -> UploadStatus:
+        await self._check(repository, upload_id)
+        return UploadStatus(upload_id, await self._size(upload_id))
+
+    async def _hasher_at(self, upload_id: str, offset: int) -> Hasher:
+        hasher = self._hashers.take(upload_id, offset)
+        if hasher is not None:
+            return hasher
+        # Catch up: this process has not seen the bytes received so far.
+        hasher = new_hasher()
+        async for chunk in self.storage.reader(upload_path(upload_id), 0, offset):
+            await asyncio.to_thread(hasher.update, chunk)
+        return hasher
+
+    async def append(
+        self,
+        repository: str,
+        upload_id: str,
+        body: AsyncIterator[bytes],
+        start: int | None = None,
+        length: int | None = None,
+    ) -> UploadStatus:
+        """Append a chunk. ``start`` (from Content-Range) must equal the current offset."""
+        await self._check(repository, upload_id)
+        offset = await self._size(upload_id)
+        if start is not None and start != offset:
+            raise RegistryError(
+                ErrorCode.RANGE_INVALID,
+                f"chunk starts at {start} but the upload has {offset} bytes; resume from there",
+                headers=_range_headers(upload_id, repository, offset),
+            )
+        hasher = await self._hasher_at(upload_id, offset)
+        writer = await self.storage.writer(upload_path(upload_id), append=True)
+        try:
+            received = await _pump(body, writer, hasher, length)
+        except BaseException:
+            await writer.close()
+            self._hashers.drop(upload_id)
+            raise
+        await writer.close()
+        if length is not None and received != length:
+            self._hashers.drop(upload_id)
+            raise RegistryError(ErrorCode.SIZE_INVALID, f"expected {length} bytes, received {received}")
+        self._hashers.put(upload_id, writer.size, hasher)
+        async with self.db.write() as conn:
+            await conn.execute(update(uploads).where(uploads.c.id == upload_id).values(updated_at=time.time()))
+        return UploadStatus(upload_id, writer.size)
+
+    async def finish(
+        self, repository: str, upload_id: str, digest: Digest, body: AsyncIterator[bytes], length: int | None
+    ) -> Digest:
+        """Append the last chunk (if any), verify ``digest`` and commit the blob."""
+        status = await self.append(repository, upload_id, body, None, length)
+        hasher = await self._hasher_at(upload_id, status.offset)
+        try:
+            actual = await self._digest(upload_id, hasher, digest.algorithm, status.offset)
+            if actual != digest:
+                raise RegistryError(
+                    ErrorCode.DIGEST_INVALID,
+                    f"uploaded content has digest {actual}, not {digest}; the upload was discarded",
+                )
+            writer = await self.storage.writer(upload_path(upload_id), append=True)
+            await writer.commit()
+            await self.blobs.commit(repository, upload_path(upload_id), digest, status.offset)
+        except RegistryError:
+            await self._discard(upload_id)
+            raise
+        await self._discard(upload_id)
+        return digest
+
+    async def _digest(self, upload_id: str, hasher: Hasher, algorithm: str, size: int) -> Digest:
+        if algorithm == "sha256":
+            return Digest(f"sha256:{hasher.hexdigest()}")
+        # Another algorithm: a second read, only for clients that ask for it.
+        other = new_hasher(algorithm)
+        async for chunk in self.storage.reader(upload_path(upload_id), 0, size):
+            await asyncio.to_thread(other.update, chunk)
+        return Digest(f"{algorithm}:{other.hexdigest()}")
+
+    async def monolithic(
+        self, repository: str, digest: Digest, body: AsyncIterator[bytes], length: int | None
+    ) -> Digest:
+        """A whole blob in one request (POST with ``?digest=``)."""
+        status = await self.start(repository)
+        return await self.finish(repository, status.id, digest, body, length)
+
+    async def cancel(self, repository: str, upload_id: str) -> None:
+        await self._check(repository, upload_id)
+        await self._discard(upload_id)
+
+    async def _discard(self, upload_id: str) -> None:
+        self._hashers.drop(upload_id)
+        async with self.db.write() as conn:
+            await conn.execute(delete(uploads).where(uploads.c.id == upload_id))
+        try:
+            await self.storage.delete(upload_dir(upload_id))
+        except PathNotFound:
+            pass
+
+    async def purge_stale(self, older_than: float) -> int:
+        """Remove upload sessions idle since before ``older_than`` (epoch seconds)."""
+        async with self.db.read() as conn:
+            rows = (await conn.execute(select(uploads.c.id).where(uploads.c.updated_at < older_than))).all()
+        for (upload_id,) in rows:
+            await self._discard(upload_id)
+        return len(rows)
+
+
+def _range_headers(upload_id: str, repository: str, offset: int) -> dict[str, str]:
+    return {
+        "Location": f"/v2/{repository}/blobs/uploads/{upload_id}",
+        "Range": f"0-{max(offset - 1, 0)}",
+        "Docker-Upload-UUID": upload_id,
+    }

@@ -1,0 +1,117 @@
+"""Typed settings, read from ``DOCKYARD_*`` environment variables and an optional TOML file.
+
+Precedence (highest first): explicit keyword arguments (the CLI), environment variables,
+the TOML file named by ``DOCKYARD_CONFIG``, then the defaults below. Backend names pick
+implementations in :mod:`dockyard.app`; an unknown name is an error, never a silent fallback.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DOCKYARD_", extra="forbid")
+
+    host: str = Field("127.0.0.1", description="Address to listen on.")
+    port: int = Field(5000, ge=0, le=65535, description="TCP port to listen on.")
+    workers: int = Field(0, ge=0, description="Server processes; 0 picks one per CPU core (at most 4).")
+    data_dir: Path = Field(Path("dockyard-data"), description="Folder for the SQLite database, blobs and keys.")
+    database_url: str = Field(
+        "",
+        description="SQLAlchemy async URL, e.g. postgresql+asyncpg://user@host/db. Empty: SQLite in data_dir.",
+    )
+    storage_driver: Literal["filesystem"] = Field("filesystem", description="Blob storage backend.")
+    storage_root: Path | None = Field(None, description="Filesystem driver root; default data_dir/storage.")
+    auth_mode: Literal["dev", "basic"] = Field(
+        "dev",
+        description=(
+            "dev: anonymous pull and push for loopback clients only (development mode); "
+            "basic: every request needs the admin user's credentials."
+        ),
+    )
+    admin_username: str = Field("", description="Admin user accepted with HTTP basic auth.")
+    admin_password: SecretStr = Field(SecretStr(""), description="Password of the admin user.")
+    max_manifest_bytes: int = Field(4 * 1024 * 1024, gt=0, description="Largest manifest accepted.")
+    gc_interval_seconds: float = Field(3600.0, ge=0, description="Online GC period; 0 disables it.")
+    gc_grace_seconds: float = Field(
+        3600.0, ge=0, description="Unreferenced blobs and untagged manifests younger than this are kept."
+    )
+    upload_purge_seconds: float = Field(
+        7 * 24 * 3600.0, gt=0, description="Upload sessions idle for longer than this are removed by GC."
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
+    access_log: bool = Field(True, description="Write one structured (JSON) log line per request.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        config = os.environ.get("DOCKYARD_CONFIG")
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if config:
+            if not Path(config).is_file():
+                raise ValueError(f"DOCKYARD_CONFIG names {config!r}, which is not a file")
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config))
+        return tuple(sources)
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.auth_mode == "basic" and not (self.admin_username and self.admin_password.get_secret_value()):
+            raise ValueError("auth_mode 'basic' needs admin_username and admin_password")
+        if self.auth_mode == "dev" and not _is_loopback(self.host):
+            raise ValueError(
+                f"auth_mode 'dev' allows anonymous push and only listens on loopback, not {self.host!r}; "
+                "set DOCKYARD_AUTH_MODE=basic with an admin user to listen elsewhere"
+            )
+        return self
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{(self.data_dir / 'dockyard.db').resolve()}"
+
+    @property
+    def effective_storage_root(self) -> Path:
+        return (self.storage_root or self.data_dir / "storage").resolve()
+
+    @property
+    def effective_workers(self) -> int:
+        return self.workers or max(1, min(os.cpu_count() or 1, 4))
+
+    def to_env(self) -> dict[str, str]:
+        """These settings as ``DOCKYARD_*`` variables, for server worker processes."""
+        env: dict[str, str] = {}
+        for name, value in self.model_dump().items():
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            if isinstance(value, bool):
+                value = "true" if value else "false"
+            env[f"DOCKYARD_{name.upper()}"] = str(value)
+        return env
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

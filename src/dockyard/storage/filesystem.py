@@ -1,0 +1,183 @@
+"""Filesystem driver: objects are files under a root folder.
+
+Writes go to the final folder under a temporary name and are renamed into place, so a
+crash leaves at worst a ``.tmp-*`` file that ``purge_temporaries`` removes; readers never
+see a partial object. Reads and writes run in threads in large chunks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from dockyard.storage.base import FileInfo, InvalidOffset, LocalFile, PathNotFound, check_path
+
+CHUNK = 4 * 1024 * 1024
+_TMP_PREFIX = ".tmp-"
+
+
+class FilesystemWriter:
+    def __init__(self, fd: int, size: int, path: Path) -> None:
+        self._fd: int | None = fd
+        self._size = size
+        self._path = path
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def _require_fd(self) -> int:
+        if self._fd is None:
+            raise ValueError("writer is closed")
+        return self._fd
+
+    def write_sync(self, data: bytes | bytearray | memoryview) -> None:
+        """Blocking write, for callers that already run in a worker thread."""
+        fd = self._require_fd()
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+        self._size += len(data)
+
+    async def write(self, data: bytes | bytearray | memoryview) -> None:
+        if len(data) < 65536:
+            self.write_sync(data)
+        else:
+            await asyncio.to_thread(self.write_sync, data)
+
+    async def commit(self) -> None:
+        fd = self._require_fd()
+        await asyncio.to_thread(os.fsync, fd)
+        await self.close()
+
+    async def cancel(self) -> None:
+        await self.close()
+        with contextlib.suppress(FileNotFoundError):
+            self._path.unlink()
+
+    async def close(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)
+
+
+class FilesystemDriver:
+    name = "filesystem"
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _full(self, path: str) -> Path:
+        return self.root / check_path(path)
+
+    async def get_content(self, path: str) -> bytes:
+        full = self._full(path)
+        try:
+            return await asyncio.to_thread(full.read_bytes)
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise PathNotFound(path) from None
+
+    async def put_content(self, path: str, data: bytes) -> None:
+        full = self._full(path)
+        await asyncio.to_thread(_atomic_write, full, data)
+
+    async def reader(self, path: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+        full = self._full(path)
+        try:
+            fd = os.open(full, os.O_RDONLY)
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise PathNotFound(path) from None
+        try:
+            size = os.fstat(fd).st_size
+            if offset > size:
+                raise InvalidOffset(f"offset {offset} is past the end ({size}) of {path}")
+            remaining = size - offset if length is None else min(length, size - offset)
+            while remaining > 0:
+                chunk = await asyncio.to_thread(os.pread, fd, min(CHUNK, remaining), offset)
+                if not chunk:
+                    break
+                offset += len(chunk)
+                remaining -= len(chunk)
+                yield chunk
+        finally:
+            os.close(fd)
+
+    async def writer(self, path: str, append: bool = False) -> FilesystemWriter:
+        full = self._full(path)
+        full.parent.mkdir(parents=True, exist_ok=True)
+        flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
+        fd = os.open(full, flags, 0o644)
+        size = os.fstat(fd).st_size if append else 0
+        return FilesystemWriter(fd, size, full)
+
+    async def stat(self, path: str) -> FileInfo:
+        full = self._full(path)
+        try:
+            st = full.stat()
+        except (FileNotFoundError, NotADirectoryError):
+            raise PathNotFound(path) from None
+        is_dir = full.is_dir()
+        return FileInfo(path, 0 if is_dir else st.st_size, st.st_mtime, is_dir)
+
+    async def list(self, prefix: str) -> list[str]:
+        full = self._full(prefix)
+        try:
+            names = await asyncio.to_thread(os.listdir, full)
+        except (FileNotFoundError, NotADirectoryError):
+            raise PathNotFound(prefix) from None
+        return sorted(f"{prefix}/{n}" for n in names if not n.startswith(_TMP_PREFIX))
+
+    async def move(self, source: str, dest: str) -> None:
+        src, dst = self._full(source), self._full(dest)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(src, dst)
+        except FileNotFoundError:
+            raise PathNotFound(source) from None
+
+    async def delete(self, path: str) -> None:
+        full = self._full(path)
+        if full.is_dir():
+            await asyncio.to_thread(shutil.rmtree, full)
+            return
+        try:
+            full.unlink()
+        except FileNotFoundError:
+            raise PathNotFound(path) from None
+
+    async def redirect_url(self, path: str, method: str = "GET") -> str | None:
+        return None
+
+    async def local_file(self, path: str) -> LocalFile | None:
+        full = self._full(path)
+        try:
+            size = full.stat().st_size
+        except (FileNotFoundError, NotADirectoryError):
+            raise PathNotFound(path) from None
+        return LocalFile(str(full), size)
+
+    def purge_temporaries(self) -> int:
+        """Remove ``.tmp-*`` files a crash may have left. Run at start-up."""
+        removed = 0
+        for tmp in self.root.rglob(f"{_TMP_PREFIX}*"):
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+                removed += 1
+        return removed
+
+
+def _atomic_write(full: Path, data: bytes) -> None:
+    full.parent.mkdir(parents=True, exist_ok=True)
+    tmp = full.parent / f"{_TMP_PREFIX}{uuid.uuid4().hex}"
+    with tmp.open("wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, full)

@@ -1,0 +1,151 @@
+"""Start real servers for the tests: ``dockyard serve`` on SQLite or PostgreSQL, and the
+reference registry (Debian's ``docker-registry``) so the black-box spec suite can be run
+against it too (``DOCKYARD_TEST_TARGET=reference``)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+PG_ADMIN_DSN = os.environ.get("DOCKYARD_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class RunningRegistry:
+    """A registry listening on loopback, as the tests and the real clients see it."""
+
+    kind: str  # "sqlite", "postgres" or "reference"
+    host: str  # "127.0.0.1:PORT", what docker/podman/skopeo take
+    data_dir: Path
+    log_path: Path
+    process: subprocess.Popen[bytes]
+    database_url: str = ""
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}"
+
+    @property
+    def is_dockyard(self) -> bool:
+        return self.kind != "reference"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def wait_healthy(url: str, process: subprocess.Popen[bytes], log_path: Path, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}:\n{log_path.read_text(errors='replace')}")
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"server at {url} did not answer in {timeout}s:\n{log_path.read_text(errors='replace')}")
+
+
+@contextlib.contextmanager
+def postgres_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for one test session; dropped afterwards."""
+    psql = shutil.which("psql")
+    if psql is None:
+        raise RuntimeError("psql is missing: run scripts/setup.sh (PostgreSQL client) first")
+    name = f"dockyard_test_{uuid.uuid4().hex[:12]}"
+    subprocess.run([psql, PG_ADMIN_DSN + "/postgres", "-qc", f"CREATE DATABASE {name}"], check=True)
+    try:
+        yield f"postgresql+asyncpg://{PG_ADMIN_DSN.split('://', 1)[1]}/{name}"
+    finally:
+        subprocess.run(
+            [psql, PG_ADMIN_DSN + "/postgres", "-qc", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"],
+            check=False,
+        )
+
+
+def start_dockyard(
+    kind: str, base: Path, database_url: str = "", extra_env: dict[str, str] | None = None
+) -> RunningRegistry:
+    """Run ``python -m dockyard serve`` on a free loopback port and wait until it answers."""
+    port = free_port()
+    data_dir = base / "data"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log_path = base / "server.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKYARD_")}
+    env.update(
+        {
+            "DOCKYARD_DATA_DIR": str(data_dir),
+            "DOCKYARD_PORT": str(port),
+            "DOCKYARD_HOST": "127.0.0.1",
+            "DOCKYARD_GC_INTERVAL_SECONDS": "0",
+        }
+    )
+    if database_url:
+        env["DOCKYARD_DATABASE_URL"] = database_url
+    env.update(extra_env or {})
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "dockyard", "serve"], stdout=log, stderr=subprocess.STDOUT, env=env
+        )
+    server = RunningRegistry(kind, f"127.0.0.1:{port}", data_dir, log_path, process, database_url, env)
+    try:
+        wait_healthy(f"{server.url}/healthz", process, log_path)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+def start_reference(base: Path) -> RunningRegistry:
+    """Debian's docker-registry (CNCF Distribution 2.8) with deletes enabled."""
+    binary = shutil.which("docker-registry")
+    if binary is None:
+        raise RuntimeError("docker-registry is missing: run scripts/setup.sh first")
+    port = free_port()
+    data_dir = base / "data"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    config = base / "config.yml"
+    config.write_text(
+        "version: 0.1\n"
+        "log:\n  level: warn\n"
+        "storage:\n"
+        f"  filesystem:\n    rootdirectory: {data_dir}\n"
+        "  delete:\n    enabled: true\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n"
+    )
+    log_path = base / "server.log"
+    with log_path.open("ab") as log:
+        process = subprocess.Popen([binary, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT)
+    server = RunningRegistry("reference", f"127.0.0.1:{port}", data_dir, log_path, process)
+    try:
+        wait_healthy(f"{server.url}/v2/", process, log_path)
+    except BaseException:
+        server.stop()
+        raise
+    return server

@@ -22,8 +22,7 @@ from starlette.routing import Route
 from dockyard.auth.basic import AdminAuthorizer
 from dockyard.db import leases
 from dockyard.db.engine import Database
-from dockyard.ops import metrics
-from dockyard.ops import logs
+from dockyard.ops import logs, metrics
 from dockyard.ops.access import AccessLog
 from dockyard.registry.blobs import BlobService
 from dockyard.registry.events import EventBus

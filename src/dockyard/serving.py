@@ -25,7 +25,7 @@ ZEROCOPY = "http.response.zerocopy"
 BODY_HIGH_WATER = 4 * 1024 * 1024
 
 
-class ZeroCopyHttpToolsProtocol(HttpToolsProtocol):  # type: ignore[misc]
+class ZeroCopyHttpToolsProtocol(HttpToolsProtocol):
     def _start_asgi_task(self, cycle: Any, app: Any) -> None:
         cycle.scope.setdefault("extensions", {})[ZEROCOPY] = {}
         plain_send = cycle.send
@@ -42,14 +42,18 @@ class ZeroCopyHttpToolsProtocol(HttpToolsProtocol):  # type: ignore[misc]
             count = int(message["count"])
             if cycle.scope["method"] != "HEAD" and count:
                 try:
-                    await loop.sendfile(cycle.transport, message["file"], int(message.get("offset", 0)), count)
+                    await loop.sendfile(
+                        cycle.transport, message["file"], int(message.get("offset", 0)), count
+                    )
                 except (ConnectionError, OSError) as exc:
                     log.info("client went away during a file response: %s", exc)
                     cycle.disconnected = True
                     cycle.transport.close()
                     return
                 cycle.expected_content_length -= count
-            await plain_send({"type": "http.response.body", "body": b"", "more_body": message.get("more_body", False)})
+            await plain_send(
+                {"type": "http.response.body", "body": b"", "more_body": message.get("more_body", False)}
+            )
 
         cycle.send = send
         super()._start_asgi_task(cycle, app)

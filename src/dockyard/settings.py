@@ -27,10 +27,12 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address to listen on.")
     port: int = Field(5000, ge=0, le=65535, description="TCP port to listen on.")
     workers: int = Field(0, ge=0, description="Server processes; 0 picks one per CPU core (at most 4).")
-    data_dir: Path = Field(Path("dockyard-data"), description="Folder for the SQLite database, blobs and keys.")
+    data_dir: Path = Field(
+        Path("dockyard-data"), description="Folder for the SQLite database, blobs and keys."
+    )
     database_url: str = Field(
         "",
-        description="SQLAlchemy async URL, e.g. postgresql+asyncpg://user@host/db. Empty: SQLite in data_dir.",
+        description="SQLAlchemy async URL (postgresql+asyncpg://user@host/db); empty: SQLite in data_dir.",
     )
     storage_driver: Literal["filesystem"] = Field("filesystem", description="Blob storage backend.")
     storage_root: Path | None = Field(None, description="Filesystem driver root; default data_dir/storage.")

@@ -52,15 +52,19 @@ async def _migrate(settings: Settings) -> str | None:
         await db.dispose()
 
 
-@app.command(help="Start the server (registry at /v2, health at /healthz, metrics at /metrics).\n\n"
-             "Settings come from options, DOCKYARD_* variables and the TOML file named by DOCKYARD_CONFIG:\n\n"
-             + _SETTINGS_HELP)
+@app.command(
+    help="Start the server (registry at /v2, health at /healthz, metrics at /metrics).\n\n"
+    "Settings come from options, DOCKYARD_* variables and the TOML file named by DOCKYARD_CONFIG:\n\n"
+    + _SETTINGS_HELP
+)
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on [127.0.0.1].")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on [5000].")] = None,
     workers: Annotated[int | None, typer.Option(help="Server processes; 0 = one per core (max 4).")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Data folder [./dockyard-data].")] = None,
-    database_url: Annotated[str | None, typer.Option(help="Database URL (default: SQLite in the data folder).")] = None,
+    database_url: Annotated[
+        str | None, typer.Option(help="Database URL (default: SQLite in the data folder).")
+    ] = None,
 ) -> None:
     from dockyard.ops import logs
     from dockyard.serving import run
@@ -71,7 +75,11 @@ def serve(
     revision = asyncio.run(_migrate(settings))
     if settings.storage_driver == "filesystem":
         FilesystemDriver(settings.effective_storage_root).purge_temporaries()
-    mode = "DEVELOPMENT MODE: anonymous push and pull from loopback" if settings.auth_mode == "dev" else "basic auth"
+    mode = (
+        "DEVELOPMENT MODE: anonymous push and pull from loopback"
+        if settings.auth_mode == "dev"
+        else "basic auth"
+    )
     console.print(
         f"Dockyard {__version__} on http://{settings.host}:{settings.port} "
         f"({settings.effective_workers} workers, schema {revision}, {mode})"
@@ -79,9 +87,13 @@ def serve(
     run(settings)
 
 
-@app.command(help="Collect garbage now: unreferenced blobs and untagged manifests older than the grace period.")
+@app.command(
+    help="Collect garbage now: unreferenced blobs and untagged manifests older than the grace period."
+)
 def gc(
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Report what would be deleted; delete nothing.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Report what would be deleted; delete nothing.")
+    ] = False,
     grace_seconds: Annotated[float | None, typer.Option(help="Override the grace period.")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Data folder.")] = None,
     database_url: Annotated[str | None, typer.Option(help="Database URL.")] = None,

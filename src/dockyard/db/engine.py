@@ -16,7 +16,6 @@ from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.schema import Table
 
 
@@ -28,7 +27,9 @@ class Database:
             self._reader = _sqlite_engine(url, "BEGIN")
             self._writer = _sqlite_engine(url, "BEGIN IMMEDIATE")
         else:
-            self._reader = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False)
+            self._reader = create_async_engine(
+                url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False
+            )
             self._writer = self._reader
 
     @property
@@ -45,7 +46,7 @@ class Database:
         async with self._writer.begin() as conn:
             yield conn
 
-    def insert(self, table: Table) -> Insert:
+    def insert(self, table: Table) -> sqlite.Insert | postgresql.Insert:
         """A dialect INSERT, so callers can add ``on_conflict_do_nothing`` and friends."""
         if self.is_sqlite:
             return sqlite.insert(table)

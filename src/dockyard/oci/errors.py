@@ -36,16 +36,16 @@ class ErrorCode(Enum):
 
     @property
     def status(self) -> int:
-        return self.value[0]
+        return int(self.value[0])
 
     @property
     def message(self) -> str:
-        return self.value[1]
+        return str(self.value[1])
 
     @property
     def wire_code(self) -> str:
         """The code as written on the wire (an oversize manifest is MANIFEST_INVALID, with 413)."""
-        return self.value[2] if len(self.value) > 2 else self.name
+        return str(self.value[2]) if len(self.value) > 2 else self.name
 
 
 class RegistryError(Exception):

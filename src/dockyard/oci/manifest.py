@@ -89,7 +89,9 @@ def _descriptor(raw: Any, where: str) -> Descriptor:
 def _annotations(raw: Any, where: str) -> dict[str, str]:
     if raw is None:
         return {}
-    if not isinstance(raw, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in raw.items()):
+    if not isinstance(raw, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in raw.items()
+    ):
         raise _invalid(f"{where}.annotations must map strings to strings")
     return raw
 

@@ -50,9 +50,9 @@ class BlobService:
         stmt = (
             select(blobs.c.size)
             .select_from(
-                repositories.join(repository_blobs, repository_blobs.c.repository_id == repositories.c.id).join(
-                    blobs, blobs.c.digest == repository_blobs.c.digest
-                )
+                repositories.join(
+                    repository_blobs, repository_blobs.c.repository_id == repositories.c.id
+                ).join(blobs, blobs.c.digest == repository_blobs.c.digest)
             )
             .where(repositories.c.name == repository, repository_blobs.c.digest == digest)
         )
@@ -71,7 +71,9 @@ class BlobService:
             try:
                 local = await self.storage.local_file(path)
             except PathNotFound:
-                raise RegistryError(ErrorCode.BLOB_UNKNOWN, f"blob {digest} is missing from storage") from None
+                raise RegistryError(
+                    ErrorCode.BLOB_UNKNOWN, f"blob {digest} is missing from storage"
+                ) from None
         return BlobLocation(digest, size, path, local, redirect)
 
     async def claim(self, digest: Digest, size: int) -> None:

@@ -15,6 +15,7 @@ Sweep, each step a conditional statement that re-checks its condition at delete 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -26,7 +27,15 @@ from sqlalchemy import and_, delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dockyard.db.engine import Database
-from dockyard.db.tables import blobs, manifest_references, manifests, repositories, repository_blobs, tags, uploads
+from dockyard.db.tables import (
+    blobs,
+    manifest_references,
+    manifests,
+    repositories,
+    repository_blobs,
+    tags,
+    uploads,
+)
 from dockyard.oci.digest import Digest
 from dockyard.registry.paths import blob_path, upload_dir
 from dockyard.registry.uploads import UploadService
@@ -101,19 +110,26 @@ class GarbageCollector:
             await self._sweep_links(tx, repo_id, name, cutoff, report)
         await self._sweep_blobs(tx, cutoff, report)
 
-    async def _dead_manifests(self, conn: AsyncConnection, repo_id: int, cutoff: float) -> list[tuple[int, str]]:
+    async def _dead_manifests(
+        self, conn: AsyncConnection, repo_id: int, cutoff: float
+    ) -> list[tuple[int, str]]:
         rows = (
             await conn.execute(
-                select(manifests.c.id, manifests.c.digest, manifests.c.subject_digest, manifests.c.created_at).where(
-                    manifests.c.repository_id == repo_id
-                )
+                select(
+                    manifests.c.id, manifests.c.digest, manifests.c.subject_digest, manifests.c.created_at
+                ).where(manifests.c.repository_id == repo_id)
             )
         ).all()
-        tagged = {r[0] for r in await conn.execute(select(tags.c.manifest_digest).where(tags.c.repository_id == repo_id))}
+        tagged = {
+            r[0]
+            for r in await conn.execute(select(tags.c.manifest_digest).where(tags.c.repository_id == repo_id))
+        }
         children_rows = (
             await conn.execute(
                 select(manifests.c.digest, manifest_references.c.digest)
-                .select_from(manifest_references.join(manifests, manifests.c.id == manifest_references.c.manifest_id))
+                .select_from(
+                    manifest_references.join(manifests, manifests.c.id == manifest_references.c.manifest_id)
+                )
                 .where(manifests.c.repository_id == repo_id, manifest_references.c.kind == "manifest")
             )
         ).all()
@@ -144,15 +160,21 @@ class GarbageCollector:
             async with tx.write() as conn:
                 tagged = exists().where(tags.c.repository_id == repo_id, tags.c.manifest_digest == digest)
                 result = await conn.execute(
-                    delete(manifests).where(manifests.c.id == manifest_id, manifests.c.created_at < cutoff, ~tagged)
+                    delete(manifests).where(
+                        manifests.c.id == manifest_id, manifests.c.created_at < cutoff, ~tagged
+                    )
                 )
             if result.rowcount:
                 report.manifests.append(f"{name}@{digest}")
 
-    async def _sweep_links(self, tx: _Transactions, repo_id: int, name: str, cutoff: float, report: GcReport) -> None:
+    async def _sweep_links(
+        self, tx: _Transactions, repo_id: int, name: str, cutoff: float, report: GcReport
+    ) -> None:
         referenced = (
             select(manifest_references.c.digest)
-            .select_from(manifest_references.join(manifests, manifests.c.id == manifest_references.c.manifest_id))
+            .select_from(
+                manifest_references.join(manifests, manifests.c.id == manifest_references.c.manifest_id)
+            )
             .where(manifests.c.repository_id == repo_id, manifest_references.c.kind == "blob")
         )
         condition = and_(
@@ -161,7 +183,11 @@ class GarbageCollector:
             repository_blobs.c.digest.not_in(referenced),
         )
         async with tx.write() as conn:
-            rows = (await conn.execute(delete(repository_blobs).where(condition).returning(repository_blobs.c.digest))).all()
+            rows = (
+                await conn.execute(
+                    delete(repository_blobs).where(condition).returning(repository_blobs.c.digest)
+                )
+            ).all()
         report.links += [f"{name}@{r[0]}" for r in rows]
 
     async def _sweep_blobs(self, tx: _Transactions, cutoff: float, report: GcReport) -> None:
@@ -171,7 +197,9 @@ class GarbageCollector:
             candidates = (await conn.execute(select(blobs.c.digest, blobs.c.size).where(condition))).all()
         for digest, size in candidates:
             async with tx.write() as conn:
-                marked = await conn.execute(update(blobs).where(blobs.c.digest == digest, condition).values(state="deleting"))
+                marked = await conn.execute(
+                    update(blobs).where(blobs.c.digest == digest, condition).values(state="deleting")
+                )
             if marked.rowcount:
                 if not report.dry_run:
                     await self._delete_blob(digest)
@@ -179,17 +207,17 @@ class GarbageCollector:
                 report.bytes_freed += int(size)
 
     async def _delete_blob(self, digest: str) -> None:
-        try:
+        with contextlib.suppress(PathNotFound):
             await self.storage.delete(blob_path(Digest(digest)))
-        except PathNotFound:
-            pass
         async with self.db.write() as conn:
             await conn.execute(delete(blobs).where(blobs.c.digest == digest, blobs.c.state == "deleting"))
 
     async def _finish_interrupted(self, report: GcReport) -> None:
         """Rows left 'deleting' by a GC that died midway: finish their deletion."""
         async with self.db.read() as conn:
-            rows = (await conn.execute(select(blobs.c.digest, blobs.c.size).where(blobs.c.state == "deleting"))).all()
+            rows = (
+                await conn.execute(select(blobs.c.digest, blobs.c.size).where(blobs.c.state == "deleting"))
+            ).all()
         for digest, size in rows:
             await self._delete_blob(digest)
             report.blobs.append(digest)

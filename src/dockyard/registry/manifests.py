@@ -59,14 +59,17 @@ class ManifestService:
             condition = manifests.c.digest == value
         else:
             source = source.join(
-                tags, and_(tags.c.repository_id == repositories.c.id, tags.c.manifest_digest == manifests.c.digest)
+                tags,
+                and_(tags.c.repository_id == repositories.c.id, tags.c.manifest_digest == manifests.c.digest),
             )
             condition = tags.c.name == value
         stmt = select(*columns).select_from(source).where(repositories.c.name == repository, condition)
         async with self.db.read() as conn:
             row = (await conn.execute(stmt)).first()
         if row is None:
-            raise RegistryError(ErrorCode.MANIFEST_UNKNOWN, f"manifest {reference!r} is unknown in {repository!r}")
+            raise RegistryError(
+                ErrorCode.MANIFEST_UNKNOWN, f"manifest {reference!r} is unknown in {repository!r}"
+            )
         return StoredManifest(row[0], row[1], int(row[2]), bytes(row[3]) if with_content else None)
 
     async def put(self, repository: str, reference: str, data: bytes, content_type: str | None) -> PutResult:
@@ -93,7 +96,9 @@ class ManifestService:
             await self._check_references(conn, repo_id, parsed, now)
             await self._insert(conn, repo_id, digest, data, parsed, now)
             if tag is not None:
-                stmt = self.db.insert(tags).values(repository_id=repo_id, name=tag, manifest_digest=digest, updated_at=now)
+                stmt = self.db.insert(tags).values(
+                    repository_id=repo_id, name=tag, manifest_digest=digest, updated_at=now
+                )
                 await conn.execute(
                     stmt.on_conflict_do_update(
                         index_elements=["repository_id", "name"],
@@ -103,14 +108,18 @@ class ManifestService:
         await self.events.emit(ManifestPushed(repository, digest, parsed.media_type, tag, len(data)))
         return PutResult(digest, parsed.subject.digest if parsed.subject else None)
 
-    async def _check_references(self, conn: AsyncConnection, repo_id: int, parsed: ParsedManifest, now: float) -> None:
+    async def _check_references(
+        self, conn: AsyncConnection, repo_id: int, parsed: ParsedManifest, now: float
+    ) -> None:
         blob_digests = {d.digest for d in parsed.blob_references}
         if blob_digests:
             # Touching the links is also the existence check, and keeps GC from removing
             # a link this manifest is about to rely on.
             result = await conn.execute(
                 update(repository_blobs)
-                .where(repository_blobs.c.repository_id == repo_id, repository_blobs.c.digest.in_(blob_digests))
+                .where(
+                    repository_blobs.c.repository_id == repo_id, repository_blobs.c.digest.in_(blob_digests)
+                )
                 .values(touched_at=now)
             )
             if result.rowcount != len(blob_digests):
@@ -148,7 +157,13 @@ class ManifestService:
                 )
 
     async def _insert(
-        self, conn: AsyncConnection, repo_id: int, digest: Digest, data: bytes, parsed: ParsedManifest, now: float
+        self,
+        conn: AsyncConnection,
+        repo_id: int,
+        digest: Digest,
+        data: bytes,
+        parsed: ParsedManifest,
+        now: float,
     ) -> None:
         stmt = self.db.insert(manifests).values(
             repository_id=repo_id,
@@ -163,13 +178,19 @@ class ManifestService:
         )
         inserted = (
             await conn.execute(
-                stmt.on_conflict_do_nothing(index_elements=["repository_id", "digest"]).returning(manifests.c.id)
+                stmt.on_conflict_do_nothing(index_elements=["repository_id", "digest"]).returning(
+                    manifests.c.id
+                )
             )
         ).first()
         if inserted is None:
             return  # the same bytes were pushed before
-        references = [{"manifest_id": inserted[0], "kind": "blob", "digest": d.digest} for d in parsed.blob_references]
-        references += [{"manifest_id": inserted[0], "kind": "manifest", "digest": d.digest} for d in parsed.manifests]
+        references = [
+            {"manifest_id": inserted[0], "kind": "blob", "digest": d.digest} for d in parsed.blob_references
+        ]
+        references += [
+            {"manifest_id": inserted[0], "kind": "manifest", "digest": d.digest} for d in parsed.manifests
+        ]
         unique = list({(r["kind"], r["digest"]): r for r in references}.values())
         if unique:
             await conn.execute(manifest_references.insert(), unique)
@@ -179,9 +200,13 @@ class ManifestService:
         async with self.db.write() as conn:
             repo_id = await repos.require_id(conn, repository)
             if not by_digest:
-                result = await conn.execute(delete(tags).where(tags.c.repository_id == repo_id, tags.c.name == value))
+                result = await conn.execute(
+                    delete(tags).where(tags.c.repository_id == repo_id, tags.c.name == value)
+                )
                 if result.rowcount == 0:
-                    raise RegistryError(ErrorCode.MANIFEST_UNKNOWN, f"tag {value!r} is unknown in {repository!r}")
+                    raise RegistryError(
+                        ErrorCode.MANIFEST_UNKNOWN, f"tag {value!r} is unknown in {repository!r}"
+                    )
             else:
                 await conn.execute(
                     delete(tags).where(tags.c.repository_id == repo_id, tags.c.manifest_digest == value)
@@ -190,8 +215,12 @@ class ManifestService:
                     delete(manifests).where(manifests.c.repository_id == repo_id, manifests.c.digest == value)
                 )
                 if result.rowcount == 0:
-                    raise RegistryError(ErrorCode.MANIFEST_UNKNOWN, f"manifest {value} is unknown in {repository!r}")
-        await self.events.emit(ManifestDeleted(repository, value) if by_digest else TagDeleted(repository, value))
+                    raise RegistryError(
+                        ErrorCode.MANIFEST_UNKNOWN, f"manifest {value} is unknown in {repository!r}"
+                    )
+        await self.events.emit(
+            ManifestDeleted(repository, value) if by_digest else TagDeleted(repository, value)
+        )
 
     async def tags(self, repository: str, n: int | None, last: str | None) -> list[str]:
         async with self.db.read() as conn:
@@ -214,7 +243,9 @@ class ManifestService:
         async with self.db.read() as conn:
             return [row[0] for row in await conn.execute(stmt)]
 
-    async def referrers(self, repository: str, subject: Digest, artifact_type: str | None) -> list[dict[str, object]]:
+    async def referrers(
+        self, repository: str, subject: Digest, artifact_type: str | None
+    ) -> list[dict[str, object]]:
         async with self.db.read() as conn:
             repo_id = await repos.require_id(conn, repository)
             stmt = select(
@@ -228,12 +259,12 @@ class ManifestService:
                 stmt = stmt.where(manifests.c.artifact_type == artifact_type)
             rows = (await conn.execute(stmt.order_by(manifests.c.created_at, manifests.c.digest))).all()
         descriptors: list[dict[str, object]] = []
-        for media_type, digest, size, atype, annotations in rows:
+        for media_type, digest, size, atype, notes in rows:
             descriptor: dict[str, object] = {"mediaType": media_type, "digest": digest, "size": int(size)}
             if atype:
                 descriptor["artifactType"] = atype
-            if annotations:
-                descriptor["annotations"] = json.loads(annotations)
+            if notes:
+                descriptor["annotations"] = json.loads(notes)
             descriptors.append(descriptor)
         return descriptors
 

@@ -11,6 +11,7 @@ replicas) or after a restart, that process first re-hashes the bytes already rec
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections import OrderedDict
@@ -61,7 +62,7 @@ async def _pump(body: AsyncIterator[bytes], writer: FileWriter, hasher: Hasher, 
     """Copy ``body`` into ``writer`` and ``hasher`` in 4 MiB steps; the next step is received
     while the previous one is hashed and written (in two threads at once)."""
     received = 0
-    pending: asyncio.Future[object] | None = None
+    pending: asyncio.Task[None] | None = None
     buffer = bytearray()
 
     async def consume(data: bytearray) -> None:
@@ -71,12 +72,14 @@ async def _pump(body: AsyncIterator[bytes], writer: FileWriter, hasher: Hasher, 
         async for chunk in body:
             received += len(chunk)
             if limit is not None and received > limit:
-                raise RegistryError(ErrorCode.SIZE_INVALID, "more bytes sent than Content-Length or Content-Range")
+                raise RegistryError(
+                    ErrorCode.SIZE_INVALID, "more bytes sent than Content-Length or Content-Range"
+                )
             buffer += chunk
             if len(buffer) >= BUFFER:
                 if pending is not None:
                     await pending
-                pending = asyncio.ensure_future(consume(buffer))
+                pending = asyncio.create_task(consume(buffer))
                 buffer = bytearray()
         if pending is not None:
             await pending
@@ -103,7 +106,9 @@ class UploadService:
         now = time.time()
         async with self.db.write() as conn:
             repo_id = await repos.ensure_id(self.db, conn, repository)
-            await conn.execute(uploads.insert().values(id=upload_id, repository_id=repo_id, created_at=now, updated_at=now))
+            await conn.execute(
+                uploads.insert().values(id=upload_id, repository_id=repo_id, created_at=now, updated_at=now)
+            )
         return UploadStatus(upload_id, 0)
 
     async def _check(self, repository: str, upload_id: str) -> None:
@@ -171,7 +176,9 @@ class UploadService:
             raise RegistryError(ErrorCode.SIZE_INVALID, f"expected {length} bytes, received {received}")
         self._hashers.put(upload_id, writer.size, hasher)
         async with self.db.write() as conn:
-            await conn.execute(update(uploads).where(uploads.c.id == upload_id).values(updated_at=time.time()))
+            await conn.execute(
+                update(uploads).where(uploads.c.id == upload_id).values(updated_at=time.time())
+            )
         return UploadStatus(upload_id, writer.size)
 
     async def finish(
@@ -220,10 +227,8 @@ class UploadService:
         self._hashers.drop(upload_id)
         async with self.db.write() as conn:
             await conn.execute(delete(uploads).where(uploads.c.id == upload_id))
-        try:
+        with contextlib.suppress(PathNotFound):
             await self.storage.delete(upload_dir(upload_id))
-        except PathNotFound:
-            pass
 
     async def purge_stale(self, older_than: float) -> int:
         """Remove upload sessions idle since before ``older_than`` (epoch seconds)."""

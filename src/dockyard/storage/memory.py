@@ -82,7 +82,9 @@ class MemoryDriver:
 
     async def list(self, prefix: str) -> list[str]:
         folder = check_path(prefix) + "/"
-        children = {folder + key[len(folder) :].split("/", 1)[0] for key in self._objects if key.startswith(folder)}
+        children = {
+            folder + key[len(folder) :].split("/", 1)[0] for key in self._objects if key.startswith(folder)
+        }
         if not children:
             raise PathNotFound(prefix)
         return sorted(children)

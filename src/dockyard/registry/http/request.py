@@ -74,7 +74,9 @@ class Request:
         """The whole body; ``MANIFEST_TOO_LARGE`` past ``limit`` bytes."""
         declared = self.content_length()
         if declared is not None and declared > limit:
-            raise RegistryError(ErrorCode.MANIFEST_TOO_LARGE, f"body is {declared} bytes; the limit is {limit}")
+            raise RegistryError(
+                ErrorCode.MANIFEST_TOO_LARGE, f"body is {declared} bytes; the limit is {limit}"
+            )
         parts = bytearray()
         async for chunk in self.body():
             parts += chunk

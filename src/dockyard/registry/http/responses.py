@@ -19,7 +19,9 @@ def _encode(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
     return [API_VERSION, *((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())]
 
 
-async def send_bytes(send: Send, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
+async def send_bytes(
+    send: Send, status: int, body: bytes = b"", headers: dict[str, str] | None = None
+) -> None:
     all_headers = dict(headers or {})
     all_headers.setdefault("Content-Length", str(len(body)))
     await send({"type": "http.response.start", "status": status, "headers": _encode(all_headers)})
@@ -33,7 +35,13 @@ async def send_json(send: Send, status: int, document: Any, headers: dict[str, s
 
 
 async def send_file(
-    send: Send, scope: dict[str, Any], status: int, local: LocalFile, offset: int, length: int, headers: dict[str, str]
+    send: Send,
+    scope: dict[str, Any],
+    status: int,
+    local: LocalFile,
+    offset: int,
+    length: int,
+    headers: dict[str, str],
 ) -> None:
     """Send ``length`` bytes of ``local`` from ``offset``.
 

@@ -74,7 +74,9 @@ def match(path: str, method: str) -> tuple[Endpoint, dict[str, str]]:
         if endpoint is None:
             allowed = sorted({*methods, *(["HEAD"] if "GET" in methods else [])})
             raise RegistryError(
-                ErrorCode.UNSUPPORTED, f"{method} is not supported here", headers={"Allow": ", ".join(allowed)}
+                ErrorCode.UNSUPPORTED,
+                f"{method} is not supported here",
+                headers={"Allow": ", ".join(allowed)},
             )
         return endpoint, found.groupdict()
     raise RegistryError(ErrorCode.ROUTE_UNKNOWN, f"no registry endpoint at {path[:200]!r}")
@@ -117,6 +119,11 @@ class RegistryApp:
                 log.warning("error after the response started: %s", exc)
                 return
             status, body, headers = errors.render(exc)
-            await send_bytes(send, status, b"" if scope["method"] == "HEAD" else body, {**headers, "Content-Length": str(len(body))})
+            await send_bytes(
+                send,
+                status,
+                b"" if scope["method"] == "HEAD" else body,
+                {**headers, "Content-Length": str(len(body))},
+            )
         except ClientDisconnected:
             log.info("client disconnected during %s %s", scope["method"], scope["path"])

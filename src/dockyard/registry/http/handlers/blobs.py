@@ -17,7 +17,8 @@ def parse_range(header: str, size: int) -> tuple[int, int]:
     """(offset, length) of a single byte range; RANGE_INVALID when unsatisfiable or malformed."""
     match = _RANGE_RE.match(header.strip())
     unsatisfiable = RegistryError(
-        ErrorCode.RANGE_INVALID, f"range {header[:60]!r} cannot be served from {size} bytes",
+        ErrorCode.RANGE_INVALID,
+        f"range {header[:60]!r} cannot be served from {size} bytes",
         headers={"Content-Range": f"bytes */{size}"},
     )
     if match is None or match.groups() == ("", ""):
@@ -57,7 +58,9 @@ async def get_blob(ctx: RegistryContext, req: Request, send: Send) -> None:
         headers["Content-Range"] = f"bytes {offset}-{offset + length - 1}/{location.size}"
     headers["Content-Length"] = str(length)
     if location.local is None:
-        raise RegistryError(ErrorCode.UNAVAILABLE, "the storage driver can neither redirect nor serve a local file")
+        raise RegistryError(
+            ErrorCode.UNAVAILABLE, "the storage driver can neither redirect nor serve a local file"
+        )
     await send_file(send, req.scope, status, location.local, offset, length, headers)
 
 

@@ -20,7 +20,9 @@ def _page(req: Request) -> tuple[int | None, str | None]:
     if raw is None or raw == "":
         return None, last
     if not raw.isdigit():
-        raise RegistryError(ErrorCode.PAGINATION_NUMBER_INVALID, f"n must be a non-negative integer, not {raw[:20]!r}")
+        raise RegistryError(
+            ErrorCode.PAGINATION_NUMBER_INVALID, f"n must be a non-negative integer, not {raw[:20]!r}"
+        )
     return min(int(raw), MAX_PAGE), last
 
 

@@ -30,7 +30,9 @@ def _created(name: str, digest: str) -> dict[str, str]:
 def _digest_param(req: Request) -> Digest:
     raw = req.query.get("digest")
     if not raw:
-        raise RegistryError(ErrorCode.DIGEST_INVALID, "the digest query parameter is required to finish an upload")
+        raise RegistryError(
+            ErrorCode.DIGEST_INVALID, "the digest query parameter is required to finish an upload"
+        )
     return Digest.parse(raw)
 
 
@@ -68,14 +70,17 @@ def _content_range(req: Request) -> int | None:
         return None
     match = _CONTENT_RANGE_RE.match(raw.strip())
     if match is None:
-        raise RegistryError(ErrorCode.RANGE_INVALID, f"malformed Content-Range {raw[:60]!r}; expected START-END")
+        raise RegistryError(
+            ErrorCode.RANGE_INVALID, f"malformed Content-Range {raw[:60]!r}; expected START-END"
+        )
     start, end = int(match.group(1)), int(match.group(2))
     if end < start:
         raise RegistryError(ErrorCode.RANGE_INVALID, f"Content-Range {raw!r} ends before it starts")
     length = req.content_length()
     if length is not None and length != end - start + 1:
         raise RegistryError(
-            ErrorCode.SIZE_INVALID, f"Content-Range covers {end - start + 1} bytes but Content-Length is {length}"
+            ErrorCode.SIZE_INVALID,
+            f"Content-Range covers {end - start + 1} bytes but Content-Length is {length}",
         )
     return start
 

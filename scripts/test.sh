@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Run every check and test: ruff, mypy --strict, the import-layer contracts, then pytest
+# (unit, storage contract, black-box HTTP and real clients on SQLite and PostgreSQL).
+# Installs what it needs first (Debian packages too, when run as root).
+# Extra arguments go to pytest, e.g. scripts/test.sh tests/unit -x
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/setup.sh test
+# shellcheck disable=SC1091
+. .venv/bin/activate
+DOCKYARD_TEST_PG="$(scripts/postgres.sh)"
+export DOCKYARD_TEST_PG
+
+echo "== ruff"
+ruff check src tests bench
+ruff format --check src
+echo "== mypy --strict"
+mypy
+echo "== import layers"
+lint-imports
+echo "== pytest"
+exec pytest "$@"

@@ -33,7 +33,12 @@ class Request:
     @property
     def headers(self) -> dict[str, str]:
         if self._headers is None:
-            self._headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in self.scope["headers"]}
+            headers: dict[str, str] = {}
+            for raw_name, raw_value in self.scope["headers"]:
+                name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
+                # Repeated fields (containers/image sends one Accept line per type) combine.
+                headers[name] = f"{headers[name]}, {value}" if name in headers else value
+            self._headers = headers
         return self._headers
 
     def header(self, name: str) -> str | None:

@@ -17,7 +17,7 @@ MAX_PAGE = 10000
 def _page(req: Request) -> tuple[int | None, str | None]:
     raw = req.query.get("n")
     last = req.query.get("last") or None
-    if raw is None or raw == "":
+    if raw is None:
         return None, last
     if not raw.isdigit():
         raise RegistryError(
@@ -37,7 +37,7 @@ async def list_tags(ctx: RegistryContext, req: Request, send: Send) -> None:
     headers: dict[str, str] = {}
     if n is not None and len(found) > n:
         found = found[:n]
-        headers = _link(f"/v2/{name}/tags/list", n, found[-1])
+        headers = _link(f"/v2/{name}/tags/list", n, found[-1]) if found else {}
     await send_json(send, 200, {"name": name, "tags": found}, headers)
 
 
@@ -47,7 +47,7 @@ async def catalog(ctx: RegistryContext, req: Request, send: Send) -> None:
     headers: dict[str, str] = {}
     if n is not None and len(found) > n:
         found = found[:n]
-        headers = _link("/v2/_catalog", n, found[-1])
+        headers = _link("/v2/_catalog", n, found[-1]) if found else {}
     await send_json(send, 200, {"repositories": found}, headers)
 
 

@@ -12,8 +12,9 @@ from dockyard.registry.http.responses import Send, send_bytes
 def _acceptable(accept: str | None, media_type: str) -> bool:
     """Whether the client's Accept allows ``media_type``.
 
-    No conversion is done: a client that lists manifest types but not this one (and no
-    wildcard) is told so, as CNCF Distribution does for OCI manifests.
+    No conversion is done: a client that asks for a tag listing manifest types but not
+    this one (and no wildcard) is told so, as CNCF Distribution does. A digest names fixed
+    bytes, so a request by digest always gets them.
     """
     if not accept:
         return True
@@ -26,7 +27,8 @@ def _acceptable(accept: str | None, media_type: str) -> bool:
 async def get_manifest(ctx: RegistryContext, req: Request, send: Send) -> None:
     head = req.method == "HEAD"
     stored = await ctx.manifests.get(req.params["name"], req.params["reference"], with_content=not head)
-    if not _acceptable(req.header("accept"), stored.media_type):
+    by_tag = ":" not in req.params["reference"]
+    if by_tag and not _acceptable(req.header("accept"), stored.media_type):
         raise RegistryError(
             ErrorCode.MANIFEST_UNKNOWN,
             f"the manifest is {stored.media_type}, which the request's Accept header does not allow",

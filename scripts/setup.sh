@@ -89,8 +89,10 @@ run as root, or install them first:
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+elif ((${#packages[@]})); then
+    say "Debian packages: all ${#packages[@]} present"
 else
-    say "Debian packages: all present (${#packages[@]} checked)"
+    say "Debian packages: none needed ($("$python" -V 2>&1) with venv)"
 fi
 
 if [[ $mode == test ]]; then

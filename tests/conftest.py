@@ -21,8 +21,19 @@ from tests.support.servers import RunningRegistry, postgres_database, start_dock
 def _targets() -> list[str]:
     if os.environ.get("DOCKYARD_TEST_TARGET") == "reference":
         return ["reference"]
+    return _databases()
+
+
+def _databases() -> list[str]:
     wanted = os.environ.get("DOCKYARD_TEST_DB", "sqlite,postgres")
     return [t.strip() for t in wanted.split(",") if t.strip()]
+
+
+@pytest.fixture(params=_databases())
+def db_kind(request: pytest.FixtureRequest) -> str:
+    """The metadata database a test's private Dockyard uses: "sqlite" or "postgres"."""
+    kind: str = request.param
+    return kind
 
 
 @pytest.fixture(scope="session", params=_targets())

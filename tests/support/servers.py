@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -149,3 +149,52 @@ def start_reference(base: Path) -> RunningRegistry:
         server.stop()
         raise
     return server
+
+
+def kill_hard(server: RunningRegistry) -> None:
+    """SIGKILL the server and its worker processes: a crash, with no shutdown code run."""
+    pid = server.process.pid
+    children = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        with contextlib.suppress(OSError):
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
+            if fields.get("PPid", "").strip() == str(pid):
+                children.append(int(status.parent.name))
+    server.process.kill()
+    for child in children:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, 9)
+    server.process.wait()
+
+
+@contextlib.contextmanager
+def private_dockyard(
+    kind: str, base: Path, extra_env: dict[str, str] | None = None
+) -> Iterator[tuple[RunningRegistry, Callable[[], RunningRegistry]]]:
+    """A Dockyard of its own (for tests that collect garbage or crash the server).
+
+    Yields the server and a ``restart`` function that starts a new server on the same data
+    folder and database (after the caller stopped or killed the first one).
+    """
+    with contextlib.ExitStack() as stack:
+        database_url = stack.enter_context(postgres_database()) if kind == "postgres" else ""
+        servers = [start_dockyard(kind, base, database_url, extra_env)]
+        stack.callback(lambda: [s.stop() for s in servers])
+
+        def restart() -> RunningRegistry:
+            servers.append(start_dockyard(kind, base, database_url, extra_env))
+            return servers[-1]
+
+        yield servers[0], restart
+
+
+def dockyard_cli(server: RunningRegistry, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m dockyard ARGS`` with the server's settings (data folder, database)."""
+    return subprocess.run(
+        [sys.executable, "-m", "dockyard", *args],
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

@@ -39,6 +39,10 @@ class UploadStatus:
     offset: int  # bytes received so far
 
 
+class BodyInterrupted(Exception):
+    """The client stopped sending the body midway (disconnected)."""
+
+
 class _HasherCache:
     def __init__(self) -> None:
         self._entries: OrderedDict[str, tuple[int, Hasher]] = OrderedDict()
@@ -60,7 +64,8 @@ class _HasherCache:
 
 async def _pump(body: AsyncIterator[bytes], writer: FileWriter, hasher: Hasher, limit: int | None) -> int:
     """Copy ``body`` into ``writer`` and ``hasher`` in 4 MiB steps; the next step is received
-    while the previous one is hashed and written (in two threads at once)."""
+    while the previous one is hashed and written (in two threads at once). When the client
+    goes away midway, what did arrive is kept, so that it can resume from there."""
     received = 0
     pending: asyncio.Task[None] | None = None
     buffer = bytearray()
@@ -68,27 +73,34 @@ async def _pump(body: AsyncIterator[bytes], writer: FileWriter, hasher: Hasher, 
     async def consume(data: bytearray) -> None:
         await asyncio.gather(asyncio.to_thread(hasher.update, data), writer.write(data))
 
+    async def drain() -> None:
+        nonlocal pending, buffer
+        if pending is not None:
+            task, pending = pending, None
+            await task
+        if buffer:
+            data, buffer = buffer, bytearray()
+            await consume(data)
+
     try:
         async for chunk in body:
             received += len(chunk)
             if limit is not None and received > limit:
-                raise RegistryError(
-                    ErrorCode.SIZE_INVALID, "more bytes sent than Content-Length or Content-Range"
-                )
+                raise RegistryError(ErrorCode.SIZE_INVALID, "more bytes than Content-Length or Content-Range")
             buffer += chunk
             if len(buffer) >= BUFFER:
                 if pending is not None:
                     await pending
                 pending = asyncio.create_task(consume(buffer))
                 buffer = bytearray()
-        if pending is not None:
-            await pending
-            pending = None
-        if buffer:
-            await consume(buffer)
-    finally:
+    except BodyInterrupted:
+        await drain()
+        raise
+    except BaseException:
         if pending is not None:
             await asyncio.gather(pending, return_exceptions=True)
+        raise
+    await drain()
     return received
 
 
@@ -166,6 +178,10 @@ class UploadService:
         writer = await self.storage.writer(upload_path(upload_id), append=True)
         try:
             received = await _pump(body, writer, hasher, length)
+        except BodyInterrupted:
+            await writer.close()
+            self._hashers.put(upload_id, writer.size, hasher)
+            raise
         except BaseException:
             await writer.close()
             self._hashers.drop(upload_id)

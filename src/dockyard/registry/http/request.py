@@ -7,13 +7,10 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from dockyard.oci.errors import ErrorCode, RegistryError
+from dockyard.registry.uploads import BodyInterrupted
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
-
-
-class ClientDisconnected(Exception):
-    pass
 
 
 class Request:
@@ -68,7 +65,7 @@ class Request:
         while True:
             message: Message = await self.receive()
             if message["type"] == "http.disconnect":
-                raise ClientDisconnected
+                raise BodyInterrupted
             chunk = message.get("body", b"")
             if chunk:
                 yield chunk

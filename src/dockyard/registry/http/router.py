@@ -15,8 +15,9 @@ from dockyard.oci.names import validate_name
 from dockyard.registry.http import errors
 from dockyard.registry.http.context import RegistryContext
 from dockyard.registry.http.handlers import blobs, listings, manifests, uploads
-from dockyard.registry.http.request import ClientDisconnected, Request
+from dockyard.registry.http.request import Request
 from dockyard.registry.http.responses import Send, send_bytes, send_json
+from dockyard.registry.uploads import BodyInterrupted
 
 log = logging.getLogger("dockyard.registry")
 
@@ -125,5 +126,5 @@ class RegistryApp:
                 b"" if scope["method"] == "HEAD" else body,
                 {**headers, "Content-Length": str(len(body))},
             )
-        except ClientDisconnected:
+        except BodyInterrupted:
             log.info("client disconnected during %s %s", scope["method"], scope["path"])

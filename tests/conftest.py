@@ -37,7 +37,9 @@ def db_kind(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="session", params=_targets())
-def registry(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRegistry]:
+def registry(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningRegistry]:
     kind: str = request.param
     base = tmp_path_factory.mktemp(f"registry-{kind}")
     with contextlib.ExitStack() as stack:

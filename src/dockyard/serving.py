@@ -5,14 +5,21 @@ its httptools protocol that adds it: a handler sends ``{"type": "http.response.z
 "file": f, "offset": o, "count": n}`` after the response start, and the kernel copies the
 file to the socket (``loop.sendfile``, i.e. ``os.sendfile`` on the asyncio selector loop —
 uvloop has no native sendfile, which is why the server runs on the standard loop). The
-same subclass receives request bodies in larger steps (fewer event-loop round trips).
+same subclass receives request bodies in larger steps (fewer event-loop round trips), and
+sets TCP_NODELAY itself: with several workers uvicorn hands each process the listening
+socket rebuilt from its descriptor, whose ``proto`` reads 0, so asyncio's own check skips
+it, and small responses (written as head and body) then wait ~40 ms on Nagle and delayed
+ACKs (measured: 1,430 req/s with two workers, 3,600 with one, before this).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import shutil
+import socket
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -26,6 +33,13 @@ BODY_HIGH_WATER = 4 * 1024 * 1024
 
 
 class ZeroCopyHttpToolsProtocol(HttpToolsProtocol):
+    def connection_made(self, transport: asyncio.Transport) -> None:
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().connection_made(transport)
+
     def _start_asgi_task(self, cycle: Any, app: Any) -> None:
         cycle.scope.setdefault("extensions", {})[ZEROCOPY] = {}
         plain_send = cycle.send

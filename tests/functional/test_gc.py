@@ -107,7 +107,10 @@ def test_gc_keeps_referrers_of_live_images_and_young_content(db_kind: str, tmp_p
 
 def test_periodic_gc_runs_online_while_pushes_continue(db_kind: str, tmp_path: Path) -> None:
     env = {"DOCKYARD_GC_INTERVAL_SECONDS": "0.5", "DOCKYARD_GC_GRACE_SECONDS": "2"}
-    with private_dockyard(db_kind, tmp_path, env) as (server, _restart), OciClient.connect(server.url) as client:
+    with (
+        private_dockyard(db_kind, tmp_path, env) as (server, _restart),
+        OciClient.connect(server.url) as client,
+    ):
         garbage = _image()
         client.push("lab/old", garbage, "v1")
         assert client.delete_manifest("lab/old", "v1").status_code == 202

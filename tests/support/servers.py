@@ -64,12 +64,16 @@ def wait_healthy(url: str, process: subprocess.Popen[bytes], log_path: Path, tim
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}:\n{log_path.read_text(errors='replace')}")
+            raise RuntimeError(
+                f"server exited with {process.returncode}:\n{log_path.read_text(errors='replace')}"
+            )
         with contextlib.suppress(httpx.TransportError):
             if httpx.get(url, timeout=2).status_code < 500:
                 return
         time.sleep(0.1)
-    raise RuntimeError(f"server at {url} did not answer in {timeout}s:\n{log_path.read_text(errors='replace')}")
+    raise RuntimeError(
+        f"server at {url} did not answer in {timeout}s:\n{log_path.read_text(errors='replace')}"
+    )
 
 
 @contextlib.contextmanager
@@ -179,7 +183,12 @@ def private_dockyard(
     with contextlib.ExitStack() as stack:
         database_url = stack.enter_context(postgres_database()) if kind == "postgres" else ""
         servers = [start_dockyard(kind, base, database_url, extra_env)]
-        stack.callback(lambda: [s.stop() for s in servers])
+
+        def stop_all() -> None:
+            for server in servers:
+                server.stop()
+
+        stack.callback(stop_all)
 
         def restart() -> RunningRegistry:
             servers.append(start_dockyard(kind, base, database_url, extra_env))
@@ -188,7 +197,9 @@ def private_dockyard(
         yield servers[0], restart
 
 
-def dockyard_cli(server: RunningRegistry, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def dockyard_cli(
+    server: RunningRegistry, *args: str, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     """Run ``python -m dockyard ARGS`` with the server's settings (data folder, database)."""
     return subprocess.run(
         [sys.executable, "-m", "dockyard", *args],

@@ -1,50 +1,110 @@
-"""Engine and transactions: one model, async SQLAlchemy Core everywhere.
+"""Engine and transactions: SQLAlchemy Core behind one async interface.
 
-``Database.read()`` and ``Database.write()`` open a transaction. On SQLite a write
-transaction starts with ``BEGIN IMMEDIATE`` so that concurrent writers queue on the busy
-timeout instead of failing on a lock upgrade; reads use a deferred ``BEGIN`` and run
-concurrently under WAL. On PostgreSQL both are plain READ COMMITTED transactions.
+``Database.read()`` and ``Database.write()`` open a transaction and yield a
+:class:`Connection` (``await conn.execute(statement)``).
+
+On SQLite a write transaction starts with ``BEGIN IMMEDIATE`` so that concurrent writers
+queue on the busy timeout instead of failing on a lock upgrade; writes run in aiosqlite's
+thread because that wait may be long. Reads run inline on the event loop: under WAL a
+reader never waits for a lock, and an indexed lookup takes microseconds, where the thread
+hand-offs of the async driver cost ~2 ms (measured: 7 us inline, 1.85 ms through aiosqlite).
+On PostgreSQL both are READ COMMITTED transactions on the asyncpg pool.
+
+``fetch_one`` is for the few hot-path lookups (manifest GET/HEAD, blob GET/HEAD): plain SQL
+straight to the driver, because SQLAlchemy's per-execution cost (~200 us on these
+machines, even with pre-built statements) is ten times the query's own.
 """
 
 from __future__ import annotations
 
+import re
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import event
+import asyncpg
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.engine import Connection as SyncConnection
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.sql.schema import Table
+
+
+class Connection(Protocol):
+    """What ``read()`` and ``write()`` yield: an async ``execute``."""
+
+    async def execute(self, statement: Any, parameters: Any = None) -> CursorResult[*tuple[Any, ...]]: ...
+
+
+class _Inline:
+    """A synchronous connection behind the async ``execute`` (SQLite reads, see above)."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: SyncConnection) -> None:
+        self._conn = conn
+
+    async def execute(self, statement: Any, parameters: Any = None) -> CursorResult[*tuple[Any, ...]]:
+        return self._conn.execute(statement, parameters)
+
+
+_PLACEHOLDER = re.compile(r"\$\d+")
 
 
 class Database:
     def __init__(self, url: str, pool_size: int = 10) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self._pool_size = pool_size
+        self._inline_reader: Engine | None = None
+        self._raw_sqlite: sqlite3.Connection | None = None
+        self._raw_pool: asyncpg.Pool | None = None
+        self._sql_cache: dict[str, str] = {}
         if self.is_sqlite:
-            self._reader = _sqlite_engine(url, "BEGIN")
             self._writer = _sqlite_engine(url, "BEGIN IMMEDIATE")
+            self._inline_reader = create_engine(url.replace("+aiosqlite", "+pysqlite", 1))
+            _configure_sqlite(self._inline_reader, "BEGIN")
         else:
-            self._reader = create_async_engine(
-                url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False
-            )
-            self._writer = self._reader
+            self._writer = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size)
 
     @property
     def engine(self) -> AsyncEngine:
         return self._writer
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
-        async with self._reader.begin() as conn:
-            yield conn
+    async def read(self) -> AsyncIterator[Connection]:
+        if self._inline_reader is not None:
+            with self._inline_reader.begin() as conn:
+                yield _Inline(conn)
+        else:
+            async with self._writer.begin() as async_conn:
+                yield async_conn
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
+    async def write(self) -> AsyncIterator[Connection]:
         async with self._writer.begin() as conn:
             yield conn
+
+    async def fetch_one(self, sql: str, *args: Any) -> tuple[Any, ...] | None:
+        """One row of a read-only query in plain SQL with ``$1, $2, ...`` placeholders.
+
+        A single statement sees one consistent snapshot (autocommit). Hot paths only.
+        """
+        if self.is_sqlite:
+            if self._raw_sqlite is None:
+                self._raw_sqlite = _raw_sqlite_reader(self.url)
+            translated = self._sql_cache.get(sql)
+            if translated is None:
+                translated = self._sql_cache[sql] = _PLACEHOLDER.sub("?", sql)
+            row: tuple[Any, ...] | None = self._raw_sqlite.execute(translated, args).fetchone()
+            return row
+        if self._raw_pool is None:
+            dsn = make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False)
+            self._raw_pool = await asyncpg.create_pool(dsn, min_size=1, max_size=self._pool_size)
+        record = await self._raw_pool.fetchrow(sql, *args)
+        return None if record is None else tuple(record)
 
     def insert(self, table: Table) -> sqlite.Insert | postgresql.Insert:
         """A dialect INSERT, so callers can add ``on_conflict_do_nothing`` and friends."""
@@ -53,15 +113,33 @@ class Database:
         return postgresql.insert(table)
 
     async def dispose(self) -> None:
-        await self._reader.dispose()
-        if self._writer is not self._reader:
-            await self._writer.dispose()
+        await self._writer.dispose()
+        if self._inline_reader is not None:
+            self._inline_reader.dispose()
+        if self._raw_sqlite is not None:
+            self._raw_sqlite.close()
+            self._raw_sqlite = None
+        if self._raw_pool is not None:
+            await self._raw_pool.close()
+            self._raw_pool = None
+
+
+def _raw_sqlite_reader(url: str) -> sqlite3.Connection:
+    path = make_url(url).database or ""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA query_only=ON")
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
 
 
 def _sqlite_engine(url: str, begin: str) -> AsyncEngine:
     engine = create_async_engine(url, connect_args={"timeout": 30})
+    _configure_sqlite(engine.sync_engine, begin)
+    return engine
 
-    @event.listens_for(engine.sync_engine, "connect")
+
+def _configure_sqlite(engine: Engine, begin: str) -> None:
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy, not the driver, decide where transactions begin.
         dbapi_connection.isolation_level = None
@@ -75,8 +153,6 @@ def _sqlite_engine(url: str, begin: str) -> AsyncEngine:
             cursor.execute(pragma)
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(conn: Connection) -> None:
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: SyncConnection) -> None:
         conn.exec_driver_sql(begin)
-
-    return engine

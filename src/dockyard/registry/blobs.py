@@ -17,9 +17,8 @@ import time
 from dataclasses import dataclass
 
 from sqlalchemy import and_, delete, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dockyard.db.engine import Database
+from dockyard.db.engine import Connection, Database
 from dockyard.db.tables import blobs, repositories, repository_blobs
 from dockyard.oci.digest import Digest
 from dockyard.oci.errors import ErrorCode, RegistryError
@@ -29,6 +28,16 @@ from dockyard.storage.base import LocalFile, PathNotFound, StorageDriver
 
 _CLAIM_WAIT = 0.05
 _CLAIM_ATTEMPTS = 600  # 30 s: GC deletes one blob in far less
+
+
+# Hot path (GET/HEAD of a blob): plain SQL, see Database.fetch_one.
+_SIZE_IN_REPOSITORY = """
+    SELECT b.size
+    FROM repositories r
+    JOIN repository_blobs l ON l.repository_id = r.id
+    JOIN blobs b ON b.digest = l.digest
+    WHERE r.name = $1 AND l.digest = $2
+"""
 
 
 @dataclass(frozen=True)
@@ -47,17 +56,7 @@ class BlobService:
 
     async def size_in(self, repository: str, digest: Digest) -> int:
         """The blob's size if ``repository`` may serve it; else BLOB_UNKNOWN."""
-        stmt = (
-            select(blobs.c.size)
-            .select_from(
-                repositories.join(
-                    repository_blobs, repository_blobs.c.repository_id == repositories.c.id
-                ).join(blobs, blobs.c.digest == repository_blobs.c.digest)
-            )
-            .where(repositories.c.name == repository, repository_blobs.c.digest == digest)
-        )
-        async with self.db.read() as conn:
-            row = (await conn.execute(stmt)).first()
+        row = await self.db.fetch_one(_SIZE_IN_REPOSITORY, repository, digest)
         if row is None:
             raise RegistryError(ErrorCode.BLOB_UNKNOWN, f"blob {digest} is not in repository {repository!r}")
         return int(row[0])
@@ -101,7 +100,7 @@ class BlobService:
             repo_id = await repos.ensure_id(self.db, conn, repository)
             await self._link(conn, repo_id, digest)
 
-    async def _link(self, conn: AsyncConnection, repo_id: int, digest: Digest) -> None:
+    async def _link(self, conn: Connection, repo_id: int, digest: Digest) -> None:
         now = time.time()
         stmt = self.db.insert(repository_blobs).values(repository_id=repo_id, digest=digest, touched_at=now)
         await conn.execute(

@@ -24,9 +24,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from sqlalchemy import and_, delete, exists, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dockyard.db.engine import Database
+from dockyard.db.engine import Connection, Database
 from dockyard.db.tables import (
     blobs,
     manifest_references,
@@ -110,9 +109,7 @@ class GarbageCollector:
             await self._sweep_links(tx, repo_id, name, cutoff, report)
         await self._sweep_blobs(tx, cutoff, report)
 
-    async def _dead_manifests(
-        self, conn: AsyncConnection, repo_id: int, cutoff: float
-    ) -> list[tuple[int, str]]:
+    async def _dead_manifests(self, conn: Connection, repo_id: int, cutoff: float) -> list[tuple[int, str]]:
         rows = (
             await conn.execute(
                 select(
@@ -246,8 +243,8 @@ class GarbageCollector:
 
 
 class _Transactions(Protocol):
-    def read(self) -> AbstractAsyncContextManager[AsyncConnection]: ...
-    def write(self) -> AbstractAsyncContextManager[AsyncConnection]: ...
+    def read(self) -> AbstractAsyncContextManager[Connection]: ...
+    def write(self) -> AbstractAsyncContextManager[Connection]: ...
 
 
 class _PerStatement:
@@ -256,25 +253,25 @@ class _PerStatement:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def read(self) -> AbstractAsyncContextManager[AsyncConnection]:
+    def read(self) -> AbstractAsyncContextManager[Connection]:
         return self.db.read()
 
-    def write(self) -> AbstractAsyncContextManager[AsyncConnection]:
+    def write(self) -> AbstractAsyncContextManager[Connection]:
         return self.db.write()
 
 
 class _Shared:
     """A dry run: every step on one connection whose transaction is rolled back."""
 
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
     @asynccontextmanager
-    async def _same(self) -> AsyncIterator[AsyncConnection]:
+    async def _same(self) -> AsyncIterator[Connection]:
         yield self.conn
 
-    def read(self) -> AbstractAsyncContextManager[AsyncConnection]:
+    def read(self) -> AbstractAsyncContextManager[Connection]:
         return self._same()
 
-    def write(self) -> AbstractAsyncContextManager[AsyncConnection]:
+    def write(self) -> AbstractAsyncContextManager[Connection]:
         return self._same()

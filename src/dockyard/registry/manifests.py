@@ -7,10 +7,9 @@ import json
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import and_, delete, func, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import delete, func, select, update
 
-from dockyard.db.engine import Database
+from dockyard.db.engine import Connection, Database
 from dockyard.db.tables import manifest_references, manifests, repositories, repository_blobs, tags
 from dockyard.oci import mediatypes as mt
 from dockyard.oci.digest import Digest
@@ -43,6 +42,26 @@ def _reference_clause(reference: str) -> tuple[bool, str]:
     return False, reference
 
 
+# Hot paths (GET/HEAD of a manifest): plain SQL, see Database.fetch_one.
+_BY_TAG = """
+    SELECT m.digest, m.media_type, m.size{content}
+    FROM repositories r
+    JOIN tags t ON t.repository_id = r.id
+    JOIN manifests m ON m.repository_id = r.id AND m.digest = t.manifest_digest
+    WHERE r.name = $1 AND t.name = $2
+"""
+_BY_DIGEST = """
+    SELECT m.digest, m.media_type, m.size{content}
+    FROM repositories r
+    JOIN manifests m ON m.repository_id = r.id
+    WHERE r.name = $1 AND m.digest = $2
+"""
+_GET_BY_TAG = _BY_TAG.format(content=", m.content")
+_HEAD_BY_TAG = _BY_TAG.format(content="")
+_GET_BY_DIGEST = _BY_DIGEST.format(content=", m.content")
+_HEAD_BY_DIGEST = _BY_DIGEST.format(content="")
+
+
 class ManifestService:
     def __init__(self, db: Database, events: EventBus, max_bytes: int) -> None:
         self.db = db
@@ -51,21 +70,11 @@ class ManifestService:
 
     async def get(self, repository: str, reference: str, with_content: bool = True) -> StoredManifest:
         by_digest, value = _reference_clause(reference)
-        columns = [manifests.c.digest, manifests.c.media_type, manifests.c.size]
-        if with_content:
-            columns.append(manifests.c.content)
-        source = repositories.join(manifests, manifests.c.repository_id == repositories.c.id)
         if by_digest:
-            condition = manifests.c.digest == value
+            sql = _GET_BY_DIGEST if with_content else _HEAD_BY_DIGEST
         else:
-            source = source.join(
-                tags,
-                and_(tags.c.repository_id == repositories.c.id, tags.c.manifest_digest == manifests.c.digest),
-            )
-            condition = tags.c.name == value
-        stmt = select(*columns).select_from(source).where(repositories.c.name == repository, condition)
-        async with self.db.read() as conn:
-            row = (await conn.execute(stmt)).first()
+            sql = _GET_BY_TAG if with_content else _HEAD_BY_TAG
+        row = await self.db.fetch_one(sql, repository, value)
         if row is None:
             raise RegistryError(
                 ErrorCode.MANIFEST_UNKNOWN, f"manifest {reference!r} is unknown in {repository!r}"
@@ -109,7 +118,7 @@ class ManifestService:
         return PutResult(digest, parsed.subject.digest if parsed.subject else None)
 
     async def _check_references(
-        self, conn: AsyncConnection, repo_id: int, parsed: ParsedManifest, now: float
+        self, conn: Connection, repo_id: int, parsed: ParsedManifest, now: float
     ) -> None:
         blob_digests = {d.digest for d in parsed.blob_references}
         if blob_digests:
@@ -158,7 +167,7 @@ class ManifestService:
 
     async def _insert(
         self,
-        conn: AsyncConnection,
+        conn: Connection,
         repo_id: int,
         digest: Digest,
         data: bytes,

@@ -5,26 +5,25 @@ from __future__ import annotations
 import time
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dockyard.db.engine import Database
+from dockyard.db.engine import Connection, Database
 from dockyard.db.tables import repositories
 from dockyard.oci.errors import ErrorCode, RegistryError
 
 
-async def find_id(conn: AsyncConnection, name: str) -> int | None:
+async def find_id(conn: Connection, name: str) -> int | None:
     row = (await conn.execute(select(repositories.c.id).where(repositories.c.name == name))).first()
     return None if row is None else int(row[0])
 
 
-async def require_id(conn: AsyncConnection, name: str) -> int:
+async def require_id(conn: Connection, name: str) -> int:
     repo_id = await find_id(conn, name)
     if repo_id is None:
         raise RegistryError(ErrorCode.NAME_UNKNOWN, f"repository {name!r} is not known to the registry")
     return repo_id
 
 
-async def ensure_id(db: Database, conn: AsyncConnection, name: str) -> int:
+async def ensure_id(db: Database, conn: Connection, name: str) -> int:
     """The repository's id, creating the repository if needed (inside a write transaction)."""
     repo_id = await find_id(conn, name)
     if repo_id is not None:

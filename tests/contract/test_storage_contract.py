@@ -6,6 +6,7 @@ it. A new driver joins by adding a case to :func:`driver`; nothing else changes.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import Awaitable, Callable
@@ -86,7 +87,7 @@ async def test_get_of_a_folder_raises_path_not_found(driver: StorageDriver) -> N
 
 
 async def test_put_is_atomic_for_a_reader_already_streaming(driver: StorageDriver) -> None:
-    """"Readers see the old content or the new, never a mix": a stream that began before
+    """ "Readers see the old content or the new, never a mix": a stream that began before
     the replacement finishes with the old bytes (the object spans several reader chunks)."""
     old = b"o" * (CHUNK + CHUNK // 2)
     new = b"n" * len(old)
@@ -462,7 +463,7 @@ async def test_local_file(driver: StorageDriver) -> None:
     assert isinstance(local, LocalFile)
     assert local.size == len(data)
     assert os.path.isabs(local.path)
-    assert Path(local.path).read_bytes() == data
+    assert await asyncio.to_thread(Path(local.path).read_bytes) == data
 
 
 async def test_local_file_missing_raises_path_not_found(driver: StorageDriver) -> None:
@@ -539,7 +540,8 @@ async def test_invalid_paths_are_rejected(driver: StorageDriver, operation: str)
         try:
             await INVALID_OPERATIONS[operation](driver, path)
         except InvalidPath as exc:
-            assert exc.path == path
+            if exc.path != path:
+                accepted.append(f"{path!r} (reported as {exc.path!r})")
         else:
             accepted.append(path)
         assert await driver.get_content("valid/source") == b"x", f"{operation}({path!r}) lost the source"
@@ -553,7 +555,7 @@ async def test_invalid_paths_never_touch_anything_outside_the_store(tmp_path: Pa
         await driver.put_content("../outside", b"x")
     with pytest.raises(InvalidPath):
         await driver.writer("../outside2")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["root"]
+    assert await asyncio.to_thread(os.listdir, tmp_path) == ["root"]
 
 
 async def test_valid_unusual_paths_are_accepted(driver: StorageDriver) -> None:

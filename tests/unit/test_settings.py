@@ -76,7 +76,7 @@ def test_toml_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         f"""
 host = "0.0.0.0"
 port = 5050
-data_dir = "{tmp_path / 'data'}"
+data_dir = "{tmp_path / "data"}"
 auth_mode = "basic"
 admin_username = "admin"
 admin_password = "from-file"
@@ -96,7 +96,7 @@ gc_grace_seconds = 60.5
 
 def test_toml_file_with_an_unknown_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     config = tmp_path / "dockyard.toml"
-    config.write_text('prot = 5050\n')
+    config.write_text("prot = 5050\n")
     monkeypatch.setenv("DOCKYARD_CONFIG", str(config))
     with pytest.raises(ValidationError, match="prot"):
         Settings()

@@ -27,7 +27,7 @@ class Digest(str):
 
     @classmethod
     def parse(cls, value: str) -> Digest:
-        match = _DIGEST_RE.match(value)
+        match = _DIGEST_RE.fullmatch(value)
         if match is None:
             raise RegistryError(ErrorCode.DIGEST_INVALID, f"invalid digest {value[:150]!r}")
         algorithm, encoded = match.groups()
@@ -37,7 +37,7 @@ class Digest(str):
                 ErrorCode.DIGEST_INVALID,
                 f"unsupported digest algorithm {algorithm!r}; use one of {sorted(_HEX_LENGTH)}",
             )
-        if len(encoded) != expected or not _LOWER_HEX_RE.match(encoded):
+        if len(encoded) != expected or not _LOWER_HEX_RE.fullmatch(encoded):
             raise RegistryError(
                 ErrorCode.DIGEST_INVALID,
                 f"invalid {algorithm} digest: expected {expected} lowercase hex characters",

@@ -17,7 +17,7 @@ def validate_name(name: str) -> str:
         raise RegistryError(
             ErrorCode.NAME_INVALID, f"repository name longer than {MAX_NAME_LENGTH} characters"
         )
-    if not NAME_RE.match(name):
+    if not NAME_RE.fullmatch(name):
         raise RegistryError(
             ErrorCode.NAME_INVALID,
             f"invalid repository name {name[:100]!r}: use lowercase letters, digits and "
@@ -27,7 +27,7 @@ def validate_name(name: str) -> str:
 
 
 def is_tag(reference: str) -> bool:
-    return TAG_RE.match(reference) is not None
+    return TAG_RE.fullmatch(reference) is not None
 
 
 def validate_tag(tag: str) -> str:

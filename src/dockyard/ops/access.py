@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dockyard.ops.metrics import BYTES_SENT, LATENCY, REQUESTS
 
 log = logging.getLogger("dockyard.access")
-
-Send = Any
 
 
 def route_of(path: str) -> str:
@@ -25,11 +24,11 @@ def route_of(path: str) -> str:
 
 
 class AccessLog:
-    def __init__(self, app: Any, enabled: bool) -> None:
+    def __init__(self, app: ASGIApp, enabled: bool) -> None:
         self.app = app
         self.enabled = enabled
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -37,7 +36,7 @@ class AccessLog:
         status = 500
         length = 0
 
-        async def observing_send(message: dict[str, Any]) -> None:
+        async def observing_send(message: Message) -> None:
             nonlocal status, length
             if message["type"] == "http.response.start":
                 status = message["status"]

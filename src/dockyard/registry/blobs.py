@@ -135,7 +135,7 @@ class BlobService:
     async def unlink(self, repository: str, digest: Digest) -> None:
         """DELETE of a blob: the repository no longer serves it; GC reclaims the bytes."""
         async with self.db.write() as conn:
-            repo_id = await repos.require_id(conn, repository)
+            repo_id = await repos.require_id(conn, repository, for_write=True)
             result = await conn.execute(
                 delete(repository_blobs).where(
                     and_(repository_blobs.c.repository_id == repo_id, repository_blobs.c.digest == digest)

@@ -36,6 +36,7 @@ from dockyard.db.tables import (
     uploads,
 )
 from dockyard.oci.digest import Digest
+from dockyard.registry import repositories as repos
 from dockyard.registry.paths import blob_path, upload_dir
 from dockyard.registry.uploads import UploadService
 from dockyard.storage.base import PathNotFound, StorageDriver
@@ -105,8 +106,13 @@ class GarbageCollector:
         async with tx.read() as conn:
             repo_rows = (await conn.execute(select(repositories.c.id, repositories.c.name))).all()
         for repo_id, name in repo_rows:
-            await self._sweep_manifests(tx, repo_id, name, cutoff, report)
-            await self._sweep_links(tx, repo_id, name, cutoff, report)
+            # Mark and sweep a repository under its exclusive lock: a push to it waits for
+            # the few milliseconds this takes, so nothing becomes live between the two.
+            async with tx.write() as conn:
+                if not await repos.lock_exclusive(conn, repo_id):
+                    continue
+                await self._sweep_manifests(conn, repo_id, name, cutoff, report)
+                await self._sweep_links(conn, repo_id, name, cutoff, report)
         await self._sweep_blobs(tx, cutoff, report)
 
     async def _dead_manifests(self, conn: Connection, repo_id: int, cutoff: float) -> list[tuple[int, str]]:
@@ -149,23 +155,18 @@ class GarbageCollector:
         return [(mid, digest) for mid, digest, _s, _c in rows if digest not in live]
 
     async def _sweep_manifests(
-        self, tx: _Transactions, repo_id: int, name: str, cutoff: float, report: GcReport
+        self, conn: Connection, repo_id: int, name: str, cutoff: float, report: GcReport
     ) -> None:
-        async with tx.read() as conn:
-            dead = await self._dead_manifests(conn, repo_id, cutoff)
-        for manifest_id, digest in dead:
-            async with tx.write() as conn:
-                tagged = exists().where(tags.c.repository_id == repo_id, tags.c.manifest_digest == digest)
-                result = await conn.execute(
-                    delete(manifests).where(
-                        manifests.c.id == manifest_id, manifests.c.created_at < cutoff, ~tagged
-                    )
-                )
-            if result.rowcount:
-                report.manifests.append(f"{name}@{digest}")
+        dead = await self._dead_manifests(conn, repo_id, cutoff)
+        if not dead:
+            return
+        await conn.execute(
+            delete(manifests).where(manifests.c.id.in_([manifest_id for manifest_id, _ in dead]))
+        )
+        report.manifests += [f"{name}@{digest}" for _, digest in dead]
 
     async def _sweep_links(
-        self, tx: _Transactions, repo_id: int, name: str, cutoff: float, report: GcReport
+        self, conn: Connection, repo_id: int, name: str, cutoff: float, report: GcReport
     ) -> None:
         referenced = (
             select(manifest_references.c.digest)
@@ -179,12 +180,9 @@ class GarbageCollector:
             repository_blobs.c.touched_at < cutoff,
             repository_blobs.c.digest.not_in(referenced),
         )
-        async with tx.write() as conn:
-            rows = (
-                await conn.execute(
-                    delete(repository_blobs).where(condition).returning(repository_blobs.c.digest)
-                )
-            ).all()
+        rows = (
+            await conn.execute(delete(repository_blobs).where(condition).returning(repository_blobs.c.digest))
+        ).all()
         report.links += [f"{name}@{r[0]}" for r in rows]
 
     async def _sweep_blobs(self, tx: _Transactions, cutoff: float, report: GcReport) -> None:

@@ -7,7 +7,7 @@ import json
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import ColumnElement, delete, func, select, update
 
 from dockyard.db.engine import Connection, Database
 from dockyard.db.tables import manifest_references, manifests, repositories, repository_blobs, tags
@@ -207,7 +207,7 @@ class ManifestService:
     async def delete(self, repository: str, reference: str) -> None:
         by_digest, value = _reference_clause(reference)
         async with self.db.write() as conn:
-            repo_id = await repos.require_id(conn, repository)
+            repo_id = await repos.require_id(conn, repository, for_write=True)
             if not by_digest:
                 result = await conn.execute(
                     delete(tags).where(tags.c.repository_id == repo_id, tags.c.name == value)
@@ -231,22 +231,28 @@ class ManifestService:
             ManifestDeleted(repository, value) if by_digest else TagDeleted(repository, value)
         )
 
+    def _bytewise(self, column: ColumnElement[str]) -> ColumnElement[str]:
+        """Lexical (byte) order for listings whatever the database's collation; SQLite's is already."""
+        return column if self.db.is_sqlite else column.collate("C")
+
     async def tags(self, repository: str, n: int | None, last: str | None) -> list[str]:
         async with self.db.read() as conn:
             repo_id = await repos.require_id(conn, repository)
+            name = self._bytewise(tags.c.name)
             stmt = select(tags.c.name).where(tags.c.repository_id == repo_id)
             if last:
-                stmt = stmt.where(tags.c.name > last)
-            stmt = stmt.order_by(tags.c.name)
+                stmt = stmt.where(name > last)
+            stmt = stmt.order_by(name)
             if n is not None:
                 stmt = stmt.limit(n)
             return [row[0] for row in await conn.execute(stmt)]
 
     async def catalog(self, n: int | None, last: str | None) -> list[str]:
+        name = self._bytewise(repositories.c.name)
         stmt = select(repositories.c.name)
         if last:
-            stmt = stmt.where(repositories.c.name > last)
-        stmt = stmt.order_by(repositories.c.name)
+            stmt = stmt.where(name > last)
+        stmt = stmt.order_by(name)
         if n is not None:
             stmt = stmt.limit(n)
         async with self.db.read() as conn:

@@ -1,4 +1,11 @@
-"""Repository rows: looked up by name, created on first push."""
+"""Repository rows: looked up by name, created on first push.
+
+The repository row is also the lock that keeps online GC and pushes apart: every write
+to a repository's manifests, tags or links holds a share lock on the row for its
+transaction (``for_write=True``), and GC marks and sweeps one repository while holding
+it exclusively (:func:`lock_exclusive`). On SQLite, where writers are serialized by
+``BEGIN IMMEDIATE`` anyway, the locking clauses render as nothing.
+"""
 
 from __future__ import annotations
 
@@ -11,23 +18,32 @@ from dockyard.db.tables import repositories
 from dockyard.oci.errors import ErrorCode, RegistryError
 
 
-async def find_id(conn: Connection, name: str) -> int | None:
-    row = (await conn.execute(select(repositories.c.id).where(repositories.c.name == name))).first()
+async def find_id(conn: Connection, name: str, for_write: bool = False) -> int | None:
+    stmt = select(repositories.c.id).where(repositories.c.name == name)
+    if for_write:
+        stmt = stmt.with_for_update(read=True)
+    row = (await conn.execute(stmt)).first()
     return None if row is None else int(row[0])
 
 
-async def require_id(conn: Connection, name: str) -> int:
-    repo_id = await find_id(conn, name)
+async def require_id(conn: Connection, name: str, for_write: bool = False) -> int:
+    repo_id = await find_id(conn, name, for_write)
     if repo_id is None:
         raise RegistryError(ErrorCode.NAME_UNKNOWN, f"repository {name!r} is not known to the registry")
     return repo_id
 
 
 async def ensure_id(db: Database, conn: Connection, name: str) -> int:
-    """The repository's id, creating the repository if needed (inside a write transaction)."""
-    repo_id = await find_id(conn, name)
+    """The repository's id, creating the repository if needed; share-locked for this write."""
+    repo_id = await find_id(conn, name, for_write=True)
     if repo_id is not None:
         return repo_id
     stmt = db.insert(repositories).values(name=name, created_at=time.time())
     await conn.execute(stmt.on_conflict_do_nothing(index_elements=["name"]))
-    return await require_id(conn, name)
+    return await require_id(conn, name, for_write=True)
+
+
+async def lock_exclusive(conn: Connection, repo_id: int) -> bool:
+    """Hold the repository against concurrent writes (GC); False if it no longer exists."""
+    stmt = select(repositories.c.id).where(repositories.c.id == repo_id).with_for_update()
+    return (await conn.execute(stmt)).first() is not None

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import os
 import shutil
+import stat
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -95,7 +96,10 @@ class FilesystemDriver:
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise PathNotFound(path) from None
         try:
-            size = os.fstat(fd).st_size
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise PathNotFound(path)
+            size = st.st_size
             if offset > size:
                 raise InvalidOffset(f"offset {offset} is past the end ({size}) of {path}")
             remaining = size - offset if length is None else min(length, size - offset)
@@ -111,9 +115,16 @@ class FilesystemDriver:
 
     async def writer(self, path: str, append: bool = False) -> FilesystemWriter:
         full = self._full(path)
-        full.parent.mkdir(parents=True, exist_ok=True)
         flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
-        fd = os.open(full, flags, 0o644)
+        for _attempt in range(3):
+            full.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(full, flags, 0o644)
+                break
+            except FileNotFoundError:
+                continue  # a concurrent prune removed the folder: make it again
+        else:
+            raise PathNotFound(path)
         size = os.fstat(fd).st_size if append else 0
         return FilesystemWriter(fd, size, full)
 
@@ -136,32 +147,51 @@ class FilesystemDriver:
 
     async def move(self, source: str, dest: str) -> None:
         src, dst = self._full(source), self._full(dest)
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.replace(src, dst)
-        except FileNotFoundError:
-            raise PathNotFound(source) from None
+        for _attempt in range(3):
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.replace(src, dst)
+            except (FileNotFoundError, NotADirectoryError):
+                if src.is_file():
+                    continue  # a concurrent prune removed dst's folder: make it again
+                raise PathNotFound(source) from None
+            self._prune(src.parent)
+            return
+        raise PathNotFound(dest)
 
     async def delete(self, path: str) -> None:
         full = self._full(path)
         if full.is_dir():
             await asyncio.to_thread(shutil.rmtree, full)
-            return
-        try:
-            full.unlink()
-        except FileNotFoundError:
-            raise PathNotFound(path) from None
+        else:
+            try:
+                full.unlink()
+            except (FileNotFoundError, NotADirectoryError):
+                raise PathNotFound(path) from None
+        self._prune(full.parent)
+
+    def _prune(self, folder: Path) -> None:
+        """Remove folders left empty up to the root: a folder exists only through its objects."""
+        while folder != self.root and self.root in folder.parents:
+            try:
+                folder.rmdir()
+            except OSError:
+                return
+            folder = folder.parent
 
     async def redirect_url(self, path: str, method: str = "GET") -> str | None:
+        check_path(path)
         return None
 
     async def local_file(self, path: str) -> LocalFile | None:
         full = self._full(path)
         try:
-            size = full.stat().st_size
+            st = full.stat()
         except (FileNotFoundError, NotADirectoryError):
             raise PathNotFound(path) from None
-        return LocalFile(str(full), size)
+        if not stat.S_ISREG(st.st_mode):
+            raise PathNotFound(path)
+        return LocalFile(str(full), st.st_size)
 
     def purge_temporaries(self) -> int:
         """Remove ``.tmp-*`` files a crash may have left. Run at start-up."""

@@ -90,10 +90,11 @@ class MemoryDriver:
         return sorted(children)
 
     async def move(self, source: str, dest: str) -> None:
-        data = self._objects.pop(check_path(source), None)
+        source, dest = check_path(source), check_path(dest)
+        data = self._objects.pop(source, None)
         if data is None:
             raise PathNotFound(source)
-        self._objects[check_path(dest)] = data
+        self._objects[dest] = data
 
     async def delete(self, path: str) -> None:
         if check_path(path) in self._objects:
@@ -107,6 +108,7 @@ class MemoryDriver:
             del self._objects[key]
 
     async def redirect_url(self, path: str, method: str = "GET") -> str | None:
+        check_path(path)
         return None
 
     async def local_file(self, path: str) -> LocalFile | None:

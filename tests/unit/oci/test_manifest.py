@@ -152,7 +152,8 @@ def test_missing_media_type_taken_from_content_type() -> None:
 
 
 def test_content_type_parameters_and_case_are_ignored() -> None:
-    parsed = parse_manifest(encode(oci_manifest()), "Application/VND.OCI.Image.Manifest.v1+JSON; charset=utf-8")
+    content_type = "Application/VND.OCI.Image.Manifest.v1+JSON; charset=utf-8"
+    parsed = parse_manifest(encode(oci_manifest()), content_type)
     assert parsed.media_type == mt.OCI_MANIFEST
 
 
@@ -176,7 +177,8 @@ def test_declared_media_type_wins_over_a_non_manifest_content_type() -> None:
 
 
 @pytest.mark.parametrize(
-    "media_type", [OCI_CONFIG, "application/json", mt.DOCKER_SCHEMA1, "application/vnd.oci.artifact.manifest.v1+json"]
+    "media_type",
+    [OCI_CONFIG, "application/json", mt.DOCKER_SCHEMA1, "application/vnd.oci.artifact.manifest.v1+json"],
 )
 def test_unsupported_declared_media_type(media_type: str) -> None:
     invalid(encode(oci_manifest(mediaType=media_type)), None)

@@ -74,15 +74,14 @@ async def push_manifest(
 async def age(db: Database, seconds: float) -> None:
     """Make everything recorded so far ``seconds`` older (instead of waiting for it to age)."""
     async with db.write() as conn:
-        await conn.execute(update(tables.manifests).values(created_at=tables.manifests.c.created_at - seconds))
+        manifests, blobs, links = tables.manifests.c, tables.blobs.c, tables.repository_blobs.c
+        await conn.execute(update(tables.manifests).values(created_at=manifests.created_at - seconds))
         await conn.execute(
             update(tables.blobs).values(
-                created_at=tables.blobs.c.created_at - seconds, touched_at=tables.blobs.c.touched_at - seconds
+                created_at=blobs.created_at - seconds, touched_at=blobs.touched_at - seconds
             )
         )
-        await conn.execute(
-            update(tables.repository_blobs).values(touched_at=tables.repository_blobs.c.touched_at - seconds)
-        )
+        await conn.execute(update(tables.repository_blobs).values(touched_at=links.touched_at - seconds))
         await conn.execute(update(tables.tags).values(updated_at=tables.tags.c.updated_at - seconds))
         await conn.execute(
             update(tables.uploads).values(

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 
@@ -49,7 +50,7 @@ async def test_locate_on_the_filesystem_driver(database_url: str, tmp_path: Path
         assert location.local is not None
         assert location.local.size == len(data)
         assert Path(location.local.path) == root / blob_path(digest)
-        assert Path(location.local.path).read_bytes() == data
+        assert await asyncio.to_thread(Path(location.local.path).read_bytes) == data
 
 
 async def test_locate_bytes_missing_from_storage_is_blob_unknown(services: Services) -> None:
@@ -79,7 +80,7 @@ async def test_mount_from_a_repository_that_lacks_the_blob(services: Services) -
 async def test_mount_of_a_blob_being_collected_is_refused(services: Services) -> None:
     digest = await push_blob(services, SOURCE, b"doomed")
     async with services.db.write() as conn:
-        await conn.execute(update(tables.blobs).where(tables.blobs.c.digest == digest).values(state="deleting"))
+        await conn.execute(update(tables.blobs).values(state="deleting"))
     assert await services.blobs.mount(TARGET, SOURCE, digest) is None
     await blob_unknown(services, TARGET, digest)
 

@@ -4,6 +4,8 @@ import asyncio
 import os
 import time
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -11,9 +13,10 @@ from sqlalchemy import select, update
 
 from dockyard.app import Services
 from dockyard.db import tables
+from dockyard.db.engine import Connection, Database
 from dockyard.oci.digest import Digest
 from dockyard.oci.errors import ErrorCode, RegistryError
-from dockyard.registry.gc import GcReport
+from dockyard.registry.gc import GarbageCollector, GcReport
 from dockyard.registry.paths import blob_path, upload_dir
 from dockyard.storage.base import PathNotFound
 from dockyard.storage.filesystem import FilesystemDriver
@@ -28,7 +31,8 @@ async def manifest_exists(services: Services, digest: str, repository: str = REP
     try:
         await services.manifests.get(repository, digest, with_content=False)
     except RegistryError as exc:
-        assert exc.code is ErrorCode.MANIFEST_UNKNOWN
+        if exc.code is not ErrorCode.MANIFEST_UNKNOWN:
+            raise
         return False
     return True
 
@@ -43,7 +47,8 @@ async def bytes_exist(services: Services, digest: str) -> bool:
 
 async def blob_state(services: Services, digest: str) -> str | None:
     async with services.db.read() as conn:
-        row = (await conn.execute(select(tables.blobs.c.state).where(tables.blobs.c.digest == digest))).first()
+        stmt = select(tables.blobs.c.state).where(tables.blobs.c.digest == digest)
+        row = (await conn.execute(stmt)).first()
     return None if row is None else str(row[0])
 
 
@@ -120,7 +125,8 @@ async def test_referrers_of_a_live_manifest_survive(services: Services) -> None:
 
     report = await services.gc.run()
 
-    assert sorted(report.manifests) == sorted([f"{REPO}@{dead_subject.digest}", f"{REPO}@{orphan_sbom.digest}"])
+    dead = [f"{REPO}@{dead_subject.digest}", f"{REPO}@{orphan_sbom.digest}"]
+    assert sorted(report.manifests) == sorted(dead)
     assert await manifest_exists(services, signature.digest)
     referrers = await services.manifests.referrers(REPO, Digest(live_subject.digest), None)
     assert [d["digest"] for d in referrers] == [signature.digest]
@@ -204,8 +210,8 @@ async def test_upload_waits_for_a_blob_being_deleted_then_succeeds(services: Ser
     data = os.urandom(4096)
     digest = await push_blob(services, "team/old", data)
     await services.blobs.unlink("team/old", digest)  # GC only ever marks blobs without links
-    async with services.db.write() as conn:
-        await conn.execute(update(tables.blobs).where(tables.blobs.c.digest == digest).values(state="deleting"))
+    async with services.db.write() as conn:  # what GC does first (the only blob row here)
+        await conn.execute(update(tables.blobs).values(state="deleting"))
 
     upload = asyncio.create_task(services.uploads.monolithic(REPO, digest, stream(data), len(data)))
     await asyncio.sleep(0.3)
@@ -256,3 +262,67 @@ async def test_orphan_upload_folders_are_removed(database_url: str, tmp_path: Pa
         assert not (root / upload_dir(orphan)).exists()
         assert (root / upload_dir(young_orphan)).exists()
         assert (await services.uploads.status(REPO, session.id)).offset == 0, "a live session is kept"
+
+
+class LetsAPushInBeforeItsFirstWrite(Database):
+    """GC's view of the database, with one client request slipped in after GC has decided
+    what is dead and before it deletes anything: the window an online GC must handle."""
+
+    def __init__(self, url: str, push: Callable[[], Awaitable[object]]) -> None:
+        super().__init__(url)
+        self._push: Callable[[], Awaitable[object]] | None = push
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[Connection]:
+        if self._push is not None:
+            push, self._push = self._push, None
+            await push()
+        async with super().write() as conn:
+            yield conn
+
+
+async def test_an_index_pushed_during_gc_keeps_its_children(services: Services) -> None:
+    """An old untagged manifest is garbage until an index names it. If that index arrives
+    between GC's mark and its delete, the delete must notice, or the new index is broken."""
+    child = oci_manifest()
+    await push_manifest(services, REPO, child)  # by digest, as multi-arch builds push children
+    await age(services.db, OLD)
+    index = oci_index([child])
+
+    async def push_index() -> None:
+        await services.manifests.put(REPO, "multi", index.body, index.media_type)
+
+    gc_db = LetsAPushInBeforeItsFirstWrite(services.db.url, push_index)
+    try:
+        gc = GarbageCollector(gc_db, services.storage, services.uploads, GRACE, 7 * 24 * 3600.0)
+        report = await gc.run()
+    finally:
+        await gc_db.dispose()
+
+    assert (await services.manifests.get(REPO, "multi")).digest == index.digest
+    assert await manifest_exists(services, child.digest), f"GC deleted a child of a live index: {report}"
+    for blob in child.blobs:
+        assert await bytes_exist(services, blob.digest)
+
+
+async def test_a_subject_tagged_during_gc_keeps_its_referrers(services: Services) -> None:
+    """The same window for referrers: once the subject is tagged, its signature is live."""
+    subject = oci_manifest()
+    signature = artifact(subject, "application/vnd.example.signature")
+    await push_manifest(services, REPO, subject)
+    await push_manifest(services, REPO, signature)
+    await age(services.db, OLD)
+
+    async def tag_subject() -> None:
+        await services.manifests.put(REPO, "v1", subject.body, subject.media_type)
+
+    gc_db = LetsAPushInBeforeItsFirstWrite(services.db.url, tag_subject)
+    try:
+        gc = GarbageCollector(gc_db, services.storage, services.uploads, GRACE, 7 * 24 * 3600.0)
+        report = await gc.run()
+    finally:
+        await gc_db.dispose()
+
+    assert (await services.manifests.get(REPO, "v1")).digest == subject.digest
+    referrers = await services.manifests.referrers(REPO, Digest(subject.digest), None)
+    assert [d["digest"] for d in referrers] == [signature.digest], f"GC deleted a live referrer: {report}"

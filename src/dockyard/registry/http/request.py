@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 from urllib.parse import parse_qs
+
+from starlette.types import Message, Receive, Scope
 
 from dockyard.oci.errors import ErrorCode, RegistryError
 from dockyard.registry.uploads import BodyInterrupted
-
-Scope = dict[str, Any]
-Message = dict[str, Any]
 
 
 class Request:
     __slots__ = ("_headers", "_query", "params", "receive", "scope")
 
-    def __init__(self, scope: Scope, receive: Any, params: dict[str, str]) -> None:
+    def __init__(self, scope: Scope, receive: Receive, params: dict[str, str]) -> None:
         self.scope = scope
         self.receive = receive
         self.params = params

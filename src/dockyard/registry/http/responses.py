@@ -7,9 +7,10 @@ import json
 import os
 from typing import Any
 
+from starlette.types import Scope, Send
+
 from dockyard.storage.base import LocalFile
 
-Send = Any
 API_VERSION = (b"docker-distribution-api-version", b"registry/2.0")
 _CHUNK = 4 * 1024 * 1024
 ZEROCOPY = "http.response.zerocopy"
@@ -36,7 +37,7 @@ async def send_json(send: Send, status: int, document: Any, headers: dict[str, s
 
 async def send_file(
     send: Send,
-    scope: dict[str, Any],
+    scope: Scope,
     status: int,
     local: LocalFile,
     offset: int,

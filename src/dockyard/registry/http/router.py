@@ -7,7 +7,8 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+
+from starlette.types import Message, Receive, Scope, Send
 
 from dockyard.auth.base import CATALOG, Access, Caller
 from dockyard.oci.errors import ErrorCode, RegistryError
@@ -16,7 +17,7 @@ from dockyard.registry.http import errors
 from dockyard.registry.http.context import RegistryContext
 from dockyard.registry.http.handlers import blobs, listings, manifests, uploads
 from dockyard.registry.http.request import Request
-from dockyard.registry.http.responses import Send, send_bytes, send_json
+from dockyard.registry.http.responses import send_bytes, send_json
 from dockyard.registry.uploads import BodyInterrupted
 
 log = logging.getLogger("dockyard.registry")
@@ -97,10 +98,10 @@ class RegistryApp:
     def __init__(self, ctx: RegistryContext) -> None:
         self.ctx = ctx
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
-        async def tracking_send(message: dict[str, Any]) -> None:
+        async def tracking_send(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True

@@ -315,10 +315,14 @@ async def test_mount_source_needs_pull_access(basic_app: Dockyard) -> None:
         start = await http.post("/v2/team/source/blobs/uploads/")
         put = await http.put(start.headers["location"], params={"digest": digest}, content=data)
         assert put.status_code == 201
-        mounted = await http.post("/v2/team/target/blobs/uploads/", params={"mount": digest, "from": "team/source"})
+        mounted = await http.post(
+            "/v2/team/target/blobs/uploads/", params={"mount": digest, "from": "team/source"}
+        )
         assert mounted.status_code == 201
         assert mounted.headers["location"] == f"/v2/team/target/blobs/{digest}"
-        missing = await http.post("/v2/team/other/blobs/uploads/", params={"mount": digest, "from": "team/none"})
+        missing = await http.post(
+            "/v2/team/other/blobs/uploads/", params={"mount": digest, "from": "team/none"}
+        )
         assert missing.status_code == 202
         assert "/blobs/uploads/" in missing.headers["location"]
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 
+from starlette.types import Send
+
 from dockyard.oci.digest import Digest
 from dockyard.oci.errors import ErrorCode, RegistryError
 from dockyard.registry.http.context import RegistryContext
 from dockyard.registry.http.request import Request
-from dockyard.registry.http.responses import Send, send_bytes, send_file
+from dockyard.registry.http.responses import send_bytes, send_file
 
 _RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+from starlette.types import Send
+
 from dockyard.oci import mediatypes as mt
 from dockyard.oci.digest import Digest
 from dockyard.oci.errors import ErrorCode, RegistryError
 from dockyard.registry.http.context import RegistryContext
 from dockyard.registry.http.request import Request
-from dockyard.registry.http.responses import Send, send_json
+from dockyard.registry.http.responses import send_json
 
 MAX_PAGE = 10000
 

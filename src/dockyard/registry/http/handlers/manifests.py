@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from starlette.types import Send
+
 from dockyard.oci import mediatypes as mt
 from dockyard.oci.errors import ErrorCode, RegistryError
 from dockyard.registry.http.context import RegistryContext
 from dockyard.registry.http.request import Request
-from dockyard.registry.http.responses import Send, send_bytes
+from dockyard.registry.http.responses import send_bytes
 
 
 def _acceptable(accept: str | None, media_type: str) -> bool:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import re
 
+from starlette.types import Send
+
 from dockyard.auth.base import Access, Caller
 from dockyard.oci.digest import Digest
 from dockyard.oci.errors import ErrorCode, RegistryError
 from dockyard.oci.names import validate_name
 from dockyard.registry.http.context import RegistryContext
 from dockyard.registry.http.request import Request
-from dockyard.registry.http.responses import Send, send_bytes
+from dockyard.registry.http.responses import send_bytes
 
 _CONTENT_RANGE_RE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)(?:/\d+|/\*)?$")
 

@@ -57,6 +57,8 @@ test_packages=(
     docker-registry busybox-static postgresql-client
     # load balancer and load generator for the scale-out tests and benchmarks
     nginx wrk
+    # the benchmark's load tools (hey for HEAD: Debian's wrk hangs on HEAD) and blob client
+    hey curl
     git ca-certificates
 )
 if [[ $mode == test ]]; then
@@ -97,7 +99,7 @@ fi
 
 if [[ $mode == test ]]; then
     tools=(skopeo podman buildah runc newuidmap conmon dockerd docker containerd ctr
-        containerd-shim-runc-v2 docker-registry busybox psql nginx wrk git)
+        containerd-shim-runc-v2 docker-registry busybox psql nginx wrk hey curl git)
     absent=()
     for tool in "${tools[@]}"; do
         PATH=$PATH:/usr/sbin:/sbin:/usr/libexec/podman command -v "$tool" >/dev/null 2>&1 || absent+=("$tool")
@@ -113,7 +115,7 @@ if [[ ! -x $venv/bin/python ]]; then
     "$python" -m venv "$venv"
 fi
 target=$repo
-[[ $mode == test ]] && target="$repo[test]"
-say "pip install -e $( [[ $mode == test ]] && echo "'.[test]'" || echo . ) into $venv"
+[[ $mode == test ]] && target="$repo[test,bench]"
+say "pip install -e $( [[ $mode == test ]] && echo "'.[test,bench]'" || echo . ) into $venv"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e "$target"
 say "done: activate with '. $venv/bin/activate'"

@@ -1,0 +1,180 @@
+"""The machine's own limits, measured in the same run as the registries."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.config import BenchConfig, MiB
+from bench.data import BlobSource
+from bench.metrics import Results
+from bench.servers import REPO_ROOT, free_port
+
+
+@dataclass
+class Limit:
+    key: str
+    label: str
+    value: float
+    unit: str
+    note: str = ""
+
+
+def sha256_speed(source: BlobSource, total: int) -> float:
+    """hashlib sha256 on one core, 64 MiB buffers (bytes/s)."""
+    buf = source.read(0, min(64 * MiB, source.size))
+    rounds = max(1, total // len(buf))
+    h = hashlib.sha256()
+    start = time.perf_counter()
+    for _ in range(rounds):
+        h.update(buf)
+    return rounds * len(buf) / (time.perf_counter() - start)
+
+
+def loopback_tcp(total: int) -> float:
+    """One TCP stream over 127.0.0.1 between two threads, 4 MiB sends and receives (bytes/s)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    received = 0
+
+    def receive() -> None:
+        nonlocal received
+        conn, _ = listener.accept()
+        buf = bytearray(4 * MiB)
+        view = memoryview(buf)
+        with conn:
+            while received < total:
+                n = conn.recv_into(view)
+                if not n:
+                    break
+                received += n
+
+    thread = threading.Thread(target=receive, daemon=True)
+    thread.start()
+    payload = os.urandom(4 * MiB)
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as sender:
+        start = time.perf_counter()
+        sent = 0
+        while sent < total:
+            sender.sendall(payload)
+            sent += len(payload)
+        thread.join(timeout=60)
+        elapsed = time.perf_counter() - start
+    listener.close()
+    return received / elapsed
+
+
+def disk_write(folder: Path, source: BlobSource, total: int) -> float:
+    """Buffered write of ``total`` bytes then fsync, in ``folder``'s filesystem (bytes/s)."""
+    buf = source.read(0, min(4 * MiB, source.size))
+    path = folder / "disk-probe.bin"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            start = time.perf_counter()
+            written = 0
+            while written < total:
+                written += os.write(fd, buf)
+            os.fsync(fd)
+            elapsed = time.perf_counter() - start
+        finally:
+            os.close(fd)
+    finally:
+        path.unlink(missing_ok=True)
+    return written / elapsed
+
+
+@contextlib.contextmanager
+def trivial_server(*args: str) -> Iterator[int]:
+    """Run ``bench.trivial_server`` in its own process; yields its port."""
+    port = free_port()
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.trivial_server", *args, str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"trivial server {args} did not start") from None
+                time.sleep(0.05)
+        yield port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+MACHINE = "machine"  # the "registry" name under which workloads file ceiling samples
+
+# Ceilings measured by the workloads themselves, once per round, between the registries' turns.
+CEILINGS: dict[str, tuple[str, str, str]] = {
+    "get_ceiling_1": (
+        "blob GET ceiling, 1 client (curl vs sendfile server)",
+        "MB/s",
+        "same curl client, trivial sendfile server",
+    ),
+    "get_ceiling_n": (
+        "blob GET ceiling, N clients (curl vs sendfile server)",
+        "MB/s",
+        "same curl clients, trivial sendfile server",
+    ),
+    "head_ceiling": (
+        "manifest HEAD ceiling (hey vs trivial server)",
+        "req/s",
+        "load tool vs trivial uvloop server, same 2 cores",
+    ),
+    "get_manifest_ceiling": (
+        "manifest GET ceiling (wrk vs trivial server)",
+        "req/s",
+        "load tool vs trivial uvloop server, same 2 cores",
+    ),
+}
+
+
+def ceiling_limits(results: Results, get_clients: int) -> list[Limit]:
+    out: list[Limit] = []
+    for key, (label, unit, note) in CEILINGS.items():
+        value = results.median(key, MACHINE)
+        if value is not None:
+            out.append(Limit(key, label.replace("N clients", f"{get_clients} clients"), value, unit, note))
+    return out
+
+
+def measure(
+    cfg: BenchConfig, source: BlobSource, data_folder: Path, say: Callable[[str], None] = print
+) -> list[Limit]:
+    """The probes that need no server: sha256, loopback TCP, disk."""
+    limits: list[Limit] = []
+
+    def add(limit: Limit) -> None:
+        limits.append(limit)
+        value = limit.value / 1e6 if limit.unit == "MB/s" else limit.value
+        say(f"  {limit.label}: {value:,.0f} {limit.unit}")
+
+    add(Limit("sha256", "sha256, one core (hashlib)", sha256_speed(source, cfg.limit_bytes), "MB/s"))
+    tcp = loopback_tcp(2 * cfg.limit_bytes)
+    add(Limit("loopback_tcp", "loopback TCP, one stream (Python socket pair)", tcp, "MB/s"))
+    disk = disk_write(data_folder, source, cfg.limit_bytes)
+    add(Limit("disk_write", "disk write + fsync (data folder's filesystem)", disk, "MB/s"))
+    return limits

@@ -1,0 +1,210 @@
+"""What is measured, in which unit, and the targets (reported, never asserted)."""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from bench.servers import DOCKYARD, REFERENCE
+
+MB = 1e6
+
+
+@dataclass(frozen=True)
+class Verdict:
+    met: bool | None  # None: no target, or nothing to judge
+    detail: str = ""
+
+
+# (Dockyard median, reference median, machine limits by key) -> verdict
+Check = Callable[[float, float, dict[str, float]], Verdict]
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    key: str
+    label: str
+    unit: str  # "MB/s", "req/s", "ms", "s", "MB"
+    higher_is_better: bool
+    target: str = ""
+    check: Check | None = None
+    limit_key: str = ""  # machine limit shown beside it
+
+
+def _ratio(d: float, r: float) -> float:
+    return d / r if r else float("nan")
+
+
+def at_least_ratio(x: float, ceiling_key: str = "", share: float = 0.0) -> Check:
+    def check(d: float, r: float, limits: dict[str, float]) -> Verdict:
+        ok = _ratio(d, r) >= x
+        detail = ""
+        if ceiling_key and ceiling_key in limits:
+            frac = d / limits[ceiling_key]
+            detail = f"{frac:.0%} of loopback"
+            ok = ok and frac >= share
+        return Verdict(ok, detail)
+
+    return check
+
+
+def ratio_and_floor(x: float, floor: float) -> Check:
+    return lambda d, r, _limits: Verdict(_ratio(d, r) >= x and d >= floor)
+
+
+def at_most_ratio(x: float) -> Check:
+    return lambda d, r, _limits: Verdict(_ratio(d, r) <= x)
+
+
+def at_least_ratio_only(x: float) -> Check:
+    return lambda d, r, _limits: Verdict(_ratio(d, r) >= x)
+
+
+def at_most(value: float) -> Check:
+    return lambda d, _r, _limits: Verdict(d <= value)
+
+
+def growth_at_most(base_key: str, mb: float) -> Check:
+    def check(d: float, _r: float, limits: dict[str, float]) -> Verdict:
+        base = limits.get(base_key)
+        if base is None:
+            return Verdict(None)
+        grew = d - base
+        return Verdict(grew <= mb * MB, f"{grew / MB:+.0f} MB vs idle")
+
+    return check
+
+
+def catalog(get_clients: int, conns: int, layers: int) -> list[MetricSpec]:
+    n = get_clients
+    return [
+        MetricSpec(
+            "blob_get_1",
+            "blob GET, 1 client",
+            "MB/s",
+            True,
+            "≥1.2x ref, ≥85% loopback",
+            at_least_ratio(1.2, "get_ceiling_1", 0.85),
+            "get_ceiling_1",
+        ),
+        MetricSpec(
+            "blob_get_n",
+            f"blob GET, {n} clients",
+            "MB/s",
+            True,
+            "≥1.3x ref, ≥85% loopback",
+            at_least_ratio(1.3, "get_ceiling_n", 0.85),
+            "get_ceiling_n",
+        ),
+        MetricSpec(
+            "blob_put_mono",
+            "blob PUT, monolithic",
+            "MB/s",
+            True,
+            "≥3x ref, ≥800 MB/s",
+            ratio_and_floor(3.0, 800 * MB),
+            "disk_write",
+        ),
+        MetricSpec(
+            "blob_put_chunked",
+            "blob PUT, chunked",
+            "MB/s",
+            True,
+            "≥3x ref, ≥800 MB/s",
+            ratio_and_floor(3.0, 800 * MB),
+            "disk_write",
+        ),
+        MetricSpec(
+            "manifest_head_rps",
+            f"manifest HEAD req/s ({conns} conns, hey)",
+            "req/s",
+            True,
+            "≥15x ref",
+            at_least_ratio_only(15.0),
+            "head_ceiling",
+        ),
+        MetricSpec("manifest_head_p50", "manifest HEAD p50", "ms", False),
+        MetricSpec("manifest_head_p99", "manifest HEAD p99", "ms", False, "≤15 ms", at_most(15.0)),
+        MetricSpec(
+            "manifest_get_rps",
+            f"manifest GET req/s ({conns} conns, wrk)",
+            "req/s",
+            True,
+            "≥15x ref",
+            at_least_ratio_only(15.0),
+            "get_manifest_ceiling",
+        ),
+        MetricSpec("manifest_get_p50", "manifest GET p50", "ms", False),
+        MetricSpec("manifest_get_p99", "manifest GET p99", "ms", False, "≤15 ms", at_most(15.0)),
+        MetricSpec("image_push_s", f"image push, {layers} layers (skopeo)", "s", False),
+        MetricSpec("image_pull_s", f"image pull, {layers} layers (skopeo)", "s", False),
+        MetricSpec("image_total_s", "image push + pull", "s", False, "≤0.6x ref", at_most_ratio(0.6)),
+        MetricSpec("rss_idle", "RSS idle, whole tree", "MB", False, "≤150 MB", at_most(150 * MB)),
+        MetricSpec(
+            "rss_peak_get",
+            "RSS peak during blob GET",
+            "MB",
+            False,
+            "≤ idle + 64 MB",
+            growth_at_most("rss_idle_dockyard", 64),
+        ),
+        MetricSpec(
+            "rss_idle_end",
+            "RSS idle after all workloads",
+            "MB",
+            False,
+            "≤ idle + 32 MB",
+            growth_at_most("rss_idle_dockyard", 32),
+        ),
+    ]
+
+
+@dataclass
+class Results:
+    """Samples by metric and registry, plus errors met on the way."""
+
+    samples: dict[str, dict[str, list[float]]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(list))
+    )
+    extras: list[dict[str, object]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, key: str, registry: str, value: float, **extra: object) -> None:
+        self.samples[key][registry].append(value)
+        if extra:
+            self.extras.append({"metric": key, "registry": registry, "value": value, **extra})
+
+    def median(self, key: str, registry: str) -> float | None:
+        values = self.samples.get(key, {}).get(registry, [])
+        return statistics.median(values) if values else None
+
+
+@dataclass(frozen=True)
+class Row:
+    spec: MetricSpec
+    dockyard: float | None
+    reference: float | None
+    ratio: float | None
+    verdict: Verdict
+    limit: float | None
+
+
+def rows(specs: list[MetricSpec], results: Results, limits: dict[str, float]) -> list[Row]:
+    context = dict(limits)
+    idle = results.median("rss_idle", DOCKYARD)
+    if idle is not None:
+        context["rss_idle_dockyard"] = idle
+    out: list[Row] = []
+    for spec in specs:
+        d = results.median(spec.key, DOCKYARD)
+        r = results.median(spec.key, REFERENCE)
+        if d is None and r is None:
+            continue
+        ratio = d / r if d is not None and r else None
+        verdict = Verdict(None)
+        if spec.check is not None and d is not None and r is not None:
+            verdict = spec.check(d, r, context)
+        out.append(Row(spec, d, r, ratio, verdict, limits.get(spec.limit_key)))
+    return out

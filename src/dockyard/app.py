@@ -25,6 +25,7 @@ from dockyard.db.engine import Database
 from dockyard.ops import logs, metrics
 from dockyard.ops.access import AccessLog
 from dockyard.registry.blobs import BlobService
+from dockyard.registry.cache import Generations, PostgresGenerations, SharedMemoryGenerations
 from dockyard.registry.events import EventBus
 from dockyard.registry.gc import GarbageCollector
 from dockyard.registry.http.context import RegistryContext
@@ -44,21 +45,33 @@ class Services:
     db: Database
     storage: StorageDriver
     events: EventBus
+    generations: Generations
     blobs: BlobService
     uploads: UploadService
     manifests: ManifestService
     gc: GarbageCollector
 
 
+def build_generations(settings: Settings, db: Database) -> Generations:
+    """How processes learn of each other's writes: shared memory on one machine (SQLite),
+    NOTIFY between the replicas of a PostgreSQL deployment."""
+    if db.is_sqlite:
+        return SharedMemoryGenerations(settings.data_dir.resolve() / "generations")
+    return PostgresGenerations(db.raw_dsn)
+
+
 def build_services(settings: Settings, storage: StorageDriver | None = None) -> Services:
     db = Database(settings.effective_database_url)
     storage = storage or create_driver(settings.storage_driver, settings.effective_storage_root)
     events = EventBus()
-    blobs = BlobService(db, storage)
+    generations = build_generations(settings, db)
+    blobs = BlobService(db, storage, generations)
     uploads = UploadService(db, storage, blobs)
-    manifests = ManifestService(db, events, settings.max_manifest_bytes)
-    gc = GarbageCollector(db, storage, uploads, settings.gc_grace_seconds, settings.upload_purge_seconds)
-    return Services(settings, db, storage, events, blobs, uploads, manifests, gc)
+    manifests = ManifestService(db, events, settings.max_manifest_bytes, generations)
+    gc = GarbageCollector(
+        db, storage, uploads, generations, settings.gc_grace_seconds, settings.upload_purge_seconds
+    )
+    return Services(settings, db, storage, events, generations, blobs, uploads, manifests, gc)
 
 
 class Dockyard:
@@ -109,6 +122,7 @@ class Dockyard:
     async def startup(self) -> None:
         async with self.services.db.read() as conn:
             await conn.execute(text("SELECT 1"))
+        await self.services.generations.start()
         if self.services.settings.gc_interval_seconds > 0:
             self._tasks.append(asyncio.create_task(self._gc_loop()))
 
@@ -118,6 +132,7 @@ class Dockyard:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self.services.generations.stop()
         await self.services.db.dispose()
 
     async def _gc_loop(self) -> None:

@@ -108,6 +108,7 @@ def gc(
         try:
             report = await services.gc.run(dry_run=dry_run)
         finally:
+            await services.generations.stop()
             await services.db.dispose()
         return {**report.summary(), "blobs": report.blobs, "manifests": report.manifests}
 

@@ -87,6 +87,11 @@ class Database:
         async with self._writer.begin() as conn:
             yield conn
 
+    @property
+    def raw_dsn(self) -> str:
+        """The PostgreSQL URL for the driver itself (asyncpg), without SQLAlchemy's dialect."""
+        return make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False)
+
     async def fetch_one(self, sql: str, *args: Any) -> tuple[Any, ...] | None:
         """One row of a read-only query in plain SQL with ``$1, $2, ...`` placeholders.
 
@@ -101,8 +106,7 @@ class Database:
             row: tuple[Any, ...] | None = self._raw_sqlite.execute(translated, args).fetchone()
             return row
         if self._raw_pool is None:
-            dsn = make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False)
-            self._raw_pool = await asyncpg.create_pool(dsn, min_size=1, max_size=self._pool_size)
+            self._raw_pool = await asyncpg.create_pool(self.raw_dsn, min_size=1, max_size=self._pool_size)
         record = await self._raw_pool.fetchrow(sql, *args)
         return None if record is None else tuple(record)
 

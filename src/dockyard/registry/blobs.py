@@ -23,6 +23,7 @@ from dockyard.db.tables import blobs, repositories, repository_blobs
 from dockyard.oci.digest import Digest
 from dockyard.oci.errors import ErrorCode, RegistryError
 from dockyard.registry import repositories as repos
+from dockyard.registry.cache import Generations, LookupCache
 from dockyard.registry.paths import blob_path
 from dockyard.storage.base import LocalFile, PathNotFound, StorageDriver
 
@@ -50,15 +51,21 @@ class BlobLocation:
 
 
 class BlobService:
-    def __init__(self, db: Database, storage: StorageDriver) -> None:
+    def __init__(self, db: Database, storage: StorageDriver, generations: Generations) -> None:
         self.db = db
         self.storage = storage
+        self.generations = generations
+        self._cache: LookupCache[int] = LookupCache(generations)
 
     async def size_in(self, repository: str, digest: Digest) -> int:
         """The blob's size if ``repository`` may serve it; else BLOB_UNKNOWN."""
+        generation, size = self._cache.get(repository, digest)
+        if size is not None:
+            return size
         row = await self.db.fetch_one(_SIZE_IN_REPOSITORY, repository, digest)
         if row is None:
             raise RegistryError(ErrorCode.BLOB_UNKNOWN, f"blob {digest} is not in repository {repository!r}")
+        self._cache.put(repository, digest, generation, int(row[0]))
         return int(row[0])
 
     async def locate(self, repository: str, digest: Digest, method: str = "GET") -> BlobLocation:
@@ -141,5 +148,6 @@ class BlobService:
                     and_(repository_blobs.c.repository_id == repo_id, repository_blobs.c.digest == digest)
                 )
             )
+        await self.generations.changed(repository)
         if result.rowcount == 0:
             raise RegistryError(ErrorCode.BLOB_UNKNOWN, f"blob {digest} is not in repository {repository!r}")

@@ -37,6 +37,7 @@ from dockyard.db.tables import (
 )
 from dockyard.oci.digest import Digest
 from dockyard.registry import repositories as repos
+from dockyard.registry.cache import Generations
 from dockyard.registry.paths import blob_path, upload_dir
 from dockyard.registry.uploads import UploadService
 from dockyard.storage.base import PathNotFound, StorageDriver
@@ -72,9 +73,16 @@ class _DryRunRollback(Exception):
 
 class GarbageCollector:
     def __init__(
-        self, db: Database, storage: StorageDriver, uploads: UploadService, grace: float, upload_purge: float
+        self,
+        db: Database,
+        storage: StorageDriver,
+        uploads: UploadService,
+        generations: Generations,
+        grace: float,
+        upload_purge: float,
     ) -> None:
         self.db = db
+        self.generations = generations
         self.storage = storage
         self.uploads = uploads
         self.grace = grace
@@ -108,11 +116,14 @@ class GarbageCollector:
         for repo_id, name in repo_rows:
             # Mark and sweep a repository under its exclusive lock: a push to it waits for
             # the few milliseconds this takes, so nothing becomes live between the two.
+            before = len(report.manifests) + len(report.links)
             async with tx.write() as conn:
                 if not await repos.lock_exclusive(conn, repo_id):
                     continue
                 await self._sweep_manifests(conn, repo_id, name, cutoff, report)
                 await self._sweep_links(conn, repo_id, name, cutoff, report)
+            if not report.dry_run and len(report.manifests) + len(report.links) > before:
+                await self.generations.changed(name)
         await self._sweep_blobs(tx, cutoff, report)
 
     async def _dead_manifests(self, conn: Connection, repo_id: int, cutoff: float) -> list[tuple[int, str]]:

@@ -17,6 +17,7 @@ from dockyard.oci.errors import ErrorCode, RegistryError
 from dockyard.oci.manifest import ParsedManifest, parse_manifest
 from dockyard.oci.names import is_tag, validate_tag
 from dockyard.registry import repositories as repos
+from dockyard.registry.cache import Generations, LookupCache
 from dockyard.registry.events import EventBus, ManifestDeleted, ManifestPushed, TagDeleted
 
 
@@ -25,7 +26,7 @@ class StoredManifest:
     digest: str
     media_type: str
     size: int
-    content: bytes | None  # None when only the head was asked for
+    content: bytes
 
 
 @dataclass(frozen=True)
@@ -57,29 +58,31 @@ _BY_DIGEST = """
     WHERE r.name = $1 AND m.digest = $2
 """
 _GET_BY_TAG = _BY_TAG.format(content=", m.content")
-_HEAD_BY_TAG = _BY_TAG.format(content="")
 _GET_BY_DIGEST = _BY_DIGEST.format(content=", m.content")
-_HEAD_BY_DIGEST = _BY_DIGEST.format(content="")
 
 
 class ManifestService:
-    def __init__(self, db: Database, events: EventBus, max_bytes: int) -> None:
+    def __init__(self, db: Database, events: EventBus, max_bytes: int, generations: Generations) -> None:
         self.db = db
         self.events = events
         self.max_bytes = max_bytes
+        self.generations = generations
+        self._cache: LookupCache[StoredManifest] = LookupCache(generations)
 
-    async def get(self, repository: str, reference: str, with_content: bool = True) -> StoredManifest:
+    async def get(self, repository: str, reference: str) -> StoredManifest:
+        """The manifest (with its bytes) a tag or digest names; served from the cache when valid."""
+        generation, cached = self._cache.get(repository, reference)
+        if cached is not None:
+            return cached
         by_digest, value = _reference_clause(reference)
-        if by_digest:
-            sql = _GET_BY_DIGEST if with_content else _HEAD_BY_DIGEST
-        else:
-            sql = _GET_BY_TAG if with_content else _HEAD_BY_TAG
-        row = await self.db.fetch_one(sql, repository, value)
+        row = await self.db.fetch_one(_GET_BY_DIGEST if by_digest else _GET_BY_TAG, repository, value)
         if row is None:
             raise RegistryError(
                 ErrorCode.MANIFEST_UNKNOWN, f"manifest {reference!r} is unknown in {repository!r}"
             )
-        return StoredManifest(row[0], row[1], int(row[2]), bytes(row[3]) if with_content else None)
+        found = StoredManifest(row[0], row[1], int(row[2]), bytes(row[3]))
+        self._cache.put(repository, reference, generation, found)
+        return found
 
     async def put(self, repository: str, reference: str, data: bytes, content_type: str | None) -> PutResult:
         if len(data) > self.max_bytes:
@@ -114,6 +117,7 @@ class ManifestService:
                         set_={"manifest_digest": digest, "updated_at": now},
                     )
                 )
+        await self.generations.changed(repository)
         await self.events.emit(ManifestPushed(repository, digest, parsed.media_type, tag, len(data)))
         return PutResult(digest, parsed.subject.digest if parsed.subject else None)
 
@@ -227,6 +231,7 @@ class ManifestService:
                     raise RegistryError(
                         ErrorCode.MANIFEST_UNKNOWN, f"manifest {value} is unknown in {repository!r}"
                     )
+        await self.generations.changed(repository)
         await self.events.emit(
             ManifestDeleted(repository, value) if by_digest else TagDeleted(repository, value)
         )

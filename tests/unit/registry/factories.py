@@ -37,13 +37,15 @@ async def open_services(
     try:
         yield services
     finally:
+        await services.generations.stop()
         await services.db.dispose()
 
 
 def another_worker(services: Services) -> UploadService:
     """An upload service sharing the database and storage but none of the process state,
     as a second server process (or a replica) would."""
-    return UploadService(services.db, services.storage, BlobService(services.db, services.storage))
+    blobs = BlobService(services.db, services.storage, services.generations)
+    return UploadService(services.db, services.storage, blobs)
 
 
 async def stream(*chunks: bytes) -> AsyncIterator[bytes]:

@@ -29,7 +29,7 @@ OLD = 2 * GRACE
 
 async def manifest_exists(services: Services, digest: str, repository: str = REPO) -> bool:
     try:
-        await services.manifests.get(repository, digest, with_content=False)
+        await services.manifests.get(repository, digest)
     except RegistryError as exc:
         if exc.code is not ErrorCode.MANIFEST_UNKNOWN:
             raise
@@ -294,7 +294,9 @@ async def test_an_index_pushed_during_gc_keeps_its_children(services: Services) 
 
     gc_db = LetsAPushInBeforeItsFirstWrite(services.db.url, push_index)
     try:
-        gc = GarbageCollector(gc_db, services.storage, services.uploads, GRACE, 7 * 24 * 3600.0)
+        gc = GarbageCollector(
+            gc_db, services.storage, services.uploads, services.generations, GRACE, 7 * 24 * 3600.0
+        )
         report = await gc.run()
     finally:
         await gc_db.dispose()
@@ -318,7 +320,9 @@ async def test_a_subject_tagged_during_gc_keeps_its_referrers(services: Services
 
     gc_db = LetsAPushInBeforeItsFirstWrite(services.db.url, tag_subject)
     try:
-        gc = GarbageCollector(gc_db, services.storage, services.uploads, GRACE, 7 * 24 * 3600.0)
+        gc = GarbageCollector(
+            gc_db, services.storage, services.uploads, services.generations, GRACE, 7 * 24 * 3600.0
+        )
         report = await gc.run()
     finally:
         await gc_db.dispose()

@@ -28,7 +28,7 @@ def _acceptable(accept: str | None, media_type: str) -> bool:
 
 async def get_manifest(ctx: RegistryContext, req: Request, send: Send) -> None:
     head = req.method == "HEAD"
-    stored = await ctx.manifests.get(req.params["name"], req.params["reference"], with_content=not head)
+    stored = await ctx.manifests.get(req.params["name"], req.params["reference"])
     by_tag = ":" not in req.params["reference"]
     if by_tag and not _acceptable(req.header("accept"), stored.media_type):
         raise RegistryError(
@@ -41,7 +41,7 @@ async def get_manifest(ctx: RegistryContext, req: Request, send: Send) -> None:
         "ETag": f'"{stored.digest}"',
         "Content-Length": str(stored.size),
     }
-    await send_bytes(send, 200, b"" if head else stored.content or b"", headers)
+    await send_bytes(send, 200, b"" if head else stored.content, headers)
 
 
 async def put_manifest(ctx: RegistryContext, req: Request, send: Send) -> None:

@@ -23,7 +23,7 @@ from dockyard.auth.basic import AdminAuthorizer
 from dockyard.db import leases
 from dockyard.db.engine import Database
 from dockyard.ops import logs, metrics
-from dockyard.ops.access import AccessLog
+from dockyard.ops.access import AccessLog, LineBuffer
 from dockyard.registry.blobs import BlobService
 from dockyard.registry.cache import Generations, PostgresGenerations, SharedMemoryGenerations
 from dockyard.registry.events import EventBus
@@ -84,10 +84,11 @@ class Dockyard:
             settings.auth_mode, settings.admin_username, settings.admin_password.get_secret_value()
         )
         ctx = RegistryContext(services.blobs, services.uploads, services.manifests, authorizer)
-        self.registry = AccessLog(RegistryApp(ctx), settings.access_log)
+        self.access_lines = LineBuffer() if settings.access_log else None
+        self.registry = AccessLog(RegistryApp(ctx), self.access_lines)
         self.web = AccessLog(
             Starlette(routes=[Route("/healthz", self.healthz), Route("/metrics", self.metrics_endpoint)]),
-            settings.access_log,
+            self.access_lines,
         )
         self._holder = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._tasks: list[asyncio.Task[None]] = []
@@ -134,6 +135,8 @@ class Dockyard:
                 await task
         await self.services.generations.stop()
         await self.services.db.dispose()
+        if self.access_lines is not None:
+            self.access_lines.flush()
 
     async def _gc_loop(self) -> None:
         interval = self.services.settings.gc_interval_seconds

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import httpx
 
@@ -24,11 +25,13 @@ def test_healthz_metrics_and_json_request_logs(registry: RunningRegistry) -> Non
     # Repository names never become label values (cardinality).
     assert "ops/probe" not in metrics.text
 
-    records = []
-    for line in registry.log().splitlines():
-        if line.startswith("{"):
-            records.append(json.loads(line))
-    probe = [r for r in records if r["path"] == "/v2/ops/probe/tags/list"]
+    # Request lines are written in batches, at most FLUSH_SECONDS (0.2 s) after the request.
+    probe: list[dict[str, object]] = []
+    deadline = time.monotonic() + 5
+    while not probe and time.monotonic() < deadline:
+        time.sleep(0.1)
+        records = [json.loads(line) for line in registry.log().splitlines() if line.startswith("{")]
+        probe = [r for r in records if r["path"] == "/v2/ops/probe/tags/list"]
     assert probe, "no JSON request line for the probe"
     assert probe[-1]["status"] == 404
     assert probe[-1]["method"] == "GET"

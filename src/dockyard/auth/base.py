@@ -7,6 +7,7 @@ accesses asks only "who is this?" (``GET /v2/``).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass
 from typing import Protocol
@@ -38,12 +39,17 @@ class Caller:
 
     @property
     def is_loopback(self) -> bool:
-        if not self.client_host:
-            return False
-        try:
-            return ipaddress.ip_address(self.client_host).is_loopback
-        except ValueError:
-            return False
+        return _is_loopback(self.client_host)
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)

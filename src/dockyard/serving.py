@@ -9,7 +9,8 @@ protocol does it itself: once the transport's buffer is empty, a worker thread c
 The event loop keeps serving other connections; nothing else writes to this socket until
 the response is complete, since its ASGI cycle is waiting on the thread.
 
-The same subclass receives request bodies in larger steps (fewer event-loop round trips),
+The same subclass receives request bodies in larger steps (fewer event-loop round trips)
+without uvicorn's extra copy of each step,
 and sets TCP_NODELAY itself: with several workers uvicorn hands each process the listening
 socket rebuilt from its descriptor, whose ``proto`` reads 0, so asyncio's own check skips
 it, and small responses (written as head and body) then wait ~40 ms on Nagle and delayed
@@ -110,7 +111,23 @@ class ZeroCopyHttpToolsProtocol(HttpToolsProtocol):
                 {"type": "http.response.body", "body": b"", "more_body": message.get("more_body", False)}
             )
 
+        async def receive() -> dict[str, Any]:
+            # uvicorn's own receive copies the body (bytes(bytearray)) on every step; this one
+            # hands the bytearray over and starts a new one (same protocol otherwise).
+            if cycle.waiting_for_100_continue and not cycle.transport.is_closing():
+                cycle.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+                cycle.waiting_for_100_continue = False
+            if not cycle.disconnected and not cycle.response_complete:
+                cycle.flow.resume_reading()
+                await cycle.message_event.wait()
+                cycle.message_event.clear()
+            if cycle.disconnected or cycle.response_complete:
+                return {"type": "http.disconnect"}
+            body, cycle.body = cycle.body, bytearray()
+            return {"type": "http.request", "body": body, "more_body": cycle.more_body}
+
         cycle.send = send
+        cycle.receive = receive
         super()._start_asgi_task(cycle, app)
 
     def on_body(self, body: bytes) -> None:
@@ -123,8 +140,14 @@ class ZeroCopyHttpToolsProtocol(HttpToolsProtocol):
 
 
 def prepare_environment(settings: Settings) -> None:
-    """Export settings for worker processes and reset the multi-process metrics folder."""
+    """Export settings for worker processes and reset the multi-process metrics folder.
+
+    glibc's allocator is told (for the workers, which read it at start) to keep few
+    per-thread arenas: the hashing, writing and sendfile threads would otherwise each get
+    an arena that stays resident after the transfers that used it.
+    """
     os.environ.update(settings.to_env())
+    os.environ.setdefault("MALLOC_ARENA_MAX", "2")
     metrics_dir = settings.data_dir.resolve() / ".metrics"
     shutil.rmtree(metrics_dir, ignore_errors=True)
     metrics_dir.mkdir(parents=True, exist_ok=True)

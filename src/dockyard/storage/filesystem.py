@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import errno
 import os
 import shutil
 import stat
@@ -20,19 +22,28 @@ from dockyard.storage.base import FileInfo, InvalidOffset, LocalFile, PathNotFou
 
 CHUNK = 4 * 1024 * 1024
 SYNC_EVERY = 64 * 1024 * 1024
+DIRECT_ALIGN = 4096
 _TMP_PREFIX = ".tmp-"
 
 
 class FilesystemWriter:
-    """Writes in a worker thread; every ``SYNC_EVERY`` bytes it flushes what it wrote so
-    far (``fdatasync``), so that the disk works while the rest arrives instead of taking
-    the whole blob at ``commit``."""
+    """Appends in a worker thread, bypassing the page cache where it can.
+
+    Writing a GiB through the page cache costs about two seconds of CPU on these machines
+    before the disk even starts, so aligned data at an aligned offset (the 4 MiB upload
+    buffers are page-aligned memory maps) goes out with ``O_DIRECT`` on a second
+    descriptor; anything unaligned, and everything on filesystems that refuse
+    ``O_DIRECT``, is written normally and flushed (``fdatasync``) every ``SYNC_EVERY``
+    bytes, so the disk works while the rest arrives instead of all at ``commit``.
+    """
 
     def __init__(self, fd: int, size: int, path: Path) -> None:
         self._fd: int | None = fd
         self._size = size
         self._path = path
         self._unsynced = 0
+        self._direct: int | None = None
+        self._direct_ok = hasattr(os, "O_DIRECT")
 
     @property
     def size(self) -> int:
@@ -46,15 +57,38 @@ class FilesystemWriter:
     def write_sync(self, data: bytes | bytearray | memoryview) -> None:
         """Blocking write, for callers that already run in a worker thread."""
         fd = self._require_fd()
-        view = memoryview(data)
+        view = memoryview(data).cast("B")
+        view = view[self._write_direct(view) :]
+        buffered = len(view)
         while view:
             written = os.write(fd, view)
             view = view[written:]
-        self._size += len(data)
-        self._unsynced += len(data)
+        self._size += buffered
+        self._unsynced += buffered
         if self._unsynced >= SYNC_EVERY:
             os.fdatasync(fd)
             self._unsynced = 0
+
+    def _write_direct(self, view: memoryview) -> int:
+        """Write the aligned prefix of ``view`` with O_DIRECT; how many bytes were written."""
+        whole = len(view) - len(view) % DIRECT_ALIGN
+        if not self._direct_ok or whole == 0 or self._size % DIRECT_ALIGN or not _aligned(view):
+            return 0
+        try:
+            if self._direct is None:
+                self._direct = os.open(self._path, os.O_WRONLY | os.O_DIRECT)
+            done = 0
+            while done < whole:
+                done += os.pwrite(self._direct, view[done:whole], self._size + done)
+                if done % DIRECT_ALIGN:
+                    break  # a short write left us unaligned: the rest goes the normal way
+        except OSError as exc:
+            if exc.errno != errno.EINVAL:
+                raise
+            self._direct_ok = False  # this filesystem does not do O_DIRECT
+            return 0
+        self._size += done
+        return done
 
     async def write(self, data: bytes | bytearray | memoryview) -> None:
         if len(data) < 65536:
@@ -73,9 +107,19 @@ class FilesystemWriter:
             self._path.unlink()
 
     async def close(self) -> None:
+        if self._direct is not None:
+            direct, self._direct = self._direct, None
+            os.close(direct)
         if self._fd is not None:
             fd, self._fd = self._fd, None
             os.close(fd)
+
+
+def _aligned(view: memoryview) -> bool:
+    """Whether the buffer's memory starts on a DIRECT_ALIGN boundary (writable buffers only)."""
+    if view.readonly:
+        return False
+    return ctypes.addressof(ctypes.c_char.from_buffer(view)) % DIRECT_ALIGN == 0
 
 
 class FilesystemDriver:

@@ -16,6 +16,7 @@ import pytest
 
 from tests.support.clients import Buildah, ContainerdDaemon, DockerDaemon, Podman, Skopeo, make_oras_client
 from tests.support.images import TestImages, build_test_images
+from tests.support.oci import OciClient
 from tests.support.servers import RunningRegistry
 
 
@@ -70,3 +71,10 @@ def containerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ContainerdD
 def oras_client(registry: RunningRegistry) -> Any:
     """``oras.client.OrasClient`` for the registry under test (anonymous, plain HTTP)."""
     return make_oras_client(registry.host)
+
+
+@pytest.fixture
+def oci(registry: RunningRegistry) -> Iterator[OciClient]:
+    """A Distribution API client (httpx) on the session's registry."""
+    with OciClient.connect(registry.url) as client:
+        yield client

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
 from tests.support.oci import (
     OciClient,
     assert_error,
@@ -15,12 +11,6 @@ from tests.support.oci import (
     unique_repo,
 )
 from tests.support.servers import RunningRegistry
-
-
-@pytest.fixture
-def oci(registry: RunningRegistry) -> Iterator[OciClient]:
-    with OciClient.connect(registry.url) as client:
-        yield client
 
 
 def test_delete_manifest_by_digest(oci: OciClient) -> None:

@@ -4,7 +4,6 @@ parameters, and unsupported methods. Malformed input is a 4xx, never a 5xx."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 
@@ -21,12 +20,6 @@ from tests.support.oci import (
     with_query,
 )
 from tests.support.servers import RunningRegistry
-
-
-@pytest.fixture
-def oci(registry: RunningRegistry) -> Iterator[OciClient]:
-    with OciClient.connect(registry.url) as client:
-        yield client
 
 
 @pytest.fixture

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-import pytest
 
 from tests.support.oci import (
     OciClient,
@@ -19,12 +17,6 @@ from tests.support.oci import (
 from tests.support.servers import RunningRegistry
 
 TAGS = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf"]
-
-
-@pytest.fixture
-def oci(registry: RunningRegistry) -> Iterator[OciClient]:
-    with OciClient.connect(registry.url) as client:
-        yield client
 
 
 def push_tags(oci: OciClient, repo: str, tags: list[str]) -> None:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
-import pytest
 
 from tests.support.oci import (
     OCTET_STREAM,
@@ -16,13 +13,6 @@ from tests.support.oci import (
     unique_repo,
     with_query,
 )
-from tests.support.servers import RunningRegistry
-
-
-@pytest.fixture
-def oci(registry: RunningRegistry) -> Iterator[OciClient]:
-    with OciClient.connect(registry.url) as client:
-        yield client
 
 
 def mount(oci: OciClient, repo: str, digest: str, source: str) -> httpx.Response:

@@ -6,8 +6,6 @@ matches ``[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}``. Invalid ones are a 4xx, never a 5
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from tests.support.oci import (
@@ -21,12 +19,6 @@ from tests.support.oci import (
     unique_repo,
 )
 from tests.support.servers import RunningRegistry
-
-
-@pytest.fixture
-def oci(registry: RunningRegistry) -> Iterator[OciClient]:
-    with OciClient.connect(registry.url) as client:
-        yield client
 
 
 @pytest.fixture

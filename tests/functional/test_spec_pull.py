@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 
@@ -19,13 +18,6 @@ from tests.support.oci import (
     random_blob,
     unique_repo,
 )
-from tests.support.servers import RunningRegistry
-
-
-@pytest.fixture
-def oci(registry: RunningRegistry) -> Iterator[OciClient]:
-    with OciClient.connect(registry.url) as client:
-        yield client
 
 
 def test_base_endpoint_answers_200(oci: OciClient) -> None:

@@ -22,12 +22,6 @@ from tests.support.oci import (
 from tests.support.servers import RunningRegistry
 
 
-@pytest.fixture
-def oci(registry: RunningRegistry) -> Iterator[OciClient]:
-    with OciClient.connect(registry.url) as client:
-        yield client
-
-
 def patch_chunk(http: httpx.Client, location: str, chunk: bytes, start: int) -> httpx.Response:
     return http.patch(
         location,

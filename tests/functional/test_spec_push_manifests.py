@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 
@@ -26,12 +25,6 @@ from tests.support.oci import (
 from tests.support.servers import RunningRegistry
 
 FOUR_MIB = 4 * 1024 * 1024
-
-
-@pytest.fixture
-def oci(registry: RunningRegistry) -> Iterator[OciClient]:
-    with OciClient.connect(registry.url) as client:
-        yield client
 
 
 def push_dependencies(oci: OciClient, repo: str, manifest: Manifest) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -19,16 +18,9 @@ from tests.support.oci import (
     oci_manifest,
     unique_repo,
 )
-from tests.support.servers import RunningRegistry
 
 SBOM = "application/vnd.example.sbom.v1+json"
 SIGNATURE = "application/vnd.example.signature.v1"
-
-
-@pytest.fixture
-def oci(registry: RunningRegistry) -> Iterator[OciClient]:
-    with OciClient.connect(registry.url) as client:
-        yield client
 
 
 def referrer_descriptor(manifest: Manifest) -> dict[str, Any]:

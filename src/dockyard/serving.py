@@ -36,7 +36,7 @@ from dockyard.settings import Settings
 log = logging.getLogger("dockyard.server")
 
 ZEROCOPY = "http.response.zerocopy"
-BODY_HIGH_WATER = 4 * 1024 * 1024
+BODY_HIGH_WATER = 1024 * 1024
 SEND_TIMEOUT_MS = 60_000  # a client that reads nothing for this long is dropped
 
 _sendfile_threads: ThreadPoolExecutor | None = None

@@ -4,10 +4,13 @@ uvicorn has no ``http.response.zerocopy`` support, so Dockyard ships a small sub
 its httptools protocol that adds it: a handler sends ``{"type": "http.response.zerocopy",
 "file": f, "offset": o, "count": n}`` after the response start, and the kernel copies the
 file to the socket with ``os.sendfile``. uvloop has no native ``loop.sendfile``, so the
-protocol does it itself: once the transport's buffer is empty, a worker thread calls
-``sendfile`` on the socket's descriptor, waiting with ``poll`` whenever the socket is full.
-The event loop keeps serving other connections; nothing else writes to this socket until
-the response is complete, since its ASGI cycle is waiting on the thread.
+protocol does it itself: once the transport's buffer is empty, worker threads call
+``sendfile`` in bounded steps on a duplicate of the socket's descriptor (never the
+descriptor itself: should the client go away, uvloop closes its descriptor and the next
+connection may get the same number, while the duplicate still names the old socket), and
+the event loop waits for the socket to become writable between steps, so a client that
+stops reading holds no thread. Nothing else writes to this socket until the response is
+complete, since its ASGI cycle is waiting.
 
 The same subclass receives request bodies in larger steps (fewer event-loop round trips)
 without uvicorn's extra copy of each step,
@@ -23,7 +26,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import select
 import shutil
 import socket
 from concurrent.futures import ThreadPoolExecutor
@@ -37,7 +39,8 @@ log = logging.getLogger("dockyard.server")
 
 ZEROCOPY = "http.response.zerocopy"
 BODY_HIGH_WATER = 1024 * 1024
-SEND_TIMEOUT_MS = 60_000  # a client that reads nothing for this long is dropped
+SEND_TIMEOUT = 60.0  # seconds: a client that reads nothing for this long is dropped
+SEND_STEP = 16 * 1024 * 1024  # bytes per thread hand-off, so no thread waits on a slow client
 
 _sendfile_threads: ThreadPoolExecutor | None = None
 
@@ -49,21 +52,52 @@ def _threads() -> ThreadPoolExecutor:
     return _sendfile_threads
 
 
-def sendfile_blocking(out_fd: int, in_fd: int, offset: int, count: int) -> None:
-    """Copy ``count`` bytes of ``in_fd`` from ``offset`` to the non-blocking socket ``out_fd``."""
-    poller = select.poll()
-    poller.register(out_fd, select.POLLOUT)
-    end = offset + count
-    while offset < end:
+def sendfile_step(out_fd: int, in_fd: int, offset: int, count: int) -> int:
+    """Send up to ``min(count, SEND_STEP)`` bytes; 0 when the socket is full (EAGAIN)."""
+    sent = 0
+    limit = min(count, SEND_STEP)
+    while sent < limit:
         try:
-            sent = os.sendfile(out_fd, in_fd, offset, end - offset)
+            n = os.sendfile(out_fd, in_fd, offset + sent, limit - sent)
         except BlockingIOError:
-            if not poller.poll(SEND_TIMEOUT_MS):
-                raise TimeoutError("the client stopped reading") from None
-            continue
-        if sent == 0:
+            break
+        if n == 0:
             raise ConnectionError("the file ended early or the peer closed")
-        offset += sent
+        sent += n
+    return sent
+
+
+async def _writable(loop: asyncio.AbstractEventLoop, fd: int) -> None:
+    ready = loop.create_future()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    loop.add_writer(fd, wake)
+    try:
+        await asyncio.wait_for(ready, SEND_TIMEOUT)
+    finally:
+        loop.remove_writer(fd)
+
+
+async def send_file(
+    loop: asyncio.AbstractEventLoop, sock_fd: int, in_fd: int, offset: int, count: int
+) -> None:
+    """Copy ``count`` bytes of ``in_fd`` from ``offset`` to the (non-blocking) socket."""
+    out_fd = os.dup(sock_fd)
+    try:
+        end = offset + count
+        while offset < end:
+            sent = await loop.run_in_executor(_threads(), sendfile_step, out_fd, in_fd, offset, end - offset)
+            if sent == 0:
+                try:
+                    await _writable(loop, out_fd)
+                except TimeoutError:
+                    raise ConnectionError("the client stopped reading") from None
+            offset += sent
+    finally:
+        os.close(out_fd)
 
 
 class ZeroCopyHttpToolsProtocol(HttpToolsProtocol):
@@ -96,11 +130,11 @@ class ZeroCopyHttpToolsProtocol(HttpToolsProtocol):
                     transport.set_write_buffer_limits()
                 if cycle.disconnected:
                     return
-                out_fd = transport.get_extra_info("socket").fileno()
+                sock_fd = transport.get_extra_info("socket").fileno()
                 in_fd = message["file"].fileno()
                 offset = int(message.get("offset", 0))
                 try:
-                    await loop.run_in_executor(_threads(), sendfile_blocking, out_fd, in_fd, offset, count)
+                    await send_file(loop, sock_fd, in_fd, offset, count)
                 except (ConnectionError, OSError) as exc:
                     log.info("client went away during a file response: %s", exc)
                     cycle.disconnected = True

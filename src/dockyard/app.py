@@ -31,6 +31,7 @@ from dockyard.registry.gc import GarbageCollector
 from dockyard.registry.http.context import RegistryContext
 from dockyard.registry.http.router import RegistryApp
 from dockyard.registry.manifests import ManifestService
+from dockyard.registry.upload_locks import FileUploadLocks, PostgresUploadLocks, UploadLocks
 from dockyard.registry.uploads import UploadService
 from dockyard.settings import Settings
 from dockyard.storage.base import StorageDriver
@@ -60,13 +61,20 @@ def build_generations(settings: Settings, db: Database) -> Generations:
     return PostgresGenerations(db.raw_dsn)
 
 
+def build_upload_locks(settings: Settings, db: Database) -> UploadLocks:
+    """Locks that die with their holder: flock on one machine (SQLite), advisory locks on PostgreSQL."""
+    if db.is_sqlite:
+        return FileUploadLocks(settings.data_dir.resolve() / "locks" / "uploads")
+    return PostgresUploadLocks(db.raw_dsn)
+
+
 def build_services(settings: Settings, storage: StorageDriver | None = None) -> Services:
     db = Database(settings.effective_database_url)
     storage = storage or create_driver(settings.storage_driver, settings.effective_storage_root)
     events = EventBus()
     generations = build_generations(settings, db)
     blobs = BlobService(db, storage, generations)
-    uploads = UploadService(db, storage, blobs)
+    uploads = UploadService(db, storage, blobs, build_upload_locks(settings, db))
     manifests = ManifestService(db, events, settings.max_manifest_bytes, generations)
     gc = GarbageCollector(
         db, storage, uploads, generations, settings.gc_grace_seconds, settings.upload_purge_seconds

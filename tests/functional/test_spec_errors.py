@@ -3,6 +3,7 @@ parameters, and unsupported methods. Malformed input is a 4xx, never a 5xx."""
 
 from __future__ import annotations
 
+import http.client
 import json
 
 import pytest
@@ -15,6 +16,8 @@ from tests.support.oci import (
     error_codes,
     location_of,
     oci_manifest,
+    random_blob,
+    random_bytes,
     sha256,
     unique_repo,
     with_query,
@@ -62,7 +65,11 @@ def test_malformed_manifest_digest_is_4xx(
         )
 
 
-@pytest.mark.parametrize("n", ["-1", "abc", "1.5"])
+@pytest.mark.parametrize(
+    "n",
+    ["-1", "abc", "1.5", "\u00b2", "1" * 5000],
+    ids=["negative", "letters", "fraction", "superscript-two", "5000-digits"],
+)
 @pytest.mark.parametrize("endpoint", ["tags", "catalog"])
 def test_invalid_page_size_is_400(
     oci: OciClient, registry: RunningRegistry, repo: str, endpoint: str, n: str
@@ -123,3 +130,66 @@ def test_upload_with_invalid_digest_parameter_is_400(oci: OciClient, repo: str) 
         headers={"Content-Type": "application/octet-stream"},
     )
     assert_error(resp, 400, "DIGEST_INVALID")
+
+
+# Python's int() refuses more than 4,300 digits; such numbers are malformed input, not a crash.
+HUGE = "9" * 5000
+
+
+@pytest.mark.parametrize(
+    "value", [f"bytes=0-{HUGE}", f"bytes={HUGE}-", f"bytes=-{HUGE}"], ids=["end", "start", "suffix"]
+)
+def test_blob_range_with_a_huge_number_is_416(
+    oci: OciClient, registry: RunningRegistry, repo: str, value: str
+) -> None:
+    digest = oci.push_blob(repo, random_bytes(100))
+    if not registry.is_dockyard:
+        # The reference's 416 declares the blob's length but sends a shorter body, which httpx
+        # refuses to read: check its status line only.
+        host, port = registry.host.rsplit(":", 1)
+        conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        try:
+            conn.request("GET", f"/v2/{repo}/blobs/{digest}", headers={"Range": value})
+            assert conn.getresponse().status == 416
+        finally:
+            conn.close()
+        return
+    resp = oci.get_blob(repo, digest, Range=value)
+    assert_error(resp, 416, "RANGE_INVALID")
+    assert resp.headers["content-range"] == "bytes */100"
+
+
+@pytest.mark.parametrize("value", [f"0-{HUGE}", f"{HUGE}-{HUGE}"], ids=["end", "both"])
+def test_upload_content_range_with_a_huge_number_is_416(
+    oci: OciClient, registry: RunningRegistry, repo: str, value: str
+) -> None:
+    location = location_of(oci.start_upload(repo))
+    resp = oci.http.patch(
+        location, content=b"abc", headers={"Content-Type": "application/octet-stream", "Content-Range": value}
+    )
+    assert_not_server_error(resp)
+    if registry.is_dockyard:  # the reference registry ignores the header and takes the chunk
+        assert_error(resp, 416, "RANGE_INVALID")
+
+
+def test_deeply_nested_manifest_is_invalid(oci: OciClient, registry: RunningRegistry, repo: str) -> None:
+    resp = oci.http.put(
+        f"/v2/{repo}/manifests/deep", content=b"[" * 100_000, headers={"Content-Type": OCI_MANIFEST}
+    )
+    assert_not_server_error(resp)
+    assert_error(resp, 400, "MANIFEST_INVALID", json_required=registry.is_dockyard)
+
+
+def test_manifest_with_too_many_layers_is_invalid(
+    oci: OciClient, registry: RunningRegistry, repo: str
+) -> None:
+    # ~1.2 MB, within the size limit. The cap keeps every descriptor list far below
+    # PostgreSQL's 32,767 bound parameters, which a larger list would break with a 500.
+    manifest = oci_manifest(layers=[random_blob(8) for _ in range(10_001)])
+    resp = oci.put_manifest(repo, "many-layers", manifest)
+    assert_not_server_error(resp)
+    if registry.is_dockyard:
+        assert_error(resp, 400, "MANIFEST_INVALID")
+        assert "10001 layers" in resp.json()["errors"][0]["message"]
+    else:
+        assert_error(resp, 400, "MANIFEST_INVALID", "MANIFEST_BLOB_UNKNOWN", json_required=False)

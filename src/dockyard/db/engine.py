@@ -17,6 +17,7 @@ machines, even with pre-built statements) is ten times the query's own.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import sqlite3
 from collections.abc import AsyncIterator
@@ -61,6 +62,7 @@ class Database:
         self._inline_reader: Engine | None = None
         self._raw_sqlite: sqlite3.Connection | None = None
         self._raw_pool: asyncpg.Pool | None = None
+        self._raw_lock = asyncio.Lock()  # one pool, however many first calls race
         self._sql_cache: dict[str, str] = {}
         if self.is_sqlite:
             self._writer = _sqlite_engine(url, "BEGIN IMMEDIATE")
@@ -105,10 +107,17 @@ class Database:
                 translated = self._sql_cache[sql] = _PLACEHOLDER.sub("?", sql)
             row: tuple[Any, ...] | None = self._raw_sqlite.execute(translated, args).fetchone()
             return row
-        if self._raw_pool is None:
-            self._raw_pool = await asyncpg.create_pool(self.raw_dsn, min_size=1, max_size=self._pool_size)
-        record = await self._raw_pool.fetchrow(sql, *args)
+        pool = self._raw_pool
+        if pool is None:
+            pool = await self._open_raw_pool()
+        record = await pool.fetchrow(sql, *args)
         return None if record is None else tuple(record)
+
+    async def _open_raw_pool(self) -> asyncpg.Pool:
+        async with self._raw_lock:
+            if self._raw_pool is None:
+                self._raw_pool = await asyncpg.create_pool(self.raw_dsn, min_size=1, max_size=self._pool_size)
+            return self._raw_pool
 
     def insert(self, table: Table) -> sqlite.Insert | postgresql.Insert:
         """A dialect INSERT, so callers can add ``on_conflict_do_nothing`` and friends."""
@@ -123,9 +132,10 @@ class Database:
         if self._raw_sqlite is not None:
             self._raw_sqlite.close()
             self._raw_sqlite = None
-        if self._raw_pool is not None:
-            await self._raw_pool.close()
-            self._raw_pool = None
+        async with self._raw_lock:  # waits for a pool being opened, then closes it
+            pool, self._raw_pool = self._raw_pool, None
+        if pool is not None:
+            await pool.close()
 
 
 def _raw_sqlite_reader(url: str) -> sqlite3.Connection:

@@ -33,6 +33,7 @@ class ErrorCode(Enum):
     MANIFEST_TOO_LARGE = (413, "manifest too large", "MANIFEST_INVALID")
     ROUTE_UNKNOWN = (404, "no such endpoint in the registry API", "UNSUPPORTED")
     UNAVAILABLE = (503, "service unavailable")
+    UNKNOWN = (500, "unknown error")  # a bug or an outage: the details go to the log only
 
     @property
     def status(self) -> int:

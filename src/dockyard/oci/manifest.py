@@ -15,6 +15,12 @@ from dockyard.oci import mediatypes as mt
 from dockyard.oci.digest import Digest
 from dockyard.oci.errors import ErrorCode, RegistryError
 
+# Caps well above any real image, so hostile manifests are refused as MANIFEST_INVALID
+# instead of failing later: every descriptor becomes a bound parameter when the references
+# are checked and stored, and PostgreSQL allows at most 32,767 per statement.
+MAX_DESCRIPTORS = 10_000  # layers of an image manifest, or manifests of an index
+MAX_ANNOTATIONS = 1_000  # entries in one annotations map
+
 
 @dataclass(frozen=True)
 class Descriptor:
@@ -93,6 +99,8 @@ def _annotations(raw: Any, where: str) -> dict[str, str]:
         isinstance(k, str) and isinstance(v, str) for k, v in raw.items()
     ):
         raise _invalid(f"{where}.annotations must map strings to strings")
+    if len(raw) > MAX_ANNOTATIONS:
+        raise _invalid(f"{where}.annotations has {len(raw)} entries; at most {MAX_ANNOTATIONS} are allowed")
     return raw
 
 
@@ -101,6 +109,8 @@ def _descriptors(raw: Any, where: str, required: bool) -> tuple[Descriptor, ...]
         return ()
     if not isinstance(raw, list):
         raise _invalid(f"{where} must be a list of descriptors")
+    if len(raw) > MAX_DESCRIPTORS:
+        raise _invalid(f"the manifest has {len(raw)} {where}; at most {MAX_DESCRIPTORS} are allowed")
     return tuple(_descriptor(item, f"{where}[{i}]") for i, item in enumerate(raw))
 
 
@@ -116,6 +126,8 @@ def parse_manifest(data: bytes, content_type: str | None) -> ParsedManifest:
         doc = json.loads(data)
     except (UnicodeDecodeError, ValueError) as exc:
         raise _invalid(f"manifest is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise _invalid("manifest JSON is nested too deeply") from None
     if not isinstance(doc, dict):
         raise _invalid("manifest must be a JSON object")
 

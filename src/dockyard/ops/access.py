@@ -21,12 +21,14 @@ from dockyard.ops.metrics import BYTES_SENT, LATENCY, REQUESTS
 
 FLUSH_BYTES = 64 * 1024
 FLUSH_SECONDS = 0.2
+_WEB_ROUTES = frozenset({"healthz", "metrics", "api"})
 
 
 def route_of(path: str) -> str:
     """A low-cardinality label for a path (never the repository name)."""
-    if not path.startswith("/v2"):
-        return path.split("/", 3)[1] if path.count("/") else path
+    if path != "/v2" and not path.startswith("/v2/"):
+        first = path.split("/", 2)[1] if path.startswith("/") else ""
+        return first if first in _WEB_ROUTES else "other"
     for marker in ("/blobs/uploads", "/blobs/", "/manifests/", "/tags/list", "/referrers/"):
         if marker in path:
             return "v2" + marker.rstrip("/")

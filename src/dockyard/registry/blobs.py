@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from sqlalchemy import and_, delete, select, update
 
 from dockyard.db.engine import Connection, Database
-from dockyard.db.tables import blobs, repositories, repository_blobs
+from dockyard.db.tables import blobs, repository_blobs
 from dockyard.oci.digest import Digest
 from dockyard.oci.errors import ErrorCode, RegistryError
 from dockyard.registry import repositories as repos
@@ -115,26 +115,32 @@ class BlobService:
         )
 
     async def mount(self, repository: str, source: str, digest: Digest) -> int | None:
-        """Link a blob of ``source`` into ``repository``; its size, or None when not reachable."""
+        """Link a blob of ``source`` into ``repository``; its size, or None when not reachable.
+
+        The source repository is share-locked first, so GC cannot sweep its link meanwhile;
+        the blob is refreshed only while it is live (which, holding the row, also keeps GC
+        from marking it) and only then linked.
+        """
         async with self.db.write() as conn:
-            row = (
-                await conn.execute(
-                    select(blobs.c.size)
-                    .select_from(
-                        repositories.join(
-                            repository_blobs, repository_blobs.c.repository_id == repositories.c.id
-                        ).join(blobs, blobs.c.digest == repository_blobs.c.digest)
-                    )
-                    .where(
-                        repositories.c.name == source,
-                        repository_blobs.c.digest == digest,
-                        blobs.c.state == "live",
-                    )
+            source_id = await repos.find_id(conn, source, for_write=True)
+            if source_id is None:
+                return None
+            linked = await conn.execute(
+                select(repository_blobs.c.digest).where(
+                    repository_blobs.c.repository_id == source_id, repository_blobs.c.digest == digest
                 )
-            ).first()
+            )
+            if linked.first() is None:
+                return None
+            refreshed = await conn.execute(
+                update(blobs)
+                .where(blobs.c.digest == digest, blobs.c.state == "live")
+                .values(touched_at=time.time())
+                .returning(blobs.c.size)
+            )
+            row = refreshed.first()
             if row is None:
                 return None
-            await conn.execute(update(blobs).where(blobs.c.digest == digest).values(touched_at=time.time()))
             repo_id = await repos.ensure_id(self.db, conn, repository)
             await self._link(conn, repo_id, digest)
             return int(row[0])

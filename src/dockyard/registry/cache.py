@@ -32,6 +32,7 @@ import struct
 import time
 import zlib
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Generic, Protocol, TypeVar
 
@@ -162,14 +163,36 @@ class PostgresGenerations:
                 await conn.close()
 
 
-class LookupCache(Generic[V]):
-    """Positive lookups keyed by (repository, key), valid while the generation holds."""
+def _fixed_size(_value: object) -> int:
+    return 64
 
-    def __init__(self, generations: Generations, max_entries: int = 10_000, ttl: float = 30.0) -> None:
+
+class LookupCache(Generic[V]):
+    """Positive lookups keyed by (repository, key), valid while the generation holds.
+
+    Least recently used entries go first, to keep within ``max_entries`` and ``max_bytes``
+    (as ``size_of`` weighs values); a value over ``max_value_bytes`` is not kept at all.
+    """
+
+    def __init__(
+        self,
+        generations: Generations,
+        max_entries: int = 10_000,
+        ttl: float = 30.0,
+        *,
+        size_of: Callable[[V], int] = _fixed_size,
+        max_bytes: int = 64 << 20,
+        max_value_bytes: int = 256 << 10,
+    ) -> None:
         self.generations = generations
         self.max_entries = max_entries
         self.ttl = ttl
-        self._entries: OrderedDict[tuple[str, str], tuple[int, float, V]] = OrderedDict()
+        self.size_of = size_of
+        self.max_bytes = max_bytes
+        self.max_value_bytes = max_value_bytes
+        self._bytes = 0
+        # (repository, key) -> (generation, stored at, value, size)
+        self._entries: OrderedDict[tuple[str, str], tuple[int, float, V, int]] = OrderedDict()
 
     def get(self, repository: str, key: str) -> tuple[int, V | None]:
         """(generation to store with a fresh lookup, the cached value or None)."""
@@ -177,11 +200,22 @@ class LookupCache(Generic[V]):
         entry = self._entries.get((repository, key))
         if entry is not None:
             if entry[0] == generation and time.monotonic() - entry[1] < self.ttl:
+                self._entries.move_to_end((repository, key))
                 return generation, entry[2]
-            del self._entries[(repository, key)]
+            self._discard((repository, key))
         return generation, None
 
     def put(self, repository: str, key: str, generation: int, value: V) -> None:
-        self._entries[(repository, key)] = (generation, time.monotonic(), value)
-        if len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+        self._discard((repository, key))
+        size = self.size_of(value)
+        if size > self.max_value_bytes:
+            return
+        self._entries[(repository, key)] = (generation, time.monotonic(), value, size)
+        self._bytes += size
+        while len(self._entries) > self.max_entries or self._bytes > self.max_bytes:
+            self._bytes -= self._entries.popitem(last=False)[1][3]
+
+    def _discard(self, entry_key: tuple[str, str]) -> None:
+        entry = self._entries.pop(entry_key, None)
+        if entry is not None:
+            self._bytes -= entry[3]

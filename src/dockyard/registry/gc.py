@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from sqlalchemy import and_, delete, exists, select, update
+from sqlalchemy.exc import IntegrityError
 
 from dockyard.db.engine import Connection, Database
 from dockyard.db.tables import (
@@ -215,8 +216,15 @@ class GarbageCollector:
     async def _delete_blob(self, digest: str) -> None:
         with contextlib.suppress(PathNotFound):
             await self.storage.delete(blob_path(Digest(digest)))
-        async with self.db.write() as conn:
-            await conn.execute(delete(blobs).where(blobs.c.digest == digest, blobs.c.state == "deleting"))
+        try:
+            async with self.db.write() as conn:
+                await conn.execute(delete(blobs).where(blobs.c.digest == digest, blobs.c.state == "deleting"))
+        except IntegrityError:
+            # A link appeared despite the 'deleting' mark (it must not; this keeps one bad row
+            # from stopping every later collection): the row goes back to live, bytes missing.
+            log.error("blob %s was linked while being deleted; its bytes are gone", digest)
+            async with self.db.write() as conn:
+                await conn.execute(update(blobs).where(blobs.c.digest == digest).values(state="live"))
 
     async def _finish_interrupted(self, report: GcReport) -> None:
         """Rows left 'deleting' by a GC that died midway: finish their deletion."""

@@ -11,7 +11,6 @@ from sqlalchemy import ColumnElement, delete, func, select, update
 
 from dockyard.db.engine import Connection, Database
 from dockyard.db.tables import manifest_references, manifests, repositories, repository_blobs, tags
-from dockyard.oci import mediatypes as mt
 from dockyard.oci.digest import Digest
 from dockyard.oci.errors import ErrorCode, RegistryError
 from dockyard.oci.manifest import ParsedManifest, parse_manifest
@@ -67,7 +66,9 @@ class ManifestService:
         self.events = events
         self.max_bytes = max_bytes
         self.generations = generations
-        self._cache: LookupCache[StoredManifest] = LookupCache(generations)
+        self._cache: LookupCache[StoredManifest] = LookupCache(
+            generations, size_of=lambda m: len(m.content) + 200
+        )
 
     async def get(self, repository: str, reference: str) -> StoredManifest:
         """The manifest (with its bytes) a tag or digest names; served from the cache when valid."""
@@ -178,6 +179,15 @@ class ManifestService:
         parsed: ParsedManifest,
         now: float,
     ) -> None:
+        # Pushing the same bytes again counts as a fresh push for GC's grace period (a
+        # multi-platform push re-sends old children by digest just before their index).
+        refreshed = await conn.execute(
+            update(manifests)
+            .where(manifests.c.repository_id == repo_id, manifests.c.digest == digest)
+            .values(created_at=now)
+        )
+        if refreshed.rowcount:
+            return
         stmt = self.db.insert(manifests).values(
             repository_id=repo_id,
             digest=digest,
@@ -197,7 +207,7 @@ class ManifestService:
             )
         ).first()
         if inserted is None:
-            return  # the same bytes were pushed before
+            return  # pushed at the same moment by another request
         references = [
             {"manifest_id": inserted[0], "kind": "blob", "digest": d.digest} for d in parsed.blob_references
         ]
@@ -291,6 +301,3 @@ class ManifestService:
     async def count(self) -> int:
         async with self.db.read() as conn:
             return int((await conn.execute(select(func.count()).select_from(manifests))).scalar_one())
-
-
-REFERRERS_MEDIA_TYPE = mt.OCI_INDEX

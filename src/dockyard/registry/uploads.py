@@ -17,6 +17,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select, update
@@ -28,6 +29,7 @@ from dockyard.oci.errors import ErrorCode, RegistryError
 from dockyard.registry import repositories as repos
 from dockyard.registry.blobs import BlobService
 from dockyard.registry.paths import upload_dir, upload_path
+from dockyard.registry.upload_locks import UploadLocks
 from dockyard.storage.base import FileWriter, PathNotFound, StorageDriver
 
 BUFFER = 4 * 1024 * 1024
@@ -100,7 +102,13 @@ async def _pump(
 
     async def consume(buffer: mmap.mmap, size: int) -> None:
         with memoryview(buffer)[:size] as view:
-            await asyncio.gather(asyncio.to_thread(hasher.update, view), writer.write(view))
+            # Both must be done with the view before it is released, even when one fails.
+            outcomes = await asyncio.gather(
+                asyncio.to_thread(hasher.update, view), writer.write(view), return_exceptions=True
+            )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     async def settle() -> None:
         nonlocal pending, in_flight
@@ -155,10 +163,11 @@ async def _pump(
 
 
 class UploadService:
-    def __init__(self, db: Database, storage: StorageDriver, blobs: BlobService) -> None:
+    def __init__(self, db: Database, storage: StorageDriver, blobs: BlobService, locks: UploadLocks) -> None:
         self.db = db
         self.storage = storage
         self.blobs = blobs
+        self.locks = locks
         self._hashers = _HasherCache()
         self._buffers = BufferPool()
 
@@ -208,6 +217,22 @@ class UploadService:
             await asyncio.to_thread(hasher.update, chunk)
         return hasher
 
+    @asynccontextmanager
+    async def _exclusive(self, repository: str, upload_id: str) -> AsyncIterator[None]:
+        """Hold the session's lock: one request at a time writes to an upload, across all
+        processes and replicas. A second one gets 416 with the offset to resume from."""
+        await self._check(repository, upload_id)
+        async with self.locks.hold(upload_id) as held:
+            if not held:
+                offset = await self._size(upload_id)
+                raise RegistryError(
+                    ErrorCode.RANGE_INVALID,
+                    "another request is writing to this upload; when it is done, resume from the "
+                    "offset the upload's status reports",
+                    headers=_range_headers(upload_id, repository, offset),
+                )
+            yield
+
     async def append(
         self,
         repository: str,
@@ -217,7 +242,17 @@ class UploadService:
         length: int | None = None,
     ) -> UploadStatus:
         """Append a chunk. ``start`` (from Content-Range) must equal the current offset."""
-        await self._check(repository, upload_id)
+        async with self._exclusive(repository, upload_id):
+            return await self._append(repository, upload_id, body, start, length)
+
+    async def _append(
+        self,
+        repository: str,
+        upload_id: str,
+        body: AsyncIterator[bytes],
+        start: int | None,
+        length: int | None,
+    ) -> UploadStatus:
         offset = await self._size(upload_id)
         if start is not None and start != offset:
             raise RegistryError(
@@ -252,10 +287,17 @@ class UploadService:
         self, repository: str, upload_id: str, digest: Digest, body: AsyncIterator[bytes], length: int | None
     ) -> Digest:
         """Append the last chunk (if any), verify ``digest`` and commit the blob."""
-        status = await self.append(repository, upload_id, body, None, length)
-        hasher = await self._hasher_at(upload_id, status.offset)
+        async with self._exclusive(repository, upload_id):
+            return await self._finish(repository, upload_id, digest, body, length)
+
+    async def _finish(
+        self, repository: str, upload_id: str, digest: Digest, body: AsyncIterator[bytes], length: int | None
+    ) -> Digest:
+        await self._append(repository, upload_id, body, None, length)
+        size = await self._size(upload_id)  # the file, not a cached belief about it
+        hasher = await self._hasher_at(upload_id, size)
         try:
-            actual = await self._digest(upload_id, hasher, digest.algorithm, status.offset)
+            actual = await self._digest(upload_id, hasher, digest.algorithm, size)
             if actual != digest:
                 raise RegistryError(
                     ErrorCode.DIGEST_INVALID,
@@ -263,7 +305,7 @@ class UploadService:
                 )
             writer = await self.storage.writer(upload_path(upload_id), append=True)
             await writer.commit()
-            await self.blobs.commit(repository, upload_path(upload_id), digest, status.offset)
+            await self.blobs.commit(repository, upload_path(upload_id), digest, size)
         except RegistryError:
             await self._discard(upload_id)
             raise
@@ -292,6 +334,7 @@ class UploadService:
 
     async def _discard(self, upload_id: str) -> None:
         self._hashers.drop(upload_id)
+        self.locks.forget(upload_id)
         async with self.db.write() as conn:
             await conn.execute(delete(uploads).where(uploads.c.id == upload_id))
         with contextlib.suppress(PathNotFound):

@@ -1,8 +1,10 @@
 """Filesystem driver: objects are files under a root folder.
 
-Writes go to the final folder under a temporary name and are renamed into place, so a
-crash leaves at worst a ``.tmp-*`` file that ``purge_temporaries`` removes; readers never
-see a partial object. Reads and writes run in threads in large chunks.
+``put_content`` writes under a temporary name and renames into place, so readers never see
+a partial object; a crash leaves at worst a ``.tmp-*`` file (``purge_temporaries``).
+``writer`` appends to the path itself: callers stream into scratch paths and ``move`` the
+committed object into place (an atomic rename, with the folder fsynced). Folders exist only
+through their objects: emptied ones are removed. Large reads and writes run in threads.
 """
 
 from __future__ import annotations
@@ -91,8 +93,8 @@ class FilesystemWriter:
         return done
 
     async def write(self, data: bytes | bytearray | memoryview) -> None:
-        if len(data) < 65536:
-            self.write_sync(data)
+        if len(data) < 65536 and self._unsynced + len(data) < SYNC_EVERY:
+            self.write_sync(data)  # small and no flush due: not worth a thread hand-off
         else:
             await asyncio.to_thread(self.write_sync, data)
 
@@ -113,6 +115,14 @@ class FilesystemWriter:
         if self._fd is not None:
             fd, self._fd = self._fd, None
             os.close(fd)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _aligned(view: memoryview) -> bool:
@@ -209,6 +219,7 @@ class FilesystemDriver:
                 if src.is_file():
                     continue  # a concurrent prune removed dst's folder: make it again
                 raise PathNotFound(source) from None
+            await asyncio.to_thread(_fsync_dir, dst.parent)  # the rename itself survives a power cut
             self._prune(src.parent)
             return
         raise PathNotFound(dest)

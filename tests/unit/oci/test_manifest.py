@@ -8,7 +8,7 @@ import pytest
 from dockyard.oci import mediatypes as mt
 from dockyard.oci.digest import Digest
 from dockyard.oci.errors import ErrorCode, RegistryError
-from dockyard.oci.manifest import Descriptor, parse_manifest
+from dockyard.oci.manifest import MAX_ANNOTATIONS, MAX_DESCRIPTORS, Descriptor, parse_manifest
 
 Json = dict[str, Any]
 
@@ -333,3 +333,50 @@ def test_non_distributable_layers_are_not_blob_references(foreign: str) -> None:
     parsed = parse_manifest(encode(oci_manifest(layers=layers)), None)
     assert len(parsed.layers) == 2, "the layer is still part of the manifest"
     assert [d.digest for d in parsed.blob_references] == [Digest.of(b"config"), Digest.of(b"regular")]
+
+
+# ---------------------------------------------------------------- hostile input
+
+
+@pytest.mark.parametrize("data", [b"[" * 100_000, b'{"a":' * 100_000, b"[" * 100_000 + b"]" * 100_000])
+def test_deeply_nested_json_is_invalid(data: bytes) -> None:
+    assert "nested" in invalid(data).message
+
+
+def many(count: int, media_type: str = OCI_LAYER) -> list[Json]:
+    return [desc(media_type, f"item-{i}") for i in range(count)]
+
+
+def test_the_most_layers_allowed_are_fine() -> None:
+    parsed = parse_manifest(encode(oci_manifest(layers=many(MAX_DESCRIPTORS))), None)
+    assert len(parsed.layers) == MAX_DESCRIPTORS
+
+
+def test_too_many_layers() -> None:
+    error = invalid(encode(oci_manifest(layers=many(MAX_DESCRIPTORS + 1))))
+    assert f"{MAX_DESCRIPTORS + 1} layers" in error.message
+    assert f"at most {MAX_DESCRIPTORS}" in error.message
+
+
+def test_too_many_index_manifests() -> None:
+    error = invalid(encode(oci_index(manifests=many(MAX_DESCRIPTORS + 1, mt.OCI_MANIFEST))))
+    assert f"{MAX_DESCRIPTORS + 1} manifests" in error.message
+
+
+def test_the_most_annotations_allowed_are_fine() -> None:
+    annotations = {f"org.example.{i}": "v" for i in range(MAX_ANNOTATIONS)}
+    parsed = parse_manifest(encode(oci_manifest(annotations=annotations)), None)
+    assert parsed.annotations == annotations
+
+
+@pytest.mark.parametrize("where", ["manifest", "layers[0]", "subject"])
+def test_too_many_annotations(where: str) -> None:
+    annotations = {f"org.example.{i}": "v" for i in range(MAX_ANNOTATIONS + 1)}
+    if where == "manifest":
+        doc = oci_manifest(annotations=annotations)
+    elif where == "subject":
+        doc = oci_manifest(subject=desc(mt.OCI_MANIFEST, "subject", annotations=annotations))
+    else:
+        doc = oci_manifest(layers=[desc(OCI_LAYER, "layer", annotations=annotations)])
+    error = invalid(encode(doc))
+    assert error.message.startswith(f"{where}.annotations has {MAX_ANNOTATIONS + 1} entries")

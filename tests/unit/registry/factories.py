@@ -45,7 +45,7 @@ def another_worker(services: Services) -> UploadService:
     """An upload service sharing the database and storage but none of the process state,
     as a second server process (or a replica) would."""
     blobs = BlobService(services.db, services.storage, services.generations)
-    return UploadService(services.db, services.storage, blobs)
+    return UploadService(services.db, services.storage, blobs, services.uploads.locks)
 
 
 async def stream(*chunks: bytes) -> AsyncIterator[bytes]:

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -207,3 +209,29 @@ async def test_purge_stale_sessions(services: Services) -> None:
     with pytest.raises(PathNotFound):
         await services.storage.stat(upload_path(old.id))
     assert (await services.uploads.status(REPO, fresh.id)).offset == 0
+
+
+async def test_a_second_writer_is_refused_while_one_appends(services: Services) -> None:
+    """Two requests appending to one session at once would interleave their bytes; the
+    second one is told to resume later (416) and the stored blob is exactly the first's."""
+    first, intruder = os.urandom(BUFFER + 100), os.urandom(BUFFER)
+    status = await services.uploads.start(REPO)
+    halfway, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_body() -> AsyncIterator[bytes]:
+        yield first[:1000]
+        halfway.set()
+        await release.wait()
+        yield first[1000:]
+
+    appending = asyncio.create_task(services.uploads.append(REPO, status.id, slow_body()))
+    await halfway.wait()
+    with pytest.raises(RegistryError) as refused:
+        await another_worker(services).append(REPO, status.id, stream(intruder))
+    assert refused.value.code is ErrorCode.RANGE_INVALID
+    assert "Range" in refused.value.headers
+    release.set()
+    assert (await appending).offset == len(first)
+
+    digest = await services.uploads.finish(REPO, status.id, Digest.of(first), stream(), None)
+    assert await stored(services, digest) == first

@@ -9,6 +9,7 @@ from typing import Any
 
 from starlette.types import Scope, Send
 
+from dockyard.oci.errors import ErrorCode, RegistryError
 from dockyard.storage.base import LocalFile
 
 API_VERSION = (b"docker-distribution-api-version", b"registry/2.0")
@@ -49,12 +50,16 @@ async def send_file(
     With the ``http.response.zerocopy`` extension (Dockyard's server protocol provides it)
     the kernel copies the file to the socket with sendfile; otherwise 4 MiB reads.
     """
-    await send({"type": "http.response.start", "status": status, "headers": _encode(headers)})
     if scope["method"] == "HEAD" or length == 0:
+        await send({"type": "http.response.start", "status": status, "headers": _encode(headers)})
         await send({"type": "http.response.body", "body": b""})
         return
-    fd = os.open(local.path, os.O_RDONLY)
     try:
+        fd = os.open(local.path, os.O_RDONLY)  # before the head: a vanished file is still a clean error
+    except FileNotFoundError:
+        raise RegistryError(ErrorCode.BLOB_UNKNOWN, "the blob's bytes are gone (collected?)") from None
+    try:
+        await send({"type": "http.response.start", "status": status, "headers": _encode(headers)})
         if ZEROCOPY in scope.get("extensions", {}):
             with os.fdopen(os.dup(fd), "rb") as file:
                 await send({"type": ZEROCOPY, "file": file, "offset": offset, "count": length})

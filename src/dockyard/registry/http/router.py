@@ -1,5 +1,6 @@
 """The /v2 ASGI application: match a route, check access, call the handler, and turn
-every :class:`RegistryError` into the spec's error envelope (in :mod:`.errors`)."""
+every :class:`RegistryError` into the spec's error envelope (in :mod:`.errors`); any other
+exception is logged and answered as ``UNKNOWN`` (500) in the same envelope."""
 
 from __future__ import annotations
 
@@ -120,12 +121,20 @@ class RegistryApp:
             if started:
                 log.warning("error after the response started: %s", exc)
                 return
-            status, body, headers = errors.render(exc)
-            await send_bytes(
-                send,
-                status,
-                b"" if scope["method"] == "HEAD" else body,
-                {**headers, "Content-Length": str(len(body))},
-            )
+            await self._send_error(scope, send, exc)
         except BodyInterrupted:
             log.info("client disconnected during %s %s", scope["method"], scope["path"])
+        except Exception:  # not BaseException: cancellation must propagate
+            log.exception("unexpected error in %s %s", scope["method"], scope["path"])
+            if not started:
+                await self._send_error(scope, send, RegistryError(ErrorCode.UNKNOWN))
+
+    @staticmethod
+    async def _send_error(scope: Scope, send: Send, error: RegistryError) -> None:
+        status, body, headers = errors.render(error)
+        await send_bytes(
+            send,
+            status,
+            b"" if scope["method"] == "HEAD" else body,
+            {**headers, "Content-Length": str(len(body))},
+        )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -215,6 +216,40 @@ async def test_range_invalid_carries_upload_headers(http: httpx.AsyncClient) -> 
     assert code_of(response) == "RANGE_INVALID"
     assert response.headers["location"] == location
     assert response.headers["range"] == "0-0"
+
+
+async def test_an_unexpected_exception_is_500_unknown(
+    dev_app: Dockyard, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken(*args: object) -> list[str]:
+        raise RuntimeError("secret internal state")
+
+    monkeypatch.setattr(dev_app.services.manifests, "tags", broken)
+    async with client(dev_app) as http:
+        with caplog.at_level(logging.ERROR, logger="dockyard.registry"):
+            response = await http.get("/v2/team/app/tags/list")
+            head = await http.head("/v2/team/app/tags/list")
+    assert response.status_code == 500
+    assert code_of(response) == "UNKNOWN"
+    assert "secret internal state" not in response.text, "internals stay in the log"
+    assert response.headers["docker-distribution-api-version"] == "registry/2.0"
+    assert head.status_code == 500
+    assert head.content == b""
+    logged = [r for r in caplog.records if r.name == "dockyard.registry" and r.exc_info]
+    assert len(logged) == 2
+    assert all(isinstance(r.exc_info[1], RuntimeError) for r in logged if r.exc_info)
+
+
+@pytest.mark.parametrize(
+    "n",
+    ["\u00b2", "\u0663", "1" * 5000, "1234567890", ""],
+    ids=["superscript-two", "arabic-indic-three", "5000-digits", "10-digits", "empty"],
+)
+async def test_page_size_must_be_ascii_digits(http: httpx.AsyncClient, n: str) -> None:
+    for path in ("/v2/team/app/tags/list", "/v2/_catalog"):
+        response = await http.get(path, params={"n": n})
+        assert response.status_code == 400, response.text
+        assert code_of(response) == "PAGINATION_NUMBER_INVALID"
 
 
 @pytest.mark.parametrize(

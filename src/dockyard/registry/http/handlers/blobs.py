@@ -12,7 +12,8 @@ from dockyard.registry.http.context import RegistryContext
 from dockyard.registry.http.request import Request
 from dockyard.registry.http.responses import send_bytes, send_file
 
-_RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# ASCII digits, at most 19 (int64): longer numbers are malformed, not a crash in int().
+_RANGE_RE = re.compile(r"^bytes=([0-9]{0,19})-([0-9]{0,19})$")
 
 
 def parse_range(header: str, size: int) -> tuple[int, int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlencode
 
 from starlette.types import Send
@@ -14,6 +15,8 @@ from dockyard.registry.http.request import Request
 from dockyard.registry.http.responses import send_json
 
 MAX_PAGE = 10000
+# ASCII digits only (str.isdigit also takes "\u00b2"), and few enough for int() and the DB.
+_PAGE_RE = re.compile(r"[0-9]{1,9}")
 
 
 def _page(req: Request) -> tuple[int | None, str | None]:
@@ -21,7 +24,7 @@ def _page(req: Request) -> tuple[int | None, str | None]:
     last = req.query.get("last") or None
     if raw is None:
         return None, last
-    if not raw.isdigit():
+    if _PAGE_RE.fullmatch(raw) is None:
         raise RegistryError(
             ErrorCode.PAGINATION_NUMBER_INVALID, f"n must be a non-negative integer, not {raw[:20]!r}"
         )

@@ -14,7 +14,8 @@ from dockyard.registry.http.context import RegistryContext
 from dockyard.registry.http.request import Request
 from dockyard.registry.http.responses import send_bytes
 
-_CONTENT_RANGE_RE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)(?:/\d+|/\*)?$")
+# ASCII digits, at most 19 (int64): longer numbers are malformed, not a crash in int().
+_CONTENT_RANGE_RE = re.compile(r"^(?:bytes[ =])?([0-9]{1,19})-([0-9]{1,19})(?:/[0-9]{1,19}|/\*)?$")
 
 
 def _session_headers(name: str, upload_id: str, offset: int) -> dict[str, str]:

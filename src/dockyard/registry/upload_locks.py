@@ -1,0 +1,73 @@
+"""One writer per upload session, across processes and replicas, released by a crash.
+
+A lock that outlives a dead holder would leave the session unusable (the client's resume
+after a server crash would be refused), so both kinds are freed by the system itself:
+
+- :class:`FileUploadLocks`: ``flock`` on a file per session, for the workers of one
+  machine (the SQLite deployment); the kernel drops it when the holder's process dies;
+- :class:`PostgresUploadLocks`: a session advisory lock on a connection held for the
+  request; PostgreSQL drops it when that connection closes, whatever closed it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+from typing import Protocol
+
+import asyncpg
+
+
+class UploadLocks(Protocol):
+    def hold(self, upload_id: str) -> AbstractAsyncContextManager[bool]:
+        """Try to take the session's lock without waiting; yields whether it was taken."""
+        ...
+
+    def forget(self, upload_id: str) -> None:
+        """The session is gone: drop whatever its lock left behind."""
+        ...
+
+
+class FileUploadLocks:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    @asynccontextmanager
+    async def hold(self, upload_id: str) -> AsyncIterator[bool]:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.folder / upload_id, os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(fd)  # releases the lock
+
+    def forget(self, upload_id: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            (self.folder / upload_id).unlink()
+
+
+class PostgresUploadLocks:
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+
+    @asynccontextmanager
+    async def hold(self, upload_id: str) -> AsyncIterator[bool]:
+        key = int.from_bytes(hashlib.sha256(upload_id.encode()).digest()[:8], "big", signed=True)
+        conn = await asyncpg.connect(self.dsn)
+        try:
+            yield bool(await conn.fetchval("SELECT pg_try_advisory_lock($1)", key))
+        finally:
+            await conn.close()  # releases the lock
+
+    def forget(self, upload_id: str) -> None:
+        return None

@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import select
 import shutil
 import socket
 from concurrent.futures import ThreadPoolExecutor
@@ -40,7 +41,8 @@ log = logging.getLogger("dockyard.server")
 ZEROCOPY = "http.response.zerocopy"
 BODY_HIGH_WATER = 1024 * 1024
 SEND_TIMEOUT = 60.0  # seconds: a client that reads nothing for this long is dropped
-SEND_STEP = 16 * 1024 * 1024  # bytes per thread hand-off, so no thread waits on a slow client
+SEND_STEP = 64 * 1024 * 1024  # bytes per thread hand-off at most
+STEP_PATIENCE_MS = 20  # how long a step thread waits for a full socket before handing back
 
 _sendfile_threads: ThreadPoolExecutor | None = None
 
@@ -53,13 +55,19 @@ def _threads() -> ThreadPoolExecutor:
 
 
 def sendfile_step(out_fd: int, in_fd: int, offset: int, count: int) -> int:
-    """Send up to ``min(count, SEND_STEP)`` bytes; 0 when the socket is full (EAGAIN)."""
+    """Send up to ``min(count, SEND_STEP)`` bytes. When the socket stays full for
+    ``STEP_PATIENCE_MS`` the step ends early (0 if nothing went), so a slow reader never
+    holds a thread for long; a fast one rarely makes the thread hand back at all."""
     sent = 0
     limit = min(count, SEND_STEP)
+    poller = select.poll()
+    poller.register(out_fd, select.POLLOUT)
     while sent < limit:
         try:
             n = os.sendfile(out_fd, in_fd, offset + sent, limit - sent)
         except BlockingIOError:
+            if poller.poll(STEP_PATIENCE_MS):
+                continue
             break
         if n == 0:
             raise ConnectionError("the file ended early or the peer closed")

@@ -109,6 +109,7 @@ async def send_file(
 
 
 class ZeroCopyHttpToolsProtocol(HttpToolsProtocol):
+    # uvicorn narrows BaseProtocol's BaseTransport to Transport; we keep its signature.
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):

@@ -16,7 +16,7 @@ import pytest
 
 from tests.support.clients import Buildah, ContainerdDaemon, DockerDaemon, Podman, Skopeo, make_oras_client
 from tests.support.images import TestImages, build_test_images
-from tests.support.oci import OciClient
+from tests.support.oci import OciClient, oci_manifest, unique_repo
 from tests.support.servers import RunningRegistry
 
 
@@ -78,3 +78,11 @@ def oci(registry: RunningRegistry) -> Iterator[OciClient]:
     """A Distribution API client (httpx) on the session's registry."""
     with OciClient.connect(registry.url) as client:
         yield client
+
+
+@pytest.fixture
+def repo(oci: OciClient, request: pytest.FixtureRequest) -> str:
+    """A fresh repository holding one image tagged ``v1``."""
+    name = unique_repo(request.node.name)
+    oci.push(name, oci_manifest(), "v1")
+    return name

@@ -25,14 +25,6 @@ from tests.support.oci import (
 from tests.support.servers import RunningRegistry
 
 
-@pytest.fixture
-def repo(oci: OciClient) -> str:
-    """A repository holding one image tagged ``v1``."""
-    name = unique_repo("errors")
-    oci.push(name, oci_manifest(), "v1")
-    return name
-
-
 def test_error_bodies_have_the_spec_envelope(oci: OciClient, repo: str) -> None:
     missing = sha256(b"missing")
     responses = [

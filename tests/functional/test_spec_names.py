@@ -20,15 +20,6 @@ from tests.support.oci import (
 )
 from tests.support.servers import RunningRegistry
 
-
-@pytest.fixture
-def repo(oci: OciClient) -> str:
-    """A repository holding one image tagged ``v1``."""
-    name = unique_repo("names")
-    oci.push(name, oci_manifest(), "v1")
-    return name
-
-
 INVALID_NAMES = [
     pytest.param("Upper/case", id="uppercase"),
     pytest.param("spec/UPPER", id="uppercase-component"),

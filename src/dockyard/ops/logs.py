@@ -16,4 +16,5 @@ def configure(level: str) -> None:
     root.setLevel(level.upper())
     for noisy in ("uvicorn.access", "sqlalchemy.engine", "aiosqlite", "asyncio", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # A marker on the root logger: configure once per process, however often called.
     root._dockyard_configured = True  # type: ignore[attr-defined]

@@ -27,6 +27,7 @@ BYTES_SENT = Counter("dockyard_http_response_bytes_total", "Response body bytes 
 def render() -> tuple[bytes, str]:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
+        # prometheus_client leaves this constructor unannotated.
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(), CONTENT_TYPE_LATEST

@@ -229,7 +229,7 @@ class UploadService:
                     ErrorCode.RANGE_INVALID,
                     "another request is writing to this upload; when it is done, resume from the "
                     "offset the upload's status reports",
-                    headers=_range_headers(upload_id, repository, offset),
+                    headers=session_headers(repository, upload_id, offset),
                 )
             yield
 
@@ -258,7 +258,7 @@ class UploadService:
             raise RegistryError(
                 ErrorCode.RANGE_INVALID,
                 f"chunk starts at {start} but the upload has {offset} bytes; resume from there",
-                headers=_range_headers(upload_id, repository, offset),
+                headers=session_headers(repository, upload_id, offset),
             )
         hasher = await self._hasher_at(upload_id, offset)
         writer = await self.storage.writer(upload_path(upload_id), append=True)
@@ -349,7 +349,8 @@ class UploadService:
         return len(rows)
 
 
-def _range_headers(upload_id: str, repository: str, offset: int) -> dict[str, str]:
+def session_headers(repository: str, upload_id: str, offset: int) -> dict[str, str]:
+    """Where an upload session is and how far it got, as the spec's responses name it."""
     return {
         "Location": f"/v2/{repository}/blobs/uploads/{upload_id}",
         "Range": f"0-{max(offset - 1, 0)}",

@@ -281,6 +281,18 @@ class LetsAPushInBeforeItsFirstWrite(Database):
             yield conn
 
 
+async def collect_with_a_push_midway(services: Services, push: Callable[[], Awaitable[object]]) -> GcReport:
+    """Run GC with ``push`` slipped in between its decisions and its first delete."""
+    gc_db = LetsAPushInBeforeItsFirstWrite(services.db.url, push)
+    try:
+        gc = GarbageCollector(
+            gc_db, services.storage, services.uploads, services.generations, GRACE, 7 * 24 * 3600.0
+        )
+        return await gc.run()
+    finally:
+        await gc_db.dispose()
+
+
 async def test_an_index_pushed_during_gc_keeps_its_children(services: Services) -> None:
     """An old untagged manifest is garbage until an index names it. If that index arrives
     between GC's mark and its delete, the delete must notice, or the new index is broken."""
@@ -292,14 +304,7 @@ async def test_an_index_pushed_during_gc_keeps_its_children(services: Services) 
     async def push_index() -> None:
         await services.manifests.put(REPO, "multi", index.body, index.media_type)
 
-    gc_db = LetsAPushInBeforeItsFirstWrite(services.db.url, push_index)
-    try:
-        gc = GarbageCollector(
-            gc_db, services.storage, services.uploads, services.generations, GRACE, 7 * 24 * 3600.0
-        )
-        report = await gc.run()
-    finally:
-        await gc_db.dispose()
+    report = await collect_with_a_push_midway(services, push_index)
 
     assert (await services.manifests.get(REPO, "multi")).digest == index.digest
     assert await manifest_exists(services, child.digest), f"GC deleted a child of a live index: {report}"
@@ -318,14 +323,7 @@ async def test_a_subject_tagged_during_gc_keeps_its_referrers(services: Services
     async def tag_subject() -> None:
         await services.manifests.put(REPO, "v1", subject.body, subject.media_type)
 
-    gc_db = LetsAPushInBeforeItsFirstWrite(services.db.url, tag_subject)
-    try:
-        gc = GarbageCollector(
-            gc_db, services.storage, services.uploads, services.generations, GRACE, 7 * 24 * 3600.0
-        )
-        report = await gc.run()
-    finally:
-        await gc_db.dispose()
+    report = await collect_with_a_push_midway(services, tag_subject)
 
     assert (await services.manifests.get(REPO, "v1")).digest == subject.digest
     referrers = await services.manifests.referrers(REPO, Digest(subject.digest), None)

@@ -13,17 +13,10 @@ from dockyard.oci.names import validate_name
 from dockyard.registry.http.context import RegistryContext
 from dockyard.registry.http.request import Request
 from dockyard.registry.http.responses import send_bytes
+from dockyard.registry.uploads import session_headers
 
 # ASCII digits, at most 19 (int64): longer numbers are malformed, not a crash in int().
 _CONTENT_RANGE_RE = re.compile(r"^(?:bytes[ =])?([0-9]{1,19})-([0-9]{1,19})(?:/[0-9]{1,19}|/\*)?$")
-
-
-def _session_headers(name: str, upload_id: str, offset: int) -> dict[str, str]:
-    return {
-        "Location": f"/v2/{name}/blobs/uploads/{upload_id}",
-        "Range": f"0-{max(offset - 1, 0)}",
-        "Docker-Upload-UUID": upload_id,
-    }
 
 
 def _created(name: str, digest: str) -> dict[str, str]:
@@ -64,7 +57,7 @@ async def start_upload(ctx: RegistryContext, req: Request, send: Send) -> None:
         await send_bytes(send, 201, headers=_created(name, digest))
         return
     status = await ctx.uploads.start(name)
-    await send_bytes(send, 202, headers=_session_headers(name, status.id, status.offset))
+    await send_bytes(send, 202, headers=session_headers(name, status.id, status.offset))
 
 
 def _content_range(req: Request) -> int | None:
@@ -92,7 +85,7 @@ async def patch_upload(ctx: RegistryContext, req: Request, send: Send) -> None:
     name, upload_id = req.params["name"], req.params["upload"]
     start = _content_range(req)
     status = await ctx.uploads.append(name, upload_id, req.body(), start, req.content_length())
-    await send_bytes(send, 202, headers=_session_headers(name, upload_id, status.offset))
+    await send_bytes(send, 202, headers=session_headers(name, upload_id, status.offset))
 
 
 async def finish_upload(ctx: RegistryContext, req: Request, send: Send) -> None:
@@ -105,7 +98,7 @@ async def finish_upload(ctx: RegistryContext, req: Request, send: Send) -> None:
 async def upload_status(ctx: RegistryContext, req: Request, send: Send) -> None:
     name, upload_id = req.params["name"], req.params["upload"]
     status = await ctx.uploads.status(name, upload_id)
-    await send_bytes(send, 204, headers=_session_headers(name, upload_id, status.offset))
+    await send_bytes(send, 204, headers=session_headers(name, upload_id, status.offset))
 
 
 async def cancel_upload(ctx: RegistryContext, req: Request, send: Send) -> None:

@@ -120,6 +120,7 @@ def start_dockyard(base: Path, name: str = DOCKYARD) -> Server:
         DOCKYARD_DATA_DIR=str(data_dir),
         DOCKYARD_PORT=str(port),
         DOCKYARD_HOST="127.0.0.1",
+        DOCKYARD_AUTH_MODE="dev",  # the reference runs without auth too
         # The working tree's code, whether or not the package is installed in the venv.
         PYTHONPATH=os.pathsep.join(p for p in (str(REPO_ROOT / "src"), env.get("PYTHONPATH", "")) if p),
     )

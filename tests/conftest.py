@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.identity import start_token_dockyard
 from tests.support.servers import RunningRegistry, postgres_database, start_dockyard, start_reference
 
 
@@ -51,6 +52,21 @@ def registry(
             server = start_dockyard(kind, base)
         else:
             raise ValueError(f"unknown DOCKYARD_TEST_DB entry {kind!r}: use sqlite and/or postgres")
+        stack.callback(server.stop)
+        yield server
+
+
+@pytest.fixture(scope="session", params=_databases())
+def token_registry(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningRegistry]:
+    """A Dockyard in token mode (users, workspaces, Docker token auth) with a known admin
+    (``tests.support.identity.ADMIN``), on SQLite and on PostgreSQL."""
+    kind: str = request.param
+    base = tmp_path_factory.mktemp(f"token-registry-{kind}")
+    with contextlib.ExitStack() as stack:
+        url = stack.enter_context(postgres_database()) if kind == "postgres" else ""
+        server = start_token_dockyard(kind, base, url)
         stack.callback(server.stop)
         yield server
 

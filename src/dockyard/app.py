@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 import uuid
 from dataclasses import dataclass
 
@@ -16,17 +17,35 @@ from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 from starlette.types import Receive, Scope, Send
 
+from dockyard import __version__
+from dockyard.api.rest import create_api
+from dockyard.api.token_endpoint import TokenEndpoint
+from dockyard.auth import audit
+from dockyard.auth.accounts import Accounts
+from dockyard.auth.authorizer import TokenAuthorizer
+from dockyard.auth.base import Authorizer, current_principal
 from dockyard.auth.basic import AdminAuthorizer
+from dockyard.auth.jwt_tokens import TokenService
+from dockyard.auth.keys import KeyRing
+from dockyard.auth.passwords import Passwords
+from dockyard.auth.policy import Subject
+from dockyard.auth.repositories import Repositories
+from dockyard.auth.requests import AccessRequests
+from dockyard.auth.services import Identity
+from dockyard.auth.throttle import LoginThrottle, ThrottlePolicy
+from dockyard.auth.token_server import TokenServer
+from dockyard.auth.tokens import Tokens
+from dockyard.auth.workspaces import Workspaces
 from dockyard.db import leases
 from dockyard.db.engine import Database
 from dockyard.ops import logs, metrics
 from dockyard.ops.access import AccessLog, LineBuffer
 from dockyard.registry.blobs import BlobService
 from dockyard.registry.cache import Generations, PostgresGenerations, SharedMemoryGenerations
-from dockyard.registry.events import EventBus
+from dockyard.registry.events import Event, EventBus, ManifestDeleted, ManifestPushed
 from dockyard.registry.gc import GarbageCollector
 from dockyard.registry.http.context import RegistryContext
 from dockyard.registry.http.router import RegistryApp
@@ -51,6 +70,7 @@ class Services:
     uploads: UploadService
     manifests: ManifestService
     gc: GarbageCollector
+    identity: Identity
 
 
 def build_generations(settings: Settings, db: Database) -> Generations:
@@ -79,7 +99,76 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
     gc = GarbageCollector(
         db, storage, uploads, generations, settings.gc_grace_seconds, settings.upload_purge_seconds
     )
-    return Services(settings, db, storage, events, generations, blobs, uploads, manifests, gc)
+    identity = build_identity(settings, db)
+    return Services(settings, db, storage, events, generations, blobs, uploads, manifests, gc, identity)
+
+
+def build_identity(settings: Settings, db: Database) -> Identity:
+    policy = ThrottlePolicy(
+        settings.login_max_failures,
+        settings.login_max_failures_per_ip,
+        settings.login_window_seconds,
+        settings.login_lockout_seconds,
+    )
+    accounts = Accounts(db, Passwords(), LoginThrottle(db, policy), settings.refresh_token_days * 86400)
+    keys = KeyRing(
+        settings.data_dir.resolve() / "keys",
+        settings.token_key_file,
+        tuple(settings.token_previous_key_files),
+    )
+    jwt = TokenService(keys, settings.token_issuer, settings.token_service, settings.token_ttl_seconds)
+    return Identity(
+        db=db,
+        accounts=accounts,
+        workspaces=Workspaces(db),
+        tokens=Tokens(db),
+        repositories=Repositories(db),
+        requests=AccessRequests(db),
+        keys=keys,
+        jwt=jwt,
+        token_server=TokenServer(db),
+    )
+
+
+def build_authorizer(services: Services) -> Authorizer:
+    settings = services.settings
+    if settings.auth_mode == "token":
+        identity = services.identity
+        return TokenAuthorizer(identity.accounts, identity.jwt, settings.public_url or None)
+    return AdminAuthorizer(
+        settings.auth_mode, settings.admin_username, settings.admin_password.get_secret_value()
+    )
+
+
+class AuditListener:
+    """Writes pushes and deletes to the audit log, with the actor of the current request."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def __call__(self, event: Event) -> None:
+        principal = current_principal.get()
+        actor = None
+        if principal is not None:
+            kind = principal.kind if principal.kind in ("user", "robot") else "anonymous"
+            actor = Subject(kind, principal.id, principal.name)  # type: ignore[arg-type]  # checked above
+        if isinstance(event, ManifestPushed):
+            action, target = "manifest.push", f"{event.repository}@{event.digest}"
+            detail: dict[str, object] = {"tag": event.tag, "media_type": event.media_type, "size": event.size}
+        elif isinstance(event, ManifestDeleted):
+            action, target, detail = "manifest.delete", f"{event.repository}@{event.digest}", {}
+        else:
+            action, target, detail = "tag.delete", f"{event.repository}:{event.tag}", {}
+        async with self.db.write() as conn:
+            ws = (
+                await conn.execute(
+                    text("SELECT workspace_id FROM repositories WHERE name = :name"),
+                    {"name": event.repository},
+                )
+            ).first()
+            await audit.record(
+                conn, actor, action, workspace_id=None if ws is None else ws[0], target=target, detail=detail
+            )
 
 
 class Dockyard:
@@ -88,16 +177,19 @@ class Dockyard:
     def __init__(self, services: Services) -> None:
         self.services = services
         settings = services.settings
-        authorizer = AdminAuthorizer(
-            settings.auth_mode, settings.admin_username, settings.admin_password.get_secret_value()
+        ctx = RegistryContext(
+            services.blobs, services.uploads, services.manifests, build_authorizer(services)
         )
-        ctx = RegistryContext(services.blobs, services.uploads, services.manifests, authorizer)
+        services.events.subscribe(AuditListener(services.db))
         self.access_lines = LineBuffer() if settings.access_log else None
         self.registry = AccessLog(RegistryApp(ctx), self.access_lines)
-        self.web = AccessLog(
-            Starlette(routes=[Route("/healthz", self.healthz), Route("/metrics", self.metrics_endpoint)]),
-            self.access_lines,
-        )
+        routes = [
+            Route("/healthz", self.healthz),
+            Route("/metrics", self.metrics_endpoint),
+            *TokenEndpoint(services.identity).routes(),
+            Mount("/api/v1", create_api(services.identity, __version__)),
+        ]
+        self.web = AccessLog(Starlette(routes=routes), self.access_lines)
         self._holder = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -132,8 +224,41 @@ class Dockyard:
         async with self.services.db.read() as conn:
             await conn.execute(text("SELECT 1"))
         await self.services.generations.start()
+        await self._bootstrap_identity()
         if self.services.settings.gc_interval_seconds > 0:
             self._tasks.append(asyncio.create_task(self._gc_loop()))
+
+    async def _bootstrap_identity(self) -> None:
+        """Token keys, and the first admin (printed once, by the process that creates it)."""
+        settings = self.services.settings
+        identity = self.services.identity
+        if settings.auth_mode != "token":
+            return
+        await asyncio.to_thread(identity.keys.ensure)
+        await asyncio.to_thread(identity.keys.refresh)
+        if await identity.accounts.count_admins():
+            return
+        username = settings.admin_username or "admin"
+        password = settings.admin_password.get_secret_value()
+        generated = not password
+        if generated:
+            password = secrets.token_urlsafe(18)
+        if not await identity.accounts.ensure_admin(username, password):
+            return
+        if generated:
+            path = settings.data_dir.resolve() / "admin-password"
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(password + "\n")
+            log.warning(
+                "created the first admin: username %r, password %r (also in %s; change it with "
+                "'dockyard user passwd')",
+                username,
+                password,
+                path,
+            )
+        else:
+            log.warning("created the first admin %r from settings", username)
 
     async def shutdown(self) -> None:
         for task in self._tasks:

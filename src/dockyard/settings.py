@@ -8,6 +8,7 @@ implementations in :mod:`dockyard.app`; an unknown name is an error, never a sil
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 from pathlib import Path
 from typing import Literal
@@ -36,15 +37,45 @@ class Settings(BaseSettings):
     )
     storage_driver: Literal["filesystem"] = Field("filesystem", description="Blob storage backend.")
     storage_root: Path | None = Field(None, description="Filesystem driver root; default data_dir/storage.")
-    auth_mode: Literal["dev", "basic"] = Field(
-        "dev",
+    auth_mode: Literal["token", "dev", "basic"] = Field(
+        "token",
         description=(
+            "token: users, workspaces and Docker token authentication (the default); "
             "dev: anonymous pull and push for loopback clients only (development mode); "
-            "basic: every request needs the admin user's credentials."
+            "basic: every registry request needs the admin user's credentials."
         ),
     )
-    admin_username: str = Field("", description="Admin user accepted with HTTP basic auth.")
-    admin_password: SecretStr = Field(SecretStr(""), description="Password of the admin user.")
+    admin_username: str = Field(
+        "", description="The first admin, created on first start (token mode: default 'admin')."
+    )
+    admin_password: SecretStr = Field(
+        SecretStr(""),
+        description="Password of the first admin; empty in token mode: generated, logged once and "
+        "written to data_dir/admin-password.",
+    )
+    public_url: str = Field(
+        "",
+        description="External base URL (https://registry.example.org) for the token realm; "
+        "empty: taken from each request's Host header.",
+    )
+    token_service: str = Field("dockyard", description="The service name in tokens (their audience).")
+    token_issuer: str = Field("dockyard", description="The issuer name in tokens.")
+    token_ttl_seconds: int = Field(300, ge=60, le=86400, description="Registry token lifetime.")
+    token_key_file: Path | None = Field(
+        None, description="EC P-256 private key (PEM) that signs tokens; default: generated in data_dir/keys."
+    )
+    token_previous_key_files: list[Path] = Field(
+        default_factory=list, description="Older keys whose tokens still verify (during a rotation)."
+    )
+    refresh_token_days: float = Field(90.0, gt=0, description="Lifetime of 'docker login' identity tokens.")
+    login_max_failures: int = Field(
+        10, ge=1, description="Failed logins per user and address before a lockout."
+    )
+    login_max_failures_per_ip: int = Field(
+        100, ge=1, description="Failed logins per address before a lockout."
+    )
+    login_window_seconds: float = Field(900.0, gt=0, description="Window in which failed logins are counted.")
+    login_lockout_seconds: float = Field(900.0, gt=0, description="How long a lockout lasts.")
     max_manifest_bytes: int = Field(4 * 1024 * 1024, gt=0, description="Largest manifest accepted.")
     gc_interval_seconds: float = Field(3600.0, ge=0, description="Online GC period; 0 disables it.")
     gc_grace_seconds: float = Field(
@@ -106,6 +137,8 @@ class Settings(BaseSettings):
                 value = value.get_secret_value()
             if isinstance(value, bool):
                 value = "true" if value else "false"
+            if isinstance(value, list):
+                value = json.dumps([str(item) for item in value])
             env[f"DOCKYARD_{name.upper()}"] = str(value)
         return env
 

@@ -108,6 +108,7 @@ def start_dockyard(
             "DOCKYARD_PORT": str(port),
             "DOCKYARD_HOST": "127.0.0.1",
             "DOCKYARD_GC_INTERVAL_SECONDS": "0",
+            "DOCKYARD_AUTH_MODE": "dev",
         }
     )
     if database_url:

@@ -7,6 +7,7 @@ accesses asks only "who is this?" (``GET /v2/``).
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import ipaddress
 from dataclasses import dataclass
@@ -36,6 +37,8 @@ class Caller:
 
     authorization: str | None  # the Authorization header, if any
     client_host: str | None  # peer address
+    host: str | None = None  # the Host header, for the token realm
+    scheme: str = "http"
 
     @property
     def is_loopback(self) -> bool:
@@ -56,6 +59,8 @@ def _is_loopback(host: str | None) -> bool:
 class Principal:
     name: str  # "anonymous" for anonymous access
     is_admin: bool = False
+    kind: str = "anonymous"  # anonymous, user, robot, or admin (settings-defined admin)
+    id: int | None = None
 
 
 class Authorizer(Protocol):
@@ -66,3 +71,10 @@ class Authorizer(Protocol):
         when credentials are missing or wrong, ``DENIED`` when they do not suffice.
         """
         ...
+
+
+# Who is behind the request being handled: set by the registry's router after
+# authorization, read by event listeners (the audit log) that run inside that request.
+current_principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
+    "current_principal", default=None
+)

@@ -14,7 +14,7 @@ import time
 from sqlalchemy import select
 
 from dockyard.db.engine import Connection, Database
-from dockyard.db.tables import repositories
+from dockyard.db.tables import repositories, workspaces
 from dockyard.oci.errors import ErrorCode, RegistryError
 
 
@@ -38,9 +38,28 @@ async def ensure_id(db: Database, conn: Connection, name: str) -> int:
     repo_id = await find_id(conn, name, for_write=True)
     if repo_id is not None:
         return repo_id
-    stmt = db.insert(repositories).values(name=name, created_at=time.time())
+    workspace_id, visibility = await _workspace_for(db, conn, name.split("/", 1)[0])
+    stmt = db.insert(repositories).values(
+        name=name, created_at=time.time(), workspace_id=workspace_id, visibility=visibility
+    )
     await conn.execute(stmt.on_conflict_do_nothing(index_elements=["name"]))
     return await require_id(conn, name, for_write=True)
+
+
+async def _workspace_for(db: Database, conn: Connection, namespace: str) -> tuple[int, str]:
+    """The workspace that owns a new repository, and the visibility it starts with.
+
+    The authorizer has already allowed the push; only admins (and the dev and basic
+    modes) reach here for a namespace without a workspace, which is then created as an
+    organisation with no members, managed by admins.
+    """
+    query = select(workspaces.c.id, workspaces.c.default_visibility).where(workspaces.c.name == namespace)
+    row = (await conn.execute(query)).first()
+    if row is None:
+        stmt = db.insert(workspaces).values(name=namespace, kind="org", created_at=time.time())
+        await conn.execute(stmt.on_conflict_do_nothing(index_elements=["name"]))
+        row = (await conn.execute(query)).one()
+    return int(row[0]), str(row[1])
 
 
 async def lock_exclusive(conn: Connection, repo_id: int) -> bool:

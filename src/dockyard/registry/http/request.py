@@ -7,6 +7,7 @@ from urllib.parse import parse_qs
 
 from starlette.types import Message, Receive, Scope
 
+from dockyard.auth.base import Caller
 from dockyard.oci.errors import ErrorCode, RegistryError
 from dockyard.registry.uploads import BodyInterrupted
 
@@ -50,6 +51,14 @@ class Request:
     def client_host(self) -> str | None:
         client = self.scope.get("client")
         return str(client[0]) if client else None
+
+    def caller(self) -> Caller:
+        return Caller(
+            self.header("authorization"),
+            self.client_host,
+            self.header("host"),
+            str(self.scope.get("scheme", "http")),
+        )
 
     def content_length(self) -> int | None:
         raw = self.header("content-length")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from starlette.types import Message, Receive, Scope, Send
 
-from dockyard.auth.base import CATALOG, Access, Caller
+from dockyard.auth.base import CATALOG, Access, current_principal
 from dockyard.oci.errors import ErrorCode, RegistryError
 from dockyard.oci.names import validate_name
 from dockyard.registry.http import errors
@@ -86,6 +86,8 @@ def match(path: str, method: str) -> tuple[Endpoint, dict[str, str]]:
 
 
 def _accesses(endpoint: Endpoint, params: dict[str, str]) -> list[Access]:
+    if endpoint.action == _PUSH:  # writes ask for pull too, as clients expect in the challenge
+        return [Access.repository(params["name"], _PULL, _PUSH)]
     if endpoint.action is not None:
         return [Access.repository(params["name"], endpoint.action)]
     if endpoint.handler is listings.catalog:
@@ -113,9 +115,8 @@ class RegistryApp:
             if "name" in params:
                 validate_name(params["name"])
             req = Request(scope, receive, params)
-            await self.ctx.authorizer.authorize(
-                Caller(req.header("authorization"), req.client_host), _accesses(endpoint, params)
-            )
+            principal = await self.ctx.authorizer.authorize(req.caller(), _accesses(endpoint, params))
+            current_principal.set(principal)
             await endpoint.handler(self.ctx, req, tracking_send)
         except RegistryError as exc:
             if started:

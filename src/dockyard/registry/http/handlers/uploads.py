@@ -6,7 +6,7 @@ import re
 
 from starlette.types import Send
 
-from dockyard.auth.base import Access, Caller
+from dockyard.auth.base import Access
 from dockyard.oci.digest import Digest
 from dockyard.oci.errors import ErrorCode, RegistryError
 from dockyard.oci.names import validate_name
@@ -35,9 +35,7 @@ def _digest_param(req: Request) -> Digest:
 async def _may_pull(ctx: RegistryContext, req: Request, source: str) -> bool:
     try:
         validate_name(source)
-        await ctx.authorizer.authorize(
-            Caller(req.header("authorization"), req.client_host), [Access.repository(source, "pull")]
-        )
+        await ctx.authorizer.authorize(req.caller(), [Access.repository(source, "pull")])
     except RegistryError:
         return False
     return True

@@ -1,0 +1,76 @@
+"""Dependencies of the /api/v1 routes: the services and the caller.
+
+Callers authenticate with HTTP Basic (username and password or personal access token)
+or ``Authorization: Bearer <personal access token>``. Successful Basic checks are cached
+for 30 seconds per process (keyed by a hash of the header), so that scripts that send a
+password with every call do not pay for argon2 each time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import OrderedDict
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from dockyard.auth.authorizer import parse_basic
+from dockyard.auth.bearer import looks_like_access_token
+from dockyard.auth.errors import AuthenticationFailed
+from dockyard.auth.policy import ANONYMOUS, Subject
+from dockyard.auth.services import Identity
+
+CACHE_SECONDS = 30.0
+
+
+class Authenticator:
+    def __init__(self, identity: Identity) -> None:
+        self.identity = identity
+        self._cache: OrderedDict[str, tuple[float, Subject]] = OrderedDict()
+
+    async def __call__(self, request: Request) -> Subject:
+        header = request.headers.get("authorization")
+        if not header:
+            return ANONYMOUS
+        key = hashlib.sha256(header.encode()).hexdigest()
+        now = time.monotonic()
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() == "bearer":
+            token_subject = await self.identity.accounts.from_access_token(value.strip())
+            if token_subject is None:
+                raise AuthenticationFailed("the token is unknown, expired or revoked")
+            return token_subject
+        credentials = parse_basic(header)
+        if credentials is None:
+            raise AuthenticationFailed("use HTTP Basic credentials or a Bearer personal access token")
+        ip = request.client.host if request.client else None
+        subject = await self.identity.accounts.authenticate(*credentials, ip)
+        if looks_like_access_token(credentials[1]):
+            return subject  # token checks are cheap; never serve a revoked token from a cache
+        self._cache[key] = (now + CACHE_SECONDS, subject)
+        if len(self._cache) > 1024:
+            self._cache.popitem(last=False)
+        return subject
+
+
+def identity(request: Request) -> Identity:
+    found: Identity = request.app.state.identity
+    return found
+
+
+async def caller(request: Request) -> Subject:
+    authenticate: Authenticator = request.app.state.authenticator
+    return await authenticate(request)
+
+
+def client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+Services = Annotated[Identity, Depends(identity)]
+Caller = Annotated[Subject, Depends(caller)]
+ClientIp = Annotated[str | None, Depends(client_ip)]

@@ -1,0 +1,71 @@
+"""Errors as RFC 9457 problem documents (``application/problem+json``), from one table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse, Response
+
+from dockyard.auth.errors import (
+    AccessError,
+    AuthenticationFailed,
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    Throttled,
+)
+
+# error class -> (status, type slug, title)
+PROBLEMS: dict[type[AccessError], tuple[int, str, str]] = {
+    AuthenticationFailed: (401, "unauthenticated", "Authentication required"),
+    Throttled: (429, "throttled", "Too many failed logins"),
+    Forbidden: (403, "forbidden", "Not allowed"),
+    NotFound: (404, "not-found", "Not found"),
+    Conflict: (409, "conflict", "Conflict"),
+    Invalid: (422, "invalid", "Invalid request"),
+}
+BASE = "https://dockyard.dev/problems/"
+
+
+def problem(
+    status: int, slug: str, title: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
+) -> Response:
+    body = {"type": BASE + slug, "title": title, "status": status, "detail": detail, **extra}
+    return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
+
+
+async def _access_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, AccessError)
+    status, slug, title = PROBLEMS.get(type(exc), (400, "bad-request", "Bad request"))
+    headers: dict[str, str] = {}
+    if isinstance(exc, Throttled):
+        headers["Retry-After"] = str(int(exc.retry_after) + 1)
+    if isinstance(exc, AuthenticationFailed):
+        headers["WWW-Authenticate"] = 'Basic realm="dockyard"'
+    return problem(status, slug, title, str(exc), headers)
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"location": ".".join(str(p) for p in err.get("loc", ())), "message": err.get("msg", "")}
+        for err in exc.errors()
+    ]
+    detail = "; ".join(f"{e['location']}: {e['message']}" for e in errors)
+    return problem(422, "invalid", "Invalid request", detail, errors=errors)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
+    return problem(exc.status_code, slug, str(exc.detail), str(exc.detail), dict(exc.headers or {}))
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(AccessError, _access_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)

@@ -1,0 +1,36 @@
+"""The audit log: workspace owners see their workspace's events, admins see all."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query
+
+from dockyard.api.deps import Caller, Services
+from dockyard.auth import audit
+from dockyard.auth.audit import AuditEntry
+from dockyard.auth.errors import Forbidden
+from dockyard.auth.guard import find_workspace, require_role, require_user
+
+router = APIRouter(tags=["audit"])
+
+
+@router.get("/audit", summary="Audit events, newest first (workspace owners; admins for all)")
+async def audit_events(
+    services: Services,
+    actor: Caller,
+    workspace: str | None = None,
+    action: str | None = None,
+    before: int | None = Query(None, description="Only events with an id below this (paging)."),
+    limit: int = Query(100, ge=1, le=1000),
+) -> list[AuditEntry]:
+    require_user(actor)
+    workspace_id = None
+    if workspace is not None:
+        async with services.db.read() as conn:
+            ws = await find_workspace(conn, workspace)
+            await require_role(conn, actor, ws, "owner")
+        workspace_id = ws.id
+    elif not actor.is_admin:
+        raise Forbidden("only admins read the whole audit log; pass ?workspace= for one you own")
+    return await audit.query(
+        services.db, workspace_id=workspace_id, action=action, before_id=before, limit=limit
+    )

@@ -1,0 +1,105 @@
+"""Access requests, their decisions, and notifications."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from dockyard.api.deps import Caller, ClientIp, Services
+from dockyard.auth.repositories import Grant
+from dockyard.auth.requests import AccessRequest, Notification
+
+router = APIRouter(tags=["access requests"])
+
+
+class RequestCreate(BaseModel):
+    repository: str = Field(description="The repository, like 'genomics/samtools'.")
+    action: str = Field("pull", description="'pull' or 'push'.")
+    message: str = Field("", max_length=2000, description="Why you need access; maintainers read it.")
+
+
+class Approval(BaseModel):
+    action: str | None = Field(None, description="'pull' or 'push'; defaults to what was asked.")
+    expires_in_days: float = Field(30.0, description="How long the grant lasts.")
+    note: str = ""
+
+
+class Rejection(BaseModel):
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Approved:
+    request: AccessRequest
+    grant: Grant
+
+
+@router.post("/access-requests", status_code=201, summary="Ask for access to a repository")
+async def create_request(
+    body: RequestCreate, services: Services, actor: Caller, ip: ClientIp
+) -> AccessRequest:
+    return await services.requests.create(actor, body.repository, body.action, body.message, ip)
+
+
+@router.get("/access-requests", summary="Your requests, or a workspace's (maintainers)")
+async def list_requests(
+    services: Services,
+    actor: Caller,
+    workspace: str | None = None,
+    status: str | None = None,
+    mine: bool = False,
+) -> list[AccessRequest]:
+    return await services.requests.find(actor, workspace=workspace, status=status, mine=mine)
+
+
+@router.get(
+    "/access-requests/{request_id}", summary="One request (its requester or the workspace's maintainers)"
+)
+async def get_request(request_id: int, services: Services, actor: Caller) -> AccessRequest:
+    return await services.requests.get(actor, request_id)
+
+
+@router.post(
+    "/access-requests/{request_id}/approve", summary="Approve: grant access until an expiry (maintainers)"
+)
+async def approve(
+    request_id: int, body: Approval, services: Services, actor: Caller, ip: ClientIp
+) -> Approved:
+    request, grant = await services.requests.approve(
+        actor,
+        request_id,
+        action=body.action,
+        expires_in_days=body.expires_in_days,
+        note=body.note,
+        client_ip=ip,
+    )
+    return Approved(request, grant)
+
+
+@router.post("/access-requests/{request_id}/reject", summary="Reject (maintainers)")
+async def reject(
+    request_id: int, body: Rejection, services: Services, actor: Caller, ip: ClientIp
+) -> AccessRequest:
+    return await services.requests.reject(actor, request_id, body.note, ip)
+
+
+@router.post("/access-requests/{request_id}/cancel", summary="Withdraw your own pending request")
+async def cancel(request_id: int, services: Services, actor: Caller, ip: ClientIp) -> AccessRequest:
+    return await services.requests.cancel(actor, request_id, ip)
+
+
+@router.get("/notifications", tags=["notifications"], summary="Your notifications, newest first")
+async def notifications(services: Services, actor: Caller, unread: bool = False) -> list[Notification]:
+    return await services.requests.notifications(actor, unread)
+
+
+@router.post("/notifications/read", tags=["notifications"], summary="Mark all your notifications read")
+async def read_all(services: Services, actor: Caller) -> dict[str, int]:
+    return {"marked": await services.requests.mark_read(actor, None)}
+
+
+@router.post("/notifications/{notification_id}/read", tags=["notifications"], summary="Mark one read")
+async def read_one(notification_id: int, services: Services, actor: Caller) -> dict[str, int]:
+    return {"marked": await services.requests.mark_read(actor, notification_id)}

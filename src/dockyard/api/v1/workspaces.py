@@ -1,0 +1,150 @@
+"""Workspaces, members and teams."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from dockyard.api.deps import Caller, ClientIp, Services
+from dockyard.auth.guard import Workspace
+from dockyard.auth.workspaces import Member, Team
+
+router = APIRouter(tags=["workspaces"])
+
+
+@dataclass(frozen=True)
+class WorkspaceView:
+    name: str
+    kind: str
+    description: str
+    default_visibility: str
+    created_at: float
+    my_role: str | None
+
+
+def _view(ws: Workspace, role: str | None) -> WorkspaceView:
+    return WorkspaceView(ws.name, ws.kind, ws.description, ws.default_visibility, ws.created_at, role)
+
+
+class WorkspaceCreate(BaseModel):
+    name: str
+    description: str = ""
+    default_visibility: str = Field("private", description="'private' or 'public', for new repositories.")
+
+
+class WorkspaceUpdate(BaseModel):
+    description: str | None = None
+    default_visibility: str | None = None
+
+
+class RoleBody(BaseModel):
+    role: str = Field(description="reader, developer, maintainer or owner.")
+
+
+class TeamCreate(BaseModel):
+    name: str
+    description: str = ""
+
+
+class TeamRole(BaseModel):
+    role: str | None = Field(description="The team's role on the whole workspace; null removes it.")
+
+
+@router.get("/workspaces", summary="Workspaces (mine=true: those you belong to)")
+async def list_workspaces(services: Services, actor: Caller, mine: bool = False) -> list[WorkspaceView]:
+    return [_view(ws, role) for ws, role in await services.workspaces.visible(actor, mine)]
+
+
+@router.post("/workspaces", status_code=201, summary="Create an organisation workspace; you become its owner")
+async def create_workspace(
+    body: WorkspaceCreate, services: Services, actor: Caller, ip: ClientIp
+) -> WorkspaceView:
+    ws = await services.workspaces.create(
+        actor,
+        body.name,
+        description=body.description,
+        default_visibility=body.default_visibility,
+        client_ip=ip,
+    )
+    return _view(ws, "owner")
+
+
+@router.get("/workspaces/{name}", summary="A workspace")
+async def get_workspace(name: str, services: Services, actor: Caller) -> WorkspaceView:
+    ws, role = await services.workspaces.get(actor, name)
+    return _view(ws, role)
+
+
+@router.patch("/workspaces/{name}", summary="Change a workspace (owners)")
+async def update_workspace(
+    name: str, body: WorkspaceUpdate, services: Services, actor: Caller, ip: ClientIp
+) -> WorkspaceView:
+    await services.workspaces.update(
+        actor, name, description=body.description, default_visibility=body.default_visibility, client_ip=ip
+    )
+    ws, role = await services.workspaces.get(actor, name)
+    return _view(ws, role)
+
+
+@router.delete("/workspaces/{name}", status_code=204, summary="Delete an empty workspace (owners)")
+async def delete_workspace(name: str, services: Services, actor: Caller, ip: ClientIp) -> None:
+    await services.workspaces.delete(actor, name, ip)
+
+
+@router.get("/workspaces/{name}/members", summary="Members (members)")
+async def list_members(name: str, services: Services, actor: Caller) -> list[Member]:
+    return await services.workspaces.members(actor, name)
+
+
+@router.put("/workspaces/{name}/members/{username}", summary="Add a member or change their role (owners)")
+async def set_member(
+    name: str, username: str, body: RoleBody, services: Services, actor: Caller, ip: ClientIp
+) -> Member:
+    return await services.workspaces.set_member(actor, name, username, body.role, ip)
+
+
+@router.delete(
+    "/workspaces/{name}/members/{username}", status_code=204, summary="Remove a member (owners, or leave)"
+)
+async def remove_member(name: str, username: str, services: Services, actor: Caller, ip: ClientIp) -> None:
+    await services.workspaces.remove_member(actor, name, username, ip)
+
+
+@router.get("/workspaces/{name}/teams", summary="Teams (members)")
+async def list_teams(name: str, services: Services, actor: Caller) -> list[Team]:
+    return await services.workspaces.teams(actor, name)
+
+
+@router.post("/workspaces/{name}/teams", status_code=201, summary="Create a team (owners)")
+async def create_team(name: str, body: TeamCreate, services: Services, actor: Caller, ip: ClientIp) -> Team:
+    return await services.workspaces.create_team(actor, name, body.name, body.description, ip)
+
+
+@router.delete("/workspaces/{name}/teams/{team}", status_code=204, summary="Delete a team (owners)")
+async def delete_team(name: str, team: str, services: Services, actor: Caller, ip: ClientIp) -> None:
+    await services.workspaces.delete_team(actor, name, team, ip)
+
+
+@router.put("/workspaces/{name}/teams/{team}/members/{username}", summary="Add a user to a team (owners)")
+async def add_team_member(
+    name: str, team: str, username: str, services: Services, actor: Caller, ip: ClientIp
+) -> Team:
+    return await services.workspaces.set_team_member(actor, name, team, username, True, ip)
+
+
+@router.delete(
+    "/workspaces/{name}/teams/{team}/members/{username}", summary="Remove a user from a team (owners)"
+)
+async def remove_team_member(
+    name: str, team: str, username: str, services: Services, actor: Caller, ip: ClientIp
+) -> Team:
+    return await services.workspaces.set_team_member(actor, name, team, username, False, ip)
+
+
+@router.put("/workspaces/{name}/teams/{team}/role", summary="Set the team's workspace-wide role (owners)")
+async def set_team_role(
+    name: str, team: str, body: TeamRole, services: Services, actor: Caller, ip: ClientIp
+) -> Team:
+    return await services.workspaces.set_team_workspace_role(actor, name, team, body.role, ip)

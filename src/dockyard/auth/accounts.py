@@ -1,0 +1,373 @@
+"""Users, robot logins and their secrets: who a caller is.
+
+``authenticate`` takes what a client sends as Basic credentials: a username with a
+password or a personal access token, or ``workspace+robot`` with a robot token. Failures
+are counted by :class:`~dockyard.auth.throttle.LoginThrottle` and written to the audit log;
+a locked-out login is refused before its password is checked.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from dockyard.auth import audit, bearer
+from dockyard.auth.errors import AuthenticationFailed, Conflict, Invalid, NotFound
+from dockyard.auth.passwords import Passwords, check_strength
+from dockyard.auth.policy import Subject
+from dockyard.auth.throttle import LoginThrottle
+from dockyard.db.engine import Connection, Database
+from dockyard.db.tables import access_tokens, memberships, refresh_tokens, robots, users, workspaces
+
+# A user name is a repository path component, so that it can name a personal workspace.
+NAME_RE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
+NAME_MAX = 64
+RESERVED = frozenset({"v2", "api", "auth", "anonymous", "healthz", "metrics"})
+
+
+def check_name(name: str, what: str) -> None:
+    if not NAME_RE.match(name) or len(name) > NAME_MAX:
+        raise Invalid(
+            f"{what} {name[:80]!r} is not valid: use lowercase letters and digits, separated by "
+            f"single '.', '_' or '-', at most {NAME_MAX} characters (for example 'genomics-lab')"
+        )
+    if name in RESERVED:
+        raise Invalid(f"{what} {name!r} is reserved; choose another")
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    username: str
+    email: str | None
+    full_name: str | None
+    is_admin: bool
+    disabled: bool
+    created_at: float
+    last_login_at: float | None
+
+
+def _user(row: object) -> User:
+    m = row._mapping  # type: ignore[attr-defined]  # a SQLAlchemy Row
+    return User(
+        id=m["id"],
+        username=m["username"],
+        email=m["email"],
+        full_name=m["full_name"],
+        is_admin=bool(m["is_admin"]),
+        disabled=m["disabled_at"] is not None,
+        created_at=m["created_at"],
+        last_login_at=m["last_login_at"],
+    )
+
+
+class Accounts:
+    def __init__(
+        self,
+        db: Database,
+        passwords: Passwords,
+        throttle: LoginThrottle,
+        refresh_token_seconds: float = 90 * 86400.0,
+    ) -> None:
+        self.db = db
+        self.passwords = passwords
+        self.throttle = throttle
+        self.refresh_token_seconds = refresh_token_seconds
+
+    # --- authentication -------------------------------------------------------------
+
+    async def authenticate(self, username: str, secret: str, client_ip: str | None) -> Subject:
+        """The subject for Basic credentials; raises ``AuthenticationFailed`` or ``Throttled``."""
+        await self.throttle.check(username, client_ip)
+        subject: Subject | None
+        if "+" in username:
+            subject = await self._robot_login(username, secret)
+        elif bearer.looks_like_access_token(secret):
+            subject = await self.from_access_token(secret, expect_user=username)
+        else:
+            subject = await self._password_login(username, secret)
+        if subject is None:
+            locked = await self.throttle.failed(username, client_ip)
+            async with self.db.write() as conn:
+                await audit.record(
+                    conn,
+                    None,
+                    "login.locked" if locked else "login.failed",
+                    target=username[:100],
+                    client_ip=client_ip,
+                )
+            raise AuthenticationFailed("wrong username or password")
+        await self.throttle.succeeded(username, client_ip)
+        return subject
+
+    async def _password_login(self, username: str, password: str) -> Subject | None:
+        async with self.db.read() as conn:
+            row = (await conn.execute(select(users).where(users.c.username == username.lower()))).first()
+        encoded = None if row is None else row._mapping["password_hash"]
+        if not await self.passwords.verify(encoded, password) or row is None:
+            return None
+        user = _user(row)
+        if user.disabled:
+            return None
+        async with self.db.write() as conn:
+            await conn.execute(update(users).where(users.c.id == user.id).values(last_login_at=time.time()))
+        return Subject("user", user.id, user.username, is_admin=user.is_admin)
+
+    async def from_access_token(self, secret: str, expect_user: str | None = None) -> Subject | None:
+        """The subject of a personal access or robot token, or None if it is not valid now."""
+        return await self._from_token_hash(bearer.digest(secret), expect_user)
+
+    async def _from_token_hash(self, token_hash: str, expect_user: str | None = None) -> Subject | None:
+        now = time.time()
+        stmt = (
+            select(
+                access_tokens.c.id,
+                access_tokens.c.scopes,
+                access_tokens.c.expires_at,
+                access_tokens.c.revoked_at,
+                users.c.id.label("user_id"),
+                users.c.username,
+                users.c.is_admin,
+                users.c.disabled_at,
+                robots.c.id.label("robot_id"),
+                robots.c.name.label("robot_name"),
+                robots.c.disabled_at.label("robot_disabled_at"),
+                workspaces.c.name.label("workspace_name"),
+            )
+            .select_from(
+                access_tokens.outerjoin(users, users.c.id == access_tokens.c.user_id)
+                .outerjoin(robots, robots.c.id == access_tokens.c.robot_id)
+                .outerjoin(workspaces, workspaces.c.id == robots.c.workspace_id)
+            )
+            .where(access_tokens.c.token_hash == token_hash)
+        )
+        async with self.db.read() as conn:
+            row = (await conn.execute(stmt)).first()
+        if row is None:
+            return None
+        m = row._mapping
+        if m["revoked_at"] is not None or (m["expires_at"] is not None and m["expires_at"] <= now):
+            return None
+        scopes = frozenset(m["scopes"].split(","))
+        if m["user_id"] is not None:
+            if m["disabled_at"] is not None:
+                return None
+            if expect_user is not None and expect_user.lower() != m["username"]:
+                return None
+            subject = Subject(
+                "user", m["user_id"], m["username"], bool(m["is_admin"]), scopes, m["id"], m["expires_at"]
+            )
+        else:
+            name = f"{m['workspace_name']}+{m['robot_name']}"
+            if m["robot_disabled_at"] is not None or (expect_user is not None and expect_user != name):
+                return None
+            subject = Subject("robot", m["robot_id"], name, False, scopes, m["id"], m["expires_at"])
+        async with self.db.write() as conn:
+            await conn.execute(
+                update(access_tokens).where(access_tokens.c.id == m["id"]).values(last_used_at=now)
+            )
+        return subject
+
+    async def _robot_login(self, login: str, secret: str) -> Subject | None:
+        return await self.from_access_token(secret, expect_user=login)
+
+    # --- refresh tokens (Docker's identity tokens) -----------------------------------
+
+    async def issue_refresh_token(self, subject: Subject, client_id: str) -> str:
+        secret = bearer.new_secret(bearer.REFRESH_PREFIX)
+        now = time.time()
+        expires = now + self.refresh_token_seconds
+        if subject.expires_at is not None:
+            expires = min(expires, subject.expires_at)
+        async with self.db.write() as conn:
+            await conn.execute(
+                refresh_tokens.insert().values(
+                    user_id=subject.id if subject.kind == "user" else None,
+                    robot_id=subject.id if subject.kind == "robot" else None,
+                    access_token_id=subject.token_id,
+                    token_hash=bearer.digest(secret),
+                    client_id=client_id[:100],
+                    created_at=now,
+                    expires_at=expires,
+                )
+            )
+        return secret
+
+    async def from_refresh_token(self, secret: str) -> Subject | None:
+        now = time.time()
+        async with self.db.read() as conn:
+            row = (
+                await conn.execute(
+                    select(refresh_tokens).where(refresh_tokens.c.token_hash == bearer.digest(secret))
+                )
+            ).first()
+        if row is None:
+            return None
+        m = row._mapping
+        if m["revoked_at"] is not None or m["expires_at"] <= now:
+            return None
+        if m["access_token_id"] is not None:
+            return await self._token_secretless(m["access_token_id"])
+        async with self.db.read() as conn:
+            user = (await conn.execute(select(users).where(users.c.id == m["user_id"]))).first()
+        if user is None or user._mapping["disabled_at"] is not None:
+            return None
+        u = _user(user)
+        return Subject("user", u.id, u.username, is_admin=u.is_admin)
+
+    async def _token_secretless(self, token_id: int) -> Subject | None:
+        """The subject of a stored access token, checked as at login (for refresh tokens made from one)."""
+        async with self.db.read() as conn:
+            row = (
+                await conn.execute(select(access_tokens.c.token_hash).where(access_tokens.c.id == token_id))
+            ).first()
+        return None if row is None else await self._from_token_hash(row[0])
+
+    # --- users --------------------------------------------------------------------
+
+    async def get_user(self, username: str) -> User:
+        async with self.db.read() as conn:
+            row = (await conn.execute(select(users).where(users.c.username == username))).first()
+        if row is None:
+            raise NotFound(f"user {username!r} not found")
+        return _user(row)
+
+    async def get_user_by_id(self, user_id: int) -> User:
+        async with self.db.read() as conn:
+            row = (await conn.execute(select(users).where(users.c.id == user_id))).first()
+        if row is None:
+            raise NotFound(f"user {user_id} not found")
+        return _user(row)
+
+    async def list_users(self) -> list[User]:
+        async with self.db.read() as conn:
+            rows = (await conn.execute(select(users).order_by(users.c.username))).all()
+        return [_user(row) for row in rows]
+
+    async def create_user(
+        self,
+        actor: Subject | None,
+        username: str,
+        password: str | None,
+        *,
+        email: str | None = None,
+        full_name: str | None = None,
+        is_admin: bool = False,
+        client_ip: str | None = None,
+    ) -> User:
+        """A user and their personal workspace (named after them, private by default)."""
+        check_name(username, "username")
+        if password is not None and (problem := check_strength(password, username)):
+            raise Invalid(problem)
+        encoded = None if password is None else await self.passwords.hash_async(password)
+        now = time.time()
+        async with self.db.write() as conn:
+            if await _name_taken(conn, username):
+                raise Conflict(f"the name {username!r} is taken by a user or a workspace")
+            user_id = (
+                await conn.execute(
+                    users.insert()
+                    .values(
+                        username=username,
+                        email=email,
+                        full_name=full_name,
+                        password_hash=encoded,
+                        is_admin=is_admin,
+                        created_at=now,
+                    )
+                    .returning(users.c.id)
+                )
+            ).scalar_one()
+            ws_id = (
+                await conn.execute(
+                    workspaces.insert()
+                    .values(
+                        name=username,
+                        kind="personal",
+                        personal_user_id=user_id,
+                        default_visibility="private",
+                        created_at=now,
+                        created_by=user_id,
+                    )
+                    .returning(workspaces.c.id)
+                )
+            ).scalar_one()
+            await conn.execute(
+                memberships.insert().values(workspace_id=ws_id, user_id=user_id, role="owner", created_at=now)
+            )
+            await audit.record(
+                conn,
+                actor,
+                "user.create",
+                workspace_id=ws_id,
+                target=username,
+                client_ip=client_ip,
+                detail={"admin": is_admin},
+            )
+        return await self.get_user(username)
+
+    async def update_user(
+        self,
+        actor: Subject,
+        username: str,
+        *,
+        password: str | None = None,
+        email: str | None = None,
+        full_name: str | None = None,
+        is_admin: bool | None = None,
+        disabled: bool | None = None,
+        client_ip: str | None = None,
+    ) -> User:
+        user = await self.get_user(username)
+        values: dict[str, object] = {}
+        if password is not None:
+            if problem := check_strength(password, username):
+                raise Invalid(problem)
+            values["password_hash"] = await self.passwords.hash_async(password)
+        if email is not None:
+            values["email"] = email
+        if full_name is not None:
+            values["full_name"] = full_name
+        if is_admin is not None:
+            values["is_admin"] = is_admin
+        if disabled is not None:
+            values["disabled_at"] = time.time() if disabled else None
+        if not values:
+            return user
+        async with self.db.write() as conn:
+            await conn.execute(update(users).where(users.c.id == user.id).values(**values))
+            if password is not None or disabled:
+                # A new password or a disabled account ends every "remember me" login.
+                await conn.execute(
+                    update(refresh_tokens)
+                    .where(refresh_tokens.c.user_id == user.id, refresh_tokens.c.revoked_at.is_(None))
+                    .values(revoked_at=time.time())
+                )
+            changed = sorted(k for k in values if k != "password_hash") + (["password"] if password else [])
+            await audit.record(
+                conn, actor, "user.update", target=username, client_ip=client_ip, detail={"changed": changed}
+            )
+        return await self.get_user(username)
+
+    async def ensure_admin(self, username: str, password: str) -> bool:
+        """Create the first admin unless a user of that name exists; True if created."""
+        try:
+            await self.create_user(None, username, password, is_admin=True)
+        except (Conflict, IntegrityError):  # another worker won the race
+            return False
+        return True
+
+    async def count_admins(self) -> int:
+        async with self.db.read() as conn:
+            rows = (await conn.execute(select(users.c.id).where(users.c.is_admin.is_(True)))).all()
+        return len(rows)
+
+
+async def _name_taken(conn: Connection, name: str) -> bool:
+    user = (await conn.execute(select(users.c.id).where(users.c.username == name))).first()
+    ws = (await conn.execute(select(workspaces.c.id).where(workspaces.c.name == name))).first()
+    return user is not None or ws is not None

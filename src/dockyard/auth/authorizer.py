@@ -1,0 +1,139 @@
+"""The registry's door in token mode (Docker token authentication).
+
+A request without credentials, with a token that does not verify, or with one that lacks
+an access gets ``401`` and ``WWW-Authenticate: Bearer realm=...,service=...,scope=...``
+(plus ``error="invalid_token"`` or ``error="insufficient_scope"``), so that every client
+fetches a token for exactly what it needs. ``403`` is never used: a private repository
+answers like one that does not exist.
+
+Basic credentials on ``/v2`` are accepted too (some clients send them directly); they
+are checked against the accounts (cached for 30 seconds per process, keyed by a hash of
+the header) and the permissions are evaluated live.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import time
+from collections import OrderedDict
+
+from dockyard.auth.accounts import Accounts
+from dockyard.auth.base import Access, Caller, Principal
+from dockyard.auth.bearer import looks_like_access_token
+from dockyard.auth.errors import AuthenticationFailed, Throttled
+from dockyard.auth.facts import allowed
+from dockyard.auth.jwt_tokens import InvalidToken, TokenService
+from dockyard.auth.policy import Subject
+from dockyard.oci.errors import ErrorCode, RegistryError
+
+BASIC_CACHE_SECONDS = 30.0
+
+
+def scope_param(accesses: list[Access]) -> str:
+    return " ".join(access.scope() for access in accesses)
+
+
+def principal_of(subject: Subject) -> Principal:
+    return Principal(subject.name or "anonymous", subject.is_admin, subject.kind, subject.id)
+
+
+def parse_basic(header: str) -> tuple[str, str] | None:
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        user, sep, secret = base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return (user, secret) if sep else None
+
+
+class TokenAuthorizer:
+    def __init__(self, accounts: Accounts, tokens: TokenService, public_url: str | None) -> None:
+        self.accounts = accounts
+        self.tokens = tokens
+        self.public_url = public_url.rstrip("/") if public_url else None
+        self._basic: OrderedDict[str, tuple[float, Subject]] = OrderedDict()
+
+    def realm(self, caller: Caller) -> str:
+        base = self.public_url or f"{caller.scheme}://{caller.host or 'localhost'}"
+        return f"{base}/auth/token"
+
+    def challenge(self, caller: Caller, accesses: list[Access], error: str | None = None) -> str:
+        parts = [f'realm="{self.realm(caller)}"', f'service="{self.tokens.service}"']
+        if accesses:
+            parts.append(f'scope="{scope_param(accesses)}"')
+        if error:
+            parts.append(f'error="{error}"')
+        return "Bearer " + ",".join(parts)
+
+    def _refuse(
+        self, caller: Caller, accesses: list[Access], message: str, error: str | None = None
+    ) -> RegistryError:
+        detail = [{"Type": a.type, "Name": a.name, "Action": ",".join(sorted(a.actions))} for a in accesses]
+        return RegistryError(
+            ErrorCode.UNAUTHORIZED,
+            message,
+            detail=detail or None,
+            headers={"WWW-Authenticate": self.challenge(caller, accesses, error)},
+        )
+
+    async def authorize(self, caller: Caller, accesses: list[Access]) -> Principal:
+        header = caller.authorization
+        if not header:
+            raise self._refuse(caller, accesses, "authentication required")
+        scheme = header.split(" ", 1)[0].lower()
+        if scheme == "bearer":
+            return self._bearer(caller, header[7:].strip(), accesses)
+        if scheme == "basic":
+            return await self._basic_auth(caller, header, accesses)
+        raise self._refuse(caller, accesses, "unsupported authorization scheme")
+
+    def _bearer(self, caller: Caller, token: str, accesses: list[Access]) -> Principal:
+        try:
+            verified = self.tokens.verify(token)
+        except InvalidToken as exc:
+            raise self._refuse(caller, accesses, f"invalid token: {exc}", "invalid_token") from None
+        for access in accesses:
+            held = verified.access.get((access.type, access.name), frozenset())
+            if not access.actions <= held:
+                raise self._refuse(caller, accesses, "insufficient scope", "insufficient_scope")
+        return principal_of(verified.subject)
+
+    async def _basic_auth(self, caller: Caller, header: str, accesses: list[Access]) -> Principal:
+        subject = await self._basic_subject(caller, header, accesses)
+        now = time.time()
+        for access in accesses:
+            if access.type == "registry":
+                ok = subject.is_admin and access.name == "catalog"
+            else:
+                ok = access.actions <= (await allowed(self.accounts.db, subject, access.name, now)).actions
+            if not ok:
+                raise self._refuse(caller, accesses, "insufficient scope", "insufficient_scope")
+        return principal_of(subject)
+
+    async def _basic_subject(self, caller: Caller, header: str, accesses: list[Access]) -> Subject:
+        key = hashlib.sha256(header.encode()).hexdigest()
+        now = time.monotonic()
+        cached = self._basic.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        credentials = parse_basic(header)
+        if credentials is None:
+            raise self._refuse(caller, accesses, "malformed basic credentials")
+        try:
+            subject = await self.accounts.authenticate(*credentials, caller.client_host)
+        except Throttled as exc:
+            raise RegistryError(
+                ErrorCode.TOOMANYREQUESTS, str(exc), headers={"Retry-After": str(int(exc.retry_after) + 1)}
+            ) from None
+        except AuthenticationFailed as exc:
+            raise self._refuse(caller, accesses, str(exc)) from None
+        if looks_like_access_token(credentials[1]):
+            return subject  # token checks are cheap; never serve a revoked token from a cache
+        self._basic[key] = (now + BASIC_CACHE_SECONDS, subject)
+        if len(self._basic) > 1024:
+            self._basic.popitem(last=False)
+        return subject

@@ -1,0 +1,139 @@
+"""Load the :class:`~dockyard.auth.policy.Facts` for one subject and repository name, and
+the subject's role in a workspace. The only module that reads permission tables."""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import and_, or_, select
+
+from dockyard.auth.policy import Decision, Facts, Subject, decide, highest
+from dockyard.db.engine import Connection, Database
+from dockyard.db.tables import (
+    memberships,
+    permissions,
+    repositories,
+    repository_grants,
+    robots,
+    team_members,
+    workspaces,
+)
+
+
+def namespace_of(repository: str) -> str:
+    return repository.split("/", 1)[0]
+
+
+async def workspace_roles(conn: Connection, subject: Subject, workspace_id: int) -> list[str]:
+    """Roles held on the whole workspace: membership and teams (users), permissions (robots)."""
+    roles: list[str] = []
+    if subject.kind == "user":
+        row = (
+            await conn.execute(
+                select(memberships.c.role).where(
+                    memberships.c.workspace_id == workspace_id, memberships.c.user_id == subject.id
+                )
+            )
+        ).first()
+        if row is not None:
+            roles.append(row[0])
+        stmt = (
+            select(permissions.c.role)
+            .join(team_members, team_members.c.team_id == permissions.c.team_id)
+            .where(
+                team_members.c.user_id == subject.id,
+                permissions.c.workspace_id == workspace_id,
+                permissions.c.repository_id.is_(None),
+            )
+        )
+        roles.extend(row[0] for row in await conn.execute(stmt))
+    elif subject.kind == "robot":
+        stmt = select(permissions.c.role).where(
+            permissions.c.robot_id == subject.id,
+            permissions.c.workspace_id == workspace_id,
+            permissions.c.repository_id.is_(None),
+        )
+        roles.extend(row[0] for row in await conn.execute(stmt))
+    return roles
+
+
+async def workspace_role(conn: Connection, subject: Subject, workspace_id: int) -> str | None:
+    """The subject's highest role on the whole workspace; admins count as owners."""
+    if subject.is_admin:
+        return "owner"
+    return highest(await workspace_roles(conn, subject, workspace_id))
+
+
+async def repository_roles(
+    conn: Connection, subject: Subject, workspace_id: int, repository_id: int
+) -> list[str]:
+    if subject.kind == "user":
+        holder = and_(team_members.c.user_id == subject.id)
+        stmt = (
+            select(permissions.c.role)
+            .join(team_members, team_members.c.team_id == permissions.c.team_id)
+            .where(holder, permissions.c.repository_id == repository_id)
+        )
+    elif subject.kind == "robot":
+        stmt = select(permissions.c.role).where(
+            permissions.c.robot_id == subject.id, permissions.c.repository_id == repository_id
+        )
+    else:
+        return []
+    return [row[0] for row in await conn.execute(stmt.where(permissions.c.workspace_id == workspace_id))]
+
+
+async def load_facts(conn: Connection, subject: Subject, repository: str, now: float) -> Facts:
+    """Two to four indexed lookups. The same queries run whether or not the repository
+    exists, so their timing does not tell the two apart either."""
+    ws = (
+        await conn.execute(select(workspaces.c.id).where(workspaces.c.name == namespace_of(repository)))
+    ).first()
+    repo = (
+        await conn.execute(
+            select(repositories.c.id, repositories.c.visibility).where(repositories.c.name == repository)
+        )
+    ).first()
+    if ws is None:
+        return Facts(workspace_exists=False, repository_exists=False)
+    workspace_id = int(ws[0])
+    if subject.kind == "robot" and not await _robot_in(conn, subject, workspace_id):
+        return Facts(workspace_exists=True, repository_exists=repo is not None)
+    ws_roles = frozenset(await workspace_roles(conn, subject, workspace_id))
+    if repo is None:
+        return Facts(workspace_exists=True, repository_exists=False, workspace_roles=ws_roles)
+    repository_id = int(repo[0])
+    repo_roles = frozenset(await repository_roles(conn, subject, workspace_id, repository_id))
+    grants: tuple[tuple[str, float | None], ...] = ()
+    if subject.kind == "user":
+        stmt = select(repository_grants.c.action, repository_grants.c.expires_at).where(
+            repository_grants.c.user_id == subject.id,
+            repository_grants.c.repository_id == repository_id,
+            repository_grants.c.revoked_at.is_(None),
+            or_(repository_grants.c.expires_at.is_(None), repository_grants.c.expires_at > now),
+        )
+        grants = tuple((row[0], row[1]) for row in await conn.execute(stmt))
+    return Facts(
+        workspace_exists=True,
+        repository_exists=True,
+        public=repo[1] == "public",
+        workspace_roles=ws_roles,
+        repository_roles=repo_roles,
+        grants=grants,
+    )
+
+
+async def _robot_in(conn: Connection, subject: Subject, workspace_id: int) -> bool:
+    row = (
+        await conn.execute(
+            select(robots.c.id).where(robots.c.id == subject.id, robots.c.workspace_id == workspace_id)
+        )
+    ).first()
+    return row is not None
+
+
+async def allowed(db: Database, subject: Subject, repository: str, now: float | None = None) -> Decision:
+    moment = time.time() if now is None else now
+    async with db.read() as conn:
+        facts = await load_facts(conn, subject, repository, moment)
+    return decide(subject, facts, moment)

@@ -1,0 +1,131 @@
+"""Registry bearer tokens: short-lived ES256 JWTs in the Docker token format.
+
+Claims: ``iss``, ``sub`` (the login name; ``""`` when anonymous), ``aud`` (the service),
+``exp``/``nbf``/``iat``, ``jti``, ``access`` (``[{"type", "name", "actions"}]``) and ``dyk``
+(who the subject is: kind, id, admin), which the registry needs for its audit records.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from dockyard.auth.keys import KeyRing
+from dockyard.auth.policy import Subject
+
+MIN_TTL = 60  # the token spec's minimum expires_in
+
+
+class InvalidToken(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Grant:
+    type: str
+    name: str
+    actions: frozenset[str]
+
+    def as_claim(self) -> dict[str, Any]:
+        return {"type": self.type, "name": self.name, "actions": sorted(self.actions)}
+
+
+@dataclass(frozen=True)
+class Issued:
+    token: str
+    expires_in: int
+    issued_at: float
+
+
+@dataclass(frozen=True)
+class Verified:
+    subject: Subject
+    access: dict[tuple[str, str], frozenset[str]]
+    expires_at: float
+
+
+class TokenService:
+    def __init__(
+        self, keys: KeyRing, issuer: str, service: str, ttl_seconds: int, cache_size: int = 4096
+    ) -> None:
+        self.keys = keys
+        self.issuer = issuer
+        self.service = service
+        self.ttl = max(ttl_seconds, MIN_TTL)
+        self._cache: OrderedDict[str, Verified] = OrderedDict()
+        self._cache_size = cache_size
+
+    def issue(self, subject: Subject, grants: list[Grant], cap: float | None = None) -> Issued:
+        """A token for ``grants``, expiring after the TTL or at ``cap`` if sooner (not below the minimum)."""
+        now = time.time()
+        expires = now + self.ttl
+        if cap is not None:
+            expires = max(min(expires, cap), now + MIN_TTL)
+        key = self.keys.signing_key()
+        claims = {
+            "iss": self.issuer,
+            "sub": subject.name,
+            "aud": self.service,
+            "exp": int(expires),
+            "nbf": int(now) - 1,
+            "iat": int(now),
+            "jti": uuid.uuid4().hex,
+            "access": [grant.as_claim() for grant in grants],
+            "dyk": {"k": subject.kind, "i": subject.id, "a": subject.is_admin},
+        }
+        token = jwt.encode(claims, key.private_key, algorithm="ES256", headers={"kid": key.kid, "typ": "JWT"})
+        return Issued(token, int(expires) - int(now), now)
+
+    def verify(self, token: str) -> Verified:
+        now = time.time()
+        cached = self._cache.get(token)
+        if cached is not None:
+            if cached.expires_at > now:
+                return cached
+            del self._cache[token]
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise InvalidToken(f"malformed token: {exc}") from None
+        if header.get("alg") != "ES256":
+            raise InvalidToken("tokens are signed with ES256")
+        key = self.keys.verification_key(str(header.get("kid", "")), now)
+        if key is None:
+            raise InvalidToken("token signed by an unknown or retired key")
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=["ES256"],
+                audience=self.service,
+                issuer=self.issuer,
+                options={"require": ["exp", "iat", "nbf", "iss", "aud", "access"]},
+                leeway=5,
+            )
+        except jwt.PyJWTError as exc:
+            raise InvalidToken(str(exc)) from None
+        verified = _verified(claims)
+        self._cache[token] = verified
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return verified
+
+
+def _verified(claims: dict[str, Any]) -> Verified:
+    who = claims.get("dyk") or {}
+    kind = who.get("k", "anonymous")
+    if kind not in ("anonymous", "user", "robot"):
+        raise InvalidToken("unknown subject kind")
+    subject = Subject(kind, who.get("i"), str(claims.get("sub", "")), bool(who.get("a", False)))
+    access: dict[tuple[str, str], frozenset[str]] = {}
+    for entry in claims.get("access") or []:
+        if not isinstance(entry, dict):
+            raise InvalidToken("malformed access claim")
+        key = (str(entry.get("type")), str(entry.get("name")))
+        access[key] = access.get(key, frozenset()) | frozenset(str(a) for a in entry.get("actions") or [])
+    return Verified(subject, access, float(claims["exp"]))

@@ -8,22 +8,27 @@ from pydantic import SecretStr, ValidationError
 from dockyard.settings import Settings
 
 
-def test_defaults_are_a_safe_development_setup() -> None:
+def test_defaults_are_token_auth_on_loopback() -> None:
     settings = Settings()
     assert settings.host == "127.0.0.1"
-    assert settings.auth_mode == "dev"
+    assert settings.auth_mode == "token"
     assert settings.storage_driver == "filesystem"
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.10"])
+def test_token_mode_listens_anywhere(host: str) -> None:
+    assert Settings(host=host).host == host
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.1.2.3", "::1", "localhost"])
 def test_dev_mode_on_loopback(host: str) -> None:
-    assert Settings(host=host).host == host
+    assert Settings(host=host, auth_mode="dev").host == host
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.10", "example.org", "localhost.example.org"])
 def test_dev_mode_refuses_other_hosts(host: str) -> None:
     with pytest.raises(ValidationError, match="loopback"):
-        Settings(host=host)
+        Settings(host=host, auth_mode="dev")
 
 
 @pytest.mark.parametrize(

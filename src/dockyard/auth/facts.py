@@ -98,7 +98,12 @@ async def load_facts(conn: Connection, subject: Subject, repository: str, now: f
         return Facts(workspace_exists=False, repository_exists=False)
     workspace_id = int(ws[0])
     if subject.kind == "robot" and not await _robot_in(conn, subject, workspace_id):
-        return Facts(workspace_exists=True, repository_exists=repo is not None)
+        # No role outside its own workspace, but public repositories are public to robots too.
+        return Facts(
+            workspace_exists=True,
+            repository_exists=repo is not None,
+            public=repo is not None and repo[1] == "public",
+        )
     ws_roles = frozenset(await workspace_roles(conn, subject, workspace_id))
     if repo is None:
         return Facts(workspace_exists=True, repository_exists=False, workspace_roles=ws_roles)

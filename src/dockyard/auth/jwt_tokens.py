@@ -47,6 +47,7 @@ class Verified:
     subject: Subject
     access: dict[tuple[str, str], frozenset[str]]
     expires_at: float
+    kid: str = ""
 
 
 class TokenService:
@@ -85,7 +86,7 @@ class TokenService:
         now = time.time()
         cached = self._cache.get(token)
         if cached is not None:
-            if cached.expires_at > now:
+            if cached.expires_at > now and self.keys.verification_key(cached.kid, now) is not None:
                 return cached
             del self._cache[token]
         try:
@@ -109,14 +110,14 @@ class TokenService:
             )
         except jwt.PyJWTError as exc:
             raise InvalidToken(str(exc)) from None
-        verified = _verified(claims)
+        verified = _verified(claims, str(header.get("kid", "")))
         self._cache[token] = verified
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
         return verified
 
 
-def _verified(claims: dict[str, Any]) -> Verified:
+def _verified(claims: dict[str, Any], kid: str) -> Verified:
     who = claims.get("dyk") or {}
     kind = who.get("k", "anonymous")
     if kind not in ("anonymous", "user", "robot"):
@@ -128,4 +129,4 @@ def _verified(claims: dict[str, Any]) -> Verified:
             raise InvalidToken("malformed access claim")
         key = (str(entry.get("type")), str(entry.get("name")))
         access[key] = access.get(key, frozenset()) | frozenset(str(a) for a in entry.get("actions") or [])
-    return Verified(subject, access, float(claims["exp"]))
+    return Verified(subject, access, float(claims["exp"]), kid)

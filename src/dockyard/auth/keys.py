@@ -67,6 +67,7 @@ class KeyRing:
         self._signing: SigningKey | None = None
         self._public: dict[str, tuple[ec.EllipticCurvePublicKey, float | None]] = {}
         self._stamp: float = -1.0
+        self._checked = 0.0  # monotonic time of the last look at the folder
 
     @property
     def _state_file(self) -> Path:
@@ -161,7 +162,12 @@ class KeyRing:
         return self._signing
 
     def verification_key(self, kid: str, now: float) -> ec.EllipticCurvePublicKey | None:
-        if kid not in self._public:
+        """The public key ``kid`` if its tokens verify at ``now``. Looks at the folder at most
+        once a second (a rotation by another process shows within that), and at once for an
+        unknown key id."""
+        tick = time.monotonic()
+        if kid not in self._public or tick - self._checked >= 1.0:
+            self._checked = tick
             self.refresh()
         found = self._public.get(kid)
         if found is None:

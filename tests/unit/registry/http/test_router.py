@@ -30,6 +30,7 @@ UPLOAD_ID = "3f1e4f5a-2b8c-4d7e-9a10-123456789abc"
 def settings_for(tmp_path: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "data_dir": tmp_path,
+        "auth_mode": "dev",
         "gc_interval_seconds": 0,
         "access_log": False,
         "max_manifest_bytes": 64 * 1024,

@@ -7,8 +7,9 @@ Workspace names are not secret (users need them to ask for access), so a missing
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 
 from dockyard.auth.errors import AuthenticationFailed, Forbidden, NotFound
 from dockyard.auth.facts import workspace_role
@@ -32,6 +33,10 @@ async def find_workspace(conn: Connection, name: str) -> Workspace:
     row = (await conn.execute(select(workspaces).where(workspaces.c.name == name))).first()
     if row is None:
         raise NotFound(f"workspace {name!r} not found")
+    return workspace_of(row)
+
+
+def workspace_of(row: Row[Any]) -> Workspace:
     m = row._mapping
     return Workspace(
         id=m["id"],

@@ -16,8 +16,8 @@ from dockyard.auth import audit
 from dockyard.auth.accounts import _name_taken, check_name
 from dockyard.auth.errors import Conflict, Invalid, NotFound
 from dockyard.auth.facts import workspace_role, workspace_roles
-from dockyard.auth.guard import Workspace, find_workspace, require_role, require_user
-from dockyard.auth.policy import ROLES, Subject
+from dockyard.auth.guard import Workspace, find_workspace, require_role, require_user, workspace_of
+from dockyard.auth.policy import ROLES, Subject, highest
 from dockyard.db.engine import Connection, Database
 from dockyard.db.tables import memberships, permissions, repositories, team_members, teams, users, workspaces
 
@@ -101,14 +101,18 @@ class Workspaces:
             return ws, await workspace_role(conn, actor, ws.id)
 
     async def visible(self, actor: Subject, mine: bool = False) -> list[tuple[Workspace, str | None]]:
+        """Every workspace (names are not secret) with the actor's role, or only those the
+        actor belongs to (``mine``; admins too list only their own then)."""
         async with self.db.read() as conn:
-            rows = (await conn.execute(select(workspaces.c.name).order_by(workspaces.c.name))).all()
+            rows = (await conn.execute(select(workspaces).order_by(workspaces.c.name))).all()
             result = []
-            for (name,) in rows:
-                ws = await find_workspace(conn, name)
-                role = await workspace_role(conn, actor, ws.id) if not actor.is_anonymous else None
-                if mine and (role is None or (actor.is_admin and not await _is_member(conn, actor, ws.id))):
+            plain = Subject(actor.kind, actor.id, actor.name)  # without the admin shortcut
+            for row in rows:
+                ws = workspace_of(row)
+                own = await workspace_roles(conn, plain, ws.id) if not actor.is_anonymous else []
+                if mine and not own:
                     continue
+                role = "owner" if actor.is_admin else highest(own)
                 result.append((ws, role))
         return result
 
@@ -372,11 +376,6 @@ class Workspaces:
             )
             row = (await conn.execute(select(teams.c.description).where(teams.c.id == team_id))).one()
             return await _team(conn, team_id, team, row[0])
-
-
-async def _is_member(conn: Connection, actor: Subject, workspace_id: int) -> bool:
-    plain = Subject(actor.kind, actor.id, actor.name)
-    return bool(await workspace_roles(conn, plain, workspace_id))
 
 
 async def _user_id(conn: Connection, username: str) -> int:

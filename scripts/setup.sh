@@ -59,6 +59,8 @@ test_packages=(
     nginx wrk
     # the benchmark's load tools (hey for HEAD: Debian's wrk hangs on HEAD) and blob client
     hey curl
+    # htpasswd (bcrypt) for the reference registries with Basic auth in the upstream tests
+    apache2-utils
     git ca-certificates
 )
 if [[ $mode == test ]]; then
@@ -99,7 +101,7 @@ fi
 
 if [[ $mode == test ]]; then
     tools=(skopeo podman buildah runc newuidmap conmon dockerd docker containerd ctr
-        containerd-shim-runc-v2 docker-registry busybox psql nginx wrk hey curl git)
+        containerd-shim-runc-v2 docker-registry busybox psql nginx wrk hey curl git htpasswd)
     absent=()
     for tool in "${tools[@]}"; do
         PATH=$PATH:/usr/sbin:/sbin:/usr/libexec/podman command -v "$tool" >/dev/null 2>&1 || absent+=("$tool")

@@ -629,3 +629,78 @@ def manifest_descriptor(registry_url: str, repository: str, reference: str) -> D
         )
     media_type = response.headers["Content-Type"].split(";", 1)[0].strip()
     return Descriptor(media_type, digest, len(response.content))
+
+
+# --------------------------------------------------------------------------- logins (token mode)
+
+
+def docker_as(
+    daemon: DockerDaemon,
+    config_dir: Path,
+    *args: str,
+    cli: str | None = None,
+    check: bool = True,
+    input_bytes: bytes | None = None,
+) -> Result:
+    """The docker CLI (``cli``, default the daemon's) on ``daemon`` with its own ``DOCKER_CONFIG``.
+
+    Credentials live in the CLI's config.json and are sent to the daemon with each push or
+    pull, so one shared daemon can act as several users, one config folder each.
+    """
+    config_dir.mkdir(parents=True, exist_ok=True)
+    env = {**daemon.env, "DOCKER_CONFIG": str(config_dir)}
+    return run_command([cli or daemon.cli_binary, *args], env=env, check=check, input_bytes=input_bytes)
+
+
+def docker_login(
+    daemon: DockerDaemon,
+    config_dir: Path,
+    host: str,
+    username: str,
+    secret: str,
+    *,
+    cli: str | None = None,
+    check: bool = True,
+) -> Result:
+    """``docker login --password-stdin`` into ``config_dir``/config.json."""
+    return docker_as(
+        daemon,
+        config_dir,
+        "login", "--username", username, "--password-stdin", host,
+        cli=cli, check=check, input_bytes=secret.encode(),
+    )  # fmt: skip
+
+
+def containers_login(
+    tool: Skopeo | Podman | Buildah, host: str, username: str, secret: str, *, check: bool = True
+) -> Result:
+    """``login --password-stdin`` for skopeo, podman or buildah, into the tool's ``REGISTRY_AUTH_FILE``."""
+    prefix = [tool.binary] if isinstance(tool, Skopeo) else [tool.binary, *tool.global_args()]
+    return run_command(
+        [*prefix, "login", "--tls-verify=false", "--username", username, "--password-stdin", host],
+        env=tool.env,
+        check=check,
+        input_bytes=secret.encode(),
+    )
+
+
+def containers_logout(tool: Skopeo | Podman | Buildah, host: str, *, check: bool = True) -> Result:
+    prefix = [tool.binary] if isinstance(tool, Skopeo) else [tool.binary, *tool.global_args()]
+    return run_command([*prefix, "logout", host], env=tool.env, check=check)
+
+
+def make_oras_client_as(host: str, username: str, secret: str, auth_backend: str = "basic") -> Any:
+    """``oras.client.OrasClient`` for a plain-HTTP registry, signed in as ``username``.
+
+    With ``auth_backend="basic"`` every request that gets a 401 is retried with Basic
+    credentials on /v2; with ``"token"`` oras-py fetches a Bearer token from the realm.
+    The credentials are set on the client only (oras-py's ``login`` would call a docker
+    daemon and write ~/.docker).
+    """
+    try:
+        import oras.client
+    except ImportError as exc:
+        raise ToolMissingError(f"the Python package oras is missing: {SETUP_HINT}") from exc
+    client = oras.client.OrasClient(hostname=host, insecure=True, auth_backend=auth_backend)
+    client.auth.set_basic_auth(username, secret)
+    return client

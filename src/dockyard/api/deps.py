@@ -3,7 +3,8 @@
 Callers authenticate with HTTP Basic (username and password or personal access token)
 or ``Authorization: Bearer <personal access token>``. Successful Basic checks are cached
 for 30 seconds per process (keyed by a hash of the header), so that scripts that send a
-password with every call do not pay for argon2 each time.
+password with every call do not pay for argon2 each time; a cached check still reads the
+account's login stamp, so a password change or a disabled account takes effect at once.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ CACHE_SECONDS = 30.0
 class Authenticator:
     def __init__(self, identity: Identity) -> None:
         self.identity = identity
-        self._cache: OrderedDict[str, tuple[float, Subject]] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[float, Subject, str]] = OrderedDict()
 
     async def __call__(self, request: Request) -> Subject:
         header = request.headers.get("authorization")
@@ -36,7 +37,8 @@ class Authenticator:
         key = hashlib.sha256(header.encode()).hexdigest()
         now = time.monotonic()
         cached = self._cache.get(key)
-        if cached is not None and cached[0] > now:
+        accounts = self.identity.accounts
+        if cached is not None and cached[0] > now and cached[2] == await accounts.login_stamp(cached[1].name):
             return cached[1]
         scheme, _, value = header.partition(" ")
         if scheme.lower() == "bearer":
@@ -48,10 +50,11 @@ class Authenticator:
         if credentials is None:
             raise AuthenticationFailed("use HTTP Basic credentials or a Bearer personal access token")
         ip = request.client.host if request.client else None
-        subject = await self.identity.accounts.authenticate(*credentials, ip)
-        if looks_like_access_token(credentials[1]):
+        stamp = await accounts.login_stamp(credentials[0])  # read first: a change after it misses
+        subject = await accounts.authenticate(*credentials, ip)
+        if looks_like_access_token(credentials[1]) or stamp is None:
             return subject  # token checks are cheap; never serve a revoked token from a cache
-        self._cache[key] = (now + CACHE_SECONDS, subject)
+        self._cache[key] = (now + CACHE_SECONDS, subject, stamp)
         if len(self._cache) > 1024:
             self._cache.popitem(last=False)
         return subject

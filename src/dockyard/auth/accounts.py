@@ -361,6 +361,18 @@ class Accounts:
             return False
         return True
 
+    async def login_stamp(self, username: str) -> str | None:
+        """What a cached password check depends on: None for an unknown or disabled user,
+        and a new value after a password change (new salted hash) or an admin-rights change."""
+        stmt = select(users.c.password_hash, users.c.is_admin, users.c.disabled_at).where(
+            users.c.username == username.lower()
+        )
+        async with self.db.read() as conn:
+            row = (await conn.execute(stmt)).first()
+        if row is None or row.disabled_at is not None or row.password_hash is None:
+            return None
+        return f"{row.password_hash}|{bool(row.is_admin)}"
+
     async def count_admins(self) -> int:
         async with self.db.read() as conn:
             rows = (await conn.execute(select(users.c.id).where(users.c.is_admin.is_(True)))).all()

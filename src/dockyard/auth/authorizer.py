@@ -8,7 +8,8 @@ answers like one that does not exist.
 
 Basic credentials on ``/v2`` are accepted too (some clients send them directly); they
 are checked against the accounts (cached for 30 seconds per process, keyed by a hash of
-the header) and the permissions are evaluated live.
+the header, and re-checked against the account's login stamp, so that a password change
+or a disabled account takes effect at once) and the permissions are evaluated live.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class TokenAuthorizer:
         self.accounts = accounts
         self.tokens = tokens
         self.public_url = public_url.rstrip("/") if public_url else None
-        self._basic: OrderedDict[str, tuple[float, Subject]] = OrderedDict()
+        self._basic: OrderedDict[str, tuple[float, Subject, str]] = OrderedDict()
 
     def realm(self, caller: Caller) -> str:
         base = self.public_url or f"{caller.scheme}://{caller.host or 'localhost'}"
@@ -118,11 +119,16 @@ class TokenAuthorizer:
         key = hashlib.sha256(header.encode()).hexdigest()
         now = time.monotonic()
         cached = self._basic.get(key)
-        if cached is not None and cached[0] > now:
+        if (
+            cached is not None
+            and cached[0] > now
+            and cached[2] == await self.accounts.login_stamp(cached[1].name)
+        ):
             return cached[1]
         credentials = parse_basic(header)
         if credentials is None:
             raise self._refuse(caller, accesses, "malformed basic credentials")
+        stamp = await self.accounts.login_stamp(credentials[0])  # read first: a change after it misses
         try:
             subject = await self.accounts.authenticate(*credentials, caller.client_host)
         except Throttled as exc:
@@ -131,9 +137,9 @@ class TokenAuthorizer:
             ) from None
         except AuthenticationFailed as exc:
             raise self._refuse(caller, accesses, str(exc)) from None
-        if looks_like_access_token(credentials[1]):
+        if looks_like_access_token(credentials[1]) or stamp is None:
             return subject  # token checks are cheap; never serve a revoked token from a cache
-        self._basic[key] = (now + BASIC_CACHE_SECONDS, subject)
+        self._basic[key] = (now + BASIC_CACHE_SECONDS, subject, stamp)
         if len(self._basic) > 1024:
             self._basic.popitem(last=False)
         return subject

@@ -308,6 +308,16 @@ class AccessRequests:
             if request.status != "pending":
                 raise Conflict(f"access request {request_id} is already {request.status}")
             await self._decide(conn, actor, request, "cancelled", "", None)
+            ws = await find_workspace(conn, request.workspace)
+            await audit.record(
+                conn,
+                actor,
+                "access_request.cancel",
+                workspace_id=ws.id,
+                target=request.repository,
+                client_ip=client_ip,
+                detail={"request_id": request_id},
+            )
             found = await _load(conn, request_id)
         assert found is not None
         return found

@@ -227,6 +227,7 @@ class Workspaces:
     async def remove_member(
         self, actor: Subject, name: str, username: str, client_ip: str | None = None
     ) -> None:
+        require_user(actor)  # leaving needs no role, but it is management all the same
         async with self.db.write() as conn:
             ws = await find_workspace(conn, name)
             if actor.name != username:  # leaving needs no role

@@ -66,7 +66,7 @@ class KeyRing:
         self.previous_files = previous_files
         self._signing: SigningKey | None = None
         self._public: dict[str, tuple[ec.EllipticCurvePublicKey, float | None]] = {}
-        self._stamp: float = -1.0
+        self._stamp: tuple[int, int] = (-1, -1)
         self._checked = 0.0  # monotonic time of the last look at the folder
 
     @property
@@ -137,10 +137,13 @@ class KeyRing:
                     self._public[key_id(old.public_key())] = (old.public_key(), None)
             return
         try:
-            stamp = self._state_file.stat().st_mtime_ns / 1e9
+            info = self._state_file.stat()
         except FileNotFoundError:
             self.ensure()
-            stamp = self._state_file.stat().st_mtime_ns / 1e9
+            info = self._state_file.stat()
+        # keys.json is replaced, never rewritten: a new inode marks a change even where
+        # the file system keeps modification times to the second.
+        stamp = (info.st_mtime_ns, info.st_ino)
         if stamp == self._stamp and not force:
             return
         state = self._read_state()

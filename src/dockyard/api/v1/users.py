@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field
 
 from dockyard.api.deps import Caller, ClientIp, Services
 from dockyard.auth.accounts import User
+from dockyard.auth.bearer import looks_like_access_token
 from dockyard.auth.errors import Forbidden, Invalid
 from dockyard.auth.guard import require_user
 from dockyard.auth.tokens import NewToken, TokenInfo
@@ -90,6 +91,8 @@ async def update_user(
     if own and body.password is not None and not actor.is_admin:
         if body.current_password is None:
             raise Invalid("give current_password to change your password")
+        if looks_like_access_token(body.current_password):
+            raise Invalid("current_password must be your password, not a token")
         await services.accounts.authenticate(username, body.current_password, ip)
     if own and body.disabled:
         raise Invalid("you cannot disable your own account")

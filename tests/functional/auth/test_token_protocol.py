@@ -68,7 +68,7 @@ def http(token_registry: RunningRegistry) -> Iterator[httpx.Client]:
 def token(
     http: httpx.Client, *scopes: str, auth: tuple[str, str] | None = None, **params: str
 ) -> dict[str, Any]:
-    query: list[tuple[str, str]] = [("service", "dockyard"), *(("scope", s) for s in scopes), *params.items()]
+    query: list[tuple[str, str | int | float | bool | None]] = [("service", "dockyard"), *(("scope", s) for s in scopes), *params.items()]
     response = http.get("/auth/token", params=query, auth=auth)
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
@@ -339,7 +339,7 @@ def test_bad_tokens_are_invalid_token(
             [head, base64.urlsafe_b64encode(json.dumps(forged).encode()).rstrip(b"=").decode(), signature]
         )
     elif case == "alg-none":
-        bad = jwt.encode(claims, None, algorithm="none", headers={"kid": kid})
+        bad = jwt.encode(claims, "", algorithm="none", headers={"kid": kid})
     elif case == "hs256-with-public-key":
         public = key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo

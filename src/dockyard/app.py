@@ -23,6 +23,7 @@ from starlette.types import Receive, Scope, Send
 from dockyard import __version__
 from dockyard.api.rest import create_api
 from dockyard.api.token_endpoint import TokenEndpoint
+from dockyard.api.v1.catalog import CatalogServices
 from dockyard.auth import audit
 from dockyard.auth.accounts import Accounts
 from dockyard.auth.authorizer import TokenAuthorizer
@@ -39,8 +40,14 @@ from dockyard.auth.throttle import LoginThrottle, ThrottlePolicy
 from dockyard.auth.token_server import TokenServer
 from dockyard.auth.tokens import Tokens
 from dockyard.auth.workspaces import Workspaces
+from dockyard.catalog.service import Catalog
+from dockyard.catalog.sync import CatalogSync
+from dockyard.catalog.usage import Usage
+from dockyard.catalog.verify import Resolved, Unresolved, Verification
 from dockyard.db import leases
 from dockyard.db.engine import Database
+from dockyard.oci.digest import Digest
+from dockyard.oci.reference import parse_reference
 from dockyard.ops import logs, metrics
 from dockyard.ops.access import AccessLog, LineBuffer
 from dockyard.registry.blobs import BlobService
@@ -55,6 +62,7 @@ from dockyard.registry.uploads import UploadService
 from dockyard.settings import Settings
 from dockyard.storage.base import StorageDriver
 from dockyard.storage.factory import create_driver
+from dockyard.transfer import upstream
 
 log = logging.getLogger("dockyard")
 
@@ -71,6 +79,9 @@ class Services:
     manifests: ManifestService
     gc: GarbageCollector
     identity: Identity
+    catalog: Catalog
+    catalog_sync: CatalogSync
+    verification: Verification
 
 
 def build_generations(settings: Settings, db: Database) -> Generations:
@@ -100,7 +111,64 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
         db, storage, uploads, generations, settings.gc_grace_seconds, settings.upload_purge_seconds
     )
     identity = build_identity(settings, db)
-    return Services(settings, db, storage, events, generations, blobs, uploads, manifests, gc, identity)
+    catalog = Catalog(db)
+    sync = CatalogSync(
+        db, catalog, RegistryContent(manifests, blobs), lambda digest: blobs.stream(Digest.parse(digest))
+    )
+    events.subscribe(sync)
+    verification = Verification(catalog, UpstreamResolver(settings.upstream_insecure))
+    return Services(
+        settings,
+        db,
+        storage,
+        events,
+        generations,
+        blobs,
+        uploads,
+        manifests,
+        gc,
+        identity,
+        catalog,
+        sync,
+        verification,
+    )
+
+
+class RegistryContent:
+    """The catalog's view of stored images (``catalog.inspect.ContentSource``)."""
+
+    def __init__(self, manifests: ManifestService, blobs: BlobService) -> None:
+        self.manifests = manifests
+        self.blobs = blobs
+
+    async def manifest(self, repository: str, reference: str) -> tuple[str, bytes]:
+        stored = await self.manifests.get(repository, reference)
+        return stored.digest, stored.content
+
+    async def config(self, repository: str, digest: str, limit: int) -> bytes:
+        return await self.blobs.read(repository, Digest.parse(digest), limit)
+
+
+class UpstreamResolver:
+    """The catalog's verifier: the Distribution API of the image's own registry. Loopback
+    registries, and those listed in ``upstream_insecure``, are spoken to over plain HTTP."""
+
+    def __init__(self, insecure: list[str]) -> None:
+        self.insecure = set(insecure)
+
+    async def __call__(self, reference: str) -> Resolved | Unresolved:
+        ref = parse_reference(reference)
+        host = ref.api_host
+        bare = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+        plain = host in self.insecure or bare in ("localhost", "127.0.0.1", "::1") or bare.startswith("127.")
+        result = await upstream.resolve(
+            host, ref.repository, str(ref.digest or ref.tag), scheme="http" if plain else "https"
+        )
+        if isinstance(result, upstream.Resolved):
+            sizes = result.platform_sizes
+            size = sizes.get("linux/amd64") if sizes else result.compressed_size
+            return Resolved(result.digest, result.media_type, result.platforms, size)
+        return Unresolved(result.kind, result.message)
 
 
 def build_identity(settings: Settings, db: Database) -> Identity:
@@ -187,7 +255,7 @@ class Dockyard:
             Route("/healthz", self.healthz),
             Route("/metrics", self.metrics_endpoint),
             *TokenEndpoint(services.identity).routes(),
-            Mount("/api/v1", create_api(services.identity, __version__)),
+            Mount("/api/v1", create_api(services.identity, self._catalog_services(), __version__)),
         ]
         self.web = AccessLog(Starlette(routes=routes), self.access_lines)
         self._holder = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -228,6 +296,12 @@ class Dockyard:
         if self.services.settings.gc_interval_seconds > 0:
             self._tasks.append(asyncio.create_task(self._gc_loop()))
 
+    def _catalog_services(self) -> CatalogServices:
+        services = self.services
+        return CatalogServices(
+            services.catalog, services.verification, Usage(services.catalog), services.settings.public_url
+        )
+
     async def _bootstrap_identity(self) -> None:
         """Token keys, and the first admin (printed once, by the process that creates it)."""
         settings = self.services.settings
@@ -266,6 +340,7 @@ class Dockyard:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self.services.catalog_sync.close()
         await self.services.generations.stop()
         await self.services.db.dispose()
         if self.access_lines is not None:

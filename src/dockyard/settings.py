@@ -68,6 +68,11 @@ class Settings(BaseSettings):
         default_factory=list, description="Older keys whose tokens still verify (during a rotation)."
     )
     refresh_token_days: float = Field(90.0, gt=0, description="Lifetime of 'docker login' identity tokens.")
+    upstream_insecure: list[str] = Field(
+        default_factory=list,
+        description="Registries (host[:port]) spoken to over plain HTTP when verifying external images; "
+        "loopback addresses always are.",
+    )
     login_max_failures: int = Field(
         10, ge=1, description="Failed logins per user and address before a lockout."
     )

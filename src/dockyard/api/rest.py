@@ -6,11 +6,22 @@ from fastapi import FastAPI
 
 from dockyard.api import problems
 from dockyard.api.deps import Authenticator
-from dockyard.api.v1 import audit, repositories, requests, robots, users, workspaces
+from dockyard.api.v1 import (
+    audit,
+    repositories,
+    requests,
+    robots,
+    users,
+    workspaces,
+)
+from dockyard.api.v1 import (
+    catalog as catalog_routes,
+)
+from dockyard.api.v1.catalog import CatalogServices
 from dockyard.auth.services import Identity
 
 
-def create_api(identity: Identity, version: str) -> FastAPI:
+def create_api(identity: Identity, catalog: CatalogServices, version: str) -> FastAPI:
     app = FastAPI(
         title="Dockyard API",
         version=version,
@@ -25,7 +36,8 @@ def create_api(identity: Identity, version: str) -> FastAPI:
     )
     app.state.identity = identity
     app.state.authenticator = Authenticator(identity)
+    app.state.catalog = catalog
     problems.install(app)
-    for module in (users, workspaces, robots, repositories, requests, audit):
+    for module in (users, workspaces, robots, repositories, requests, audit, catalog_routes):
         app.include_router(module.router)
     return app

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from sqlalchemy import and_, delete, select, update
@@ -81,6 +82,22 @@ class BlobService:
                     ErrorCode.BLOB_UNKNOWN, f"blob {digest} is missing from storage"
                 ) from None
         return BlobLocation(digest, size, path, local, redirect)
+
+    async def read(self, repository: str, digest: Digest, limit: int) -> bytes:
+        """A small blob's bytes (an image config); ``BLOB_UNKNOWN`` past ``limit`` bytes."""
+        size = await self.size_in(repository, digest)
+        if size > limit:
+            raise RegistryError(
+                ErrorCode.BLOB_UNKNOWN, f"blob {digest} is {size} bytes; expected at most {limit}"
+            )
+        try:
+            return await self.storage.get_content(blob_path(digest))
+        except PathNotFound:
+            raise RegistryError(ErrorCode.BLOB_UNKNOWN, f"blob {digest} is missing from storage") from None
+
+    def stream(self, digest: Digest) -> AsyncIterator[bytes]:
+        """A stored blob's bytes, in chunks (for measuring layers; no repository check)."""
+        return self.storage.reader(blob_path(digest))
 
     async def claim(self, digest: Digest, size: int) -> None:
         """Step 1 above: make sure a live row exists and is freshly touched."""

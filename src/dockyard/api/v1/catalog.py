@@ -1,0 +1,231 @@
+"""The catalog: images, versions (internal and external), verification, what a user may
+run, pinned references, storage usage and workspace policies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+
+from dockyard.api.deps import Caller
+from dockyard.catalog.service import Catalog, Page, VersionSettings
+from dockyard.catalog.usage import ImageUsage, Usage, WorkspaceUsage
+from dockyard.catalog.verify import Pinned, Runnable, Verification
+from dockyard.catalog.views import ImageEvent, ImageView, VersionView
+
+router = APIRouter(tags=["catalog"])
+
+
+@dataclass
+class CatalogServices:
+    catalog: Catalog
+    verification: Verification
+    usage: Usage
+    public_url: str
+
+
+def catalog_services(request: Request) -> CatalogServices:
+    found: CatalogServices = request.app.state.catalog
+    return found
+
+
+Services = Annotated[CatalogServices, Depends(catalog_services)]
+
+
+def registry_host(request: Request, services: CatalogServices) -> str:
+    """The registry's host as clients name it: from DOCKYARD_PUBLIC_URL, else the request."""
+    if services.public_url:
+        return urlsplit(services.public_url).netloc
+    return request.headers.get("host", "localhost")
+
+
+class VersionFields(BaseModel):
+    type: str | None = Field(None, description="'tool' or 'bench'.")
+    access: str | None = Field(None, description="'public', 'workspace' or 'private'.")
+    regions: list[str] | None = None
+    cluster_compatibility: list[str] | None = Field(None, description="Bench images: clusters they run on.")
+
+    def settings(self) -> VersionSettings:
+        return VersionSettings(self.type, self.access, self.regions, self.cluster_compatibility)
+
+
+class ExternalImage(VersionFields):
+    workspace: str
+    reference: str = Field(
+        description="e.g. docker.io/alpine:3.20, quay.io/biocontainers/samtools:1.19--h50ea8bc_0"
+    )
+    name: str | None = Field(None, description="Default: the reference's last path component.")
+    version: str | None = Field(None, description="Default: the tag (or the short digest).")
+    description: str = ""
+
+
+class ExternalVersion(VersionFields):
+    reference: str
+    version: str | None = None
+
+
+class ImageChange(BaseModel):
+    description: str
+
+
+class Policy(BaseModel):
+    require_amd64: bool = Field(description="Refuse versions without a linux/amd64 platform.")
+
+
+@router.get(
+    "/images", summary="Images you may see (filter by workspace, source, type, status, platform, text)"
+)
+async def list_images(
+    services: Services,
+    actor: Caller,
+    workspace: str | None = None,
+    source: str | None = Query(None, description="internal or external"),
+    type: str | None = Query(None, description="tool or bench"),
+    status: str | None = None,
+    platform: str | None = Query(None, description="e.g. linux/amd64"),
+    q: str | None = Query(None, description="Text in the name or description."),
+    limit: int = Query(50, ge=1, le=500),
+    offset: int = Query(0, ge=0),
+) -> Page:
+    return await services.catalog.search(
+        actor,
+        workspace=workspace,
+        source=source,
+        kind=type,
+        status=status,
+        platform=platform,
+        query=q,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.post("/images", status_code=201, summary="Register an external image by reference (developers)")
+async def create_external(body: ExternalImage, services: Services, actor: Caller) -> VersionView:
+    created = await services.catalog.register_external(
+        actor,
+        body.workspace,
+        body.reference,
+        name=body.name,
+        version=body.version,
+        description=body.description,
+        settings=body.settings(),
+    )
+    return await _policy_check(services, actor, created)
+
+
+async def _policy_check(services: CatalogServices, actor: Caller, created: VersionView) -> VersionView:
+    workspace = created.image.split("/", 1)[0]
+    if await services.catalog.get_policy(actor, workspace):
+        return await services.verification.check_platforms(actor, created.image, created.version)
+    return created
+
+
+@router.get("/runnable", summary="Versions you may run, with a pull reference (for compute nodes)")
+async def runnable(
+    request: Request,
+    services: Services,
+    actor: Caller,
+    workspace: str | None = None,
+    type: str | None = None,
+    status: str | None = None,
+    platform: str | None = None,
+) -> list[Runnable]:
+    return await services.verification.runnable(
+        actor,
+        registry_host=registry_host(request, services),
+        workspace=workspace,
+        kind=type,
+        status=status,
+        platform=platform,
+    )
+
+
+@router.get("/workspaces/{workspace}/usage", summary="Bytes stored per workspace, image and version")
+async def workspace_usage(workspace: str, services: Services, actor: Caller) -> WorkspaceUsage:
+    return await services.usage.workspace(actor, workspace)
+
+
+@router.get("/workspaces/{workspace}/catalog-policy", summary="The workspace's catalog policy")
+async def get_policy(workspace: str, services: Services, actor: Caller) -> Policy:
+    return Policy(require_amd64=await services.catalog.get_policy(actor, workspace))
+
+
+@router.put("/workspaces/{workspace}/catalog-policy", summary="Set the catalog policy (owners)")
+async def set_policy(workspace: str, body: Policy, services: Services, actor: Caller) -> Policy:
+    return Policy(require_amd64=await services.catalog.set_policy(actor, workspace, body.require_amd64))
+
+
+# Image names contain '/', so the routes below take the name as a path and are declared
+# from the most specific to the least.
+
+
+@router.get(
+    "/images/{name:path}/versions/{version}/resolve", summary="Resolve name:version to a pinned reference"
+)
+async def resolve(name: str, version: str, request: Request, services: Services, actor: Caller) -> Pinned:
+    return await services.verification.resolve(actor, name, version, registry_host(request, services))
+
+
+@router.post(
+    "/images/{name:path}/versions/{version}/verify", summary="Check an external version upstream now"
+)
+async def verify(name: str, version: str, services: Services, actor: Caller) -> VersionView:
+    return await services.verification.verify(actor, name, version)
+
+
+@router.get("/images/{name:path}/versions/{version}", summary="One version")
+async def get_version(name: str, version: str, services: Services, actor: Caller) -> VersionView:
+    return await services.catalog.version(actor, name, version)
+
+
+@router.patch("/images/{name:path}/versions/{version}", summary="Change a version's type, access, regions")
+async def update_version(
+    name: str, version: str, body: VersionFields, services: Services, actor: Caller
+) -> VersionView:
+    return await services.catalog.update_version(actor, name, version, body.settings())
+
+
+@router.delete(
+    "/images/{name:path}/versions/{version}", status_code=204, summary="Delete an external version"
+)
+async def delete_version(name: str, version: str, services: Services, actor: Caller) -> None:
+    await services.catalog.delete_external_version(actor, name, version)
+
+
+@router.post("/images/{name:path}/versions", status_code=201, summary="Add an external version (developers)")
+async def add_version(name: str, body: ExternalVersion, services: Services, actor: Caller) -> VersionView:
+    workspace = name.partition("/")[0]
+    created = await services.catalog.register_external(
+        actor,
+        workspace,
+        body.reference,
+        name=name,
+        version=body.version,
+        settings=body.settings(),
+        new_image=False,
+    )
+    return await _policy_check(services, actor, created)
+
+
+@router.get("/images/{name:path}/events", summary="The image's history")
+async def events(name: str, services: Services, actor: Caller) -> list[ImageEvent]:
+    return await services.catalog.events(actor, name)
+
+
+@router.get("/images/{name:path}/usage", summary="Bytes stored for the image and each internal version")
+async def image_usage(name: str, services: Services, actor: Caller) -> ImageUsage:
+    return (await services.usage.image(actor, name))[0]
+
+
+@router.get("/images/{name:path}", summary="One image and the versions you may see")
+async def get_image(name: str, services: Services, actor: Caller) -> ImageView:
+    return await services.catalog.get(actor, name)
+
+
+@router.patch("/images/{name:path}", summary="Change an image's description (developers)")
+async def update_image(name: str, body: ImageChange, services: Services, actor: Caller) -> ImageView:
+    return await services.catalog.update_image(actor, name, body.description)

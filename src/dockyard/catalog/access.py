@@ -1,0 +1,60 @@
+"""Who may see and change catalog entries.
+
+- Internal versions are seen by whoever may pull their repository (the registry's rules:
+  roles, teams, grants, public repositories).
+- External versions follow their ``access``: ``public`` (everyone, signed in or not),
+  ``workspace`` (members of the owning workspace), ``private`` (its maintainers and owners).
+- Registering and changing images needs the developer role in the workspace (push);
+  deleting needs maintainer. Admins may do everything.
+"""
+
+from __future__ import annotations
+
+import time
+
+from dockyard.auth.errors import Forbidden
+from dockyard.auth.facts import load_facts, workspace_role
+from dockyard.auth.guard import require_user
+from dockyard.auth.policy import PULL, Subject, decide, role_at_least
+from dockyard.db.engine import Connection
+
+
+class Access:
+    """Caches decisions for one request (listing many versions asks the same questions)."""
+
+    def __init__(self, conn: Connection, subject: Subject) -> None:
+        self.conn = conn
+        self.subject = subject
+        self._roles: dict[int, str | None] = {}
+        self._pull: dict[str, bool] = {}
+
+    async def role(self, workspace_id: int) -> str | None:
+        if workspace_id not in self._roles:
+            self._roles[workspace_id] = (
+                None
+                if self.subject.is_anonymous
+                else await workspace_role(self.conn, self.subject, workspace_id)
+            )
+        return self._roles[workspace_id]
+
+    async def may_pull(self, repository: str) -> bool:
+        if repository not in self._pull:
+            now = time.time()
+            facts = await load_facts(self.conn, self.subject, repository, now)
+            self._pull[repository] = PULL in decide(self.subject, facts, now).actions
+        return self._pull[repository]
+
+    async def sees(self, workspace_id: int, image: str, source: str, access: str) -> bool:
+        if self.subject.is_admin:
+            return True
+        if source == "internal":
+            return await self.may_pull(image)
+        if access == "public":
+            return True
+        role = await self.role(workspace_id)
+        return role_at_least(role, "maintainer" if access == "private" else "reader")
+
+    async def require(self, workspace_id: int, workspace: str, needed: str) -> None:
+        require_user(self.subject)
+        if not role_at_least(await self.role(workspace_id), needed):
+            raise Forbidden(f"this needs the {needed} role (or higher) in workspace {workspace!r}")

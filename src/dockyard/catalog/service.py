@@ -1,0 +1,420 @@
+"""The catalog's operations: list, show, register external images, change and delete
+versions, history, policies. Pushes reach the catalog through :mod:`.sync`; verification
+and resolution of references live in :mod:`.verify`."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+
+from dockyard.auth.errors import Conflict, Invalid, NotFound
+from dockyard.auth.guard import find_workspace
+from dockyard.auth.policy import Subject
+from dockyard.catalog.access import Access
+from dockyard.catalog.views import (
+    ACCESS,
+    EXTERNAL,
+    KINDS,
+    ImageEvent,
+    ImageView,
+    VersionView,
+    Warning,
+    source_of,
+    version_view,
+)
+from dockyard.db.engine import Connection, Database
+from dockyard.db.tables import catalog_policies, image_events, image_versions, images, workspaces
+from dockyard.oci.reference import ReferenceError, parse_reference
+from dockyard.oci.reference import warnings as reference_warnings
+
+VERSION_MAX = 128
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[ImageView]
+    total: int
+    limit: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class VersionSettings:
+    kind: str | None = None
+    access: str | None = None
+    regions: list[str] | None = None
+    cluster_compatibility: list[str] | None = None
+
+    def check(self) -> None:
+        if self.kind is not None and self.kind not in KINDS:
+            raise Invalid(f"type is 'tool' or 'bench', not {self.kind!r}")
+        if self.access is not None and self.access not in ACCESS:
+            raise Invalid(f"access is one of {', '.join(ACCESS)}, not {self.access!r}")
+        for region in self.regions or []:
+            if not region or len(region) > 64:
+                raise Invalid("a region is a name of 1 to 64 characters")
+
+
+def check_version(version: str) -> None:
+    if not version or len(version) > VERSION_MAX or not all(c.isalnum() or c in "._-" for c in version):
+        raise Invalid(f"version {version[:80]!r} must be 1-{VERSION_MAX} letters, digits, '.', '_' or '-'")
+
+
+async def record_event(
+    conn: Connection, image_id: int, actor: str, kind: str, version: str | None = None, **detail: Any
+) -> None:
+    await conn.execute(
+        image_events.insert().values(
+            image_id=image_id,
+            version=version,
+            at=time.time(),
+            actor=actor,
+            kind=kind,
+            detail=json.dumps(detail, sort_keys=True, default=str),
+        )
+    )
+
+
+def actor_name(subject: Subject) -> str:
+    return subject.name or "anonymous"
+
+
+class Catalog:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # --- reading ------------------------------------------------------------------
+
+    async def _image_row(self, conn: Connection, name: str) -> Any:
+        row = (
+            await conn.execute(
+                select(images, workspaces.c.name.label("workspace_name"))
+                .join(workspaces, workspaces.c.id == images.c.workspace_id)
+                .where(images.c.name == name)
+            )
+        ).first()
+        return row
+
+    async def _view(self, conn: Connection, access: Access, row: Any) -> ImageView | None:
+        m = row._mapping
+        rows = (
+            await conn.execute(
+                select(image_versions)
+                .where(image_versions.c.image_id == m["id"])
+                .order_by(image_versions.c.id)
+            )
+        ).all()
+        versions = [version_view(m["name"], r) for r in rows]
+        seen = [v for v in versions if await access.sees(m["workspace_id"], m["name"], v.source, v.access)]
+        if not seen and not (
+            access.subject.is_admin or (not versions and await access.role(m["workspace_id"]) is not None)
+        ):
+            return None
+        return ImageView(
+            name=m["name"],
+            workspace=m["workspace_name"],
+            description=m["description"],
+            source=source_of(seen),
+            created_at=m["created_at"],
+            created_by=m["created_by"],
+            updated_at=m["updated_at"],
+            updated_by=m["updated_by"],
+            built_at=m["built_at"],
+            built_by=m["built_by"],
+            versions=seen,
+        )
+
+    async def get(self, actor: Subject, name: str) -> ImageView:
+        async with self.db.read() as conn:
+            row = await self._image_row(conn, name)
+            view = None if row is None else await self._view(conn, Access(conn, actor), row)
+        if view is None:
+            raise NotFound(f"image {name!r} not found")
+        return view
+
+    async def version(self, actor: Subject, name: str, version: str) -> VersionView:
+        for found in (await self.get(actor, name)).versions:
+            if found.version == version:
+                return found
+        raise NotFound(f"image {name!r} has no version {version!r}")
+
+    async def search(
+        self,
+        actor: Subject,
+        *,
+        workspace: str | None = None,
+        source: str | None = None,
+        kind: str | None = None,
+        status: str | None = None,
+        platform: str | None = None,
+        query: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page:
+        """Images the actor may see, by name, with only the versions that match the filters."""
+        stmt = (
+            select(images, workspaces.c.name.label("workspace_name"))
+            .join(workspaces, workspaces.c.id == images.c.workspace_id)
+            .order_by(images.c.name)
+        )
+        if workspace:
+            stmt = stmt.where(workspaces.c.name == workspace)
+        if query:
+            pattern = f"%{query.lower()}%"
+            stmt = stmt.where(
+                func.lower(images.c.name).like(pattern) | func.lower(images.c.description).like(pattern)
+            )
+        matched: list[ImageView] = []
+        async with self.db.read() as conn:
+            access = Access(conn, actor)
+            for row in (await conn.execute(stmt)).all():
+                view = await self._view(conn, access, row)
+                if view is None:
+                    continue
+                versions = [
+                    v
+                    for v in view.versions
+                    if (source is None or v.source == source)
+                    and (kind is None or v.kind == kind)
+                    and (status is None or v.status == status)
+                    and (platform is None or platform in v.platforms)
+                ]
+                if (source or kind or status or platform) and not versions:
+                    continue
+                matched.append(
+                    ImageView(
+                        **{
+                            **view.__dict__,
+                            "versions": versions,
+                            "source": source_of(versions or view.versions),
+                        }
+                    )
+                )
+        return Page(matched[offset : offset + limit], len(matched), limit, offset)
+
+    async def events(self, actor: Subject, name: str, limit: int = 200) -> list[ImageEvent]:
+        await self.get(actor, name)  # visibility check
+        async with self.db.read() as conn:
+            row = await self._image_row(conn, name)
+            rows = (
+                (
+                    await conn.execute(
+                        select(image_events)
+                        .where(image_events.c.image_id == row._mapping["id"])
+                        .order_by(image_events.c.id.desc())
+                        .limit(limit)
+                    )
+                )
+                .mappings()
+                .all()
+            )
+        return [
+            ImageEvent(r["id"], r["at"], r["actor"], r["kind"], r["version"], json.loads(r["detail"]))
+            for r in rows
+        ]
+
+    # --- external images ----------------------------------------------------------
+
+    async def register_external(
+        self,
+        actor: Subject,
+        workspace: str,
+        reference: str,
+        *,
+        name: str | None = None,
+        version: str | None = None,
+        description: str = "",
+        settings: VersionSettings | None = None,
+        new_image: bool = True,
+    ) -> VersionView:
+        """Register ``reference`` as a version of ``workspace/name`` (name and version are
+        taken from the reference when not given). ``new_image`` refuses an existing name."""
+        settings = settings or VersionSettings()
+        settings.check()
+        try:
+            ref = parse_reference(reference)
+        except ReferenceError as exc:
+            raise Invalid(str(exc)) from None
+        short = name or ref.suggested_name
+        full = short if "/" in short and short.split("/", 1)[0] == workspace else f"{workspace}/{short}"
+        version = version or ref.suggested_version
+        check_version(version)
+        found_warnings = [Warning(w.code, w.message) for w in reference_warnings(ref)]
+        now = time.time()
+        who = actor_name(actor)
+        async with self.db.write() as conn:
+            ws = await find_workspace(conn, workspace)
+            access = Access(conn, actor)
+            await access.require(ws.id, workspace, "developer")
+            row = await self._image_row(conn, full)
+            if row is not None and new_image:
+                raise Conflict(
+                    f"an image named {full!r} already exists; image names are unique across Dockyard. "
+                    f"Choose another name, or add a version to it (POST /api/v1/images/{full}/versions)"
+                )
+            if row is None:
+                if not new_image:
+                    raise NotFound(f"image {full!r} not found")
+                image_id = (
+                    await conn.execute(
+                        images.insert()
+                        .values(
+                            workspace_id=ws.id,
+                            name=full,
+                            description=description,
+                            created_at=now,
+                            created_by=who,
+                            updated_at=now,
+                            updated_by=who,
+                        )
+                        .returning(images.c.id)
+                    )
+                ).scalar_one()
+                await record_event(conn, image_id, who, "created", source=EXTERNAL)
+            else:
+                image_id = row._mapping["id"]
+                if row._mapping["workspace_id"] != ws.id:
+                    raise Conflict(f"image {full!r} belongs to another workspace")
+            taken = (
+                await conn.execute(
+                    select(image_versions.c.id).where(
+                        image_versions.c.image_id == image_id, image_versions.c.version == version
+                    )
+                )
+            ).first()
+            if taken is not None:
+                raise Conflict(
+                    f"image {full!r} already has a version {version!r}; choose another version name"
+                )
+            await conn.execute(
+                image_versions.insert().values(
+                    image_id=image_id,
+                    version=version,
+                    source=EXTERNAL,
+                    kind=settings.kind or "tool",
+                    access=settings.access or "workspace",
+                    regions=json.dumps(settings.regions or []),
+                    cluster_compatibility=json.dumps(settings.cluster_compatibility or []),
+                    status="unverified",
+                    external_reference=ref.canonical,
+                    digest=ref.digest,
+                    warnings=json.dumps([w.__dict__ for w in found_warnings]),
+                    created_at=now,
+                    created_by=who,
+                    updated_at=now,
+                )
+            )
+            await conn.execute(
+                update(images).where(images.c.id == image_id).values(updated_at=now, updated_by=who)
+            )
+            await record_event(conn, image_id, who, "version.added", version, reference=ref.canonical)
+        return await self.version(actor, full, version)
+
+    # --- changes ------------------------------------------------------------------
+
+    async def _writable(self, conn: Connection, actor: Subject, name: str, needed: str) -> tuple[int, int]:
+        """(image id, workspace id) if the actor may see the image and has ``needed``."""
+        row = await self._image_row(conn, name)
+        access = Access(conn, actor)
+        if row is None or await self._view(conn, access, row) is None:
+            raise NotFound(f"image {name!r} not found")
+        m = row._mapping
+        await access.require(m["workspace_id"], m["workspace_name"], needed)
+        return m["id"], m["workspace_id"]
+
+    async def update_image(self, actor: Subject, name: str, description: str) -> ImageView:
+        async with self.db.write() as conn:
+            image_id, _ = await self._writable(conn, actor, name, "developer")
+            now = time.time()
+            await conn.execute(
+                update(images)
+                .where(images.c.id == image_id)
+                .values(description=description, updated_at=now, updated_by=actor_name(actor))
+            )
+            await record_event(conn, image_id, actor_name(actor), "modified", fields=["description"])
+        return await self.get(actor, name)
+
+    async def update_version(
+        self, actor: Subject, name: str, version: str, settings: VersionSettings
+    ) -> VersionView:
+        settings.check()
+        values: dict[str, Any] = {}
+        if settings.kind is not None:
+            values["kind"] = settings.kind
+        if settings.access is not None:
+            values["access"] = settings.access
+        if settings.regions is not None:
+            values["regions"] = json.dumps(settings.regions)
+        if settings.cluster_compatibility is not None:
+            values["cluster_compatibility"] = json.dumps(settings.cluster_compatibility)
+        async with self.db.write() as conn:
+            image_id, _ = await self._writable(conn, actor, name, "developer")
+            now = time.time()
+            result = await conn.execute(
+                update(image_versions)
+                .where(image_versions.c.image_id == image_id, image_versions.c.version == version)
+                .values(updated_at=now, **values)
+            )
+            if not result.rowcount:
+                raise NotFound(f"image {name!r} has no version {version!r}")
+            await conn.execute(
+                update(images)
+                .where(images.c.id == image_id)
+                .values(updated_at=now, updated_by=actor_name(actor))
+            )
+            await record_event(conn, image_id, actor_name(actor), "modified", version, fields=sorted(values))
+        return await self.version(actor, name, version)
+
+    async def delete_external_version(self, actor: Subject, name: str, version: str) -> None:
+        async with self.db.write() as conn:
+            image_id, _ = await self._writable(conn, actor, name, "maintainer")
+            row = (
+                await conn.execute(
+                    select(image_versions.c.source).where(
+                        image_versions.c.image_id == image_id, image_versions.c.version == version
+                    )
+                )
+            ).first()
+            if row is None:
+                raise NotFound(f"image {name!r} has no version {version!r}")
+            if row[0] != EXTERNAL:
+                raise Conflict("internal versions are deleted in the registry (delete the tag)")
+            await conn.execute(
+                delete(image_versions).where(
+                    image_versions.c.image_id == image_id, image_versions.c.version == version
+                )
+            )
+            await record_event(conn, image_id, actor_name(actor), "version.deleted", version)
+
+    # --- policies -----------------------------------------------------------------
+
+    async def require_amd64(self, conn: Connection, workspace_id: int) -> bool:
+        row = (
+            await conn.execute(
+                select(catalog_policies.c.require_amd64).where(
+                    catalog_policies.c.workspace_id == workspace_id
+                )
+            )
+        ).first()
+        return bool(row[0]) if row is not None else False
+
+    async def set_policy(self, actor: Subject, workspace: str, require_amd64: bool) -> bool:
+        async with self.db.write() as conn:
+            ws = await find_workspace(conn, workspace)
+            await Access(conn, actor).require(ws.id, workspace, "owner")
+            stmt = self.db.insert(catalog_policies).values(workspace_id=ws.id, require_amd64=require_amd64)
+            await conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["workspace_id"], set_={"require_amd64": require_amd64}
+                )
+            )
+        return require_amd64
+
+    async def get_policy(self, actor: Subject, workspace: str) -> bool:
+        async with self.db.read() as conn:
+            ws = await find_workspace(conn, workspace)
+            return await self.require_amd64(conn, ws.id)

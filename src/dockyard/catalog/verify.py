@@ -1,0 +1,187 @@
+"""Verifying external versions against their registry, and what compute nodes need:
+the versions a user may run, and ``name:version`` resolved to a digest-pinned reference.
+
+The upstream client lives in a higher layer (``transfer``); it is handed in as a
+:class:`Resolver`, wired in :mod:`dockyard.app`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+from sqlalchemy import select, update
+
+from dockyard.auth.errors import Conflict, Invalid
+from dockyard.auth.policy import Subject
+from dockyard.catalog.inspect import AMD64_HELP, has_amd64
+from dockyard.catalog.service import Catalog, actor_name, record_event
+from dockyard.catalog.views import EXTERNAL, RUNNABLE, VersionView
+from dockyard.db.tables import image_versions, images
+from dockyard.oci.reference import ReferenceWarning, WarningCode, parse_reference
+
+
+@dataclass(frozen=True)
+class Resolved:
+    digest: str
+    media_type: str
+    platforms: list[str]
+    compressed_size: int | None
+
+
+@dataclass(frozen=True)
+class Unresolved:
+    kind: str  # not_found, unauthorized, rate_limited, unreachable, invalid
+    message: str
+
+
+class Resolver(Protocol):
+    async def __call__(self, reference: str) -> Resolved | Unresolved:
+        """Resolve a canonical reference (``registry/repository:tag[@digest]``) upstream."""
+        ...
+
+
+@dataclass(frozen=True)
+class Runnable:
+    image: str
+    version: str
+    source: str
+    kind: str
+    status: str
+    platforms: list[str]
+    pull: str  # what to pull: pinned to the digest when it is known
+
+
+@dataclass(frozen=True)
+class Pinned:
+    image: str
+    version: str
+    digest: str
+    reference: str  # host/repository@sha256:...
+    source: str
+
+
+class Verification:
+    def __init__(self, catalog: Catalog, resolver: Resolver) -> None:
+        self.catalog = catalog
+        self.resolver = resolver
+
+    async def verify(self, actor: Subject, name: str, version: str) -> VersionView:
+        """Check an external version now: record its digest, platforms and size, or why it failed."""
+        found = await self.catalog.version(actor, name, version)
+        if found.source != EXTERNAL or found.external_reference is None:
+            raise Conflict("only external versions are verified; internal ones are checked when pushed")
+        result = await self.resolver(found.external_reference)
+        now = time.time()
+        values: dict[str, object] = {"checked_at": now}
+        if isinstance(result, Resolved):
+            if found.digest and result.digest != found.digest and "@" in found.external_reference:
+                values.update(
+                    status="unreachable", status_reason=f"the pinned digest {found.digest} is gone upstream"
+                )
+            else:
+                warnings = [w.__dict__ for w in found.warnings if w.code != "no_amd64"]
+                ref = parse_reference(found.external_reference)
+                for w in warnings:
+                    if w["code"] == WarningCode.MOVING_TAG:
+                        w["message"] = (
+                            ReferenceWarning(WarningCode.MOVING_TAG, str(w["message"]), ref.name)
+                            .with_digest(result.digest)
+                            .message
+                        )
+                if not has_amd64(result.platforms):
+                    warnings.append({"code": "no_amd64", "message": AMD64_HELP})
+                values.update(
+                    status="reachable",
+                    status_reason=None,
+                    digest=result.digest,
+                    media_type=result.media_type,
+                    platforms=json.dumps(result.platforms),
+                    compressed_size=result.compressed_size,
+                    warnings=json.dumps(warnings),
+                )
+        else:
+            values.update(status="unreachable", status_reason=f"{result.kind}: {result.message}")
+        async with self.catalog.db.write() as conn:
+            image = (await conn.execute(select(images.c.id).where(images.c.name == name))).one()
+            await conn.execute(
+                update(image_versions)
+                .where(image_versions.c.image_id == image[0], image_versions.c.version == version)
+                .values(**values)
+            )
+            await record_event(
+                conn,
+                image[0],
+                actor_name(actor),
+                "verified",
+                version,
+                status=values.get("status"),
+                reason=values.get("status_reason"),
+            )
+        return await self.catalog.version(actor, name, version)
+
+    async def check_platforms(self, actor: Subject, name: str, version: str) -> VersionView:
+        """Verify at registration where the workspace requires linux/amd64 (refused without it)."""
+        checked = await self.verify(actor, name, version)
+        if checked.status == "reachable" and checked.has_amd64 is False:
+            await self.catalog.delete_external_version(actor, name, version)
+            raise Invalid("refused by the workspace policy: " + AMD64_HELP)
+        return checked
+
+    async def runnable(
+        self,
+        actor: Subject,
+        *,
+        registry_host: str,
+        workspace: str | None = None,
+        kind: str | None = None,
+        status: str | None = None,
+        platform: str | None = None,
+    ) -> list[Runnable]:
+        page = await self.catalog.search(
+            actor, workspace=workspace, kind=kind, status=status, platform=platform, limit=10_000
+        )
+        result = []
+        for image in page.items:
+            for v in image.versions:
+                if v.status not in RUNNABLE or (status is not None and v.status != status):
+                    continue
+                result.append(
+                    Runnable(
+                        image.name,
+                        v.version,
+                        v.source,
+                        v.kind,
+                        v.status,
+                        v.platforms,
+                        _pull(v, registry_host),
+                    )
+                )
+        return result
+
+    async def resolve(self, actor: Subject, name: str, version: str, registry_host: str) -> Pinned:
+        """``name:version`` as a digest-pinned pull reference; external versions are
+        verified on use when they have not been yet (or are unreachable)."""
+        found = await self.catalog.version(actor, name, version)
+        if found.source == EXTERNAL and found.status != "reachable":
+            found = await self.verify(actor, name, version)
+        if found.status not in ("available", "reachable") or not found.digest:
+            raise Conflict(
+                f"{name}:{version} cannot be run: {found.status} ({found.status_reason or 'no digest yet'})"
+            )
+        return Pinned(name, version, found.digest, _pinned(found, registry_host), found.source)
+
+
+def _pinned(version: VersionView, registry_host: str) -> str:
+    if version.source == EXTERNAL and version.external_reference:
+        ref = parse_reference(version.external_reference)
+        return f"{ref.name}@{version.digest}"
+    return f"{registry_host}/{version.image}@{version.digest}"
+
+
+def _pull(version: VersionView, registry_host: str) -> str:
+    if version.digest:
+        return _pinned(version, registry_host)
+    return version.external_reference or f"{registry_host}/{version.image}:{version.version}"

@@ -1,0 +1,128 @@
+"""What the catalog shows: images and versions as the API and CLI see them."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Row
+
+from dockyard.oci.reference import parse_reference
+
+INTERNAL, EXTERNAL = "internal", "external"
+KINDS = ("tool", "bench")
+ACCESS = ("public", "workspace", "private")
+INTERNAL_STATUSES = ("pending", "available", "failed")
+EXTERNAL_STATUSES = ("unverified", "reachable", "unreachable")
+RUNNABLE = frozenset({"available", "reachable", "unverified"})
+
+
+@dataclass(frozen=True)
+class Warning:
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class UpstreamInfo:
+    registry: str
+    repository: str
+    provider: str  # dockerhub, quay, ghcr, gitlab, ecr, nvcr, generic
+    ecr_account_id: str | None
+    ecr_region: str | None
+
+
+def upstream_info(reference: str | None) -> UpstreamInfo | None:
+    if reference is None:
+        return None
+    ref = parse_reference(reference)
+    return UpstreamInfo(ref.registry, ref.repository, str(ref.provider), ref.ecr_account_id, ref.ecr_region)
+
+
+@dataclass(frozen=True)
+class VersionView:
+    image: str
+    version: str
+    source: str
+    kind: str
+    cluster_compatibility: list[str]
+    access: str
+    regions: list[str]
+    status: str
+    status_reason: str | None
+    external_reference: str | None
+    upstream: UpstreamInfo | None  # external versions: where the reference points
+    digest: str | None
+    media_type: str | None
+    compressed_size: int | None
+    uncompressed_size: int | None
+    platforms: list[str]
+    has_amd64: bool | None  # None until the platforms are known
+    warnings: list[Warning]
+    checked_at: float | None
+    created_at: float
+    created_by: str
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class ImageView:
+    name: str
+    workspace: str
+    description: str
+    source: str  # internal, external or mixed
+    created_at: float
+    created_by: str
+    updated_at: float
+    updated_by: str
+    built_at: float | None
+    built_by: str | None
+    versions: list[VersionView]
+
+
+@dataclass(frozen=True)
+class ImageEvent:
+    id: int
+    at: float
+    actor: str
+    kind: str
+    version: str | None
+    detail: dict[str, Any]
+
+
+def version_view(image_name: str, row: Row[Any]) -> VersionView:
+    m = row._mapping
+    platforms = json.loads(m["platforms"])
+    known = bool(platforms) or m["status"] in ("available", "reachable")
+    return VersionView(
+        image=image_name,
+        version=m["version"],
+        source=m["source"],
+        kind=m["kind"],
+        cluster_compatibility=json.loads(m["cluster_compatibility"]),
+        access=m["access"],
+        regions=json.loads(m["regions"]),
+        status=m["status"],
+        status_reason=m["status_reason"],
+        external_reference=m["external_reference"],
+        upstream=upstream_info(m["external_reference"]),
+        digest=m["digest"],
+        media_type=m["media_type"],
+        compressed_size=m["compressed_size"],
+        uncompressed_size=m["uncompressed_size"],
+        platforms=platforms,
+        has_amd64=any(p.startswith("linux/amd64") for p in platforms) if known else None,
+        warnings=[Warning(**w) for w in json.loads(m["warnings"])],
+        checked_at=m["checked_at"],
+        created_at=m["created_at"],
+        created_by=m["created_by"],
+        updated_at=m["updated_at"],
+    )
+
+
+def source_of(versions: list[VersionView]) -> str:
+    kinds = {v.source for v in versions}
+    if len(kinds) == 1:
+        return kinds.pop()
+    return "mixed" if kinds else INTERNAL

@@ -40,6 +40,7 @@ from dockyard.auth.throttle import LoginThrottle, ThrottlePolicy
 from dockyard.auth.token_server import TokenServer
 from dockyard.auth.tokens import Tokens
 from dockyard.auth.workspaces import Workspaces
+from dockyard.catalog.credentials import CredentialStore
 from dockyard.catalog.service import Catalog
 from dockyard.catalog.sync import CatalogSync
 from dockyard.catalog.usage import Usage
@@ -116,7 +117,9 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
         db, catalog, RegistryContent(manifests, blobs), lambda digest: blobs.stream(Digest.parse(digest))
     )
     events.subscribe(sync)
-    verification = Verification(catalog, UpstreamResolver(settings.upstream_insecure))
+    key_file = settings.credentials_key_file or settings.data_dir.resolve() / "keys" / "credentials.key"
+    credentials = CredentialStore(db, key_file)
+    verification = Verification(catalog, UpstreamResolver(settings.upstream_insecure), credentials)
     return Services(
         settings,
         db,
@@ -156,13 +159,17 @@ class UpstreamResolver:
     def __init__(self, insecure: list[str]) -> None:
         self.insecure = set(insecure)
 
-    async def __call__(self, reference: str) -> Resolved | Unresolved:
+    async def __call__(self, reference: str, credentials: tuple[str, str] | None) -> Resolved | Unresolved:
         ref = parse_reference(reference)
         host = ref.api_host
         bare = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
         plain = host in self.insecure or bare in ("localhost", "127.0.0.1", "::1") or bare.startswith("127.")
         result = await upstream.resolve(
-            host, ref.repository, str(ref.digest or ref.tag), scheme="http" if plain else "https"
+            host,
+            ref.repository,
+            str(ref.digest or ref.tag),
+            credentials=None if credentials is None else upstream.Credentials(*credentials),
+            scheme="http" if plain else "https",
         )
         if isinstance(result, upstream.Resolved):
             sizes = result.platform_sizes
@@ -299,7 +306,11 @@ class Dockyard:
     def _catalog_services(self) -> CatalogServices:
         services = self.services
         return CatalogServices(
-            services.catalog, services.verification, Usage(services.catalog), services.settings.public_url
+            services.catalog,
+            services.verification,
+            Usage(services.catalog),
+            services.verification.credentials,
+            services.settings.public_url,
         )
 
     async def _bootstrap_identity(self) -> None:

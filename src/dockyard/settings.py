@@ -68,6 +68,11 @@ class Settings(BaseSettings):
         default_factory=list, description="Older keys whose tokens still verify (during a rotation)."
     )
     refresh_token_days: float = Field(90.0, gt=0, description="Lifetime of 'docker login' identity tokens.")
+    credentials_key_file: Path | None = Field(
+        None,
+        description="Fernet key encrypting the registry credentials workspaces keep; default: "
+        "generated in data_dir/keys (replicas must share it).",
+    )
     upstream_insecure: list[str] = Field(
         default_factory=list,
         description="Registries (host[:port]) spoken to over plain HTTP when verifying external images; "

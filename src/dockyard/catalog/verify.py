@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 
 from dockyard.auth.errors import Conflict, Invalid
 from dockyard.auth.policy import Subject
+from dockyard.catalog.credentials import CredentialStore
 from dockyard.catalog.inspect import AMD64_HELP, has_amd64
 from dockyard.catalog.service import Catalog, actor_name, record_event
 from dockyard.catalog.views import EXTERNAL, RUNNABLE, VersionView
@@ -38,8 +39,9 @@ class Unresolved:
 
 
 class Resolver(Protocol):
-    async def __call__(self, reference: str) -> Resolved | Unresolved:
-        """Resolve a canonical reference (``registry/repository:tag[@digest]``) upstream."""
+    async def __call__(self, reference: str, credentials: tuple[str, str] | None) -> Resolved | Unresolved:
+        """Resolve a canonical reference (``registry/repository:tag[@digest]``) upstream,
+        anonymously or with (username, secret)."""
         ...
 
 
@@ -64,16 +66,20 @@ class Pinned:
 
 
 class Verification:
-    def __init__(self, catalog: Catalog, resolver: Resolver) -> None:
+    def __init__(self, catalog: Catalog, resolver: Resolver, credentials: CredentialStore) -> None:
         self.catalog = catalog
         self.resolver = resolver
+        self.credentials = credentials
 
     async def verify(self, actor: Subject, name: str, version: str) -> VersionView:
         """Check an external version now: record its digest, platforms and size, or why it failed."""
         found = await self.catalog.version(actor, name, version)
         if found.source != EXTERNAL or found.external_reference is None:
             raise Conflict("only external versions are verified; internal ones are checked when pushed")
-        result = await self.resolver(found.external_reference)
+        async with self.catalog.db.read() as conn:
+            image = (await conn.execute(select(images.c.workspace_id).where(images.c.name == name))).one()
+        kept = await self.credentials.lookup(image[0], parse_reference(found.external_reference).registry)
+        result = await self.resolver(found.external_reference, kept)
         now = time.time()
         values: dict[str, object] = {"checked_at": now}
         if isinstance(result, Resolved):

@@ -411,3 +411,18 @@ catalog_policies = Table(
     Column("workspace_id", Integer, ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True),
     Column("require_amd64", Boolean, nullable=False, server_default=false()),
 )
+
+# Credentials a workspace keeps for other registries (verifying its private external images).
+# The secret is encrypted (Fernet) with a key kept beside the token-signing keys.
+upstream_credentials = Table(
+    "upstream_credentials",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("workspace_id", Integer, ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    Column("registry", String(255), nullable=False),
+    Column("username", String(255), nullable=False),
+    Column("secret", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("created_by", String(140), nullable=False, server_default=""),
+    UniqueConstraint("workspace_id", "registry", name="uq_upstream_credentials_workspace_registry"),
+)

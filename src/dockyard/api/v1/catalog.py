@@ -10,7 +10,8 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
-from dockyard.api.deps import Caller
+from dockyard.api.deps import Caller, ClientIp
+from dockyard.catalog.credentials import CredentialStore, StoredCredential
 from dockyard.catalog.service import Catalog, Page, VersionSettings
 from dockyard.catalog.usage import ImageUsage, Usage, WorkspaceUsage
 from dockyard.catalog.verify import Pinned, Runnable, Verification
@@ -24,6 +25,7 @@ class CatalogServices:
     catalog: Catalog
     verification: Verification
     usage: Usage
+    credentials: CredentialStore
     public_url: str
 
 
@@ -157,6 +159,37 @@ async def get_policy(workspace: str, services: Services, actor: Caller) -> Polic
 @router.put("/workspaces/{workspace}/catalog-policy", summary="Set the catalog policy (owners)")
 async def set_policy(workspace: str, body: Policy, services: Services, actor: Caller) -> Policy:
     return Policy(require_amd64=await services.catalog.set_policy(actor, workspace, body.require_amd64))
+
+
+class CredentialBody(BaseModel):
+    registry: str = Field(description="The registry host, e.g. quay.io or registry.example.org:5000.")
+    username: str
+    secret: str = Field(description="A password or access token; stored encrypted, never shown again.")
+
+
+@router.get("/workspaces/{workspace}/upstream-credentials", summary="Registry credentials kept (maintainers)")
+async def list_credentials(workspace: str, services: Services, actor: Caller) -> list[StoredCredential]:
+    return await services.credentials.stored(actor, workspace)
+
+
+@router.put(
+    "/workspaces/{workspace}/upstream-credentials", summary="Keep credentials for a registry (maintainers)"
+)
+async def put_credentials(
+    workspace: str, body: CredentialBody, services: Services, actor: Caller, ip: ClientIp
+) -> StoredCredential:
+    return await services.credentials.put(actor, workspace, body.registry, body.username, body.secret, ip)
+
+
+@router.delete(
+    "/workspaces/{workspace}/upstream-credentials/{registry}",
+    status_code=204,
+    summary="Forget them (maintainers)",
+)
+async def delete_credentials(
+    workspace: str, registry: str, services: Services, actor: Caller, ip: ClientIp
+) -> None:
+    await services.credentials.remove(actor, workspace, registry, ip)
 
 
 # Image names contain '/', so the routes below take the name as a path and are declared

@@ -2,7 +2,7 @@
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-22 08:35:40.891287
+Create Date: 2026-11-22 08:47:42.159867
 """
 
 from __future__ import annotations
@@ -64,6 +64,24 @@ def upgrade() -> None:
         batch_op.create_index("ix_images_workspace", ["workspace_id"], unique=False)
 
     op.create_table(
+        "upstream_credentials",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("workspace_id", sa.Integer(), nullable=False),
+        sa.Column("registry", sa.String(length=255), nullable=False),
+        sa.Column("username", sa.String(length=255), nullable=False),
+        sa.Column("secret", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.Float(), nullable=False),
+        sa.Column("created_by", sa.String(length=140), server_default="", nullable=False),
+        sa.ForeignKeyConstraint(
+            ["workspace_id"],
+            ["workspaces.id"],
+            name=op.f("fk_upstream_credentials_workspace_id_workspaces"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_upstream_credentials")),
+        sa.UniqueConstraint("workspace_id", "registry", name="uq_upstream_credentials_workspace_registry"),
+    )
+    op.create_table(
         "image_events",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("image_id", sa.Integer(), nullable=False),
@@ -119,6 +137,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_image_events_image")
 
     op.drop_table("image_events")
+    op.drop_table("upstream_credentials")
     with op.batch_alter_table("images", schema=None) as batch_op:
         batch_op.drop_index("ix_images_workspace")
 

@@ -300,6 +300,8 @@ class Dockyard:
             await conn.execute(text("SELECT 1"))
         await self.services.generations.start()
         await self._bootstrap_identity()
+        if await leases.acquire(self.services.db, "catalog-resume", self._holder, 60.0):
+            await self.services.catalog_sync.resume()
         if self.services.settings.gc_interval_seconds > 0:
             self._tasks.append(asyncio.create_task(self._gc_loop()))
 

@@ -60,6 +60,26 @@ class CatalogSync:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
+    async def resume(self) -> int:
+        """Inspect versions left ``pending`` by a server that stopped mid-inspection."""
+        async with self.db.read() as conn:
+            rows = (
+                await conn.execute(
+                    select(
+                        images.c.id,
+                        images.c.name,
+                        images.c.workspace_id,
+                        image_versions.c.version,
+                        image_versions.c.digest,
+                    )
+                    .join(image_versions, image_versions.c.image_id == images.c.id)
+                    .where(image_versions.c.source == INTERNAL, image_versions.c.status == "pending")
+                )
+            ).all()
+        for image_id, name, workspace_id, version, digest in rows:
+            self._spawn(self._inspect(name, version, digest, image_id, workspace_id))
+        return len(rows)
+
     async def __call__(self, event: Event) -> None:
         if isinstance(event, ManifestPushed):
             if event.tag is not None:

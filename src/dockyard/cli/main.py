@@ -1,7 +1,9 @@
-"""``dockyard``: serve, collect garbage, migrate the database.
+"""``dockyard``: serve, collect garbage, migrate the database, rotate keys; and manage
+users, workspaces, robots and access.
 
-Commands that act on a server's data (``serve``, ``gc``, ``db``) build the application
-from settings; every other command (from later issues) talks to a server over HTTP.
+Commands that act on a server's data (``serve``, ``gc``, ``db``, ``keys``) build the
+application from settings; every other command talks to a server over HTTP (``/api/v1``),
+with the login that ``dockyard login`` stores (see :mod:`dockyard.cli.config`).
 """
 
 from __future__ import annotations
@@ -19,12 +21,35 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from dockyard import __version__
+from dockyard.cli import access, client, output, repos, robots, session, users, workspaces
+from dockyard.cli.errors import CliError
 from dockyard.settings import Settings
 
 app = typer.Typer(help="Dockyard: a container image platform for research computing.", no_args_is_help=True)
 db_app = typer.Typer(help="The metadata database.", no_args_is_help=True)
-app.add_typer(db_app, name="db")
+keys_app = typer.Typer(help="Token-signing keys (run on the server, like gc).", no_args_is_help=True)
+SERVER_PANEL = "On the server (uses its settings and data)"
+app.add_typer(db_app, name="db", rich_help_panel=SERVER_PANEL)
+app.add_typer(keys_app, name="keys", rich_help_panel=SERVER_PANEL)
+for module in (session, users, workspaces, robots, repos, access):
+    module.register(app)
 console = Console(stderr=True)
+
+
+@app.callback()
+def _global_options(
+    server: Annotated[
+        str | None,
+        typer.Option(
+            "--server",
+            envvar=client.SERVER_ENV,
+            help="The server for API commands (default: the one you logged in to). "
+            "DOCKYARD_TOKEN sets the token.",
+        ),
+    ] = None,
+) -> None:
+    client.use_server(server)
+
 
 _SETTINGS_HELP = "\n\n".join(
     f"DOCKYARD_{name.upper()}: {field.description}" for name, field in Settings.model_fields.items()
@@ -73,9 +98,10 @@ def _migrate_in_child(settings: Settings) -> str:
 
 
 @app.command(
+    rich_help_panel=SERVER_PANEL,
     help="Start the server (registry at /v2, health at /healthz, metrics at /metrics).\n\n"
     "Settings come from options, DOCKYARD_* variables and the TOML file named by DOCKYARD_CONFIG:\n\n"
-    + _SETTINGS_HELP
+    + _SETTINGS_HELP,
 )
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on [127.0.0.1].")] = None,
@@ -95,11 +121,11 @@ def serve(
     revision = _migrate_in_child(settings)
     if settings.storage_driver == "filesystem":
         FilesystemDriver(settings.effective_storage_root).purge_temporaries()
-    mode = (
-        "DEVELOPMENT MODE: anonymous push and pull from loopback"
-        if settings.auth_mode == "dev"
-        else "basic auth"
-    )
+    mode = {
+        "dev": "DEVELOPMENT MODE: anonymous push and pull from loopback",
+        "basic": "basic auth with the settings' admin",
+        "token": "token auth",
+    }[settings.auth_mode]
     console.print(
         f"Dockyard {__version__} on http://{settings.host}:{settings.port} "
         f"({settings.effective_workers} workers, schema {revision}, {mode})"
@@ -108,7 +134,8 @@ def serve(
 
 
 @app.command(
-    help="Collect garbage now: unreferenced blobs and untagged manifests older than the grace period."
+    rich_help_panel=SERVER_PANEL,
+    help="Collect garbage now: unreferenced blobs and untagged manifests older than the grace period.",
 )
 def gc(
     dry_run: Annotated[
@@ -144,10 +171,35 @@ def db_upgrade(
     typer.echo(f"schema at revision {asyncio.run(_migrate(settings))}")
 
 
+@keys_app.command(
+    "rotate",
+    help="Make a new token-signing key in the data folder; tokens signed by the old one keep "
+    "verifying for a token lifetime plus 5 minutes, so nobody is logged out.",
+)
+def keys_rotate(data_dir: Annotated[Path | None, typer.Option(help="Data folder.")] = None) -> None:
+    from dockyard.auth.keys import KeyRing
+
+    settings = _settings(data_dir=data_dir)
+    ring = KeyRing(
+        settings.data_dir.resolve() / "keys",
+        settings.token_key_file,
+        tuple(settings.token_previous_key_files),
+    )
+    try:
+        kid = ring.rotate(settings.token_ttl_seconds + 300)
+    except (ValueError, OSError) as exc:
+        raise CliError(str(exc)) from None
+    typer.echo(f"new signing key {kid}")
+
+
 @app.command(help="Print the version.")
 def version() -> None:
     typer.echo(__version__)
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except CliError as exc:
+        output.report(exc)
+        sys.exit(exc.exit_code)

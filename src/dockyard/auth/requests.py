@@ -248,30 +248,17 @@ class AccessRequests:
                 request_id,
                 client_ip,
             )
-            await self._decide(conn, actor, request, "approved", note, expires_at)
-            await notify(
-                conn,
-                await _user_id(conn, request.requester),
-                "access_request.approved",
-                {
-                    "request_id": request_id,
-                    "repository": request.repository,
-                    "action": chosen,
-                    "expires_at": expires_at,
-                    "note": note,
-                },
-            )
-            await audit.record(
+            found = await self._decide(
                 conn,
                 actor,
-                "access_request.approve",
-                workspace_id=ws.id,
-                target=request.repository,
-                client_ip=client_ip,
-                detail={"request_id": request_id, "action": chosen, "expires_at": expires_at},
+                request,
+                "approved",
+                note,
+                expires_at,
+                ws.id,
+                client_ip,
+                {"action": chosen, "expires_at": expires_at},
             )
-            found = await _load(conn, request_id)
-        assert found is not None
         return found, grant
 
     async def reject(
@@ -279,24 +266,7 @@ class AccessRequests:
     ) -> AccessRequest:
         async with self.db.write() as conn:
             request, ws = await self._decidable(conn, actor, request_id)
-            await self._decide(conn, actor, request, "rejected", note, None)
-            await notify(
-                conn,
-                await _user_id(conn, request.requester),
-                "access_request.rejected",
-                {"request_id": request_id, "repository": request.repository, "note": note},
-            )
-            await audit.record(
-                conn,
-                actor,
-                "access_request.reject",
-                workspace_id=ws.id,
-                target=request.repository,
-                client_ip=client_ip,
-                detail={"request_id": request_id},
-            )
-            found = await _load(conn, request_id)
-        assert found is not None
+            found = await self._decide(conn, actor, request, "rejected", note, None, ws.id, client_ip, {})
         return found
 
     async def cancel(self, actor: Subject, request_id: int, client_ip: str | None = None) -> AccessRequest:
@@ -307,19 +277,8 @@ class AccessRequests:
                 raise NotFound(f"access request {request_id} not found")
             if request.status != "pending":
                 raise Conflict(f"access request {request_id} is already {request.status}")
-            await self._decide(conn, actor, request, "cancelled", "", None)
             ws = await find_workspace(conn, request.workspace)
-            await audit.record(
-                conn,
-                actor,
-                "access_request.cancel",
-                workspace_id=ws.id,
-                target=request.repository,
-                client_ip=client_ip,
-                detail={"request_id": request_id},
-            )
-            found = await _load(conn, request_id)
-        assert found is not None
+            found = await self._decide(conn, actor, request, "cancelled", "", None, ws.id, client_ip, {})
         return found
 
     async def _decidable(
@@ -346,7 +305,12 @@ class AccessRequests:
         status: str,
         note: str,
         expires_at: float | None,
-    ) -> None:
+        workspace_id: int,
+        client_ip: str | None,
+        detail: dict[str, Any],
+    ) -> AccessRequest:
+        """Close a pending request: record the decision, tell the requester (unless they
+        cancelled it themselves), write the audit event, and return the request as it is now."""
         await conn.execute(
             update(access_requests)
             .where(access_requests.c.id == request.id, access_requests.c.status == "pending")
@@ -358,6 +322,22 @@ class AccessRequests:
                 grant_expires_at=expires_at,
             )
         )
+        if status != "cancelled":
+            payload = {"request_id": request.id, "repository": request.repository, "note": note, **detail}
+            await notify(conn, await _user_id(conn, request.requester), f"access_request.{status}", payload)
+        verb = {"approved": "approve", "rejected": "reject", "cancelled": "cancel"}[status]
+        await audit.record(
+            conn,
+            actor,
+            f"access_request.{verb}",
+            workspace_id=workspace_id,
+            target=request.repository,
+            client_ip=client_ip,
+            detail={"request_id": request.id, **detail},
+        )
+        found = await _load(conn, request.id)
+        assert found is not None
+        return found
 
     # --- notifications ------------------------------------------------------------
 

@@ -172,9 +172,8 @@ class UpstreamResolver:
             scheme="http" if plain else "https",
         )
         if isinstance(result, upstream.Resolved):
-            sizes = result.platform_sizes
-            size = sizes.get("linux/amd64") if sizes else result.compressed_size
-            return Resolved(result.digest, result.media_type, result.platforms, size)
+            # What one machine downloads: the amd64 image's size (else the first platform's).
+            return Resolved(result.digest, result.media_type, result.platforms, result.compressed_size)
         return Unresolved(result.kind, result.message)
 
 

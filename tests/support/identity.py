@@ -111,7 +111,9 @@ class Api:
 
     def call(self, method: str, path: str, expect: int = 200, **kwargs: Any) -> Any:
         response = self.http.request(method, path, **kwargs)
-        assert response.status_code == expect, f"{method} {path}: {response.status_code} {response.text[:500]}"
+        assert response.status_code == expect, (
+            f"{method} {path}: {response.status_code} {response.text[:500]}"
+        )
         return None if response.status_code == 204 else response.json()
 
     def create_user(self, username: str, password: str = PASSWORD) -> dict[str, Any]:
@@ -139,10 +141,17 @@ class Api:
         self.call("PUT", f"/workspaces/{workspace}/teams/{team}/role", json={"role": role})
 
     def set_team_repository_role(self, repository: str, team: str, role: str | None) -> None:
-        self.call("PUT", "/repository/permissions/teams", params={"name": repository}, json={"team": team, "role": role})
+        self.call(
+            "PUT",
+            "/repository/permissions/teams",
+            params={"name": repository},
+            json={"team": team, "role": role},
+        )
 
     def set_visibility(self, repository: str, visibility: str) -> None:
-        self.call("PUT", "/repository/visibility", params={"name": repository}, json={"visibility": visibility})
+        self.call(
+            "PUT", "/repository/visibility", params={"name": repository}, json={"visibility": visibility}
+        )
 
     def grant(self, repository: str, username: str, action: str = "pull", days: float | None = None) -> None:
         self.call(
@@ -153,10 +162,14 @@ class Api:
         )
 
     def create_robot(self, workspace: str, name: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.call("POST", f"/workspaces/{workspace}/robots", 201, json={"name": name})
+        result: dict[str, Any] = self.call(
+            "POST", f"/workspaces/{workspace}/robots", 201, json={"name": name}
+        )
         return result
 
-    def set_robot_permission(self, workspace: str, name: str, role: str | None, repository: str | None = None) -> None:
+    def set_robot_permission(
+        self, workspace: str, name: str, role: str | None, repository: str | None = None
+    ) -> None:
         self.call(
             "PUT",
             f"/workspaces/{workspace}/robots/{name}/permissions",

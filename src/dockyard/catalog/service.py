@@ -79,6 +79,11 @@ async def record_event(
     )
 
 
+def platform_matches(wanted: str, platforms: list[str]) -> bool:
+    """``linux/arm64`` matches ``linux/arm64/v8`` (any variant); ``linux/arm64/v8`` only itself."""
+    return any(p == wanted or p.startswith(wanted + "/") for p in platforms)
+
+
 def actor_name(subject: Subject) -> str:
     return subject.name or "anonymous"
 
@@ -181,7 +186,7 @@ class Catalog:
                     if (source is None or v.source == source)
                     and (kind is None or v.kind == kind)
                     and (status is None or v.status == status)
-                    and (platform is None or platform in v.platforms)
+                    and (platform is None or platform_matches(platform, v.platforms))
                 ]
                 if (source or kind or status or platform) and not versions:
                     continue
@@ -417,4 +422,5 @@ class Catalog:
     async def get_policy(self, actor: Subject, workspace: str) -> bool:
         async with self.db.read() as conn:
             ws = await find_workspace(conn, workspace)
+            await Access(conn, actor).require(ws.id, workspace, "reader")
             return await self.require_amd64(conn, ws.id)

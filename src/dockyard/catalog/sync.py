@@ -148,7 +148,9 @@ class CatalogSync:
                     update(image_versions).where(image_versions.c.id == existing[0]).values(**values)
                 )
             await conn.execute(
-                update(images).where(images.c.id == image_id).values(updated_at=now, updated_by=who)
+                update(images)
+                .where(images.c.id == image_id)
+                .values(updated_at=now, updated_by=who, built_at=now, built_by=who)
             )
             await record_event(conn, image_id, who, "pushed", event.tag, digest=event.digest)
         self._spawn(self._inspect(event.repository, event.tag, event.digest, image_id, repo[0]))

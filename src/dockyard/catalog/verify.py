@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from dockyard.auth.errors import Conflict, Invalid
 from dockyard.auth.policy import Subject
@@ -128,11 +128,29 @@ class Verification:
             )
         return await self.catalog.version(actor, name, version)
 
-    async def check_platforms(self, actor: Subject, name: str, version: str) -> VersionView:
-        """Verify at registration where the workspace requires linux/amd64 (refused without it)."""
+    async def check_platforms(
+        self, actor: Subject, name: str, version: str, *, new_image: bool = False
+    ) -> VersionView:
+        """Verify at registration where the workspace requires linux/amd64 (refused without it).
+
+        A refused registration leaves nothing behind: the version, and the image too when this
+        registration created it. The registering developer may not delete versions, so this
+        does not go through the maintainers' delete."""
         checked = await self.verify(actor, name, version)
         if checked.status == "reachable" and checked.has_amd64 is False:
-            await self.catalog.delete_external_version(actor, name, version)
+            async with self.catalog.db.write() as conn:
+                image_id = (await conn.execute(select(images.c.id).where(images.c.name == name))).scalar_one()
+                if new_image:
+                    await conn.execute(delete(images).where(images.c.id == image_id))
+                else:
+                    await conn.execute(
+                        delete(image_versions).where(
+                            image_versions.c.image_id == image_id, image_versions.c.version == version
+                        )
+                    )
+                    await record_event(
+                        conn, image_id, actor_name(actor), "version.refused", version, reason="no linux/amd64"
+                    )
             raise Invalid("refused by the workspace policy: " + AMD64_HELP)
         return checked
 

@@ -68,7 +68,11 @@ def http(token_registry: RunningRegistry) -> Iterator[httpx.Client]:
 def token(
     http: httpx.Client, *scopes: str, auth: tuple[str, str] | None = None, **params: str
 ) -> dict[str, Any]:
-    query: list[tuple[str, str | int | float | bool | None]] = [("service", "dockyard"), *(("scope", s) for s in scopes), *params.items()]
+    query: list[tuple[str, str | int | float | bool | None]] = [
+        ("service", "dockyard"),
+        *(("scope", s) for s in scopes),
+        *params.items(),
+    ]
     response = http.get("/auth/token", params=query, auth=auth)
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()

@@ -116,13 +116,17 @@ async def create_external(body: ExternalImage, services: Services, actor: Caller
         description=body.description,
         settings=body.settings(),
     )
-    return await _policy_check(services, actor, created)
+    return await _policy_check(services, actor, created, new_image=True)
 
 
-async def _policy_check(services: CatalogServices, actor: Caller, created: VersionView) -> VersionView:
+async def _policy_check(
+    services: CatalogServices, actor: Caller, created: VersionView, *, new_image: bool
+) -> VersionView:
     workspace = created.image.split("/", 1)[0]
     if await services.catalog.get_policy(actor, workspace):
-        return await services.verification.check_platforms(actor, created.image, created.version)
+        return await services.verification.check_platforms(
+            actor, created.image, created.version, new_image=new_image
+        )
     return created
 
 
@@ -241,7 +245,7 @@ async def add_version(name: str, body: ExternalVersion, services: Services, acto
         settings=body.settings(),
         new_image=False,
     )
-    return await _policy_check(services, actor, created)
+    return await _policy_check(services, actor, created, new_image=False)
 
 
 @router.get("/images/{name:path}/events", summary="The image's history")

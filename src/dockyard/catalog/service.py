@@ -84,6 +84,29 @@ def platform_matches(wanted: str, platforms: list[str]) -> bool:
     return any(p == wanted or p.startswith(wanted + "/") for p in platforms)
 
 
+async def create_image(
+    conn: Connection, workspace_id: int, name: str, who: str, source: str, now: float, description: str = ""
+) -> int:
+    """A new image row and its first history event; its id."""
+    image_id: int = (
+        await conn.execute(
+            images.insert()
+            .values(
+                workspace_id=workspace_id,
+                name=name,
+                description=description,
+                created_at=now,
+                created_by=who,
+                updated_at=now,
+                updated_by=who,
+            )
+            .returning(images.c.id)
+        )
+    ).scalar_one()
+    await record_event(conn, image_id, who, "created", source=source)
+    return image_id
+
+
 def actor_name(subject: Subject) -> str:
     return subject.name or "anonymous"
 
@@ -264,22 +287,7 @@ class Catalog:
             if row is None:
                 if not new_image:
                     raise NotFound(f"image {full!r} not found")
-                image_id = (
-                    await conn.execute(
-                        images.insert()
-                        .values(
-                            workspace_id=ws.id,
-                            name=full,
-                            description=description,
-                            created_at=now,
-                            created_by=who,
-                            updated_at=now,
-                            updated_by=who,
-                        )
-                        .returning(images.c.id)
-                    )
-                ).scalar_one()
-                await record_event(conn, image_id, who, "created", source=EXTERNAL)
+                image_id = await create_image(conn, ws.id, full, who, EXTERNAL, now, description)
             else:
                 image_id = row._mapping["id"]
                 if row._mapping["workspace_id"] != ws.id:

@@ -24,7 +24,7 @@ from sqlalchemy import delete, select, update
 from dockyard.auth.base import current_principal
 from dockyard.catalog.inspect import AMD64_HELP, ContentSource, ImageFacts, has_amd64, inspect_image
 from dockyard.catalog.measure import uncompressed_size
-from dockyard.catalog.service import Catalog, record_event
+from dockyard.catalog.service import Catalog, create_image, record_event
 from dockyard.catalog.views import INTERNAL
 from dockyard.db.engine import Database
 from dockyard.db.tables import blob_uncompressed, image_versions, images, repositories
@@ -104,21 +104,7 @@ class CatalogSync:
                 return
             image = (await conn.execute(select(images.c.id).where(images.c.name == event.repository))).first()
             if image is None:
-                image_id = (
-                    await conn.execute(
-                        images.insert()
-                        .values(
-                            workspace_id=repo[0],
-                            name=event.repository,
-                            created_at=now,
-                            created_by=who,
-                            updated_at=now,
-                            updated_by=who,
-                        )
-                        .returning(images.c.id)
-                    )
-                ).scalar_one()
-                await record_event(conn, image_id, who, "created", source=INTERNAL)
+                image_id = await create_image(conn, repo[0], event.repository, who, INTERNAL, now)
             else:
                 image_id = image[0]
             existing = (

@@ -21,7 +21,18 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from dockyard import __version__
-from dockyard.cli import access, client, output, repos, robots, session, users, workspaces
+from dockyard.cli import (
+    access,
+    catalog_admin,
+    client,
+    images,
+    output,
+    repos,
+    robots,
+    session,
+    users,
+    workspaces,
+)
 from dockyard.cli.errors import CliError
 from dockyard.settings import Settings
 
@@ -31,7 +42,7 @@ keys_app = typer.Typer(help="Token-signing keys (run on the server, like gc).", 
 SERVER_PANEL = "On the server (uses its settings and data)"
 app.add_typer(db_app, name="db", rich_help_panel=SERVER_PANEL)
 app.add_typer(keys_app, name="keys", rich_help_panel=SERVER_PANEL)
-for module in (session, users, workspaces, robots, repos, access):
+for module in (session, users, workspaces, robots, repos, access, images, catalog_admin):
     module.register(app)
 console = Console(stderr=True)
 

@@ -84,6 +84,12 @@ class Services:
     catalog_sync: CatalogSync
     verification: Verification
 
+    async def close(self) -> None:
+        """Stop background work and release connections (after the last request)."""
+        await self.catalog_sync.close()
+        await self.generations.stop()
+        await self.db.dispose()
+
 
 def build_generations(settings: Settings, db: Database) -> Generations:
     """How processes learn of each other's writes: shared memory on one machine (SQLite),
@@ -352,9 +358,7 @@ class Dockyard:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await self.services.catalog_sync.close()
-        await self.services.generations.stop()
-        await self.services.db.dispose()
+        await self.services.close()
         if self.access_lines is not None:
             self.access_lines.flush()
 

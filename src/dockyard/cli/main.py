@@ -166,8 +166,7 @@ def gc(
         try:
             report = await services.gc.run(dry_run=dry_run)
         finally:
-            await services.generations.stop()
-            await services.db.dispose()
+            await services.close()
         return {**report.summary(), "blobs": report.blobs, "manifests": report.manifests}
 
     typer.echo(json.dumps(asyncio.run(collect()), indent=2))

@@ -37,8 +37,7 @@ async def open_services(
     try:
         yield services
     finally:
-        await services.generations.stop()
-        await services.db.dispose()
+        await services.close()
 
 
 def another_worker(services: Services) -> UploadService:

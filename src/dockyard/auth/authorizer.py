@@ -57,6 +57,7 @@ class TokenAuthorizer:
         self.tokens = tokens
         self.public_url = public_url.rstrip("/") if public_url else None
         self._basic: OrderedDict[str, tuple[float, Subject, str]] = OrderedDict()
+        self._principals: dict[Subject, Principal] = {}  # one per subject, not per request
 
     def realm(self, caller: Caller) -> str:
         base = self.public_url or f"{caller.scheme}://{caller.host or 'localhost'}"
@@ -101,7 +102,12 @@ class TokenAuthorizer:
             held = verified.access.get((access.type, access.name), frozenset())
             if not access.actions <= held:
                 raise self._refuse(caller, accesses, "insufficient scope", "insufficient_scope")
-        return principal_of(verified.subject)
+        principal = self._principals.get(verified.subject)
+        if principal is None:
+            principal = self._principals[verified.subject] = principal_of(verified.subject)
+            if len(self._principals) > 4096:
+                self._principals.clear()
+        return principal
 
     async def _basic_auth(self, caller: Caller, header: str, accesses: list[Access]) -> Principal:
         subject = await self._basic_subject(caller, header, accesses)

@@ -10,6 +10,7 @@ import contextlib
 import logging
 import os
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -23,6 +24,7 @@ from starlette.types import Receive, Scope, Send
 from dockyard import __version__
 from dockyard.api.rest import create_api
 from dockyard.api.token_endpoint import TokenEndpoint
+from dockyard.api.v1.archives import ArchiveServices
 from dockyard.api.v1.catalog import CatalogServices
 from dockyard.auth import audit
 from dockyard.auth.accounts import Accounts
@@ -64,6 +66,9 @@ from dockyard.settings import Settings
 from dockyard.storage.base import StorageDriver
 from dockyard.storage.factory import create_driver
 from dockyard.transfer import upstream
+from dockyard.transfer.archive_uploads import ArchiveUploads
+from dockyard.transfer.archive_versions import ArchiveVersions
+from dockyard.transfer.exports import Exports
 
 log = logging.getLogger("dockyard")
 
@@ -263,11 +268,33 @@ class Dockyard:
         services.events.subscribe(AuditListener(services.db))
         self.access_lines = LineBuffer() if settings.access_log else None
         self.registry = AccessLog(RegistryApp(ctx), self.access_lines)
+        self.archives = ArchiveUploads(
+            services.db,
+            services.storage,
+            services.uploads.locks,
+            Usage(services.catalog),
+            settings.archive_max_bytes,
+            settings.workspace_quota_bytes,
+        )
+        archive_versions = ArchiveVersions(
+            self.archives, services.db, services.blobs, services.manifests, services.catalog
+        )
         routes = [
             Route("/healthz", self.healthz),
             Route("/metrics", self.metrics_endpoint),
             *TokenEndpoint(services.identity).routes(),
-            Mount("/api/v1", create_api(services.identity, self._catalog_services(), __version__)),
+            Mount(
+                "/api/v1",
+                create_api(
+                    services.identity,
+                    self._catalog_services(),
+                    __version__,
+                    exports=Exports(
+                        services.db, services.catalog, services.manifests, services.blobs, services.storage
+                    ),
+                    archive_services=ArchiveServices(self.archives, archive_versions),
+                ),
+            ),
         ]
         self.web = AccessLog(Starlette(routes=routes), self.access_lines)
         self._holder = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -358,6 +385,7 @@ class Dockyard:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self.archives.close()
         await self.services.close()
         if self.access_lines is not None:
             self.access_lines.flush()
@@ -369,6 +397,7 @@ class Dockyard:
             try:
                 if await leases.acquire(self.services.db, "gc", self._holder, max(interval, 60.0)):
                     await self.services.gc.run()
+                    await self.archives.purge_stale(time.time() - self.services.settings.upload_purge_seconds)
             except Exception:
                 log.exception("periodic garbage collection failed; retrying next period")
 

@@ -94,6 +94,15 @@ class Settings(BaseSettings):
     upload_purge_seconds: float = Field(
         7 * 24 * 3600.0, gt=0, description="Upload sessions idle for longer than this are removed by GC."
     )
+    archive_max_bytes: int = Field(
+        32 * 1024**3, gt=0, description="Largest image archive (tar) accepted for upload, in bytes."
+    )
+    workspace_quota_bytes: int = Field(
+        0,
+        ge=0,
+        description="Bytes of images a workspace may store (checked when an uploaded archive becomes "
+        "an image version); 0: no quota.",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
     access_log: bool = Field(True, description="Write one structured (JSON) log line per request.")
 

@@ -7,7 +7,9 @@ from fastapi import FastAPI
 from dockyard.api import problems
 from dockyard.api.deps import Authenticator
 from dockyard.api.v1 import (
+    archives,
     audit,
+    downloads,
     repositories,
     requests,
     robots,
@@ -17,11 +19,20 @@ from dockyard.api.v1 import (
 from dockyard.api.v1 import (
     catalog as catalog_routes,
 )
+from dockyard.api.v1.archives import ArchiveServices
 from dockyard.api.v1.catalog import CatalogServices
 from dockyard.auth.services import Identity
+from dockyard.transfer.exports import Exports
 
 
-def create_api(identity: Identity, catalog: CatalogServices, version: str) -> FastAPI:
+def create_api(
+    identity: Identity,
+    catalog: CatalogServices,
+    version: str,
+    *,
+    exports: Exports,
+    archive_services: ArchiveServices,
+) -> FastAPI:
     app = FastAPI(
         title="Dockyard API",
         version=version,
@@ -37,7 +48,22 @@ def create_api(identity: Identity, catalog: CatalogServices, version: str) -> Fa
     app.state.identity = identity
     app.state.authenticator = Authenticator(identity)
     app.state.catalog = catalog
+    app.state.exports = exports
+    app.state.archives = archive_services
     problems.install(app)
-    for module in (users, workspaces, robots, repositories, requests, audit, catalog_routes):
+    archives.install_problems(app)
+    # Routes match in the order they are added: the catalog's catch-all /images/{name:path}
+    # must come after every more specific /images/... route of other routers.
+    for module in (
+        users,
+        workspaces,
+        robots,
+        repositories,
+        requests,
+        audit,
+        archives,
+        downloads,
+        catalog_routes,
+    ):
         app.include_router(module.router)
     return app

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from dockyard.cli import image_changes, output
+from dockyard.cli import archives, downloads, image_changes, output
 from dockyard.cli.catalog_format import (
     PANEL,
     Image,
@@ -243,4 +243,6 @@ def runnable(
 
 def register(app: typer.Typer) -> None:
     image_changes.attach(image_app)
+    downloads.attach(image_app)
+    archives.attach(image_app)
     app.add_typer(image_app, name="image", rich_help_panel=PANEL)

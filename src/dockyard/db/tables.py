@@ -426,3 +426,30 @@ upstream_credentials = Table(
     Column("created_by", String(140), nullable=False, server_default=""),
     UniqueConstraint("workspace_id", "registry", name="uq_upstream_credentials_workspace_registry"),
 )
+
+
+# --- Archive uploads (issue 5) -----------------------------------------------------------
+# A docker-save / OCI archive uploaded in chunks: the bytes so far are the file
+# ``archives/<id>/archive`` in storage (its size is the offset), so a session survives a
+# dropped connection and a server restart. ``state``: receiving, importing, done, failed.
+# ``result`` (JSON) holds what the import found: per image, the manifests to push and the
+# blobs they need (staged under ``archives/<id>/blobs/`` or already stored).
+
+archive_uploads = Table(
+    "archive_uploads",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("workspace_id", Integer, ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_by", String(140), nullable=False, server_default=""),
+    Column("state", String(12), nullable=False),
+    Column("size", BigInteger),  # declared by the client; NULL when not known in advance
+    Column("processed", BigInteger, nullable=False, server_default="0"),  # archive bytes imported so far
+    Column("layer_compression", String(8), nullable=False, server_default="gzip"),
+    Column("reason", Text),  # why it failed
+    Column("result", Text),  # JSON, once imported
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Index("ix_archive_uploads_workspace", "workspace_id"),
+    Index("ix_archive_uploads_updated", "updated_at"),
+)

@@ -124,6 +124,32 @@ class BlobService:
             repo_id = await repos.ensure_id(self.db, conn, repository)
             await self._link(conn, repo_id, digest)
 
+    async def adopt(self, repository: str, digest: Digest, size: int, scratch_path: str | None) -> bool:
+        """Link ``digest`` into ``repository``, moving verified bytes from ``scratch_path`` into
+        place only when the blob is not stored yet (imports deduplicate). Returns whether the
+        bytes were moved; ``BLOB_UNKNOWN`` when they are neither stored nor at ``scratch_path``.
+
+        The claim comes first, as in :meth:`commit`: once it holds, GC leaves the stored bytes
+        alone, so the check for them that follows stays true until the link exists."""
+        await self.claim(digest, size)
+        moved = False
+        try:
+            await self.storage.stat(blob_path(digest))
+        except PathNotFound:
+            if scratch_path is None:
+                raise RegistryError(ErrorCode.BLOB_UNKNOWN, f"blob {digest} is not stored") from None
+            try:
+                await self.storage.move(scratch_path, blob_path(digest))
+            except PathNotFound:
+                raise RegistryError(
+                    ErrorCode.BLOB_UNKNOWN, f"blob {digest} is neither stored nor staged"
+                ) from None
+            moved = True
+        async with self.db.write() as conn:
+            repo_id = await repos.ensure_id(self.db, conn, repository)
+            await self._link(conn, repo_id, digest)
+        return moved
+
     async def _link(self, conn: Connection, repo_id: int, digest: Digest) -> None:
         now = time.time()
         stmt = self.db.insert(repository_blobs).values(repository_id=repo_id, digest=digest, touched_at=now)

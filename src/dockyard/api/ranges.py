@@ -1,0 +1,47 @@
+"""One byte range of a response (RFC 9110 section 14): parsing ``Range`` with ``If-Range``.
+
+Only single ranges are served; a request for several, a malformed header, a unit other
+than bytes, or an ``If-Range`` that does not name the current representation (by strong
+ETag) gets the whole representation, which the RFC allows a server to answer any
+``Range`` with. A range that starts at or past the end is unsatisfiable (416).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_SPEC = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Span:
+    start: int
+    end: int  # exclusive
+    satisfiable: bool = True
+
+
+def span_of(range_header: str | None, if_range: str | None, etag: str, size: int) -> Span | None:
+    """The part of a ``size``-byte representation to send, or ``None`` for all of it."""
+    if not range_header:
+        return None
+    if if_range is not None and if_range.strip() != etag:
+        return None  # changed since the client's first part (or a date: we have no Last-Modified)
+    match = _SPEC.fullmatch(range_header)
+    if match is None:
+        return None
+    first, last = match.groups()
+    if not first and not last:
+        return None
+    if not first:  # bytes=-S: the last S bytes
+        suffix = int(last)
+        if suffix == 0:
+            return Span(0, 0, satisfiable=False)
+        return Span(max(0, size - suffix), size)
+    start = int(first)
+    if last and int(last) < start:
+        return None  # an invalid range-spec: ignore the header
+    if start >= size:
+        return Span(start, start, satisfiable=False)
+    end = size if not last else min(int(last) + 1, size)
+    return Span(start, end)

@@ -1,0 +1,265 @@
+"""``dockyard image upload FILE``: upload a ``docker save`` or OCI archive (plain, gzip or
+zstd) and create an image version from it, with progress bars for the upload and the import.
+
+The archive goes in chunks. The upload session's id is remembered (``uploads.json`` beside
+the CLI's config file, keyed by server, file, size, modification time and workspace), so
+after an interruption the same command asks the server how far it got and sends the rest.
+Once the server has imported the archive, the version is created (name and version default
+to the image's tag; ``--image`` picks one of several images) and the session is removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, Annotated, Any
+
+import httpx
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+from dockyard.cli import config, output
+from dockyard.cli.catalog_format import Access, Clusters, Kind, Regions, human_size, settings_body
+from dockyard.cli.client import Client, connect, seg
+from dockyard.cli.errors import ApiError, CliError
+
+RESUME_HINT = "run the same command again to resume"
+STEP = 1 << 20  # bytes read from the file at a time
+_TIMEOUT = httpx.Timeout(60.0, write=300.0, read=300.0)
+
+
+def upload(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            metavar="FILE",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+            help="The archive (.tar, .tar.gz, ...).",
+        ),
+    ],
+    workspace: Annotated[
+        str | None, typer.Option("--workspace", "-w", help="Its workspace (default: your personal one).")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option(help="The image's name (default: from the archive's tag).")
+    ] = None,
+    version: Annotated[str | None, typer.Option(help="The version (default: the archive's tag).")] = None,
+    image: Annotated[
+        str | None, typer.Option(help="Which image of a multi-image archive: its tag or index.")
+    ] = None,
+    kind: Kind = None,
+    access: Access = None,
+    region: Regions = None,
+    cluster: Clusters = None,
+    replace: Annotated[bool, typer.Option(help="Replace the version if it exists.")] = False,
+    layer_compression: Annotated[
+        str, typer.Option(help="How uncompressed (docker save) layers are stored: gzip or zstd.")
+    ] = "gzip",
+    chunk_mib: Annotated[int, typer.Option("--chunk-size", min=1, help="MiB per request.")] = 64,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    json_output: output.JsonFlag = False,
+) -> None:
+    """Upload an image archive (docker save or OCI; developers) and create a version from it."""
+    with connect() as api:
+        ws = workspace or str(api.get("/user")["username"])
+        session = _Session(api, file, ws, layer_compression, quiet)
+        archive_id = session.upload(chunk_mib << 20)
+        done = session.imported(archive_id)
+        chosen: int | str | None = int(image) if image is not None and image.isdigit() else image
+        body: dict[str, Any] = {
+            "image": chosen,
+            "name": name,
+            "version": version,
+            "replace": replace,
+            **settings_body(kind, access, region, cluster),
+        }
+        created = api.post(f"/archives/{seg(archive_id)}/create-version", body)
+        with contextlib.suppress(CliError):
+            api.delete(f"/archives/{seg(archive_id)}")
+        session.forget()
+    if json_output:
+        output.print_json(created)
+        return
+    output.say(f"Created {created['image']}:{created['version']} ({created['kind']}, {created['status']}).")
+    output.say(f"Digest: {created['digest']}")
+    written, known = done.get("bytes_written"), done.get("bytes_deduplicated")
+    if written is not None and known is not None:
+        output.say(f"Stored {human_size(written)} of new blobs; {human_size(known)} were already stored.")
+    for warning in done.get("warnings", []):
+        output.note(f"warning: {warning}")
+    if created["status"] == "pending":
+        output.note(f"Dockyard is inspecting it: dockyard image show {created['image']}")
+
+
+class _Session:
+    def __init__(self, api: Client, file: Path, workspace: str, layer_compression: str, quiet: bool) -> None:
+        self.api = api
+        self.file = file
+        self.size = file.stat().st_size
+        self.workspace = workspace
+        self.layer_compression = layer_compression
+        self.quiet = quiet
+        stat = file.stat()
+        self.key = f"{api.url}|{file.resolve()}|{self.size}|{stat.st_mtime_ns}|{workspace}"
+        self.state_file = config.config_path().parent / "uploads.json"
+
+    # --- remembering the session ----------------------------------------------------
+
+    def _load(self) -> dict[str, str]:
+        try:
+            found = json.loads(self.state_file.read_text())
+        except (OSError, ValueError):
+            return {}
+        return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
+
+    def _save(self, known: dict[str, str]) -> None:
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.state_file.with_name(self.state_file.name + ".tmp")
+        tmp.write_text(json.dumps(known, indent=1))
+        tmp.replace(self.state_file)
+
+    def remember(self, archive_id: str) -> None:
+        self._save({**self._load(), self.key: archive_id})
+
+    def forget(self) -> None:
+        known = self._load()
+        if known.pop(self.key, None) is not None:
+            self._save(known)
+
+    # --- uploading -----------------------------------------------------------------
+
+    def _resumable(self) -> tuple[str, dict[str, Any]] | None:
+        archive_id = self._load().get(self.key)
+        if archive_id is None:
+            return None
+        try:
+            status: dict[str, Any] = self.api.get(f"/archives/{seg(archive_id)}")
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+            self.forget()
+            return None
+        if status["state"] == "failed" and "PUT again" not in (status["reason"] or ""):
+            self.forget()
+            return None
+        return archive_id, status
+
+    def upload(self, chunk: int) -> str:
+        """Send what the server does not have yet; the session's id."""
+        found = self._resumable()
+        if found is None:
+            started = self.api.post(
+                "/archives",
+                {"workspace": self.workspace, "size": self.size, "layer_compression": self.layer_compression},
+            )
+            archive_id, offset, state = str(started["id"]), 0, "receiving"
+            self.remember(archive_id)
+        else:
+            archive_id, status = found
+            offset, state = int(status["offset"]), str(status["state"])
+            if state == "receiving" and offset:
+                output.note(f"Resuming the upload at byte {offset} of {self.size}.")
+        if state == "receiving":
+            self._send(archive_id, offset, chunk)
+        return archive_id
+
+    def _send(self, archive_id: str, offset: int, chunk: int) -> None:
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+        )
+        console = Console(stderr=True)
+        with (
+            self.file.open("rb") as source,
+            Progress(*columns, console=console, disable=self.quiet, transient=True) as progress,
+        ):
+            task = progress.add_task("uploading", total=self.size, completed=offset)
+            while offset < self.size:
+                length = min(chunk, self.size - offset)
+                source.seek(offset)
+                headers = {
+                    "Content-Range": f"bytes {offset}-{offset + length - 1}/{self.size}",
+                    "Content-Type": "application/octet-stream",
+                    "Content-Length": str(length),
+                }
+                body = _pieces(source, length, lambda n: progress.advance(task, n))
+                try:
+                    response = self.api.http.patch(
+                        f"/archives/{seg(archive_id)}", content=body, headers=headers, timeout=_TIMEOUT
+                    )
+                except httpx.TransportError as exc:
+                    raise CliError(
+                        f"the upload was interrupted: {exc or type(exc).__name__}", hint=RESUME_HINT
+                    ) from None
+                _check(response)
+                offset = int(response.json()["offset"])
+                progress.update(task, completed=offset)
+
+    def imported(self, archive_id: str) -> dict[str, Any]:
+        """Complete the upload (the server imports in the background) and follow the import."""
+        status: dict[str, Any] = self.api.get(f"/archives/{seg(archive_id)}")
+        if status["state"] in ("receiving", "failed"):
+            try:
+                response = self.api.http.put(
+                    f"/archives/{seg(archive_id)}", params={"wait": "false"}, timeout=_TIMEOUT
+                )
+            except httpx.TransportError as exc:
+                raise CliError(f"cannot reach {self.api.url}: {exc}", hint=RESUME_HINT) from None
+            _check(response)
+            status = response.json()
+        columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=Console(stderr=True), disable=self.quiet, transient=True) as progress:
+            task = progress.add_task("importing", total=self.size)
+            while status["state"] == "importing":
+                progress.update(task, completed=int(status["processed"]))
+                time.sleep(0.5)
+                status = self.api.get(f"/archives/{seg(archive_id)}")
+        if status["state"] != "done":
+            self.forget()
+            raise CliError(f"the archive was refused: {status['reason']}")
+        return status
+
+
+def _pieces(source: IO[bytes], length: int, advance: Callable[[int], None]) -> Iterator[bytes]:
+    left = length
+    while left:
+        piece = source.read(min(STEP, left))
+        if not piece:
+            raise CliError("the file got shorter while it was being uploaded")
+        left -= len(piece)
+        advance(len(piece))
+        yield piece
+
+
+def _check(response: httpx.Response) -> None:
+    if response.status_code < 400:
+        return
+    detail = f"HTTP {response.status_code}"
+    with contextlib.suppress(ValueError):
+        body = response.json()
+        if isinstance(body, dict) and isinstance(body.get("detail"), str):
+            detail = body["detail"]
+    hint = "log in first: run 'dockyard login URL'" if response.status_code == 401 else None
+    if response.status_code == 416:
+        hint = RESUME_HINT
+    raise ApiError(response.status_code, detail, hint=hint)
+
+
+def attach(image_app: typer.Typer) -> None:
+    image_app.command("upload")(upload)

@@ -554,3 +554,52 @@ def test_an_upload_resumes_after_the_server_is_killed_mid_chunk(db_kind: str, tm
             (layer,) = manifest_of(again, name, f"{name}/resumed", "1")["layers"]
             assert gzip.decompress(layer_bytes(again, name, f"{name}/resumed", layer["digest"])) == layer_tar
         assert not (again.data_dir / "storage" / "archives" / archive_id / "archive").exists()
+
+
+# --------------------------------------------------------------------------- the whole round trip
+
+
+def test_round_trip_docker_save_upload_pull_download_load_run(
+    token_registry: RunningRegistry,
+    me: Person,
+    docker_saved: bytes,
+    dockerd: DockerDaemon,
+    podman: Podman,
+    test_images: TestImages,
+    tmp_path: Path,
+) -> None:
+    """docker save → upload → docker and podman pull → download → docker and podman load →
+    the loaded image runs and has the layers it was saved with."""
+    done = me.uploads.upload(me.name, docker_saved)
+    me.uploads.create(done["id"], name="round-trip", version="1.0")
+    repository = f"{me.name}/round-trip"
+    assert me.user.wait_inspected(repository, "1.0")["status"] == "available"
+    reference = f"{token_registry.host}/{repository}:1.0"
+    docker_pull_and_run(dockerd, tmp_path / "docker-pull", token_registry, me, reference)
+    podman_pull_and_run(podman, token_registry, me, reference)
+
+    response = me.user.http.get(f"/images/{repository}/versions/1.0/archive", timeout=120)
+    assert response.status_code == 200, response.text
+    archive = tmp_path / "downloaded.tar"
+    archive.write_bytes(response.content)
+
+    config = tmp_path / "docker-load"
+    loaded = docker_as(dockerd, config, "load", "--input", str(archive))
+    assert reference in loaded.stdout
+    try:
+        layers = json.loads(
+            docker_as(
+                dockerd, config, "image", "inspect", "--format", "{{json .RootFS.Layers}}", reference
+            ).stdout
+        )
+        assert layers == [test_images.image.diff_id], "the layers it was saved with"
+        ran = docker_as(dockerd, config, "run", "--rm", "--network", "none", reference, "cat", HELLO_PATH)
+        assert ran.stdout == HELLO_TEXT
+    finally:
+        docker_as(dockerd, config, "rmi", "--force", reference, check=False)
+
+    podman("rmi", "--force", reference)
+    assert f"Loaded image: {reference}" in podman("load", "--input", str(archive)).stdout
+    layers = json.loads(podman("image", "inspect", "--format", "{{json .RootFS.Layers}}", reference).stdout)
+    assert layers == [test_images.image.diff_id]
+    assert podman.run(reference, "cat", HELLO_PATH) == HELLO_TEXT

@@ -64,7 +64,14 @@ def main(argv: list[str] | None = None) -> int:
 
     out = runner.run(cfg, args.only, console.print, args.tmp_dir, args.dockyard_as_reference)
 
-    specs = metrics.catalog(cfg.get_clients, cfg.manifest_connections, cfg.image_layers)
+    specs = metrics.catalog(
+        cfg.get_clients,
+        cfg.manifest_connections,
+        cfg.image_layers,
+        cfg.archive_size,
+        cfg.docker_archive_size,
+        cfg.archive_chunk_size,
+    )
     limit_values = {lim.key: lim.value for lim in out.limits}
     rows = metrics.rows(specs, out.results, limit_values)
     slot = "reference registry (DEBUG --dockyard-as-reference)" if args.dockyard_as_reference else "Dockyard"
@@ -75,6 +82,11 @@ def main(argv: list[str] | None = None) -> int:
         "(Debian's wrk 4.1 hangs on HEAD)",
         "RSS: sum over the server's whole process tree, sampled every 50 ms",
     ]
+    if any(w.startswith("archive-") for w in args.only) or not args.only:
+        notes.append(
+            "archive rows: Dockyard only (the reference has no archive feature), run on a token-mode "
+            "Dockyard of their own; the /v2 rows push and pull the same layers as plain blobs on both"
+        )
     notes += [f"[red]error: {e}[/red]" for e in out.results.errors]
     report.print_report(console, rows, out.limits, title, notes)
 
@@ -89,7 +101,13 @@ def main(argv: list[str] | None = None) -> int:
         "servers": out.servers,
         "machine": {**machine.describe(), "busy_before_run": busy},
         "versions": {**loadtools.versions(), "docker-registry": registry_version()},
-        "load_tools": {"blob_get": "curl", "manifest_head": "hey", "manifest_get": "wrk"},
+        "load_tools": {
+            "blob_get": "curl",
+            "manifest_head": "hey",
+            "manifest_get": "wrk",
+            "archive_upload": "http.client + sendfile (PATCH chunks)",
+            "archive_download": "curl",
+        },
         "memory": out.memory,
         "runtime_s": time.perf_counter() - started,
     }

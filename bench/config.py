@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 MiB = 1024 * 1024
 GiB = 1024 * MiB
 
-WORKLOADS = ("blob-get", "blob-put", "manifest", "image")
+WORKLOADS = ("blob-get", "blob-put", "manifest", "image", "archive-import", "archive-export")
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,11 @@ class BenchConfig:
     image_layers: int = 20
     layer_size: int = 16 * MiB  # 20 x 16 MiB = 320 MiB of incompressible data
     limit_bytes: int = GiB  # sha256, loopback and disk probes
+    archive_size: int = GiB  # OCI archive of gzip layers (archive import and export)
+    archive_layer_size: int = 64 * MiB
+    archive_chunk_size: int = 64 * MiB  # PATCH size, as the CLI's default --chunk-size
+    docker_archive_size: int = 256 * MiB  # docker-save archive: the server gzips every byte (slow)
+    available_timeout: float = 300.0  # catalog inspection of an imported version
     tool_ceiling_seconds: int = 3  # wrk/hey against a trivial server
     http_timeout: float = 300.0
     skopeo_timeout: float = 600.0
@@ -38,6 +43,11 @@ class BenchConfig:
             image_layers=3,
             layer_size=1 * MiB,
             limit_bytes=64 * MiB,
+            archive_size=32 * MiB,
+            archive_layer_size=4 * MiB,
+            archive_chunk_size=8 * MiB,
+            docker_archive_size=8 * MiB,
+            available_timeout=60.0,
             tool_ceiling_seconds=1,
             http_timeout=60.0,
             skopeo_timeout=60.0,

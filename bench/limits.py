@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,18 @@ def sha256_speed(source: BlobSource, total: int) -> float:
     for _ in range(rounds):
         h.update(buf)
     return rounds * len(buf) / (time.perf_counter() - start)
+
+
+def gzip_speed(source: BlobSource, total: int, level: int = 6) -> float:
+    """zlib gzip at ``level`` on one core, over random data, 4 MiB pieces (input bytes/s)."""
+    piece = source.read(0, min(4 * MiB, source.size))
+    rounds = max(1, total // len(piece))
+    engine = zlib.compressobj(level, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    start = time.perf_counter()
+    for _ in range(rounds):
+        engine.compress(piece)
+    engine.flush()
+    return rounds * len(piece) / (time.perf_counter() - start)
 
 
 def loopback_tcp(total: int) -> float:
@@ -91,6 +104,32 @@ def disk_write(folder: Path, source: BlobSource, total: int) -> float:
     finally:
         path.unlink(missing_ok=True)
     return written / elapsed
+
+
+def disk_read_cold(folder: Path, source: BlobSource, total: int) -> float:
+    """Read ``total`` bytes in 4 MiB ``pread``s from a file in ``folder``'s filesystem that is
+    not in the page cache (written, fsynced and evicted first), as a server reads back a
+    file it wrote past the cache (bytes/s)."""
+    buf = source.read(0, min(4 * MiB, source.size))
+    path = folder / "disk-read-probe.bin"
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            written = 0
+            while written < total:
+                written += os.write(fd, buf)
+            os.fsync(fd)
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)  # clean pages: dropped from the cache
+            start = time.perf_counter()
+            offset = 0
+            while chunk := os.pread(fd, 4 * MiB, offset):
+                offset += len(chunk)
+            elapsed = time.perf_counter() - start
+        finally:
+            os.close(fd)
+    finally:
+        path.unlink(missing_ok=True)
+    return offset / elapsed
 
 
 @contextlib.contextmanager
@@ -148,6 +187,21 @@ CEILINGS: dict[str, tuple[str, str, str]] = {
         "manifest GET ceiling (wrk vs trivial server)",
         "req/s",
         "load tool vs trivial uvloop server, same 2 cores",
+    ),
+    "export_ceiling": (
+        "archive download ceiling, 1 client (curl vs sendfile server)",
+        "MB/s",
+        "same curl client, trivial sendfile server serving the import archive file",
+    ),
+    "disk_read": (
+        "disk read, not cached (4 MiB preads)",
+        "MB/s",
+        "a file written, fsynced and evicted first: how the import reads the spooled archive",
+    ),
+    "gzip6": (
+        "gzip level 6, one core (zlib, random data)",
+        "MB/s",
+        "what a docker-save import does to every layer byte",
     ),
 }
 

@@ -63,13 +63,36 @@ def _run(argv: list[str], timeout: float) -> str:
     return out.stdout
 
 
-def curl_get(url: str, expected_size: int, clients: int, repeats: int, timeout: float) -> float:
+def curl_get(
+    url: str,
+    expected_size: int,
+    clients: int,
+    repeats: int,
+    timeout: float,
+    headers: dict[str, str] | None = None,
+) -> float:
     """``clients`` concurrent curl processes, each downloading ``url`` ``repeats`` times
     on one connection into /dev/null. Returns aggregate bytes per second (wall clock)."""
+    return curl_many([url] * repeats, [expected_size] * repeats, clients, timeout, headers)
+
+
+def curl_many(
+    urls: list[str],
+    sizes: list[int],
+    clients: int,
+    timeout: float,
+    headers: dict[str, str] | None = None,
+) -> float:
+    """``clients`` concurrent curl processes, each downloading ``urls`` one after the other on
+    one connection into /dev/null; each answer must be 200 with its size from ``sizes``.
+    Returns aggregate bytes per second (wall clock)."""
     curl = require("curl", "curl")
     argv = [curl, "-s", "-S", "-L", "--max-time", str(int(timeout)), "-w", "%{http_code} %{size_download}\\n"]
-    for _ in range(repeats):
+    for name, value in (headers or {}).items():
+        argv += ["-H", f"{name}: {value}"]
+    for url in urls:
         argv += ["-o", "/dev/null", url]
+    repeats = len(urls)
     start = time.perf_counter()
     procs = [
         subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -91,10 +114,10 @@ def curl_get(url: str, expected_size: int, clients: int, repeats: int, timeout: 
         answers = list(zip(lines[0::2], lines[1::2], strict=True))
         if code != 0 or len(answers) != repeats:
             raise ToolError(f"curl exited {code}: {stderr.strip()[-300:]}")
-        for status, size in answers:
-            if status != "200" or int(size) != expected_size:
-                raise ToolError(f"GET {url}: HTTP {status}, {size} bytes (expected {expected_size})")
-    return clients * repeats * expected_size / elapsed
+        for (status, size), url, expected in zip(answers, urls, sizes, strict=True):
+            if status != "200" or int(size) != expected:
+                raise ToolError(f"GET {url}: HTTP {status}, {size} bytes (expected {expected})")
+    return clients * sum(sizes) / elapsed
 
 
 def wrk_get(url: str, headers: dict[str, str], connections: int, seconds: int) -> LoadResult:

@@ -31,6 +31,7 @@ class MetricSpec:
     target: str = ""
     check: Check | None = None
     limit_key: str = ""  # machine limit shown beside it
+    compared: bool = True  # False: Dockyard only (the reference has no such feature)
 
 
 def _ratio(d: float, r: float) -> float:
@@ -66,6 +67,19 @@ def at_most(value: float) -> Check:
     return lambda d, _r, _limits: Verdict(d <= value)
 
 
+def at_least(floor: float, limit_key: str = "", limit_name: str = "") -> Check:
+    """An absolute floor (no reference to compare with); the detail says how far the figure
+    is from the machine limit ``limit_key``."""
+
+    def check(d: float, _r: float, limits: dict[str, float]) -> Verdict:
+        detail = ""
+        if limit_key and limits.get(limit_key):
+            detail = f"{d / limits[limit_key]:.0%} of {limit_name or limit_key}"
+        return Verdict(d >= floor, detail)
+
+    return check
+
+
 def growth_at_most(base_key: str, mb: float) -> Check:
     def check(d: float, _r: float, limits: dict[str, float]) -> Verdict:
         base = limits.get(base_key)
@@ -77,8 +91,110 @@ def growth_at_most(base_key: str, mb: float) -> Check:
     return check
 
 
-def catalog(get_clients: int, conns: int, layers: int) -> list[MetricSpec]:
-    n = get_clients
+def archive_catalog(archive_size: int, docker_size: int, chunk: int) -> list[MetricSpec]:
+    """The archive workloads: Dockyard only, beside the machine limits, plus two /v2 rows
+    (the same layers pushed and pulled as plain blobs) that both registries run."""
+    oci, docker = _size(archive_size), _size(docker_size)
+    floor_in = at_least(600 * MB, "sha256", "sha256")
+    floor_out = at_least(1000 * MB, "export_ceiling", "loopback")
+    return [
+        MetricSpec(
+            "archive_import",
+            f"archive import OCI {oci}: upload+import+version",
+            "MB/s",
+            True,
+            "≥600 MB/s",
+            floor_in,
+            "sha256",
+            compared=False,
+        ),
+        MetricSpec(
+            "archive_upload",
+            f"  upload ({_size(chunk)} PATCHes)",
+            "MB/s",
+            True,
+            limit_key="disk_write",
+            compared=False,
+        ),
+        MetricSpec(
+            "archive_import_phase",
+            "  import (PUT ?wait=true)",
+            "MB/s",
+            True,
+            limit_key="disk_read",
+            compared=False,
+        ),
+        MetricSpec(
+            "archive_reimport",
+            "archive re-import, same archive (dedup)",
+            "MB/s",
+            True,
+            limit_key="sha256",
+            compared=False,
+        ),
+        MetricSpec(
+            "archive_import_docker",
+            f"archive import docker-save {docker} (gzip -6)",
+            "MB/s",
+            True,
+            limit_key="gzip6",
+            compared=False,
+        ),
+        MetricSpec(
+            "archive_layers_push",
+            "same layers pushed via /v2 (blob PUTs)",
+            "MB/s",
+            True,
+            limit_key="disk_write",
+        ),
+        MetricSpec(
+            "archive_export",
+            f"archive download docker {oci} (curl)",
+            "MB/s",
+            True,
+            "≥1,000 MB/s",
+            floor_out,
+            "export_ceiling",
+            compared=False,
+        ),
+        MetricSpec(
+            "archive_export_oci",
+            f"archive download OCI {oci} (curl)",
+            "MB/s",
+            True,
+            "≥1,000 MB/s",
+            floor_out,
+            "export_ceiling",
+            compared=False,
+        ),
+        MetricSpec(
+            "archive_layers_pull",
+            "same layers pulled via /v2 (curl)",
+            "MB/s",
+            True,
+            limit_key="export_ceiling",
+        ),
+    ]
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**30:g} GiB" if n >= 2**30 else f"{n / 2**20:g} MiB"
+
+
+def catalog(
+    get_clients: int,
+    conns: int,
+    layers: int,
+    archive_size: int = 2**30,
+    docker_size: int = 2**28,
+    archive_chunk: int = 2**26,
+) -> list[MetricSpec]:
+    specs = _registry_catalog(get_clients, conns, layers)
+    memory = next(i for i, spec in enumerate(specs) if spec.key == "rss_idle")  # memory rows last
+    return [*specs[:memory], *archive_catalog(archive_size, docker_size, archive_chunk), *specs[memory:]]
+
+
+def _registry_catalog(n: int, conns: int, layers: int) -> list[MetricSpec]:
     return [
         MetricSpec(
             "blob_get_1",
@@ -204,7 +320,7 @@ def rows(specs: list[MetricSpec], results: Results, limits: dict[str, float]) ->
             continue
         ratio = d / r if d is not None and r else None
         verdict = Verdict(None)
-        if spec.check is not None and d is not None and r is not None:
-            verdict = spec.check(d, r, context)
+        if spec.check is not None and d is not None and (r is not None or not spec.compared):
+            verdict = spec.check(d, float("nan") if r is None else r, context)
         out.append(Row(spec, d, r, ratio, verdict, limits.get(spec.limit_key)))
     return out

@@ -14,6 +14,7 @@ import socket
 import struct
 import time
 from dataclasses import dataclass
+from typing import Self
 from urllib.parse import quote, urljoin, urlsplit
 
 OCTET = "application/octet-stream"
@@ -69,7 +70,7 @@ class RegistryClient:
     def close(self) -> None:
         self.conn.close()
 
-    def __enter__(self) -> RegistryClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *_: object) -> None:
@@ -149,12 +150,13 @@ class RegistryClient:
         self._expect(resp, 201, "PUT small blob")
         return digest
 
-    def upload_monolithic(self, repo: str, fd: int, size: int, digest: str) -> float:
-        """POST, then PUT ?digest= with the whole body. Returns seconds from POST to 201."""
+    def upload_monolithic(self, repo: str, fd: int, size: int, digest: str, offset: int = 0) -> float:
+        """POST, then PUT ?digest= with the whole body (``size`` bytes of ``fd`` from ``offset``).
+        Returns seconds from POST to 201."""
         start = time.perf_counter()
         location = self.start_upload(repo)
         resp = self._send(
-            "PUT", self._with_digest(location, digest), {"Content-Type": OCTET}, file=(fd, 0, size)
+            "PUT", self._with_digest(location, digest), {"Content-Type": OCTET}, file=(fd, offset, size)
         )
         self._expect(resp, 201, "monolithic PUT")
         elapsed = time.perf_counter() - start

@@ -102,6 +102,7 @@ def to_json(
                 "label": spec.label,
                 "unit": "bytes" if spec.unit == "MB" else ("bytes/s" if spec.unit == "MB/s" else spec.unit),
                 "higher_is_better": spec.higher_is_better,
+                "compared": spec.compared,  # False: Dockyard only (no reference figure)
                 DOCKYARD: {
                     "median": row.dockyard,
                     "samples": list(results.samples[spec.key].get(DOCKYARD, [])),

@@ -18,6 +18,7 @@ from bench.data import BlobSource
 from bench.memory import RssSampler, tree_pss
 from bench.metrics import Results
 from bench.servers import DOCKYARD, Server, start_dockyard, start_reference
+from bench.workloads.archives import ArchiveExport, ArchiveImport, ArchiveLab
 from bench.workloads.base import Context, Workload
 from bench.workloads.blob_get import BlobGet
 from bench.workloads.blob_put import BlobPut
@@ -29,7 +30,8 @@ IDLE_SAMPLE_S = 1.0
 
 
 def all_workloads() -> list[Workload]:
-    return [BlobGet(), BlobPut(), Manifests(), Image()]
+    lab = ArchiveLab()  # the archive workloads share a token-mode Dockyard and the imported image
+    return [BlobGet(), BlobPut(), Manifests(), Image(), ArchiveImport(lab), ArchiveExport(lab)]
 
 
 @dataclass

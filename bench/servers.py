@@ -18,6 +18,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 DOCKYARD = "dockyard"
 REFERENCE = "reference"
+# The first admin of a token-mode Dockyard (a throwaway server on loopback).
+ADMIN_USERNAME = "bench-admin"
+ADMIN_PASSWORD = "bench-admin-password"
 
 
 class ServerError(RuntimeError):
@@ -40,6 +43,7 @@ class Server:
     data_dir: Path
     log_path: Path
     process: subprocess.Popen[bytes]
+    credentials: tuple[str, str] | None = None  # the admin's, when it runs in token mode
 
     @property
     def host(self) -> str:
@@ -109,8 +113,12 @@ def _spawn(argv: list[str], env: dict[str, str], log_path: Path) -> subprocess.P
         )
 
 
-def start_dockyard(base: Path, name: str = DOCKYARD) -> Server:
-    """``python -m dockyard serve`` with default settings but a fresh data dir and a free port."""
+def start_dockyard(base: Path, name: str = DOCKYARD, token_mode: bool = False) -> Server:
+    """``python -m dockyard serve`` with default settings but a fresh data dir and a free port.
+
+    Dev mode (anonymous push from loopback, as the reference runs without auth), or with
+    ``token_mode`` users and workspaces, which ``/api/v1`` needs: the first admin is
+    ``ADMIN_USERNAME`` with ``ADMIN_PASSWORD`` (``Server.credentials``)."""
     base.mkdir(parents=True, exist_ok=True)
     data_dir = base / "data"
     data_dir.mkdir()
@@ -120,13 +128,16 @@ def start_dockyard(base: Path, name: str = DOCKYARD) -> Server:
         DOCKYARD_DATA_DIR=str(data_dir),
         DOCKYARD_PORT=str(port),
         DOCKYARD_HOST="127.0.0.1",
-        DOCKYARD_AUTH_MODE="dev",  # the reference runs without auth too
+        DOCKYARD_AUTH_MODE="token" if token_mode else "dev",
         # The working tree's code, whether or not the package is installed in the venv.
         PYTHONPATH=os.pathsep.join(p for p in (str(REPO_ROOT / "src"), env.get("PYTHONPATH", "")) if p),
     )
+    credentials = (ADMIN_USERNAME, ADMIN_PASSWORD) if token_mode else None
+    if credentials is not None:
+        env.update(DOCKYARD_ADMIN_USERNAME=credentials[0], DOCKYARD_ADMIN_PASSWORD=credentials[1])
     log_path = base / "server.log"
     process = _spawn([sys.executable, "-m", "dockyard", "serve"], env, log_path)
-    server = Server(name, "dockyard", port, data_dir, log_path, process)
+    server = Server(name, "dockyard", port, data_dir, log_path, process, credentials)
     try:
         _wait_ready(server, "/healthz")
     except BaseException:

@@ -15,6 +15,8 @@ from __future__ import annotations
 import contextlib
 import gzip
 import json
+import os
+import subprocess
 import tarfile
 import threading
 import time
@@ -34,6 +36,7 @@ from tests.support.archives import (
     docker_save_with,
     entry,
     gzip_bomb,
+    oci_archive,
     oci_layout_with_bad_layer,
     random_layer,
     sha256,
@@ -603,3 +606,42 @@ def test_round_trip_docker_save_upload_pull_download_load_run(
     layers = json.loads(podman("image", "inspect", "--format", "{{json .RootFS.Layers}}", reference).stdout)
     assert layers == [test_images.image.diff_id]
     assert podman.run(reference, "cat", HELLO_PATH) == HELLO_TEXT
+
+
+# --------------------------------------------------------------------------- bytes written once
+
+
+def _written(registry: RunningRegistry) -> int:
+    """Bytes the server's processes have passed to write(2) so far (wchar in /proc/PID/io)."""
+    pids = [registry.process.pid]
+    found = subprocess.run(["pgrep", "-P", str(registry.process.pid)], capture_output=True, text=True)
+    pids += [int(pid) for pid in found.stdout.split()]
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(FileNotFoundError):
+            for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+                if line.startswith("wchar:"):
+                    total += int(line.split()[1])
+    return total
+
+
+def test_a_one_shot_upload_writes_the_archive_once_a_chunked_one_spools_it(
+    token_registry: RunningRegistry, admin: Api
+) -> None:
+    """One-shot imports stream from the request into the blobs: each byte is written once.
+    Chunked uploads spool the archive first (that is what lets them resume after a restart)."""
+    size = 24 << 20
+    with person(token_registry, admin, "once") as me:
+        archive = oci_archive([os.urandom(size)], "once:1")
+        before = _written(token_registry)
+        response = me.uploads.one_shot(me.name, archive, name="once", version="1")
+        assert response.status_code == 201, response.text
+        one_shot = _written(token_registry) - before
+
+        chunked_archive = oci_archive([os.urandom(size)], "twice:1")
+        before = _written(token_registry)
+        done = me.uploads.upload(me.name, chunked_archive, chunk=4 << 20)
+        me.uploads.create(done["id"], name="twice", version="1")
+        chunked = _written(token_registry) - before
+    assert size <= one_shot < 1.5 * size, one_shot
+    assert chunked >= 1.9 * size, chunked

@@ -20,6 +20,7 @@ from dockyard.oci.digest import Digest
 from dockyard.storage.base import StorageDriver
 from dockyard.transfer.archive_results import result_json
 from dockyard.transfer.archives.decompress import Compression
+from dockyard.transfer.archives.errors import UnsafeArchive
 from dockyard.transfer.archives.ingest import ImportOptions, import_archive
 from dockyard.transfer.import_sink import RegistrySink
 
@@ -41,11 +42,20 @@ async def run_import(
     layer_compression: str,
     is_stored: Callable[[Digest], Awaitable[bool]],
     progress: Progress,
+    body: AsyncIterator[bytes] | None = None,
+    max_bytes: int | None = None,
 ) -> dict[str, Any]:
     """Import the archive at ``spool`` into staging under ``folder``; the result's JSON.
+    With ``body`` (a request body on this loop), import straight from it instead: the
+    archive is then never written anywhere, only the blobs it holds.
 
     Raises what refused the archive (``ArchiveError``); nothing staged is left then."""
     main = asyncio.get_running_loop()
+
+    def source() -> AsyncIterator[bytes]:
+        if body is None:
+            return read_ahead(storage, spool, progress)
+        return _bridged(body, main, progress, max_bytes)
 
     async def stored(digest: Digest) -> bool:
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(_call(is_stored, digest), main))
@@ -55,7 +65,7 @@ async def run_import(
 
     async def run() -> dict[str, Any]:
         await sink.remove_all()  # what an interrupted earlier attempt left
-        imported = await import_archive(read_ahead(storage, spool, progress), sink, options)
+        imported = await import_archive(source(), sink, options)
         await sink.discard(imported.unreferenced)
         return result_json(imported, sink)
 
@@ -71,6 +81,27 @@ async def run_import(
     except BaseException:
         await sink.remove_all()
         raise
+
+
+async def _bridged(
+    body: AsyncIterator[bytes], main: asyncio.AbstractEventLoop, progress: Progress, max_bytes: int | None
+) -> AsyncIterator[bytes]:
+    """The request body's chunks, pulled from the server's loop into the import's own."""
+
+    async def step() -> bytes | None:
+        return await anext(body, None)
+
+    while (chunk := await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(step(), main))) is not None:
+        if progress.cancelled:
+            raise ImportCancelled("the import was cancelled")
+        progress.bytes += len(chunk)
+        if max_bytes is not None and progress.bytes > max_bytes:
+            raise ArchiveTooLarge(f"the archive is larger than the limit of {max_bytes} bytes")
+        yield chunk
+
+
+class ArchiveTooLarge(UnsafeArchive):
+    pass
 
 
 async def _call(function: Callable[[Digest], Awaitable[bool]], digest: Digest) -> bool:

@@ -47,7 +47,7 @@ from dockyard.registry.paths import blob_path
 from dockyard.registry.upload_locks import UploadLocks
 from dockyard.registry.uploads import BUFFER, BodyInterrupted, BufferPool
 from dockyard.storage.base import PathNotFound, StorageDriver
-from dockyard.transfer.archive_import import Progress, run_import
+from dockyard.transfer.archive_import import ArchiveTooLarge, Progress, run_import
 from dockyard.transfer.archive_results import ArchiveImageInfo, ImportedImage, images_of
 from dockyard.transfer.archives.errors import ArchiveError
 from dockyard.transfer.import_sink import session_folder
@@ -445,6 +445,26 @@ class ArchiveUploads:
             task.add_done_callback(self._tasks.discard)
         return await self.status(actor, archive_id)
 
+    async def import_body(self, actor: Subject, archive_id: str, body: AsyncIterator[bytes]) -> ArchiveStatus:
+        """A one-shot upload: import straight from the request body as it arrives. Nothing
+        of the archive is written; its blobs are written once, to staging. (Chunked uploads
+        spool the archive, which is what lets them resume after a restart.)"""
+        async with self.exclusive(actor, archive_id) as s:
+            if s.state != RECEIVING or await self._offset(s.id):
+                raise Conflict("a one-shot import needs a new, empty upload")
+            async with self.db.write() as conn:
+                await conn.execute(
+                    update(archive_uploads)
+                    .where(archive_uploads.c.id == s.id)
+                    .values(state=IMPORTING, processed=0, reason=None, updated_at=time.time())
+                )
+            await self._drop_spool(s.id)
+            try:
+                await self._import(s.id, s.layer_compression, body)
+            except ArchiveTooLarge as exc:
+                raise TooLarge(str(exc)) from None
+        return await self.status(actor, archive_id)
+
     async def _background(self, archive_id: str, layer_compression: str) -> None:
         with contextlib.suppress(Exception):  # recorded in the session (and logged when a bug)
             await self._run_import(archive_id, layer_compression)
@@ -467,7 +487,9 @@ class ArchiveUploads:
                 return refused
         return None
 
-    async def _import(self, archive_id: str, layer_compression: str) -> None:
+    async def _import(
+        self, archive_id: str, layer_compression: str, body: AsyncIterator[bytes] | None = None
+    ) -> None:
         progress = Progress()
         heartbeat = asyncio.create_task(self._heartbeat(archive_id, progress))
         try:
@@ -478,6 +500,8 @@ class ArchiveUploads:
                 layer_compression,
                 self._is_stored,
                 progress,
+                body,
+                self.max_bytes,
             )
         except asyncio.CancelledError:
             raise  # the server is stopping: the spool stays, so that a PUT imports it again

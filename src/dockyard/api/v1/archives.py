@@ -189,8 +189,7 @@ async def one_shot(
     uploads = services.uploads
     started = await uploads.start(actor, workspace, length, layer_compression)
     try:
-        await uploads.append(actor, started.id, _body(request), None, length)
-        status = await uploads.complete(actor, started.id)
+        status = await uploads.import_body(actor, started.id, _body(request))
     except BaseException:
         await uploads.remove_failed(started.id)
         raise

@@ -12,7 +12,8 @@ import os
 import secrets
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from sqlalchemy import text
 from starlette.applications import Starlette
@@ -42,6 +43,10 @@ from dockyard.auth.throttle import LoginThrottle, ThrottlePolicy
 from dockyard.auth.token_server import TokenServer
 from dockyard.auth.tokens import Tokens
 from dockyard.auth.workspaces import Workspaces
+from dockyard.builds.buildah import BuildahBuilder
+from dockyard.builds.definitions import BuildDefinitions
+from dockyard.builds.logins import FixedLogins, InternalLogins, UserTokenLogins
+from dockyard.builds.service import JOB_KIND, BuildLimits, BuildService
 from dockyard.catalog.credentials import CredentialStore
 from dockyard.catalog.service import Catalog
 from dockyard.catalog.sync import CatalogSync
@@ -49,6 +54,9 @@ from dockyard.catalog.usage import Usage
 from dockyard.catalog.verify import Resolved, Unresolved, Verification
 from dockyard.db import leases
 from dockyard.db.engine import Database
+from dockyard.jobs.queue import JobQueue
+from dockyard.jobs.recovery import recover_periodically
+from dockyard.jobs.worker import Handler, Worker
 from dockyard.oci.digest import Digest
 from dockyard.oci.reference import parse_reference
 from dockyard.ops import logs, metrics
@@ -88,6 +96,9 @@ class Services:
     catalog: Catalog
     catalog_sync: CatalogSync
     verification: Verification
+    jobs: JobQueue
+    job_handlers: dict[str, Handler] = field(default_factory=dict)  # job kind -> handler
+    builds: BuildService | None = None
 
     async def close(self) -> None:
         """Stop background work and release connections (after the last request)."""
@@ -131,6 +142,10 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
     key_file = settings.credentials_key_file or settings.data_dir.resolve() / "keys" / "credentials.key"
     credentials = CredentialStore(db, key_file)
     verification = Verification(catalog, UpstreamResolver(settings.upstream_insecure), credentials)
+    jobs = JobQueue(db)
+    job_handlers: dict[str, Handler] = {}
+    builds = build_builds(settings, db, storage, jobs, identity, credentials)
+    job_handlers[JOB_KIND] = builds.handle
     return Services(
         settings,
         db,
@@ -145,7 +160,64 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
         catalog,
         sync,
         verification,
+        jobs,
+        job_handlers,
+        builds,
     )
+
+
+def build_builds(
+    settings: Settings,
+    db: Database,
+    storage: StorageDriver,
+    jobs: JobQueue,
+    identity: Identity,
+    credentials: CredentialStore,
+) -> BuildService:
+    """Builds with buildah; they reach this Dockyard's registry as ``build_registry`` and
+    sign in as the user who started them (token mode) or as the admin (basic mode)."""
+    registry = settings.build_registry or registry_host(settings)
+    insecure = not settings.public_url.startswith("https://")
+    logins: InternalLogins
+    if settings.auth_mode == "token":
+        logins = UserTokenLogins(identity.accounts, registry, insecure)
+    elif settings.auth_mode == "basic":
+        password = settings.admin_password.get_secret_value()
+        logins = FixedLogins(registry, insecure, settings.admin_username, password)
+    else:
+        logins = FixedLogins(registry, insecure)
+    work_dir = (settings.build_dir or settings.data_dir / "builds").resolve()
+    limits = BuildLimits(settings.build_time_limit_seconds, settings.build_log_max_bytes)
+    return BuildService(
+        db,
+        storage,
+        jobs,
+        BuildahBuilder(work_dir, git_protocols=settings.build_git_protocols),
+        BuildDefinitions(db, storage, settings.build_git_protocols, settings.build_context_max_bytes),
+        logins,
+        credentials,
+        limits,
+        settings.upstream_insecure,
+    )
+
+
+def registry_host(settings: Settings) -> str:
+    """host[:port] of this server's registry: from ``public_url``, else the listening address."""
+    if settings.public_url:
+        return urlsplit(settings.public_url).netloc
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    return f"[{host}]:{settings.port}" if ":" in host else f"{host}:{settings.port}"
+
+
+async def run_jobs(services: Services, stop: asyncio.Event, holder: str, *, work: bool = True) -> None:
+    """Background jobs until ``stop`` is set: a worker running the registered handlers (when
+    ``work``), and the periodic recovery of jobs whose worker stopped."""
+    settings = services.settings
+    loops = [recover_periodically(services.jobs, holder, settings.job_recover_seconds, stop)]
+    if work:
+        worker = Worker(services.jobs, services.job_handlers, concurrency=settings.worker_concurrency)
+        loops.append(worker.run(stop))
+    await asyncio.gather(*loops)
 
 
 class RegistryContent:
@@ -293,12 +365,15 @@ class Dockyard:
                         services.db, services.catalog, services.manifests, services.blobs, services.storage
                     ),
                     archive_services=ArchiveServices(self.archives, archive_versions),
+                    build_service=services.builds,
                 ),
             ),
         ]
         self.web = AccessLog(Starlette(routes=routes), self.access_lines)
         self._holder = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._tasks: list[asyncio.Task[None]] = []
+        self._jobs_stop = asyncio.Event()
+        self._jobs: asyncio.Task[None] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -336,6 +411,8 @@ class Dockyard:
             await self.services.catalog_sync.resume()
         if self.services.settings.gc_interval_seconds > 0:
             self._tasks.append(asyncio.create_task(self._gc_loop()))
+        work = self.services.settings.worker_enabled
+        self._jobs = asyncio.create_task(run_jobs(self.services, self._jobs_stop, self._holder, work=work))
 
     def _catalog_services(self) -> CatalogServices:
         services = self.services
@@ -380,6 +457,12 @@ class Dockyard:
             log.warning("created the first admin %r from settings", username)
 
     async def shutdown(self) -> None:
+        self._jobs_stop.set()  # running jobs get a grace period, then go back to the queue
+        if self._jobs is not None:
+            try:
+                await self._jobs
+            except Exception:
+                log.exception("background jobs ended with an error")
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

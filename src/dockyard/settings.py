@@ -103,6 +103,42 @@ class Settings(BaseSettings):
         description="Bytes of images a workspace may store (checked when an uploaded archive becomes "
         "an image version); 0: no quota.",
     )
+    worker_enabled: bool = Field(
+        True,
+        description="Run background jobs (builds, ...) inside 'dockyard serve'; turn off when separate "
+        "'dockyard worker' processes run them.",
+    )
+    worker_concurrency: int = Field(
+        1, ge=1, description="Jobs each worker (and each server process) runs at a time."
+    )
+    job_recover_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="How often running jobs' leases are checked: a job whose worker stopped is retried, "
+        "or failed once its attempts are used up.",
+    )
+    build_dir: Path | None = Field(
+        None, description="Scratch folder where workers build images; default data_dir/builds."
+    )
+    build_registry: str = Field(
+        "",
+        description="host[:port] of this Dockyard's registry as builders reach it (builds pull base "
+        "images from and push to it); default: the host of public_url, else host:port.",
+    )
+    build_time_limit_seconds: float = Field(
+        3600.0, gt=0, description="Longest a build may run (clone, build and push) before it is stopped."
+    )
+    build_log_max_bytes: int = Field(
+        16 * 1024 * 1024, gt=0, description="Largest build log kept; past it lines are dropped."
+    )
+    build_context_max_bytes: int = Field(
+        2 * 1024**3, gt=0, description="Largest build context (tar of files) accepted for upload."
+    )
+    build_git_protocols: list[str] = Field(
+        default_factory=lambda: ["https", "http", "git", "ssh"],
+        description="Protocols builds may clone git repositories over; add 'file' to allow "
+        "repositories on the server's own disk.",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
     access_log: bool = Field(True, description="Write one structured (JSON) log line per request.")
 

@@ -9,6 +9,7 @@ from dockyard.api.deps import Authenticator
 from dockyard.api.v1 import (
     archives,
     audit,
+    builds,
     downloads,
     repositories,
     requests,
@@ -22,6 +23,7 @@ from dockyard.api.v1 import (
 from dockyard.api.v1.archives import ArchiveServices
 from dockyard.api.v1.catalog import CatalogServices
 from dockyard.auth.services import Identity
+from dockyard.builds.service import BuildService
 from dockyard.transfer.exports import Exports
 
 
@@ -32,6 +34,7 @@ def create_api(
     *,
     exports: Exports,
     archive_services: ArchiveServices,
+    build_service: BuildService | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="Dockyard API",
@@ -50,6 +53,7 @@ def create_api(
     app.state.catalog = catalog
     app.state.exports = exports
     app.state.archives = archive_services
+    app.state.builds = build_service
     problems.install(app)
     archives.install_problems(app)
     # Routes match in the order they are added: the catalog's catch-all /images/{name:path}
@@ -64,6 +68,7 @@ def create_api(
         archives,
         downloads,
         catalog_routes,
+        *([builds] if build_service is not None else []),
     ):
         app.include_router(module.router)
     return app

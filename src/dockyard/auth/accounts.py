@@ -197,6 +197,12 @@ class Accounts:
             )
         return secret
 
+    async def revoke_refresh_token(self, secret: str) -> None:
+        """End one refresh token now (a build's, when the build is over)."""
+        live = (refresh_tokens.c.token_hash == bearer.digest(secret), refresh_tokens.c.revoked_at.is_(None))
+        async with self.db.write() as conn:
+            await conn.execute(update(refresh_tokens).where(*live).values(revoked_at=time.time()))
+
     async def from_refresh_token(self, secret: str) -> Subject | None:
         now = time.time()
         async with self.db.read() as conn:

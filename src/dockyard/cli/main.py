@@ -1,7 +1,7 @@
-"""``dockyard``: serve, collect garbage, migrate the database, rotate keys; and manage
-users, workspaces, robots and access.
+"""``dockyard``: serve, run background jobs, collect garbage, migrate the database, rotate
+keys; and manage users, workspaces, robots and access.
 
-Commands that act on a server's data (``serve``, ``gc``, ``db``, ``keys``) build the
+Commands that act on a server's data (``serve``, ``worker``, ``gc``, ``db``, ``keys``) build the
 application from settings; every other command talks to a server over HTTP (``/api/v1``),
 with the login that ``dockyard login`` stores (see :mod:`dockyard.cli.config`).
 """
@@ -23,6 +23,7 @@ from rich.console import Console
 from dockyard import __version__
 from dockyard.cli import (
     access,
+    builds,
     catalog_admin,
     client,
     images,
@@ -42,7 +43,7 @@ keys_app = typer.Typer(help="Token-signing keys (run on the server, like gc).", 
 SERVER_PANEL = "On the server (uses its settings and data)"
 app.add_typer(db_app, name="db", rich_help_panel=SERVER_PANEL)
 app.add_typer(keys_app, name="keys", rich_help_panel=SERVER_PANEL)
-for module in (session, users, workspaces, robots, repos, access, images, catalog_admin):
+for module in (session, users, workspaces, robots, repos, access, images, catalog_admin, builds):
     module.register(app)
 console = Console(stderr=True)
 
@@ -170,6 +171,48 @@ def gc(
         return {**report.summary(), "blobs": report.blobs, "manifests": report.manifests}
 
     typer.echo(json.dumps(asyncio.run(collect()), indent=2))
+
+
+@app.command(
+    rich_help_panel=SERVER_PANEL,
+    help="Run background jobs (builds, ...) without serving HTTP, until SIGINT or SIGTERM; "
+    "running jobs then get a few seconds to finish, the others go back to the queue. Run "
+    "servers with DOCKYARD_WORKER_ENABLED=false to leave every job to such workers.",
+)
+def worker(
+    concurrency: Annotated[int | None, typer.Option(help="Jobs run at a time [1].")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Data folder.")] = None,
+    database_url: Annotated[str | None, typer.Option(help="Database URL.")] = None,
+) -> None:
+    import signal
+    import uuid
+
+    from dockyard.app import build_services, run_jobs
+    from dockyard.ops import logs
+
+    settings = _settings(data_dir=data_dir, database_url=database_url, worker_concurrency=concurrency)
+    logs.configure(settings.log_level)
+
+    async def work() -> None:
+        revision = await _migrate(settings)
+        services = build_services(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        kinds = ", ".join(sorted(services.job_handlers)) or "none yet"
+        console.print(
+            f"Dockyard {__version__} worker (schema {revision}, {settings.worker_concurrency} at a time, "
+            f"job kinds: {kinds})"
+        )
+        try:
+            await services.generations.start()
+            await run_jobs(services, stop, f"worker-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        finally:
+            await services.close()
+        console.print("worker stopped")
+
+    asyncio.run(work())
 
 
 @db_app.command("upgrade", help="Apply database migrations (serve does this on start).")

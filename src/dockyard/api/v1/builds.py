@@ -1,0 +1,306 @@
+"""Builds: definitions (what to build), runs (each build), their logs and history::
+
+    POST   /builds                          create a definition (developers)      -> 201
+    GET    /workspaces/{workspace}/builds   the workspace's definitions
+    GET    /builds/{name}                   one definition, with its status (built, not_built, modified)
+    PATCH  /builds/{name}                   SAVE changes (developers)
+    DELETE /builds/{name}                   (maintainers)
+    PUT    /builds/{name}/context           the context files: a tar (plain or gzip) as the body
+    GET    /builds/{name}/events            the definition's history
+    POST   /builds/{name}/runs              start a build (owners)                -> 202, the run
+    GET    /builds/{name}/runs              the build history, newest first
+    GET    /build-runs/{id}                 one build
+    POST   /build-runs/{id}/cancel          (owners)
+    GET    /build-runs/{id}/log             the log; ?offset=N; ?follow=true streams it until the
+                                            build ends (chunked text, or server-sent events with
+                                            Accept: text/event-stream)
+
+Names are whole names, like ``genomics/samtools``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+from starlette.responses import Response, StreamingResponse
+
+from dockyard.api.deps import Caller
+from dockyard.auth.policy import Subject
+from dockyard.builds.definitions import DefinitionChanges, DefinitionInput
+from dockyard.builds.service import BuildService
+from dockyard.builds.spec import GitSource
+from dockyard.builds.views import BuildEvent, DefinitionView, RunView
+
+router = APIRouter(tags=["builds"])
+TAR_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/x-tar": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+
+
+def build_service(request: Request) -> BuildService:
+    found: BuildService = request.app.state.builds
+    return found
+
+
+Services = Annotated[BuildService, Depends(build_service)]
+
+
+class Git(BaseModel):
+    url: str = Field(description="https://..., ssh://..., git://... (file:// if the server allows it)")
+    ref: str = Field(description="A branch, tag or commit.")
+    directory: str = Field("", description="The folder that is the build context.")
+    dockerfile: str = Field("Dockerfile", description="The Dockerfile's path inside that folder.")
+
+    def source(self) -> GitSource:
+        return GitSource(self.url, self.ref, self.directory, self.dockerfile)
+
+
+class DefinitionFields(BaseModel):
+    description: str | None = None
+    context: Literal["local", "git"] | None = Field(None, description="local: a Dockerfile and files; git.")
+    dockerfile: str | None = Field(None, description="The Dockerfile (local context).")
+    git: Git | None = None
+    build_args: dict[str, str] | None = None
+    target: str | None = Field(None, description="Target stage; empty clears it.")
+    platform: str | None = Field(None, description="os/arch, default linux/amd64.")
+    version: str | None = Field(None, description="The tag builds push by default ('latest').")
+    external_destination: str | None = Field(
+        None,
+        description="Also push to this repository of another registry (its stored credentials); '' clears.",
+    )
+
+
+class NewDefinition(DefinitionFields):
+    workspace: str
+    name: str = Field(description="The image name; the registry repository is workspace/name.")
+
+
+class Changes(DefinitionFields):
+    name: str | None = Field(None, description="A new name (renames the repository builds push to).")
+
+
+class StartBuild(BaseModel):
+    version: str | None = Field(None, description="The tag to push; default: the definition's version.")
+
+
+class RunOut(BaseModel):
+    id: int
+    image: str
+    status: str = Field(description="queued, running, succeeded, failed or cancelled.")
+    version: str
+    started_by: str
+    queued_at: float
+    started_at: float | None
+    finished_at: float | None
+    duration: float | None
+    attempt: int
+    content_hash: str
+    source: dict[str, Any]
+    reason: str | None
+    digest: str | None
+    pushed: list[dict[str, str]]
+    git_commit: str | None
+    builder: str | None
+    dockerfile: str | None
+    log_bytes: int
+    cancel_requested: bool
+    cancelled_by: str | None
+
+
+class DefinitionOut(BaseModel):
+    id: int
+    name: str
+    workspace: str
+    description: str
+    status: str = Field(description="built, not_built or modified (against the last successful build).")
+    context: str
+    dockerfile: str | None
+    context_digest: str | None
+    context_size: int | None
+    git: Git | None
+    build_args: dict[str, str]
+    target: str | None
+    platform: str
+    version: str
+    external_destination: str | None
+    content_hash: str
+    revision: int
+    created_at: float
+    created_by: str
+    updated_at: float
+    updated_by: str
+    last_build: RunOut | None
+    last_success: RunOut | None
+
+
+class EventOut(BaseModel):
+    id: int
+    at: float
+    actor: str
+    kind: str
+    detail: dict[str, Any]
+
+
+def run_out(run: RunView) -> RunOut:
+    fields = {k: v for k, v in run.__dict__.items() if k != "created_at"}
+    return RunOut(queued_at=run.created_at, duration=run.duration, **fields)
+
+
+def definition_out(view: DefinitionView) -> DefinitionOut:
+    recipe = view.recipe
+    git = recipe.git
+    return DefinitionOut(
+        id=view.id,
+        name=view.name,
+        workspace=view.workspace,
+        description=view.description,
+        status=view.status,
+        context=recipe.context,
+        dockerfile=recipe.dockerfile,
+        context_digest=recipe.context_digest,
+        context_size=view.context_size,
+        git=None
+        if git is None
+        else Git(url=git.url, ref=git.ref, directory=git.directory, dockerfile=git.dockerfile),
+        build_args=recipe.build_args,
+        target=recipe.target,
+        platform=recipe.platform,
+        version=view.version,
+        external_destination=view.external_destination,
+        content_hash=view.content_hash,
+        revision=view.revision,
+        created_at=view.created_at,
+        created_by=view.created_by,
+        updated_at=view.updated_at,
+        updated_by=view.updated_by,
+        last_build=None if view.last_build is None else run_out(view.last_build),
+        last_success=None if view.last_success is None else run_out(view.last_success),
+    )
+
+
+def event_out(event: BuildEvent) -> EventOut:
+    return EventOut(**event.__dict__)
+
+
+@router.post("/builds", status_code=201, summary="Create a build definition (developers)")
+async def create(body: NewDefinition, services: Services, actor: Caller) -> DefinitionOut:
+    data = DefinitionInput(
+        context=body.context or ("git" if body.git is not None else "local"),
+        description=body.description or "",
+        dockerfile=body.dockerfile,
+        git=None if body.git is None else body.git.source(),
+        build_args=body.build_args or {},
+        target=body.target,
+        platform=body.platform or "linux/amd64",
+        version=body.version or "latest",
+        external_destination=body.external_destination,
+    )
+    return definition_out(await services.definitions.create(actor, body.workspace, body.name, data))
+
+
+@router.get("/workspaces/{workspace}/builds", summary="The workspace's build definitions (members)")
+async def in_workspace(workspace: str, services: Services, actor: Caller) -> list[DefinitionOut]:
+    return [definition_out(view) for view in await services.definitions.in_workspace(actor, workspace)]
+
+
+@router.get("/build-runs/{run_id}", summary="One build")
+async def get_run(run_id: int, services: Services, actor: Caller) -> RunOut:
+    return run_out(await services.run(actor, run_id))
+
+
+@router.post("/build-runs/{run_id}/cancel", summary="Cancel a queued or running build (owners)")
+async def cancel_run(run_id: int, services: Services, actor: Caller) -> RunOut:
+    return run_out(await services.cancel(actor, run_id))
+
+
+@router.get(
+    "/build-runs/{run_id}/log",
+    summary="The build log (?follow=true streams it live)",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}, "text/event-stream": {}}}},
+)
+async def get_log(
+    run_id: int,
+    request: Request,
+    services: Services,
+    actor: Caller,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    follow: bool = False,
+) -> Response:
+    if not follow:
+        return Response(await services.log(actor, run_id, offset), media_type="text/plain; charset=utf-8")
+    await services.run(actor, run_id)  # visibility, before the stream starts
+    if "text/event-stream" in request.headers.get("accept", ""):
+        return StreamingResponse(_events(services, actor, run_id, offset), media_type="text/event-stream")
+    return StreamingResponse(services.follow(actor, run_id, offset), media_type="text/plain; charset=utf-8")
+
+
+async def _events(services: BuildService, actor: Subject, run_id: int, offset: int) -> AsyncIterator[bytes]:
+    """Server-sent events: ``log`` (one per line, ``id`` = the offset after it) and ``end``."""
+    pending = b""
+    async for chunk in services.follow(actor, run_id, offset):
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            offset += len(line) + 1
+            yield b"event: log\nid: %d\ndata: %s\n\n" % (offset, line)
+    run = await services.run(actor, run_id)
+    yield f"event: end\ndata: {json.dumps({'status': run.status, 'digest': run.digest})}\n\n".encode()
+
+
+@router.post("/builds/{name:path}/runs", status_code=202, summary="Start a build (workspace owners)")
+async def start(name: str, services: Services, actor: Caller, body: StartBuild | None = None) -> RunOut:
+    return run_out(await services.start(actor, name, None if body is None else body.version))
+
+
+@router.get("/builds/{name:path}/runs", summary="The build history, newest first")
+async def history(
+    name: str, services: Services, actor: Caller, limit: Annotated[int, Query(ge=1, le=500)] = 50
+) -> list[RunOut]:
+    return [run_out(run) for run in await services.history(actor, name, limit)]
+
+
+@router.get("/builds/{name:path}/events", summary="The definition's history: created, modified, built")
+async def events(name: str, services: Services, actor: Caller) -> list[EventOut]:
+    return [event_out(event) for event in await services.definitions.history(actor, name)]
+
+
+@router.put("/builds/{name:path}/context", summary="Upload the context files (a tar)", openapi_extra=TAR_BODY)
+async def upload_context(name: str, request: Request, services: Services, actor: Caller) -> DefinitionOut:
+    return definition_out(await services.definitions.upload_context(actor, name, request.stream()))
+
+
+@router.patch("/builds/{name:path}", summary="Change a definition (developers)")
+async def update(name: str, body: Changes, services: Services, actor: Caller) -> DefinitionOut:
+    changes = DefinitionChanges(
+        name=body.name,
+        description=body.description,
+        context=body.context,
+        dockerfile=body.dockerfile,
+        git=None if body.git is None else body.git.source(),
+        build_args=body.build_args,
+        target=body.target,
+        platform=body.platform,
+        version=body.version,
+        external_destination=body.external_destination,
+    )
+    return definition_out(await services.definitions.update(actor, name, changes))
+
+
+@router.delete(
+    "/builds/{name:path}", status_code=204, summary="Delete a definition and its builds (maintainers)"
+)
+async def delete(name: str, services: Services, actor: Caller) -> None:
+    await services.definitions.delete(actor, name)
+
+
+@router.get("/builds/{name:path}", summary="One definition, with its status")
+async def get(name: str, services: Services, actor: Caller) -> DefinitionOut:
+    return definition_out(await services.definition(actor, name))

@@ -1,0 +1,422 @@
+"""Build definitions: create, edit (SAVE), upload the context files, read, list, history.
+
+Who may do what (admins count as owners everywhere):
+
+- see definitions, their builds and logs: any member of the workspace (reader and up);
+  to anyone else a definition does not exist;
+- create and edit: developer and up — the same right as pushing to the workspace, and a
+  change is visible to the owners as "modified" with its author in the history;
+- delete: maintainer and up;
+- start and cancel builds: owners only (:mod:`dockyard.builds.service`), because a build
+  pushes with the starter's rights.
+
+The name is ``workspace/name``, the registry repository the build pushes to, so it is
+unique across Dockyard like catalog image names.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from sqlalchemy import delete, select, update
+
+from dockyard.auth.errors import Conflict, Forbidden, Invalid, NotFound
+from dockyard.auth.facts import workspace_role
+from dockyard.auth.guard import find_workspace, require_user
+from dockyard.auth.policy import Subject, role_at_least
+from dockyard.builds import spec as checks
+from dockyard.builds.contexts import context_path, store_context
+from dockyard.builds.spec import DEFAULT_PLATFORM, DEFAULT_VERSION, GIT, LOCAL, ContextKind, GitSource, Recipe
+from dockyard.builds.views import (
+    BUILT,
+    MODIFIED,
+    NOT_BUILT,
+    SUCCEEDED,
+    BuildEvent,
+    DefinitionView,
+    recipe_of,
+    run_view,
+)
+from dockyard.db.engine import Connection, Database
+from dockyard.db.tables import build_definitions, build_events, build_runs, images, workspaces
+from dockyard.storage.base import PathNotFound, StorageDriver
+
+_UNSET: Any = object()
+
+
+@dataclass(frozen=True)
+class DefinitionInput:
+    context: ContextKind = LOCAL
+    description: str = ""
+    dockerfile: str | None = None
+    git: GitSource | None = None
+    build_args: dict[str, str] = field(default_factory=dict)
+    target: str | None = None
+    platform: str = DEFAULT_PLATFORM
+    version: str = DEFAULT_VERSION
+    external_destination: str | None = None
+
+
+@dataclass(frozen=True)
+class DefinitionChanges:
+    """Fields left ``None`` keep their value; an empty target or destination clears it."""
+
+    name: str | None = None
+    description: str | None = None
+    context: ContextKind | None = None
+    dockerfile: str | None = None
+    git: GitSource | None = None
+    build_args: dict[str, str] | None = None
+    target: str | None = None
+    platform: str | None = None
+    version: str | None = None
+    external_destination: str | None = None
+
+
+async def record_event(conn: Connection, definition_id: int, actor: str, kind: str, **detail: Any) -> None:
+    await conn.execute(
+        build_events.insert().values(
+            definition_id=definition_id,
+            at=time.time(),
+            actor=actor,
+            kind=kind,
+            detail=json.dumps(detail, sort_keys=True, default=str),
+        )
+    )
+
+
+async def load(conn: Connection, actor: Subject, name: str, needed: str) -> tuple[Any, str]:
+    """The definition row (with ``workspace_name``) and the actor's role, if at least ``needed``."""
+    require_user(actor)
+    row = (
+        await conn.execute(
+            select(build_definitions, workspaces.c.name.label("workspace_name"))
+            .join(workspaces, workspaces.c.id == build_definitions.c.workspace_id)
+            .where(build_definitions.c.name == name)
+        )
+    ).first()
+    role = None if row is None else await workspace_role(conn, actor, row._mapping["workspace_id"])
+    if row is None or role is None:
+        raise NotFound(f"build definition {name!r} not found")
+    if not role_at_least(role, needed):
+        raise Forbidden(
+            f"this needs the {needed} role (or higher) in workspace {row._mapping['workspace_name']!r}"
+        )
+    return row._mapping, role
+
+
+def _checked(data: DefinitionInput, protocols: list[str]) -> dict[str, Any]:
+    """Column values for ``data``, every field checked."""
+    if data.context not in (LOCAL, GIT):
+        raise Invalid("the context is 'local' (a Dockerfile and uploaded files) or 'git'")
+    values: dict[str, Any] = {
+        "description": data.description[:4000],
+        "context": data.context,
+        "build_args": json.dumps(checks.check_build_args(data.build_args), sort_keys=True),
+        "target": checks.check_target(data.target),
+        "platform": checks.check_platform(data.platform),
+        "version": checks.check_version(data.version),
+        "external_destination": checks.check_destination(data.external_destination),
+        "dockerfile": None,
+        "git_url": None,
+        "git_ref": None,
+        "git_directory": "",
+        "dockerfile_path": "Dockerfile",
+    }
+    if data.context == LOCAL:
+        if data.dockerfile is None:
+            raise Invalid("a local context needs a Dockerfile")
+        values["dockerfile"] = checks.check_dockerfile(data.dockerfile)
+    else:
+        if data.git is None:
+            raise Invalid("a git context needs a repository URL and a ref")
+        git = checks.check_git(data.git, protocols)
+        values.update(
+            git_url=git.url, git_ref=git.ref, git_directory=git.directory, dockerfile_path=git.dockerfile
+        )
+    return values
+
+
+def _recipe(values: dict[str, Any], context_digest: str | None) -> Recipe:
+    return recipe_of({**values, "context_digest": context_digest})
+
+
+def _input_of(m: Any) -> DefinitionInput:
+    git = None
+    if m["context"] == GIT:
+        git = GitSource(m["git_url"], m["git_ref"], m["git_directory"], m["dockerfile_path"])
+    return DefinitionInput(
+        context=m["context"],
+        description=m["description"],
+        dockerfile=m["dockerfile"],
+        git=git,
+        build_args=json.loads(m["build_args"]),
+        target=m["target"],
+        platform=m["platform"],
+        version=m["version"],
+        external_destination=m["external_destination"],
+    )
+
+
+class BuildDefinitions:
+    def __init__(
+        self, db: Database, storage: StorageDriver, git_protocols: list[str], context_max_bytes: int
+    ) -> None:
+        self.db = db
+        self.storage = storage
+        self.git_protocols = git_protocols
+        self.context_max_bytes = context_max_bytes
+
+    async def create(
+        self, actor: Subject, workspace: str, name: str, data: DefinitionInput
+    ) -> DefinitionView:
+        values = _checked(data, self.git_protocols)
+        full = checks.full_name(workspace, name)
+        content_hash = _recipe(values, None).content_hash()
+        now, who = time.time(), actor.name
+        async with self.db.write() as conn:
+            require_user(actor)
+            ws = await find_workspace(conn, workspace)
+            if not role_at_least(await workspace_role(conn, actor, ws.id), "developer"):
+                raise Forbidden(f"this needs the developer role (or higher) in workspace {workspace!r}")
+            await self._name_free(conn, full, ws.id)
+            definition_id = (
+                await conn.execute(
+                    build_definitions.insert()
+                    .values(
+                        workspace_id=ws.id,
+                        name=full,
+                        content_hash=content_hash,
+                        created_at=now,
+                        created_by=who,
+                        updated_at=now,
+                        updated_by=who,
+                        **values,
+                    )
+                    .returning(build_definitions.c.id)
+                )
+            ).scalar_one()
+            await record_event(conn, definition_id, who, "created", content_hash=content_hash)
+        return await self.get(actor, full)
+
+    async def _name_free(
+        self, conn: Connection, name: str, workspace_id: int, own_id: int | None = None
+    ) -> None:
+        taken = (
+            await conn.execute(select(build_definitions.c.id).where(build_definitions.c.name == name))
+        ).first()
+        if taken is not None and taken[0] != own_id:
+            raise Conflict(
+                f"a build definition named {name!r} already exists; names are unique across Dockyard"
+            )
+        image = (await conn.execute(select(images.c.workspace_id).where(images.c.name == name))).first()
+        if image is not None and image[0] != workspace_id:
+            raise Conflict(f"the image name {name!r} belongs to another workspace")
+
+    async def update(self, actor: Subject, name: str, changes: DefinitionChanges) -> DefinitionView:
+        async with self.db.write() as conn:
+            m, _ = await load(conn, actor, name, "developer")
+            current = _input_of(m)
+            wanted = replace(
+                current,
+                **{k: v for k, v in changes.__dict__.items() if v is not None and k != "name"},
+            )
+            if changes.target == "":
+                wanted = replace(wanted, target=None)
+            if changes.external_destination == "":
+                wanted = replace(wanted, external_destination=None)
+            values = _checked(wanted, self.git_protocols)
+            new_name = name if changes.name is None else checks.full_name(m["workspace_name"], changes.name)
+            if new_name != name:
+                await self._name_free(conn, new_name, m["workspace_id"], m["id"])
+                values["name"] = new_name
+            content_hash = _recipe(values, m["context_digest"]).content_hash()
+            changed = sorted(k for k, v in values.items() if m[k] != v)
+            if not changed:
+                return await self._view(conn, m["id"])
+            await conn.execute(
+                update(build_definitions)
+                .where(build_definitions.c.id == m["id"])
+                .values(
+                    content_hash=content_hash,
+                    revision=m["revision"] + 1,
+                    updated_at=time.time(),
+                    updated_by=actor.name,
+                    **values,
+                )
+            )
+            detail: dict[str, Any] = {"fields": changed, "content_hash": content_hash}
+            if new_name != name:
+                detail["renamed_from"] = name
+            await record_event(conn, m["id"], actor.name, "modified", **detail)
+            return await self._view(conn, m["id"])
+
+    async def upload_context(self, actor: Subject, name: str, source: AsyncIterable[bytes]) -> DefinitionView:
+        """Replace the definition's files with an uploaded tar (checked; see :mod:`.contexts`)."""
+        async with self.db.read() as conn:
+            m, _ = await load(conn, actor, name, "developer")
+        if m["context"] != LOCAL:
+            raise Conflict("only a local context has uploaded files; this one builds from git")
+        stored = await store_context(self.storage, m["id"], source, self.context_max_bytes)
+        async with self.db.write() as conn:
+            m, _ = await load(conn, actor, name, "developer")
+            recipe = replace(_recipe(dict(m), None), context_digest=stored.digest)
+            content_hash = recipe.content_hash()
+            await conn.execute(
+                update(build_definitions)
+                .where(build_definitions.c.id == m["id"])
+                .values(
+                    context_digest=stored.digest,
+                    context_size=stored.size,
+                    content_hash=content_hash,
+                    revision=m["revision"] + 1,
+                    updated_at=time.time(),
+                    updated_by=actor.name,
+                )
+            )
+            await record_event(
+                conn,
+                m["id"],
+                actor.name,
+                "modified",
+                fields=["files"],
+                files=stored.files,
+                size=stored.size,
+                context_digest=stored.digest,
+                content_hash=content_hash,
+            )
+            view = await self._view(conn, m["id"])
+        await self._drop_unused_contexts(m["id"], keep=stored.digest)
+        return view
+
+    async def _drop_unused_contexts(self, definition_id: int, keep: str) -> None:
+        """Remove older uploads that no queued or running build still needs."""
+        async with self.db.read() as conn:
+            specs = (
+                await conn.execute(
+                    select(build_runs.c.spec).where(
+                        build_runs.c.definition_id == definition_id,
+                        build_runs.c.status.in_(["queued", "running"]),
+                    )
+                )
+            ).all()
+        needed = {keep} | {json.loads(s[0])["recipe"].get("context_digest") for s in specs}
+        paths = {context_path(definition_id, d) for d in needed if d}
+        try:
+            for path in await self.storage.list(f"builds/contexts/{definition_id}"):
+                if path not in paths and path.endswith(".tar"):
+                    await self.storage.delete(path)
+        except PathNotFound:
+            return
+
+    async def get(self, actor: Subject, name: str) -> DefinitionView:
+        async with self.db.read() as conn:
+            m, _ = await load(conn, actor, name, "reader")
+            return await self._view(conn, m["id"])
+
+    async def in_workspace(self, actor: Subject, workspace: str) -> list[DefinitionView]:
+        async with self.db.read() as conn:
+            require_user(actor)
+            ws = await find_workspace(conn, workspace)
+            if await workspace_role(conn, actor, ws.id) is None:
+                raise Forbidden(f"this needs a role in workspace {workspace!r}")
+            ids = (
+                await conn.execute(
+                    select(build_definitions.c.id)
+                    .where(build_definitions.c.workspace_id == ws.id)
+                    .order_by(build_definitions.c.name)
+                )
+            ).all()
+            return [await self._view(conn, row[0]) for row in ids]
+
+    async def history(self, actor: Subject, name: str, limit: int = 200) -> list[BuildEvent]:
+        async with self.db.read() as conn:
+            m, _ = await load(conn, actor, name, "reader")
+            rows = (
+                (
+                    await conn.execute(
+                        select(build_events)
+                        .where(build_events.c.definition_id == m["id"])
+                        .order_by(build_events.c.id.desc())
+                        .limit(limit)
+                    )
+                )
+                .mappings()
+                .all()
+            )
+        return [BuildEvent(r["id"], r["at"], r["actor"], r["kind"], json.loads(r["detail"])) for r in rows]
+
+    async def delete(self, actor: Subject, name: str) -> None:
+        async with self.db.write() as conn:
+            m, _ = await load(conn, actor, name, "maintainer")
+            active = (
+                await conn.execute(
+                    select(build_runs.c.id).where(
+                        build_runs.c.definition_id == m["id"], build_runs.c.status.in_(["queued", "running"])
+                    )
+                )
+            ).first()
+            if active is not None:
+                raise Conflict(f"build {active[0]} of {name!r} is still queued or running; cancel it first")
+            run_ids = [
+                r[0]
+                for r in (
+                    await conn.execute(select(build_runs.c.id).where(build_runs.c.definition_id == m["id"]))
+                ).all()
+            ]
+            await conn.execute(
+                delete(build_definitions).where(build_definitions.c.id == m["id"])
+            )  # runs, events too
+        for path in [f"builds/contexts/{m['id']}", *(f"builds/logs/{run_id}.log" for run_id in run_ids)]:
+            with contextlib.suppress(PathNotFound):
+                await self.storage.delete(path)
+
+    async def _view(self, conn: Connection, definition_id: int) -> DefinitionView:
+        m = (
+            (
+                await conn.execute(
+                    select(build_definitions, workspaces.c.name.label("workspace_name"))
+                    .join(workspaces, workspaces.c.id == build_definitions.c.workspace_id)
+                    .where(build_definitions.c.id == definition_id)
+                )
+            )
+            .mappings()
+            .one()
+        )
+        runs = (
+            select(build_runs)
+            .where(build_runs.c.definition_id == definition_id)
+            .order_by(build_runs.c.id.desc())
+        )
+        last = (await conn.execute(runs.limit(1))).mappings().first()
+        success = (
+            (await conn.execute(runs.where(build_runs.c.status == SUCCEEDED).limit(1))).mappings().first()
+        )
+        if success is None:
+            status = NOT_BUILT
+        else:
+            status = BUILT if success["content_hash"] == m["content_hash"] else MODIFIED
+        return DefinitionView(
+            id=m["id"],
+            name=m["name"],
+            workspace=m["workspace_name"],
+            description=m["description"],
+            recipe=_recipe(dict(m), m["context_digest"]),
+            context_size=m["context_size"],
+            version=m["version"],
+            external_destination=m["external_destination"],
+            content_hash=m["content_hash"],
+            revision=m["revision"],
+            status=status,
+            created_at=m["created_at"],
+            created_by=m["created_by"],
+            updated_at=m["updated_at"],
+            updated_by=m["updated_by"],
+            last_build=None if last is None else run_view(last, m["name"]),
+            last_success=None if success is None else run_view(success, m["name"]),
+        )

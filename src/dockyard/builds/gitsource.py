@@ -1,0 +1,119 @@
+"""Fetch a git build context: clone, check out the ref (branch, tag or commit), and find the
+folder and Dockerfile inside the checkout.
+
+Only the protocols the server allows are used (``GIT_ALLOW_PROTOCOL``, which also covers
+redirects and submodules); ``file://`` is off by default because it reads the server's own
+disk. No system or user git configuration is read and git never prompts for credentials.
+The folder and the Dockerfile must resolve inside the checkout (a symlink in the repository
+cannot point the build at the server's files).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from dockyard.builds.builder import BuildFailed, Cancelled, LogSink
+from dockyard.builds.process import Deadline, run_captured, run_logged
+from dockyard.builds.spec import MAX_DOCKERFILE, GitSource
+
+
+@dataclass(frozen=True)
+class Checkout:
+    commit: str
+    context: Path
+    dockerfile: Path
+    dockerfile_text: str
+
+
+def git_env(home: Path, protocols: list[str]) -> dict[str, str]:
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "GIT_ALLOW_PROTOCOL": ":".join(protocols),
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_ASKPASS": "/bin/false",
+        "SSH_ASKPASS": "/bin/false",
+        "GIT_SSH_COMMAND": "ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new",
+        "LC_ALL": "C",
+    }
+
+
+def _inside(root: Path, path: Path) -> bool:
+    return path == root or root in path.parents
+
+
+async def checkout(
+    source: GitSource,
+    dest: Path,
+    *,
+    protocols: list[str],
+    log: LogSink,
+    deadline: Deadline,
+    cancelled: Cancelled,
+    check_every: float = 1.0,
+    started: Callable[[int], None] | None = None,
+) -> Checkout:
+    env = git_env(dest.parent, protocols)
+    await log.write(f"[dockyard] cloning {source.url} (ref {source.ref})")
+    status = await run_logged(
+        ["git", "clone", "--no-checkout", "--quiet", "--", source.url, str(dest)],
+        sink=log,
+        deadline=deadline,
+        cancelled=cancelled,
+        env=env,
+        check_every=check_every,
+        started=started,
+    )
+    if status != 0:
+        raise BuildFailed(f"git clone of {source.url} failed (exit status {status}); see the log")
+    commit = None
+    for candidate in (f"refs/remotes/origin/{source.ref}", f"refs/tags/{source.ref}", source.ref):
+        code, output = await run_captured(
+            ["git", "-C", str(dest), "rev-parse", "--verify", "--quiet", f"{candidate}^{{commit}}"], env=env
+        )
+        if code == 0 and output:
+            commit = output.splitlines()[-1].strip()
+            break
+    if commit is None:
+        raise BuildFailed(f"the git repository has no branch, tag or commit {source.ref!r}")
+    code, output = await run_captured(
+        [
+            "git",
+            "-C",
+            str(dest),
+            "-c",
+            "advice.detachedHead=false",
+            "checkout",
+            "--quiet",
+            "--detach",
+            commit,
+        ],
+        env=env,
+        seconds=max(deadline.left(), 1.0),
+    )
+    if code != 0:
+        await log.write(output)
+        raise BuildFailed(f"git checkout of {commit} failed (exit status {code})")
+    await log.write(f"[dockyard] checked out commit {commit}")
+    return await asyncio.to_thread(_locate, source, dest, commit)
+
+
+def _locate(source: GitSource, dest: Path, commit: str) -> Checkout:
+    """The context folder and Dockerfile of the checkout, both inside it."""
+    root = dest.resolve()
+    context = (root / source.directory).resolve() if source.directory else root
+    if not _inside(root, context) or not context.is_dir():
+        raise BuildFailed(f"the folder {source.directory!r} does not exist in commit {commit[:12]}")
+    dockerfile = (context / source.dockerfile).resolve()
+    if not _inside(root, dockerfile) or not dockerfile.is_file():
+        where = f"{source.directory}/{source.dockerfile}" if source.directory else source.dockerfile
+        raise BuildFailed(f"there is no Dockerfile at {where!r} in commit {commit[:12]}")
+    if dockerfile.stat().st_size > MAX_DOCKERFILE:
+        raise BuildFailed(f"the Dockerfile is larger than {MAX_DOCKERFILE} bytes")
+    return Checkout(commit, context, dockerfile, dockerfile.read_text(errors="replace"))

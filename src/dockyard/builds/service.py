@@ -1,0 +1,408 @@
+"""Builds: start (owners only), cancel, history, logs; and the ``build`` job handler that
+runs a build on a worker.
+
+Starting a build snapshots the definition into a ``build_runs`` row and queues a job
+``build`` with ``{"run_id": ...}``; edits made afterwards do not change it. The handler
+runs the builder with heartbeats (progress: bytes of log), then records the outcome: on
+the run (status, duration, digest, commit, Dockerfile, builder), in the definition's
+history, and, for a success, as a ``built`` event of the catalog image with the build's
+provenance. The pushed version itself becomes ``available`` through the catalog's push
+listener, like any push.
+
+A build that fails is a job that succeeded (its failure is recorded; retrying would fail
+again). Only a worker that stops mid-build makes the job run again (a new attempt), and
+if it stops on the last attempt the run is marked failed when next read (``settle``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from dockyard.auth.errors import Conflict, Forbidden, Invalid, NotFound
+from dockyard.auth.policy import Subject
+from dockyard.builds import runs
+from dockyard.builds.builder import Builder, BuildFailed, BuildResult, BuildSpec, RegistryLogin
+from dockyard.builds.contexts import context_path
+from dockyard.builds.definitions import BuildDefinitions, load, record_event
+from dockyard.builds.logins import InternalLogins
+from dockyard.builds.logs import LogHub, RunLog, read_log
+from dockyard.builds.spec import LOCAL, Recipe, check_version
+from dockyard.builds.views import CANCELLED, FAILED, FINISHED, SUCCEEDED, DefinitionView, RunView, recipe_of
+from dockyard.catalog.credentials import CredentialStore
+from dockyard.catalog.service import create_image
+from dockyard.catalog.service import record_event as record_image_event
+from dockyard.catalog.views import INTERNAL
+from dockyard.db.engine import Connection, Database
+from dockyard.db.tables import build_runs, images, memberships, users
+from dockyard.jobs.queue import JobQueue
+from dockyard.jobs.worker import JobCancelled, JobContext
+from dockyard.oci.reference import ReferenceError, parse_reference
+from dockyard.storage.base import StorageDriver
+
+log = logging.getLogger("dockyard.builds")
+
+
+def _loopback(registry: str) -> bool:
+    host = registry.rsplit(":", 1)[0] if registry.count(":") == 1 else registry
+    return host in ("localhost", "::1", "[::1]") or host.startswith("127.")
+
+
+JOB_KIND = "build"
+
+
+@dataclass(frozen=True)
+class BuildLimits:
+    time_limit_seconds: float = 3600.0
+    log_max_bytes: int = 16 << 20
+    heartbeat_seconds: float = 2.0  # how often a build reports progress (and learns of a cancel)
+    max_attempts: int = 2  # runs of a build's job lost to stopped workers before it fails
+
+
+class BuildService:
+    def __init__(
+        self,
+        db: Database,
+        storage: StorageDriver,
+        queue: JobQueue,
+        builder: Builder,
+        definitions: BuildDefinitions,
+        logins: InternalLogins,
+        credentials: CredentialStore,
+        limits: BuildLimits,
+        insecure_registries: list[str],
+        hub: LogHub | None = None,
+    ) -> None:
+        self.db = db
+        self.storage = storage
+        self.queue = queue
+        self.builder = builder
+        self.definitions = definitions
+        self.logins = logins
+        self.credentials = credentials
+        self.limits = limits
+        self.insecure_registries = insecure_registries
+        self.hub = hub or LogHub()
+
+    # --- starting and cancelling -----------------------------------------------------
+
+    async def start(self, actor: Subject, name: str, version: str | None = None) -> RunView:
+        """Queue a build of the definition as it is now (the workspace's owners only)."""
+        async with self.db.write() as conn:
+            m, role = await load(conn, actor, name, "reader")
+            if role != "owner":
+                raise Forbidden(await self._owners_only(conn, m, "start builds of"))
+            recipe = recipe_of(m)
+            if recipe.context == LOCAL and not recipe.dockerfile:
+                raise Invalid("the definition has no Dockerfile yet")
+            tag = check_version(version or m["version"])
+            spec = {
+                "recipe": recipe.as_json(),
+                "repository": m["name"],
+                "workspace_id": m["workspace_id"],
+                "external_destination": m["external_destination"],
+            }
+            run_id = await runs.create(
+                conn,
+                m["id"],
+                version=tag,
+                content_hash=m["content_hash"],
+                spec=spec,
+                started_by=actor.name,
+                started_by_id=actor.id if actor.kind == "user" else None,
+            )
+            await record_event(conn, m["id"], actor.name, "build.started", run_id=run_id, version=tag)
+        try:
+            job_id = await self.queue.enqueue(
+                JOB_KIND,
+                {"run_id": run_id},
+                max_attempts=self.limits.max_attempts,
+                dedupe_key=f"build-{run_id}",
+            )
+        except Exception:
+            await runs.finish(self.db, run_id, FAILED, reason="the build could not be queued")
+            raise
+        await runs.set_job(self.db, run_id, job_id)
+        return await self.run(actor, run_id)
+
+    async def _owners_only(self, conn: Connection, m: Any, what: str) -> str:
+        rows = (
+            await conn.execute(
+                select(users.c.username)
+                .join(memberships, memberships.c.user_id == users.c.id)
+                .where(memberships.c.workspace_id == m["workspace_id"], memberships.c.role == "owner")
+                .order_by(users.c.username)
+            )
+        ).all()
+        owners = ", ".join(r[0] for r in rows) or "none"
+        return (
+            f"only owners of workspace {m['workspace_name']!r} (and Dockyard admins) may {what} "
+            f"{m['name']!r}: ask an owner ({owners}), or ask to be made an owner"
+        )
+
+    async def cancel(self, actor: Subject, run_id: int) -> RunView:
+        async with self.db.write() as conn:
+            m = await self._run_row(conn, actor, run_id)
+            definition, role = await load(conn, actor, m["image"], "reader")
+            if role != "owner":
+                raise Forbidden(await self._owners_only(conn, definition, "cancel builds of"))
+            if m["status"] in FINISHED:
+                raise Conflict(f"build {run_id} already ended ({m['status']})")
+            await runs.request_cancel(conn, run_id, actor.name)
+        if m["job_id"] is not None:
+            await self.queue.request_cancel(m["job_id"])
+        queued = m["status"] == "queued" or m["job_id"] is None
+        reason = f"cancelled by {actor.name} before it started"
+        if queued and await runs.finish(self.db, run_id, CANCELLED, reason=reason):
+            await self._history(m, actor.name, "build.cancelled", run_id=run_id)
+        return await self.run(actor, run_id)
+
+    # --- reading ----------------------------------------------------------------------
+
+    async def _run_row(self, conn: Connection, actor: Subject, run_id: int) -> Any:
+        m = await runs.row(conn, run_id)
+        if m is None:
+            raise NotFound(f"build {run_id} not found")
+        try:
+            await load(conn, actor, m["image"], "reader")
+        except NotFound:
+            raise NotFound(f"build {run_id} not found") from None
+        return m
+
+    async def run(self, actor: Subject, run_id: int) -> RunView:
+        async with self.db.read() as conn:
+            m = await self._run_row(conn, actor, run_id)
+        if await runs.settle(self.db, self.queue, [m]):
+            async with self.db.read() as conn:
+                m = await runs.row(conn, run_id)
+        return runs.view(m)
+
+    async def history(self, actor: Subject, name: str, limit: int = 50) -> list[RunView]:
+        """The definition's builds, newest first."""
+        for _ in range(2):
+            async with self.db.read() as conn:
+                definition, _ = await load(conn, actor, name, "reader")
+                rows = (
+                    (
+                        await conn.execute(
+                            runs.select_runs()
+                            .where(build_runs.c.definition_id == definition["id"])
+                            .order_by(build_runs.c.id.desc())
+                            .limit(limit)
+                        )
+                    )
+                    .mappings()
+                    .all()
+                )
+            if not await runs.settle(self.db, self.queue, list(rows)):
+                break
+        return [runs.view(m) for m in rows]
+
+    async def definition(self, actor: Subject, name: str) -> DefinitionView:
+        """The definition with its status, after settling runs whose worker is gone."""
+        await self.history(actor, name, limit=5)
+        return await self.definitions.get(actor, name)
+
+    async def log(self, actor: Subject, run_id: int, offset: int = 0, limit: int | None = None) -> bytes:
+        async with self.db.read() as conn:
+            await self._run_row(conn, actor, run_id)
+        return await read_log(self.storage, run_id, offset, limit)
+
+    async def follow(
+        self, actor: Subject, run_id: int, offset: int = 0, poll: float = 1.0
+    ) -> AsyncIterator[bytes]:
+        """The log from ``offset`` as it grows, until the build has ended and all was read."""
+        run = await self.run(actor, run_id)
+        while True:
+            data = await read_log(self.storage, run_id, offset)
+            if data:
+                offset += len(data)
+                yield data
+                continue
+            if run.finished:
+                return
+            await self.hub.wait(run_id, poll)
+            run = await self.run(actor, run_id)
+
+    # --- the job handler --------------------------------------------------------------
+
+    async def handle(self, ctx: JobContext) -> None:
+        run_id = int(ctx.job.payload["run_id"])
+        m = await runs.begin(self.db, run_id)
+        if m is None:
+            return  # it ended before it started (cancelled while queued)
+        sink = await RunLog(self.storage, self.hub, run_id, self.limits.log_max_bytes).open()
+        if m["attempt"] > 1:
+            await sink.write(
+                f"[dockyard] attempt {m['attempt']}: the previous worker stopped; building again"
+            )
+        login: RegistryLogin | None = None
+        try:
+            try:
+                login = await self.logins.issue(
+                    m["started_by_id"], run_id, time.time() + self.limits.time_limit_seconds + 600
+                )
+                spec = await self._spec(m, login)
+                result = await self.builder.build(spec, sink, self._heartbeat(ctx, sink))
+            except BuildFailed as exc:
+                await sink.write(f"[dockyard] build failed: {exc}")
+                await self._failed(m, exc)
+                return
+            except (JobCancelled, asyncio.CancelledError):
+                await self._interrupted(ctx, m, sink)
+                raise
+            except Exception as exc:
+                log.exception("build %s failed unexpectedly", run_id)
+                await sink.write(f"[dockyard] build failed: internal error: {exc}")
+                await self._failed(m, BuildFailed(f"internal error: {exc}"))
+                return
+            await sink.write(f"[dockyard] build succeeded: {result.digest}")
+            await self._succeeded(m, result)
+        finally:
+            await asyncio.shield(self._close(run_id, sink, login))
+
+    async def _close(self, run_id: int, sink: RunLog, login: RegistryLogin | None) -> None:
+        try:
+            await sink.close()
+            await runs.set_log_bytes(self.db, run_id, sink.size)
+        finally:
+            if login is not None:
+                await self.logins.revoke(login)
+
+    def _heartbeat(self, ctx: JobContext, sink: RunLog) -> Any:
+        last = time.monotonic()
+
+        async def cancelled() -> None:
+            nonlocal last
+            if ctx.cancelled or time.monotonic() - last >= self.limits.heartbeat_seconds:
+                last = time.monotonic()
+                await ctx.heartbeat({"log_bytes": sink.size})
+
+        return cancelled
+
+    async def _spec(self, m: Any, login: RegistryLogin | None) -> BuildSpec:
+        spec = json.loads(m["spec"])
+        recipe = Recipe.from_json(spec["recipe"])
+        destinations = [f"{self.logins.registry}/{spec['repository']}:{m['version']}"]
+        logins = [login] if login is not None else []
+        insecure = list(self.insecure_registries)
+        if self.logins.insecure:
+            insecure.append(self.logins.registry)
+        external = spec.get("external_destination")
+        if external:
+            try:
+                ref = parse_reference(external)
+            except ReferenceError as exc:
+                raise BuildFailed(f"the external destination is not valid: {exc}") from None
+            destinations.append(f"{ref.name}:{m['version']}")
+            found = await self.credentials.lookup(spec["workspace_id"], ref.registry)
+            if found is not None:
+                logins.append(RegistryLogin(ref.registry, found[0], secret=found[1]))
+            if _loopback(ref.registry):
+                insecure.append(ref.registry)  # as the catalog verifies them: plain HTTP
+        files = None
+        if recipe.context == LOCAL and recipe.context_digest:
+            path = context_path(m["definition_id"], recipe.context_digest)
+
+            def files() -> AsyncIterator[bytes]:
+                return self.storage.reader(path)
+
+        return BuildSpec(
+            run_id=m["id"],
+            recipe=recipe,
+            destinations=destinations,
+            files=files,
+            logins=logins,
+            insecure_registries=insecure,
+            time_limit=self.limits.time_limit_seconds,
+        )
+
+    async def _interrupted(self, ctx: JobContext, m: Any, sink: RunLog) -> None:
+        reason = ctx.reason
+        if reason == "cancel":
+            async with self.db.read() as conn:
+                now = await runs.row(conn, m["id"])
+            who = (now["cancelled_by"] if now is not None else None) or "a cancel of the job"
+            await sink.write(f"[dockyard] cancelled by {who}")
+            if await runs.finish(self.db, m["id"], CANCELLED, reason=f"cancelled by {who}"):
+                await self._history(m, who, "build.cancelled", run_id=m["id"])
+        elif reason == "shutdown":
+            await sink.write("[dockyard] the worker is stopping; the build goes back to the queue")
+            await runs.requeue(self.db, m["id"])
+        else:
+            await sink.write("[dockyard] this worker lost the build (its lease expired); it stops here")
+
+    async def _failed(self, m: Any, exc: BuildFailed) -> None:
+        values: dict[str, Any] = {"reason": str(exc), "builder": await self._builder_name()}
+        if exc.pushed:
+            values.update(digest=exc.pushed[0].digest, pushed=[p.__dict__ for p in exc.pushed])
+        if exc.git_commit:
+            values["git_commit"] = exc.git_commit
+        if exc.dockerfile is not None:
+            values["dockerfile"] = exc.dockerfile
+        if await runs.finish(self.db, m["id"], FAILED, **values):
+            await self._history(m, m["started_by"], "build.failed", run_id=m["id"], reason=str(exc))
+
+    async def _builder_name(self) -> str | None:
+        try:
+            return await self.builder.version()
+        except BuildFailed:
+            return None
+
+    async def _succeeded(self, m: Any, result: BuildResult) -> None:
+        ended = await runs.finish(
+            self.db,
+            m["id"],
+            SUCCEEDED,
+            digest=result.digest,
+            pushed=[p.__dict__ for p in result.pushed],
+            git_commit=result.git_commit,
+            dockerfile=result.dockerfile,
+            builder=result.builder,
+        )
+        if not ended:
+            return
+        spec = json.loads(m["spec"])
+        recipe = Recipe.from_json(spec["recipe"])
+        provenance: dict[str, Any] = {
+            "run_id": m["id"],
+            "digest": result.digest,
+            "builder": result.builder,
+            "started_by": m["started_by"],
+            "source": recipe.context,
+            "platform": recipe.platform,
+            "pushed": [p.reference for p in result.pushed],
+            "dockerfile": result.dockerfile,
+        }
+        if recipe.git is not None:
+            provenance.update(git_url=recipe.git.url, git_ref=recipe.git.ref, git_commit=result.git_commit)
+            provenance.update(git_directory=recipe.git.directory)
+        else:
+            provenance["context_digest"] = recipe.context_digest
+        async with self.db.write() as conn:
+            image = (
+                await conn.execute(select(images.c.id).where(images.c.name == spec["repository"]))
+            ).first()
+            image_id = (
+                image[0]
+                if image is not None
+                else await create_image(
+                    conn, spec["workspace_id"], spec["repository"], m["started_by"], INTERNAL, time.time()
+                )
+            )
+            await record_image_event(conn, image_id, m["started_by"], "built", m["version"], **provenance)
+            await record_event(
+                conn, m["definition_id"], m["started_by"], "built", run_id=m["id"], digest=result.digest,
+                version=m["version"], content_hash=m["content_hash"],
+            )  # fmt: skip
+
+    async def _history(self, m: Any, actor: str, kind: str, **detail: Any) -> None:
+        async with self.db.write() as conn:
+            await record_event(conn, m["definition_id"], actor, kind, **detail)

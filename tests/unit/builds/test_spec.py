@@ -1,0 +1,95 @@
+"""The content hash decides built / modified; the checks keep unsafe input out."""
+
+from __future__ import annotations
+
+import pytest
+
+from dockyard.auth.errors import Invalid
+from dockyard.builds.spec import (
+    GitSource,
+    Recipe,
+    check_build_args,
+    check_destination,
+    check_git,
+    check_platform,
+    full_name,
+)
+
+BASE = Recipe(context="local", dockerfile="FROM scratch\n", context_digest="sha256:" + "a" * 64)
+
+
+def test_the_hash_covers_what_decides_the_image() -> None:
+    same = Recipe(context="local", dockerfile="FROM scratch\n", context_digest="sha256:" + "a" * 64)
+    assert same.content_hash() == BASE.content_hash()
+    changes = [
+        Recipe(context="local", dockerfile="FROM scratch\nRUN true\n", context_digest=BASE.context_digest),
+        Recipe(context="local", dockerfile=BASE.dockerfile, context_digest="sha256:" + "b" * 64),
+        Recipe(context="local", dockerfile=BASE.dockerfile, context_digest=BASE.context_digest, target="t"),
+        Recipe(context="local", dockerfile=BASE.dockerfile, build_args={"A": "1"}),
+        Recipe(context="local", dockerfile=BASE.dockerfile, platform="linux/arm64"),
+    ]
+    hashes = {recipe.content_hash() for recipe in changes} | {BASE.content_hash()}
+    assert len(hashes) == len(changes) + 1
+
+
+def test_build_argument_order_does_not_matter() -> None:
+    one = Recipe(context="local", dockerfile="FROM x\n", build_args={"A": "1", "B": "2"})
+    two = Recipe(context="local", dockerfile="FROM x\n", build_args={"B": "2", "A": "1"})
+    assert one.content_hash() == two.content_hash()
+
+
+def test_a_git_recipe_hashes_its_source_and_survives_json() -> None:
+    recipe = Recipe(context="git", git=GitSource("https://example.org/r.git", "main", "app", "Dockerfile"))
+    moved = Recipe(context="git", git=GitSource("https://example.org/r.git", "v2", "app", "Dockerfile"))
+    assert recipe.content_hash() != moved.content_hash()
+    assert Recipe.from_json(recipe.as_json()) == recipe
+    assert Recipe.from_json(recipe.as_json()).content_hash() == recipe.content_hash()
+
+
+def test_names_follow_the_catalog_rule() -> None:
+    assert full_name("lab", "tool") == "lab/tool"
+    assert full_name("lab", "lab/tool") == "lab/tool"
+    assert full_name("lab", "other/tool") == "lab/other/tool"
+    with pytest.raises(Invalid, match="invalid image name"):
+        full_name("lab", "Tool")
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("file:///srv/repo", "clones only https://"),
+        ("ext::sh -c touch% /tmp/pwned", "git repository as a URL"),
+        ("--upload-pack=touch /tmp/x", "git repository as a URL"),
+        ("", "git repository as a URL"),
+    ],
+)
+def test_git_urls_outside_the_allowed_protocols_are_refused(url: str, message: str) -> None:
+    with pytest.raises(Invalid, match=message):
+        check_git(GitSource(url, "main"), ["https"])
+
+
+@pytest.mark.parametrize(
+    ("directory", "ref"),
+    [("../outside", "main"), ("a/../../b", "main"), ("app", "main..other"), ("app", "-x")],
+)
+def test_git_folders_and_refs_stay_inside_the_repository(directory: str, ref: str) -> None:
+    with pytest.raises(Invalid):
+        check_git(GitSource("https://example.org/r.git", ref, directory), ["https"])
+
+
+def test_a_clean_git_source_is_normalised() -> None:
+    checked = check_git(
+        GitSource(" https://example.org/r.git ", "v1.2", "/tools/app/", "./Dockerfile"), ["https"]
+    )
+    assert checked == GitSource("https://example.org/r.git", "v1.2", "tools/app", "Dockerfile")
+
+
+def test_other_checks() -> None:
+    with pytest.raises(Invalid, match="build argument name"):
+        check_build_args({"1BAD": "x"})
+    with pytest.raises(Invalid, match="os/arch"):
+        check_platform("amd64")
+    with pytest.raises(Invalid, match="without a tag"):
+        check_destination("quay.io/org/tool:1.0")
+    assert check_destination("quay.io/org/tool") == "quay.io/org/tool"
+    assert check_destination("") is None

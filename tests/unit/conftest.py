@@ -17,6 +17,7 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import time
 import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -53,7 +54,14 @@ def _psql(statement: str) -> None:
     psql = shutil.which("psql")
     if psql is None:
         raise RuntimeError("psql is missing: run scripts/setup.sh (PostgreSQL client) first")
-    subprocess.run([psql, f"{PG_ADMIN}/postgres", "-qc", statement], check=True, capture_output=True)
+    for attempt in range(3):
+        try:
+            subprocess.run([psql, f"{PG_ADMIN}/postgres", "-qc", statement], check=True, capture_output=True)
+            return
+        except OSError:  # seen once under heavy load: fork/exec failing with EFAULT; the statement never ran
+            if attempt == 2:
+                raise
+            time.sleep(1.0)
 
 
 async def migrate(url: str) -> None:

@@ -239,3 +239,51 @@ def test_server_sent_events_carry_the_log_and_the_end(
     assert ("log", "event stream") in events
     assert events[-1][0] == "end"
     assert json.loads(events[-1][1])["status"] == "succeeded"
+
+
+def test_put_list_and_remove_context_files_one_by_one_with_the_cli(
+    server: RunningRegistry, people: People, tmp_path: Path, podman: Podman
+) -> None:
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text(
+        f'FROM {people.base}\nCOPY run.sh /run.sh\nCOPY notes/today.txt /today.txt\nCMD ["/run.sh"]\n'
+    )
+    script, note = tmp_path / "run.sh", tmp_path / "today.txt"
+    script.write_text('#!/bin/sh\necho "today: $(cat /today.txt)"\n')
+    note.write_text("sunny\n")
+    created = people.developer.json(
+        "build", "create", "one-by-one", "-w", people.workspace, "-f", str(dockerfile)
+    )
+    name = created["name"]
+    assert people.developer.ok("build", "files", name).stdout.strip() == "no files"
+
+    added = people.developer.json("build", "put-file", name, str(script), "--executable")
+    assert added["context_size"] > 0
+    said = people.developer.ok("build", "put-file", name, str(note), "--as", "notes/today.txt")
+    assert "notes/today.txt saved (6 bytes, 0644)" in said.stderr + said.stdout
+    listed = people.developer.json("build", "files", name)
+    assert [(f["path"], f["mode"], f["size"]) for f in listed] == [
+        ("run.sh", "0755", script.stat().st_size),
+        ("notes/today.txt", "0644", 6),
+    ]
+    table = people.developer.ok("build", "files", name).stdout
+    assert "notes/today.txt" in table
+    assert "0755" in table
+
+    people.owner.ok("build", "start", name, "--follow")
+    containers_login(podman, server.host, people.owner_name, PASSWORD)
+    podman.pull(f"{server.host}/{name}:latest")
+    assert podman.run(f"{server.host}/{name}:latest") == "today: sunny\n"
+
+    refused = people.developer.run("build", "put-file", name, str(note), "--as", "../escape.txt")
+    assert refused.returncode == 1
+    assert "without '..'" in refused.stderr
+
+    removed = people.developer.json("build", "rm-file", name, "notes/today.txt")
+    assert removed["status"] == "modified"
+    assert [f["path"] for f in people.developer.json("build", "files", name)] == ["run.sh"]
+    changes = people.owner.ok("build", "changes", name).stdout
+    assert "removed notes/today.txt" in changes
+    missing = people.developer.run("build", "rm-file", name, "notes/today.txt")
+    assert missing.returncode == 1
+    assert "notes/today.txt" in missing.stderr

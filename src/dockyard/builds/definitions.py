@@ -30,7 +30,7 @@ from dockyard.auth.facts import workspace_role
 from dockyard.auth.guard import find_workspace, require_user
 from dockyard.auth.policy import Subject, role_at_least
 from dockyard.builds import spec as checks
-from dockyard.builds.contexts import context_path, store_context
+from dockyard.builds.contexts import StoredContext, context_path, store_context
 from dockyard.builds.spec import DEFAULT_PLATFORM, DEFAULT_VERSION, GIT, LOCAL, ContextKind, GitSource, Recipe
 from dockyard.builds.views import (
     BUILT,
@@ -263,8 +263,21 @@ class BuildDefinitions:
         if m["context"] != LOCAL:
             raise Conflict("only a local context has uploaded files; this one builds from git")
         stored = await store_context(self.storage, m["id"], source, self.context_max_bytes)
+        return await self.replace_context(actor, name, stored, _UNSET, {"files": stored.files})
+
+    async def replace_context(
+        self, actor: Subject, name: str, stored: StoredContext, based_on: Any, detail: dict[str, Any]
+    ) -> DefinitionView:
+        """Make ``stored`` the definition's files. Unless ``based_on`` is ``_UNSET`` (a whole
+        upload), it is the digest the change started from: a change made meanwhile is a
+        ``Conflict``, and the same files again change nothing."""
         async with self.db.write() as conn:
             m, _ = await load(conn, actor, name, "developer")
+            if based_on is not _UNSET:
+                if m["context_digest"] != based_on:
+                    raise Conflict("the context files changed meanwhile; try again")
+                if stored.digest == based_on:
+                    return await self._view(conn, m["id"])
             recipe = replace(_recipe(dict(m), None), context_digest=stored.digest)
             content_hash = recipe.content_hash()
             await conn.execute(
@@ -285,10 +298,10 @@ class BuildDefinitions:
                 actor.name,
                 "modified",
                 fields=["files"],
-                files=stored.files,
                 size=stored.size,
                 context_digest=stored.digest,
                 content_hash=content_hash,
+                **detail,
             )
             view = await self._view(conn, m["id"])
         await self._drop_unused_contexts(m["id"], keep=stored.digest)

@@ -32,6 +32,7 @@ from dockyard.builds import runs
 from dockyard.builds.builder import Builder, BuildFailed, BuildResult, BuildSpec, RegistryLogin
 from dockyard.builds.contexts import context_path
 from dockyard.builds.definitions import BuildDefinitions, load, record_event
+from dockyard.builds.files import ContextFiles
 from dockyard.builds.logins import InternalLogins
 from dockyard.builds.logs import LogHub, RunLog, read_log
 from dockyard.builds.spec import LOCAL, Recipe, check_version
@@ -85,6 +86,7 @@ class BuildService:
         self.queue = queue
         self.builder = builder
         self.definitions = definitions
+        self.files = ContextFiles(definitions)  # a local context edited file by file
         self.logins = logins
         self.credentials = credentials
         self.limits = limits

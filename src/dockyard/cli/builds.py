@@ -8,10 +8,12 @@ Only the workspace's owners start and cancel builds; developers create and edit.
 from __future__ import annotations
 
 import io
+import stat
 import sys
 import tarfile
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import httpx
 import typer
@@ -347,11 +349,78 @@ def _detail(detail: dict[str, Any]) -> str:
     parts = []
     if "fields" in detail:
         parts.append("changed " + ", ".join(detail["fields"]))
+    if "file" in detail:
+        parts.append(f"{detail.get('action', 'changed')} {detail['file']}")
     if "run_id" in detail:
         parts.append(f"build #{detail['run_id']}")
     if "reason" in detail:
         parts.append(str(detail["reason"]))
     return "; ".join(parts)
+
+
+def _file_url(name: str, path: str) -> str:
+    """``.../files/PATH`` with each part escaped (``.`` and ``..`` too: the server refuses those)."""
+    parts = ["%2E" * len(p) if p in (".", "..") else quote(p, safe="") for p in path.split("/")]
+    return f"/builds/{name}/files/{'/'.join(parts)}"
+
+
+def put_file(
+    name: Name,
+    local_file: Annotated[Path, typer.Argument(help="The file to upload.")],
+    as_path: Annotated[
+        str | None, typer.Option("--as", help="Its path in the context [the file's name].")
+    ] = None,
+    executable: Annotated[
+        bool, typer.Option("--executable", help="Mode 0755 (also when the local file is executable).")
+    ] = False,
+    json: output.JsonFlag = False,
+) -> None:
+    """Add or replace one file of a local context (developers); other files stay."""
+    try:
+        content = local_file.read_bytes()
+        executable = executable or bool(local_file.stat().st_mode & stat.S_IXUSR)
+    except OSError as exc:
+        raise CliError(f"cannot read {local_file}: {exc.strerror}") from None
+    path = as_path if as_path is not None else local_file.name
+    with connect() as api:
+        response = _send(
+            api, "PUT", _file_url(name, path), content=content, params={"executable": str(executable).lower()}
+        )
+    definition: dict[str, Any] = response.json()
+    if json:
+        output.print_json(definition)
+    else:
+        output.note(f"{path} saved ({len(content)} bytes, {'0755' if executable else '0644'})")
+        _show(definition)
+
+
+def rm_file(
+    name: Name,
+    path: Annotated[str, typer.Argument(help="The file (or folder) in the context.")],
+    json: output.JsonFlag = False,
+) -> None:
+    """Remove a file, or a folder with its files, from a local context (developers)."""
+    with connect() as api:
+        definition: dict[str, Any] = _send(api, "DELETE", _file_url(name, path)).json()
+    if json:
+        output.print_json(definition)
+    else:
+        output.note(f"{path} removed")
+        _show(definition)
+
+
+def files(name: Name, json: output.JsonFlag = False) -> None:
+    """List the files of a local context."""
+    with connect() as api:
+        found = api.get(f"/builds/{name}/files")
+    if json:
+        output.print_json(found)
+        return
+    output.table(
+        ["PATH", "MODE", "SIZE", "KIND"],
+        ([f["path"], f["mode"], f["size"], f["kind"]] for f in found),
+        empty="no files",
+    )
 
 
 def register(app: typer.Typer) -> None:
@@ -364,4 +433,7 @@ def register(app: typer.Typer) -> None:
     build_app.command()(history)
     build_app.command()(cancel)
     build_app.command()(changes)
+    build_app.command("put-file")(put_file)
+    build_app.command("rm-file")(rm_file)
+    build_app.command()(files)
     app.add_typer(build_app, name="build", rich_help_panel=PANEL)

@@ -6,6 +6,10 @@
     PATCH  /builds/{name}                   SAVE changes (developers)
     DELETE /builds/{name}                   (maintainers)
     PUT    /builds/{name}/context           the context files: a tar (plain or gzip) as the body
+    GET    /builds/{name}/files             the context's files (path, size, mode)
+    PUT    /builds/{name}/files/{path}      add or replace one file: its bytes as the body;
+                                            ?mode=0755 or ?executable=true (developers)
+    DELETE /builds/{name}/files/{path}      remove a file, or a folder and its files (developers)
     GET    /builds/{name}/events            the definition's history
     POST   /builds/{name}/runs              start a build (owners)                -> 202, the run
     GET    /builds/{name}/runs              the build history, newest first
@@ -15,7 +19,8 @@
                                             build ends (chunked text, or server-sent events with
                                             Accept: text/event-stream)
 
-Names are whole names, like ``genomics/samtools``.
+Names are whole names, like ``genomics/samtools``. In ``/builds/{name}/files/{path}`` the
+name ends at the first ``/files/`` after which a definition the caller can see is named.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from starlette.responses import Response, StreamingResponse
 from dockyard.api.deps import Caller
 from dockyard.auth.policy import Subject
 from dockyard.builds.definitions import DefinitionChanges, DefinitionInput
+from dockyard.builds.files import ContextFile, check_mode
 from dockyard.builds.service import BuildService
 from dockyard.builds.spec import GitSource
 from dockyard.builds.views import BuildEvent, DefinitionView, RunView
@@ -40,6 +46,13 @@ TAR_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "content": {"application/x-tar": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+
+FILE_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
     }
 }
 
@@ -140,6 +153,13 @@ class DefinitionOut(BaseModel):
     last_success: RunOut | None
 
 
+class FileOut(BaseModel):
+    path: str
+    size: int
+    mode: str = Field(description="Permissions in octal, like 0644 or 0755.")
+    kind: str = Field(description="file, symlink or link (a hard link).")
+
+
 class EventOut(BaseModel):
     id: int
     at: float
@@ -187,6 +207,10 @@ def definition_out(view: DefinitionView) -> DefinitionOut:
 
 def event_out(event: BuildEvent) -> EventOut:
     return EventOut(**event.__dict__)
+
+
+def file_out(found: ContextFile) -> FileOut:
+    return FileOut(path=found.path, size=found.size, mode=f"{found.mode:04o}", kind=found.kind)
 
 
 @router.post("/builds", status_code=201, summary="Create a build definition (developers)")
@@ -270,6 +294,38 @@ async def history(
 @router.get("/builds/{name:path}/events", summary="The definition's history: created, modified, built")
 async def events(name: str, services: Services, actor: Caller) -> list[EventOut]:
     return [event_out(event) for event in await services.definitions.history(actor, name)]
+
+
+@router.get("/builds/{name:path}/files", summary="The context's files (local context)")
+async def list_files(name: str, services: Services, actor: Caller) -> list[FileOut]:
+    return [file_out(found) for found in await services.files.list(actor, name)]
+
+
+@router.put(
+    "/builds/{name:path}/files/{file_path:path}",
+    summary="Add or replace one context file (developers)",
+    openapi_extra=FILE_BODY,
+)
+async def put_file(
+    name: str,
+    file_path: str,
+    request: Request,
+    services: Services,
+    actor: Caller,
+    mode: Annotated[str | None, Query(description="Octal permissions, like 0755.")] = None,
+    executable: Annotated[bool, Query(description="0755 instead of 0644 (without mode).")] = False,
+) -> DefinitionOut:
+    permissions = check_mode(mode, executable)
+    name, file_path = await services.files.resolve(actor, name, file_path)
+    return definition_out(await services.files.put(actor, name, file_path, request.stream(), permissions))
+
+
+@router.delete(
+    "/builds/{name:path}/files/{file_path:path}", summary="Remove a context file or folder (developers)"
+)
+async def remove_file(name: str, file_path: str, services: Services, actor: Caller) -> DefinitionOut:
+    name, file_path = await services.files.resolve(actor, name, file_path)
+    return definition_out(await services.files.remove(actor, name, file_path))
 
 
 @router.put("/builds/{name:path}/context", summary="Upload the context files (a tar)", openapi_extra=TAR_BODY)

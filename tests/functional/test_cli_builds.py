@@ -182,7 +182,7 @@ def test_a_followed_build_streams_live_and_ends_when_cancelled(people: People, t
         "name"
     ]
     run = people.owner.json("build", "start", name)
-    assert run["status"] == "queued"
+    assert run["status"] in ("queued", "running"), run  # the server's worker may have taken it already
 
     argv, env = people.owner.argv("build", "logs", str(run["id"]), "--follow")
     follower = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

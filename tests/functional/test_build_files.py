@@ -2,30 +2,55 @@
 uploaded as a tar or file by file"): files are added, replaced and removed one at a time,
 the definition shows ``modified``, and a build of them runs with podman.
 
-The server, workspace and in-process build services are test_builds' (see there).
+The server, team and in-process build services are set up as in test_builds (see
+tests.support.builds).
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from dockyard.builds.definitions import DefinitionInput
-from tests.functional.test_builds import (  # noqa: F401  (fixtures used by name)
+from tests.support.builds import (
+    Builds,
     Team,
-    admin,
-    builds,
+    build_server,
+    in_process,
+    new_team,
     pull_and_run,
-    server,
-    team,
+    test_databases,
 )
-from tests.support.builds import Builds
-from tests.support.clients import Podman
+from tests.support.clients import Podman, Skopeo
 from tests.support.identity import PASSWORD, Api
+from tests.support.images import TestImages
 from tests.support.servers import RunningRegistry
 
 pytestmark = pytest.mark.clients
+
+
+@pytest.fixture(scope="module", params=test_databases())
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningRegistry]:
+    kind: str = request.param
+    with build_server(kind, tmp_path_factory.mktemp(f"build-files-{kind}")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def team(server: RunningRegistry, test_images: TestImages, tmp_path_factory: pytest.TempPathFactory) -> Team:
+    return new_team(server, test_images, Skopeo(tmp_path_factory.mktemp("skopeo")))
+
+
+@pytest.fixture
+async def builds(server: RunningRegistry, tmp_path: Path) -> AsyncIterator[Builds]:
+    async with in_process(server, tmp_path / "builds") as found:
+        yield found
+
 
 SCRIPT = b'#!/bin/sh\necho "the script says: $(cat /etc/message.txt)"\n'
 
@@ -36,9 +61,9 @@ def files_of(api: Api, name: str) -> list[dict[str, Any]]:
 
 
 async def test_files_put_one_by_one_are_listed_built_and_run(
-    server: RunningRegistry,  # noqa: F811
-    team: Team,  # noqa: F811
-    builds: Builds,  # noqa: F811
+    server: RunningRegistry,
+    team: Team,
+    builds: Builds,
     podman: Podman,
 ) -> None:
     developer, owner = await builds.subject(team.developer), await builds.subject(team.owner)
@@ -99,9 +124,9 @@ async def test_files_put_one_by_one_are_listed_built_and_run(
 
 
 async def test_unsafe_paths_modes_and_readers_are_refused(
-    server: RunningRegistry,  # noqa: F811
-    team: Team,  # noqa: F811
-    builds: Builds,  # noqa: F811
+    server: RunningRegistry,
+    team: Team,
+    builds: Builds,
 ) -> None:
     developer = await builds.subject(team.developer)
     created = await builds.definitions.create(

@@ -17,7 +17,6 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -32,16 +31,18 @@ from dockyard.jobs.queue import JobQueue
 from tests.support.builds import (
     Builds,
     GitRepo,
+    Team,
     build_server,
     chunks,
     in_process,
-    push_base_image,
+    new_team,
+    pull_and_run,
     tar_of,
     test_databases,
 )
-from tests.support.catalog import CatalogUser, new_user
-from tests.support.clients import MANIFEST_ACCEPT, Podman, Skopeo, containers_login
-from tests.support.identity import ADMIN, ADMIN_PASSWORD, PASSWORD, Api, oci_as, start_token_dockyard, unique
+from tests.support.catalog import CatalogUser
+from tests.support.clients import MANIFEST_ACCEPT, Podman, Skopeo
+from tests.support.identity import ADMIN, ADMIN_PASSWORD, oci_as, start_token_dockyard
 from tests.support.images import TestImages
 from tests.support.servers import RunningRegistry
 
@@ -58,47 +59,14 @@ def server(
 
 
 @pytest.fixture(scope="module")
-def admin(server: RunningRegistry) -> Iterator[Api]:
-    with Api.connect(server, ADMIN, ADMIN_PASSWORD) as api:
-        yield api
-
-
-@dataclass(frozen=True)
-class Team:
-    workspace: str  # an organisation
-    owner: str
-    developer: str
-    reader: str
-    outsider: str
-    base: str  # the busybox base image, private to the workspace
-
-
-@pytest.fixture(scope="module")
-def team(
-    server: RunningRegistry, admin: Api, test_images: TestImages, tmp_path_factory: pytest.TempPathFactory
-) -> Team:
-    owner = new_user(admin, "owner")
-    developer, reader, outsider = (new_user(admin, label) for label in ("dev", "reader", "outsider"))
-    workspace = unique("lab")
-    with Api.connect(server, owner, PASSWORD) as api:
-        api.create_workspace(workspace)
-        api.set_member(workspace, developer, "developer")
-        api.set_member(workspace, reader, "reader")
-    skopeo = Skopeo(tmp_path_factory.mktemp("skopeo"))
-    base = push_base_image(test_images, skopeo, server.host, f"{workspace}/busybox", owner)
-    return Team(workspace, owner, developer, reader, outsider, base)
+def team(server: RunningRegistry, test_images: TestImages, tmp_path_factory: pytest.TempPathFactory) -> Team:
+    return new_team(server, test_images, Skopeo(tmp_path_factory.mktemp("skopeo")))
 
 
 @pytest.fixture
 async def builds(server: RunningRegistry, tmp_path: Path) -> AsyncIterator[Builds]:
     async with in_process(server, tmp_path / "builds") as found:
         yield found
-
-
-def pull_and_run(podman: Podman, server: RunningRegistry, username: str, reference: str) -> str:
-    containers_login(podman, server.host, username, PASSWORD)
-    podman.pull(reference)
-    return podman.run(reference)
 
 
 async def local_definition(builds: Builds, actor: Subject, team: Team, label: str, body: str) -> str:

@@ -30,8 +30,9 @@ from dockyard.builds.service import BuildService
 from dockyard.builds.views import RunView
 from dockyard.jobs.worker import Worker
 from dockyard.settings import Settings
-from tests.support.clients import Skopeo
-from tests.support.identity import ADMIN, ADMIN_PASSWORD, PASSWORD, start_token_dockyard
+from tests.support.catalog import new_user
+from tests.support.clients import Podman, Skopeo, containers_login
+from tests.support.identity import ADMIN, ADMIN_PASSWORD, PASSWORD, Api, start_token_dockyard, unique
 from tests.support.images import TestImages
 from tests.support.servers import RunningRegistry, postgres_database
 
@@ -135,6 +136,38 @@ def push_base_image(images: TestImages, skopeo: Skopeo, host: str, repository: s
     reference = f"{host}/{repository}:v1"
     skopeo.copy(images.image_ref, f"docker://{reference}", extra=["--dest-creds", f"{username}:{PASSWORD}"])
     return reference
+
+
+@dataclass(frozen=True)
+class Team:
+    workspace: str  # an organisation
+    owner: str
+    developer: str
+    reader: str
+    outsider: str
+    base: str  # the busybox base image, private to the workspace
+
+
+def new_team(server: RunningRegistry, images: TestImages, skopeo: Skopeo) -> Team:
+    """A new organisation with an owner, a developer and a reader, a user outside it, and
+    the busybox base image pushed to it by the owner. All passwords are ``PASSWORD``."""
+    with Api.connect(server, ADMIN, ADMIN_PASSWORD) as admin:
+        owner = new_user(admin, "owner")
+        developer, reader, outsider = (new_user(admin, label) for label in ("dev", "reader", "outsider"))
+    workspace = unique("lab")
+    with Api.connect(server, owner, PASSWORD) as api:
+        api.create_workspace(workspace)
+        api.set_member(workspace, developer, "developer")
+        api.set_member(workspace, reader, "reader")
+    base = push_base_image(images, skopeo, server.host, f"{workspace}/busybox", owner)
+    return Team(workspace, owner, developer, reader, outsider, base)
+
+
+def pull_and_run(podman: Podman, server: RunningRegistry, username: str, reference: str) -> str:
+    """Pull ``reference`` with podman, signed in as ``username``, and run it; its output."""
+    containers_login(podman, server.host, username, PASSWORD)
+    podman.pull(reference)
+    return podman.run(reference)
 
 
 def tar_of(files: dict[str, tuple[bytes, int]]) -> bytes:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, select, update
 from sqlalchemy.exc import IntegrityError
 
 from dockyard.auth import audit, bearer
@@ -51,8 +52,8 @@ class User:
     last_login_at: float | None
 
 
-def _user(row: object) -> User:
-    m = row._mapping  # type: ignore[attr-defined]  # a SQLAlchemy Row
+def _user(row: Row[Any]) -> User:
+    m = row._mapping
     return User(
         id=m["id"],
         username=m["username"],

@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, TypedDict, cast
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -33,6 +33,16 @@ def key_id(public_key: ec.EllipticCurvePublicKey) -> str:
     der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     encoded = base64.b32encode(hashlib.sha256(der).digest()[:30]).decode()
     return ":".join(encoded[i : i + 4] for i in range(0, 48, 4))
+
+
+class KeysFile(TypedDict, total=False):
+    """The ``keys.json`` document. :meth:`KeyRing.ensure` and :meth:`KeyRing.rotate` always
+    write both fields; reading is lenient (a missing file reads as ``{}``)."""
+
+    active: str
+    """Key id of the key that signs new tokens."""
+    retired: dict[str, float]
+    """Key id of each retired key -> the time (Unix seconds) until which its tokens verify."""
 
 
 @dataclass(frozen=True)
@@ -73,13 +83,14 @@ class KeyRing:
     def _state_file(self) -> Path:
         return self.folder / "keys.json"
 
-    def _read_state(self) -> dict[str, object]:
+    def _read_state(self) -> KeysFile:
         try:
-            return dict(json.loads(self._state_file.read_text()))
+            # Unchecked: the file is ours, written whole by _write_state.
+            return cast(KeysFile, dict(json.loads(self._state_file.read_text())))
         except FileNotFoundError:
             return {}
 
-    def _write_state(self, state: dict[str, object]) -> None:
+    def _write_state(self, state: KeysFile) -> None:
         tmp = self._state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(state, indent=2, sort_keys=True))
         os.replace(tmp, self._state_file)
@@ -117,13 +128,13 @@ class KeyRing:
             raise ValueError("keys come from token_key_file; rotate by replacing that file (see README)")
         with self._locked():
             state = self._read_state()
-            retired = dict(state.get("retired") or {})  # type: ignore[call-overload]
+            retired = dict(state.get("retired") or {})
             old = state.get("active")
             if old:
-                retired[str(old)] = time.time() + keep_seconds
-            state = {"active": self._new_key_file(), "retired": retired}
-            self._write_state(state)
-            return str(state["active"])
+                retired[old] = time.time() + keep_seconds
+            active = self._new_key_file()
+            self._write_state({"active": active, "retired": retired})
+            return active
 
     def refresh(self, force: bool = False) -> None:
         """Reload if the folder's state changed (one stat call)."""
@@ -148,10 +159,10 @@ class KeyRing:
             return
         state = self._read_state()
         public: dict[str, tuple[ec.EllipticCurvePublicKey, float | None]] = {}
-        active = str(state["active"])
+        active = state["active"]
         key = _load_pem(self.folder / f"{active.replace(':', '')}.pem")
         public[active] = (key.public_key(), None)
-        for kid, until in dict(state.get("retired") or {}).items():  # type: ignore[call-overload]
+        for kid, until in (state.get("retired") or {}).items():
             path = self.folder / f"{kid.replace(':', '')}.pem"
             if path.exists():
                 public[kid] = (_load_pem(path).public_key(), float(until))

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import Row, and_, select, update
 
 from dockyard.auth import audit
 from dockyard.auth.errors import Conflict, Invalid, NotFound
@@ -66,8 +66,8 @@ async def _load(conn: Connection, request_id: int) -> AccessRequest | None:
     return None if row is None else await _request(conn, row)
 
 
-async def _request(conn: Connection, row: object) -> AccessRequest:
-    m = row._mapping  # type: ignore[attr-defined]  # a SQLAlchemy Row
+async def _request(conn: Connection, row: Row[Any]) -> AccessRequest:
+    m = row._mapping
     decider = None
     if m["decided_by"] is not None:
         found = (await conn.execute(select(users.c.username).where(users.c.id == m["decided_by"]))).first()

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Row, delete, select, update
 
 from dockyard.auth import audit, bearer
 from dockyard.auth.accounts import check_name
@@ -74,8 +75,8 @@ def _expiry(expires_in_days: float | None) -> float | None:
     return time.time() + expires_in_days * 86400
 
 
-def _info(row: object) -> TokenInfo:
-    m = row._mapping  # type: ignore[attr-defined]  # a SQLAlchemy Row
+def _info(row: Row[Any]) -> TokenInfo:
+    m = row._mapping
     return TokenInfo(
         id=m["id"],
         name=m["name"],

@@ -18,6 +18,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -69,11 +70,85 @@ def _owner_pushes(
     return ref
 
 
-def _assert_pull_denied(dockerd: DockerDaemon, config: Path, ref: str, image: str) -> None:
-    denied = docker_as(dockerd, config, "pull", ref, check=False)
-    assert not denied.ok, f"docker pull {ref} succeeded"
-    assert PULL_DENIED.format(repository=ref.rsplit(":", 1)[0]) in denied.stderr, denied.stderr
-    assert not _in_daemon(dockerd, image)
+@dataclass(frozen=True)
+class PrivateImage:
+    """``OWNER/private:v1`` (the busybox image ``image_id``), pushed by its owner, and a
+    requester: another user, signed in to docker in their own config folder."""
+
+    registry: RunningRegistry
+    dockerd: DockerDaemon
+    image_id: str
+    owner: str
+    ref: str
+    requester: str
+    requester_config: Path
+
+    @property
+    def repository(self) -> str:
+        return f"{self.owner}/private"
+
+    @contextlib.contextmanager
+    def apis(self) -> Iterator[tuple[Api, Api]]:
+        """``/api/v1`` as the requester and as the owner."""
+        with (
+            Api.connect(self.registry, self.requester, PASSWORD) as requester_api,
+            Api.connect(self.registry, self.owner, PASSWORD) as owner_api,
+        ):
+            yield requester_api, owner_api
+
+    def assert_requester_pull_denied(self) -> None:
+        denied = docker_as(self.dockerd, self.requester_config, "pull", self.ref, check=False)
+        assert not denied.ok, f"docker pull {self.ref} succeeded"
+        assert PULL_DENIED.format(repository=self.ref.rsplit(":", 1)[0]) in denied.stderr, denied.stderr
+        assert not _in_daemon(self.dockerd, self.image_id)
+
+    def requester_pulls_and_runs(self) -> tuple[str, str]:
+        """The requester's ``docker pull``, then ``docker run`` (cat the test file): the
+        pulled image's ID and the output. The daemon keeps no copy afterwards."""
+        docker_as(self.dockerd, self.requester_config, "pull", self.ref)
+        pulled: str = json.loads(self.dockerd.cli("image", "inspect", self.ref).stdout)[0]["Id"]
+        output = self.dockerd.cli("run", "--rm", "--network", "none", self.ref, "cat", HELLO_PATH).stdout
+        self.dockerd.cli("rmi", self.ref)
+        assert not _in_daemon(self.dockerd, self.image_id)
+        return pulled, output
+
+
+@pytest.fixture
+def image(
+    token_registry: RunningRegistry,
+    dockerd: DockerDaemon,
+    test_images: TestImages,
+    admin: Api,
+    image_id: str,
+    tmp_path: Path,
+) -> PrivateImage:
+    owner, requester = unique("owner"), unique("requester")
+    admin.create_user(owner)
+    admin.create_user(requester)
+    ref = _owner_pushes(dockerd, test_images, token_registry, owner, tmp_path / "owner")
+    requester_config = tmp_path / "requester"
+    login = docker_login(dockerd, requester_config, token_registry.host, requester, PASSWORD)
+    assert "Login Succeeded" in login.stdout
+    return PrivateImage(token_registry, dockerd, image_id, owner, ref, requester, requester_config)
+
+
+def _request_pull(requester_api: Api, repository: str) -> dict[str, Any]:
+    """The requester asks for pull access (with ``REASON``); the new request."""
+    created: dict[str, Any] = requester_api.call(
+        "POST",
+        "/access-requests",
+        201,
+        json={"repository": repository, "action": "pull", "message": REASON},
+    )
+    return created
+
+
+def _pending(owner_api: Api, workspace: str) -> list[dict[str, Any]]:
+    """The workspace's pending requests, as its owner lists them."""
+    found: list[dict[str, Any]] = owner_api.call(
+        "GET", "/access-requests", params={"workspace": workspace, "status": "pending"}
+    )
+    return found
 
 
 def _notifications(api: Api, kind: str, request_id: int) -> list[dict[str, Any]]:
@@ -108,47 +183,21 @@ def _end_grants_of_request(registry: RunningRegistry, request_id: int) -> int:
     return asyncio.run(update())
 
 
-def test_an_approved_request_lets_docker_pull_until_the_grant_ends(
-    token_registry: RunningRegistry,
-    dockerd: DockerDaemon,
-    test_images: TestImages,
-    admin: Api,
-    image_id: str,
-    tmp_path: Path,
-) -> None:
-    owner, requester = unique("owner"), unique("requester")
-    admin.create_user(owner)
-    admin.create_user(requester)
-    repository = f"{owner}/private"
-    ref = _owner_pushes(dockerd, test_images, token_registry, owner, tmp_path / "owner")
+def test_an_approved_request_lets_docker_pull_until_the_grant_ends(image: PrivateImage) -> None:
+    image.assert_requester_pull_denied()
 
-    requester_config = tmp_path / "requester"
-    assert (
-        "Login Succeeded"
-        in docker_login(dockerd, requester_config, token_registry.host, requester, PASSWORD).stdout
-    )
-    _assert_pull_denied(dockerd, requester_config, ref, image_id)
-
-    with (
-        Api.connect(token_registry, requester, PASSWORD) as requester_api,
-        Api.connect(token_registry, owner, PASSWORD) as owner_api,
-    ):
-        created = requester_api.call(
-            "POST",
-            "/access-requests",
-            201,
-            json={"repository": repository, "action": "pull", "message": REASON},
-        )
+    with image.apis() as (requester_api, owner_api):
+        created = _request_pull(requester_api, image.repository)
         request_id = int(created["id"])
         assert (created["status"], created["requester"], created["workspace"]) == (
             "pending",
-            requester,
-            owner,
+            image.requester,
+            image.owner,
         )
 
-        pending = owner_api.call("GET", "/access-requests", params={"workspace": owner, "status": "pending"})
+        pending = _pending(owner_api, image.owner)
         assert [(r["id"], r["repository"], r["requester"], r["action"], r["message"]) for r in pending] == [
-            (request_id, repository, requester, "pull", REASON)
+            (request_id, image.repository, image.requester, "pull", REASON)
         ]
         assert _notifications(owner_api, "access_request.created", request_id), "the owner was not notified"
 
@@ -159,19 +208,17 @@ def test_an_approved_request_lets_docker_pull_until_the_grant_ends(
             json={"action": "pull", "expires_in_days": 1, "note": "approved for the pipeline"},
         )
         assert approved["request"]["status"] == "approved"
-        assert approved["request"]["decided_by"] == owner
-        assert (approved["grant"]["username"], approved["grant"]["action"]) == (requester, "pull")
+        assert approved["request"]["decided_by"] == image.owner
+        assert (approved["grant"]["username"], approved["grant"]["action"]) == (image.requester, "pull")
         assert approved["grant"]["request_id"] == request_id
         expires_at = float(approved["grant"]["expires_at"])
         assert before + 86400 <= expires_at <= time.time() + 86400
-        assert (
-            owner_api.call("GET", "/access-requests", params={"workspace": owner, "status": "pending"}) == []
-        )
+        assert _pending(owner_api, image.owner) == []
 
         [note] = _notifications(requester_api, "access_request.approved", request_id)
         assert note["payload"] == {
             "request_id": request_id,
-            "repository": repository,
+            "repository": image.repository,
             "action": "pull",
             "expires_at": expires_at,
             "note": "approved for the pipeline",
@@ -179,61 +226,30 @@ def test_an_approved_request_lets_docker_pull_until_the_grant_ends(
         assert note["read"] is False
 
     # The same login (docker keeps its refresh token) now pulls and runs the image.
-    docker_as(dockerd, requester_config, "pull", ref)
-    inspected = json.loads(dockerd.cli("image", "inspect", ref).stdout)[0]
-    assert inspected["Id"] == image_id
-    assert dockerd.cli("run", "--rm", "--network", "none", ref, "cat", HELLO_PATH).stdout == HELLO_TEXT
-    dockerd.cli("rmi", ref)
-    assert not _in_daemon(dockerd, image_id)
+    assert image.requester_pulls_and_runs() == (image.image_id, HELLO_TEXT)
 
     # The grant ends: the next pull (which must fetch, the image is gone locally) is refused.
-    assert _end_grants_of_request(token_registry, request_id) == 1
-    _assert_pull_denied(dockerd, requester_config, ref, image_id)
+    assert _end_grants_of_request(image.registry, request_id) == 1
+    image.assert_requester_pull_denied()
 
 
-def test_a_rejected_request_is_notified_and_docker_pull_stays_denied(
-    token_registry: RunningRegistry,
-    dockerd: DockerDaemon,
-    test_images: TestImages,
-    admin: Api,
-    image_id: str,
-    tmp_path: Path,
-) -> None:
-    owner, requester = unique("owner"), unique("requester")
-    admin.create_user(owner)
-    admin.create_user(requester)
-    repository = f"{owner}/private"
-    ref = _owner_pushes(dockerd, test_images, token_registry, owner, tmp_path / "owner")
-    requester_config = tmp_path / "requester"
-    docker_login(dockerd, requester_config, token_registry.host, requester, PASSWORD)
-    _assert_pull_denied(dockerd, requester_config, ref, image_id)
+def test_a_rejected_request_is_notified_and_docker_pull_stays_denied(image: PrivateImage) -> None:
+    image.assert_requester_pull_denied()
 
-    with (
-        Api.connect(token_registry, requester, PASSWORD) as requester_api,
-        Api.connect(token_registry, owner, PASSWORD) as owner_api,
-    ):
-        created = requester_api.call(
-            "POST",
-            "/access-requests",
-            201,
-            json={"repository": repository, "action": "pull", "message": REASON},
-        )
-        request_id = int(created["id"])
-        [pending] = owner_api.call(
-            "GET", "/access-requests", params={"workspace": owner, "status": "pending"}
-        )
-        assert pending["id"] == request_id
+    with image.apis() as (requester_api, owner_api):
+        request_id = int(_request_pull(requester_api, image.repository)["id"])
+        assert [r["id"] for r in _pending(owner_api, image.owner)] == [request_id]
 
         rejected = owner_api.call(
             "POST", f"/access-requests/{request_id}/reject", json={"note": "ask the release team instead"}
         )
-        assert (rejected["status"], rejected["decided_by"]) == ("rejected", owner)
+        assert (rejected["status"], rejected["decided_by"]) == ("rejected", image.owner)
         assert rejected["grant_expires_at"] is None
 
         [note] = _notifications(requester_api, "access_request.rejected", request_id)
         assert note["payload"] == {
             "request_id": request_id,
-            "repository": repository,
+            "repository": image.repository,
             "note": "ask the release team instead",
         }
         assert _notifications(requester_api, "access_request.approved", request_id) == []
@@ -244,4 +260,4 @@ def test_a_rejected_request_is_notified_and_docker_pull_stays_denied(
             "ask the release team instead",
         )
 
-    _assert_pull_denied(dockerd, requester_config, ref, image_id)
+    image.assert_requester_pull_denied()

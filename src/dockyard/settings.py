@@ -117,6 +117,12 @@ class Settings(BaseSettings):
         description="How often running jobs' leases are checked: a job whose worker stopped is retried, "
         "or failed once its attempts are used up.",
     )
+    job_retention_days: float = Field(
+        30.0,
+        ge=0,
+        description="Finished background jobs (succeeded, failed, cancelled) are deleted this many days "
+        "after they ended; build history is kept regardless. 0: keep them forever.",
+    )
     build_dir: Path | None = Field(
         None, description="Scratch folder where workers build images; default data_dir/builds."
     )

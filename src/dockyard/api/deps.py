@@ -70,6 +70,35 @@ async def caller(request: Request) -> Subject:
     return await authenticate(request)
 
 
+# Anonymous callers may read (public images and repositories, downloads, workspace names).
+# Routes that change something refuse them (the services raise ``AuthenticationFailed``),
+# except these: (method, route path).
+ANONYMOUS_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+ANONYMOUS_CHANGES = frozenset(
+    {
+        # Whoever sees a public external version may have it checked upstream.
+        ("POST", "/images/{name:path}/versions/{version}/verify"),
+    }
+)
+
+
+def anonymous_may_call(request: Request) -> bool:
+    """Whether the request's route serves anonymous callers at all."""
+    if request.method in ANONYMOUS_METHODS:
+        return True
+    route = request.scope.get("route")  # the matched APIRoute
+    return (request.method, getattr(route, "path", None)) in ANONYMOUS_CHANGES
+
+
+async def require_signed_in(request: Request) -> Subject:
+    """The caller, who must be signed in: raises ``AuthenticationFailed`` for an anonymous
+    caller or bad credentials (``Throttled`` after too many failed logins)."""
+    subject = await caller(request)
+    if subject.is_anonymous:
+        raise AuthenticationFailed("sign in first")
+    return subject
+
+
 def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 

@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
+from dockyard.api.deps import anonymous_may_call, require_signed_in
 from dockyard.auth.errors import (
     AccessError,
     AuthenticationFailed,
@@ -51,6 +52,14 @@ async def _access_error(request: Request, exc: Exception) -> Response:
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
+    # FastAPI checks parameters and body before the endpoint runs, and parses a JSON body
+    # even before the caller is authenticated. A caller who must sign in learns that first
+    # (401 and the challenge), as with a well-formed body; a signed-in one gets the 422.
+    if not anonymous_may_call(request):
+        try:
+            await require_signed_in(request)
+        except AccessError as denied:
+            return await _access_error(request, denied)
     errors = [
         {"location": ".".join(str(p) for p in err.get("loc", ())), "message": err.get("msg", "")}
         for err in exc.errors()

@@ -8,6 +8,8 @@ Life of a job::
      (cancelled)                    └─recover─> failed ("the worker stopped ...") | cancelled
 
 (and ``release``: running -> queued, same attempt, when a worker shuts down mid-job.)
+Finished jobs stay for a while (their outcome can be read), then :meth:`JobQueue.purge`
+deletes them.
 
 A worker holds a running job by its lease (``lease_holder``, ``lease_expires_at``) and
 renews it with :meth:`JobQueue.heartbeat`; every write a worker makes is conditional on
@@ -32,13 +34,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import Row, func, insert, select, text, update
+from sqlalchemy import Row, delete, func, insert, select, text, update
 
 from dockyard.db.engine import Database
-from dockyard.db.tables import JOB_ACTIVE, jobs
+from dockyard.db.tables import JOB_ACTIVE, build_runs, jobs
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded", "failed", "cancelled"
 FINISHED = (SUCCEEDED, FAILED, CANCELLED)
+PURGE_BATCH = 500  # jobs deleted per transaction: SQLite has one writer, keep its turns short
 
 
 @dataclass(frozen=True)
@@ -271,3 +274,31 @@ class JobQueue:
                 result = await conn.execute(update(jobs).where(jobs.c.id == job_id, *expired).values(values))
                 moved += result.rowcount
         return moved
+
+    async def purge(self, finished_before: float, batch: int = PURGE_BATCH) -> int:
+        """Delete the jobs that finished before ``finished_before``; returns how many.
+
+        A job is kept while a build run that has not ended names it (``build_runs.job_id``):
+        when a worker stops on a build's last attempt, only the job records the outcome
+        until the run is next read and settled from it (:func:`dockyard.builds.runs.settle`).
+        An ended run keeps everything its history shows in its own row, so it needs its job
+        no more. Deletes ``batch`` jobs per transaction."""
+        # Few runs are unfinished at any time, and ix_build_runs_status finds them.
+        needed = select(build_runs.c.job_id).where(
+            build_runs.c.status.not_in(FINISHED), build_runs.c.job_id.is_not(None)
+        )
+        doomed = (
+            select(jobs.c.id)
+            .where(
+                jobs.c.status.in_(FINISHED), jobs.c.finished_at < finished_before, jobs.c.id.not_in(needed)
+            )
+            .order_by(jobs.c.id)
+            .limit(batch)
+        )
+        purged = 0
+        while True:
+            async with self.db.write() as conn:
+                deleted = (await conn.execute(delete(jobs).where(jobs.c.id.in_(doomed)))).rowcount
+            purged += deleted
+            if deleted < batch:
+                return purged

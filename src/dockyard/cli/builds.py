@@ -39,8 +39,8 @@ Folder = Annotated[str | None, typer.Option("--dir", help="The folder in the rep
 DockerfilePath = Annotated[str | None, typer.Option(help="The Dockerfile's path in that folder.")]
 Args = Annotated[list[str] | None, typer.Option("--arg", help="A build argument NAME=VALUE (repeat).")]
 Target = Annotated[str | None, typer.Option(help="Target stage ('' clears it).")]
-Platform = Annotated[str | None, typer.Option(help="os/arch [linux/amd64].")]
-Version = Annotated[str | None, typer.Option(help="The tag builds push [latest].")]
+Platform = Annotated[str | None, typer.Option(help="os/arch (default: linux/amd64).")]
+Version = Annotated[str | None, typer.Option(help="The tag builds push (default: latest).")]
 External = Annotated[
     str | None,
     typer.Option("--external", help="Also push to this repository of another registry ('' clears)."),
@@ -254,7 +254,7 @@ def list_definitions(
 
 def start(
     name: Name,
-    version: Annotated[str | None, typer.Option(help="The tag to push [the definition's].")] = None,
+    version: Annotated[str | None, typer.Option(help="The tag to push (default: the definition's).")] = None,
     follow: Follow = False,
     json: output.JsonFlag = False,
 ) -> None:

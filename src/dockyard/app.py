@@ -10,17 +10,21 @@ import contextlib
 import logging
 import os
 import secrets
+import socket
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlsplit
 
+import uvicorn
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dockyard import __version__
 from dockyard.api.rest import create_api
@@ -74,6 +78,7 @@ from dockyard.settings import Settings
 from dockyard.storage.base import StorageDriver
 from dockyard.storage.factory import create_driver
 from dockyard.transfer import upstream
+from dockyard.transfer.archive_live import worker_socket
 from dockyard.transfer.archive_uploads import ArchiveUploads
 from dockyard.transfer.archive_versions import ArchiveVersions
 from dockyard.transfer.exports import Exports
@@ -211,9 +216,12 @@ def registry_host(settings: Settings) -> str:
 
 async def run_jobs(services: Services, stop: asyncio.Event, holder: str, *, work: bool = True) -> None:
     """Background jobs until ``stop`` is set: a worker running the registered handlers (when
-    ``work``), and the periodic recovery of jobs whose worker stopped."""
+    ``work``), the periodic recovery of jobs whose worker stopped, and the purge of old finished jobs."""
     settings = services.settings
-    loops = [recover_periodically(services.jobs, holder, settings.job_recover_seconds, stop)]
+    retention = settings.job_retention_days * 86400
+    loops = [
+        recover_periodically(services.jobs, holder, settings.job_recover_seconds, stop, retention=retention)
+    ]
     if work:
         worker = Worker(services.jobs, services.job_handlers, concurrency=settings.worker_concurrency)
         loops.append(worker.run(stop))
@@ -328,6 +336,41 @@ class AuditListener:
             )
 
 
+class _QuietServer(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield  # the process's main server handles signals
+
+
+class SiblingSocket:
+    """This process's Unix socket, where sibling server processes on the host pass on
+    requests that belong here (an archive upload whose import this process holds)."""
+
+    def __init__(self, app: ASGIApp, path: Path) -> None:
+        self.path = path
+        self._app = app
+        self._server: uvicorn.Server | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.path.unlink(missing_ok=True)
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(str(self.path))
+        os.chmod(self.path, 0o600)
+        listener.listen(64)
+        config = uvicorn.Config(self._app, lifespan="off", access_log=False, log_config=None, loop="none")
+        self._server = _QuietServer(config)
+        self._task = asyncio.create_task(self._server.serve(sockets=[listener]))
+
+    async def stop(self) -> None:
+        if self._server is not None and self._task is not None:
+            self._server.should_exit = True
+            with contextlib.suppress(Exception):
+                await self._task
+        self.path.unlink(missing_ok=True)
+
+
 class Dockyard:
     """The ASGI application: /v2 goes to the registry's thin router, the rest to Starlette."""
 
@@ -347,6 +390,7 @@ class Dockyard:
             Usage(services.catalog),
             settings.archive_max_bytes,
             settings.workspace_quota_bytes,
+            run_dir=settings.data_dir.resolve() / "run",
         )
         archive_versions = ArchiveVersions(
             self.archives, services.db, services.blobs, services.manifests, services.catalog
@@ -374,6 +418,7 @@ class Dockyard:
         self._tasks: list[asyncio.Task[None]] = []
         self._jobs_stop = asyncio.Event()
         self._jobs: asyncio.Task[None] | None = None
+        self._sibling: SiblingSocket | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -413,6 +458,9 @@ class Dockyard:
             self._tasks.append(asyncio.create_task(self._gc_loop()))
         work = self.services.settings.worker_enabled
         self._jobs = asyncio.create_task(run_jobs(self.services, self._jobs_stop, self._holder, work=work))
+        if self.archives.run_dir is not None:
+            self._sibling = SiblingSocket(self, worker_socket(self.archives.run_dir, os.getpid()))
+            await self._sibling.start()
 
     def _catalog_services(self) -> CatalogServices:
         services = self.services
@@ -468,6 +516,8 @@ class Dockyard:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self._sibling is not None:
+            await self._sibling.stop()
         await self.archives.close()
         await self.services.close()
         if self.access_lines is not None:

@@ -207,6 +207,15 @@ class _Session:
                     raise CliError(
                         f"the upload was interrupted: {exc or type(exc).__name__}", hint=RESUME_HINT
                     ) from None
+                if response.status_code == 416 and _offset_of(response) not in (None, offset):
+                    # The server lost what it had past its last checkpoint (it restarted):
+                    # it says where to go on from.
+                    offset = int(_offset_of(response) or 0)
+                    progress.update(task, completed=offset)
+                    continue
+                if response.status_code == 422:  # the import refused what it was given
+                    self.forget()
+                    raise CliError(f"the archive was refused: {_detail(response)}")
                 _check(response)
                 offset = int(response.json()["offset"])
                 progress.update(task, completed=offset)
@@ -247,14 +256,26 @@ def _pieces(source: IO[bytes], length: int, advance: Callable[[int], None]) -> I
         yield piece
 
 
-def _check(response: httpx.Response) -> None:
-    if response.status_code < 400:
-        return
-    detail = f"HTTP {response.status_code}"
+def _offset_of(response: httpx.Response) -> int | None:
+    """The offset a refused chunk's answer names (416: send from there)."""
+    with contextlib.suppress(ValueError, KeyError, TypeError):
+        return int(response.json()["offset"])
+    return None
+
+
+def _detail(response: httpx.Response) -> str:
+    """The problem document's detail, or the status."""
     with contextlib.suppress(ValueError):
         body = response.json()
         if isinstance(body, dict) and isinstance(body.get("detail"), str):
-            detail = body["detail"]
+            return str(body["detail"])
+    return f"HTTP {response.status_code}"
+
+
+def _check(response: httpx.Response) -> None:
+    if response.status_code < 400:
+        return
+    detail = _detail(response)
     hint = "log in first: run 'dockyard login URL'" if response.status_code == 401 else None
     if response.status_code == 416:
         hint = RESUME_HINT

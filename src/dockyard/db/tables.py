@@ -445,7 +445,13 @@ archive_uploads = Table(
     Column("created_by", String(140), nullable=False, server_default=""),
     Column("state", String(12), nullable=False),
     Column("size", BigInteger),  # declared by the client; NULL when not known in advance
-    Column("processed", BigInteger, nullable=False, server_default="0"),  # archive bytes imported so far
+    # Archive bytes taken by the import so far: while receiving, the offset to send from.
+    Column("processed", BigInteger, nullable=False, server_default="0"),
+    # Where an importer can start again (its last checkpoint) when the one holding the
+    # session is gone; ``generation`` counts such restarts, so a stale importer knows.
+    Column("resume_offset", BigInteger, nullable=False, server_default="0"),
+    Column("generation", Integer, nullable=False, server_default="0"),
+    Column("holder", String(200)),  # host:pid of the process whose import takes the chunks
     Column("layer_compression", String(8), nullable=False, server_default="gzip"),
     Column("reason", Text),  # why it failed
     Column("result", Text),  # JSON, once imported

@@ -1,134 +1,183 @@
-"""One import of a spooled archive, on an event loop of its own in a worker thread.
+"""One archive import, fed as the archive arrives, on an event loop of its own in a thread.
 
-Decompressing, hashing and compressing take the CPU in long stretches that never yield
-(see :mod:`dockyard.transfer.archives.ingest`), so the import must not run on the loop
-that serves requests. The storage driver works from any loop; the database does not, so
-the sink's question "is this blob stored?" is handed back to the caller's loop. The thread
-cannot be cancelled: when the caller is, the import is asked to stop at its next chunk
-and waited for, and what it staged is removed.
+The archive is never written anywhere: each request's body is handed to the import
+(:mod:`.archive_feed`) as it is received, and the import streams the blobs it finds into
+staging (:mod:`.import_sink`), so every byte is received once, hashed once and written at
+most once (as a blob). Decompressing, hashing and compressing take the CPU in long
+stretches that never yield, so the import does not run on the loop that serves requests;
+the storage driver works from any loop, and the sink's question "is this blob stored?" is
+handed back to the server's loop.
+
+An import outlives the request that started it: a chunked upload feeds it one request
+after another. Between tar entries of an uncompressed archive it offers checkpoints
+(:mod:`.archive_checkpoint`): its owner stores the newest from time to time, and a new
+import can start from one when this one is gone (server restart, another replica). A
+compressed archive cannot be resumed in the middle of its stream: it starts over.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from dataclasses import dataclass
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from dockyard.oci.digest import Digest
-from dockyard.storage.base import StorageDriver
+from dockyard.registry.uploads import BodyInterrupted
+from dockyard.storage.base import PathNotFound, StorageDriver
+from dockyard.transfer.archive_checkpoint import Checkpoint, restore_sink, sink_state
+from dockyard.transfer.archive_feed import Feed, FeedStopped, ImportCancelled
 from dockyard.transfer.archive_results import result_json
 from dockyard.transfer.archives.decompress import Compression
-from dockyard.transfer.archives.errors import UnsafeArchive
-from dockyard.transfer.archives.ingest import ImportOptions, import_archive
+from dockyard.transfer.archives.ingest import ImportOptions, ImportState, import_archive
 from dockyard.transfer.import_sink import RegistrySink
 
+CHECKPOINT_BYTES = 8 << 20  # a checkpoint is taken at an entry boundary this far past the last
+CHECKPOINT_SECONDS = 1.0  # ... or this long after it
 
-@dataclass
-class Progress:
-    bytes: int = 0  # of the archive, read so far
-    cancelled: bool = False
-
-
-class ImportCancelled(Exception):
-    pass
+IsStored = Callable[[Digest], Awaitable[bool]]
 
 
-async def run_import(
-    storage: StorageDriver,
-    folder: str,
-    spool: str,
-    layer_compression: str,
-    is_stored: Callable[[Digest], Awaitable[bool]],
-    progress: Progress,
-    body: AsyncIterator[bytes] | None = None,
-    max_bytes: int | None = None,
-) -> dict[str, Any]:
-    """Import the archive at ``spool`` into staging under ``folder``; the result's JSON.
-    With ``body`` (a request body on this loop), import straight from it instead: the
-    archive is then never written anywhere, only the blobs it holds.
+class LiveImport:
+    """An import running in its own thread, taking the archive's bytes from ``push``."""
 
-    Raises what refused the archive (``ArchiveError``); nothing staged is left then."""
-    main = asyncio.get_running_loop()
+    def __init__(
+        self,
+        archive_id: str,
+        generation: int,
+        storage: StorageDriver,
+        folder: str,
+        layer_compression: str,
+        is_stored: IsStored,
+        resume: Checkpoint | None = None,
+    ) -> None:
+        self.archive_id = archive_id
+        self.generation = generation
+        self.fed = resume.offset if resume is not None else 0  # archive bytes handed over
+        self.checkpoint = resume  # the newest, replaced by the import thread
+        self.saved = self.fed  # offset of the checkpoint stored in the session (its owner's business)
+        self.last_used = time.monotonic()
+        self._storage = storage
+        self._folder = folder
+        self._layer_compression = layer_compression
+        self._is_stored = is_stored
+        self._resume = resume
+        self._feed = Feed()
+        self._result: concurrent.futures.Future[dict[str, Any]] = concurrent.futures.Future()
+        self._result.set_running_or_notify_cancel()  # so that a cancelled waiter cannot cancel it
+        self._loop = asyncio.get_running_loop()
+        self._sink: RegistrySink | None = None
+        self._mark = (self.fed, time.monotonic())
+        self._thread = threading.Thread(target=self._run, name=f"import-{archive_id[:8]}", daemon=True)
+        self._thread.start()
 
-    def source() -> AsyncIterator[bytes]:
-        if body is None:
-            return read_ahead(storage, spool, progress)
-        return _bridged(body, main, progress, max_bytes)
+    # --- the server's side --------------------------------------------------------
 
-    async def stored(digest: Digest) -> bool:
-        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(_call(is_stored, digest), main))
+    @property
+    def failed(self) -> BaseException | None:
+        """What ended the import with an error, once it has."""
+        if not self._result.done() or self._result.cancelled():
+            return None
+        return self._result.exception()
 
-    sink = RegistrySink(storage, folder, stored)
-    options = ImportOptions(layer_compression=Compression(layer_compression))
+    @property
+    def running(self) -> bool:
+        return not self._result.done()
 
-    async def run() -> dict[str, Any]:
-        await sink.remove_all()  # what an interrupted earlier attempt left
-        imported = await import_archive(source(), sink, options)
-        await sink.discard(imported.unreferenced)
+    async def push(self, body: AsyncIterator[bytes], check: Callable[[int], None]) -> int:
+        """Hand ``body`` to the import, ``check``ing each new total first (raise to refuse);
+        returns the bytes taken. Returns once the import has worked on all of them, raising
+        what refused the archive. When the client went away midway, what did arrive is kept
+        (``BodyInterrupted`` is raised after it was worked on)."""
+        received = 0
+        interrupted = False
+        self.last_used = time.monotonic()
+        try:
+            async for chunk in body:
+                check(self.fed + len(chunk))
+                try:
+                    await self._feed.put(chunk)
+                except FeedStopped:
+                    break
+                self.fed += len(chunk)
+                received += len(chunk)
+        except BodyInterrupted:
+            interrupted = True
+        finally:
+            self.last_used = time.monotonic()
+        await self.settle()
+        if interrupted:
+            raise BodyInterrupted
+        return received
+
+    async def settle(self) -> None:
+        """Wait until the import has worked on everything pushed; raise what it failed with."""
+        await self._feed.drained()
+        if self._feed.ended:  # the import stopped taking bytes: it failed (its error is raised)
+            await asyncio.wrap_future(self._result)
+            raise RuntimeError(f"the import of archive {self.archive_id} ended before its last byte")
+
+    async def finish(self) -> dict[str, Any]:
+        """No more bytes: the import resolves the archive's images; their JSON."""
+        self._feed.close()
+        return await asyncio.wrap_future(self._result)
+
+    async def stop(self) -> None:
+        """Stop the import, keeping what it staged (a checkpoint may name it)."""
+        self._feed.cancel()
+        with contextlib.suppress(BaseException):
+            await asyncio.wrap_future(self._result)
+
+    # --- the import's thread ------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            result = asyncio.run(self._main())
+        except BaseException as exc:
+            self._result.set_exception(exc)
+        else:
+            self._result.set_result(result)
+        finally:
+            self._feed.end()
+
+    async def _main(self) -> dict[str, Any]:
+        sink = RegistrySink(self._storage, self._folder, self._stored)
+        self._sink = sink
+        with contextlib.suppress(PathNotFound):
+            await self._storage.delete(f"{self._folder}/staging")  # a gone importer's partial blobs
+        state: ImportState | None = None
+        if self._resume is not None:
+            restore_sink(sink, self._resume.sink)
+            state = self._resume.state
+        else:
+            await sink.remove_all()  # what an earlier attempt left
+        options = ImportOptions(layer_compression=Compression(self._layer_compression))
+        try:
+            imported = await import_archive(self._feed.chunks(), sink, options, state, self._boundary)
+            await sink.discard(imported.unreferenced)
+        except (ImportCancelled, asyncio.CancelledError):
+            raise
+        except BaseException:
+            await sink.remove_all()  # a refused archive leaves nothing
+            raise
         return result_json(imported, sink)
 
-    worker = asyncio.ensure_future(asyncio.to_thread(_on_own_loop, run))
-    try:
-        try:
-            return await asyncio.shield(worker)
-        except asyncio.CancelledError:
-            progress.cancelled = True
-            with contextlib.suppress(BaseException):
-                await worker
-            raise
-    except BaseException:
-        await sink.remove_all()
-        raise
+    def _boundary(self, offset: int, take: Callable[[], ImportState]) -> None:
+        last_offset, last_time = self._mark
+        now = time.monotonic()
+        if offset - last_offset < CHECKPOINT_BYTES and now - last_time < CHECKPOINT_SECONDS:
+            return
+        assert self._sink is not None
+        self.checkpoint = Checkpoint(take(), sink_state(self._sink))
+        self._mark = (offset, now)
+
+    async def _stored(self, digest: Digest) -> bool:
+        future = asyncio.run_coroutine_threadsafe(_call(self._is_stored, digest), self._loop)
+        return await asyncio.wrap_future(future)
 
 
-async def _bridged(
-    body: AsyncIterator[bytes], main: asyncio.AbstractEventLoop, progress: Progress, max_bytes: int | None
-) -> AsyncIterator[bytes]:
-    """The request body's chunks, pulled from the server's loop into the import's own."""
-
-    async def step() -> bytes | None:
-        return await anext(body, None)
-
-    while (chunk := await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(step(), main))) is not None:
-        if progress.cancelled:
-            raise ImportCancelled("the import was cancelled")
-        progress.bytes += len(chunk)
-        if max_bytes is not None and progress.bytes > max_bytes:
-            raise ArchiveTooLarge(f"the archive is larger than the limit of {max_bytes} bytes")
-        yield chunk
-
-
-class ArchiveTooLarge(UnsafeArchive):
-    pass
-
-
-async def _call(function: Callable[[Digest], Awaitable[bool]], digest: Digest) -> bool:
+async def _call(function: IsStored, digest: Digest) -> bool:
     return await function(digest)
-
-
-def _on_own_loop(factory: Callable[[], Coroutine[Any, Any, dict[str, Any]]]) -> dict[str, Any]:
-    return asyncio.run(factory())
-
-
-async def read_ahead(storage: StorageDriver, path: str, progress: Progress) -> AsyncIterator[bytes]:
-    """The file's chunks, the next one read while the current one is being worked on."""
-    chunks = aiter(storage.reader(path))
-    pending: asyncio.Future[bytes | None] = asyncio.ensure_future(anext(chunks, None))
-    try:
-        while (chunk := await pending) is not None:
-            pending = asyncio.ensure_future(anext(chunks, None))
-            if progress.cancelled:
-                raise ImportCancelled("the import was cancelled")
-            progress.bytes += len(chunk)
-            yield chunk
-    finally:
-        if not pending.done():
-            pending.cancel()
-        with contextlib.suppress(BaseException):
-            await pending
-        closer = getattr(chunks, "aclose", None)
-        if closer is not None:
-            with contextlib.suppress(Exception):
-                await closer()

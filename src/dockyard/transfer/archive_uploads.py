@@ -1,24 +1,23 @@
-"""Archive uploads: a docker-save or OCI archive arrives in chunks, then is imported once.
+"""Archive uploads: a docker-save or OCI archive arrives in one or many chunks and is
+imported as it arrives.
 
 A session is a row of ``archive_uploads`` plus the folder ``archives/<id>/`` in storage
-(see :mod:`.import_sink`). While ``receiving``, each chunk is appended to the file
-``archive``: its size is the offset, so a session survives a dropped connection and a
-server restart (the client asks for the offset and goes on from there). When the last
-chunk is in, the import reads that file once, from start to end, and streams each blob
-into the staging area (compressing docker-save layers on the way), so the archive is
-spooled to disk once and every blob is written at most once; the spool is deleted when
-the import ends, whatever the outcome (unless the server stops mid-import: then it stays
-for another PUT). States::
+(see :mod:`.import_sink`). Each chunk's bytes go straight into the session's import
+(:mod:`.archive_import`), which streams the blobs it finds into staging: the archive itself
+is never written anywhere, every blob at most once. The import lives across requests in
+the process that takes the chunks, and stores checkpoints between tar entries, so a session
+survives a dropped connection (the import waits for the next chunk) and a server restart
+or a chunk sent to another replica (a new import starts from the checkpoint, and the
+client is told to send from there: ``GET`` gives the offset, and a chunk that starts
+elsewhere gets 416 with it; see :mod:`.archive_live`). States::
 
     receiving --PUT--> importing --> done (images listed; versions are created from them)
-                                 \\-> failed (reason; nothing staged is kept)
+        |                         +--> failed (reason; nothing staged is kept)
+        +--> failed (the archive was refused while it arrived)
 
-The import runs on an event loop of its own in a worker thread (:mod:`.archive_import`),
-since decompressing, hashing and compressing take the CPU in long stretches; the request's
-loop keeps serving and records progress (``processed`` bytes and a heartbeat) every second. One request at a
-time works on a session, across processes (the upload locks of the registry): a second
-one gets ``Conflict``. An import whose process died (heartbeat older than ``STALE``) can be
-started again with another PUT.
+One request at a time works on a session, across processes (the upload locks of the
+registry): a second one gets ``Conflict``. An import whose process died while importing
+(heartbeat older than ``STALE``) goes back to receiving, from its checkpoint.
 """
 
 from __future__ import annotations
@@ -27,11 +26,13 @@ import asyncio
 import contextlib
 import json
 import logging
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -45,9 +46,10 @@ from dockyard.db.tables import archive_uploads, blobs, workspaces
 from dockyard.oci.digest import Digest
 from dockyard.registry.paths import blob_path
 from dockyard.registry.upload_locks import UploadLocks
-from dockyard.registry.uploads import BUFFER, BodyInterrupted, BufferPool
+from dockyard.registry.uploads import BodyInterrupted
 from dockyard.storage.base import PathNotFound, StorageDriver
-from dockyard.transfer.archive_import import ArchiveTooLarge, Progress, run_import
+from dockyard.transfer.archive_import import LiveImport
+from dockyard.transfer.archive_live import LEASE_STALE, LiveImports, checkpoint_path, worker_socket
 from dockyard.transfer.archive_results import ArchiveImageInfo, ImportedImage, images_of
 from dockyard.transfer.archives.errors import ArchiveError
 from dockyard.transfer.import_sink import session_folder
@@ -110,10 +112,13 @@ class _Session:
     result: dict[str, Any] | None
     created_at: float
     updated_at: float
+    resume_offset: int = 0
+    generation: int = 0
 
 
-def spool_path(archive_id: str) -> str:
-    return f"{session_folder(archive_id)}/archive"
+def _stale(s: _Session) -> bool:
+    """An import whose process died with it (its heartbeat stopped)."""
+    return s.state == IMPORTING and s.updated_at < time.time() - STALE
 
 
 class ArchiveUploads:
@@ -125,14 +130,18 @@ class ArchiveUploads:
         usage: Usage,
         max_bytes: int,
         quota: int,
+        run_dir: Path | None = None,
     ) -> None:
+        """``run_dir``: where this host's server processes take forwarded requests
+        (``holder_socket``); None when there is no such place."""
         self.db = db
         self.storage = storage
         self.locks = locks
         self.usage = usage
         self.max_bytes = max_bytes
         self.quota = quota
-        self._buffers = BufferPool()
+        self.run_dir = run_dir
+        self.live = LiveImports(db, storage, locks, self._is_stored)
         self._tasks: set[asyncio.Task[None]] = set()
 
     # --- sessions -----------------------------------------------------------------
@@ -151,8 +160,6 @@ class ArchiveUploads:
             await require_role(conn, actor, ws, "developer")
         await self.check_quota(workspace, 0)
         archive_id = str(uuid.uuid4())
-        writer = await self.storage.writer(spool_path(archive_id))
-        await writer.close()
         now = time.time()
         async with self.db.write() as conn:
             await conn.execute(
@@ -220,6 +227,8 @@ class ArchiveUploads:
             result=json.loads(m["result"]) if m["result"] else None,
             created_at=m["created_at"],
             updated_at=m["updated_at"],
+            resume_offset=m["resume_offset"],
+            generation=m["generation"],
         )
 
     @asynccontextmanager
@@ -234,20 +243,27 @@ class ArchiveUploads:
                 )
             yield await self._session(actor, archive_id)  # as it is now that we hold it
 
-    async def _offset(self, archive_id: str) -> int:
-        try:
-            return (await self.storage.stat(spool_path(archive_id))).size
-        except PathNotFound:
-            return 0
-
     async def status(self, actor: Subject, archive_id: str) -> ArchiveStatus:
         return await self._status(await self._session(actor, archive_id))
 
     async def _status(self, s: _Session) -> ArchiveStatus:
-        state, reason = s.state, s.reason
-        if state == IMPORTING and s.updated_at < time.time() - STALE:
-            state, reason = FAILED, "the import was interrupted (the server stopped); PUT again to retry"
-        offset = await self._offset(s.id) if state in (RECEIVING, IMPORTING) else s.size or 0
+        state, reason, processed = s.state, s.reason, s.processed
+        if state == RECEIVING:
+            # The import that took the bytes past the checkpoint is gone with its process.
+            if s.processed != s.resume_offset and s.updated_at < time.time() - LEASE_STALE:
+                processed = s.resume_offset
+            offset = processed
+        elif _stale(s):
+            state, processed = RECEIVING, s.resume_offset
+            reason = (
+                "the import was interrupted (the server stopped); send the archive from "
+                f"offset {processed} and complete the upload again"
+            )
+            offset = processed
+        elif state == IMPORTING:
+            offset = s.processed
+        else:
+            offset = s.size or 0
         result = s.result or {}
         return ArchiveStatus(
             id=s.id,
@@ -255,7 +271,7 @@ class ArchiveUploads:
             state=state,
             offset=offset,
             size=s.size,
-            processed=s.processed,
+            processed=processed,
             reason=reason,
             layer_compression=s.layer_compression,
             created_by=s.created_by,
@@ -301,6 +317,32 @@ class ArchiveUploads:
                 .values(updated_at=time.time())
             )
 
+    async def holder_socket(self, archive_id: str) -> Path | None:
+        """The socket of the sibling process (same host) whose import takes this session's
+        chunks, when that is not this one and it is alive: the chunk belongs there."""
+        if self.run_dir is None:
+            return None
+        try:
+            uuid.UUID(archive_id)
+        except ValueError:
+            return None
+        columns = archive_uploads.c
+        async with self.db.read() as conn:
+            row = (
+                await conn.execute(
+                    select(columns.state, columns.holder, columns.updated_at).where(columns.id == archive_id)
+                )
+            ).first()
+        if row is None or row.state != RECEIVING or not row.holder or row.holder == self.live.me:
+            return None
+        if row.updated_at < time.time() - LEASE_STALE:
+            return None
+        host, _, pid = str(row.holder).rpartition(":")
+        if host != socket.gethostname() or not pid.isdigit():
+            return None
+        path = worker_socket(self.run_dir, int(pid))
+        return path if path.exists() else None
+
     # --- receiving ----------------------------------------------------------------
 
     async def append(
@@ -314,36 +356,51 @@ class ArchiveUploads:
     ) -> ArchiveStatus:
         """Append a chunk; ``start`` (from Content-Range) must be the current offset."""
         async with self.exclusive(actor, archive_id) as session:
-            await self._append(session, body, start, length, total)
+            live = await self._current(session)
+            try:
+                await self._append(session, live, body, start, length, total)
+            except TooLarge:
+                await self._fail(
+                    session.id, f"the archive exceeds {self.max_bytes} bytes, the largest accepted"
+                )
+                raise
         return await self.status(actor, archive_id)
+
+    async def _current(self, s: _Session) -> LiveImport:
+        """The session's import: the one held here, or a new one from its checkpoint."""
+        if s.state == IMPORTING and not _stale(s):
+            raise Conflict("the archive is being imported; wait until the import has ended")
+        if s.state == FAILED:
+            raise Conflict(f"the archive upload failed: {s.reason}. Start a new upload")
+        if s.state not in (RECEIVING, IMPORTING):
+            raise Conflict(f"the archive upload is {s.state}; chunks are accepted only while it is receiving")
+        failure = self.live.failure(s.id, s.generation)
+        if failure is not None:  # refused after the last chunk was answered (a race): say so now
+            reason = str(failure) if isinstance(failure, ArchiveError) else "the import failed on the server"
+            await self._fail(s.id, reason)
+            raise failure
+        live = self.live.get(s.id, s.generation, s.processed) if s.state == RECEIVING else None
+        if live is None:
+            live = await self.live.take_over(s.id, s.generation, s.layer_compression)
+            if s.state != RECEIVING:
+                async with self.db.write() as conn:
+                    await conn.execute(
+                        update(archive_uploads)
+                        .where(archive_uploads.c.id == s.id)
+                        .values(state=RECEIVING, reason=None, updated_at=time.time())
+                    )
+        return live
 
     async def _append(
         self,
         s: _Session,
+        live: LiveImport,
         body: AsyncIterator[bytes],
         start: int | None,
         length: int | None,
         total: int | None,
     ) -> int:
-        try:
-            return await self._append_checked(s, body, start, length, total)
-        except TooLarge:
-            await self._fail(s.id, f"the archive exceeds {self.max_bytes} bytes, the largest accepted")
-            raise
-        finally:
-            await self.touch(s.id)
-
-    async def _append_checked(
-        self,
-        s: _Session,
-        body: AsyncIterator[bytes],
-        start: int | None,
-        length: int | None,
-        total: int | None,
-    ) -> int:
-        if s.state != RECEIVING:
-            raise Conflict(f"the archive upload is {s.state}; chunks are accepted only while it is receiving")
-        offset = await self._offset(s.id)
+        offset = live.fed
         if start is not None and start != offset:
             raise OffsetMismatch(offset, f"the chunk starts at {start}, but the upload has {offset} bytes")
         size = s.size
@@ -362,46 +419,42 @@ class ArchiveUploads:
                     f"the chunk would take the upload to {offset + length} bytes; it declared {size}"
                 )
             self.check_size(offset + length)
-        received = await self._receive(s.id, body, offset, size)
+        received = await self._push(s.id, live, body, size)
         if length is not None and received != length:
             raise Invalid(f"expected {length} bytes, received {received}; GET the upload for its offset")
-        return offset + received
+        return live.fed
 
-    async def _receive(
-        self, archive_id: str, body: AsyncIterator[bytes], offset: int, size: int | None
+    async def _push(
+        self, archive_id: str, live: LiveImport, body: AsyncIterator[bytes], size: int | None
     ) -> int:
-        """Append the body to the spool in ``BUFFER`` steps; what arrived before a dropped
-        connection is kept, so that the client can resume after it."""
-        writer = await self.storage.writer(spool_path(archive_id), append=True)
-        buffer, filled, received = self._buffers.take(), 0, 0
-        interrupted = False
+        """Feed ``body`` to the import, recording progress; a refused archive fails the session."""
+
+        def check(total: int) -> None:
+            if size is not None and total > size:
+                raise Invalid(f"the upload declared {size} bytes; more arrived")
+            self.check_size(total)
+
+        recorder = asyncio.create_task(self.live.recording(live))
         try:
-            try:
-                async for chunk in body:
-                    if size is not None and offset + received + len(chunk) > size:
-                        raise Invalid(f"the upload declared {size} bytes; more arrived")
-                    self.check_size(offset + received + len(chunk))
-                    received += len(chunk)
-                    view = memoryview(chunk)
-                    while view:
-                        step = min(len(view), BUFFER - filled)
-                        buffer[filled : filled + step] = view[:step]
-                        filled += step
-                        view = view[step:]
-                        if filled == BUFFER:
-                            await writer.write(memoryview(buffer))
-                            filled = 0
-            except BodyInterrupted:
-                interrupted = True
-            if filled:
-                with memoryview(buffer)[:filled] as rest:
-                    await writer.write(rest)
+            return await live.push(body, check)
+        except TooLarge:
+            await self._fail(archive_id, f"the archive exceeds {self.max_bytes} bytes, the largest accepted")
+            raise
+        except ArchiveError as refused:
+            await self._fail(archive_id, str(refused))
+            raise
+        except (BodyInterrupted, Invalid, asyncio.CancelledError):
+            raise
+        except Exception:
+            log.exception("import of archive %s failed", archive_id)
+            await self._fail(archive_id, "the import failed on the server")
+            raise
         finally:
-            await writer.close()
-            self._buffers.give(buffer)
-        if interrupted:
-            raise BodyInterrupted
-        return received
+            recorder.cancel()
+            with contextlib.suppress(BaseException):
+                await recorder
+            if live is self.live.get(archive_id, live.generation, live.fed):
+                await self.live.record(live)
 
     # --- importing ----------------------------------------------------------------
 
@@ -414,128 +467,106 @@ class ArchiveUploads:
         length: int | None = None,
         wait: bool = True,
     ) -> ArchiveStatus:
-        """The last chunk (if any) is in: import the archive. With ``wait`` this returns when
-        the import has ended (raising what refused the archive); otherwise it runs on."""
+        """The last chunk (if any) is in: the import resolves the archive's images. With
+        ``wait`` this returns when the import has ended (raising what refused the archive);
+        otherwise it runs on."""
         async with self.exclusive(actor, archive_id) as s:
-            stale = s.state == IMPORTING and s.updated_at < time.time() - STALE
-            if s.state != RECEIVING and not stale:
-                raise Conflict(f"the archive upload is {s.state}; only a receiving upload can be completed")
-            offset = await self._offset(s.id)
-            if body is not None and not stale:
-                offset = await self._append(s, body, start, length, None)
+            live = await self._current(s)
+            if body is not None:
+                await self._append(s, live, body, start, length, None)
+            offset = live.fed
             if s.size is not None and offset != s.size:
                 raise Invalid(
                     f"the upload has {offset} of the {s.size} bytes it declared; send the rest first"
                 )
             if offset == 0:
                 raise Invalid("the upload is empty")
+            self.live.release(archive_id)  # no more chunks: the import is finished below
             async with self.db.write() as conn:
                 await conn.execute(
                     update(archive_uploads)
                     .where(archive_uploads.c.id == s.id)
-                    .values(state=IMPORTING, size=offset, processed=0, reason=None, updated_at=time.time())
+                    .values(
+                        state=IMPORTING, size=offset, processed=offset, reason=None, updated_at=time.time()
+                    )
                 )
         if wait:
-            error = await self._run_import(archive_id, s.layer_compression)
+            error = await self._finish(archive_id, live)
             if error is not None:
                 raise error
         else:
-            task = asyncio.create_task(self._background(archive_id, s.layer_compression))
+            task = asyncio.create_task(self._background(archive_id, live))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         return await self.status(actor, archive_id)
 
     async def import_body(self, actor: Subject, archive_id: str, body: AsyncIterator[bytes]) -> ArchiveStatus:
-        """A one-shot upload: import straight from the request body as it arrives. Nothing
-        of the archive is written; its blobs are written once, to staging. (Chunked uploads
-        spool the archive, which is what lets them resume after a restart.)"""
+        """A one-shot upload: the whole archive in one request, imported as it arrives."""
         async with self.exclusive(actor, archive_id) as s:
-            if s.state != RECEIVING or await self._offset(s.id):
+            if s.state != RECEIVING or s.processed:
                 raise Conflict("a one-shot import needs a new, empty upload")
+            live = await self._current(s)
             async with self.db.write() as conn:
                 await conn.execute(
                     update(archive_uploads)
                     .where(archive_uploads.c.id == s.id)
-                    .values(state=IMPORTING, processed=0, reason=None, updated_at=time.time())
+                    .values(state=IMPORTING, updated_at=time.time())
                 )
-            await self._drop_spool(s.id)
-            try:
-                await self._import(s.id, s.layer_compression, body)
-            except ArchiveTooLarge as exc:
-                raise TooLarge(str(exc)) from None
+            await self._push(s.id, live, body, s.size)
+            self.live.release(archive_id)
+            error = await self._finish(archive_id, live)
+            if error is not None:
+                raise error
         return await self.status(actor, archive_id)
 
-    async def _background(self, archive_id: str, layer_compression: str) -> None:
+    async def _background(self, archive_id: str, live: LiveImport) -> None:
         with contextlib.suppress(Exception):  # recorded in the session (and logged when a bug)
-            await self._run_import(archive_id, layer_compression)
+            await self._finish(archive_id, live)
 
     async def close(self) -> None:
-        """Stop background imports (shutdown); they can be started again with a PUT."""
+        """Shutdown: stop imports; a chunked upload resumes from its checkpoint."""
         for task in list(self._tasks):
             task.cancel()
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self.live.close()
 
-    async def _run_import(self, archive_id: str, layer_compression: str) -> Exception | None:
-        """Import the spooled archive, holding the session; the refusal, if it was refused."""
-        async with self.locks.hold(archive_id) as held:
-            if not held:
-                return None  # another process took it over
-            try:
-                await self._import(archive_id, layer_compression)
-            except (ArchiveError, TooLarge) as refused:
-                return refused
-        return None
-
-    async def _import(
-        self, archive_id: str, layer_compression: str, body: AsyncIterator[bytes] | None = None
-    ) -> None:
-        progress = Progress()
-        heartbeat = asyncio.create_task(self._heartbeat(archive_id, progress))
+    async def _finish(self, archive_id: str, live: LiveImport) -> Exception | None:
+        """End the import (it has every byte); the refusal, if the archive was refused."""
+        heartbeat = asyncio.create_task(self._heartbeat(archive_id))
         try:
-            result = await run_import(
-                self.storage,
-                session_folder(archive_id),
-                spool_path(archive_id),
-                layer_compression,
-                self._is_stored,
-                progress,
-                body,
-                self.max_bytes,
-            )
+            result = await live.finish()
         except asyncio.CancelledError:
-            raise  # the server is stopping: the spool stays, so that a PUT imports it again
-        except BaseException as exc:
-            reason = str(exc) if isinstance(exc, ArchiveError) else "the import failed on the server"
-            if not isinstance(exc, ArchiveError):
-                log.exception("import of archive %s failed", archive_id)
-            await self._fail(archive_id, reason)
+            await live.stop()  # the server is stopping: the session resumes from its checkpoint
+            raise
+        except ArchiveError as refused:
+            await self._fail(archive_id, str(refused))
+            return refused
+        except BaseException:
+            log.exception("import of archive %s failed", archive_id)
+            await self._fail(archive_id, "the import failed on the server")
             raise
         finally:
             heartbeat.cancel()
-        await self._drop_spool(archive_id)
+        with contextlib.suppress(PathNotFound):
+            await self.storage.delete(checkpoint_path(archive_id))
         async with self.db.write() as conn:
             await conn.execute(
                 update(archive_uploads)
                 .where(archive_uploads.c.id == archive_id)
-                .values(
-                    state=DONE,
-                    processed=progress.bytes,
-                    result=json.dumps(result),
-                    reason=None,
-                    updated_at=time.time(),
-                )
+                .values(state=DONE, result=json.dumps(result), reason=None, updated_at=time.time())
             )
+        return None
 
-    async def _heartbeat(self, archive_id: str, progress: Progress) -> None:
+    async def _heartbeat(self, archive_id: str) -> None:
         while True:
             await asyncio.sleep(HEARTBEAT)
-            with contextlib.suppress(Exception):  # progress is a courtesy; the import goes on
+            with contextlib.suppress(Exception):  # liveness is a courtesy; the import goes on
                 async with self.db.write() as conn:
                     await conn.execute(
                         update(archive_uploads)
                         .where(archive_uploads.c.id == archive_id, archive_uploads.c.state == IMPORTING)
-                        .values(processed=progress.bytes, updated_at=time.time())
+                        .values(updated_at=time.time())
                     )
 
     async def _is_stored(self, digest: Digest) -> bool:
@@ -550,8 +581,8 @@ class ArchiveUploads:
         return True
 
     async def _fail(self, archive_id: str, reason: str) -> None:
-        """Nothing of a refused archive stays: spool and staged blobs go, the reason stays."""
-        await self._drop_spool(archive_id)
+        """Nothing of a refused archive stays: staged blobs go, the reason stays."""
+        await self.live.drop(archive_id)
         with contextlib.suppress(PathNotFound):
             await self.storage.delete(session_folder(archive_id))
         async with self.db.write() as conn:
@@ -561,19 +592,16 @@ class ArchiveUploads:
                 .values(state=FAILED, reason=reason, result=None, updated_at=time.time())
             )
 
-    async def _drop_spool(self, archive_id: str) -> None:
-        with contextlib.suppress(PathNotFound):
-            await self.storage.delete(spool_path(archive_id))
-
     # --- removing -----------------------------------------------------------------
 
     async def delete(self, actor: Subject, archive_id: str) -> None:
         async with self.exclusive(actor, archive_id) as s:
-            if s.state == IMPORTING and s.updated_at >= time.time() - STALE:
+            if s.state == IMPORTING and not _stale(s):
                 raise Conflict("the archive is being imported; delete it when the import has ended")
             await self._remove(archive_id)
 
     async def _remove(self, archive_id: str) -> None:
+        await self.live.drop(archive_id)
         async with self.db.write() as conn:
             await conn.execute(delete(archive_uploads).where(archive_uploads.c.id == archive_id))
         with contextlib.suppress(PathNotFound):

@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+import httpx
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel, Field
@@ -109,6 +110,45 @@ async def _body(request: Request) -> AsyncIterator[bytes]:
             yield chunk
         if not message.get("more_body", False):
             return
+
+
+FORWARDED = "x-dockyard-forwarded"
+_HOP_BY_HOP = {"host", "connection", "keep-alive", "transfer-encoding", "te", "upgrade", FORWARDED}
+_ANSWER_HEADERS = ("content-type", "location", "range", "upload-offset", "retry-after", "www-authenticate")
+
+
+async def _to_holder(request: Request, uploads: ArchiveUploads, archive_id: str) -> Response | None:
+    """A chunk for an upload whose import lives in a sibling server process (several workers
+    share the port, and each connection lands in any of them) is passed on to that process,
+    body and all, and its answer returned: the import keeps its state, nothing is sent twice.
+    None when this process should take the chunk itself."""
+    if request.headers.get(FORWARDED):
+        return None  # already passed on once: take it here (the import moves here if need be)
+    path = await uploads.holder_socket(archive_id)
+    if path is None:
+        return None
+    headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
+    headers[FORWARDED] = "1"
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    transport = httpx.AsyncHTTPTransport(uds=str(path))
+    # No read or write limit: the sibling answers when it has worked on the whole chunk.
+    timeout = httpx.Timeout(None, connect=5.0)
+    body = _body(request)
+    async with httpx.AsyncClient(transport=transport, base_url="http://sibling", timeout=timeout) as client:
+        try:
+            async with client.stream(request.method, target, headers=headers, content=body) as answer:
+                content = await answer.aread()
+        except httpx.ConnectError:
+            return None  # the sibling is gone: this process takes over from the checkpoint
+        except httpx.TransportError:
+            return problem(
+                503,
+                "holder-gone",
+                "The server process holding this upload went away",
+                "GET the upload for its offset and send from there",
+            )
+    kept = {k: v for k, v in answer.headers.items() if k.lower() in _ANSWER_HEADERS}
+    return Response(content, answer.status_code, headers=kept)
 
 
 _RANGE = re.compile(r"^(?:bytes[ =])?\s*(\d+)-(\d+)(?:/(\d+|\*))?$")
@@ -217,6 +257,9 @@ async def get_upload(archive_id: str, services: Services, actor: Caller) -> Resp
     openapi_extra=BINARY_BODY,
 )
 async def append_chunk(archive_id: str, request: Request, services: Services, actor: Caller) -> Response:
+    forwarded = await _to_holder(request, services.uploads, archive_id)
+    if forwarded is not None:
+        return forwarded
     start, length, total = _content_range(request)
     status = await services.uploads.append(actor, archive_id, _body(request), start, length, total)
     return _json(202, status, _progress_headers(status))
@@ -235,6 +278,9 @@ async def complete_upload(
     actor: Caller,
     wait: bool = Query(True, description="Answer when the import has ended; false: 202 at once, poll GET."),
 ) -> Response:
+    forwarded = await _to_holder(request, services.uploads, archive_id)
+    if forwarded is not None:
+        return forwarded
     start, length, _ = _content_range(request)
     status = await services.uploads.complete(actor, archive_id, _body(request), start, length, wait)
     return _json(200 if wait else 202, status, _progress_headers(status))

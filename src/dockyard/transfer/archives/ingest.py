@@ -29,7 +29,7 @@ on the event loop that serves requests.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 
 from dockyard.oci.digest import Digest
@@ -45,6 +45,7 @@ from dockyard.transfer.archives.formats import (
 from dockyard.transfer.archives.safe_tar import (
     BLOCK,
     EntryKind,
+    ReaderState,
     SafeTarReader,
     TarEntry,
     TarLimits,
@@ -93,13 +94,48 @@ class ArchiveImport:
         return self.blobs[ref.path]
 
 
+@dataclass(frozen=True)
+class ImportState:
+    """An import between two tar entries of an uncompressed archive: enough to go on from
+    ``reader.offset`` with a new source (the sink's own state is the sink's business)."""
+
+    reader: ReaderState
+    metadata: Mapping[str, bytes]
+    stored: Mapping[str, StoredBlob]
+    buffered: int  # metadata bytes kept in memory
+
+    @property
+    def offset(self) -> int:
+        return self.reader.offset
+
+
+# Called between entries with the archive offset and a function that takes the state there
+# (call it at once, or not at all: the import goes on when the callback returns).
+Boundary = Callable[[int, Callable[[], ImportState]], None]
+
+
 async def import_archive(
-    source: AsyncIterable[bytes], sink: BlobSink, options: ImportOptions | None = None
+    source: AsyncIterable[bytes],
+    sink: BlobSink,
+    options: ImportOptions | None = None,
+    resume: ImportState | None = None,
+    on_boundary: Boundary | None = None,
 ) -> ArchiveImport:
-    """Stream ``source`` (a tar, gzip or zstd) into ``sink`` and describe and verify its images."""
+    """Stream ``source`` (a tar, gzip or zstd) into ``sink`` and describe and verify its images.
+
+    ``resume``: ``source`` starts at ``resume.offset``, and the state says what came before.
+    ``on_boundary`` is told of every point an uncompressed archive could be resumed from."""
     options = options or ImportOptions()
-    reader = SafeTarReader(source, options.limits)
     importer = _Importer(sink, options)
+    reader: SafeTarReader
+
+    def boundary(offset: int) -> None:
+        if on_boundary is not None:
+            on_boundary(offset, lambda: importer.state(reader))
+
+    reader = SafeTarReader(source, options.limits, resume.reader if resume else None, boundary)
+    if resume is not None:
+        importer.restore(resume)
     async for entry in reader:
         if entry.kind is EntryKind.FILE:
             await importer.take(entry)
@@ -133,6 +169,14 @@ class _Importer:
         self.metadata: dict[str, bytes] = {}
         self.stored: dict[str, StoredBlob] = {}
         self._buffered = 0
+
+    def state(self, reader: SafeTarReader) -> ImportState:
+        return ImportState(reader.state(), dict(self.metadata), dict(self.stored), self._buffered)
+
+    def restore(self, state: ImportState) -> None:
+        self.metadata = dict(state.metadata)
+        self.stored = dict(state.stored)
+        self._buffered = state.buffered
 
     async def take(self, entry: TarEntry) -> None:
         chunks = aiter(entry.chunks())
@@ -258,6 +302,7 @@ __all__ = [
     "ArchiveError",
     "ArchiveImport",
     "ImportOptions",
+    "ImportState",
     "StoredBlob",
     "import_archive",
 ]

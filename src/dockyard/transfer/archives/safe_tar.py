@@ -30,7 +30,7 @@ piece (about 1 MiB) and one pax header (at most ``max_pax_size``).
 from __future__ import annotations
 
 import posixpath
-from collections.abc import AsyncIterable, AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum, StrEnum
 
@@ -70,6 +70,19 @@ class TarLimits:
     ratio_grace: int = 256 << 20  # the ratio is only enforced past this many decompressed bytes
     max_pax_size: int = 1 << 20
     links: LinkPolicy = LinkPolicy.INSIDE
+
+
+@dataclass(frozen=True)
+class ReaderState:
+    """Where an uncompressed archive can be read on from, between two entries: what the
+    reader knows of the entries before ``offset`` (see ``SafeTarReader.state``)."""
+
+    offset: int  # bytes of the archive before the next entry's header
+    entries: int
+    kinds: dict[str, str]  # name -> EntryKind value, in archive order
+    dirs: list[str]
+    symlinks: dict[str, str]
+    links: dict[str, str]
 
 
 class EntryKind(StrEnum):
@@ -137,6 +150,16 @@ class _Input:
         self.compression: Compression | None = None
         self.bytes_in = 0  # as received
         self.bytes_out = 0  # after decompression
+
+    def resume_at(self, offset: int) -> None:
+        """Continue an uncompressed archive whose first ``offset`` bytes were read before."""
+        self.compression = Compression.NONE
+        self.bytes_in = self.bytes_out = offset
+
+    @property
+    def consumed(self) -> int:
+        """Bytes of the (decompressed) stream handed out so far."""
+        return self.bytes_out - (len(self._buf) - self._pos)
 
     async def _raw(self) -> bytes | None:
         async for chunk in self._source:
@@ -228,7 +251,16 @@ class _Pending:
 class SafeTarReader:
     """Iterate with ``async for entry in reader``; see the module docstring for what is refused."""
 
-    def __init__(self, source: AsyncIterable[bytes], limits: TarLimits | None = None) -> None:
+    def __init__(
+        self,
+        source: AsyncIterable[bytes],
+        limits: TarLimits | None = None,
+        resume: ReaderState | None = None,
+        on_boundary: Callable[[int], None] | None = None,
+    ) -> None:
+        """``resume``: ``source`` starts at ``resume.offset`` of an uncompressed archive whose
+        earlier entries an earlier reader checked (``state()``). ``on_boundary(offset)`` is
+        called between entries, when ``state()`` can be taken."""
         self.limits = limits or TarLimits()
         self.input = _Input(source, self.limits)
         self.current: TarEntry | None = None
@@ -238,6 +270,33 @@ class SafeTarReader:
         self._links: dict[str, str] = {}
         self._entries = 0
         self._finished = False
+        self._resumed = resume is not None
+        self._on_boundary = on_boundary
+        if resume is not None:
+            self.input.resume_at(resume.offset)
+            self._entries = resume.entries
+            self._kinds = {name: EntryKind(kind) for name, kind in resume.kinds.items()}
+            self._dirs = set(resume.dirs)
+            self._symlinks = dict(resume.symlinks)
+            self._links = dict(resume.links)
+
+    @property
+    def resumable(self) -> bool:
+        """Whether ``state()`` can be resumed from: only uncompressed archives can."""
+        return self.input.compression is Compression.NONE
+
+    def state(self) -> ReaderState:
+        """The reader between two entries (in ``on_boundary``), to resume from later."""
+        if self.current is not None or not self.resumable:
+            raise RuntimeError("a reader can be resumed only between entries of an uncompressed archive")
+        return ReaderState(
+            offset=self.input.consumed,
+            entries=self._entries,
+            kinds={name: kind.value for name, kind in self._kinds.items()},
+            dirs=sorted(self._dirs),
+            symlinks=dict(self._symlinks),
+            links=dict(self._links),
+        )
 
     @property
     def compression(self) -> Compression | None:
@@ -264,8 +323,9 @@ class SafeTarReader:
         return self._entries_iter()
 
     async def _entries_iter(self) -> AsyncIterator[TarEntry]:
-        if self._finished or self._entries:
+        if self._finished or (self._entries and not self._resumed):
             raise RuntimeError("a SafeTarReader can be iterated once")
+        self._resumed = False
         while True:
             entry = await self._next_entry()
             if entry is None:
@@ -275,6 +335,8 @@ class SafeTarReader:
             await entry._skip_rest()
             await self.input.skip(-entry.size % BLOCK)
             self.current = None
+            if self._on_boundary is not None and self.resumable:
+                self._on_boundary(self.input.consumed)
         self._check_symlinks()
         self._finished = True
 
@@ -417,6 +479,7 @@ __all__ = [
     "BLOCK",
     "EntryKind",
     "LinkPolicy",
+    "ReaderState",
     "SafeTarReader",
     "TarEntry",
     "TarLimits",

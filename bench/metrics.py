@@ -67,15 +67,13 @@ def at_most(value: float) -> Check:
     return lambda d, _r, _limits: Verdict(d <= value)
 
 
-def at_least(floor: float, limit_key: str = "", limit_name: str = "") -> Check:
+def at_least(floor: float, *bounds: tuple[str, str]) -> Check:
     """An absolute floor (no reference to compare with); the detail says how far the figure
-    is from the machine limit ``limit_key``."""
+    is from each machine limit in ``bounds`` (limit key, name to show)."""
 
     def check(d: float, _r: float, limits: dict[str, float]) -> Verdict:
-        detail = ""
-        if limit_key and limits.get(limit_key):
-            detail = f"{d / limits[limit_key]:.0%} of {limit_name or limit_key}"
-        return Verdict(d >= floor, detail)
+        shares = [f"{d / limits[key]:.0%} of {name}" for key, name in bounds if limits.get(key)]
+        return Verdict(d >= floor, ", ".join(shares))
 
     return check
 
@@ -93,14 +91,19 @@ def growth_at_most(base_key: str, mb: float) -> Check:
 
 def archive_catalog(archive_size: int, docker_size: int, chunk: int) -> list[MetricSpec]:
     """The archive workloads: Dockyard only, beside the machine limits, plus two /v2 rows
-    (the same layers pushed and pulled as plain blobs) that both registries run."""
+    (the same layers pushed and pulled as plain blobs) that both registries run.
+
+    The import happens while the chunks arrive (each PATCH's body is parsed, hashed and its
+    blobs written to staging with O_DIRECT): it is bounded by sha256 on one core, the disk's
+    O_DIRECT write speed and the server's receive path, and the upload row measures it. The
+    finish (PUT ?wait=true) only resolves the images, so it is shown in seconds."""
     oci, docker = _size(archive_size), _size(docker_size)
-    floor_in = at_least(600 * MB, "sha256", "sha256")
-    floor_out = at_least(1000 * MB, "export_ceiling", "loopback")
+    floor_in = at_least(600 * MB, ("sha256", "sha256"), ("disk_write_direct", "O_DIRECT write"))
+    floor_out = at_least(1000 * MB, ("export_ceiling", "loopback"))
     return [
         MetricSpec(
             "archive_import",
-            f"archive import OCI {oci}: upload+import+version",
+            f"archive import OCI {oci}: upload+finish+version",
             "MB/s",
             True,
             "≥600 MB/s",
@@ -110,18 +113,17 @@ def archive_catalog(archive_size: int, docker_size: int, chunk: int) -> list[Met
         ),
         MetricSpec(
             "archive_upload",
-            f"  upload ({_size(chunk)} PATCHes)",
+            f"  upload, imported as it arrives ({_size(chunk)} PATCHes)",
             "MB/s",
             True,
-            limit_key="disk_write",
+            limit_key="disk_write_direct",
             compared=False,
         ),
         MetricSpec(
-            "archive_import_phase",
-            "  import (PUT ?wait=true)",
-            "MB/s",
-            True,
-            limit_key="disk_read",
+            "archive_import_phase",  # the key from when this phase read a spooled archive back
+            "  finish (PUT ?wait=true): resolve images",
+            "s",
+            False,
             compared=False,
         ),
         MetricSpec(

@@ -78,7 +78,7 @@ from dockyard.settings import Settings
 from dockyard.storage.base import StorageDriver
 from dockyard.storage.factory import create_driver
 from dockyard.transfer import upstream
-from dockyard.transfer.archive_live import worker_socket
+from dockyard.transfer.archive_live import run_dir_for, worker_socket
 from dockyard.transfer.archive_uploads import ArchiveUploads
 from dockyard.transfer.archive_versions import ArchiveVersions
 from dockyard.transfer.exports import Exports
@@ -353,7 +353,12 @@ class SiblingSocket:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        folder = self.path.parent
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = folder.lstat()
+        if info.st_uid != os.getuid() or info.st_mode & 0o077 or not folder.is_dir() or folder.is_symlink():
+            log.warning("not serving sibling requests: %s is not a private folder of this user", folder)
+            return
         self.path.unlink(missing_ok=True)
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         listener.bind(str(self.path))
@@ -364,10 +369,11 @@ class SiblingSocket:
         self._task = asyncio.create_task(self._server.serve(sockets=[listener]))
 
     async def stop(self) -> None:
-        if self._server is not None and self._task is not None:
-            self._server.should_exit = True
-            with contextlib.suppress(Exception):
-                await self._task
+        if self._server is None or self._task is None:
+            return
+        self._server.should_exit = True
+        with contextlib.suppress(Exception):
+            await self._task
         self.path.unlink(missing_ok=True)
 
 
@@ -390,7 +396,7 @@ class Dockyard:
             Usage(services.catalog),
             settings.archive_max_bytes,
             settings.workspace_quota_bytes,
-            run_dir=settings.data_dir.resolve() / "run",
+            run_dir=run_dir_for(settings.data_dir),
         )
         archive_versions = ArchiveVersions(
             self.archives, services.db, services.blobs, services.manifests, services.catalog

@@ -77,7 +77,7 @@ def test_bench_quick_run(tmp_path: Path) -> None:
             assert metric["reference"]["median"] is None, metric["key"]
     limits = {lim["key"] for lim in data["limits"]}
     assert limits >= {"sha256", "loopback_tcp", "disk_write", "get_ceiling_1"}
-    assert limits >= {"export_ceiling", "gzip6", "disk_read"}  # measured by the archive workloads
+    assert limits >= {"export_ceiling", "gzip6", "disk_write_direct"}  # measured by the archive workloads
 
     # Both servers are stopped and the run's temp dir is gone.
     for server in data["servers"].values():

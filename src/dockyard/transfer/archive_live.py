@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import os
 import socket
+import tempfile
 import time
 from pathlib import Path
 
@@ -53,6 +55,13 @@ def _current(live: LiveImport) -> ColumnElement[bool]:
 def holder_id() -> str:
     """This process, as the session row names it."""
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def run_dir_for(data_dir: Path) -> Path:
+    """Where this host's server processes for ``data_dir`` keep their sockets: a short path
+    (a Unix socket's path may not exceed 107 bytes; data folders can be deep)."""
+    key = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"dockyard-{key}"
 
 
 def worker_socket(run_dir: Path, pid: int) -> Path:

@@ -7,6 +7,7 @@ it. A new driver joins by adding a case to :func:`driver`; nothing else changes.
 from __future__ import annotations
 
 import asyncio
+import mmap
 import os
 import time
 from collections.abc import Awaitable, Callable
@@ -183,6 +184,20 @@ async def test_writer_accepts_large_writes(driver: StorageDriver) -> None:
     await writer.commit()
     assert writer.size == len(data) + 10
     assert await driver.get_content("big") == data + data[:10]
+
+
+async def test_writer_keeps_the_order_of_aligned_and_unaligned_writes(driver: StorageDriver) -> None:
+    # A page-aligned buffer (the uploads' pooled memory maps) may take a faster path (O_DIRECT
+    # on the filesystem); the bytes after it must still follow it, not overwrite the start.
+    aligned = mmap.mmap(-1, 1 << 20)
+    aligned[:] = pattern(1 << 20)
+    writer = await driver.writer("mixed")
+    await writer.write(memoryview(aligned))
+    await writer.write(b"tail")
+    await writer.write(memoryview(aligned))
+    await writer.commit()
+    assert await driver.get_content("mixed") == aligned[:] + b"tail" + aligned[:]
+    aligned.close()
 
 
 async def test_writer_without_append_replaces_existing_content(driver: StorageDriver) -> None:

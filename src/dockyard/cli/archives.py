@@ -213,12 +213,21 @@ class _Session:
                     offset = int(_offset_of(response) or 0)
                     progress.update(task, completed=offset)
                     continue
-                if response.status_code == 422:  # the import refused what it was given
-                    self.forget()
-                    raise CliError(f"the archive was refused: {_detail(response)}")
+                self._refused(archive_id, response)
                 _check(response)
                 offset = int(response.json()["offset"])
                 progress.update(task, completed=offset)
+
+    def _refused(self, archive_id: str, response: httpx.Response) -> None:
+        """Raise the reason when the import refused the archive (now, or after an earlier chunk)."""
+        if response.status_code == 422:
+            self.forget()
+            raise CliError(f"the archive was refused: {_detail(response)}")
+        if response.status_code == 409:
+            status = self.api.get(f"/archives/{seg(archive_id)}")
+            if status["state"] == "failed":
+                self.forget()
+                raise CliError(f"the archive was refused: {status['reason']}")
 
     def imported(self, archive_id: str) -> dict[str, Any]:
         """Complete the upload (the server imports in the background) and follow the import."""
@@ -230,6 +239,7 @@ class _Session:
                 )
             except httpx.TransportError as exc:
                 raise CliError(f"cannot reach {self.api.url}: {exc}", hint=RESUME_HINT) from None
+            self._refused(archive_id, response)
             _check(response)
             status = response.json()
         columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn())

@@ -63,7 +63,8 @@ class FilesystemWriter:
         view = view[self._write_direct(view) :]
         buffered = len(view)
         while view:
-            written = os.write(fd, view)
+            # At our own offset: what went out with O_DIRECT did not move this descriptor's.
+            written = os.pwrite(fd, view, self._size + buffered - len(view))
             view = view[written:]
         self._size += buffered
         self._unsynced += buffered

@@ -19,7 +19,7 @@ import threading
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 
-CAPACITY = 16 << 20
+CAPACITY = 32 << 20
 
 
 class FeedStopped(Exception):

@@ -70,6 +70,8 @@ class LiveImport:
         self._result.set_running_or_notify_cancel()  # so that a cancelled waiter cannot cancel it
         self._loop = asyncio.get_running_loop()
         self._sink: RegistrySink | None = None
+        # Checkpoints taken while blobs they name were still being made durable.
+        self._candidates: list[tuple[Checkpoint, list[Digest]]] = []
         self._mark = (self.fed, time.monotonic())
         self._thread = threading.Thread(target=self._run, name=f"import-{archive_id[:8]}", daemon=True)
         self._thread.start()
@@ -87,11 +89,15 @@ class LiveImport:
     def running(self) -> bool:
         return not self._result.done()
 
-    async def push(self, body: AsyncIterator[bytes], check: Callable[[int], None]) -> int:
+    async def push(
+        self, body: AsyncIterator[bytes], check: Callable[[int], None], settle: bool = True
+    ) -> int:
         """Hand ``body`` to the import, ``check``ing each new total first (raise to refuse);
-        returns the bytes taken. Returns once the import has worked on all of them, raising
-        what refused the archive. When the client went away midway, what did arrive is kept
-        (``BodyInterrupted`` is raised after it was worked on)."""
+        returns the bytes taken, raising what refused the archive. With ``settle`` it returns
+        once the import has worked on all of them; otherwise as soon as they are queued (at
+        most ``Feed.capacity`` wait), so that the next request's bytes arrive while the
+        import works: an error is then raised by a later push, or reported by ``when_ended``.
+        When the client went away midway, what did arrive is kept (``BodyInterrupted``)."""
         received = 0
         interrupted = False
         self.last_used = time.monotonic()
@@ -108,7 +114,10 @@ class LiveImport:
             interrupted = True
         finally:
             self.last_used = time.monotonic()
-        await self.settle()
+        if settle:
+            await self.settle()
+        else:
+            await self._raise_if_ended()
         if interrupted:
             raise BodyInterrupted
         return received
@@ -116,9 +125,21 @@ class LiveImport:
     async def settle(self) -> None:
         """Wait until the import has worked on everything pushed; raise what it failed with."""
         await self._feed.drained()
+        await self._raise_if_ended()
+
+    async def _raise_if_ended(self) -> None:
         if self._feed.ended:  # the import stopped taking bytes: it failed (its error is raised)
             await asyncio.wrap_future(self._result)
             raise RuntimeError(f"the import of archive {self.archive_id} ended before its last byte")
+
+    def when_ended(self, callback: Callable[[LiveImport], None]) -> None:
+        """Call ``callback(self)`` on the server's loop once the import has ended."""
+
+        def ended(_: object) -> None:
+            with contextlib.suppress(RuntimeError):  # the server's loop is closed: nobody to tell
+                self._loop.call_soon_threadsafe(callback, self)
+
+        self._result.add_done_callback(ended)
 
     async def finish(self) -> dict[str, Any]:
         """No more bytes: the import resolves the archive's images; their JSON."""
@@ -145,6 +166,7 @@ class LiveImport:
 
     async def _main(self) -> dict[str, Any]:
         sink = RegistrySink(self._storage, self._folder, self._stored)
+        sink.on_durable = self._promote
         self._sink = sink
         with contextlib.suppress(PathNotFound):
             await self._storage.delete(f"{self._folder}/staging")  # a gone importer's partial blobs
@@ -170,9 +192,24 @@ class LiveImport:
         now = time.monotonic()
         if offset - last_offset < CHECKPOINT_BYTES and now - last_time < CHECKPOINT_SECONDS:
             return
-        assert self._sink is not None
-        self.checkpoint = Checkpoint(take(), sink_state(self._sink))
+        sink = self._sink
+        assert sink is not None
+        waiting = [digest for digest, task in sink.pending.items() if not task.done()]
+        self._candidates.append((Checkpoint(take(), sink_state(sink)), waiting))
         self._mark = (offset, now)
+        self._promote()
+
+    def _promote(self) -> None:
+        """The newest checkpoint whose blobs are all durable becomes ``checkpoint``."""
+        sink = self._sink
+        if sink is None:
+            return
+        for index in range(len(self._candidates) - 1, -1, -1):
+            candidate, waiting = self._candidates[index]
+            if sink.durable(waiting):
+                self.checkpoint = candidate
+                del self._candidates[: index + 1]
+                return
 
     async def _stored(self, digest: Digest) -> bool:
         future = asyncio.run_coroutine_threadsafe(_call(self._is_stored, digest), self._loop)

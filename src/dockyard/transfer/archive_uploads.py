@@ -48,6 +48,7 @@ from dockyard.registry.paths import blob_path
 from dockyard.registry.upload_locks import UploadLocks
 from dockyard.registry.uploads import BodyInterrupted
 from dockyard.storage.base import PathNotFound, StorageDriver
+from dockyard.transfer.archive_feed import ImportCancelled
 from dockyard.transfer.archive_import import LiveImport
 from dockyard.transfer.archive_live import LEASE_STALE, LiveImports, checkpoint_path, worker_socket
 from dockyard.transfer.archive_results import ArchiveImageInfo, ImportedImage, images_of
@@ -382,6 +383,7 @@ class ArchiveUploads:
         live = self.live.get(s.id, s.generation, s.processed) if s.state == RECEIVING else None
         if live is None:
             live = await self.live.take_over(s.id, s.generation, s.layer_compression)
+            live.when_ended(self._ended)
             if s.state != RECEIVING:
                 async with self.db.write() as conn:
                     await conn.execute(
@@ -436,7 +438,7 @@ class ArchiveUploads:
 
         recorder = asyncio.create_task(self.live.recording(live))
         try:
-            return await live.push(body, check)
+            return await live.push(body, check, settle=False)
         except TooLarge:
             await self._fail(archive_id, f"the archive exceeds {self.max_bytes} bytes, the largest accepted")
             raise
@@ -518,6 +520,34 @@ class ArchiveUploads:
             if error is not None:
                 raise error
         return await self.status(actor, archive_id)
+
+    def _ended(self, live: LiveImport) -> None:
+        """An import refused its archive between requests: record it in the session now."""
+        failure = live.failed
+        if failure is None or isinstance(failure, (ImportCancelled, asyncio.CancelledError)):
+            return
+        task = asyncio.create_task(self._refused_between_requests(live, failure))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _refused_between_requests(self, live: LiveImport, failure: BaseException) -> None:
+        async with self.locks.hold(live.archive_id) as held:
+            if not held:
+                return  # the request working on the session reports it
+            async with self.db.read() as conn:
+                row = (
+                    await conn.execute(
+                        select(archive_uploads.c.state, archive_uploads.c.generation).where(
+                            archive_uploads.c.id == live.archive_id
+                        )
+                    )
+                ).first()
+            if row is None or row.state != RECEIVING or row.generation != live.generation:
+                return
+            if not isinstance(failure, ArchiveError):
+                log.error("import of archive %s failed", live.archive_id, exc_info=failure)
+            reason = str(failure) if isinstance(failure, ArchiveError) else "the import failed on the server"
+            await self._fail(live.archive_id, reason)
 
     async def _background(self, archive_id: str, live: LiveImport) -> None:
         with contextlib.suppress(Exception):  # recorded in the session (and logged when a bug)

@@ -145,6 +145,7 @@ async def import_archive(
     for path in used:
         if path not in importer.stored:
             await importer.store(path, [importer.metadata[path]], _empty())
+    await sink.flush()
     warnings = _verify(description, importer.stored)
     return ArchiveImport(
         description=description,

@@ -37,3 +37,8 @@ class BlobSink(Protocol):
     async def begin(self, name: str) -> BlobWriter:
         """Start the blob found at archive path ``name``."""
         ...
+
+    async def flush(self) -> None:
+        """Wait until every finished blob is stored (a sink may store them in the background
+        while the next streams in); raise what failed."""
+        ...

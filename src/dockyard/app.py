@@ -78,7 +78,7 @@ from dockyard.settings import Settings
 from dockyard.storage.base import StorageDriver
 from dockyard.storage.factory import create_driver
 from dockyard.transfer import upstream
-from dockyard.transfer.archive_live import run_dir_for, worker_socket
+from dockyard.transfer.archive_live import private_folder, run_dir_for, worker_socket
 from dockyard.transfer.archive_uploads import ArchiveUploads
 from dockyard.transfer.archive_versions import ArchiveVersions
 from dockyard.transfer.exports import Exports
@@ -355,8 +355,7 @@ class SiblingSocket:
     async def start(self) -> None:
         folder = self.path.parent
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        info = folder.lstat()
-        if info.st_uid != os.getuid() or info.st_mode & 0o077 or not folder.is_dir() or folder.is_symlink():
+        if not private_folder(folder):
             log.warning("not serving sibling requests: %s is not a private folder of this user", folder)
             return
         self.path.unlink(missing_ok=True)

@@ -66,6 +66,11 @@ class Feed:
     async def put(self, chunk: bytes) -> None:
         """Queue ``chunk``; waits while the queue is full. Raises ``FeedStopped`` when the
         consumer has ended."""
+        self.enqueue(chunk)
+        await self.room()
+
+    def enqueue(self, chunk: bytes) -> None:
+        """Queue ``chunk`` (the consumer will take it); raises ``FeedStopped`` when it has ended."""
         if not chunk:
             return
         with self._lock:
@@ -75,6 +80,9 @@ class Feed:
             self._queued += len(chunk)
             consumer, self._consumer = self._consumer, None
         _wake(consumer)
+
+    async def room(self) -> None:
+        """Wait while more than ``capacity`` bytes are queued (or until the consumer ends)."""
         await self._wait_producer(lambda: self._queued <= self.capacity)
 
     async def drained(self) -> None:

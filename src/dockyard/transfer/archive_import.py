@@ -27,11 +27,12 @@ from typing import Any
 
 from dockyard.oci.digest import Digest
 from dockyard.registry.uploads import BodyInterrupted
-from dockyard.storage.base import PathNotFound, StorageDriver
+from dockyard.storage.base import StorageDriver
 from dockyard.transfer.archive_checkpoint import Checkpoint, restore_sink, sink_state
-from dockyard.transfer.archive_feed import Feed, FeedStopped, ImportCancelled
+from dockyard.transfer.archive_feed import Feed, FeedStopped
 from dockyard.transfer.archive_results import result_json
 from dockyard.transfer.archives.decompress import Compression
+from dockyard.transfer.archives.errors import ArchiveError
 from dockyard.transfer.archives.ingest import ImportOptions, ImportState, import_archive
 from dockyard.transfer.import_sink import RegistrySink
 
@@ -105,11 +106,12 @@ class LiveImport:
             async for chunk in body:
                 check(self.fed + len(chunk))
                 try:
-                    await self._feed.put(chunk)
+                    self._feed.enqueue(chunk)
                 except FeedStopped:
                     break
-                self.fed += len(chunk)
+                self.fed += len(chunk)  # the import has it, even if waiting for room is cancelled
                 received += len(chunk)
+                await self._feed.room()
         except BodyInterrupted:
             interrupted = True
         finally:
@@ -168,8 +170,6 @@ class LiveImport:
         sink = RegistrySink(self._storage, self._folder, self._stored)
         sink.on_durable = self._promote
         self._sink = sink
-        with contextlib.suppress(PathNotFound):
-            await self._storage.delete(f"{self._folder}/staging")  # a gone importer's partial blobs
         state: ImportState | None = None
         if self._resume is not None:
             restore_sink(sink, self._resume.sink)
@@ -180,10 +180,13 @@ class LiveImport:
         try:
             imported = await import_archive(self._feed.chunks(), sink, options, state, self._boundary)
             await sink.discard(imported.unreferenced)
-        except (ImportCancelled, asyncio.CancelledError):
+        except ArchiveError:
+            await sink.remove_all()  # a refused archive leaves nothing
             raise
         except BaseException:
-            await sink.remove_all()  # a refused archive leaves nothing
+            # Stopped, or broken: what it staged may be named by a checkpoint (or belong to
+            # the import that took over); the session's owner decides. Commits in flight end.
+            await asyncio.gather(*sink.pending.values(), return_exceptions=True)
             raise
         return result_json(imported, sink)
 
@@ -194,7 +197,7 @@ class LiveImport:
             return
         sink = self._sink
         assert sink is not None
-        waiting = [digest for digest, task in sink.pending.items() if not task.done()]
+        waiting = list(sink.pending)  # a commit that failed keeps its checkpoints from counting
         self._candidates.append((Checkpoint(take(), sink_state(sink)), waiting))
         self._mark = (offset, now)
         self._promote()

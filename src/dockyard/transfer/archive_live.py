@@ -25,6 +25,7 @@ import hashlib
 import logging
 import os
 import socket
+import stat
 import tempfile
 import time
 from pathlib import Path
@@ -44,6 +45,7 @@ log = logging.getLogger("dockyard.archives")
 LEASE = 5.0
 LEASE_STALE = 15.0
 IDLE = 900.0
+MAX_HELD = 32  # imports one process holds at once
 RECORD_EVERY = 1.0  # seconds between progress records while a chunk streams
 
 
@@ -62,6 +64,28 @@ def run_dir_for(data_dir: Path) -> Path:
     (a Unix socket's path may not exceed 107 bytes; data folders can be deep)."""
     key = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:16]
     return Path(tempfile.gettempdir()) / f"dockyard-{key}"
+
+
+def private_folder(folder: Path) -> bool:
+    """Whether ``folder`` is a real folder of this user that nobody else may enter."""
+    try:
+        info = folder.lstat()
+    except OSError:
+        return False
+    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not info.st_mode & 0o077
+
+
+def sibling_socket(run_dir: Path, pid: int) -> Path | None:
+    """The socket of server process ``pid`` on this host, if it is there and trustworthy:
+    a socket of this user in a private folder (another user could plant one in /tmp)."""
+    if not private_folder(run_dir):
+        return None
+    path = worker_socket(run_dir, pid)
+    try:
+        info = path.lstat()
+    except OSError:
+        return None
+    return path if stat.S_ISSOCK(info.st_mode) and info.st_uid == os.getuid() else None
 
 
 def worker_socket(run_dir: Path, pid: int) -> Path:
@@ -100,6 +124,7 @@ class LiveImports:
     async def take_over(self, archive_id: str, generation: int, layer_compression: str) -> LiveImport:
         """A new import for the session, from its stored checkpoint (or from byte 0)."""
         await self.drop(archive_id)
+        await self._make_room()
         checkpoint = await self.load(archive_id)
         offset = checkpoint.offset if checkpoint is not None else 0
         generation += 1
@@ -129,6 +154,18 @@ class LiveImports:
             self._tender = asyncio.create_task(self._tend())
         return live
 
+    async def _make_room(self) -> None:
+        """Hold at most ``MAX_HELD`` imports (each is a thread with buffers): let go of the
+        least recently used ones that no request is working on."""
+        for live in sorted(self._held.values(), key=lambda held: held.last_used):
+            if len(self._held) < MAX_HELD:
+                return
+            async with self.locks.hold(live.archive_id) as held:
+                if held and self._held.get(live.archive_id) is live:
+                    del self._held[live.archive_id]
+                    with contextlib.suppress(Exception):
+                        await self._let_go(live)
+
     def release(self, archive_id: str) -> LiveImport | None:
         """Stop holding the import (it is being finished); returns it."""
         return self._held.pop(archive_id, None)
@@ -149,13 +186,16 @@ class LiveImports:
         """Store the newest checkpoint (if newer) and the offset, for the current generation."""
         values: dict[str, object] = {"processed": live.fed, "updated_at": time.time()}
         checkpoint = live.checkpoint
+        data = None
         if checkpoint is not None and checkpoint.offset > live.saved:
             data = await asyncio.to_thread(encode, checkpoint)
-            await self.storage.put_content(checkpoint_path(live.archive_id), data)
-            live.saved = checkpoint.offset
             values["resume_offset"] = checkpoint.offset
         async with self.db.write() as conn:
-            await conn.execute(update(archive_uploads).where(_current(live)).values(**values))
+            changed = await conn.execute(update(archive_uploads).where(_current(live)).values(**values))
+        if changed.rowcount == 0 or data is None or checkpoint is None:
+            return  # not the session's current import any more (or nothing new to store)
+        await self.storage.put_content(checkpoint_path(live.archive_id), data)
+        live.saved = checkpoint.offset
 
     async def recording(self, live: LiveImport) -> None:
         """Record progress every ``RECORD_EVERY`` seconds (run as a task while a chunk streams)."""
@@ -178,7 +218,7 @@ class LiveImports:
             await asyncio.sleep(LEASE)
             now = time.monotonic()
             for archive_id, live in list(self._held.items()):
-                if now - live.last_used < IDLE:
+                if now - live.last_used < IDLE and live.running:
                     continue
                 async with self.locks.hold(archive_id) as held:
                     if held and self._held.get(archive_id) is live:

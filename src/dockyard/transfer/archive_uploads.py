@@ -50,7 +50,7 @@ from dockyard.registry.uploads import BodyInterrupted
 from dockyard.storage.base import PathNotFound, StorageDriver
 from dockyard.transfer.archive_feed import ImportCancelled
 from dockyard.transfer.archive_import import LiveImport
-from dockyard.transfer.archive_live import LEASE_STALE, LiveImports, checkpoint_path, worker_socket
+from dockyard.transfer.archive_live import LEASE_STALE, LiveImports, checkpoint_path, sibling_socket
 from dockyard.transfer.archive_results import ArchiveImageInfo, ImportedImage, images_of
 from dockyard.transfer.archives.errors import ArchiveError
 from dockyard.transfer.import_sink import session_folder
@@ -341,8 +341,7 @@ class ArchiveUploads:
         host, _, pid = str(row.holder).rpartition(":")
         if host != socket.gethostname() or not pid.isdigit():
             return None
-        path = worker_socket(self.run_dir, int(pid))
-        return path if path.exists() else None
+        return sibling_socket(self.run_dir, int(pid))
 
     # --- receiving ----------------------------------------------------------------
 
@@ -436,27 +435,28 @@ class ArchiveUploads:
                 raise Invalid(f"the upload declared {size} bytes; more arrived")
             self.check_size(total)
 
-        recorder = asyncio.create_task(self.live.recording(live))
         try:
-            return await live.push(body, check, settle=False)
+            recorder = asyncio.create_task(self.live.recording(live))
+            try:
+                return await live.push(body, check, settle=False)
+            finally:
+                recorder.cancel()
+                with contextlib.suppress(BaseException):
+                    await recorder
+                if live is self.live.get(archive_id, live.generation, live.fed):
+                    await self.live.record(live)
         except TooLarge:
             await self._fail(archive_id, f"the archive exceeds {self.max_bytes} bytes, the largest accepted")
             raise
         except ArchiveError as refused:
             await self._fail(archive_id, str(refused))
             raise
-        except (BodyInterrupted, Invalid, asyncio.CancelledError):
+        except (BodyInterrupted, Invalid, ImportCancelled, asyncio.CancelledError):
             raise
         except Exception:
             log.exception("import of archive %s failed", archive_id)
             await self._fail(archive_id, "the import failed on the server")
             raise
-        finally:
-            recorder.cancel()
-            with contextlib.suppress(BaseException):
-                await recorder
-            if live is self.live.get(archive_id, live.generation, live.fed):
-                await self.live.record(live)
 
     # --- importing ----------------------------------------------------------------
 
@@ -531,23 +531,26 @@ class ArchiveUploads:
         task.add_done_callback(self._tasks.discard)
 
     async def _refused_between_requests(self, live: LiveImport, failure: BaseException) -> None:
-        async with self.locks.hold(live.archive_id) as held:
-            if not held:
-                return  # the request working on the session reports it
-            async with self.db.read() as conn:
-                row = (
-                    await conn.execute(
-                        select(archive_uploads.c.state, archive_uploads.c.generation).where(
-                            archive_uploads.c.id == live.archive_id
+        """Fail the session (once no request is working on it, unless one did it first)."""
+        columns = archive_uploads.c
+        while True:
+            async with self.locks.hold(live.archive_id) as held:
+                async with self.db.read() as conn:
+                    row = (
+                        await conn.execute(
+                            select(columns.state, columns.generation).where(columns.id == live.archive_id)
                         )
-                    )
-                ).first()
-            if row is None or row.state != RECEIVING or row.generation != live.generation:
-                return
-            if not isinstance(failure, ArchiveError):
-                log.error("import of archive %s failed", live.archive_id, exc_info=failure)
-            reason = str(failure) if isinstance(failure, ArchiveError) else "the import failed on the server"
-            await self._fail(live.archive_id, reason)
+                    ).first()
+                if row is None or row.state != RECEIVING or row.generation != live.generation:
+                    return  # reported, or no longer this import's session
+                if held:
+                    if not isinstance(failure, ArchiveError):
+                        log.error("import of archive %s failed", live.archive_id, exc_info=failure)
+                    refused = isinstance(failure, ArchiveError)
+                    reason = str(failure) if refused else "the import failed on the server"
+                    await self._fail(live.archive_id, reason)
+                    return
+            await asyncio.sleep(0.2)  # a request holds the session: it may report it itself
 
     async def _background(self, archive_id: str, live: LiveImport) -> None:
         with contextlib.suppress(Exception):  # recorded in the session (and logged when a bug)
@@ -583,7 +586,7 @@ class ArchiveUploads:
         async with self.db.write() as conn:
             await conn.execute(
                 update(archive_uploads)
-                .where(archive_uploads.c.id == archive_id)
+                .where(archive_uploads.c.id == archive_id, archive_uploads.c.generation == live.generation)
                 .values(state=DONE, result=json.dumps(result), reason=None, updated_at=time.time())
             )
         return None

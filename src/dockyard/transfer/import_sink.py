@@ -131,8 +131,13 @@ class RegistrySink:
         """Record a finished, staged blob at once; make it durable (fsync) and rename it into
         ``blobs/`` in the background, so that the disk flushes it while the next one arrives.
         ``flush`` waits for that; a failure is raised by the next blob or by ``flush``."""
-        self._raise_failed()
-        if self.by_digest.get(digest) is not None or await self.is_stored(digest):
+        try:
+            self._raise_failed()
+            known_already = self.by_digest.get(digest) is not None or await self.is_stored(digest)
+        except BaseException:
+            await writer.cancel()
+            raise
+        if known_already:
             await writer.cancel()
             await self._delete(scratch)
             known = self.by_digest.get(digest) or SinkBlob(digest, size, staged=False)
@@ -147,7 +152,12 @@ class RegistrySink:
         self.by_name[name] = known
 
     async def _commit(self, writer: FileWriter, scratch: str, digest: Digest) -> None:
-        await writer.commit()  # durable before it can be renamed into the blob store
+        try:
+            await writer.commit()  # durable before it can be renamed into the blob store
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await writer.cancel()
+            raise
         await self.storage.move(scratch, staged_path(self.folder, digest))
 
     def durable(self, digests: Iterable[Digest]) -> bool:
@@ -177,7 +187,7 @@ class RegistrySink:
                 continue
             self.by_digest.pop(blob.digest, None)
             if blob.staged:
-                task = self.pending.pop(blob.digest, None)
+                task = self.pending.get(blob.digest)
                 if task is not None:
                     await asyncio.gather(task, return_exceptions=True)
                 await self._delete(staged_path(self.folder, blob.digest))

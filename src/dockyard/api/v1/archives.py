@@ -30,6 +30,8 @@ from starlette.responses import JSONResponse, Response
 
 from dockyard.api.deps import Caller
 from dockyard.api.problems import problem
+from dockyard.auth.guard import require_user
+from dockyard.auth.policy import Subject
 from dockyard.catalog.service import VersionSettings
 from dockyard.catalog.views import VersionView
 from dockyard.oci.errors import RegistryError
@@ -117,11 +119,14 @@ _HOP_BY_HOP = {"host", "connection", "keep-alive", "transfer-encoding", "te", "u
 _ANSWER_HEADERS = ("content-type", "location", "range", "upload-offset", "retry-after", "www-authenticate")
 
 
-async def _to_holder(request: Request, uploads: ArchiveUploads, archive_id: str) -> Response | None:
+async def _to_holder(
+    request: Request, uploads: ArchiveUploads, archive_id: str, actor: Subject
+) -> Response | None:
     """A chunk for an upload whose import lives in a sibling server process (several workers
     share the port, and each connection lands in any of them) is passed on to that process,
     body and all, and its answer returned: the import keeps its state, nothing is sent twice.
     None when this process should take the chunk itself."""
+    require_user(actor)  # nobody streams bodies to a sibling before signing in
     if request.headers.get(FORWARDED):
         return None  # already passed on once: take it here (the import moves here if need be)
     path = await uploads.holder_socket(archive_id)
@@ -257,7 +262,7 @@ async def get_upload(archive_id: str, services: Services, actor: Caller) -> Resp
     openapi_extra=BINARY_BODY,
 )
 async def append_chunk(archive_id: str, request: Request, services: Services, actor: Caller) -> Response:
-    forwarded = await _to_holder(request, services.uploads, archive_id)
+    forwarded = await _to_holder(request, services.uploads, archive_id, actor)
     if forwarded is not None:
         return forwarded
     start, length, total = _content_range(request)
@@ -278,7 +283,7 @@ async def complete_upload(
     actor: Caller,
     wait: bool = Query(True, description="Answer when the import has ended; false: 202 at once, poll GET."),
 ) -> Response:
-    forwarded = await _to_holder(request, services.uploads, archive_id)
+    forwarded = await _to_holder(request, services.uploads, archive_id, actor)
     if forwarded is not None:
         return forwarded
     start, length, _ = _content_range(request)

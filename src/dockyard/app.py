@@ -10,21 +10,17 @@ import contextlib
 import logging
 import os
 import secrets
-import socket
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from urllib.parse import urlsplit
 
-import uvicorn
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from dockyard import __version__
 from dockyard.api.rest import create_api
@@ -65,6 +61,7 @@ from dockyard.oci.digest import Digest
 from dockyard.oci.reference import parse_reference
 from dockyard.ops import logs, metrics
 from dockyard.ops.access import AccessLog, LineBuffer
+from dockyard.ops.siblings import SiblingSocket, run_dir_for, worker_socket
 from dockyard.registry.blobs import BlobService
 from dockyard.registry.cache import Generations, PostgresGenerations, SharedMemoryGenerations
 from dockyard.registry.events import Event, EventBus, ManifestDeleted, ManifestPushed
@@ -78,7 +75,6 @@ from dockyard.settings import Settings
 from dockyard.storage.base import StorageDriver
 from dockyard.storage.factory import create_driver
 from dockyard.transfer import upstream
-from dockyard.transfer.archive_live import private_folder, run_dir_for, worker_socket
 from dockyard.transfer.archive_uploads import ArchiveUploads
 from dockyard.transfer.archive_versions import ArchiveVersions
 from dockyard.transfer.exports import Exports
@@ -334,46 +330,6 @@ class AuditListener:
             await audit.record(
                 conn, actor, action, workspace_id=None if ws is None else ws[0], target=target, detail=detail
             )
-
-
-class _QuietServer(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield  # the process's main server handles signals
-
-
-class SiblingSocket:
-    """This process's Unix socket, where sibling server processes on the host pass on
-    requests that belong here (an archive upload whose import this process holds)."""
-
-    def __init__(self, app: ASGIApp, path: Path) -> None:
-        self.path = path
-        self._app = app
-        self._server: uvicorn.Server | None = None
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        folder = self.path.parent
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if not private_folder(folder):
-            log.warning("not serving sibling requests: %s is not a private folder of this user", folder)
-            return
-        self.path.unlink(missing_ok=True)
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        listener.bind(str(self.path))
-        os.chmod(self.path, 0o600)
-        listener.listen(64)
-        config = uvicorn.Config(self._app, lifespan="off", access_log=False, log_config=None, loop="none")
-        self._server = _QuietServer(config)
-        self._task = asyncio.create_task(self._server.serve(sockets=[listener]))
-
-    async def stop(self) -> None:
-        if self._server is None or self._task is None:
-            return
-        self._server.should_exit = True
-        with contextlib.suppress(Exception):
-            await self._task
-        self.path.unlink(missing_ok=True)
 
 
 class Dockyard:

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.builds import BUILD_DEADLINE, push_base_image, test_databases
+from tests.support.builds import BUILD_DEADLINE, database_kinds, push_base_image
 from tests.support.clients import Podman, Skopeo, containers_login
 from tests.support.identity import ADMIN, ADMIN_PASSWORD, PASSWORD, Api, start_token_dockyard, unique
 from tests.support.images import TestImages
@@ -73,7 +73,7 @@ class People:
     base: str
 
 
-@pytest.fixture(scope="module", params=test_databases())
+@pytest.fixture(scope="module", params=database_kinds())
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningRegistry]:

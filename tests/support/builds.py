@@ -40,12 +40,9 @@ BUILD_DEADLINE = 300.0  # seconds a test waits for a build (or a log line) befor
 SERVER_ENV = {"DOCKYARD_WORKER_ENABLED": "false", "DOCKYARD_GC_INTERVAL_SECONDS": "0"}
 
 
-def test_databases() -> list[str]:
+def database_kinds() -> list[str]:
     wanted = os.environ.get("DOCKYARD_TEST_DB", "sqlite,postgres")
     return [t.strip() for t in wanted.split(",") if t.strip()]
-
-
-test_databases.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
 
 
 @contextlib.contextmanager

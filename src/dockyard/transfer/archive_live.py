@@ -21,14 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import os
 import socket
-import stat
-import tempfile
 import time
-from pathlib import Path
 
 from sqlalchemy import ColumnElement, and_, update
 
@@ -57,40 +53,6 @@ def _current(live: LiveImport) -> ColumnElement[bool]:
 def holder_id() -> str:
     """This process, as the session row names it."""
     return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def run_dir_for(data_dir: Path) -> Path:
-    """Where this host's server processes for ``data_dir`` keep their sockets: a short path
-    (a Unix socket's path may not exceed 107 bytes; data folders can be deep)."""
-    key = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:16]
-    return Path(tempfile.gettempdir()) / f"dockyard-{key}"
-
-
-def private_folder(folder: Path) -> bool:
-    """Whether ``folder`` is a real folder of this user that nobody else may enter."""
-    try:
-        info = folder.lstat()
-    except OSError:
-        return False
-    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not info.st_mode & 0o077
-
-
-def sibling_socket(run_dir: Path, pid: int) -> Path | None:
-    """The socket of server process ``pid`` on this host, if it is there and trustworthy:
-    a socket of this user in a private folder (another user could plant one in /tmp)."""
-    if not private_folder(run_dir):
-        return None
-    path = worker_socket(run_dir, pid)
-    try:
-        info = path.lstat()
-    except OSError:
-        return None
-    return path if stat.S_ISSOCK(info.st_mode) and info.st_uid == os.getuid() else None
-
-
-def worker_socket(run_dir: Path, pid: int) -> Path:
-    """Where a server process on this host takes requests forwarded by its siblings."""
-    return run_dir / f"worker-{pid}.sock"
 
 
 def checkpoint_path(archive_id: str) -> str:

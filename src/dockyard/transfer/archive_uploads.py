@@ -26,14 +26,11 @@ import asyncio
 import contextlib
 import json
 import logging
-import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import delete, select, update
 
@@ -42,7 +39,7 @@ from dockyard.auth.guard import find_workspace, require_role, require_user
 from dockyard.auth.policy import Subject
 from dockyard.catalog.usage import Usage
 from dockyard.db.engine import Database
-from dockyard.db.tables import archive_uploads, blobs, workspaces
+from dockyard.db.tables import archive_uploads, blobs
 from dockyard.oci.digest import Digest
 from dockyard.registry.paths import blob_path
 from dockyard.registry.upload_locks import UploadLocks
@@ -50,76 +47,36 @@ from dockyard.registry.uploads import BodyInterrupted
 from dockyard.storage.base import PathNotFound, StorageDriver
 from dockyard.transfer.archive_feed import ImportCancelled
 from dockyard.transfer.archive_import import LiveImport
-from dockyard.transfer.archive_live import LEASE_STALE, LiveImports, checkpoint_path, sibling_socket
+from dockyard.transfer.archive_live import LiveImports, checkpoint_path
 from dockyard.transfer.archive_results import ArchiveImageInfo, ImportedImage, images_of
+from dockyard.transfer.archive_sessions import (
+    DONE,
+    FAILED,
+    IMPORTING,
+    RECEIVING,
+    ArchiveStatus,
+    OffsetMismatch,
+    Session,
+    TooLarge,
+    load_session,
+    sibling_holding,
+    stale,
+    status_of,
+)
 from dockyard.transfer.archives.errors import ArchiveError
 from dockyard.transfer.import_sink import session_folder
 
 log = logging.getLogger("dockyard.archives")
 
-RECEIVING, IMPORTING, DONE, FAILED = "receiving", "importing", "done", "failed"
 LAYER_COMPRESSIONS = ("gzip", "zstd")
 HEARTBEAT = 1.0  # seconds between progress records while importing
-STALE = 30.0  # an import whose heartbeat is older than this has died with its process
 # Counting workspace usage for a quota must see every image, whoever asks.
 SYSTEM = Subject("user", None, "system", is_admin=True)
 
 
-class TooLarge(Exception):
-    """The archive is over the size limit, or the workspace over its quota."""
-
-
-class OffsetMismatch(Exception):
-    """A chunk does not start where the upload is; ``offset`` is where it is."""
-
-    def __init__(self, offset: int, message: str) -> None:
-        super().__init__(message)
-        self.offset = offset
-
-
-@dataclass(frozen=True)
-class ArchiveStatus:
-    id: str
-    workspace: str
-    state: str  # receiving, importing, done, failed
-    offset: int  # bytes received
-    size: int | None  # the archive's size, when declared or complete
-    processed: int  # bytes of the archive imported so far
-    reason: str | None  # why it failed
-    layer_compression: str
-    created_by: str
-    created_at: float
-    updated_at: float
-    format: str | None = None  # docker-save, docker-save-blobs, oci-layout (once imported)
-    compression: str | None = None  # of the archive itself (once imported)
-    images: list[ArchiveImageInfo] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    bytes_written: int | None = None  # blob bytes staged by the import
-    bytes_deduplicated: int | None = None  # blob bytes already stored, not written again
-
-
-@dataclass(frozen=True)
-class _Session:
-    id: str
-    workspace_id: int
-    workspace: str
-    user_id: int
-    created_by: str
-    state: str
-    size: int | None
-    processed: int
-    layer_compression: str
-    reason: str | None
-    result: dict[str, Any] | None
-    created_at: float
-    updated_at: float
-    resume_offset: int = 0
-    generation: int = 0
-
-
-def _stale(s: _Session) -> bool:
-    """An import whose process died with it (its heartbeat stopped)."""
-    return s.state == IMPORTING and s.updated_at < time.time() - STALE
+def _reason(failure: BaseException) -> str:
+    """What a session that failed with ``failure`` says: a refusal's reason, or that it broke."""
+    return str(failure) if isinstance(failure, ArchiveError) else "the import failed on the server"
 
 
 class ArchiveUploads:
@@ -197,43 +154,17 @@ class ArchiveUploads:
                 "administrator for a larger quota"
             )
 
-    async def _session(self, actor: Subject, archive_id: str) -> _Session:
+    async def _session(self, actor: Subject, archive_id: str) -> Session:
         """The session, if ``actor`` started it (or is an admin); else NotFound."""
         require_user(actor)
-        try:
-            uuid.UUID(archive_id)
-        except ValueError:
-            raise NotFound(f"archive upload {archive_id!r} not found") from None
-        stmt = (
-            select(archive_uploads, workspaces.c.name.label("workspace_name"))
-            .join(workspaces, workspaces.c.id == archive_uploads.c.workspace_id)
-            .where(archive_uploads.c.id == archive_id)
-        )
         async with self.db.read() as conn:
-            row = (await conn.execute(stmt)).first()
-        if row is None or not (actor.is_admin or row._mapping["user_id"] == actor.id):
+            session = await load_session(conn, archive_id)
+        if session is None or not (actor.is_admin or session.user_id == actor.id):
             raise NotFound(f"archive upload {archive_id!r} not found")
-        m = row._mapping
-        return _Session(
-            id=m["id"],
-            workspace_id=m["workspace_id"],
-            workspace=m["workspace_name"],
-            user_id=m["user_id"],
-            created_by=m["created_by"],
-            state=m["state"],
-            size=m["size"],
-            processed=m["processed"],
-            layer_compression=m["layer_compression"],
-            reason=m["reason"],
-            result=json.loads(m["result"]) if m["result"] else None,
-            created_at=m["created_at"],
-            updated_at=m["updated_at"],
-            resume_offset=m["resume_offset"],
-            generation=m["generation"],
-        )
+        return session
 
     @asynccontextmanager
-    async def exclusive(self, actor: Subject, archive_id: str) -> AsyncIterator[_Session]:
+    async def exclusive(self, actor: Subject, archive_id: str) -> AsyncIterator[Session]:
         """The session, held: one request at a time works on it, in any process."""
         await self._session(actor, archive_id)
         async with self.locks.hold(archive_id) as held:
@@ -245,46 +176,7 @@ class ArchiveUploads:
             yield await self._session(actor, archive_id)  # as it is now that we hold it
 
     async def status(self, actor: Subject, archive_id: str) -> ArchiveStatus:
-        return await self._status(await self._session(actor, archive_id))
-
-    async def _status(self, s: _Session) -> ArchiveStatus:
-        state, reason, processed = s.state, s.reason, s.processed
-        if state == RECEIVING:
-            # The import that took the bytes past the checkpoint is gone with its process.
-            if s.processed != s.resume_offset and s.updated_at < time.time() - LEASE_STALE:
-                processed = s.resume_offset
-            offset = processed
-        elif _stale(s):
-            state, processed = RECEIVING, s.resume_offset
-            reason = (
-                "the import was interrupted (the server stopped); send the archive from "
-                f"offset {processed} and complete the upload again"
-            )
-            offset = processed
-        elif state == IMPORTING:
-            offset = s.processed
-        else:
-            offset = s.size or 0
-        result = s.result or {}
-        return ArchiveStatus(
-            id=s.id,
-            workspace=s.workspace,
-            state=state,
-            offset=offset,
-            size=s.size,
-            processed=processed,
-            reason=reason,
-            layer_compression=s.layer_compression,
-            created_by=s.created_by,
-            created_at=s.created_at,
-            updated_at=s.updated_at,
-            format=result.get("format"),
-            compression=result.get("compression"),
-            images=[image.info(i) for i, image in enumerate(self.imported(s))],
-            warnings=list(result.get("warnings", [])),
-            bytes_written=result.get("written"),
-            bytes_deduplicated=result.get("deduplicated"),
-        )
+        return status_of(await self._session(actor, archive_id))
 
     async def images(self, actor: Subject, archive_id: str) -> list[ArchiveImageInfo]:
         session = await self._session(actor, archive_id)
@@ -293,7 +185,7 @@ class ArchiveUploads:
         return [image.info(i) for i, image in enumerate(self.imported(session))]
 
     @staticmethod
-    def imported(session: _Session) -> list[ImportedImage]:
+    def imported(session: Session) -> list[ImportedImage]:
         return images_of(session.result)
 
     async def list(self, actor: Subject) -> list[ArchiveStatus]:
@@ -323,25 +215,9 @@ class ArchiveUploads:
         chunks, when that is not this one and it is alive: the chunk belongs there."""
         if self.run_dir is None:
             return None
-        try:
-            uuid.UUID(archive_id)
-        except ValueError:
-            return None
-        columns = archive_uploads.c
         async with self.db.read() as conn:
-            row = (
-                await conn.execute(
-                    select(columns.state, columns.holder, columns.updated_at).where(columns.id == archive_id)
-                )
-            ).first()
-        if row is None or row.state != RECEIVING or not row.holder or row.holder == self.live.me:
-            return None
-        if row.updated_at < time.time() - LEASE_STALE:
-            return None
-        host, _, pid = str(row.holder).rpartition(":")
-        if host != socket.gethostname() or not pid.isdigit():
-            return None
-        return sibling_socket(self.run_dir, int(pid))
+            s = await load_session(conn, archive_id)
+        return None if s is None else sibling_holding(s, self.live.me, self.run_dir)
 
     # --- receiving ----------------------------------------------------------------
 
@@ -366,9 +242,9 @@ class ArchiveUploads:
                 raise
         return await self.status(actor, archive_id)
 
-    async def _current(self, s: _Session) -> LiveImport:
+    async def _current(self, s: Session) -> LiveImport:
         """The session's import: the one held here, or a new one from its checkpoint."""
-        if s.state == IMPORTING and not _stale(s):
+        if s.state == IMPORTING and not stale(s):
             raise Conflict("the archive is being imported; wait until the import has ended")
         if s.state == FAILED:
             raise Conflict(f"the archive upload failed: {s.reason}. Start a new upload")
@@ -376,8 +252,7 @@ class ArchiveUploads:
             raise Conflict(f"the archive upload is {s.state}; chunks are accepted only while it is receiving")
         failure = self.live.failure(s.id, s.generation)
         if failure is not None:  # refused after the last chunk was answered (a race): say so now
-            reason = str(failure) if isinstance(failure, ArchiveError) else "the import failed on the server"
-            await self._fail(s.id, reason)
+            await self._fail(s.id, _reason(failure))
             raise failure
         live = self.live.get(s.id, s.generation, s.processed) if s.state == RECEIVING else None
         if live is None:
@@ -394,7 +269,7 @@ class ArchiveUploads:
 
     async def _append(
         self,
-        s: _Session,
+        s: Session,
         live: LiveImport,
         body: AsyncIterator[bytes],
         start: int | None,
@@ -532,23 +407,16 @@ class ArchiveUploads:
 
     async def _refused_between_requests(self, live: LiveImport, failure: BaseException) -> None:
         """Fail the session (once no request is working on it, unless one did it first)."""
-        columns = archive_uploads.c
         while True:
             async with self.locks.hold(live.archive_id) as held:
                 async with self.db.read() as conn:
-                    row = (
-                        await conn.execute(
-                            select(columns.state, columns.generation).where(columns.id == live.archive_id)
-                        )
-                    ).first()
-                if row is None or row.state != RECEIVING or row.generation != live.generation:
+                    s = await load_session(conn, live.archive_id)
+                if s is None or s.state != RECEIVING or s.generation != live.generation:
                     return  # reported, or no longer this import's session
                 if held:
                     if not isinstance(failure, ArchiveError):
                         log.error("import of archive %s failed", live.archive_id, exc_info=failure)
-                    refused = isinstance(failure, ArchiveError)
-                    reason = str(failure) if refused else "the import failed on the server"
-                    await self._fail(live.archive_id, reason)
+                    await self._fail(live.archive_id, _reason(failure))
                     return
             await asyncio.sleep(0.2)  # a request holds the session: it may report it itself
 
@@ -629,7 +497,7 @@ class ArchiveUploads:
 
     async def delete(self, actor: Subject, archive_id: str) -> None:
         async with self.exclusive(actor, archive_id) as s:
-            if s.state == IMPORTING and not _stale(s):
+            if s.state == IMPORTING and not stale(s):
                 raise Conflict("the archive is being imported; delete it when the import has ended")
             await self._remove(archive_id)
 

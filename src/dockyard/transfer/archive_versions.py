@@ -32,7 +32,8 @@ from dockyard.oci.names import validate_name, validate_tag
 from dockyard.registry.blobs import BlobService
 from dockyard.registry.manifests import ManifestService
 from dockyard.transfer.archive_results import ImportedImage
-from dockyard.transfer.archive_uploads import DONE, ArchiveUploads
+from dockyard.transfer.archive_sessions import DONE
+from dockyard.transfer.archive_uploads import ArchiveUploads
 from dockyard.transfer.import_sink import session_folder, staged_path
 
 

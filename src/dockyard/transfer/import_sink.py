@@ -170,8 +170,9 @@ class RegistrySink:
 
     def _raise_failed(self) -> None:
         for task in self.pending.values():
-            if task.done() and not task.cancelled() and task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]  # checked above
+            error = task.exception() if task.done() and not task.cancelled() else None
+            if error is not None:
+                raise error
 
     async def flush(self) -> None:
         """Wait until every staged blob is durable in ``blobs/``; raise what failed."""

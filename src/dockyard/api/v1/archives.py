@@ -37,12 +37,8 @@ from dockyard.catalog.views import VersionView
 from dockyard.oci.errors import RegistryError
 from dockyard.registry.uploads import BodyInterrupted
 from dockyard.transfer.archive_results import ArchiveImageInfo
-from dockyard.transfer.archive_uploads import (
-    ArchiveStatus,
-    ArchiveUploads,
-    OffsetMismatch,
-    TooLarge,
-)
+from dockyard.transfer.archive_sessions import ArchiveStatus, OffsetMismatch, TooLarge
+from dockyard.transfer.archive_uploads import ArchiveUploads
 from dockyard.transfer.archive_versions import ArchiveVersions, VersionRequest
 from dockyard.transfer.archives.errors import ArchiveError, DigestMismatch, UnsafeArchive
 

@@ -16,7 +16,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -32,41 +31,17 @@ from tests.support.builds import (
     Builds,
     GitRepo,
     Team,
-    build_server,
     chunks,
     in_process,
-    new_team,
     pull_and_run,
     tar_of,
-    test_databases,
 )
 from tests.support.catalog import CatalogUser
-from tests.support.clients import MANIFEST_ACCEPT, Podman, Skopeo
+from tests.support.clients import MANIFEST_ACCEPT, Podman
 from tests.support.identity import ADMIN, ADMIN_PASSWORD, oci_as, start_token_dockyard
-from tests.support.images import TestImages
 from tests.support.servers import RunningRegistry
 
 pytestmark = pytest.mark.clients
-
-
-@pytest.fixture(scope="module", params=test_databases())
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[RunningRegistry]:
-    kind: str = request.param
-    with build_server(kind, tmp_path_factory.mktemp(f"builds-{kind}")) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def team(server: RunningRegistry, test_images: TestImages, tmp_path_factory: pytest.TempPathFactory) -> Team:
-    return new_team(server, test_images, Skopeo(tmp_path_factory.mktemp("skopeo")))
-
-
-@pytest.fixture
-async def builds(server: RunningRegistry, tmp_path: Path) -> AsyncIterator[Builds]:
-    async with in_process(server, tmp_path / "builds") as found:
-        yield found
 
 
 async def local_definition(builds: Builds, actor: Subject, team: Team, label: str, body: str) -> str:

@@ -8,8 +8,6 @@ tests.support.builds).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,38 +16,13 @@ from dockyard.builds.definitions import DefinitionInput
 from tests.support.builds import (
     Builds,
     Team,
-    build_server,
-    in_process,
-    new_team,
     pull_and_run,
-    test_databases,
 )
-from tests.support.clients import Podman, Skopeo
+from tests.support.clients import Podman
 from tests.support.identity import PASSWORD, Api
-from tests.support.images import TestImages
 from tests.support.servers import RunningRegistry
 
 pytestmark = pytest.mark.clients
-
-
-@pytest.fixture(scope="module", params=test_databases())
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[RunningRegistry]:
-    kind: str = request.param
-    with build_server(kind, tmp_path_factory.mktemp(f"build-files-{kind}")) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def team(server: RunningRegistry, test_images: TestImages, tmp_path_factory: pytest.TempPathFactory) -> Team:
-    return new_team(server, test_images, Skopeo(tmp_path_factory.mktemp("skopeo")))
-
-
-@pytest.fixture
-async def builds(server: RunningRegistry, tmp_path: Path) -> AsyncIterator[Builds]:
-    async with in_process(server, tmp_path / "builds") as found:
-        yield found
 
 
 SCRIPT = b'#!/bin/sh\necho "the script says: $(cat /etc/message.txt)"\n'

@@ -94,9 +94,19 @@ def test_invalid_tag_is_rejected(oci: OciClient, registry: RunningRegistry, repo
         "MANIFEST_INVALID",
         json_required=registry.is_dockyard,
     )
+    # GET and HEAD: the spec's endpoint table allows only 404 (no manifest has that tag).
     get = oci.get_manifest(repo, tag)
     assert_not_server_error(get)
-    assert_error(get, (400, 404), json_required=registry.is_dockyard)
+    assert_error(get, 404, "MANIFEST_UNKNOWN", json_required=registry.is_dockyard)
+    assert_error(oci.head_manifest(repo, tag), 404)
+    # DELETE may answer 400 (TAG_INVALID): the spec lists it for that endpoint.
+    delete = oci.delete_manifest(repo, tag)
+    assert_error(
+        delete,
+        400 if registry.is_dockyard else (400, 404, 405),
+        "TAG_INVALID",
+        json_required=registry.is_dockyard,
+    )
 
 
 def test_a_128_character_tag_is_valid(oci: OciClient, repo: str) -> None:

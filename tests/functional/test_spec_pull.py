@@ -18,6 +18,7 @@ from tests.support.oci import (
     random_blob,
     unique_repo,
 )
+from tests.support.servers import RunningRegistry
 
 
 def test_base_endpoint_answers_200(oci: OciClient) -> None:
@@ -203,3 +204,25 @@ def test_unknown_manifest_is_404_manifest_unknown(oci: OciClient) -> None:
     assert_error(
         oci.get_manifest(unique_repo("pull-unknown-repo"), "latest"), 404, "MANIFEST_UNKNOWN", "NAME_UNKNOWN"
     )
+
+
+@pytest.mark.parametrize(
+    "tag",
+    [".INVALID_MANIFEST_NAME", "-dash", "t" * 129, "bad!", "caf%C3%A9"],
+    ids=["conformance-nonexistent", "leading-dash", "129-characters", "bang", "non-ascii"],
+)
+def test_manifest_by_invalid_tag_is_404_manifest_unknown(
+    oci: OciClient, registry: RunningRegistry, tag: str
+) -> None:
+    """The spec's endpoint table allows only 404 for GET and HEAD of a manifest; the
+    conformance suite asks for ``.INVALID_MANIFEST_NAME`` as its nonexistent manifest."""
+    repo = unique_repo("pull-invalid-tag")
+    oci.push(repo, oci_manifest(), "present")
+
+    resp = oci.get_manifest(repo, tag)
+    # The reference registry's router matches no invalid tag at all (a plain-text 404).
+    assert_error(resp, 404, "MANIFEST_UNKNOWN", json_required=registry.is_dockyard)
+    if registry.is_dockyard:
+        message = resp.json()["errors"][0]["message"]
+        assert "[A-Za-z0-9_.-]" in message, message  # says why no manifest can have that tag
+    assert_error(oci.head_manifest(repo, tag), 404)

@@ -23,8 +23,8 @@ from dockyard.auth.policy import GRANT_ACTIONS, Subject, role_at_least
 from dockyard.auth.repositories import Grant, grant_in
 from dockyard.db.engine import Connection, Database
 from dockyard.db.tables import access_requests, memberships, notifications, repositories, users
-from dockyard.oci.errors import RegistryError
-from dockyard.oci.names import validate_name
+from dockyard.oci.errors import InvalidName
+from dockyard.oci.names import validate_hosted_name
 
 MAX_GRANT_DAYS = 366
 STATUSES = ("pending", "approved", "rejected", "cancelled")
@@ -105,8 +105,8 @@ class AccessRequests:
     ) -> AccessRequest:
         require_user(actor)
         try:
-            validate_name(repository)
-        except RegistryError:
+            validate_hosted_name(repository)
+        except InvalidName:
             raise Invalid(
                 f"{repository[:200]!r} is not a repository name (like 'genomics/samtools')"
             ) from None

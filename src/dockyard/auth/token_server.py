@@ -11,8 +11,8 @@ from dockyard.auth.facts import load_facts
 from dockyard.auth.jwt_tokens import MIN_TTL, Grant
 from dockyard.auth.policy import Subject, decide, expand
 from dockyard.db.engine import Database
-from dockyard.oci.errors import RegistryError
-from dockyard.oci.names import validate_name
+from dockyard.oci.errors import InvalidName
+from dockyard.oci.names import validate_hosted_name
 
 MAX_SCOPES = 32
 
@@ -60,8 +60,8 @@ class TokenServer:
                 continue
             wanted = expand(scope.actions)
             try:
-                validate_name(scope.name)
-            except RegistryError:
+                validate_hosted_name(scope.name)
+            except InvalidName:
                 grants.append(Grant("repository", scope.name, frozenset()))
                 continue
             async with self.db.read() as conn:

@@ -6,7 +6,7 @@ import hashlib
 import re
 from typing import Protocol
 
-from dockyard.oci.errors import ErrorCode, RegistryError
+from dockyard.oci.errors import InvalidDigest
 
 # Registered algorithms and the exact hex length each one has.
 _HEX_LENGTH = {"sha256": 64, "sha512": 128}
@@ -29,19 +29,15 @@ class Digest(str):
     def parse(cls, value: str) -> Digest:
         match = _DIGEST_RE.fullmatch(value)
         if match is None:
-            raise RegistryError(ErrorCode.DIGEST_INVALID, f"invalid digest {value[:150]!r}")
+            raise InvalidDigest(f"invalid digest {value[:150]!r}: use sha256:<64 lowercase hex characters>")
         algorithm, encoded = match.groups()
         expected = _HEX_LENGTH.get(algorithm)
         if expected is None:
-            raise RegistryError(
-                ErrorCode.DIGEST_INVALID,
-                f"unsupported digest algorithm {algorithm!r}; use one of {sorted(_HEX_LENGTH)}",
+            raise InvalidDigest(
+                f"unsupported digest algorithm {algorithm!r}; use one of {sorted(_HEX_LENGTH)}"
             )
         if len(encoded) != expected or not _LOWER_HEX_RE.fullmatch(encoded):
-            raise RegistryError(
-                ErrorCode.DIGEST_INVALID,
-                f"invalid {algorithm} digest: expected {expected} lowercase hex characters",
-            )
+            raise InvalidDigest(f"invalid {algorithm} digest: expected {expected} lowercase hex characters")
         return cls(value)
 
     @classmethod
@@ -59,6 +55,6 @@ class Digest(str):
 
 def new_hasher(algorithm: str = "sha256") -> Hasher:
     if algorithm not in _HEX_LENGTH:
-        raise RegistryError(ErrorCode.DIGEST_INVALID, f"unsupported digest algorithm {algorithm!r}")
+        raise InvalidDigest(f"unsupported digest algorithm {algorithm!r}")
     h: Hasher = hashlib.new(algorithm)
     return h

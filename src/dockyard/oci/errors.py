@@ -1,14 +1,47 @@
-"""The registry's error codes: one table, each member carrying its HTTP status.
+"""The pure layer's refusals, and the registry's error codes.
 
-The OCI Distribution spec (and CNCF Distribution's ``errcode`` register) name these codes;
-the HTTP edge turns a :class:`RegistryError` into the ``{"errors": [...]}`` envelope in
-exactly one place (:mod:`dockyard.registry.http.errors`).
+:class:`InvalidValue` and its kinds are what this package raises: a value (digest, name, tag,
+media type, manifest) that the OCI grammar refuses, with a message that says why. They carry
+no HTTP status; the layer that knows the request decides how to answer (the /v2 edge maps each
+kind to a spec code in :mod:`dockyard.registry.http.errors`).
+
+:class:`ErrorCode` is the one table of spec codes, each member carrying its HTTP status; the
+OCI Distribution spec (and CNCF Distribution's ``errcode`` register) name these codes. The HTTP
+edge turns a :class:`RegistryError` into the ``{"errors": [...]}`` envelope in exactly one place.
 """
 
 from __future__ import annotations
 
 from enum import Enum
 from typing import Any
+
+
+class InvalidValue(ValueError):
+    """A value the OCI grammar refuses; ``message`` says what is wrong and how to fix it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidDigest(InvalidValue):
+    """Not ``algorithm:hex`` of a supported algorithm."""
+
+
+class InvalidName(InvalidValue):
+    """Not a repository name of the distribution spec (or of this registry's limits)."""
+
+
+class InvalidTag(InvalidValue):
+    """Not a tag of the distribution spec."""
+
+
+class InvalidMediaType(InvalidValue):
+    """Not a media type name of RFC 6838 (``type/subtype``, restricted characters)."""
+
+
+class InvalidManifest(InvalidValue):
+    """Bytes that are not a manifest this registry accepts."""
 
 
 class ErrorCode(Enum):

@@ -13,13 +13,14 @@ from typing import Any
 
 from dockyard.oci import mediatypes as mt
 from dockyard.oci.digest import Digest
-from dockyard.oci.errors import ErrorCode, RegistryError
+from dockyard.oci.errors import InvalidDigest, InvalidManifest, InvalidMediaType
 
 # Caps well above any real image, so hostile manifests are refused as MANIFEST_INVALID
 # instead of failing later: every descriptor becomes a bound parameter when the references
 # are checked and stored, and PostgreSQL allows at most 32,767 per statement.
 MAX_DESCRIPTORS = 10_000  # layers of an image manifest, or manifests of an index
 MAX_ANNOTATIONS = 1_000  # entries in one annotations map
+MAX_SIZE = 2**63 - 1  # a descriptor's size is an int64 (OCI image spec)
 
 
 @dataclass(frozen=True)
@@ -62,33 +63,37 @@ class ParsedManifest:
         return None
 
 
-def _invalid(message: str) -> RegistryError:
-    return RegistryError(ErrorCode.MANIFEST_INVALID, message)
+def _media_type(raw: Any, where: str) -> str:
+    """A mediaType or artifactType field: a string that is a media type (RFC 6838)."""
+    if not isinstance(raw, str) or not raw:
+        raise InvalidManifest(f"{where} must be a non-empty string")
+    try:
+        return mt.validate_media_type(raw)
+    except InvalidMediaType as exc:
+        raise InvalidManifest(f"{where}: {exc.message}") from None
 
 
 def _descriptor(raw: Any, where: str) -> Descriptor:
     if not isinstance(raw, dict):
-        raise _invalid(f"{where} must be a descriptor object")
-    media_type = raw.get("mediaType")
+        raise InvalidManifest(f"{where} must be a descriptor object")
+    media_type = _media_type(raw.get("mediaType"), f"{where}.mediaType")
     digest = raw.get("digest")
     size = raw.get("size")
-    if not isinstance(media_type, str) or not media_type:
-        raise _invalid(f"{where}.mediaType must be a non-empty string")
     if not isinstance(digest, str):
-        raise _invalid(f"{where}.digest must be a string")
+        raise InvalidManifest(f"{where}.digest must be a string")
     try:
         parsed_digest = Digest.parse(digest)
-    except RegistryError as exc:
-        raise _invalid(f"{where}.digest: {exc.message}") from None
-    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-        raise _invalid(f"{where}.size must be a non-negative integer")
+    except InvalidDigest as exc:
+        raise InvalidManifest(f"{where}.digest: {exc.message}") from None
+    if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= MAX_SIZE:
+        raise InvalidManifest(f"{where}.size must be an integer from 0 to {MAX_SIZE}")
     artifact_type = raw.get("artifactType")
-    if artifact_type is not None and not isinstance(artifact_type, str):
-        raise _invalid(f"{where}.artifactType must be a string")
+    if artifact_type is not None:
+        artifact_type = _media_type(artifact_type, f"{where}.artifactType")
     annotations = _annotations(raw.get("annotations"), where)
     platform = raw.get("platform")
     if platform is not None and not isinstance(platform, dict):
-        raise _invalid(f"{where}.platform must be an object")
+        raise InvalidManifest(f"{where}.platform must be an object")
     return Descriptor(media_type, parsed_digest, size, artifact_type, annotations or None, platform)
 
 
@@ -98,9 +103,11 @@ def _annotations(raw: Any, where: str) -> dict[str, str]:
     if not isinstance(raw, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in raw.items()
     ):
-        raise _invalid(f"{where}.annotations must map strings to strings")
+        raise InvalidManifest(f"{where}.annotations must map strings to strings")
     if len(raw) > MAX_ANNOTATIONS:
-        raise _invalid(f"{where}.annotations has {len(raw)} entries; at most {MAX_ANNOTATIONS} are allowed")
+        raise InvalidManifest(
+            f"{where}.annotations has {len(raw)} entries; at most {MAX_ANNOTATIONS} are allowed"
+        )
     return raw
 
 
@@ -108,9 +115,9 @@ def _descriptors(raw: Any, where: str, required: bool) -> tuple[Descriptor, ...]
     if raw is None and not required:
         return ()
     if not isinstance(raw, list):
-        raise _invalid(f"{where} must be a list of descriptors")
+        raise InvalidManifest(f"{where} must be a list of descriptors")
     if len(raw) > MAX_DESCRIPTORS:
-        raise _invalid(f"the manifest has {len(raw)} {where}; at most {MAX_DESCRIPTORS} are allowed")
+        raise InvalidManifest(f"the manifest has {len(raw)} {where}; at most {MAX_DESCRIPTORS} are allowed")
     return tuple(_descriptor(item, f"{where}[{i}]") for i, item in enumerate(raw))
 
 
@@ -125,31 +132,33 @@ def parse_manifest(data: bytes, content_type: str | None) -> ParsedManifest:
     try:
         doc = json.loads(data)
     except (UnicodeDecodeError, ValueError) as exc:
-        raise _invalid(f"manifest is not valid JSON: {exc}") from None
+        raise InvalidManifest(f"manifest is not valid JSON: {exc}") from None
     except RecursionError:
-        raise _invalid("manifest JSON is nested too deeply") from None
+        raise InvalidManifest("manifest JSON is nested too deeply") from None
     if not isinstance(doc, dict):
-        raise _invalid("manifest must be a JSON object")
+        raise InvalidManifest("manifest must be a JSON object")
 
     declared = doc.get("mediaType")
     if declared is not None and not isinstance(declared, str):
-        raise _invalid("mediaType must be a string")
+        raise InvalidManifest("mediaType must be a string")
     header = _bare(content_type)
     if header in (mt.DOCKER_SCHEMA1, mt.DOCKER_SCHEMA1_SIGNED) or doc.get("schemaVersion") == 1:
-        raise _invalid("Docker schema 1 manifests are not supported; push with a current client")
+        raise InvalidManifest("Docker schema 1 manifests are not supported; push with a current client")
     if declared and header in mt.MANIFESTS and declared != header:
-        raise _invalid(f"Content-Type {header!r} does not match the manifest's mediaType {declared!r}")
+        raise InvalidManifest(
+            f"Content-Type {header[:100]!r} does not match the manifest's mediaType {declared[:100]!r}"
+        )
     media_type = declared or (header if header in mt.MANIFESTS else None)
     if media_type is None:
         media_type = mt.OCI_INDEX if "manifests" in doc else mt.OCI_MANIFEST
     if media_type not in mt.MANIFESTS:
-        raise _invalid(f"unsupported manifest media type {media_type!r}")
+        raise InvalidManifest(f"unsupported manifest media type {media_type[:100]!r}")
     if doc.get("schemaVersion") != 2:
-        raise _invalid("schemaVersion must be 2")
+        raise InvalidManifest("schemaVersion must be 2")
 
     artifact_type = doc.get("artifactType")
-    if artifact_type is not None and not isinstance(artifact_type, str):
-        raise _invalid("artifactType must be a string")
+    if artifact_type is not None:
+        artifact_type = _media_type(artifact_type, "artifactType")
     subject = _descriptor(doc["subject"], "subject") if doc.get("subject") is not None else None
     annotations = _annotations(doc.get("annotations"), "manifest")
 
@@ -162,7 +171,7 @@ def parse_manifest(data: bytes, content_type: str | None) -> ParsedManifest:
             annotations=annotations,
         )
     if "config" not in doc:
-        raise _invalid("an image manifest needs a config descriptor")
+        raise InvalidManifest("an image manifest needs a config descriptor")
     config = _descriptor(doc["config"], "config")
     layers = _descriptors(doc.get("layers"), "layers", required=media_type == mt.DOCKER_MANIFEST)
     return ParsedManifest(

@@ -11,8 +11,9 @@ from sqlalchemy import ColumnElement, delete, func, select, update
 
 from dockyard.db.engine import Connection, Database
 from dockyard.db.tables import manifest_references, manifests, repositories, repository_blobs, tags
+from dockyard.oci import mediatypes as mt
 from dockyard.oci.digest import Digest
-from dockyard.oci.errors import ErrorCode, RegistryError
+from dockyard.oci.errors import ErrorCode, InvalidTag, RegistryError
 from dockyard.oci.manifest import ParsedManifest, parse_manifest
 from dockyard.oci.names import is_tag, validate_tag
 from dockyard.registry import repositories as repos
@@ -75,7 +76,13 @@ class ManifestService:
         generation, cached = self._cache.get(repository, reference)
         if cached is not None:
             return cached
-        by_digest, value = _reference_clause(reference)
+        try:
+            by_digest, value = _reference_clause(reference)
+        except InvalidTag as exc:
+            # No manifest can have that tag, so it is unknown: the spec allows only 404 here.
+            raise RegistryError(
+                ErrorCode.MANIFEST_UNKNOWN, f"manifest {reference[:150]!r} is unknown: {exc.message}"
+            ) from None
         row = await self.db.fetch_one(_GET_BY_DIGEST if by_digest else _GET_BY_TAG, repository, value)
         if row is None:
             raise RegistryError(
@@ -278,6 +285,10 @@ class ManifestService:
     ) -> list[dict[str, object]]:
         async with self.db.read() as conn:
             repo_id = await repos.require_id(conn, repository)
+            if artifact_type and not mt.is_media_type(artifact_type):
+                # Every stored artifactType is a media type, so nothing matches; the database is
+                # not asked about a value it may not even hold (a NUL, an overlong string).
+                return []
             stmt = select(
                 manifests.c.media_type,
                 manifests.c.digest,

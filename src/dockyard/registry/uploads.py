@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import mmap
+import re
 import time
 import uuid
 from collections import OrderedDict
@@ -34,6 +35,7 @@ from dockyard.storage.base import FileWriter, PathNotFound, StorageDriver
 
 BUFFER = 4 * 1024 * 1024
 _HASHER_CACHE_SIZE = 1024
+_UPLOAD_ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 @dataclass(frozen=True)
@@ -184,10 +186,10 @@ class UploadService:
         return UploadStatus(upload_id, 0)
 
     async def _check(self, repository: str, upload_id: str) -> None:
-        try:
-            uuid.UUID(upload_id)
-        except ValueError:
-            raise RegistryError(ErrorCode.BLOB_UPLOAD_UNKNOWN, "malformed upload id") from None
+        # Only the form this registry hands out (uuid.UUID also takes braces, "urn:uuid:" and
+        # hex without dashes, which would name no row and no storage folder).
+        if _UPLOAD_ID_RE.fullmatch(upload_id) is None:
+            raise RegistryError(ErrorCode.BLOB_UPLOAD_UNKNOWN, f"malformed upload id {upload_id[:60]!r}")
         stmt = (
             select(uploads.c.id)
             .select_from(uploads.join(repositories, repositories.c.id == uploads.c.repository_id))

@@ -27,8 +27,8 @@ from dockyard.catalog.views import VersionView
 from dockyard.db.engine import Database
 from dockyard.db.tables import image_versions, images, repositories, repository_blobs, tags, workspaces
 from dockyard.oci.digest import Digest
-from dockyard.oci.errors import RegistryError
-from dockyard.oci.names import validate_name, validate_tag
+from dockyard.oci.errors import InvalidValue, RegistryError
+from dockyard.oci.names import validate_hosted_name, validate_tag
 from dockyard.registry.blobs import BlobService
 from dockyard.registry.manifests import ManifestService
 from dockyard.transfer.archive_results import ImportedImage
@@ -171,9 +171,9 @@ def _names(workspace: str, image: ImportedImage, name: str | None, version: str 
         name = name[len(workspace) + 1 :]
     repository = f"{workspace}/{name}"
     try:
-        validate_name(repository)
+        validate_hosted_name(repository)
         validate_tag(version)
-    except RegistryError as exc:
+    except InvalidValue as exc:
         raise Invalid(exc.message) from None
     check_version(version)
     return repository, version

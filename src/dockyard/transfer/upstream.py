@@ -27,7 +27,7 @@ import httpx
 
 from dockyard.oci import mediatypes as mt
 from dockyard.oci.digest import Digest
-from dockyard.oci.errors import RegistryError
+from dockyard.oci.errors import InvalidDigest, InvalidManifest, InvalidValue
 from dockyard.oci.manifest import Descriptor, ParsedManifest, parse_manifest
 from dockyard.oci.names import validate_name, validate_tag
 from dockyard.transfer.upstream_results import (
@@ -116,7 +116,7 @@ def _check_arguments(host: str, repository: str, reference: str, scheme: str) ->
             Digest.parse(reference)
         else:
             validate_tag(reference)
-    except RegistryError as exc:
+    except InvalidValue as exc:
         raise invalid(exc.message) from None
 
 
@@ -227,7 +227,7 @@ def _verified_digest(fetched: Fetched, expected: Digest | None, what: str) -> st
     if header:
         try:
             served = Digest.parse(header.strip())
-        except RegistryError:
+        except InvalidDigest:
             raise invalid(
                 f"the upstream sent {what} with an invalid Docker-Content-Digest {header[:100]!r}"
             ) from None
@@ -253,7 +253,7 @@ def _check_size(fetched: Fetched, descriptor: Descriptor, what: str) -> None:
 def _parse(fetched: Fetched, what: str) -> ParsedManifest:
     try:
         return parse_manifest(fetched.body, fetched.content_type)
-    except RegistryError as exc:
+    except InvalidManifest as exc:
         raise invalid(f"{what} cannot be used: {exc.message}") from None
 
 

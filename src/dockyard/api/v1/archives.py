@@ -34,7 +34,8 @@ from dockyard.auth.guard import require_user
 from dockyard.auth.policy import Subject
 from dockyard.catalog.service import VersionSettings
 from dockyard.catalog.views import VersionView
-from dockyard.oci.errors import RegistryError
+from dockyard.oci.errors import InvalidValue, RegistryError
+from dockyard.registry.http.errors import translate
 from dockyard.registry.uploads import BodyInterrupted
 from dockyard.transfer.archive_results import ArchiveImageInfo
 from dockyard.transfer.archive_sessions import ArchiveStatus, OffsetMismatch, TooLarge
@@ -346,6 +347,8 @@ async def _interrupted(request: Request, exc: Exception) -> Response:
 
 
 async def _registry_error(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, InvalidValue):  # e.g. a manifest of the archive the registry refuses
+        exc = translate(exc)
     assert isinstance(exc, RegistryError)
     return problem(exc.code.status, exc.code.name.lower().replace("_", "-"), exc.code.message, exc.message)
 
@@ -357,3 +360,4 @@ def install_problems(app: FastAPI) -> None:
     app.add_exception_handler(_BadRange, _bad_range)
     app.add_exception_handler(BodyInterrupted, _interrupted)
     app.add_exception_handler(RegistryError, _registry_error)
+    app.add_exception_handler(InvalidValue, _registry_error)

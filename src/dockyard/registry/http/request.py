@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from urllib.parse import parse_qs
 
@@ -10,6 +11,8 @@ from starlette.types import Message, Receive, Scope
 from dockyard.auth.base import Caller
 from dockyard.oci.errors import ErrorCode, RegistryError
 from dockyard.registry.uploads import BodyInterrupted
+
+_LENGTH_RE = re.compile(r"[0-9]{1,19}")
 
 
 class Request:
@@ -64,7 +67,8 @@ class Request:
         raw = self.header("content-length")
         if raw is None:
             return None
-        if not raw.isdigit():
+        # ASCII digits, at most 19 (int64): str.isdigit also takes "\u00b2", which int() refuses.
+        if _LENGTH_RE.fullmatch(raw) is None:
             raise RegistryError(ErrorCode.SIZE_INVALID, f"invalid Content-Length {raw[:40]!r}")
         return int(raw)
 

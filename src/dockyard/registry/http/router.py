@@ -1,6 +1,7 @@
 """The /v2 ASGI application: match a route, check access, call the handler, and turn
-every :class:`RegistryError` into the spec's error envelope (in :mod:`.errors`); any other
-exception is logged and answered as ``UNKNOWN`` (500) in the same envelope."""
+every :class:`RegistryError` (and every value the OCI grammar refused) into the spec's error
+envelope (in :mod:`.errors`); any other exception is logged and answered as ``UNKNOWN`` (500)
+in the same envelope."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from dataclasses import dataclass
 from starlette.types import Message, Receive, Scope, Send
 
 from dockyard.auth.base import CATALOG, Access, current_principal
-from dockyard.oci.errors import ErrorCode, RegistryError
-from dockyard.oci.names import validate_name
+from dockyard.oci.errors import ErrorCode, InvalidValue, RegistryError
+from dockyard.oci.names import validate_hosted_name
 from dockyard.registry.http import errors
 from dockyard.registry.http.context import RegistryContext
 from dockyard.registry.http.handlers import blobs, listings, manifests, uploads
@@ -113,16 +114,17 @@ class RegistryApp:
         try:
             endpoint, params = match(scope["path"], scope["method"])
             if "name" in params:
-                validate_name(params["name"])
+                validate_hosted_name(params["name"])
             req = Request(scope, receive, params)
             principal = await self.ctx.authorizer.authorize(req.caller(), _accesses(endpoint, params))
             current_principal.set(principal)
             await endpoint.handler(self.ctx, req, tracking_send)
-        except RegistryError as exc:
+        except (RegistryError, InvalidValue) as exc:
+            error = errors.translate(exc) if isinstance(exc, InvalidValue) else exc
             if started:
-                log.warning("error after the response started: %s", exc)
+                log.warning("error after the response started: %s", error)
                 return
-            await self._send_error(scope, send, exc)
+            await self._send_error(scope, send, error)
         except BodyInterrupted:
             log.info("client disconnected during %s %s", scope["method"], scope["path"])
         except Exception:  # not BaseException: cancellation must propagate

@@ -32,7 +32,7 @@ from typing import Any, Literal
 
 from dockyard.oci import mediatypes as mt
 from dockyard.oci.digest import Digest
-from dockyard.oci.errors import RegistryError
+from dockyard.oci.errors import InvalidDigest, InvalidManifest
 from dockyard.oci.manifest import MAX_DESCRIPTORS, Descriptor, ParsedManifest, parse_manifest
 from dockyard.transfer.archives import media
 from dockyard.transfer.archives.errors import ArchiveError, DigestMismatch, InvalidArchive
@@ -166,7 +166,7 @@ def _path_digest(path: str) -> Digest | None:
     if match is not None:
         try:
             return Digest.parse(f"{match[1]}:{match[2]}")
-        except RegistryError:
+        except InvalidDigest:
             return None
     match = _CONFIG_ID_PATH.fullmatch(path)
     return Digest(f"sha256:{match[1]}") if match is not None else None
@@ -219,7 +219,7 @@ def _digest(raw: Any, where: str) -> Digest:
         raise InvalidArchive(f"{where} must be a digest string")
     try:
         return Digest.parse(raw)
-    except RegistryError as exc:
+    except InvalidDigest as exc:
         raise InvalidArchive(f"{where}: {exc.message}") from None
 
 
@@ -388,7 +388,7 @@ def _buffered_blob(ctx: _Context, desc: Descriptor, where: str) -> BlobRef:
 def _manifest(data: bytes, media_type: str, where: str) -> ParsedManifest:
     try:
         return parse_manifest(data, media_type)
-    except RegistryError as exc:
+    except InvalidManifest as exc:
         raise InvalidArchive(f"{where}: {exc.message}") from None
 
 

@@ -10,6 +10,7 @@ from starlette.types import Send
 from dockyard.oci import mediatypes as mt
 from dockyard.oci.digest import Digest
 from dockyard.oci.errors import ErrorCode, RegistryError
+from dockyard.oci.names import MAX_NAME_LENGTH, MAX_TAG_LENGTH
 from dockyard.registry.http.context import RegistryContext
 from dockyard.registry.http.request import Request
 from dockyard.registry.http.responses import send_json
@@ -19,16 +20,30 @@ MAX_PAGE = 10000
 _PAGE_RE = re.compile(r"[0-9]{1,9}")
 
 
-def _page(req: Request) -> tuple[int | None, str | None]:
+def _page(req: Request) -> int | None:
     raw = req.query.get("n")
-    last = req.query.get("last") or None
     if raw is None:
-        return None, last
+        return None
     if _PAGE_RE.fullmatch(raw) is None:
         raise RegistryError(
             ErrorCode.PAGINATION_NUMBER_INVALID, f"n must be a non-negative integer, not {raw[:20]!r}"
         )
-    return min(int(raw), MAX_PAGE), last
+    return min(int(raw), MAX_PAGE)
+
+
+def _last(req: Request, longest: int) -> str | None:
+    """The ``last`` cursor, as one that selects the same entries and is safe for the database.
+
+    Entries after ``last`` are those greater in code point order (the databases compare
+    bytewise, and UTF-8 keeps that order). No entry holds a NUL and none is longer than
+    ``longest``, so cutting ``last`` at its first NUL, then to ``longest`` characters, selects
+    exactly the same entries: a client may pass any string, as with CNCF Distribution, but
+    PostgreSQL (which refuses a NUL in text) only ever sees a short clean one.
+    """
+    last = req.query.get("last")
+    if not last:
+        return None
+    return last.split("\x00", 1)[0][:longest] or None
 
 
 def _link(path: str, n: int, last: str) -> dict[str, str]:
@@ -37,7 +52,7 @@ def _link(path: str, n: int, last: str) -> dict[str, str]:
 
 async def list_tags(ctx: RegistryContext, req: Request, send: Send) -> None:
     name = req.params["name"]
-    n, last = _page(req)
+    n, last = _page(req), _last(req, MAX_TAG_LENGTH)
     found = await ctx.manifests.tags(name, None if n is None else n + 1, last)
     headers: dict[str, str] = {}
     if n is not None and len(found) > n:
@@ -47,7 +62,7 @@ async def list_tags(ctx: RegistryContext, req: Request, send: Send) -> None:
 
 
 async def catalog(ctx: RegistryContext, req: Request, send: Send) -> None:
-    n, last = _page(req)
+    n, last = _page(req), _last(req, MAX_NAME_LENGTH)
     found = await ctx.manifests.catalog(None if n is None else n + 1, last)
     headers: dict[str, str] = {}
     if n is not None and len(found) > n:

@@ -8,8 +8,8 @@ from starlette.types import Send
 
 from dockyard.auth.base import Access
 from dockyard.oci.digest import Digest
-from dockyard.oci.errors import ErrorCode, RegistryError
-from dockyard.oci.names import validate_name
+from dockyard.oci.errors import ErrorCode, InvalidName, RegistryError
+from dockyard.oci.names import validate_hosted_name
 from dockyard.registry.http.context import RegistryContext
 from dockyard.registry.http.request import Request
 from dockyard.registry.http.responses import send_bytes
@@ -34,9 +34,9 @@ def _digest_param(req: Request) -> Digest:
 
 async def _may_pull(ctx: RegistryContext, req: Request, source: str) -> bool:
     try:
-        validate_name(source)
+        validate_hosted_name(source)
         await ctx.authorizer.authorize(req.caller(), [Access.repository(source, "pull")])
-    except RegistryError:
+    except (InvalidName, RegistryError):
         return False
     return True
 

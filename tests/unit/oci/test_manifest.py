@@ -239,7 +239,13 @@ GOOD = desc(OCI_LAYER, "x")
         pytest.param({**GOOD, "size": "1"}, id="string-size"),
         pytest.param({**GOOD, "size": 1.5}, id="float-size"),
         pytest.param({**GOOD, "size": True}, id="bool-size"),
+        pytest.param({**GOOD, "size": 2**63}, id="size-beyond-int64"),
         pytest.param({**GOOD, "artifactType": 1}, id="numeric-artifact-type"),
+        pytest.param({**GOOD, "artifactType": "application/\u0000"}, id="nul-artifact-type"),
+        pytest.param({**GOOD, "mediaType": "application/x\u0000"}, id="nul-media-type"),
+        pytest.param({**GOOD, "mediaType": "application/\ud800"}, id="surrogate-media-type"),
+        pytest.param({**GOOD, "mediaType": "a/" + "b" * 254}, id="256-character-media-type"),
+        pytest.param({**GOOD, "mediaType": "application/json; charset=utf-8"}, id="media-type-parameters"),
         pytest.param({**GOOD, "annotations": {"k": 1}}, id="non-string-annotation"),
         pytest.param({**GOOD, "annotations": ["k"]}, id="annotations-list"),
         pytest.param({**GOOD, "platform": "linux/amd64"}, id="platform-string"),
@@ -271,6 +277,31 @@ def test_manifest_annotations_must_map_strings_to_strings() -> None:
 
 def test_top_level_artifact_type_must_be_a_string() -> None:
     invalid(encode(oci_manifest(artifactType=["x"])), None)
+
+
+@pytest.mark.parametrize(
+    "artifact_type",
+    ["", "application/vnd.example\u0000", "application/\ud800", "application/" + "x" * 244, "sbom"],
+    ids=["empty", "nul", "lone-surrogate", "256-characters", "no-subtype"],
+)
+@pytest.mark.parametrize("kind", ["manifest", "index"])
+def test_top_level_artifact_type_must_be_a_media_type(artifact_type: str, kind: str) -> None:
+    doc = (
+        oci_manifest(artifactType=artifact_type)
+        if kind == "manifest"
+        else oci_index(artifactType=artifact_type)
+    )
+    error = invalid(encode(doc), None)
+    assert error.message.startswith("artifactType"), error.message
+
+
+def test_the_largest_size_and_longest_media_types_are_fine() -> None:
+    longest = "a" * 127 + "/" + "b" * 127
+    layer = {**GOOD, "size": 2**63 - 1, "mediaType": longest, "artifactType": longest}
+    parsed = parse_manifest(encode(oci_manifest(artifactType=longest, layers=[layer])), None)
+    assert parsed.layers[0].size == 2**63 - 1
+    assert parsed.layers[0].media_type == parsed.layers[0].artifact_type == longest
+    assert parsed.referrer_artifact_type == longest
 
 
 def test_zero_size_descriptor_is_fine() -> None:

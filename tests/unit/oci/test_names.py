@@ -9,7 +9,14 @@ from __future__ import annotations
 import pytest
 
 from dockyard.oci.errors import InvalidName, InvalidTag
-from dockyard.oci.names import MAX_NAME_LENGTH, is_tag, validate_name, validate_tag
+from dockyard.oci.names import (
+    MAX_NAME_LENGTH,
+    MAX_NAMESPACE_LENGTH,
+    is_tag,
+    validate_hosted_name,
+    validate_name,
+    validate_tag,
+)
 
 
 @pytest.mark.parametrize(
@@ -111,3 +118,21 @@ def test_invalid_tags(tag: str) -> None:
     assert not is_tag(tag)
     with pytest.raises(InvalidTag):
         validate_tag(tag)
+
+
+def test_hosted_names_have_a_workspace_of_at_most_64_characters() -> None:
+    longest = "w" * MAX_NAMESPACE_LENGTH + "/tool"
+    assert validate_hosted_name(longest) == longest
+    assert validate_hosted_name("w" * MAX_NAMESPACE_LENGTH) == "w" * MAX_NAMESPACE_LENGTH
+    for name in ("w" * (MAX_NAMESPACE_LENGTH + 1), "w" * (MAX_NAMESPACE_LENGTH + 1) + "/tool"):
+        assert validate_name(name) == name  # the spec has no such limit (an upstream's name)
+        with pytest.raises(InvalidName) as info:
+            validate_hosted_name(name)
+        assert str(MAX_NAMESPACE_LENGTH) in info.value.message
+
+
+def test_hosted_names_follow_the_spec_grammar_too() -> None:
+    with pytest.raises(InvalidName):
+        validate_hosted_name("Upper/case")
+    with pytest.raises(InvalidName):
+        validate_hosted_name("a/" + "b" * MAX_NAME_LENGTH)

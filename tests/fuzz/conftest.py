@@ -8,7 +8,6 @@ manifest) is set up once per database, and each example makes its own names for 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 
@@ -16,17 +15,21 @@ from tests.support.oci import Blob, Manifest, OciClient, image_config, oci_manif
 from tests.support.servers import RunningRegistry
 
 
-@dataclass(frozen=True)
 class Seeded:
-    """A repository with a tagged image, whose blobs new manifests may reference."""
+    """A repository with a tagged image, whose blobs new manifests may reference.
 
-    repo: str
-    config: Blob
-    layer: Blob
-    image: Manifest
-    tags: tuple[str, ...]
+    A plain class, not a dataclass: Hypothesis prints the arguments of every failing example,
+    and would print a dataclass field by field (kilobytes of blob bytes) instead of this repr.
+    """
 
-    def __repr__(self) -> str:  # Hypothesis prints it with every failing example: keep it short
+    def __init__(self, repo: str, config: Blob, layer: Blob, image: Manifest, tags: tuple[str, ...]) -> None:
+        self.repo = repo
+        self.config = config
+        self.layer = layer
+        self.image = image
+        self.tags = tags
+
+    def __repr__(self) -> str:
         return f"Seeded(repo={self.repo!r}, image={self.image.digest})"
 
 

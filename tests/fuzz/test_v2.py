@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.fuzz.conftest import Seeded
@@ -91,8 +91,14 @@ def check(resp: httpx.Response, registry: RunningRegistry) -> None:
     """Never a 5xx; a 4xx from /v2 with a body is the spec's envelope with a known code."""
     request = resp.request
     where = f"{request.method} {request.url.raw_path.decode(errors='replace')[:300]}"
-    assert resp.status_code < 500, f"{where}: {resp.status_code} {resp.text[:300]!r}\n{registry.log()[-3000:]}"
-    if 400 <= resp.status_code < 500 and request.method != "HEAD" and request.url.raw_path.startswith(b"/v2/"):
+    assert resp.status_code < 500, (
+        f"{where}: {resp.status_code} {resp.text[:300]!r}\n{registry.log()[-3000:]}"
+    )
+    if (
+        400 <= resp.status_code < 500
+        and request.method != "HEAD"
+        and request.url.raw_path.startswith(b"/v2/")
+    ):
         codes = error_codes(resp)
         assert set(codes) <= KNOWN_CODES, f"{where}: unknown codes {codes}"
 
@@ -114,6 +120,8 @@ def hosted(name: str) -> bool:
 
 @FUZZ
 @given(name=names)
+@example(name="w" * 65 + "/tool")  # a workspace longer than its column (PostgreSQL)
+@example(name="a\u0000b/c")
 def test_repository_names(client: OciClient, registry: RunningRegistry, seeded: Seeded, name: str) -> None:
     requests = [
         ("GET", path(name, "tags", "list")),
@@ -152,7 +160,11 @@ def test_blobs_pushed_to_any_valid_name_read_back(
 
 @FUZZ
 @given(reference=references)
-def test_manifest_references(client: OciClient, registry: RunningRegistry, seeded: Seeded, reference: str) -> None:
+@example(reference=".INVALID_MANIFEST_NAME")  # the conformance suite's nonexistent manifest
+@example(reference="\u0000")
+def test_manifest_references(
+    client: OciClient, registry: RunningRegistry, seeded: Seeded, reference: str
+) -> None:
     url = path(seeded.repo, "manifests", reference)
     for method in ("GET", "HEAD"):
         resp = client.http.request(method, url, headers={"Accept": ACCEPT_MANIFESTS})
@@ -187,6 +199,7 @@ def test_any_valid_tag_is_stored_and_listed(
 
 @FUZZ
 @given(digest=digests)
+@example(digest="sha256:\u0000")
 def test_blob_digests(client: OciClient, registry: RunningRegistry, seeded: Seeded, digest: str) -> None:
     for method in ("GET", "HEAD"):
         resp = client.http.request(method, path(seeded.repo, "blobs", digest))
@@ -194,7 +207,9 @@ def test_blob_digests(client: OciClient, registry: RunningRegistry, seeded: Seed
         assert resp.status_code in (200, 400, 404), resp.text
     check(client.http.get(path(seeded.repo, "referrers", digest)), registry)
     check(client.http.delete(path(f"{seeded.repo}/gone", "blobs", digest)), registry)
-    upload = client.http.post(path(seeded.repo, "blobs", "uploads") + "?digest=" + quote(digest), content=b"x")
+    upload = client.http.post(
+        path(seeded.repo, "blobs", "uploads") + "?digest=" + quote(digest), content=b"x"
+    )
     check(upload, registry)
     if DIGEST_RE.fullmatch(digest):
         assert upload.status_code in (201, 400), upload.text  # 400: the content does not match
@@ -249,6 +264,9 @@ def test_upload_content_ranges(
 
 @FUZZ
 @given(n=st.one_of(st.none(), numbers), last=st.one_of(st.none(), hostile_text, valid_tags))
+@example(n=None, last="\u0000")  # PostgreSQL refuses a NUL in text
+@example(n="2", last="bravo\u0000")
+@example(n="9" * 40, last=None)
 def test_listing_queries(
     client: OciClient, registry: RunningRegistry, seeded: Seeded, n: str | None, last: str | None
 ) -> None:
@@ -279,6 +297,8 @@ def test_listing_queries(
 
 @FUZZ
 @given(artifact_type=st.one_of(valid_media_types, hostile_text))
+@example(artifact_type="\u0000")
+@example(artifact_type="application/" + "x" * 300)
 def test_referrers_filters(
     client: OciClient, registry: RunningRegistry, seeded: Seeded, artifact_type: str
 ) -> None:
@@ -353,7 +373,9 @@ def manifests(draw: st.DrawFn, seeded: Seeded) -> tuple[dict[str, Any], bool]:
 
 @FUZZ
 @given(data=st.data())
-def test_manifest_fields(client: OciClient, registry: RunningRegistry, seeded: Seeded, data: st.DataObject) -> None:
+def test_manifest_fields(
+    client: OciClient, registry: RunningRegistry, seeded: Seeded, data: st.DataObject
+) -> None:
     doc, valid = data.draw(manifests(seeded))
     body = json.dumps(doc).encode()  # ASCII: NULs and lone surrogates as JSON escapes
     digest = sha256(body)

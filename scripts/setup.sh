@@ -51,6 +51,8 @@ fi
 test_packages=(
     # podman, buildah and skopeo; runc because crun cannot run containers on hybrid cgroups
     skopeo buildah podman runc uidmap conmon golang-github-containers-common
+    # the network of builds whose RUN steps may reach other hosts (never the server's loopback)
+    slirp4netns
     # the private dockerd and containerd (ctr) the client tests start
     docker.io containerd
     # reference registry (CNCF Distribution), the test image's busybox, PostgreSQL client
@@ -61,7 +63,8 @@ test_packages=(
     hey curl
     # htpasswd (bcrypt) for the reference registries with Basic auth in the upstream tests
     apache2-utils
-    git ca-certificates
+    # git, and ssh for ssh:// git contexts (git only recommends it)
+    git openssh-client ca-certificates
 )
 if [[ $mode == test ]]; then
     packages+=("${test_packages[@]}")
@@ -101,7 +104,8 @@ fi
 
 if [[ $mode == test ]]; then
     tools=(skopeo podman buildah runc newuidmap conmon dockerd docker containerd ctr
-        containerd-shim-runc-v2 docker-registry busybox psql nginx wrk hey curl git htpasswd)
+        containerd-shim-runc-v2 docker-registry busybox psql nginx wrk hey curl git htpasswd
+        slirp4netns unshare ssh)
     absent=()
     for tool in "${tools[@]}"; do
         PATH=$PATH:/usr/sbin:/sbin:/usr/libexec/podman command -v "$tool" >/dev/null 2>&1 || absent+=("$tool")

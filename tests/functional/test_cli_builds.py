@@ -287,3 +287,33 @@ def test_put_list_and_remove_context_files_one_by_one_with_the_cli(
     missing = people.developer.run("build", "rm-file", name, "notes/today.txt")
     assert missing.returncode == 1
     assert "notes/today.txt" in missing.stderr
+
+
+def test_the_network_of_run_steps_is_a_setting_of_the_definition(people: People, tmp_path: Path) -> None:
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text(f"FROM {people.base}\nRUN echo fetching\n")
+    name = f"{people.workspace}/fetcher"
+    created = people.developer.json(
+        "build", "create", "fetcher", "-w", people.workspace, "-f", str(dockerfile), "--network", "egress"
+    )
+    assert created["network"] == "egress"
+    assert [line.split() for line in people.developer.ok("build", "show", name).stdout.splitlines()].count(
+        ["network:", "egress"]
+    ) == 1
+
+    refused = people.developer.run("build", "edit", name, "--network", "host")
+    assert refused.returncode == 1, refused
+    assert "network" in refused.stderr
+    assert "'none'" in refused.stderr, refused.stderr
+    assert "'egress'" in refused.stderr, refused.stderr
+    assert people.developer.json("build", "show", name)["network"] == "egress"
+
+    started = people.owner.ok("build", "start", name, "--follow")
+    assert "RUN steps reach other hosts but not this server's loopback (network: egress)" in started.stdout
+    assert people.owner.json("build", "show", name)["status"] == "built"
+    runs = people.owner.json("build", "history", name)
+    assert runs[0]["source"]["network"] == "egress"
+
+    edited = people.developer.json("build", "edit", name, "--network", "none")
+    assert (edited["network"], edited["status"]) == ("none", "modified")
+    assert "changed network" in people.owner.ok("build", "changes", name).stdout

@@ -1,5 +1,6 @@
-"""The buildah builder: ``buildah bud --isolation chroot`` (RUN steps work without a
-container runtime daemon or user namespaces), then ``buildah push`` to each destination.
+"""The buildah builder: ``buildah bud`` with RUN steps confined by runc (namespaces of
+their own, a minimal /dev, the network the definition asks for; see :mod:`.sandbox`), then
+``buildah push`` to each destination.
 
 Every build gets a folder of its own under the worker's build folder, holding the
 context, the configuration buildah reads (containers.conf, registries.conf, policy.json,
@@ -39,11 +40,12 @@ from dockyard.builds.builder import (
 from dockyard.builds.contexts import unpack
 from dockyard.builds.gitsource import checkout
 from dockyard.builds.process import Deadline, run_captured, run_logged
-from dockyard.builds.spec import GIT
+from dockyard.builds.sandbox import isolation_args, run_network
+from dockyard.builds.spec import EGRESS, GIT
 
 CONTAINERS_CONF = """\
-# Written by Dockyard for one build. crun cannot run containers on hosts with hybrid
-# cgroups; runc with cgroupfs can. Lower ulimits than the host's hard limit.
+# Written by Dockyard for one build. RUN steps run with runc: crun cannot run containers
+# on hosts with hybrid cgroups; runc with cgroupfs can. Lower ulimits than the host's hard limit.
 [containers]
 default_ulimits = ["nofile=4096:4096", "nproc=4096:4096"]
 [engine]
@@ -154,17 +156,24 @@ class BuildahBuilder:
             dockerfile.write_text(text)
         tag = spec.destinations[0]
         await log.write(f"[dockyard] building {tag} for {recipe.platform} with {builder}")
-        tracker = _StepTracker(log)
-        status = await run_logged(
-            self._bud_args(spec, folder, runroot, dockerfile, context, tag),
-            sink=tracker,
-            deadline=deadline,
-            cancelled=cancelled,
-            env=env,
-            cwd=folder,
-            check_every=self.check_every,
-            started=functools.partial(reaper.record_group, folder),
+        await log.write(
+            "[dockyard] RUN steps reach other hosts but not this server's loopback (network: egress)"
+            if recipe.network == EGRESS
+            else "[dockyard] RUN steps have no network (network: none; 'egress' lets them reach other hosts)"
         )
+        tracker = _StepTracker(log)
+        started = functools.partial(reaper.record_group, folder)
+        async with run_network(recipe.network, folder, started) as network:
+            status = await run_logged(
+                self._bud_args(spec, folder, runroot, dockerfile, context, tag, network),
+                sink=tracker,
+                deadline=deadline,
+                cancelled=cancelled,
+                env=env,
+                cwd=folder,
+                check_every=self.check_every,
+                started=started,
+            )
         if status != 0:
             where = f"step {tracker.step}" if tracker.step else "the build"
             why = f": {tracker.error}" if tracker.error else ""
@@ -211,11 +220,18 @@ class BuildahBuilder:
         ]
 
     def _bud_args(
-        self, spec: BuildSpec, folder: Path, runroot: Path, dockerfile: Path, context: Path, tag: str
+        self,
+        spec: BuildSpec,
+        folder: Path,
+        runroot: Path,
+        dockerfile: Path,
+        context: Path,
+        tag: str,
+        network: str | None,
     ) -> list[str]:
         recipe = spec.recipe
         args = [
-            *self._global_args(folder, runroot), "bud", "--isolation", "chroot",
+            *self._global_args(folder, runroot), "bud", *isolation_args(network),
             "--signature-policy", str(folder / "policy.json"), "--authfile", str(folder / "auth.json"),
             "--platform", recipe.platform, "--layers=false", "--format", "oci", "--pull",
             "--file", str(dockerfile), "--tag", tag,
@@ -253,7 +269,7 @@ class BuildahBuilder:
             "CONTAINERS_REGISTRIES_CONF": str(folder / "registries.conf"),
             "CONTAINERS_STORAGE_CONF": str(folder / "storage.conf"),
             "REGISTRY_AUTH_FILE": str(auth),
-            "BUILDAH_ISOLATION": "chroot",
+            "BUILDAH_ISOLATION": "oci",
         }
 
 

@@ -31,7 +31,16 @@ from dockyard.auth.guard import find_workspace, require_user
 from dockyard.auth.policy import Subject, role_at_least
 from dockyard.builds import spec as checks
 from dockyard.builds.contexts import StoredContext, context_path, store_context
-from dockyard.builds.spec import DEFAULT_PLATFORM, DEFAULT_VERSION, GIT, LOCAL, ContextKind, GitSource, Recipe
+from dockyard.builds.spec import (
+    DEFAULT_PLATFORM,
+    DEFAULT_VERSION,
+    GIT,
+    LOCAL,
+    NO_NETWORK,
+    ContextKind,
+    GitSource,
+    Recipe,
+)
 from dockyard.builds.views import (
     BUILT,
     MODIFIED,
@@ -60,6 +69,7 @@ class DefinitionInput:
     platform: str = DEFAULT_PLATFORM
     version: str = DEFAULT_VERSION
     external_destination: str | None = None
+    network: str = NO_NETWORK  # what RUN steps reach: none or egress
 
 
 @dataclass(frozen=True)
@@ -76,6 +86,7 @@ class DefinitionChanges:
     platform: str | None = None
     version: str | None = None
     external_destination: str | None = None
+    network: str | None = None
 
 
 async def record_event(conn: Connection, definition_id: int, actor: str, kind: str, **detail: Any) -> None:
@@ -122,6 +133,7 @@ def _checked(data: DefinitionInput, protocols: list[str]) -> dict[str, Any]:
         "platform": checks.check_platform(data.platform),
         "version": checks.check_version(data.version),
         "external_destination": checks.check_destination(data.external_destination),
+        "network": checks.check_network(data.network),
         "dockerfile": None,
         "git_url": None,
         "git_ref": None,
@@ -160,6 +172,7 @@ def _input_of(m: Any) -> DefinitionInput:
         platform=m["platform"],
         version=m["version"],
         external_destination=m["external_destination"],
+        network=m["network"],
     )
 
 

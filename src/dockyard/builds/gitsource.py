@@ -4,6 +4,11 @@ folder and Dockerfile inside the checkout.
 Only the protocols the server allows are used (``GIT_ALLOW_PROTOCOL``, which also covers
 redirects and submodules); ``file://`` is off by default because it reads the server's own
 disk. No system or user git configuration is read and git never prompts for credentials.
+``HOME`` is an empty folder of the build's own. ssh reads the account's home from the
+password database, not ``HOME``, so it is told everything on its command line instead: no
+configuration file (``-F /dev/null``), no identity but the one given (today none: workspaces
+cannot hold an SSH key yet), no agent, and host keys learnt into the build's folder. The
+server account's ``~/.ssh`` is never read nor written.
 The folder and the Dockerfile must resolve inside the checkout (a symlink in the repository
 cannot point the build at the server's files).
 """
@@ -12,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +35,33 @@ class Checkout:
     dockerfile_text: str
 
 
+def ssh_command(known_hosts: Path, identity: Path | None = None) -> str:
+    """``GIT_SSH_COMMAND``: OpenSSH with only what is on its command line (see the module)."""
+    options = {
+        "BatchMode": "yes",  # never a prompt (passphrase, password, host key)
+        "StrictHostKeyChecking": "accept-new",  # learnt for this build only: the file is the build's
+        "UserKnownHostsFile": _ssh_path(known_hosts),
+        "IdentitiesOnly": "yes",
+        "IdentityFile": "none" if identity is None else _ssh_path(identity),  # none: not even ~/.ssh/id_*
+        "IdentityAgent": "none",
+        "ConnectTimeout": "30",
+    }
+    words = ["ssh", "-F", os.devnull]
+    for name, value in options.items():
+        words += ["-o", f"{name}={value}"]
+    return shlex.join(words)
+
+
+def _ssh_path(path: Path) -> str:
+    """``path`` as ssh's own option parser reads it: quoted (a space would split it into two
+    files), ``%`` doubled (ssh expands ``%d``, ``%u``... in these options)."""
+    escaped = str(path).replace("%", "%%").replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
 def git_env(home: Path, protocols: list[str]) -> dict[str, str]:
+    """git's whole environment (nothing of the server's is passed on but PATH): ``home`` is
+    an empty folder of the build's, where ssh also keeps the host keys it learns."""
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(home),
@@ -39,7 +71,8 @@ def git_env(home: Path, protocols: list[str]) -> dict[str, str]:
         "GIT_CONFIG_GLOBAL": os.devnull,
         "GIT_ASKPASS": "/bin/false",
         "SSH_ASKPASS": "/bin/false",
-        "GIT_SSH_COMMAND": "ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new",
+        "GIT_SSH_COMMAND": ssh_command(home / "known_hosts"),
+        "GIT_SSH_VARIANT": "ssh",
         "LC_ALL": "C",
     }
 
@@ -59,7 +92,9 @@ async def checkout(
     check_every: float = 1.0,
     started: Callable[[int], None] | None = None,
 ) -> Checkout:
-    env = git_env(dest.parent, protocols)
+    home = dest.parent / "git-home"
+    home.mkdir(mode=0o700)
+    env = git_env(home, protocols)
     await log.write(f"[dockyard] cloning {source.url} (ref {source.ref})")
     status = await run_logged(
         ["git", "clone", "--no-checkout", "--quiet", "--", source.url, str(dest)],

@@ -1,5 +1,5 @@
 """Run one command of a build: its output, stdout and stderr merged, goes line by line to
-the log; it is killed (its whole process group: buildah's chroot helpers and the RUN
+the log; it is killed (its whole process group: buildah, runc and the RUN
 step's processes go with it) at the deadline or when ``cancelled()`` raises.
 
 Each command starts a new session, so killing the group never reaches the worker itself.

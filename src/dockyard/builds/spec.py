@@ -2,9 +2,12 @@
 
 The content hash covers what decides the image: the Dockerfile (local context), the digest
 of the uploaded files, the git source (url, ref, folder, Dockerfile path), build arguments,
-target stage and platform. Name, description, the tag pushed and destinations are left
-out: changing them does not make the image out of date. A git ref that names a branch is
-hashed as written, so a new commit on the branch does not mark the definition modified.
+target stage, platform and the network RUN steps get. Name, description, the tag pushed
+and destinations are left out: changing them does not make the image out of date. A git
+ref that names a branch is hashed as written, so a new commit on the branch does not mark
+the definition modified.
+The network enters the hash only when it is not the default (``none``), so the hashes of
+definitions saved before it existed stay as they were.
 """
 
 from __future__ import annotations
@@ -23,6 +26,12 @@ from dockyard.oci.reference import ReferenceError, parse_reference
 ContextKind = Literal["local", "git"]
 LOCAL: ContextKind = "local"
 GIT: ContextKind = "git"
+# What RUN steps may reach: ``none`` (only their own loopback) or ``egress`` (out through a
+# user-mode network stack that refuses the server's loopback; see builds.sandbox).
+NetworkMode = Literal["none", "egress"]
+NO_NETWORK: NetworkMode = "none"
+EGRESS: NetworkMode = "egress"
+NETWORK_MODES: tuple[NetworkMode, ...] = (NO_NETWORK, EGRESS)
 DEFAULT_PLATFORM = "linux/amd64"
 DEFAULT_VERSION = "latest"
 MAX_DOCKERFILE = 256 * 1024
@@ -52,9 +61,10 @@ class Recipe:
     build_args: dict[str, str] = field(default_factory=dict)
     target: str | None = None
     platform: str = DEFAULT_PLATFORM
+    network: NetworkMode = NO_NETWORK
 
     def content_hash(self) -> str:
-        canonical = {
+        canonical: dict[str, object] = {
             "context": self.context,
             "dockerfile": self.dockerfile if self.context == LOCAL else None,
             "files": self.context_digest if self.context == LOCAL else None,
@@ -63,6 +73,8 @@ class Recipe:
             "target": self.target,
             "platform": self.platform,
         }
+        if self.network != NO_NETWORK:
+            canonical["network"] = self.network
         body = json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()
         return "sha256:" + hashlib.sha256(body).hexdigest()
 
@@ -75,6 +87,7 @@ class Recipe:
             "build_args": self.build_args,
             "target": self.target,
             "platform": self.platform,
+            "network": self.network,
         }
 
     @classmethod
@@ -93,6 +106,7 @@ class Recipe:
             build_args={str(k): str(v) for k, v in args.items()},
             target=_optional(data.get("target")),
             platform=str(data.get("platform") or DEFAULT_PLATFORM),
+            network=check_network(str(data.get("network") or NO_NETWORK)),  # older runs: none
         )
 
 
@@ -185,6 +199,16 @@ def check_platform(platform: str) -> str:
     if not _PLATFORM.fullmatch(platform):
         raise Invalid(f"platform {platform[:60]!r}: use os/arch[/variant], like linux/amd64")
     return platform
+
+
+def check_network(network: str) -> NetworkMode:
+    for mode in NETWORK_MODES:
+        if network == mode:
+            return mode
+    raise Invalid(
+        f"network {network[:40]!r}: 'none' (RUN steps reach nothing) or 'egress' (they reach "
+        "other hosts, never this server's loopback)"
+    )
 
 
 def check_version(version: str) -> str:

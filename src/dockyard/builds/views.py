@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from dockyard.builds.spec import GitSource, Recipe
+from dockyard.builds.spec import GitSource, Recipe, check_network
 
 # Status of a definition against its last successful build.
 BUILT, NOT_BUILT, MODIFIED = "built", "not_built", "modified"
@@ -92,11 +92,17 @@ def recipe_of(m: Any) -> Recipe:
         build_args=json.loads(m["build_args"]),
         target=m["target"],
         platform=m["platform"],
+        network=check_network(m["network"]),
     )
 
 
 def source_of(recipe: Recipe) -> dict[str, Any]:
-    found: dict[str, Any] = {"context": recipe.context, "platform": recipe.platform, "target": recipe.target}
+    found: dict[str, Any] = {
+        "context": recipe.context,
+        "platform": recipe.platform,
+        "target": recipe.target,
+        "network": recipe.network,
+    }
     if recipe.git is not None:
         found.update(
             git_url=recipe.git.url,

@@ -46,6 +46,13 @@ External = Annotated[
     typer.Option("--external", help="Also push to this repository of another registry ('' clears)."),
 ]
 Description = Annotated[str | None, typer.Option(help="What the image is for.")]
+Network = Annotated[
+    str | None,
+    typer.Option(
+        "--network",
+        help="What RUN steps reach: none (default) or egress (other hosts, never the server's loopback).",
+    ),
+]
 Follow = Annotated[bool, typer.Option("--follow", help="Print the log as the build runs, until it ends.")]
 
 
@@ -143,6 +150,7 @@ def _show(definition: dict[str, Any]) -> None:
             ("description", definition["description"]),
             ("source", source),
             ("platform", definition["platform"]),
+            ("network", definition["network"]),
             ("version", definition["version"]),
             ("build args", [f"{k}={v}" for k, v in definition["build_args"].items()]),
             ("target", definition["target"]),
@@ -168,12 +176,15 @@ def create(
     version: Version = None,
     external: External = None,
     description: Description = None,
+    network: Network = None,
     json: output.JsonFlag = False,
 ) -> None:
     """Create a build definition."""
     body = _fields(
         dockerfile, git, ref, folder, dockerfile_path, arg, target, platform, version, external, description
     )
+    if network is not None:
+        body["network"] = network
     with connect() as api:
         definition = api.post("/builds", {"workspace": workspace, "name": name, **body})
         if files is not None:
@@ -199,12 +210,15 @@ def edit(
     version: Version = None,
     external: External = None,
     description: Description = None,
+    network: Network = None,
     json: output.JsonFlag = False,
 ) -> None:
     """Change a build definition (SAVE); it shows 'modified' until it is built again."""
     body = _fields(
         dockerfile, git, ref, folder, dockerfile_path, arg, target, platform, version, external, description
     )
+    if network is not None:
+        body["network"] = network
     if new_name is not None:
         body["name"] = new_name
     with connect() as api:

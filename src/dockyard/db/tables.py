@@ -531,6 +531,7 @@ build_definitions = Table(
     Column("platform", String(64), nullable=False, server_default="linux/amd64"),
     Column("version", String(128), nullable=False, server_default="latest"),  # default tag pushed
     Column("external_destination", String(600)),  # another registry's repository, optional
+    Column("network", String(16), nullable=False, server_default="none"),  # RUN steps': none, egress
     Column("content_hash", String(80), nullable=False),
     Column("revision", Integer, nullable=False, server_default="1"),
     Column("created_at", Float, nullable=False),

@@ -11,6 +11,7 @@ from dockyard.builds.spec import (
     check_build_args,
     check_destination,
     check_git,
+    check_network,
     check_platform,
     full_name,
 )
@@ -27,9 +28,29 @@ def test_the_hash_covers_what_decides_the_image() -> None:
         Recipe(context="local", dockerfile=BASE.dockerfile, context_digest=BASE.context_digest, target="t"),
         Recipe(context="local", dockerfile=BASE.dockerfile, build_args={"A": "1"}),
         Recipe(context="local", dockerfile=BASE.dockerfile, platform="linux/arm64"),
+        Recipe(
+            context="local", dockerfile=BASE.dockerfile, context_digest=BASE.context_digest, network="egress"
+        ),
     ]
     hashes = {recipe.content_hash() for recipe in changes} | {BASE.content_hash()}
     assert len(hashes) == len(changes) + 1
+
+
+def test_the_default_network_keeps_the_hashes_of_definitions_saved_before_it_existed() -> None:
+    # The hash of this recipe as computed before the network setting was added.
+    assert BASE.network == "none"
+    assert BASE.content_hash() == "sha256:c22defee9ff7522e3d01722282a00b27ec89768e5b0b0e879bd19a64760a68e9"
+    older = {k: v for k, v in BASE.as_json().items() if k != "network"}  # a run queued before
+    assert Recipe.from_json(older) == BASE
+    egress = Recipe(context="local", dockerfile="FROM x\n", network="egress")
+    assert Recipe.from_json(egress.as_json()) == egress
+
+
+def test_the_network_is_none_or_egress() -> None:
+    assert (check_network("none"), check_network("egress")) == ("none", "egress")
+    for wrong in ("host", "", "EGRESS", "bridge"):
+        with pytest.raises(Invalid, match="'none' \\(RUN steps reach nothing\\) or 'egress'"):
+            check_network(wrong)
 
 
 def test_build_argument_order_does_not_matter() -> None:

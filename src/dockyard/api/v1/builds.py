@@ -88,6 +88,11 @@ class DefinitionFields(BaseModel):
         None,
         description="Also push to this repository of another registry (its stored credentials); '' clears.",
     )
+    network: Literal["none", "egress"] | None = Field(
+        None,
+        description="What RUN steps reach: 'none' (the default: only their own loopback) or 'egress' "
+        "(other hosts, through a network of their own that never reaches this server's loopback).",
+    )
 
 
 class NewDefinition(DefinitionFields):
@@ -141,6 +146,7 @@ class DefinitionOut(BaseModel):
     build_args: dict[str, str]
     target: str | None
     platform: str
+    network: str = Field(description="What RUN steps reach: none or egress.")
     version: str
     external_destination: str | None
     content_hash: str
@@ -192,6 +198,7 @@ def definition_out(view: DefinitionView) -> DefinitionOut:
         build_args=recipe.build_args,
         target=recipe.target,
         platform=recipe.platform,
+        network=recipe.network,
         version=view.version,
         external_destination=view.external_destination,
         content_hash=view.content_hash,
@@ -225,6 +232,7 @@ async def create(body: NewDefinition, services: Services, actor: Caller) -> Defi
         platform=body.platform or "linux/amd64",
         version=body.version or "latest",
         external_destination=body.external_destination,
+        network=body.network or "none",
     )
     return definition_out(await services.definitions.create(actor, body.workspace, body.name, data))
 
@@ -346,6 +354,7 @@ async def update(name: str, body: Changes, services: Services, actor: Caller) ->
         platform=body.platform,
         version=body.version,
         external_destination=body.external_destination,
+        network=body.network,
     )
     return definition_out(await services.definitions.update(actor, name, changes))
 

@@ -178,7 +178,9 @@ def _push_recording(http: httpx.Client, repo: str, tag: str, image: Manifest) ->
     return statuses
 
 
-def test_pushes_sharing_a_layer_while_gc_runs_without_grace_lose_nothing(db_kind: str, tmp_path: Path) -> None:
+def test_pushes_sharing_a_layer_while_gc_runs_without_grace_lose_nothing(
+    db_kind: str, tmp_path: Path
+) -> None:
     """GC with no grace period runs back to back while clients push images that share a
     layer: a push may be refused (GC took a layer whose manifest had not arrived yet: 4xx,
     the client pushes again), but no request fails on the server, and every image whose

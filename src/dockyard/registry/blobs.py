@@ -123,9 +123,10 @@ class BlobService:
                 )
                 result = await conn.execute(stmt.returning(blobs.c.digest))
                 if result.first() is not None:
-                    await conn.execute(
-                        blob_claims.insert().values(id=claim_id, digest=digest, expires_at=now + CLAIM_SECONDS)
+                    claimed = blob_claims.insert().values(
+                        id=claim_id, digest=digest, expires_at=now + CLAIM_SECONDS
                     )
+                    await conn.execute(claimed)
                     return claim_id
             await asyncio.sleep(_CLAIM_WAIT)
         raise RegistryError(ErrorCode.UNAVAILABLE, f"blob {digest} is being garbage collected; retry")

@@ -12,17 +12,17 @@ when a lease runs out, and whatever the number of workers and replicas.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import socket
-import time
 import uuid
 from contextlib import AsyncExitStack
 
 from dockyard.registry.upload_locks import UploadLocks
 
-ALIVE_FOR = 1.0  # seconds a holder found alive is believed alive without asking again
 _INSTANCE = re.compile(r"[0-9a-f]{32}")
+_ATTEMPTS, _WAIT = 50, 0.02  # taking this process's own lock while another asks about it
 
 
 def _key(instance: str) -> str:
@@ -48,19 +48,21 @@ class Holders:
         self.me = f"{socket.gethostname()}:{os.getpid()}:{self.instance}"
         self._held: AsyncExitStack | None = None
         self._taking = asyncio.Lock()
-        self._alive: dict[str, float] = {}  # holder -> when it was last found alive
 
     async def hold(self) -> None:
         """Hold this process's liveness lock (before a session row names it; until ``close``)."""
         async with self._taking:
-            if self._held is not None:
-                return
-            stack = AsyncExitStack()
-            taken = await stack.enter_async_context(self.locks.hold(_key(self.instance)))
-            if not taken:  # a random 128-bit name nobody else uses
+            for _ in range(_ATTEMPTS):
+                if self._held is not None:
+                    return
+                stack = AsyncExitStack()
+                if await stack.enter_async_context(self.locks.hold(_key(self.instance))):
+                    self._held = stack
+                    return
+                # Only a process asking whether this one lives holds it, for a moment.
                 await stack.aclose()
-                raise RuntimeError(f"the liveness lock of {self.me} is taken")
-            self._held = stack
+                await asyncio.sleep(_WAIT)
+            raise RuntimeError(f"the liveness lock of {self.me} stays taken")
 
     async def gone(self, holder: str) -> bool:
         """Whether the process ``holder`` (as a session row names it) has died. False for this
@@ -70,23 +72,33 @@ class Holders:
         parsed = parse_holder(holder)
         if parsed is None:
             return False
-        seen = self._alive.get(holder)
-        if seen is not None and time.monotonic() - seen < ALIVE_FOR:
-            return False
         key = _key(parsed[2])
         async with self.locks.hold(key) as taken:
             pass
         if taken:
-            self._alive.pop(holder, None)
             self.locks.forget(key)  # what the dead holder's lock left behind
-            return True
-        now = time.monotonic()
-        self._alive = {h: t for h, t in self._alive.items() if now - t < ALIVE_FOR}
-        self._alive[holder] = now
-        return False
+        return taken
+
+    async def check(self) -> None:
+        """Take the liveness lock again if it was lost while this process lives (its
+        PostgreSQL connection dropped): others took this process for gone, and took its
+        sessions back; later ones must not be."""
+        if self._held is None:
+            return
+        key = _key(self.instance)
+        async with self.locks.hold(key) as taken:
+            pass  # taken from another connection: ours no longer holds it
+        if taken:
+            async with self._taking:
+                held, self._held = self._held, None
+            if held is not None:
+                with contextlib.suppress(Exception):  # its connection is broken
+                    await held.aclose()
+            await self.hold()
 
     async def close(self) -> None:
         held, self._held = self._held, None
         if held is not None:
-            await held.aclose()
+            with contextlib.suppress(Exception):  # a broken connection releases it too
+                await held.aclose()
             self.locks.forget(_key(self.instance))

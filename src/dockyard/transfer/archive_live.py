@@ -192,6 +192,8 @@ class LiveImports:
                             await self._let_go(live)
             with contextlib.suppress(Exception):
                 await self._renew()
+            with contextlib.suppress(Exception):
+                await self.holders.check()
 
     async def _renew(self) -> None:
         by_generation = [(live.archive_id, live.generation) for live in self._held.values()]

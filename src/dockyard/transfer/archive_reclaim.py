@@ -39,16 +39,23 @@ class Reclaimer:
             return False
         return await self.holders.gone(s.holder)
 
+    async def _gone(self, archive_id: str) -> Session | None:
+        """The session, if it is an import whose process has died."""
+        async with self.db.read() as conn:
+            s = await load_session(conn, archive_id)
+        return s if s is not None and await self.holder_gone(s) else None
+
     async def reclaim(self, archive_id: str, dry_run: bool = False) -> int | None:
         """Take the session back to its checkpoint if its import died; the number of leftover
         files deleted (with ``dry_run``: that would be), or None when it was not taken back
         (its holder lives, a request works on it, or it is no import)."""
+        if not await self._gone(archive_id):  # no lock taken for the usual case
+            return None
         async with self.locks.hold(archive_id) as held:
             if not held:
                 return None
-            async with self.db.read() as conn:
-                s = await load_session(conn, archive_id)
-            if s is None or not await self.holder_gone(s):
+            s = await self._gone(archive_id)  # still, now that it is held
+            if s is None:
                 return None
             checkpoint = await load_checkpoint(self.storage, archive_id)
             if dry_run:

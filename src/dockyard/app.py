@@ -75,6 +75,8 @@ from dockyard.settings import Settings
 from dockyard.storage.base import StorageDriver
 from dockyard.storage.factory import create_driver
 from dockyard.transfer import upstream
+from dockyard.transfer.archive_holders import Holders
+from dockyard.transfer.archive_purge import ArchivePurge
 from dockyard.transfer.archive_uploads import ArchiveUploads
 from dockyard.transfer.archive_versions import ArchiveVersions
 from dockyard.transfer.exports import Exports
@@ -93,6 +95,7 @@ class Services:
     uploads: UploadService
     manifests: ManifestService
     gc: GarbageCollector
+    archive_purge: ArchivePurge
     identity: Identity
     catalog: Catalog
     catalog_sync: CatalogSync
@@ -129,7 +132,8 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
     events = EventBus()
     generations = build_generations(settings, db)
     blobs = BlobService(db, storage, generations)
-    uploads = UploadService(db, storage, blobs, build_upload_locks(settings, db))
+    locks = build_upload_locks(settings, db)
+    uploads = UploadService(db, storage, blobs, locks)
     manifests = ManifestService(db, events, settings.max_manifest_bytes, generations)
     gc = GarbageCollector(
         db, storage, uploads, generations, settings.gc_grace_seconds, settings.upload_purge_seconds
@@ -157,6 +161,7 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
         uploads,
         manifests,
         gc,
+        ArchivePurge(db, storage, locks, Holders(locks)),
         identity,
         catalog,
         sync,
@@ -491,7 +496,8 @@ class Dockyard:
             try:
                 if await leases.acquire(self.services.db, "gc", self._holder, max(interval, 60.0)):
                     await self.services.gc.run()
-                    await self.archives.purge_stale(time.time() - self.services.settings.upload_purge_seconds)
+                    purge_before = time.time() - self.services.settings.upload_purge_seconds
+                    await self.services.archive_purge.run(purge_before)
             except Exception:
                 log.exception("periodic garbage collection failed; retrying next period")
 

@@ -18,7 +18,6 @@ import json
 import os
 import subprocess
 import tarfile
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ import httpx
 import pytest
 import zstandard
 
+from tests.support.archive_crash import TOKEN_ENV, kill_mid_import
 from tests.support.archives import (
     Json,
     SavedImage,
@@ -51,18 +51,13 @@ from tests.support.images import (
     TestImages,
     native_architecture,
 )
-from tests.support.servers import RunningRegistry, kill_hard, private_dockyard
+from tests.support.servers import RunningRegistry, private_dockyard
 
 pytestmark = pytest.mark.clients
 
 OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
 OCI_LAYER_ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-TOKEN_ENV = {
-    "DOCKYARD_AUTH_MODE": "token",
-    "DOCKYARD_ADMIN_USERNAME": ADMIN,
-    "DOCKYARD_ADMIN_PASSWORD": ADMIN_PASSWORD,
-}
 
 
 @dataclass
@@ -533,72 +528,21 @@ def test_chunks_on_new_connections_reach_the_import_whichever_process_takes_them
 
 def test_an_upload_resumes_after_the_server_is_killed_mid_chunk(db_kind: str, tmp_path: Path) -> None:
     """The import takes the bytes as they arrive and checkpoints between tar entries: after a
-    crash the session resumes from its last checkpoint, which the server tells the client."""
-    layers = [random_layer(3 << 20, f"data/{i}.bin") for i in range(6)]
-    archive = docker_save([SavedImage(layers, ["resumed:1"])])
-    first_part = 5 << 20
+    crash the session resumes from its last checkpoint. The restarted server knows at once
+    that the import's process is gone (no waiting for its lease to run out): the first GET
+    gives the checkpoint's offset, and what the dead import left beside it is gone."""
     with private_dockyard(db_kind, tmp_path, TOKEN_ENV) as (server, restart):
-        with Api.connect(server, ADMIN, ADMIN_PASSWORD) as admin:
-            name = new_user(admin, "resumer")
-        with CatalogUser.connect(server, name) as user:
-            uploads = Uploads(user.http)
-            archive_id = uploads.start(name, len(archive))
-            assert uploads.send(archive_id, archive[:first_part], 0, len(archive)).status_code == 202
-
-        done_sending = threading.Event()
-
-        def slow_body() -> Iterator[bytes]:
-            step = 256 * 1024
-            for i in range(first_part, len(archive), step):
-                yield archive[i : i + step]
-                if i >= first_part + (4 << 20):
-                    time.sleep(0.3)  # the rest trickles in: the request is still open at the crash
-            done_sending.set()
-
-        def stream() -> None:
-            # The server dies under it: an error here is expected.
-            with (
-                httpx.Client(base_url=f"{server.url}/api/v1", auth=(name, PASSWORD), timeout=30) as http,
-                contextlib.suppress(httpx.HTTPError),
-            ):
-                http.patch(
-                    f"/archives/{archive_id}",
-                    content=slow_body(),
-                    headers={"Content-Range": f"bytes {first_part}-{len(archive) - 1}/{len(archive)}"},
-                )
-
-        streamer = threading.Thread(target=stream)
-        streamer.start()
-        checkpoint = server.data_dir / "storage" / "archives" / archive_id / "checkpoint"
-        deadline = time.monotonic() + 60
-
-        def resumable_past_first_part() -> bool:
-            if not checkpoint.exists():
-                return False
-            return int(json.loads(checkpoint.read_bytes())["reader"]["offset"]) > first_part
-
-        while not resumable_past_first_part():
-            assert time.monotonic() < deadline, "no checkpoint past the first chunk was stored"
-            time.sleep(0.05)
-        assert not done_sending.is_set()
-        kill_hard(server)
-        streamer.join(60)
-
+        killed = kill_mid_import(server)
         again = restart()
+        name, archive_id, archive = killed.user, killed.archive_id, killed.archive
         with CatalogUser.connect(again, name) as user:
             uploads = Uploads(user.http)
             status = uploads.status(archive_id)
-            assert status["state"] == "receiving"
-            # Until the dead server's lease runs out, GET may still show what it had taken; a
-            # chunk sent from there is answered with the offset the new import resumes from.
-            response = uploads.send(archive_id, archive[status["offset"] :], status["offset"], len(archive))
-            if response.status_code == 416:
-                resume = response.json()["offset"]
-                assert first_part < resume < len(archive)
-                assert uploads.status(archive_id)["offset"] == resume
-                response = uploads.send(archive_id, archive[resume:], resume, len(archive))
-            else:
-                assert first_part < status["offset"] < len(archive)
+            assert (status["state"], status["offset"]) == ("receiving", killed.checkpoint), (
+                f"the dead import had shown {killed.offset_at_crash}"
+            )
+            assert not killed.leftovers & killed.files(), "the dead import's leftovers are still there"
+            response = uploads.send(archive_id, archive[killed.checkpoint :], killed.checkpoint, len(archive))
             assert response.status_code == 202, response.text
             assert response.json()["offset"] == len(archive)
             # Completed in the background; GET reports the import's state until it is done.
@@ -615,8 +559,8 @@ def test_an_upload_resumes_after_the_server_is_killed_mid_chunk(db_kind: str, tm
             assert user.wait_inspected(f"{name}/resumed", "1")["status"] == "available"
             manifest = manifest_of(again, name, f"{name}/resumed", "1")
             stored = [layer_bytes(again, name, f"{name}/resumed", d["digest"]) for d in manifest["layers"]]
-            assert [gzip.decompress(blob) for blob in stored] == layers
-        assert not (again.data_dir / "storage" / "archives" / archive_id / "checkpoint").exists()
+            assert [gzip.decompress(blob) for blob in stored] == killed.layers
+        assert not (killed.folder / "checkpoint").exists()
 
 
 # --------------------------------------------------------------------------- the whole round trip

@@ -156,8 +156,8 @@ def start_reference(base: Path) -> RunningRegistry:
     return server
 
 
-def kill_hard(server: RunningRegistry) -> None:
-    """SIGKILL the server and its worker processes: a crash, with no shutdown code run."""
+def worker_pids(server: RunningRegistry) -> list[int]:
+    """The server's worker processes (its children)."""
     pid = server.process.pid
     children = []
     for status in Path("/proc").glob("[0-9]*/status"):
@@ -165,6 +165,12 @@ def kill_hard(server: RunningRegistry) -> None:
             fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
             if fields.get("PPid", "").strip() == str(pid):
                 children.append(int(status.parent.name))
+    return children
+
+
+def kill_hard(server: RunningRegistry) -> None:
+    """SIGKILL the server and its worker processes: a crash, with no shutdown code run."""
+    children = worker_pids(server)
     server.process.kill()
     for child in children:
         with contextlib.suppress(ProcessLookupError):

@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -147,7 +148,8 @@ def serve(
 
 @app.command(
     rich_help_panel=SERVER_PANEL,
-    help="Collect garbage now: unreferenced blobs and untagged manifests older than the grace period.",
+    help="Collect garbage now: unreferenced blobs and untagged manifests older than the grace period, "
+    "idle upload and archive sessions, and what crashed archive imports left behind.",
 )
 def gc(
     dry_run: Annotated[
@@ -166,9 +168,18 @@ def gc(
         services = build_services(settings)
         try:
             report = await services.gc.run(dry_run=dry_run)
+            purge_before = time.time() - settings.upload_purge_seconds
+            archives = await services.archive_purge.run(purge_before, dry_run=dry_run)
         finally:
             await services.close()
-        return {**report.summary(), "blobs": report.blobs, "manifests": report.manifests}
+        return {
+            **report.summary(),
+            **archives.summary(),
+            "blobs": report.blobs,
+            "manifests": report.manifests,
+            "archive_sessions": archives.sessions,
+            "archive_imports": archives.reclaimed,
+        }
 
     typer.echo(json.dumps(asyncio.run(collect()), indent=2))
 

@@ -61,6 +61,18 @@ blobs = Table(
     Column("touched_at", Float, nullable=False),
 )
 
+# A blob claimed by an upload or an import that is moving its bytes into place and has not
+# linked it yet: GC leaves a claimed blob alone, whatever its grace period, until the link
+# replaces the claim (same transaction) or the claim lapses (its holder died).
+blob_claims = Table(
+    "blob_claims",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("digest", DIGEST, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Index("ix_blob_claims_digest", "digest"),
+)
+
 # A repository may serve a blob only through a link (uploads and mounts create them).
 repository_blobs = Table(
     "repository_blobs",

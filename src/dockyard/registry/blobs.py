@@ -2,25 +2,31 @@
 
 Ordering that keeps online GC safe (see :mod:`dockyard.registry.gc`):
 
-1. ``claim`` upserts the blob row, refreshing ``touched_at``; a row GC is deleting makes
-   the caller wait until GC is done, then the row is created afresh;
+1. ``claim`` upserts the blob row, refreshing ``touched_at``, and records a claim on it, in
+   one transaction; a row GC is deleting makes the caller wait until GC is done, then the
+   row is created afresh;
 2. the bytes are renamed into ``blobs/...`` (atomic; identical content if already there);
-3. the repository link is inserted.
+3. the repository link is inserted and the claim removed, in one transaction.
 
-So a link always implies the bytes exist; a row without a link is invisible to clients.
+GC leaves a claimed blob alone whatever its grace period (the move in between may take as
+long as it takes), so from step 1 on the bytes stay; a claim whose holder died lapses after
+``CLAIM_SECONDS``. A link always implies the bytes exist; a row without a link is invisible
+to clients.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from sqlalchemy import and_, delete, select, update
 
 from dockyard.db.engine import Connection, Database
-from dockyard.db.tables import blobs, repository_blobs
+from dockyard.db.tables import blob_claims, blobs, repository_blobs
 from dockyard.oci.digest import Digest
 from dockyard.oci.errors import ErrorCode, RegistryError
 from dockyard.registry import repositories as repos
@@ -30,6 +36,9 @@ from dockyard.storage.base import LocalFile, PathNotFound, StorageDriver
 
 _CLAIM_WAIT = 0.05
 _CLAIM_ATTEMPTS = 600  # 30 s: GC deletes one blob in far less
+# Longer than moving any blob's bytes into place takes (a server-side copy on S3 included):
+# only a claim whose holder died is meant to lapse.
+CLAIM_SECONDS = 3600.0
 
 
 # Hot path (GET/HEAD of a blob): plain SQL, see Database.fetch_one.
@@ -99,8 +108,10 @@ class BlobService:
         """A stored blob's bytes, in chunks (for measuring layers; no repository check)."""
         return self.storage.reader(blob_path(digest))
 
-    async def claim(self, digest: Digest, size: int) -> None:
-        """Step 1 above: make sure a live row exists and is freshly touched."""
+    async def claim(self, digest: Digest, size: int) -> str:
+        """Step 1 above: make sure a live row exists, freshly touched and claimed; returns the
+        claim's id, for :meth:`_link_claimed` (or :meth:`_release`)."""
+        claim_id = uuid.uuid4().hex
         for _ in range(_CLAIM_ATTEMPTS):
             now = time.time()
             async with self.db.write() as conn:
@@ -112,17 +123,23 @@ class BlobService:
                 )
                 result = await conn.execute(stmt.returning(blobs.c.digest))
                 if result.first() is not None:
-                    return
+                    claimed = blob_claims.insert().values(
+                        id=claim_id, digest=digest, expires_at=now + CLAIM_SECONDS
+                    )
+                    await conn.execute(claimed)
+                    return claim_id
             await asyncio.sleep(_CLAIM_WAIT)
         raise RegistryError(ErrorCode.UNAVAILABLE, f"blob {digest} is being garbage collected; retry")
 
     async def commit(self, repository: str, scratch_path: str, digest: Digest, size: int) -> None:
         """Store verified bytes at ``scratch_path`` as ``digest`` and link it into ``repository``."""
-        await self.claim(digest, size)
-        await self.storage.move(scratch_path, blob_path(digest))
-        async with self.db.write() as conn:
-            repo_id = await repos.ensure_id(self.db, conn, repository)
-            await self._link(conn, repo_id, digest)
+        claim_id = await self.claim(digest, size)
+        try:
+            await self.storage.move(scratch_path, blob_path(digest))
+            await self._link_claimed(repository, digest, claim_id)
+        except Exception:
+            await self._release(claim_id)
+            raise
 
     async def adopt(self, repository: str, digest: Digest, size: int, scratch_path: str | None) -> bool:
         """Link ``digest`` into ``repository``, moving verified bytes from ``scratch_path`` into
@@ -131,8 +148,18 @@ class BlobService:
 
         The claim comes first, as in :meth:`commit`: once it holds, GC leaves the stored bytes
         alone, so the check for them that follows stays true until the link exists."""
-        await self.claim(digest, size)
-        moved = False
+        claim_id = await self.claim(digest, size)
+        try:
+            moved = await self._place(digest, scratch_path)
+            await self._link_claimed(repository, digest, claim_id)
+        except Exception:
+            await self._release(claim_id)
+            raise
+        return moved
+
+    async def _place(self, digest: Digest, scratch_path: str | None) -> bool:
+        """The bytes of a claimed blob in place: True when moved from ``scratch_path``, False
+        when already stored."""
         try:
             await self.storage.stat(blob_path(digest))
         except PathNotFound:
@@ -144,11 +171,22 @@ class BlobService:
                 raise RegistryError(
                     ErrorCode.BLOB_UNKNOWN, f"blob {digest} is neither stored nor staged"
                 ) from None
-            moved = True
+            return True
+        return False
+
+    async def _link_claimed(self, repository: str, digest: Digest, claim_id: str) -> None:
+        """Step 3 above: the link replaces the claim, in one transaction (GC sees one or the other)."""
         async with self.db.write() as conn:
             repo_id = await repos.ensure_id(self.db, conn, repository)
             await self._link(conn, repo_id, digest)
-        return moved
+            await conn.execute(delete(blob_claims).where(blob_claims.c.id == claim_id))
+
+    async def _release(self, claim_id: str) -> None:
+        """A claim that will not be linked (the push failed): GC may have the blob again.
+        Best effort: a claim left behind lapses."""
+        with contextlib.suppress(Exception):
+            async with self.db.write() as conn:
+                await conn.execute(delete(blob_claims).where(blob_claims.c.id == claim_id))
 
     async def _link(self, conn: Connection, repo_id: int, digest: Digest) -> None:
         now = time.time()

@@ -7,10 +7,13 @@ Sweep, each step a conditional statement that re-checks its condition at delete 
 1. untagged, unreferenced manifests older than the grace period;
 2. repository links to blobs no remaining manifest references, untouched for the grace
    period (a manifest PUT touches the links it relies on, in its own transaction);
-3. blobs with no link left and untouched for the grace period: the row is first marked
+3. blobs with no link left, no claim (an upload between its claim and its link, whatever
+   the grace period) and untouched for the grace period: the row is first marked
    ``deleting`` (so a concurrent upload of the same bytes waits, see
    :mod:`dockyard.registry.blobs`), then the bytes go, then the row;
-4. upload sessions idle longer than the purge period, and upload folders with no session.
+4. upload sessions idle longer than the purge period, and upload folders with no session
+   (a session's row is written before its folder, and the folders are listed before the
+   rows are read, so a session being started is never taken for an orphan).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from sqlalchemy.exc import IntegrityError
 
 from dockyard.db.engine import Connection, Database
 from dockyard.db.tables import (
+    blob_claims,
     blobs,
     manifest_references,
     manifests,
@@ -198,12 +202,20 @@ class GarbageCollector:
         report.links += [f"{name}@{r[0]}" for r in rows]
 
     async def _sweep_blobs(self, tx: _Transactions, cutoff: float, report: GcReport) -> None:
+        now = time.time()
         linked = exists().where(repository_blobs.c.digest == blobs.c.digest)
-        condition = and_(blobs.c.state == "live", blobs.c.touched_at < cutoff, ~linked)
+        claimed = exists().where(blob_claims.c.digest == blobs.c.digest, blob_claims.c.expires_at >= now)
+        condition = and_(blobs.c.state == "live", blobs.c.touched_at < cutoff, ~linked, ~claimed)
+        async with tx.write() as conn:  # claims whose holder died
+            await conn.execute(delete(blob_claims).where(blob_claims.c.expires_at < now))
         async with tx.read() as conn:
             candidates = (await conn.execute(select(blobs.c.digest, blobs.c.size).where(condition))).all()
         for digest, size in candidates:
             async with tx.write() as conn:
+                # Lock the row first (every claim and mount writes it): one in flight commits
+                # before the condition is checked, by a statement of its own that sees it.
+                # (PostgreSQL re-checks a waiting UPDATE's subqueries on its old snapshot.)
+                await conn.execute(select(blobs.c.digest).where(blobs.c.digest == digest).with_for_update())
                 marked = await conn.execute(
                     update(blobs).where(blobs.c.digest == digest, condition).values(state="deleting")
                 )
@@ -242,6 +254,8 @@ class GarbageCollector:
             folders = await self.storage.list("uploads")
         except PathNotFound:
             return 0
+        # Read after listing: a folder listed has its session's row written already (see
+        # UploadService.start), so only a session gone since then is missing here.
         async with self.db.read() as conn:
             known = {r[0] for r in await conn.execute(select(uploads.c.id))}
         removed = 0

@@ -175,14 +175,15 @@ class UploadService:
 
     async def start(self, repository: str) -> UploadStatus:
         upload_id = str(uuid.uuid4())
-        writer = await self.storage.writer(upload_path(upload_id))
-        await writer.close()
         now = time.time()
+        # The row first, then the folder: GC takes a folder without a row for an orphan.
         async with self.db.write() as conn:
             repo_id = await repos.ensure_id(self.db, conn, repository)
             await conn.execute(
                 uploads.insert().values(id=upload_id, repository_id=repo_id, created_at=now, updated_at=now)
             )
+        writer = await self.storage.writer(upload_path(upload_id))
+        await writer.close()
         return UploadStatus(upload_id, 0)
 
     async def _check(self, repository: str, upload_id: str) -> None:

@@ -6,20 +6,26 @@ staged by then; stored as JSON in the session's folder (``checkpoint``), written
 Every blob it names is already durable in ``blobs/<hex>`` (staged blobs are fsynced before
 they are renamed there), so an importer started from it only needs the archive's bytes from
 ``offset`` on. Kept metadata (manifests, configs: small files) travels inside it, base64.
+
+Whatever else is in the folder when a new importer starts from it was left by an import that
+is gone (scratch files in ``staging/``, blobs staged after the checkpoint): nothing will use
+it, and ``remove_leftovers`` deletes it.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 from dataclasses import dataclass
 from typing import Any
 
 from dockyard.oci.digest import Digest
+from dockyard.storage.base import PathNotFound, StorageDriver
 from dockyard.transfer.archives.decompress import Compression
 from dockyard.transfer.archives.ingest import ImportState, StoredBlob
 from dockyard.transfer.archives.safe_tar import ReaderState
-from dockyard.transfer.import_sink import RegistrySink, SinkBlob
+from dockyard.transfer.import_sink import RegistrySink, SinkBlob, session_folder, staged_path
 
 VERSION = 1
 
@@ -39,6 +45,45 @@ class Checkpoint:
     @property
     def offset(self) -> int:
         return self.state.offset
+
+
+def checkpoint_path(archive_id: str) -> str:
+    return f"{session_folder(archive_id)}/checkpoint"
+
+
+async def load_checkpoint(storage: StorageDriver, archive_id: str) -> Checkpoint | None:
+    """The session's stored checkpoint, or None (none stored, or from another version)."""
+    try:
+        data = await storage.get_content(checkpoint_path(archive_id))
+    except PathNotFound:
+        return None
+    return decode(data)
+
+
+async def remove_leftovers(
+    storage: StorageDriver, archive_id: str, checkpoint: Checkpoint | None, dry_run: bool = False
+) -> int:
+    """Delete what imports that are gone left in the session's folder, keeping what
+    ``checkpoint`` names (everything staged goes when there is none); how many files. The
+    caller holds the session, and no import of it runs."""
+    folder = session_folder(archive_id)
+    keep = set()
+    if checkpoint is not None:
+        keep = {staged_path(folder, blob.digest) for blob in checkpoint.sink.by_name.values() if blob.staged}
+    removed = 0
+    for part in ("staging", "blobs"):
+        try:
+            paths = await storage.list(f"{folder}/{part}")
+        except PathNotFound:
+            continue
+        for path in paths:
+            if path in keep:
+                continue
+            if not dry_run:
+                with contextlib.suppress(PathNotFound):
+                    await storage.delete(path)
+            removed += 1
+    return removed
 
 
 def sink_state(sink: RegistrySink) -> SinkState:

@@ -7,14 +7,19 @@ A chunked upload's import lives across requests in the process that received its
 - ``resume_offset``: where its newest stored checkpoint (``archives/<id>/checkpoint``) is;
 - ``generation``: bumped whenever a new import takes over, so an older one (in this or
   another process) knows it is stale;
+- ``holder``: the process whose import it is (:mod:`.archive_holders`), which any process can
+  ask whether it is still alive: when it died, the session is taken back to its checkpoint at
+  once (:mod:`.archive_reclaim`);
 - ``updated_at``: renewed every ``LEASE`` seconds while this process holds the import. When
-  it is older than ``LEASE_STALE``, the holder is gone (killed, or a replica lost), and the
+  it is older than ``LEASE_STALE``, the holder is taken for gone too (a hung process), and the
   session's offset is ``resume_offset``.
 
 A chunk (in any process, holding the session's lock) uses the import held here when its
 generation and ``processed`` match the row; otherwise it starts a new one from the stored
-checkpoint (or from byte 0). Imports left without a chunk for ``IDLE`` seconds are stopped:
-their checkpoint stays, and the session's offset goes back to it.
+checkpoint (or from byte 0), after deleting what earlier imports left beside it. Imports left
+without a chunk for ``IDLE`` seconds are stopped: their checkpoint stays, and the session's
+offset goes back to it. Progress and checkpoints are recorded only under the session's lock,
+so that no import records while another takes over.
 """
 
 from __future__ import annotations
@@ -22,8 +27,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import socket
 import time
 
 from sqlalchemy import ColumnElement, and_, update
@@ -31,8 +34,15 @@ from sqlalchemy import ColumnElement, and_, update
 from dockyard.db.engine import Database
 from dockyard.db.tables import archive_uploads
 from dockyard.registry.upload_locks import UploadLocks
-from dockyard.storage.base import PathNotFound, StorageDriver
-from dockyard.transfer.archive_checkpoint import Checkpoint, decode, encode
+from dockyard.storage.base import StorageDriver
+from dockyard.transfer.archive_checkpoint import (
+    Checkpoint,
+    checkpoint_path,
+    encode,
+    load_checkpoint,
+    remove_leftovers,
+)
+from dockyard.transfer.archive_holders import Holders
 from dockyard.transfer.archive_import import IsStored, LiveImport
 from dockyard.transfer.import_sink import session_folder
 
@@ -50,23 +60,17 @@ def _current(live: LiveImport) -> ColumnElement[bool]:
     return and_(archive_uploads.c.id == live.archive_id, archive_uploads.c.generation == live.generation)
 
 
-def holder_id() -> str:
-    """This process, as the session row names it."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def checkpoint_path(archive_id: str) -> str:
-    return f"{session_folder(archive_id)}/checkpoint"
-
-
 class LiveImports:
-    def __init__(self, db: Database, storage: StorageDriver, locks: UploadLocks, is_stored: IsStored) -> None:
+    def __init__(
+        self, db: Database, storage: StorageDriver, locks: UploadLocks, is_stored: IsStored, holders: Holders
+    ) -> None:
         self.db = db
         self.storage = storage
         self.locks = locks
         self.is_stored = is_stored
+        self.holders = holders
+        self.me = holders.me
         self._held: dict[str, LiveImport] = {}
-        self.me = holder_id()
         self._tender: asyncio.Task[None] | None = None
 
     def failure(self, archive_id: str, generation: int) -> BaseException | None:
@@ -84,9 +88,11 @@ class LiveImports:
         return live
 
     async def take_over(self, archive_id: str, generation: int, layer_compression: str) -> LiveImport:
-        """A new import for the session, from its stored checkpoint (or from byte 0)."""
+        """A new import for the session (whose lock the caller holds), from its stored
+        checkpoint (or from byte 0); what earlier imports left beside it goes."""
         await self.drop(archive_id)
         await self._make_room()
+        await self.holders.hold()  # before the row names this process
         checkpoint = await self.load(archive_id)
         offset = checkpoint.offset if checkpoint is not None else 0
         generation += 1
@@ -102,6 +108,7 @@ class LiveImports:
                     updated_at=time.time(),
                 )
             )
+        await remove_leftovers(self.storage, archive_id, checkpoint)
         live = LiveImport(
             archive_id,
             generation,
@@ -138,11 +145,7 @@ class LiveImports:
             await live.stop()
 
     async def load(self, archive_id: str) -> Checkpoint | None:
-        try:
-            data = await self.storage.get_content(checkpoint_path(archive_id))
-        except PathNotFound:
-            return None
-        return decode(data)
+        return await load_checkpoint(self.storage, archive_id)
 
     async def record(self, live: LiveImport) -> None:
         """Store the newest checkpoint (if newer) and the offset, for the current generation."""
@@ -189,6 +192,8 @@ class LiveImports:
                             await self._let_go(live)
             with contextlib.suppress(Exception):
                 await self._renew()
+            with contextlib.suppress(Exception):
+                await self.holders.check()
 
     async def _renew(self) -> None:
         by_generation = [(live.archive_id, live.generation) for live in self._held.values()]
@@ -210,5 +215,10 @@ class LiveImports:
                 await self._tender
         held, self._held = list(self._held.values()), {}
         for live in held:
-            with contextlib.suppress(Exception):
-                await self._let_go(live)
+            async with self.locks.hold(live.archive_id) as ours:
+                if not ours:  # another process is taking it over: it records, not this one
+                    await live.stop()
+                    continue
+                with contextlib.suppress(Exception):
+                    await self._let_go(live)
+        await self.holders.close()

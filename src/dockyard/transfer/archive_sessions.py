@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import time
 import uuid
@@ -15,6 +16,7 @@ from sqlalchemy import select
 from dockyard.db.engine import Connection
 from dockyard.db.tables import archive_uploads, workspaces
 from dockyard.ops.siblings import sibling_socket
+from dockyard.transfer.archive_holders import parse_holder
 from dockyard.transfer.archive_live import LEASE_STALE
 from dockyard.transfer.archive_results import ArchiveImageInfo, images_of
 
@@ -115,6 +117,14 @@ async def load_session(conn: Connection, archive_id: str) -> Session | None:
     )
 
 
+def interrupted(offset: int) -> str:
+    """Why an importing session is receiving again."""
+    return (
+        "the import was interrupted (the server stopped); send the archive from "
+        f"offset {offset} and complete the upload again"
+    )
+
+
 def status_of(s: Session) -> ArchiveStatus:
     """What the API shows of a session: its offset falls back to the checkpoint when the
     import that held it is gone."""
@@ -126,10 +136,7 @@ def status_of(s: Session) -> ArchiveStatus:
         offset = processed
     elif stale(s):
         state, processed = RECEIVING, s.resume_offset
-        reason = (
-            "the import was interrupted (the server stopped); send the archive from "
-            f"offset {processed} and complete the upload again"
-        )
+        reason = interrupted(processed)
         offset = processed
     elif state == IMPORTING:
         offset = s.processed
@@ -162,7 +169,10 @@ def sibling_holding(s: Session, me: str, run_dir: Path) -> Path | None:
     receiving session ``s``, if there is one."""
     if s.state != RECEIVING or not s.holder or s.holder == me or s.updated_at < time.time() - LEASE_STALE:
         return None
-    host, _, pid = s.holder.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
+    holder = parse_holder(s.holder)
+    if holder is None:
         return None
-    return sibling_socket(run_dir, int(pid))
+    host, pid, _instance = holder
+    if host != socket.gethostname() or pid == os.getpid():  # the same pid: a restarted server
+        return None
+    return sibling_socket(run_dir, pid)

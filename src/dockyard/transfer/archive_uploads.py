@@ -16,8 +16,10 @@ elsewhere gets 416 with it; see :mod:`.archive_live`). States::
         +--> failed (the archive was refused while it arrived)
 
 One request at a time works on a session, across processes (the upload locks of the
-registry): a second one gets ``Conflict``. An import whose process died while importing
-(heartbeat older than ``STALE``) goes back to receiving, from its checkpoint.
+registry): a second one gets ``Conflict``. An import whose process died (known at once, see
+:mod:`.archive_holders`; or its heartbeat older than ``STALE``) goes back to receiving, from
+its checkpoint (:mod:`.archive_reclaim`). Expired sessions are purged by GC
+(:mod:`.archive_purge`).
 """
 
 from __future__ import annotations
@@ -45,9 +47,12 @@ from dockyard.registry.paths import blob_path
 from dockyard.registry.upload_locks import UploadLocks
 from dockyard.registry.uploads import BodyInterrupted
 from dockyard.storage.base import PathNotFound, StorageDriver
+from dockyard.transfer.archive_checkpoint import checkpoint_path
 from dockyard.transfer.archive_feed import ImportCancelled
+from dockyard.transfer.archive_holders import Holders
 from dockyard.transfer.archive_import import LiveImport
-from dockyard.transfer.archive_live import LiveImports, checkpoint_path
+from dockyard.transfer.archive_live import LiveImports
+from dockyard.transfer.archive_reclaim import Reclaimer
 from dockyard.transfer.archive_results import ArchiveImageInfo, ImportedImage, images_of
 from dockyard.transfer.archive_sessions import (
     DONE,
@@ -99,7 +104,9 @@ class ArchiveUploads:
         self.max_bytes = max_bytes
         self.quota = quota
         self.run_dir = run_dir
-        self.live = LiveImports(db, storage, locks, self._is_stored)
+        self.holders = Holders(locks)
+        self.live = LiveImports(db, storage, locks, self._is_stored, self.holders)
+        self.reclaimer = Reclaimer(db, storage, locks, self.holders)
         self._tasks: set[asyncio.Task[None]] = set()
 
     # --- sessions -----------------------------------------------------------------
@@ -176,7 +183,14 @@ class ArchiveUploads:
             yield await self._session(actor, archive_id)  # as it is now that we hold it
 
     async def status(self, actor: Subject, archive_id: str) -> ArchiveStatus:
-        return status_of(await self._session(actor, archive_id))
+        session = await self._session(actor, archive_id)
+        if await self.reclaimer.holder_gone(session) and await self.reclaimer.reclaim(archive_id) is not None:
+            session = await self._session(actor, archive_id)  # back at its checkpoint
+        return status_of(session)
+
+    async def _abandoned(self, s: Session) -> bool:
+        """Whether ``s`` is importing in a process that is gone (or hung)."""
+        return stale(s) or await self.reclaimer.holder_gone(s)
 
     async def images(self, actor: Subject, archive_id: str) -> list[ArchiveImageInfo]:
         session = await self._session(actor, archive_id)
@@ -244,7 +258,7 @@ class ArchiveUploads:
 
     async def _current(self, s: Session) -> LiveImport:
         """The session's import: the one held here, or a new one from its checkpoint."""
-        if s.state == IMPORTING and not stale(s):
+        if s.state == IMPORTING and not await self._abandoned(s):
             raise Conflict("the archive is being imported; wait until the import has ended")
         if s.state == FAILED:
             raise Conflict(f"the archive upload failed: {s.reason}. Start a new upload")
@@ -258,7 +272,7 @@ class ArchiveUploads:
         if live is None:
             live = await self.live.take_over(s.id, s.generation, s.layer_compression)
             live.when_ended(self._ended)
-            if s.state != RECEIVING:
+            if s.state != RECEIVING or s.reason is not None:
                 async with self.db.write() as conn:
                     await conn.execute(
                         update(archive_uploads)
@@ -497,7 +511,7 @@ class ArchiveUploads:
 
     async def delete(self, actor: Subject, archive_id: str) -> None:
         async with self.exclusive(actor, archive_id) as s:
-            if s.state == IMPORTING and not stale(s):
+            if s.state == IMPORTING and not await self._abandoned(s):
                 raise Conflict("the archive is being imported; delete it when the import has ended")
             await self._remove(archive_id)
 
@@ -512,32 +526,3 @@ class ArchiveUploads:
     async def remove_failed(self, archive_id: str) -> None:
         """A one-shot upload that was refused: no trace of it stays."""
         await self._remove(archive_id)
-
-    async def purge_stale(self, older_than: float) -> int:
-        """Remove sessions untouched since ``older_than`` and folders without a session."""
-        async with self.db.read() as conn:
-            rows = (
-                await conn.execute(
-                    select(archive_uploads.c.id).where(archive_uploads.c.updated_at < older_than)
-                )
-            ).all()
-            known = {r[0] for r in await conn.execute(select(archive_uploads.c.id))}
-        removed = 0
-        for (archive_id,) in rows:
-            async with self.locks.hold(archive_id) as held:
-                if held:
-                    await self._remove(archive_id)
-                    removed += 1
-        try:
-            folders = await self.storage.list("archives")
-        except PathNotFound:
-            folders = []
-        for folder in folders:
-            archive_id = folder.rsplit("/", 1)[1]
-            if archive_id in known:
-                continue
-            with contextlib.suppress(PathNotFound):
-                if (await self.storage.stat(folder)).modified < older_than:
-                    await self.storage.delete(folder)
-                    removed += 1
-        return removed

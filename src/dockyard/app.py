@@ -27,15 +27,13 @@ from dockyard.api.rest import create_api
 from dockyard.api.token_endpoint import TokenEndpoint
 from dockyard.api.v1.archives import ArchiveServices
 from dockyard.api.v1.catalog import CatalogServices
-from dockyard.auth import audit
 from dockyard.auth.accounts import Accounts
 from dockyard.auth.authorizer import TokenAuthorizer
-from dockyard.auth.base import Authorizer, current_principal
+from dockyard.auth.base import Authorizer
 from dockyard.auth.basic import AdminAuthorizer
 from dockyard.auth.jwt_tokens import TokenService
 from dockyard.auth.keys import KeyRing
 from dockyard.auth.passwords import Passwords
-from dockyard.auth.policy import Subject
 from dockyard.auth.repositories import Repositories
 from dockyard.auth.requests import AccessRequests
 from dockyard.auth.services import Identity
@@ -61,10 +59,12 @@ from dockyard.oci.digest import Digest
 from dockyard.oci.reference import parse_reference
 from dockyard.ops import logs, metrics
 from dockyard.ops.access import AccessLog, LineBuffer
+from dockyard.ops.forwarded import parse_networks, with_client
+from dockyard.ops.registry_audit import AuditListener
 from dockyard.ops.siblings import SiblingSocket, run_dir_for, worker_socket
 from dockyard.registry.blobs import BlobService
 from dockyard.registry.cache import Generations, PostgresGenerations, SharedMemoryGenerations
-from dockyard.registry.events import Event, EventBus, ManifestDeleted, ManifestPushed
+from dockyard.registry.events import EventBus
 from dockyard.registry.gc import GarbageCollector
 from dockyard.registry.http.context import RegistryContext
 from dockyard.registry.http.router import RegistryApp
@@ -306,43 +306,13 @@ def build_authorizer(services: Services) -> Authorizer:
     )
 
 
-class AuditListener:
-    """Writes pushes and deletes to the audit log, with the actor of the current request."""
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-
-    async def __call__(self, event: Event) -> None:
-        principal = current_principal.get()
-        actor = None
-        if principal is not None:
-            kind = principal.kind if principal.kind in ("user", "robot") else "anonymous"
-            actor = Subject(kind, principal.id, principal.name)  # type: ignore[arg-type]  # checked above
-        if isinstance(event, ManifestPushed):
-            action, target = "manifest.push", f"{event.repository}@{event.digest}"
-            detail: dict[str, object] = {"tag": event.tag, "media_type": event.media_type, "size": event.size}
-        elif isinstance(event, ManifestDeleted):
-            action, target, detail = "manifest.delete", f"{event.repository}@{event.digest}", {}
-        else:
-            action, target, detail = "tag.delete", f"{event.repository}:{event.tag}", {}
-        async with self.db.write() as conn:
-            ws = (
-                await conn.execute(
-                    text("SELECT workspace_id FROM repositories WHERE name = :name"),
-                    {"name": event.repository},
-                )
-            ).first()
-            await audit.record(
-                conn, actor, action, workspace_id=None if ws is None else ws[0], target=target, detail=detail
-            )
-
-
 class Dockyard:
     """The ASGI application: /v2 goes to the registry's thin router, the rest to Starlette."""
 
     def __init__(self, services: Services) -> None:
         self.services = services
         settings = services.settings
+        self.trusted_proxies = parse_networks(settings.trusted_proxies)
         ctx = RegistryContext(
             services.blobs, services.uploads, services.manifests, build_authorizer(services)
         )
@@ -389,6 +359,7 @@ class Dockyard:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
+            scope = with_client(scope, self.trusted_proxies)
             path: str = scope["path"]
             if path == "/v2" or path.startswith("/v2/"):
                 await self.registry(scope, receive, send)

@@ -211,6 +211,7 @@ def run(settings: Settings) -> None:
         http=ZeroCopyHttpToolsProtocol,
         lifespan="on",
         access_log=False,
+        proxy_headers=False,  # X-Forwarded-For is read only from trusted_proxies (ops/forwarded.py)
         log_config=None,
         timeout_keep_alive=30,
         timeout_graceful_shutdown=10,

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -77,6 +77,12 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Registries (host[:port]) spoken to over plain HTTP when verifying external images; "
         "loopback addresses always are.",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Reverse proxies (IP addresses or CIDR blocks, as a JSON list) whose "
+        "X-Forwarded-For header names the client: its rightmost address that is not itself a "
+        "trusted proxy. From any other peer the header is ignored. Empty: never read it.",
     )
     login_max_failures: int = Field(
         10, ge=1, description="Failed logins per user and address before a lockout."
@@ -175,6 +181,16 @@ class Settings(BaseSettings):
                 "set DOCKYARD_AUTH_MODE=basic with an admin user to listen elsewhere"
             )
         return self
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, values: list[str]) -> list[str]:
+        for value in values:
+            try:
+                ipaddress.ip_network(value.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"{value!r} is not an IP address or CIDR block (e.g. 10.0.0.0/8)") from None
+        return values
 
     @property
     def effective_database_url(self) -> str:

@@ -1,7 +1,7 @@
 """Test support for token mode: a server with a known admin, an /api/v1 client that
 sets up users, workspaces, teams, robots and grants, and an ``httpx.Auth`` that speaks the
-Docker token protocol as clients do (on a 401 Bearer challenge, fetch a token from the
-realm with Basic credentials, retry)."""
+Docker token protocol as clients do (on a 401 Bearer challenge, or a 403 one for a token too
+narrow, fetch a token from the realm with Basic credentials, retry)."""
 
 from __future__ import annotations
 
@@ -68,11 +68,13 @@ class TokenAuth(httpx.Auth):
         if self.token:
             request.headers["Authorization"] = f"Bearer {self.token}"
         response = yield request
-        if response.status_code != 401:
+        if response.status_code not in (401, 403):
             return
         scheme, params = parse_challenge(response.headers.get("www-authenticate", ""))
-        if scheme != "Bearer":
-            return
+        if scheme != "Bearer" or (
+            response.status_code == 403 and params.get("error") != "insufficient_scope"
+        ):
+            return  # a 403 with the challenge says "this token is too narrow; fetch another"
         query = {"service": params.get("service", "")}
         if "scope" in params:
             query["scope"] = params["scope"]

@@ -157,19 +157,32 @@ def normalised(exchange: Exchange, names: dict[str, str]) -> dict[str, Any]:
 def expire_grants(registry: RunningRegistry, username: str) -> int:
     """Move every repository grant of ``username`` one minute into the past, in the
     server's own database (SQLite file or PostgreSQL). Returns how many rows changed."""
+    return server_execute(
+        registry,
+        "UPDATE repository_grants SET expires_at = :past "
+        "WHERE user_id = (SELECT id FROM users WHERE username = :username)",
+        {"past": time.time() - 60, "username": username},
+    )
+
+
+def expire_token(registry: RunningRegistry, token_id: int) -> int:
+    """Make a personal access or robot token expire one minute ago (as time would)."""
+    return server_execute(
+        registry,
+        "UPDATE access_tokens SET expires_at = :past WHERE id = :id",
+        {"past": time.time() - 60, "id": token_id},
+    )
+
+
+def server_execute(registry: RunningRegistry, sql: str, params: dict[str, Any]) -> int:
+    """Run one statement in the server's own database; how many rows it changed."""
     url = registry.database_url or f"sqlite+aiosqlite:///{(registry.data_dir / 'dockyard.db').resolve()}"
 
     async def run() -> int:
         engine = create_async_engine(url)
         try:
             async with engine.begin() as conn:
-                result = await conn.execute(
-                    text(
-                        "UPDATE repository_grants SET expires_at = :past "
-                        "WHERE user_id = (SELECT id FROM users WHERE username = :username)"
-                    ),
-                    {"past": time.time() - 60, "username": username},
-                )
+                result = await conn.execute(text(sql), params)
                 return int(result.rowcount)
         finally:
             await engine.dispose()

@@ -44,7 +44,7 @@ class Authenticator:
         if scheme.lower() == "bearer":
             token_subject = await self.identity.accounts.from_access_token(value.strip())
             if token_subject is None:
-                raise AuthenticationFailed("the token is unknown, expired or revoked")
+                raise AuthenticationFailed("the token is unknown, or its account is disabled")
             return token_subject
         credentials = parse_basic(header)
         if credentials is None:

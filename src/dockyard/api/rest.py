@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from dockyard.api import problems
+from dockyard.api import docs, problems
 from dockyard.api.deps import Authenticator
 from dockyard.api.v1 import (
     archives,
@@ -45,9 +45,10 @@ def create_api(
             "password or personal access token) or `Authorization: Bearer <personal access token>`."
         ),
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # served by api.docs, without a CDN
         redoc_url=None,
     )
+    docs.install(app, "/api/v1")
     app.state.identity = identity
     app.state.authenticator = Authenticator(identity)
     app.state.catalog = catalog

@@ -115,7 +115,10 @@ class TokenEndpoint:
                 return _auth_error(exc)
         elif grant_type == "refresh_token":
             refresh_in = form.get("refresh_token", "")
-            subject = await accounts.from_refresh_token(refresh_in)
+            try:
+                subject = await accounts.from_refresh_token(refresh_in)
+            except AuthenticationFailed as exc:  # made from a token that has expired or was revoked
+                return _error(401, "invalid_grant", str(exc))
             if subject is None:
                 return _error(401, "invalid_grant", "the refresh token is unknown, expired or revoked")
         else:

@@ -8,6 +8,7 @@ a locked-out login is refused before its password is checked.
 
 from __future__ import annotations
 
+import datetime
 import re
 import time
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from sqlalchemy import Row, select, update
 from sqlalchemy.exc import IntegrityError
 
 from dockyard.auth import audit, bearer
-from dockyard.auth.errors import AuthenticationFailed, Conflict, Invalid, NotFound
+from dockyard.auth.errors import AuthenticationFailed, Conflict, Invalid, NotFound, Throttled
 from dockyard.auth.passwords import Passwords, check_strength
 from dockyard.auth.policy import Subject
 from dockyard.auth.throttle import LoginThrottle
@@ -27,6 +28,7 @@ from dockyard.db.tables import access_tokens, memberships, refresh_tokens, robot
 # A user name is a repository path component, so that it can name a personal workspace.
 NAME_RE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
 NAME_MAX = 64
+WRONG_CREDENTIALS = "wrong username or password"
 RESERVED = frozenset({"v2", "api", "auth", "anonymous", "healthz", "metrics"})
 
 
@@ -82,32 +84,51 @@ class Accounts:
     # --- authentication -------------------------------------------------------------
 
     async def authenticate(self, username: str, secret: str, client_ip: str | None) -> Subject:
-        """The subject for Basic credentials; raises ``AuthenticationFailed`` or ``Throttled``."""
-        await self.throttle.check(username, client_ip)
-        subject: Subject | None
-        if "+" in username:
-            subject = await self._robot_login(username, secret)
-        elif bearer.looks_like_access_token(secret):
-            subject = await self.from_access_token(secret, expect_user=username)
-        else:
-            subject = await self._password_login(username, secret)
+        """The subject for Basic credentials; raises ``AuthenticationFailed`` or ``Throttled``
+        (see :mod:`dockyard.auth.throttle` for which counter refuses what)."""
+        if "+" in username or bearer.looks_like_access_token(secret):
+            try:
+                subject = await self.from_access_token(secret, expect_user=username)
+            except AuthenticationFailed as exc:  # an expired or revoked token: say which
+                raise await self._refusal(username, client_ip, str(exc)) from None
+            if subject is None:
+                raise await self._refusal(username, client_ip, WRONG_CREDENTIALS)
+            return subject
+        attempt = await self.throttle.reserve(username, client_ip)
+        subject = await self._password_login(username, secret, client_ip)
         if subject is None:
-            locked = await self.throttle.failed(username, client_ip)
-            async with self.db.write() as conn:
-                await audit.record(
-                    conn,
-                    None,
-                    "login.locked" if locked else "login.failed",
-                    target=username[:100],
-                    client_ip=client_ip,
-                )
-            raise AuthenticationFailed("wrong username or password")
+            locked = attempt.number >= self.throttle.policy.max_failures
+            raise await self._refusal(username, client_ip, WRONG_CREDENTIALS, locked)
         await self.throttle.succeeded(username, client_ip)
         return subject
 
-    async def _password_login(self, username: str, password: str) -> Subject | None:
+    async def _refusal(
+        self, username: str, client_ip: str | None, message: str, locked: bool = False
+    ) -> AuthenticationFailed | Throttled:
+        """Count and log a failed login; the error to raise: ``Throttled`` once the address
+        is past its limit (for every name alike, so that the answer tells no names apart),
+        else ``AuthenticationFailed(message)``."""
+        limit = self.throttle.policy.max_failures_per_ip
+        address = await self.throttle.failed(client_ip)
+        locked = locked or address.number == limit
+        async with self.db.write() as conn:
+            await audit.record(
+                conn,
+                None,
+                "login.locked" if locked else "login.failed",
+                target=username[:100],
+                client_ip=client_ip,
+            )
+        wait = address.remaining(self.throttle.clock())
+        if address.number > limit and wait is not None:
+            return Throttled(wait)
+        return AuthenticationFailed(message)
+
+    async def _password_login(self, username: str, password: str, client_ip: str | None) -> Subject | None:
         async with self.db.read() as conn:
             row = (await conn.execute(select(users).where(users.c.username == username.lower()))).first()
+        if row is None and await self.throttle.address_lock(client_ip) is not None:
+            return None  # no real name behind it: no password to check for a flood of made-up names
         encoded = None if row is None else row._mapping["password_hash"]
         if not await self.passwords.verify(encoded, password) or row is None:
             return None
@@ -119,7 +140,9 @@ class Accounts:
         return Subject("user", user.id, user.username, is_admin=user.is_admin)
 
     async def from_access_token(self, secret: str, expect_user: str | None = None) -> Subject | None:
-        """The subject of a personal access or robot token, or None if it is not valid now."""
+        """The subject of a personal access or robot token; None for an unknown token, one of
+        another user or of a disabled account; ``AuthenticationFailed`` saying why for an
+        expired or revoked one."""
         return await self._from_token_hash(bearer.digest(secret), expect_user)
 
     async def _from_token_hash(self, token_hash: str, expect_user: str | None = None) -> Subject | None:
@@ -151,8 +174,6 @@ class Accounts:
         if row is None:
             return None
         m = row._mapping
-        if m["revoked_at"] is not None or (m["expires_at"] is not None and m["expires_at"] <= now):
-            return None
         scopes = frozenset(m["scopes"].split(","))
         if m["user_id"] is not None:
             if m["disabled_at"] is not None:
@@ -167,6 +188,11 @@ class Accounts:
             if m["robot_disabled_at"] is not None or (expect_user is not None and expect_user != name):
                 return None
             subject = Subject("robot", m["robot_id"], name, False, scopes, m["id"], m["expires_at"])
+        # Whoever holds the secret may learn why it no longer works (it proves they were given it).
+        if m["revoked_at"] is not None:
+            raise AuthenticationFailed(f"this token was revoked on {_utc(m['revoked_at'])}; create a new one")
+        if m["expires_at"] is not None and m["expires_at"] <= now:
+            raise AuthenticationFailed(f"this token expired on {_utc(m['expires_at'])}; create a new one")
         async with self.db.write() as conn:
             await conn.execute(
                 update(access_tokens).where(access_tokens.c.id == m["id"]).values(last_used_at=now)
@@ -346,6 +372,8 @@ class Accounts:
         if not values:
             return user
         async with self.db.write() as conn:
+            if is_admin is False or disabled:
+                await _keep_an_admin(conn, user.id)
             await conn.execute(update(users).where(users.c.id == user.id).values(**values))
             if password is not None or disabled:
                 # A new password or a disabled account ends every "remember me" login.
@@ -384,6 +412,22 @@ class Accounts:
         async with self.db.read() as conn:
             rows = (await conn.execute(select(users.c.id).where(users.c.is_admin.is_(True)))).all()
         return len(rows)
+
+
+async def _keep_an_admin(conn: Connection, user_id: int) -> None:
+    """Refuse to demote or disable ``user_id`` if no other enabled admin would be left: an
+    installation without one cannot be repaired from the API, and a restart does not
+    create a new one. The admins' rows stay locked until the change commits (PostgreSQL;
+    SQLite runs one writer at a time), so two admins demoting each other at once cannot
+    both succeed."""
+    active = (users.c.is_admin.is_(True), users.c.disabled_at.is_(None))
+    admins = (await conn.execute(select(users.c.id).where(*active).with_for_update())).scalars().all()
+    if user_id in admins and len(admins) == 1:
+        raise Conflict("this is the last admin; make another user an admin first")
+
+
+def _utc(at: float) -> str:
+    return datetime.datetime.fromtimestamp(at, datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 async def _name_taken(conn: Connection, name: str) -> bool:

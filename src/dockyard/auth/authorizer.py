@@ -3,8 +3,9 @@
 A request without credentials, with a token that does not verify, or with one that lacks
 an access gets ``401`` and ``WWW-Authenticate: Bearer realm=...,service=...,scope=...``
 (plus ``error="invalid_token"`` or ``error="insufficient_scope"``), so that every client
-fetches a token for exactly what it needs. ``403`` is never used: a private repository
-answers like one that does not exist.
+fetches a token for exactly what it needs. A private repository answers like one that
+does not exist. The one ``403``: a valid token of a signed-in subject that lacks an access
+the subject holds (it was fetched for a narrower scope), see :meth:`TokenAuthorizer._narrow`.
 
 Basic credentials on ``/v2`` are accepted too (some clients send them directly); they
 are checked against the accounts (cached for 30 seconds per process, keyed by a hash of
@@ -20,13 +21,15 @@ import hashlib
 import time
 from collections import OrderedDict
 
+from sqlalchemy import ColumnElement
+
 from dockyard.auth.accounts import Accounts
 from dockyard.auth.base import Access, Caller, Principal
 from dockyard.auth.bearer import looks_like_access_token
 from dockyard.auth.errors import AuthenticationFailed, Throttled
-from dockyard.auth.facts import allowed
+from dockyard.auth.facts import allowed, pullable
 from dockyard.auth.jwt_tokens import InvalidToken, TokenService
-from dockyard.auth.policy import Subject
+from dockyard.auth.policy import ANONYMOUS, Subject
 from dockyard.oci.errors import ErrorCode, RegistryError
 
 BASIC_CACHE_SECONDS = 30.0
@@ -37,7 +40,16 @@ def scope_param(accesses: list[Access]) -> str:
 
 
 def principal_of(subject: Subject) -> Principal:
-    return Principal(subject.name or "anonymous", subject.is_admin, subject.kind, subject.id)
+    return Principal(subject.name or "anonymous", subject.is_admin, subject.kind, subject.id, subject.scopes)
+
+
+def subject_of(principal: Principal) -> Subject:
+    p = principal
+    if p.kind == "user":
+        return Subject("user", p.id, p.name, p.is_admin, p.scopes)
+    if p.kind == "robot":
+        return Subject("robot", p.id, p.name, p.is_admin, p.scopes)
+    return ANONYMOUS
 
 
 def parse_basic(header: str) -> tuple[str, str] | None:
@@ -72,11 +84,16 @@ class TokenAuthorizer:
         return "Bearer " + ",".join(parts)
 
     def _refuse(
-        self, caller: Caller, accesses: list[Access], message: str, error: str | None = None
+        self,
+        caller: Caller,
+        accesses: list[Access],
+        message: str,
+        error: str | None = None,
+        code: ErrorCode = ErrorCode.UNAUTHORIZED,
     ) -> RegistryError:
         detail = [{"Type": a.type, "Name": a.name, "Action": ",".join(sorted(a.actions))} for a in accesses]
         return RegistryError(
-            ErrorCode.UNAUTHORIZED,
+            code,
             message,
             detail=detail or None,
             headers={"WWW-Authenticate": self.challenge(caller, accesses, error)},
@@ -88,12 +105,16 @@ class TokenAuthorizer:
             raise self._refuse(caller, accesses, "authentication required")
         scheme = header.split(" ", 1)[0].lower()
         if scheme == "bearer":
-            return self._bearer(caller, header[7:].strip(), accesses)
+            return await self._bearer(caller, header[7:].strip(), accesses)
         if scheme == "basic":
             return await self._basic_auth(caller, header, accesses)
         raise self._refuse(caller, accesses, "unsupported authorization scheme")
 
-    def _bearer(self, caller: Caller, token: str, accesses: list[Access]) -> Principal:
+    def catalog_scope(self, principal: Principal) -> ColumnElement[bool]:
+        """The repositories ``/v2/_catalog`` lists to ``principal``: those it may pull."""
+        return pullable(subject_of(principal), time.time())
+
+    async def _bearer(self, caller: Caller, token: str, accesses: list[Access]) -> Principal:
         try:
             verified = self.tokens.verify(token)
         except InvalidToken as exc:
@@ -101,6 +122,8 @@ class TokenAuthorizer:
         for access in accesses:
             held = verified.access.get((access.type, access.name), frozenset())
             if not access.actions <= held:
+                if not verified.subject.is_anonymous and await self._may(verified.subject, accesses):
+                    raise self._narrow(caller, accesses)
                 raise self._refuse(caller, accesses, "insufficient scope", "insufficient_scope")
         principal = self._principals.get(verified.subject)
         if principal is None:
@@ -109,16 +132,34 @@ class TokenAuthorizer:
                 self._principals.clear()
         return principal
 
-    async def _basic_auth(self, caller: Caller, header: str, accesses: list[Access]) -> Principal:
-        subject = await self._basic_subject(caller, header, accesses)
+    async def _may(self, subject: Subject, accesses: list[Access]) -> bool:
+        """Whether ``subject`` may, right now, do everything ``accesses`` ask (the catalog:
+        everyone may list what they may pull)."""
         now = time.time()
         for access in accesses:
             if access.type == "registry":
-                ok = subject.is_admin and access.name == "catalog"
+                ok = access.name == "catalog"
             else:
                 ok = access.actions <= (await allowed(self.accounts.db, subject, access.name, now)).actions
             if not ok:
-                raise self._refuse(caller, accesses, "insufficient scope", "insufficient_scope")
+                return False
+        return True
+
+    def _narrow(self, caller: Caller, accesses: list[Access]) -> RegistryError:
+        """A valid token that lacks an access its subject holds: ``403`` with the challenge
+        (RFC 6750 section 3.1: insufficient_scope), which tells the client to fetch a new token
+        for the challenge's scope. Only signed-in subjects get here (anonymous has nothing
+        more to gain), and only when a new token would help, so every client that asks for
+        its scopes up front (docker, containerd, containers/image) never sees it, while one
+        that re-uses a narrower token for a push does: oras-py drops its token and asks
+        again only on a 403."""
+        message = "this token does not grant the access; fetch a new token for the scope in WWW-Authenticate"
+        return self._refuse(caller, accesses, message, "insufficient_scope", ErrorCode.DENIED)
+
+    async def _basic_auth(self, caller: Caller, header: str, accesses: list[Access]) -> Principal:
+        subject = await self._basic_subject(caller, header, accesses)
+        if not await self._may(subject, accesses):
+            raise self._refuse(caller, accesses, "insufficient scope", "insufficient_scope")
         return principal_of(subject)
 
     async def _basic_subject(self, caller: Caller, header: str, accesses: list[Access]) -> Subject:

@@ -13,6 +13,8 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Protocol
 
+from sqlalchemy import ColumnElement
+
 
 @dataclass(frozen=True)
 class Access:
@@ -61,6 +63,7 @@ class Principal:
     is_admin: bool = False
     kind: str = "anonymous"  # anonymous, user, robot, or admin (settings-defined admin)
     id: int | None = None
+    scopes: frozenset[str] | None = None  # the cap of the access token used, if any
 
 
 class Authorizer(Protocol):
@@ -72,9 +75,17 @@ class Authorizer(Protocol):
         """
         ...
 
+    def catalog_scope(self, principal: Principal) -> ColumnElement[bool]:
+        """A condition on ``repositories`` rows: the ones ``/v2/_catalog`` lists to ``principal``."""
+        ...
+
 
 # Who is behind the request being handled: set by the registry's router after
 # authorization, read by event listeners (the audit log) that run inside that request.
 current_principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
     "current_principal", default=None
+)
+# The client's address for that request (after trusted proxies), for the same records.
+current_client_host: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "current_client_host", default=None
 )

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import ColumnElement, Select, and_, false, literal, or_, select, true, union_all
 
-from dockyard.auth.policy import Decision, Facts, Subject, decide, highest
+from dockyard.auth.policy import PULL, Decision, Facts, Subject, decide, highest
 from dockyard.db.engine import Connection, Database
 from dockyard.db.tables import (
     memberships,
@@ -142,3 +142,59 @@ async def allowed(db: Database, subject: Subject, repository: str, now: float | 
     async with db.read() as conn:
         facts = await load_facts(conn, subject, repository, moment)
     return decide(subject, facts, moment)
+
+
+def workspace_role_rows(subject: Subject) -> Select[int, str]:
+    """``(workspace_id, role)`` for every role the subject holds on a whole workspace (the
+    rows :func:`workspace_roles` reads one workspace at a time)."""
+    if subject.kind == "user":
+        member = select(memberships.c.workspace_id, memberships.c.role).where(
+            memberships.c.user_id == subject.id
+        )
+        team = (
+            select(permissions.c.workspace_id, permissions.c.role)
+            .join(team_members, team_members.c.team_id == permissions.c.team_id)
+            .where(team_members.c.user_id == subject.id, permissions.c.repository_id.is_(None))
+        )
+        rows = union_all(member, team).subquery()
+        return select(rows.c.workspace_id, rows.c.role)
+    if subject.kind == "robot":
+        return select(permissions.c.workspace_id, permissions.c.role).where(
+            permissions.c.robot_id == subject.id,
+            permissions.c.repository_id.is_(None),
+            permissions.c.workspace_id
+            == select(robots.c.workspace_id).where(robots.c.id == subject.id).scalar_subquery(),
+        )
+    return select(literal(0).label("workspace_id"), literal("").label("role")).where(false())
+
+
+def pullable(subject: Subject, now: float) -> ColumnElement[bool]:
+    """A condition on ``repositories`` rows: those the subject may pull (what :func:`decide`
+    allows for each, as one query: every role includes pull, so any role will do)."""
+    if subject.scopes is not None and PULL not in subject.scopes:
+        return false()
+    if subject.is_admin:
+        return true()
+    public = repositories.c.visibility == "public"
+    ws_role = repositories.c.workspace_id.in_(select(workspace_role_rows(subject).subquery().c.workspace_id))
+    if subject.kind == "user":
+        team_repo = (
+            select(permissions.c.repository_id)
+            .join(team_members, team_members.c.team_id == permissions.c.team_id)
+            .where(team_members.c.user_id == subject.id, permissions.c.repository_id.is_not(None))
+        )
+        granted = select(repository_grants.c.repository_id).where(
+            repository_grants.c.user_id == subject.id,
+            repository_grants.c.revoked_at.is_(None),
+            or_(repository_grants.c.expires_at.is_(None), repository_grants.c.expires_at > now),
+        )
+        return or_(public, ws_role, repositories.c.id.in_(team_repo), repositories.c.id.in_(granted))
+    if subject.kind == "robot":
+        home = select(robots.c.workspace_id).where(robots.c.id == subject.id).scalar_subquery()
+        robot_repo = select(permissions.c.repository_id).where(
+            permissions.c.robot_id == subject.id, permissions.c.repository_id.is_not(None)
+        )
+        return or_(
+            public, ws_role, and_(repositories.c.workspace_id == home, repositories.c.id.in_(robot_repo))
+        )
+    return public

@@ -2,7 +2,9 @@
 
 Claims: ``iss``, ``sub`` (the login name; ``""`` when anonymous), ``aud`` (the service),
 ``exp``/``nbf``/``iat``, ``jti``, ``access`` (``[{"type", "name", "actions"}]``) and ``dyk``
-(who the subject is: kind, id, admin), which the registry needs for its audit records.
+(who the subject is: kind, id, admin, and the scopes of the access token used to sign in, if
+any), which the registry needs for its audit records and to tell a token that is merely
+too narrow from a subject that may not act at all.
 """
 
 from __future__ import annotations
@@ -77,7 +79,7 @@ class TokenService:
             "iat": int(now),
             "jti": uuid.uuid4().hex,
             "access": [grant.as_claim() for grant in grants],
-            "dyk": {"k": subject.kind, "i": subject.id, "a": subject.is_admin},
+            "dyk": _who(subject),
         }
         token = jwt.encode(claims, key.private_key, algorithm="ES256", headers={"kid": key.kid, "typ": "JWT"})
         return Issued(token, int(expires) - int(now), now)
@@ -117,12 +119,21 @@ class TokenService:
         return verified
 
 
+def _who(subject: Subject) -> dict[str, Any]:
+    who: dict[str, Any] = {"k": subject.kind, "i": subject.id, "a": subject.is_admin}
+    if subject.scopes is not None:
+        who["s"] = sorted(subject.scopes)  # the cap of the personal access or robot token used
+    return who
+
+
 def _verified(claims: dict[str, Any], kid: str) -> Verified:
     who = claims.get("dyk") or {}
     kind = who.get("k", "anonymous")
     if kind not in ("anonymous", "user", "robot"):
         raise InvalidToken("unknown subject kind")
-    subject = Subject(kind, who.get("i"), str(claims.get("sub", "")), bool(who.get("a", False)))
+    scopes = who.get("s")
+    capped = None if scopes is None else frozenset(str(scope) for scope in scopes)
+    subject = Subject(kind, who.get("i"), str(claims.get("sub", "")), bool(who.get("a", False)), capped)
     access: dict[tuple[str, str], frozenset[str]] = {}
     for entry in claims.get("access") or []:
         if not isinstance(entry, dict):

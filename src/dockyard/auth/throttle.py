@@ -1,14 +1,33 @@
-"""Brute-force protection: failed logins are counted per (username, address) and per
-address; past the limit, logins are refused before any password is checked, until the
-lock ends. Counters live in the database, so every worker and replica shares them."""
+"""Brute-force protection, with counters in the database so that every worker and replica
+shares them.
+
+Two counters, with different jobs:
+
+- **per username and address**: every password attempt *reserves* its place in the count
+  before the password is checked, in one atomic statement (an upsert that increments and
+  returns the count), so however many guesses arrive at once, at most ``max_failures`` of
+  them are evaluated in a window; past that the login is locked for ``lockout_seconds``,
+  even for the right password. A success clears the count.
+- **per address**: counts failed logins whatever the name. An address is shared by
+  everyone behind the same NAT or proxy, so this counter never refuses a correct
+  credential (that would let one attacker lock a whole site out); past its limit it refuses
+  names that do not exist without checking a password (no hash to compute for a flood of
+  made-up names) and answers every failure with 429, so that scripts back off. Guessing
+  against real names stays bounded by their own counters.
+
+Tokens (personal access and robot tokens) carry 32 random bytes: a guess cannot succeed,
+so no lock applies to them and a valid one always passes; a failed one still counts
+against its address.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import and_, case, delete, or_, select
 
 from dockyard.auth.errors import Throttled
 from dockyard.db.engine import Database
@@ -23,6 +42,17 @@ class ThrottlePolicy:
     lockout_seconds: float = 900.0
 
 
+@dataclass(frozen=True)
+class Count:
+    """A counter after one more attempt: its number in the window, and its lock."""
+
+    number: int
+    locked_until: float | None
+
+    def remaining(self, now: float) -> float | None:
+        return None if self.locked_until is None or self.locked_until <= now else self.locked_until - now
+
+
 class LoginThrottle:
     def __init__(self, db: Database, policy: ThrottlePolicy, clock: Callable[[], float] = time.time) -> None:
         self.db = db
@@ -34,43 +64,54 @@ class LoginThrottle:
         address = ip or "-"
         return f"u:{username.lower()[:100]}|{address}", f"ip:{address}"
 
-    async def check(self, username: str, ip: str | None) -> None:
-        """Raise :class:`Throttled` while either counter is locked."""
+    async def _count(self, key: str, limit: int) -> Count:
+        """Add one to ``key``'s counter in one statement and return it. A counter whose
+        window or lock has ended starts again at 1; the attempt that reaches ``limit`` sets
+        the lock; attempts during a lock go on counting but do not extend it."""
         now = self.clock()
-        stmt = select(login_throttle.c.locked_until).where(login_throttle.c.key.in_(self._keys(username, ip)))
-        async with self.db.read() as conn:
-            rows = (await conn.execute(stmt)).all()
-        until = max((row[0] or 0.0 for row in rows), default=0.0)
-        if until > now:
-            raise Throttled(until - now)
-
-    async def failed(self, username: str, ip: str | None) -> bool:
-        """Count a failure; True if it locked the username (or the address)."""
-        now = self.clock()
-        user_key, ip_key = self._keys(username, ip)
-        locked = False
+        t = login_throttle.c
+        locked = and_(t.locked_until.is_not(None), t.locked_until > now)
+        restart = or_(t.window_start <= now - self.policy.window_seconds, t.locked_until.is_not(None))
+        number = case((locked, t.failures + 1), (restart, 1), else_=t.failures + 1)
+        values: dict[str, Any] = {
+            "failures": number,
+            "window_start": case((locked, t.window_start), (restart, now), else_=t.window_start),
+            "locked_until": case(
+                (locked, t.locked_until),
+                (case((restart, 1), else_=t.failures + 1) >= limit, now + self.policy.lockout_seconds),
+                else_=None,
+            ),
+        }
+        first = now + self.policy.lockout_seconds if limit <= 1 else None
+        stmt = (
+            self.db.insert(login_throttle)
+            .values(key=key, failures=1, window_start=now, locked_until=first)
+            .on_conflict_do_update(index_elements=["key"], set_=values)
+            .returning(t.failures, t.locked_until)
+        )
         async with self.db.write() as conn:
-            for key, limit in (
-                (user_key, self.policy.max_failures),
-                (ip_key, self.policy.max_failures_per_ip),
-            ):
-                row = (
-                    await conn.execute(
-                        select(login_throttle.c.failures, login_throttle.c.window_start).where(
-                            login_throttle.c.key == key
-                        )
-                    )
-                ).first()
-                if row is None or now - row[1] > self.policy.window_seconds:
-                    failures, start = 1, now
-                else:
-                    failures, start = row[0] + 1, row[1]
-                until = now + self.policy.lockout_seconds if failures >= limit else None
-                locked = locked or until is not None
-                values = {"failures": 0 if until else failures, "window_start": start, "locked_until": until}
-                stmt = self.db.insert(login_throttle).values(key=key, **values)
-                await conn.execute(stmt.on_conflict_do_update(index_elements=["key"], set_=values))
-        return locked
+            row = (await conn.execute(stmt)).one()
+        return Count(int(row[0]), row[1])
+
+    async def reserve(self, username: str, ip: str | None) -> Count:
+        """Count a password attempt for ``username`` from ``ip`` before it is checked;
+        raise :class:`Throttled` (and check nothing) if it is over the limit."""
+        count = await self._count(self._keys(username, ip)[0], self.policy.max_failures)
+        if count.number > self.policy.max_failures:
+            raise Throttled(count.remaining(self.clock()) or self.policy.lockout_seconds)
+        return count
+
+    async def address_lock(self, ip: str | None) -> float | None:
+        """Seconds until the address's own lock ends, or None if it is not locked."""
+        now = self.clock()
+        stmt = select(login_throttle.c.locked_until).where(login_throttle.c.key == self._keys("", ip)[1])
+        async with self.db.read() as conn:
+            until = (await conn.execute(stmt)).scalar_one_or_none()
+        return None if until is None or until <= now else until - now
+
+    async def failed(self, ip: str | None) -> Count:
+        """Count a failed login from ``ip`` (any name, password or token)."""
+        return await self._count(self._keys("", ip)[1], self.policy.max_failures_per_ip)
 
     async def succeeded(self, username: str, ip: str | None) -> None:
         user_key, _ = self._keys(username, ip)

@@ -51,7 +51,8 @@ class TokenServer:
         cap: float | None = subject.expires_at
         for scope in scopes:
             if scope.type == "registry":
-                if scope.name == "catalog" and subject.is_admin and "*" in scope.actions:
+                # Everyone may list the catalog: it shows each caller what they may pull.
+                if scope.name == "catalog" and "*" in scope.actions:
                     grants.append(Grant("registry", "catalog", frozenset({"*"})))
                 else:
                     grants.append(Grant(scope.type, scope.name, frozenset()))

@@ -10,12 +10,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 
 from dockyard.auth import audit
 from dockyard.auth.accounts import _name_taken, check_name
 from dockyard.auth.errors import Conflict, Invalid, NotFound
-from dockyard.auth.facts import workspace_role, workspace_roles
+from dockyard.auth.facts import workspace_role, workspace_role_rows
 from dockyard.auth.guard import Workspace, find_workspace, require_role, require_user, workspace_of
 from dockyard.auth.policy import ROLES, Subject, highest
 from dockyard.db.engine import Connection, Database
@@ -101,20 +101,33 @@ class Workspaces:
             return ws, await workspace_role(conn, actor, ws.id)
 
     async def visible(self, actor: Subject, mine: bool = False) -> list[tuple[Workspace, str | None]]:
-        """Every workspace (names are not secret) with the actor's role, or only those the
-        actor belongs to (``mine``; admins too list only their own then)."""
+        """The workspaces the actor may see, with the actor's role: every organisation (their
+        names are not secret: people need them to ask for access); a personal workspace
+        (named after its user) only to those who hold a role in it and, once it holds a
+        public repository (whose name shows it anyway), to everyone; admins see them all.
+        ``mine``: only those the actor holds a role in (admins too). Filtered in the query."""
+        plain = Subject(actor.kind, actor.id, actor.name)  # without the admin shortcut
+        roles = workspace_role_rows(plain).subquery()
+        held = workspaces.c.id.in_(select(roles.c.workspace_id))
+        public = (
+            select(repositories.c.id)
+            .where(repositories.c.workspace_id == workspaces.c.id, repositories.c.visibility == "public")
+            .exists()
+        )
+        stmt = select(workspaces).order_by(workspaces.c.name)
+        if mine:
+            stmt = stmt.where(held)
+        elif not actor.is_admin:
+            stmt = stmt.where(or_(workspaces.c.kind == "org", held, public))
         async with self.db.read() as conn:
-            rows = (await conn.execute(select(workspaces).order_by(workspaces.c.name))).all()
-            result = []
-            plain = Subject(actor.kind, actor.id, actor.name)  # without the admin shortcut
-            for row in rows:
-                ws = workspace_of(row)
-                own = await workspace_roles(conn, plain, ws.id) if not actor.is_anonymous else []
-                if mine and not own:
-                    continue
-                role = "owner" if actor.is_admin else highest(own)
-                result.append((ws, role))
-        return result
+            rows = (await conn.execute(stmt)).all()
+            own: dict[int, list[str]] = {}
+            for workspace_id, role in await conn.execute(select(roles.c.workspace_id, roles.c.role)):
+                own.setdefault(workspace_id, []).append(role)
+        return [
+            (ws, "owner" if actor.is_admin else highest(own.get(ws.id, [])))
+            for ws in (workspace_of(row) for row in rows)
+        ]
 
     async def update(
         self,

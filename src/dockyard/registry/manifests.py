@@ -269,9 +269,14 @@ class ManifestService:
                 stmt = stmt.limit(n)
             return [row[0] for row in await conn.execute(stmt)]
 
-    async def catalog(self, n: int | None, last: str | None) -> list[str]:
+    async def catalog(
+        self, n: int | None, last: str | None, visible: ColumnElement[bool] | None = None
+    ) -> list[str]:
+        """Repository names in byte order, ``n`` after ``last``; only rows matching ``visible``."""
         name = self._bytewise(repositories.c.name)
         stmt = select(repositories.c.name)
+        if visible is not None:
+            stmt = stmt.where(visible)
         if last:
             stmt = stmt.where(name > last)
         stmt = stmt.order_by(name)

@@ -1,21 +1,41 @@
 """Brute force: repeated failed logins are locked out (on every door: the token endpoint's
-GET and POST, Basic on /v2 and on /api/v1) and written to the audit log; the lock ends."""
+GET and POST, Basic on /v2 and on /api/v1) and written to the audit log; the lock ends.
+Parallel guesses cannot get past the limit; an address past its own limit still lets correct
+credentials in; the client's address is read from X-Forwarded-For only behind a trusted
+proxy, for the throttle and the audit log alike."""
 
 from __future__ import annotations
 
+import json
+import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from tests.support.identity import ADMIN, ADMIN_PASSWORD, PASSWORD, Api, start_token_dockyard, unique
+from tests.support.identity import (
+    ADMIN,
+    ADMIN_PASSWORD,
+    PASSWORD,
+    Api,
+    TokenAuth,
+    start_token_dockyard,
+    unique,
+)
+from tests.support.oci import OciClient, oci_manifest
 from tests.support.servers import RunningRegistry, postgres_database
 
 MAX_FAILURES = 3
 MAX_PER_IP = 8
 LOCKOUT = 3
+PROXY = "127.0.0.50"  # a trusted reverse proxy; so is every address in PROXY_NET
+PROXY_NET = "127.0.1.0/24"
+PARALLEL = 64
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
@@ -27,6 +47,7 @@ def guarded(
         "DOCKYARD_LOGIN_MAX_FAILURES": str(MAX_FAILURES),
         "DOCKYARD_LOGIN_MAX_FAILURES_PER_IP": str(MAX_PER_IP),
         "DOCKYARD_LOGIN_LOCKOUT_SECONDS": str(LOCKOUT),
+        "DOCKYARD_TRUSTED_PROXIES": json.dumps([PROXY, PROXY_NET]),
     }
     base: Path = tmp_path_factory.mktemp(f"bruteforce-{kind}")
     if kind == "postgres":
@@ -40,10 +61,18 @@ def guarded(
         server.stop()
 
 
-def client(registry: RunningRegistry, source: str = "127.0.0.1") -> httpx.Client:
-    """A client whose connections come from ``source`` (any 127.x address works on loopback)."""
+def client(
+    registry: RunningRegistry, source: str = "127.0.0.1", forwarded_for: str | None = None, **kwargs: Any
+) -> httpx.Client:
+    """A client whose connections come from ``source`` (any 127.x address works on loopback),
+    sending ``X-Forwarded-For`` if given."""
+    headers = {} if forwarded_for is None else {"X-Forwarded-For": forwarded_for}
     return httpx.Client(
-        base_url=registry.url, timeout=30, transport=httpx.HTTPTransport(local_address=source)
+        base_url=registry.url,
+        timeout=60,
+        headers=headers,
+        transport=httpx.HTTPTransport(local_address=source),
+        **kwargs,
     )
 
 
@@ -112,11 +141,90 @@ def test_unknown_users_are_throttled_the_same_way(guarded: RunningRegistry) -> N
     assert statuses == [401] * MAX_FAILURES + [429]
 
 
-def test_one_address_trying_many_users_is_locked_out(guarded: RunningRegistry) -> None:
-    users = [new_user(guarded) for _ in range(MAX_PER_IP + 1)]
+def audit_entries(registry: RunningRegistry, action: str, target: str) -> list[dict[str, Any]]:
+    with Api.connect(registry, ADMIN, ADMIN_PASSWORD) as admin:
+        entries: list[dict[str, Any]] = admin.call("GET", "/audit", params={"action": action, "limit": 1000})
+    return [entry for entry in entries if entry["target"] == target]
+
+
+def test_parallel_guesses_evaluate_at_most_the_limit(guarded: RunningRegistry) -> None:
+    user = new_user(guarded)
+    start = threading.Barrier(PARALLEL)
+    limits = httpx.Limits(max_connections=PARALLEL)
+    with client(guarded, "127.0.0.8", limits=limits) as http:
+
+        def guess(n: int) -> int:
+            start.wait(timeout=60)
+            return token_get(http, user, f"parallel-guess-{n}").status_code
+
+        with ThreadPoolExecutor(PARALLEL) as pool:
+            answers = Counter(pool.map(guess, range(PARALLEL)))
+    # 401: the password was checked and was wrong; 429: refused before any check.
+    assert answers == {401: MAX_FAILURES, 429: PARALLEL - MAX_FAILURES}
+    assert len(
+        audit_entries(guarded, "login.failed", user) + audit_entries(guarded, "login.locked", user)
+    ) == (MAX_FAILURES)
+
+
+def test_an_address_past_its_limit_still_lets_correct_credentials_in(guarded: RunningRegistry) -> None:
+    owner, other = new_user(guarded), new_user(guarded)
+    with Api.connect(guarded, owner, PASSWORD) as api:
+        _, token = api.personal_token(["pull", "api"])
     with client(guarded, "127.0.0.6") as http:
-        statuses = [token_get(http, users[i], f"guess-{i}-password").status_code for i in range(MAX_PER_IP)]
-        assert statuses == [401] * MAX_PER_IP, "one failure each: no user is locked"
-        assert token_get(http, users[-1], PASSWORD).status_code == 429, "but the address is"
-    with client(guarded, "127.0.0.7") as other:
-        assert token_get(other, users[-1], PASSWORD).status_code == 200
+        # Made-up names from one address (the flood of the issue): one failure each, no
+        # name is locked, and at MAX_PER_IP the address is.
+        guesses = [token_get(http, unique("nobody"), "guess-password").status_code for _ in range(MAX_PER_IP)]
+        assert guesses == [401] * MAX_PER_IP
+        # Now every failure from it is answered 429, made-up name or real one...
+        assert token_get(http, unique("nobody"), "guess-password").status_code == 429
+        wrong = token_get(http, other, "wrong-password")
+        assert wrong.status_code == 429
+        assert 1 <= int(wrong.headers["retry-after"]) <= LOCKOUT + 1
+        # ...but correct credentials pass, on every door: everyone behind a shared address
+        # (a NAT, a proxy) is not locked out by one guesser.
+        assert token_get(http, other, PASSWORD).status_code == 200
+        assert token_get(http, owner, token).status_code == 200
+        assert http.get("/api/v1/user", auth=(owner, PASSWORD)).status_code == 200
+        assert http.get("/api/v1/user", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        assert http.get("/v2/", auth=(owner, token)).status_code == 200
+    assert audit_entries(guarded, "login.locked", other) == []
+
+
+def test_x_forwarded_for_names_the_client_only_behind_a_trusted_proxy(guarded: RunningRegistry) -> None:
+    user = new_user(guarded)
+    # Through the trusted proxy: the rightmost address that is not itself a trusted proxy
+    # (127.0.1.5 is one; 198.51.100.1 was written by the client and proves nothing).
+    chain = "198.51.100.1, 203.0.113.9, 127.0.1.5"
+    with client(guarded, PROXY, chain) as proxied:
+        assert token_get(proxied, user, "wrong-password").status_code == 401
+    # From any other peer the header is ignored, loopback included.
+    for peer in ("127.0.0.1", "127.0.0.9"):
+        with client(guarded, peer, "203.0.113.77") as direct:
+            assert token_get(direct, user, "wrong-password").status_code == 401
+    addresses = [entry["client_ip"] for entry in audit_entries(guarded, "login.failed", user)]
+    assert sorted(addresses) == ["127.0.0.1", "127.0.0.9", "203.0.113.9"]
+
+
+def test_the_throttle_counts_each_forwarded_client_on_its_own(guarded: RunningRegistry) -> None:
+    user = new_user(guarded)
+    with client(guarded, PROXY, "203.0.113.20") as first:
+        statuses = [token_get(first, user, f"wrong-{i}-password").status_code for i in range(MAX_FAILURES)]
+        assert statuses == [401] * MAX_FAILURES
+        assert token_get(first, user, PASSWORD).status_code == 429
+    with client(guarded, PROXY, "203.0.113.21") as second:
+        assert token_get(second, user, PASSWORD).status_code == 200, "another client behind the same proxy"
+    assert [entry["client_ip"] for entry in audit_entries(guarded, "login.locked", user)] == ["203.0.113.20"]
+
+
+def test_pushes_are_audited_with_the_client_address(guarded: RunningRegistry) -> None:
+    user = new_user(guarded)
+    repo = f"{user}/audited"
+    manifest = oci_manifest()
+    for source, forwarded, expected in (
+        (PROXY, "203.0.113.30", "203.0.113.30"),
+        ("127.0.0.10", None, "127.0.0.10"),
+    ):
+        with client(guarded, source, forwarded, auth=TokenAuth(user, PASSWORD)) as http:
+            assert OciClient(http).push(repo, manifest, f"from-{expected}").status_code == 201
+    pushes = audit_entries(guarded, "manifest.push", f"{repo}@{manifest.digest}")
+    assert sorted(entry["client_ip"] for entry in pushes) == ["127.0.0.10", "203.0.113.30"]

@@ -403,40 +403,43 @@ def test_oras_basic_backend_pushes_and_pulls(
         anonymous.pull(target=target, outdir=str(tmp_path / "anonymous"))
 
 
-def test_oras_token_backend_pulls_and_keeps_its_first_token(
+def test_oras_with_default_settings_pushes_and_pulls(
     token_registry: RunningRegistry, admin: Api, tmp_path: Path
 ) -> None:
     host = token_registry.host
-    user = _new_user(admin, "orastoken")
+    user = _new_user(admin, "orasdefault")
+    stranger = _new_user(admin, "orasother")
+    # oras-py's defaults: the token backend. On its first 401 it fetches a token for the
+    # challenge's scope (a blob HEAD: pull only) and then keeps it, retrying any later 401
+    # with the same token; it asks for a new one only on a 403. Dockyard answers 403 with
+    # the challenge to a token narrower than its holder's rights, so the push goes on.
+    client = make_oras_client_as(host, user, PASSWORD, auth_backend="token")
     pushed: dict[str, bytes] = {}
     for name in ("first", "second"):
         path = tmp_path / f"{name}.txt"
-        path.write_bytes(f"{name} artifact\n".encode())
-        make_oras_client_as(host, user, PASSWORD, auth_backend="basic").push(
+        path.write_bytes(f"{name} artifact pushed by oras-py\n".encode())
+        response = client.push(
             target=f"{host}/{user}/{name}:v1",
             files=[f"{path}:text/plain"],
             disable_path_validation=True,
             quiet=True,
         )
+        assert response.status_code == 201
         pushed[name] = path.read_bytes()
-
-    # The token backend: on the first 401 oras-py fetches a Bearer token for the
-    # challenge's scope (GET with Basic) and retries; the pull works.
-    client = make_oras_client_as(host, user, PASSWORD, auth_backend="token")
-    [pulled] = client.pull(target=f"{host}/{user}/first:v1", outdir=str(tmp_path / "first"))
-    assert Path(pulled).read_bytes() == pushed["first"]
-
-    # oras-py 0.2.43's quirk (provider.py do_request, auth/token.py authenticate_request):
-    # once it holds a token it answers every later 401 by retrying with the same token, and
-    # drops it only on a 403. Dockyard answers 401 insufficient_scope (as distribution does;
-    # 403 would make docker, containerd and podman stop asking for a new token), so the
-    # same client cannot go on to another private repository...
-    with pytest.raises(ValueError, match="Unauthorized"):
-        client.pull(target=f"{host}/{user}/second:v1", outdir=str(tmp_path / "second-same-client"))
-    # ...while a new client (a new token) can.
-    fresh = make_oras_client_as(host, user, PASSWORD, auth_backend="token")
-    [second] = fresh.pull(target=f"{host}/{user}/second:v1", outdir=str(tmp_path / "second"))
-    assert Path(second).read_bytes() == pushed["second"]
+    # The same client pulls both back, moving from one private repository to the other.
+    for name, content in pushed.items():
+        [pulled] = client.pull(target=f"{host}/{user}/{name}:v1", outdir=str(tmp_path / f"pulled-{name}"))
+        assert Path(pulled).read_bytes() == content
+    # Where the user may not push, a new token would not help: 401, and oras-py gives up.
+    refused = tmp_path / "refused.txt"
+    refused.write_bytes(b"not allowed here\n")
+    with pytest.raises(ValueError, match=r"Issue retrieving session url"):
+        client.push(
+            target=f"{host}/{stranger}/intrusion:v1",
+            files=[f"{refused}:text/plain"],
+            disable_path_validation=True,
+            quiet=True,
+        )
 
 
 # --------------------------------------------------------------------------- robots across clients

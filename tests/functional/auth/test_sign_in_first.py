@@ -97,7 +97,7 @@ def test_bad_credentials_with_a_malformed_body_are_refused_as_bad_credentials(
         )
         _assert_sign_in(response, "wrong username or password")
         bearer = http.post("/workspaces", content=MALFORMED, headers={**JSON, "Authorization": "Bearer nope"})
-        _assert_sign_in(bearer, "the token is unknown, expired or revoked")
+        _assert_sign_in(bearer, "the token is unknown, or its account is disabled")
 
 
 def test_reads_open_to_anonymous_callers_still_check_their_parameters(

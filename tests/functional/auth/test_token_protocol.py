@@ -240,17 +240,48 @@ def test_refresh_tokens_for_offline_logins(
 
 
 def test_insufficient_scope_is_401_with_the_full_scope(http: httpx.Client, world: World) -> None:
-    pull_only = token(http, f"repository:{world.private}:pull", auth=(world.owner, PASSWORD))["token"]
+    # The outsider may not push here: a new token would not help.
+    pull_only = token(http, f"repository:{world.public}:pull", auth=(world.outsider, PASSWORD))["token"]
     response = http.post(
-        f"/v2/{world.private}/blobs/uploads/", headers={"Authorization": f"Bearer {pull_only}"}
+        f"/v2/{world.public}/blobs/uploads/", headers={"Authorization": f"Bearer {pull_only}"}
     )
     assert response.status_code == 401
     params = parse_challenge(response.headers["www-authenticate"])[1]
-    assert params["scope"] == f"repository:{world.private}:pull,push"
+    assert params["scope"] == f"repository:{world.public}:pull,push"
     assert params["error"] == "insufficient_scope"
+    assert response.json()["errors"][0]["code"] == "UNAUTHORIZED"
     assert response.json()["errors"][0]["detail"] == [
-        {"Type": "repository", "Name": world.private, "Action": "pull,push"}
+        {"Type": "repository", "Name": world.public, "Action": "pull,push"}
     ]
+
+
+def test_a_token_narrower_than_its_holders_rights_is_403_with_the_challenge(
+    http: httpx.Client, world: World, token_registry: RunningRegistry
+) -> None:
+    # The owner may push, but holds a token fetched for pull only (oras-py keeps its first
+    # token and asks for a new one only on a 403): 403 with the same challenge (RFC 6750
+    # insufficient_scope), and a token for the challenge's scope then works.
+    pull_only = token(http, f"repository:{world.private}:pull", auth=(world.owner, PASSWORD))["token"]
+    narrow = http.post(
+        f"/v2/{world.private}/blobs/uploads/", headers={"Authorization": f"Bearer {pull_only}"}
+    )
+    assert narrow.status_code == 403
+    assert narrow.json()["errors"][0]["code"] == "DENIED"
+    assert "fetch a new token" in narrow.json()["errors"][0]["message"]
+    params = parse_challenge(narrow.headers["www-authenticate"])[1]
+    assert (params["scope"], params["error"]) == (
+        f"repository:{world.private}:pull,push",
+        "insufficient_scope",
+    )
+    wider = token(http, params["scope"], auth=(world.owner, PASSWORD))["token"]
+    started = http.post(f"/v2/{world.private}/blobs/uploads/", headers={"Authorization": f"Bearer {wider}"})
+    assert started.status_code == 202
+    # A personal access token limited to pull caps its holder: no new token would help.
+    with Api.connect(token_registry, world.owner, PASSWORD) as api:
+        _, secret = api.personal_token(["pull"])
+    capped = token(http, f"repository:{world.private}:pull", auth=(world.owner, secret))["token"]
+    refused = http.post(f"/v2/{world.private}/blobs/uploads/", headers={"Authorization": f"Bearer {capped}"})
+    assert refused.status_code == 401
 
 
 def test_basic_credentials_on_v2(http: httpx.Client, world: World) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -21,75 +22,72 @@ async def env(database_url: str) -> AsyncIterator[Env]:
         yield built
 
 
-async def locked_for(env: Env, username: str, ip: str | None) -> float | None:
-    """Seconds until the login may be tried again, or None if it may be tried now."""
+async def attempt(env: Env, username: str, ip: str | None) -> float | None:
+    """Reserve an attempt: None if it may be evaluated, else the seconds until it may."""
     try:
-        await env.throttle.check(username, ip)
+        await env.throttle.reserve(username, ip)
     except Throttled as exc:
         return exc.retry_after
     return None
 
 
-async def test_a_user_and_address_lock_after_the_maximum_failures(env: Env) -> None:
-    assert not await env.throttle.failed("alice", IP)
-    assert not await env.throttle.failed("alice", IP)
-    assert await locked_for(env, "alice", IP) is None
-    assert await env.throttle.failed("alice", IP)
-    assert await locked_for(env, "alice", IP) == 300.0
-    assert await locked_for(env, "Alice", IP) == 300.0  # names are not case sensitive
+async def test_a_user_and_address_lock_once_the_maximum_attempts_are_reserved(env: Env) -> None:
+    assert [await attempt(env, "alice", IP) for _ in range(3)] == [None, None, None]
+    assert await attempt(env, "alice", IP) == 300.0
+    assert await attempt(env, "Alice", IP) == 300.0  # names are not case sensitive
     # the lock is on this name from this address
-    assert await locked_for(env, "alice", OTHER_IP) is None
-    assert await locked_for(env, "bob", IP) is None
+    assert await attempt(env, "alice", OTHER_IP) is None
+    assert await attempt(env, "bob", IP) is None
 
 
-async def test_an_address_locks_after_its_own_maximum_whatever_the_names(env: Env) -> None:
-    for n in range(4):
-        assert not await env.throttle.failed(f"user{n}", IP)
-    assert await env.throttle.failed("user4", IP)
-    assert await locked_for(env, "someone-new", IP) == 300.0
-    assert await locked_for(env, "someone-new", OTHER_IP) is None
+async def test_concurrent_attempts_never_evaluate_more_than_the_limit(env: Env) -> None:
+    results = await asyncio.gather(*(attempt(env, "alice", IP) for _ in range(20)))
+    assert sum(result is None for result in results) == 3
 
 
 async def test_a_missing_address_counts_as_one_address(env: Env) -> None:
     for _ in range(3):
-        await env.throttle.failed("alice", None)
-    assert await locked_for(env, "alice", None) == 300.0
-    assert await locked_for(env, "alice", IP) is None
+        await env.throttle.reserve("alice", None)
+    assert await attempt(env, "alice", None) == 300.0
+    assert await attempt(env, "alice", IP) is None
 
 
 async def test_a_success_resets_the_users_count(env: Env) -> None:
-    await env.throttle.failed("alice", IP)
-    await env.throttle.failed("alice", IP)
+    await env.throttle.reserve("alice", IP)
+    await env.throttle.reserve("alice", IP)
     await env.throttle.succeeded("alice", IP)
-    assert not await env.throttle.failed("alice", IP)
-    assert not await env.throttle.failed("alice", IP)
-    assert await locked_for(env, "alice", IP) is None
+    assert [await attempt(env, "alice", IP) for _ in range(3)] == [None, None, None]
 
 
-async def test_failures_outside_the_window_do_not_add_up(env: Env) -> None:
-    for _ in range(4):
-        assert not await env.throttle.failed("alice", IP)
+async def test_attempts_outside_the_window_do_not_add_up(env: Env) -> None:
+    for _ in range(5):
+        assert await attempt(env, "alice", IP) is None
         env.clock.advance(61)
-    assert await locked_for(env, "alice", IP) is None
 
 
-async def test_a_lock_ends_after_the_lockout(env: Env) -> None:
+async def test_a_lock_ends_after_the_lockout_and_counting_starts_afresh(env: Env) -> None:
     for _ in range(3):
-        await env.throttle.failed("alice", IP)
+        await env.throttle.reserve("alice", IP)
     env.clock.advance(100)
-    assert await locked_for(env, "alice", IP) == 200.0
+    assert await attempt(env, "alice", IP) == 200.0
     env.clock.advance(199)
-    assert await locked_for(env, "alice", IP) == 1.0
+    assert await attempt(env, "alice", IP) == 1.0
     env.clock.advance(1)
-    assert await locked_for(env, "alice", IP) is None
-    # and counting starts afresh
-    assert not await env.throttle.failed("alice", IP)
-    assert await locked_for(env, "alice", IP) is None
+    assert [await attempt(env, "alice", IP) for _ in range(3)] == [None, None, None]
+    assert await attempt(env, "alice", IP) == 300.0
+
+
+async def test_an_address_counts_failures_whatever_the_names(env: Env) -> None:
+    for n in range(1, 5):
+        assert (await env.throttle.failed(IP)).number == n
+    assert await env.throttle.address_lock(IP) is None
+    assert (await env.throttle.failed(IP)).locked_until == env.clock() + 300.0
+    assert await env.throttle.address_lock(IP) == 300.0
+    assert await env.throttle.address_lock(OTHER_IP) is None
 
 
 async def test_a_locked_login_is_refused_before_its_password_is_checked(env: Env) -> None:
     alice = await new_user(env, "alice")
-    token = await env.tokens.create_personal(alice, "laptop", ["pull"])
     for _ in range(3):
         with pytest.raises(AuthenticationFailed):
             await env.accounts.authenticate("alice", "wrong password", IP)
@@ -97,8 +95,6 @@ async def test_a_locked_login_is_refused_before_its_password_is_checked(env: Env
     with pytest.raises(Throttled, match="too many failed logins; try again in 301 seconds") as caught:
         await env.accounts.authenticate("alice", PASSWORD, IP)
     assert caught.value.retry_after == 300.0
-    with pytest.raises(Throttled):
-        await env.accounts.authenticate("alice", token.secret, IP)
     assert env.passwords.verified == checked
 
     actions = [(entry.action, entry.target, entry.client_ip) for entry in await audit_log(env)]
@@ -116,26 +112,36 @@ async def test_a_locked_login_is_refused_before_its_password_is_checked(env: Env
     assert env.passwords.verified == checked + 2
 
 
-async def test_unknown_users_and_robots_are_throttled_the_same_way(env: Env) -> None:
+async def test_tokens_are_never_locked_but_failed_ones_count_against_the_address(env: Env) -> None:
+    alice = await new_user(env, "alice")
+    token = await env.tokens.create_personal(alice, "laptop", ["pull"])
+    for _ in range(3):
+        with pytest.raises(AuthenticationFailed):
+            await env.accounts.authenticate("alice", "wrong password", IP)
+    # a token cannot be guessed: the user's lock does not stop a valid one
+    assert (await env.accounts.authenticate("alice", token.secret, IP)).id == alice.id
     for name in ("mallory", "lab+ci"):
-        for _ in range(3):
-            with pytest.raises(AuthenticationFailed):
-                await env.accounts.authenticate(name, "dyk_" + "x" * 40, OTHER_IP if name == "lab+ci" else IP)
-    with pytest.raises(Throttled):
-        await env.accounts.authenticate("mallory", PASSWORD, IP)
-    with pytest.raises(Throttled):
-        await env.accounts.authenticate("lab+ci", "dyk_" + "y" * 40, OTHER_IP)
-    assert len(await audit_log(env, "login.locked")) == 2
+        with pytest.raises(AuthenticationFailed, match="wrong username or password"):
+            await env.accounts.authenticate(name, "dyk_" + "x" * 40, IP)
+    assert (await env.throttle.failed(IP)).number == 3 + 2 + 1
 
 
-async def test_the_address_limit_stops_guessing_across_names(env: Env) -> None:
-    await new_user(env, "alice")
+async def test_the_address_limit_never_refuses_a_correct_credential(env: Env) -> None:
+    alice = await new_user(env, "alice")
+    await new_user(env, "bob")
+    token = await env.tokens.create_personal(alice, "laptop", ["pull"])
     for n in range(5):
         with pytest.raises(AuthenticationFailed):
             await env.accounts.authenticate(f"guess{n}", "wrong password", IP)
+    assert [entry.target for entry in await audit_log(env, "login.locked")] == ["guess4"]
+    # made-up names are now refused without a password check
     checked = env.passwords.verified
     with pytest.raises(Throttled):
-        await env.accounts.authenticate("alice", PASSWORD, IP)
+        await env.accounts.authenticate("guess9", "wrong password", IP)
     assert env.passwords.verified == checked
-    assert [entry.target for entry in await audit_log(env, "login.locked")] == ["guess4"]
-    assert await env.accounts.authenticate("alice", PASSWORD, OTHER_IP)
+    # a wrong password of a real name is checked, and refused the same way
+    with pytest.raises(Throttled):
+        await env.accounts.authenticate("bob", "wrong password", IP)
+    # the right password and a valid token get in
+    assert (await env.accounts.authenticate("alice", PASSWORD, IP)).id == alice.id
+    assert (await env.accounts.authenticate("alice", token.secret, IP)).id == alice.id

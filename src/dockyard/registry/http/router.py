@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from starlette.types import Message, Receive, Scope, Send
 
-from dockyard.auth.base import CATALOG, Access, current_principal
+from dockyard.auth.base import CATALOG, Access, current_client_host, current_principal
 from dockyard.oci.errors import ErrorCode, InvalidValue, RegistryError
 from dockyard.oci.names import validate_hosted_name
 from dockyard.registry.http import errors
@@ -118,6 +118,7 @@ class RegistryApp:
             req = Request(scope, receive, params)
             principal = await self.ctx.authorizer.authorize(req.caller(), _accesses(endpoint, params))
             current_principal.set(principal)
+            current_client_host.set(req.client_host)
             await endpoint.handler(self.ctx, req, tracking_send)
         except (RegistryError, InvalidValue) as exc:
             error = errors.translate(exc) if isinstance(exc, InvalidValue) else exc

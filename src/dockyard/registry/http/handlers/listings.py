@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 
 from starlette.types import Send
 
+from dockyard.auth.base import Principal, current_principal
 from dockyard.oci import mediatypes as mt
 from dockyard.oci.digest import Digest
 from dockyard.oci.errors import ErrorCode, RegistryError
@@ -63,7 +64,9 @@ async def list_tags(ctx: RegistryContext, req: Request, send: Send) -> None:
 
 async def catalog(ctx: RegistryContext, req: Request, send: Send) -> None:
     n, last = _page(req), _last(req, MAX_NAME_LENGTH)
-    found = await ctx.manifests.catalog(None if n is None else n + 1, last)
+    principal = current_principal.get() or Principal("anonymous")
+    visible = ctx.authorizer.catalog_scope(principal)  # what the caller may pull, in the query
+    found = await ctx.manifests.catalog(None if n is None else n + 1, last, visible)
     headers: dict[str, str] = {}
     if n is not None and len(found) > n:
         found = found[:n]

@@ -1,0 +1,50 @@
+"""Pushes and deletes on /v2, written to the audit log with who did them and from where."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from sqlalchemy import select
+
+from dockyard.auth import audit
+from dockyard.auth.base import current_client_host, current_principal
+from dockyard.auth.policy import Subject
+from dockyard.db.engine import Database
+from dockyard.db.tables import repositories
+from dockyard.registry.events import Event, ManifestDeleted, ManifestPushed
+
+
+class AuditListener:
+    """An event listener; it runs inside the request that caused the event, so the router's
+    context (principal, client address) is the request's."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def __call__(self, event: Event) -> None:
+        principal = current_principal.get()
+        actor = None
+        if principal is not None:
+            kind: Literal["user", "robot", "anonymous"] = (
+                "user" if principal.kind == "user" else "robot" if principal.kind == "robot" else "anonymous"
+            )
+            actor = Subject(kind, principal.id, principal.name)
+        if isinstance(event, ManifestPushed):
+            action, target = "manifest.push", f"{event.repository}@{event.digest}"
+            detail: dict[str, object] = {"tag": event.tag, "media_type": event.media_type, "size": event.size}
+        elif isinstance(event, ManifestDeleted):
+            action, target, detail = "manifest.delete", f"{event.repository}@{event.digest}", {}
+        else:
+            action, target, detail = "tag.delete", f"{event.repository}:{event.tag}", {}
+        stmt = select(repositories.c.workspace_id).where(repositories.c.name == event.repository)
+        async with self.db.write() as conn:
+            workspace_id = (await conn.execute(stmt)).scalar_one_or_none()
+            await audit.record(
+                conn,
+                actor,
+                action,
+                workspace_id=workspace_id,
+                target=target,
+                client_ip=current_client_host.get(),
+                detail=detail,
+            )

@@ -11,15 +11,18 @@ import ipaddress
 import json
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from dockyard.outbound import checked_entries, setting_entries
 
 
 class Settings(BaseSettings):
@@ -77,6 +80,15 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Registries (host[:port]) spoken to over plain HTTP when verifying external images; "
         "loopback addresses always are.",
+    )
+    outbound_allow: Annotated[
+        list[str], NoDecode, BeforeValidator(setting_entries), AfterValidator(checked_entries)
+    ] = Field(
+        default_factory=list,
+        description="Loopback, private or link-local destinations the server may connect to on a "
+        "user's behalf (verifying external images, git clones, pushes to external registries): "
+        "networks or addresses (10.20.0.0/16, 127.0.0.1), address:port ([::1]:5000) or host[:port] "
+        "(registry.lab:5000); a JSON list or comma-separated. Empty: public addresses only.",
     )
     login_max_failures: int = Field(
         10, ge=1, description="Failed logins per user and address before a lockout."

@@ -40,6 +40,7 @@ from dockyard.builds.contexts import unpack
 from dockyard.builds.gitsource import checkout
 from dockyard.builds.process import Deadline, run_captured, run_logged
 from dockyard.builds.spec import GIT
+from dockyard.outbound import OutboundPolicy
 
 CONTAINERS_CONF = """\
 # Written by Dockyard for one build. crun cannot run containers on hosts with hybrid
@@ -79,11 +80,13 @@ class BuildahBuilder:
         work_dir: Path,
         *,
         git_protocols: list[str],
+        outbound: OutboundPolicy,
         binary: str = "buildah",
         check_every: float = 1.0,
     ) -> None:
         self.work_dir = work_dir
         self.git_protocols = git_protocols
+        self.outbound = outbound
         self.binary = binary
         self.check_every = check_every
         self._version: str | None = None
@@ -131,6 +134,7 @@ class BuildahBuilder:
                 recipe.git,
                 folder / "source",
                 protocols=self.git_protocols,
+                outbound=self.outbound,
                 log=log,
                 deadline=deadline,
                 cancelled=cancelled,

@@ -62,6 +62,7 @@ from dockyard.ops.access import AccessLog, LineBuffer
 from dockyard.ops.forwarded import parse_networks, with_client
 from dockyard.ops.registry_audit import AuditListener
 from dockyard.ops.siblings import SiblingSocket, run_dir_for, worker_socket
+from dockyard.outbound import OutboundPolicy, loopback_registry
 from dockyard.registry.blobs import BlobService
 from dockyard.registry.cache import Generations, PostgresGenerations, SharedMemoryGenerations
 from dockyard.registry.events import EventBus
@@ -146,10 +147,11 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
     events.subscribe(sync)
     key_file = settings.credentials_key_file or settings.data_dir.resolve() / "keys" / "credentials.key"
     credentials = CredentialStore(db, key_file)
-    verification = Verification(catalog, UpstreamResolver(settings.upstream_insecure), credentials)
+    outbound = OutboundPolicy(settings.outbound_allow)
+    verification = Verification(catalog, UpstreamResolver(settings.upstream_insecure, outbound), credentials)
     jobs = JobQueue(db)
     job_handlers: dict[str, Handler] = {}
-    builds = build_builds(settings, db, storage, jobs, identity, credentials)
+    builds = build_builds(settings, db, storage, jobs, identity, credentials, outbound)
     job_handlers[JOB_KIND] = builds.handle
     return Services(
         settings,
@@ -179,6 +181,7 @@ def build_builds(
     jobs: JobQueue,
     identity: Identity,
     credentials: CredentialStore,
+    outbound: OutboundPolicy,
 ) -> BuildService:
     """Builds with buildah; they reach this Dockyard's registry as ``build_registry`` and
     sign in as the user who started them (token mode) or as the admin (basic mode)."""
@@ -198,8 +201,10 @@ def build_builds(
         db,
         storage,
         jobs,
-        BuildahBuilder(work_dir, git_protocols=settings.build_git_protocols),
-        BuildDefinitions(db, storage, settings.build_git_protocols, settings.build_context_max_bytes),
+        BuildahBuilder(work_dir, git_protocols=settings.build_git_protocols, outbound=outbound),
+        BuildDefinitions(
+            db, storage, settings.build_git_protocols, settings.build_context_max_bytes, outbound=outbound
+        ),
         logins,
         credentials,
         limits,
@@ -245,21 +250,23 @@ class RegistryContent:
 
 
 class UpstreamResolver:
-    """The catalog's verifier: the Distribution API of the image's own registry. Loopback
-    registries, and those listed in ``upstream_insecure``, are spoken to over plain HTTP."""
+    """The catalog's verifier: the Distribution API of the image's own registry, where the
+    outbound policy allows. Loopback registries, and those listed in ``upstream_insecure``, are
+    spoken to over plain HTTP."""
 
-    def __init__(self, insecure: list[str]) -> None:
+    def __init__(self, insecure: list[str], outbound: OutboundPolicy) -> None:
         self.insecure = set(insecure)
+        self.outbound = outbound
 
     async def __call__(self, reference: str, credentials: tuple[str, str] | None) -> Resolved | Unresolved:
         ref = parse_reference(reference)
         host = ref.api_host
-        bare = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-        plain = host in self.insecure or bare in ("localhost", "127.0.0.1", "::1") or bare.startswith("127.")
+        plain = host in self.insecure or loopback_registry(host)
         result = await upstream.resolve(
             host,
             ref.repository,
             str(ref.digest or ref.tag),
+            outbound=self.outbound,
             credentials=None if credentials is None else upstream.Credentials(*credentials),
             scheme="http" if plain else "https",
         )

@@ -11,15 +11,18 @@ import ipaddress
 import json
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from dockyard.outbound import checked_entries, setting_entries
 
 
 class Settings(BaseSettings):
@@ -83,6 +86,15 @@ class Settings(BaseSettings):
         description="Reverse proxies (IP addresses or CIDR blocks, as a JSON list) whose "
         "X-Forwarded-For header names the client: its rightmost address that is not itself a "
         "trusted proxy. From any other peer the header is ignored. Empty: never read it.",
+    )
+    outbound_allow: Annotated[
+        list[str], NoDecode, BeforeValidator(setting_entries), AfterValidator(checked_entries)
+    ] = Field(
+        default_factory=list,
+        description="Loopback, private or link-local destinations the server may connect to on a "
+        "user's behalf (verifying external images, git clones, pushes to external registries): "
+        "networks or addresses (10.20.0.0/16, 127.0.0.1), address:port ([::1]:5000) or host[:port] "
+        "(registry.lab:5000); a JSON list or comma-separated. Empty: public addresses only.",
     )
     login_max_failures: int = Field(
         10, ge=1, description="Failed logins per user and address before a lockout."

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
+from dockyard.outbound import OutboundClient, OutboundPolicy
 from dockyard.transfer.upstream import Credentials, Failed, Resolution, Resolved, resolve
 from tests.support.clients import Skopeo, manifest_descriptor
 from tests.support.identity import ADMIN, ADMIN_PASSWORD, PASSWORD, Api, oci_as, unique
@@ -36,6 +37,7 @@ OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 ALICE = Credentials("alice", "alice-upstream-secret")
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+LOOPBACK = OutboundPolicy(["127.0.0.0/8"])  # every upstream here is on loopback
 
 
 async def http_resolve(
@@ -44,12 +46,19 @@ async def http_resolve(
     reference: str,
     *,
     credentials: Credentials | None = None,
-    client: httpx.AsyncClient | None = None,
+    client: OutboundClient | None = None,
     deadline: float = 60.0,
 ) -> Resolution:
-    """``resolve`` over plain HTTP, as every upstream here is on loopback."""
+    """``resolve`` over plain HTTP, loopback allowed, as every upstream here is on loopback."""
     return await resolve(
-        host, repository, reference, credentials=credentials, scheme="http", client=client, deadline=deadline
+        host,
+        repository,
+        reference,
+        outbound=LOOPBACK,
+        credentials=credentials,
+        scheme="http",
+        client=client,
+        deadline=deadline,
     )
 
 
@@ -280,7 +289,7 @@ async def test_an_injected_client_is_used_and_left_open(
     async def record(request: httpx.Request) -> None:
         seen.append(request.url.path)
 
-    async with httpx.AsyncClient(event_hooks={"request": [record]}) as client:
+    async with LOOPBACK.client(event_hooks={"request": [record]}) as client:
         first = resolved(await http_resolve(upstream.host, "library/arm", "v1", client=client))
         second = resolved(await http_resolve(upstream.host, "library/arm", "v1", client=client))
     assert first.digest == second.digest == images.arm64.manifest.digest
@@ -329,7 +338,7 @@ async def test_a_missing_repository_is_not_found(upstream: OpenUpstream) -> None
 async def test_bad_arguments_are_invalid_without_a_request(
     host: str, repository: str, reference: str, scheme: str, expected: str
 ) -> None:
-    result = failed(await resolve(host, repository, reference, scheme=scheme), "invalid")
+    result = failed(await resolve(host, repository, reference, outbound=LOOPBACK, scheme=scheme), "invalid")
     assert expected in result.message
     assert result.status is None
 

@@ -34,7 +34,7 @@ from tests.support.catalog import new_user
 from tests.support.clients import Podman, Skopeo, containers_login
 from tests.support.identity import ADMIN, ADMIN_PASSWORD, PASSWORD, Api, start_token_dockyard, unique
 from tests.support.images import TestImages
-from tests.support.servers import RunningRegistry, postgres_database
+from tests.support.servers import LOOPBACK_ALLOWED, RunningRegistry, postgres_database
 
 BUILD_DEADLINE = 300.0  # seconds a test waits for a build (or a log line) before failing
 SERVER_ENV = {"DOCKYARD_WORKER_ENABLED": "false", "DOCKYARD_GC_INTERVAL_SECONDS": "0"}
@@ -68,6 +68,7 @@ def worker_settings(server: RunningRegistry, build_dir: Path, **overrides: Any) 
         "gc_interval_seconds": 0,
         "build_dir": build_dir,
         "build_git_protocols": ["file"],
+        "outbound_allow": [LOOPBACK_ALLOWED],
         **overrides,
     }
     return Settings(**values)

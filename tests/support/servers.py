@@ -19,6 +19,9 @@ from pathlib import Path
 import httpx
 
 PG_ADMIN_DSN = os.environ.get("DOCKYARD_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
+# Every upstream, git server and external registry of the tests is on loopback: the test servers
+# allow it, as an admin would allow a lab's own registry. Tests of the refusal override it.
+LOOPBACK_ALLOWED = "127.0.0.0/8"
 
 
 def free_port() -> int:
@@ -109,6 +112,7 @@ def start_dockyard(
             "DOCKYARD_HOST": "127.0.0.1",
             "DOCKYARD_GC_INTERVAL_SECONDS": "0",
             "DOCKYARD_AUTH_MODE": "dev",
+            "DOCKYARD_OUTBOUND_ALLOW": LOOPBACK_ALLOWED,
         }
     )
     if database_url:

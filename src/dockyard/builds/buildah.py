@@ -42,6 +42,7 @@ from dockyard.builds.gitsource import checkout
 from dockyard.builds.process import Deadline, run_captured, run_logged
 from dockyard.builds.sandbox import isolation_args, run_network
 from dockyard.builds.spec import EGRESS, GIT
+from dockyard.outbound import OutboundPolicy
 
 CONTAINERS_CONF = """\
 # Written by Dockyard for one build. RUN steps run with runc: crun cannot run containers
@@ -81,11 +82,13 @@ class BuildahBuilder:
         work_dir: Path,
         *,
         git_protocols: list[str],
+        outbound: OutboundPolicy,
         binary: str = "buildah",
         check_every: float = 1.0,
     ) -> None:
         self.work_dir = work_dir
         self.git_protocols = git_protocols
+        self.outbound = outbound
         self.binary = binary
         self.check_every = check_every
         self._version: str | None = None
@@ -133,6 +136,7 @@ class BuildahBuilder:
                 recipe.git,
                 folder / "source",
                 protocols=self.git_protocols,
+                outbound=self.outbound,
                 log=log,
                 deadline=deadline,
                 cancelled=cancelled,

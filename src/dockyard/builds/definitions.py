@@ -31,6 +31,7 @@ from dockyard.auth.guard import find_workspace, require_user
 from dockyard.auth.policy import Subject, role_at_least
 from dockyard.builds import spec as checks
 from dockyard.builds.contexts import StoredContext, context_path, store_context
+from dockyard.builds.gitsource import check_git_url
 from dockyard.builds.spec import (
     DEFAULT_PLATFORM,
     DEFAULT_VERSION,
@@ -53,6 +54,8 @@ from dockyard.builds.views import (
 )
 from dockyard.db.engine import Connection, Database
 from dockyard.db.tables import build_definitions, build_events, build_runs, images, workspaces
+from dockyard.oci.reference import parse_reference
+from dockyard.outbound import OutboundPolicy, OutboundRefused, split_host_port
 from dockyard.storage.base import PathNotFound, StorageDriver
 
 _UNSET: Any = object()
@@ -178,17 +181,40 @@ def _input_of(m: Any) -> DefinitionInput:
 
 class BuildDefinitions:
     def __init__(
-        self, db: Database, storage: StorageDriver, git_protocols: list[str], context_max_bytes: int
+        self,
+        db: Database,
+        storage: StorageDriver,
+        git_protocols: list[str],
+        context_max_bytes: int,
+        *,
+        outbound: OutboundPolicy,
     ) -> None:
         self.db = db
         self.storage = storage
         self.git_protocols = git_protocols
         self.context_max_bytes = context_max_bytes
+        self.outbound = outbound
+
+    async def _reachable(self, git_url: str | None, destination: str | None) -> None:
+        """Refuse now a repository or registry the server may not connect to (builds check again
+        when they connect). Outside any transaction: it may wait for DNS."""
+        if git_url:
+            try:
+                await check_git_url(git_url, self.outbound)
+            except OutboundRefused as exc:
+                raise Invalid(f"cannot clone {git_url[:200]}: {exc.message}") from None
+        if destination:
+            host, port = split_host_port(parse_reference(destination).api_host)
+            try:
+                await self.outbound.check(host, port)
+            except OutboundRefused as exc:
+                raise Invalid(f"cannot push to {destination}: {exc.message}") from None
 
     async def create(
         self, actor: Subject, workspace: str, name: str, data: DefinitionInput
     ) -> DefinitionView:
         values = _checked(data, self.git_protocols)
+        await self._reachable(values["git_url"], values["external_destination"])
         full = checks.full_name(workspace, name)
         content_hash = _recipe(values, None).content_hash()
         now, who = time.time(), actor.name
@@ -232,6 +258,15 @@ class BuildDefinitions:
             raise Conflict(f"the image name {name!r} belongs to another workspace")
 
     async def update(self, actor: Subject, name: str, changes: DefinitionChanges) -> DefinitionView:
+        if changes.git is not None or changes.external_destination:
+            async with self.db.read() as conn:
+                await load(conn, actor, name, "developer")  # who may not edit learns nothing more
+            git_url = destination = None
+            with contextlib.suppress(Invalid):  # bad input is reported below, with the rest
+                git_url = checks.check_git(changes.git, self.git_protocols).url if changes.git else None
+            with contextlib.suppress(Invalid):
+                destination = checks.check_destination(changes.external_destination)
+            await self._reachable(git_url, destination)
         async with self.db.write() as conn:
             m, _ = await load(conn, actor, name, "developer")
             current = _input_of(m)

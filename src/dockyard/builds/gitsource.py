@@ -11,20 +11,33 @@ cannot hold an SSH key yet), no agent, and host keys learnt into the build's fol
 server account's ``~/.ssh`` is never read nor written.
 The folder and the Dockerfile must resolve inside the checkout (a symlink in the repository
 cannot point the build at the server's files).
+
+The repository's host is resolved and checked by the server's outbound policy before git
+runs, and git is made to connect to exactly those addresses (curl's resolve list for
+http(s), the address itself for git://, ssh's ``HostName``), never resolving the name again;
+git follows no HTTP redirects (the place it would be sent to is not checked).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from dockyard.builds.builder import BuildFailed, Cancelled, LogSink
 from dockyard.builds.process import Deadline, run_captured, run_logged
 from dockyard.builds.spec import MAX_DOCKERFILE, GitSource
+from dockyard.outbound import OutboundPolicy, OutboundRefused, ip_literal
+
+_PORTS = {"https": 443, "http": 80, "ftps": 990, "ftp": 21, "git": 9418, "ssh": 22}
+_PORTS.update({"git+ssh": 22, "ssh+git": 22})
+_HELPER = re.compile(r"[A-Za-z0-9][A-Za-z0-9+.-]*::")  # transport::address runs git-remote-<transport>
+_SCP_LIKE = re.compile(r"(?:[^@/]+@)?(\[[^\]/]+\]|[^:/\[\]]+):")  # [user@]host:path, as git reads it
 
 
 @dataclass(frozen=True)
@@ -35,8 +48,68 @@ class Checkout:
     dockerfile_text: str
 
 
-def ssh_command(known_hosts: Path, identity: Path | None = None) -> str:
-    """``GIT_SSH_COMMAND``: OpenSSH with only what is on its command line (see the module)."""
+@dataclass(frozen=True)
+class GitDestination:
+    scheme: str  # ssh for the scp-like form
+    host: str
+    port: int
+
+
+def git_destination(url: str) -> GitDestination | None:
+    """Where cloning ``url`` connects; None for ``file://`` (no connection). A URL that names
+    no host git could reach is refused, rather than let through unchecked."""
+    if _HELPER.match(url):
+        raise OutboundRefused(f"the git URL {url[:100]!r} names no host that can be checked")
+    if "://" in url:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        if scheme == "file":
+            return None
+        try:
+            port = parts.port
+        except ValueError:
+            port = -1
+        # A final dot would make curl's resolve list miss the name (and resolve it again).
+        if scheme not in _PORTS or not parts.hostname or parts.hostname.endswith(".") or port == -1:
+            raise OutboundRefused(f"the git URL {url[:100]!r} names no host that can be checked")
+        return GitDestination(scheme, parts.hostname, port or _PORTS[scheme])
+    found = _SCP_LIKE.match(url)
+    if found is None:
+        raise OutboundRefused(f"the git URL {url[:100]!r} names no host that can be checked")
+    return GitDestination("ssh", found.group(1).strip("[]").lower(), 22)
+
+
+async def check_git_url(url: str, outbound: OutboundPolicy) -> None:
+    """Refuse now a repository the clone would be refused (early feedback; see ``OutboundPolicy.check``)."""
+    destination = git_destination(url)
+    if destination is not None:
+        await outbound.check(destination.host, destination.port)
+
+
+async def _pinned(url: str, outbound: OutboundPolicy) -> tuple[str, list[str], str | None]:
+    """(URL, ``git -c`` options, ssh host) that make git connect only to checked addresses."""
+    destination = git_destination(url)
+    if destination is None:
+        return url, [], None
+    addresses = await outbound.addresses(destination.host, destination.port)
+    literal = ip_literal(destination.host) is not None
+    if destination.scheme == "git":  # git's own protocol has no resolve option: name the address
+        parts = urlsplit(url)
+        host = f"[{addresses[0]}]" if addresses[0].version == 6 else str(addresses[0])
+        netloc = host if parts.port is None else f"{host}:{parts.port}"
+        return urlunsplit(parts._replace(netloc=netloc)), [], None
+    if destination.scheme.startswith(("http", "ftp")):
+        options = ["-c", "http.followRedirects=false"]
+        if not literal:
+            listed = ",".join(f"[{a}]" if a.version == 6 else str(a) for a in addresses)
+            options += ["-c", f"http.curloptResolve={destination.host}:{destination.port}:{listed}"]
+        return url, options, None
+    return url, [], str(addresses[0])  # ssh
+
+
+def ssh_command(known_hosts: Path, identity: Path | None = None, host_name: str | None = None) -> str:
+    """``GIT_SSH_COMMAND``: OpenSSH with only what is on its command line (see the module);
+    ``host_name`` is the address the outbound policy checked (ssh must not resolve again)."""
     options = {
         "BatchMode": "yes",  # never a prompt (passphrase, password, host key)
         "StrictHostKeyChecking": "accept-new",  # learnt for this build only: the file is the build's
@@ -46,6 +119,8 @@ def ssh_command(known_hosts: Path, identity: Path | None = None) -> str:
         "IdentityAgent": "none",
         "ConnectTimeout": "30",
     }
+    if host_name is not None:
+        options["HostName"] = host_name
     words = ["ssh", "-F", os.devnull]
     for name, value in options.items():
         words += ["-o", f"{name}={value}"]
@@ -59,7 +134,7 @@ def _ssh_path(path: Path) -> str:
     return f'"{escaped}"'
 
 
-def git_env(home: Path, protocols: list[str]) -> dict[str, str]:
+def git_env(home: Path, protocols: list[str], ssh_host: str | None = None) -> dict[str, str]:
     """git's whole environment (nothing of the server's is passed on but PATH): ``home`` is
     an empty folder of the build's, where ssh also keeps the host keys it learns."""
     return {
@@ -71,7 +146,7 @@ def git_env(home: Path, protocols: list[str]) -> dict[str, str]:
         "GIT_CONFIG_GLOBAL": os.devnull,
         "GIT_ASKPASS": "/bin/false",
         "SSH_ASKPASS": "/bin/false",
-        "GIT_SSH_COMMAND": ssh_command(home / "known_hosts"),
+        "GIT_SSH_COMMAND": ssh_command(home / "known_hosts", host_name=ssh_host),
         "GIT_SSH_VARIANT": "ssh",
         "LC_ALL": "C",
     }
@@ -86,18 +161,28 @@ async def checkout(
     dest: Path,
     *,
     protocols: list[str],
+    outbound: OutboundPolicy,
     log: LogSink,
     deadline: Deadline,
     cancelled: Cancelled,
     check_every: float = 1.0,
     started: Callable[[int], None] | None = None,
 ) -> Checkout:
+    try:
+        async with asyncio.timeout(max(deadline.left(), 1.0)):
+            url, options, ssh_host = await _pinned(source.url, outbound)
+    except OutboundRefused as exc:
+        raise BuildFailed(f"git clone of {source.url} refused: {exc.message}") from None
+    except TimeoutError:
+        raise deadline.expired() from None
+    except OSError as exc:
+        raise BuildFailed(f"git clone of {source.url} failed: its host does not resolve ({exc})") from None
     home = dest.parent / "git-home"
     home.mkdir(mode=0o700)
-    env = git_env(home, protocols)
+    env = git_env(home, protocols, ssh_host)
     await log.write(f"[dockyard] cloning {source.url} (ref {source.ref})")
     status = await run_logged(
-        ["git", "clone", "--no-checkout", "--quiet", "--", source.url, str(dest)],
+        ["git", *options, "clone", "--no-checkout", "--quiet", "--", url, str(dest)],
         sink=log,
         deadline=deadline,
         cancelled=cancelled,

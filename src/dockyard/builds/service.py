@@ -46,14 +46,10 @@ from dockyard.db.tables import build_runs, images, memberships, users
 from dockyard.jobs.queue import JobQueue
 from dockyard.jobs.worker import JobCancelled, JobContext
 from dockyard.oci.reference import ReferenceError, parse_reference
+from dockyard.outbound import OutboundRefused, loopback_registry, split_host_port
 from dockyard.storage.base import StorageDriver
 
 log = logging.getLogger("dockyard.builds")
-
-
-def _loopback(registry: str) -> bool:
-    host = registry.rsplit(":", 1)[0] if registry.count(":") == 1 else registry
-    return host in ("localhost", "::1", "[::1]") or host.startswith("127.")
 
 
 JOB_KIND = "build"
@@ -303,12 +299,13 @@ class BuildService:
                 ref = parse_reference(external)
             except ReferenceError as exc:
                 raise BuildFailed(f"the external destination is not valid: {exc}") from None
+            if loopback_registry(ref.registry):
+                insecure.append(ref.registry)  # as the catalog verifies them: plain HTTP
+            await self._may_push(ref.api_host, plain=ref.api_host in insecure)
             destinations.append(f"{ref.name}:{m['version']}")
             found = await self.credentials.lookup(spec["workspace_id"], ref.registry)
             if found is not None:
                 logins.append(RegistryLogin(ref.registry, found[0], secret=found[1]))
-            if _loopback(ref.registry):
-                insecure.append(ref.registry)  # as the catalog verifies them: plain HTTP
         files = None
         if recipe.context == LOCAL and recipe.context_digest:
             path = context_path(m["definition_id"], recipe.context_digest)
@@ -325,6 +322,17 @@ class BuildService:
             insecure_registries=insecure,
             time_limit=self.limits.time_limit_seconds,
         )
+
+    async def _may_push(self, registry: str, *, plain: bool) -> None:
+        """Refuse a push the outbound policy refuses. buildah resolves the name again itself: a
+        name whose DNS answer changes in between is not caught here (a network sandbox is)."""
+        host, port = split_host_port(registry)
+        try:
+            await self.definitions.outbound.addresses(host, port or (80 if plain else 443))
+        except OutboundRefused as exc:
+            raise BuildFailed(f"the push to {registry} is refused: {exc.message}") from None
+        except OSError:
+            pass  # buildah reports the name that does not resolve
 
     async def _interrupted(self, ctx: JobContext, m: Any, sink: RunLog) -> None:
         reason = ctx.reason

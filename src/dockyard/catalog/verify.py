@@ -34,7 +34,7 @@ class Resolved:
 
 @dataclass(frozen=True)
 class Unresolved:
-    kind: str  # not_found, unauthorized, rate_limited, unreachable, invalid
+    kind: str  # not_found, unauthorized, rate_limited, unreachable, invalid, refused
     message: str
 
 

@@ -14,6 +14,10 @@ Requests made, for ``host/repo:ref``:
 
 Every digest is checked against the bytes received (and the ``Docker-Content-Digest``
 header against the body), so a Resolved digest is one a pull by digest will verify.
+
+Connections go only where the server's :class:`~dockyard.outbound.OutboundPolicy` allows:
+a refused destination (the registry, a redirect, a token service) is a ``refused`` failure,
+decided before any connection to it is attempted.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from dockyard.oci.digest import Digest
 from dockyard.oci.errors import InvalidDigest, InvalidManifest, InvalidValue
 from dockyard.oci.manifest import Descriptor, ParsedManifest, parse_manifest
 from dockyard.oci.names import validate_name, validate_tag
+from dockyard.outbound import OutboundClient, OutboundPolicy
 from dockyard.transfer.upstream_results import (
     Credentials,
     Failed,
@@ -65,24 +70,26 @@ async def resolve(
     repository: str,
     reference: str,
     *,
+    outbound: OutboundPolicy,
     credentials: Credentials | None = None,
     scheme: str = "https",
-    client: httpx.AsyncClient | None = None,
+    client: OutboundClient | None = None,
     deadline: float = DEFAULT_DEADLINE,
 ) -> Resolution:
     """Resolve ``host/repository`` at ``reference`` (a tag or a digest) on the upstream.
 
     ``host`` is the registry as users name it (``quay.io``, ``docker.io``, ``127.0.0.1:5000``),
-    ``repository`` its normalised path (``library/alpine``). Without ``client``, one is made
-    with :data:`DEFAULT_TIMEOUT` and closed afterwards. Never raises for upstream trouble:
-    every failure is a :class:`Failed`.
+    ``repository`` its normalised path (``library/alpine``). ``outbound`` decides where it may
+    connect: without ``client``, one is made from it with :data:`DEFAULT_TIMEOUT` and closed
+    afterwards; a ``client`` handed in connects where its own policy allows. Never raises for
+    upstream trouble: every failure is a :class:`Failed`.
     """
     try:
         _check_arguments(host, repository, reference, scheme)
         async with contextlib.AsyncExitStack() as stack:
             http = client
             if http is None:
-                http = await stack.enter_async_context(httpx.AsyncClient(timeout=DEFAULT_TIMEOUT))
+                http = await stack.enter_async_context(outbound.client(timeout=DEFAULT_TIMEOUT))
             session = UpstreamSession(
                 http,
                 scheme=scheme,

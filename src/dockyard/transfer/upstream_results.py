@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
-FailureKind = Literal["not_found", "unauthorized", "rate_limited", "unreachable", "invalid"]
+FailureKind = Literal["not_found", "unauthorized", "rate_limited", "unreachable", "invalid", "refused"]
 
 
 def _now() -> datetime:

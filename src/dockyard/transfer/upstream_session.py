@@ -7,7 +7,9 @@ retried once with a token from the realm (asked anonymously, or with Basic crede
 a ``Basic`` challenge is answered with the credentials. The token or Basic header is kept
 for the rest of the session, and negotiated again (once per request) if the upstream asks.
 Redirects are followed by hand, so no redirect body is read and credentials never leave the
-origin they were meant for.
+origin they were meant for. Every connection, redirects and token services included, is
+checked by the client's :class:`~dockyard.outbound.OutboundPolicy`; a refused one ends the
+session as a ``refused`` failure.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import math
 
 import httpx
 
+from dockyard.outbound import OutboundRefused
 from dockyard.transfer.upstream_results import Credentials, Failed, FailureKind, UpstreamFailure
 from dockyard.transfer.upstream_wire import (
     Fetched,
@@ -92,6 +95,8 @@ class UpstreamSession:
                         response, limit if ok else MAX_ERROR_BYTES, what, label, truncate=not ok
                     )
                     return Fetched(response.status_code, response.headers, body)
+            except OutboundRefused as exc:
+                raise UpstreamFailure(Failed("refused", exc.message)) from None
             except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
                 raise invalid(f"{label} sent an unusable URL for {what}: {str(exc)[:200]}") from None
             except httpx.TransportError as exc:

@@ -8,11 +8,14 @@ store a lone surrogate. So the registry checks media types (RFC 6838: ``type/sub
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
+import httpx
 import pytest
 
+from tests.support.identity import ADMIN, ADMIN_PASSWORD
 from tests.support.oci import (
     OCI_INDEX,
     OCI_MANIFEST,
@@ -239,3 +242,23 @@ def test_malformed_upload_id_is_blob_upload_unknown(oci: OciClient, repo: str, u
         query = f"?digest={blob.digest}" if method == "PUT" else ""
         resp = oci.http.request(method, f"/v2/{repo}/blobs/uploads/{upload}{query}", content=blob.data)
         assert_error(resp, 404, "BLOB_UPLOAD_UNKNOWN")
+
+
+@pytest.mark.parametrize(
+    "user", ["a\u0000b", "\u0000", "admin\u0000"], ids=["inside", "alone", "after-a-user"]
+)
+def test_basic_credentials_with_a_nul_in_the_user_name_are_refused(
+    token_registry: RunningRegistry, user: str
+) -> None:
+    """The Authorization header is a /v2 input too: its user name reaches the accounts table."""
+    credentials = base64.b64encode(f"{user}:{ADMIN_PASSWORD}".encode()).decode()
+    with httpx.Client(base_url=token_registry.url, headers={"Authorization": f"Basic {credentials}"}) as http:
+        for path in ("/v2/", "/v2/spec/x/tags/list"):
+            resp = http.get(path)
+            assert_error(resp, 401, "UNAUTHORIZED")
+            assert resp.headers["www-authenticate"].startswith("Bearer ")
+    # The real admin still gets in: nothing was locked out or broken on the way.
+    admin = base64.b64encode(f"{ADMIN}:{ADMIN_PASSWORD}".encode()).decode()
+    assert (
+        httpx.get(f"{token_registry.url}/v2/", headers={"Authorization": f"Basic {admin}"}).status_code == 200
+    )

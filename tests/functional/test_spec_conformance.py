@@ -27,6 +27,7 @@ from tests.support.oci import (
     unique_repo,
     with_query,
 )
+from tests.support.servers import RunningRegistry
 
 CUSTOM_CONFIG = "application/vnd.example.config.v1+json"
 ARTIFACT = "application/vnd.example.artifact.v1"
@@ -57,7 +58,9 @@ def _put_json(
     return body
 
 
-def test_chunked_upload_with_a_retried_chunk_and_a_stale_session_url(oci: OciClient) -> None:
+def test_chunked_upload_with_a_retried_chunk_and_a_stale_session_url(
+    oci: OciClient, registry: RunningRegistry
+) -> None:
     repo = unique_repo("conformance-chunked")
     data = random_bytes(25)
     first, second = data[:3], data[3:]
@@ -67,11 +70,12 @@ def test_chunked_upload_with_a_retried_chunk_and_a_stale_session_url(oci: OciCli
     assert resp.status_code == 202, resp.text
     assert resp.headers["range"] == "0-2"
 
-    # The same chunk again, at the session URL the POST gave: the upload is past it.
+    # The same chunk again, at the session URL the POST gave: the upload is past it. (Debian's
+    # CNCF Distribution 2.8 keeps session state in that URL, and predates this expectation.)
     retried = _patch(oci.http, session, first, 0)
-    assert retried.status_code == 416, retried.text
+    assert retried.status_code in ((416,) if registry.is_dockyard else (404, 416)), retried.text
     # That URL still names the session: its status is the bytes received, and where to go on.
-    status = oci.http.get(session)
+    status = oci.http.get(session if registry.is_dockyard else location_of(resp))
     assert status.status_code == 204
     assert status.headers["range"] == "0-2"
     location = location_of(status)
@@ -108,7 +112,7 @@ def test_mount_location_names_the_blob_in_the_target_repository(oci: OciClient) 
 
     resp = oci.http.post(f"/v2/{target}/blobs/uploads/", params={"mount": blob.digest, "from": source})
     assert resp.status_code == 201, resp.text
-    assert resp.headers["location"] == f"/v2/{target}/blobs/{blob.digest}"
+    assert httpx.URL(location_of(resp)).path == f"/v2/{target}/blobs/{blob.digest}"
     got = oci.http.get(location_of(resp))
     assert got.status_code == 200
     assert got.content == blob.data
@@ -125,7 +129,9 @@ def test_image_manifest_without_layers_is_accepted(oci: OciClient) -> None:
     assert oci.get_manifest(repo, sha256(body)).content == body
 
 
-def test_artifacts_by_config_media_type_and_by_artifact_type_are_accepted(oci: OciClient) -> None:
+def test_artifacts_by_config_media_type_and_by_artifact_type_are_accepted(
+    oci: OciClient, registry: RunningRegistry
+) -> None:
     repo = unique_repo("conformance-artifacts")
     subject = oci_manifest()
     oci.push(repo, subject, "v1")
@@ -158,6 +164,8 @@ def test_artifacts_by_config_media_type_and_by_artifact_type_are_accepted(oci: O
     }
     for digest, body in bodies.items():
         assert oci.get_manifest(repo, digest).content == body
+    if not registry.is_dockyard:
+        return  # Debian's CNCF Distribution 2.8 has no referrers API
 
     listing = oci.referrers(repo, subject.digest).json()["manifests"]
     found = {d["digest"]: (d.get("artifactType"), d.get("annotations")) for d in listing}

@@ -48,7 +48,6 @@ from tests.support.oci import (
     error_codes,
     location_of,
     sha256,
-    unique_repo,
     with_query,
 )
 from tests.support.servers import RunningRegistry
@@ -292,7 +291,8 @@ def test_listing_queries(
     assert tags.json()["tags"] == expected[:count]
     listed = catalog.json()["repositories"]
     assert listed == sorted(listed)
-    assert all(name > last for name in listed) if last else True
+    if last:
+        assert all(name > last for name in listed)
 
 
 @FUZZ
@@ -399,13 +399,3 @@ def test_manifest_fields(
         assert found[0]["artifactType"] == sent.get("artifactType", sent["config"]["mediaType"])
         assert found[0].get("annotations") == (sent.get("annotations") or None)
     client.delete_manifest(seeded.repo, digest)
-
-
-def test_the_fuzz_suite_sees_both_kinds_of_answer(client: OciClient, registry: RunningRegistry) -> None:
-    """The properties above would pass vacuously against a registry that answers nothing: this
-    one pins that the checks see real 2xx and 4xx answers from this server."""
-    repo = unique_repo("fuzz-sanity")
-    assert client.http.get(path(repo, "tags", "list")).status_code == 404
-    bad = client.http.get(path("UPPER", "tags", "list"))
-    check(bad, registry)
-    assert error_codes(bad) == ["NAME_INVALID"]

@@ -60,7 +60,8 @@ def parse_basic(header: str) -> tuple[str, str] | None:
         user, sep, secret = base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
     except (binascii.Error, UnicodeDecodeError):
         return None
-    return (user, secret) if sep else None
+    # No account name holds a NUL, and PostgreSQL cannot even compare one: such a user is no one.
+    return (user, secret) if sep and "\x00" not in user else None
 
 
 class TokenAuthorizer:

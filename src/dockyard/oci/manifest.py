@@ -2,7 +2,9 @@
 
 The registry stores and serves exactly the bytes a client sent; this module only reads
 them to learn what they reference (blobs, child manifests, a subject) and to refuse
-malformed ones with ``MANIFEST_INVALID``.
+malformed ones with :class:`~dockyard.oci.errors.InvalidManifest` (``MANIFEST_INVALID`` on
+the wire). Every string it hands on to be stored (media types, artifact types) is a media type
+of RFC 6838, so it is short, printable ASCII, and fits any database column.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dockyard.oci import mediatypes as mt
 from dockyard.oci.digest import Digest
 from dockyard.oci.errors import InvalidDigest, InvalidManifest, InvalidMediaType
 
-# Caps well above any real image, so hostile manifests are refused as MANIFEST_INVALID
+# Caps well above any real image, so hostile manifests are refused as invalid
 # instead of failing later: every descriptor becomes a bound parameter when the references
 # are checked and stored, and PostgreSQL allows at most 32,767 per statement.
 MAX_DESCRIPTORS = 10_000  # layers of an image manifest, or manifests of an index

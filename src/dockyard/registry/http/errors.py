@@ -26,8 +26,8 @@ OCI_CODES: dict[type[InvalidValue], ErrorCode] = {
     InvalidName: ErrorCode.NAME_INVALID,
     InvalidTag: ErrorCode.TAG_INVALID,
     InvalidManifest: ErrorCode.MANIFEST_INVALID,
-    # A media type only reaches the wire inside a manifest (a query's artifactType filter is
-    # checked by its handler), so a bad one is a bad manifest.
+    # A media type is only refused inside a manifest (a referrers filter that is no media type
+    # simply matches nothing), so a bad one is a bad manifest.
     InvalidMediaType: ErrorCode.MANIFEST_INVALID,
 }
 

@@ -13,6 +13,7 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from sqlalchemy import text
@@ -45,7 +46,11 @@ from dockyard.builds.buildah import BuildahBuilder
 from dockyard.builds.definitions import BuildDefinitions
 from dockyard.builds.logins import FixedLogins, InternalLogins, UserTokenLogins
 from dockyard.builds.service import JOB_KIND, BuildLimits, BuildService
+from dockyard.catalog.admission import PushPolicy
+from dockyard.catalog.content import RegistryContent
 from dockyard.catalog.credentials import CredentialStore
+from dockyard.catalog.inspections import INSPECTION_GATE_ENV, Inspections, file_gate
+from dockyard.catalog.measure import MeasureLimits
 from dockyard.catalog.service import Catalog
 from dockyard.catalog.sync import CatalogSync
 from dockyard.catalog.usage import Usage
@@ -55,7 +60,6 @@ from dockyard.db.engine import Database
 from dockyard.jobs.queue import JobQueue
 from dockyard.jobs.recovery import recover_periodically
 from dockyard.jobs.worker import Handler, Worker
-from dockyard.oci.digest import Digest
 from dockyard.oci.reference import parse_reference
 from dockyard.ops import logs, metrics
 from dockyard.ops.access import AccessLog, LineBuffer
@@ -100,6 +104,7 @@ class Services:
     identity: Identity
     catalog: Catalog
     catalog_sync: CatalogSync
+    inspections: Inspections
     verification: Verification
     jobs: JobQueue
     job_handlers: dict[str, Handler] = field(default_factory=dict)  # job kind -> handler
@@ -107,7 +112,6 @@ class Services:
 
     async def close(self) -> None:
         """Stop background work and release connections (after the last request)."""
-        await self.catalog_sync.close()
         await self.generations.stop()
         await self.db.dispose()
 
@@ -141,15 +145,25 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
     )
     identity = build_identity(settings, db)
     catalog = Catalog(db)
-    sync = CatalogSync(
-        db, catalog, RegistryContent(manifests, blobs), lambda digest: blobs.stream(Digest.parse(digest))
+    content = RegistryContent(manifests, blobs)
+    jobs = JobQueue(db)
+    gate = os.environ.get(INSPECTION_GATE_ENV)  # a test seam: see file_gate
+    inspections = Inspections(
+        db,
+        catalog,
+        content,
+        content.stream,
+        jobs,
+        MeasureLimits(settings.inspect_layer_max_bytes, settings.inspect_layer_max_seconds),
+        before_inspect=file_gate(Path(gate)) if gate else None,
     )
+    sync = CatalogSync(db, inspections)
     events.subscribe(sync)
+    manifests.admit_with(PushPolicy(db, content))
     key_file = settings.credentials_key_file or settings.data_dir.resolve() / "keys" / "credentials.key"
     credentials = CredentialStore(db, key_file)
     outbound = OutboundPolicy(settings.outbound_allow)
     verification = Verification(catalog, UpstreamResolver(settings.upstream_insecure, outbound), credentials)
-    jobs = JobQueue(db)
     job_handlers: dict[str, Handler] = {}
     builds = build_builds(settings, db, storage, jobs, identity, credentials, outbound)
     job_handlers[JOB_KIND] = builds.handle
@@ -167,6 +181,7 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
         identity,
         catalog,
         sync,
+        inspections,
         verification,
         jobs,
         job_handlers,
@@ -222,31 +237,24 @@ def registry_host(settings: Settings) -> str:
 
 async def run_jobs(services: Services, stop: asyncio.Event, holder: str, *, work: bool = True) -> None:
     """Background jobs until ``stop`` is set: a worker running the registered handlers (when
-    ``work``), the periodic recovery of jobs whose worker stopped, and the purge of old finished jobs."""
+    ``work``), the periodic recovery of jobs whose worker stopped, and the purge of old finished jobs.
+    Every process also inspects pushed images (their own worker, so that a long build never
+    holds them up) and sweeps the catalog's pending versions."""
     settings = services.settings
     retention = settings.job_retention_days * 86400
+    lease = settings.job_lease_seconds
     loops = [
-        recover_periodically(services.jobs, holder, settings.job_recover_seconds, stop, retention=retention)
+        recover_periodically(services.jobs, holder, settings.job_recover_seconds, stop, retention=retention),
+        services.inspections.run(
+            stop, holder, settings.job_recover_seconds, settings.inspect_concurrency, lease
+        ),
     ]
     if work:
-        worker = Worker(services.jobs, services.job_handlers, concurrency=settings.worker_concurrency)
+        worker = Worker(
+            services.jobs, services.job_handlers, concurrency=settings.worker_concurrency, lease_seconds=lease
+        )
         loops.append(worker.run(stop))
     await asyncio.gather(*loops)
-
-
-class RegistryContent:
-    """The catalog's view of stored images (``catalog.inspect.ContentSource``)."""
-
-    def __init__(self, manifests: ManifestService, blobs: BlobService) -> None:
-        self.manifests = manifests
-        self.blobs = blobs
-
-    async def manifest(self, repository: str, reference: str) -> tuple[str, bytes]:
-        stored = await self.manifests.get(repository, reference)
-        return stored.digest, stored.content
-
-    async def config(self, repository: str, digest: str, limit: int) -> bytes:
-        return await self.blobs.read(repository, Digest.parse(digest), limit)
 
 
 class UpstreamResolver:
@@ -396,8 +404,6 @@ class Dockyard:
             await conn.execute(text("SELECT 1"))
         await self.services.generations.start()
         await self._bootstrap_identity()
-        if await leases.acquire(self.services.db, "catalog-resume", self._holder, 60.0):
-            await self.services.catalog_sync.resume()
         if self.services.settings.gc_interval_seconds > 0:
             self._tasks.append(asyncio.create_task(self._gc_loop()))
         work = self.services.settings.worker_enabled

@@ -141,6 +141,35 @@ class Settings(BaseSettings):
         description="Finished background jobs (succeeded, failed, cancelled) are deleted this many days "
         "after they ended; build history is kept regardless. 0: keep them forever.",
     )
+    job_lease_seconds: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        allow_inf_nan=False,
+        description="How long a worker holds a running job without renewing it (it renews every third "
+        "of that); a job whose worker died is retried once this has passed.",
+    )
+    inspect_concurrency: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description="Pushed images each server process (and worker) inspects at a time. Inspections are "
+        "jobs of their own, run wherever Dockyard runs, whatever worker_enabled says.",
+    )
+    inspect_layer_max_bytes: int = Field(
+        32 * 1024**3,
+        gt=0,
+        description="Uncompressed bytes counted per layer when measuring an image; a layer that expands "
+        "past this has no uncompressed size (the version says why).",
+    )
+    inspect_layer_max_seconds: float = Field(
+        120.0,
+        gt=0,
+        le=86400,
+        allow_inf_nan=False,
+        description="Time spent decompressing one layer when measuring an image; past it the layer is "
+        "not measured (the version says why).",
+    )
     build_dir: Path | None = Field(
         None, description="Scratch folder where workers build images; default data_dir/builds."
     )

@@ -254,6 +254,76 @@ def test_changing_access_changes_who_sees_an_external_version(world: World, owne
     assert modified == [["access", "regions"], ["access"]]
 
 
+def test_a_developer_making_a_version_private_gets_the_version_as_changed(
+    world: World, owner: CatalogUser, admin: Api
+) -> None:
+    workspace = owner.new_workspace("dev-access")
+    developer = new_user(admin, "developer")
+    owner.api.set_member(workspace, developer, "developer")
+    image = owner.register(workspace, "quay.io/lab/tool:1")["image"]
+    owner.add_version(image, "quay.io/lab/tool:2")
+    with CatalogUser.connect(world.registry, developer) as dev:
+        changed = dev.api.call(
+            "PATCH", f"/images/{image}/versions/1", json={"access": "private", "regions": ["eu"]}
+        )
+
+        assert (changed["image"], changed["version"]) == (image, "1")
+        assert (changed["access"], changed["regions"]) == ("private", ["eu"])
+        # Private versions are for maintainers and owners: the developer sees it no more,
+        assert [v["version"] for v in dev.image(image)["versions"]] == ["2"]
+        no_version = f"image {image!r} has no version '1'"
+        assert problem(dev.http.get(f"/images/{image}/versions/1"), 404) == no_version
+        # and cannot change what they cannot see: nothing is applied.
+        assert problem(dev.http.patch(f"/images/{image}/versions/1", json={"regions": ["us"]}), 404) == (
+            no_version
+        )
+    assert (owner.version(image, "1")["access"], owner.version(image, "1")["regions"]) == ("private", ["eu"])
+    modified = [
+        (e["actor"], e["version"], e["detail"]) for e in owner.events(image) if e["kind"] == "modified"
+    ]
+    assert modified == [(developer, "1", {"fields": ["access", "regions"]})]
+
+
+BENCH_ONLY = (
+    "cluster_compatibility is for bench images only; a tool image cannot list clusters (hpc-a): "
+    "set type to 'bench', or clear cluster_compatibility ([])"
+)
+
+
+def test_cluster_compatibility_is_refused_on_tool_images(owner: CatalogUser) -> None:
+    workspace = owner.new_workspace("clusters")
+    for fields in (
+        {"cluster_compatibility": ["hpc-a"]},
+        {"type": "tool", "cluster_compatibility": ["hpc-a"]},
+    ):
+        refused = owner.http.post("/images", json={"workspace": workspace, "reference": SAMTOOLS, **fields})
+        assert problem(refused, 422) == BENCH_ONLY
+    assert owner.images(workspace=workspace)["total"] == 0
+
+    tool = owner.register(workspace, SAMTOOLS)
+    path = f"/images/{tool['image']}/versions/{tool['version']}"
+    assert problem(owner.http.patch(path, json={"cluster_compatibility": ["hpc-a"]}), 422) == BENCH_ONLY
+    assert owner.version(tool["image"], tool["version"])["cluster_compatibility"] == []
+    refused = owner.http.post(
+        f"/images/{tool['image']}/versions",
+        json={"reference": "quay.io/biocontainers/samtools:1.20", "cluster_compatibility": ["hpc-a"]},
+    )
+    assert problem(refused, 422) == BENCH_ONLY
+
+    bench = owner.api.call("PATCH", path, json={"type": "bench", "cluster_compatibility": ["hpc-a", "hpc-b"]})
+    assert (bench["kind"], bench["cluster_compatibility"]) == ("bench", ["hpc-a", "hpc-b"])
+    # Back to a tool only with the clusters cleared.
+    back = owner.http.patch(path, json={"type": "tool"})
+    assert "cluster_compatibility is for bench images only" in problem(back, 422)
+    assert owner.version(tool["image"], tool["version"])["kind"] == "bench"
+    tool_again = owner.api.call("PATCH", path, json={"type": "tool", "cluster_compatibility": []})
+    assert (tool_again["kind"], tool_again["cluster_compatibility"]) == ("tool", [])
+    added = owner.add_version(
+        tool["image"], "quay.io/biocontainers/samtools:1.20", type="bench", cluster_compatibility=["hpc-a"]
+    )
+    assert (added["kind"], added["cluster_compatibility"]) == ("bench", ["hpc-a"])
+
+
 # --------------------------------------------------------------------------- the list
 
 

@@ -24,9 +24,10 @@ from tests.support.catalog import (
     warning,
     warning_codes,
 )
-from tests.support.clients import Podman, Skopeo, containers_login
+from tests.support.clients import Podman, Result, Skopeo, containers_login
 from tests.support.identity import ADMIN, ADMIN_PASSWORD, PASSWORD, Api, oci_as
 from tests.support.images import HELLO_PATH, HELLO_TEXT, TestImages, native_architecture
+from tests.support.oci import OCI_EMPTY, Blob, oci_manifest
 from tests.support.servers import RunningRegistry
 from tests.support.upstreams import UpstreamImages, build_upstream_images
 
@@ -34,6 +35,7 @@ pytestmark = pytest.mark.clients
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+SPDX = "application/spdx+json"
 
 
 @pytest.fixture(scope="module")
@@ -94,9 +96,15 @@ def busybox(
         podman.close()
 
 
-def _copy(skopeo: Skopeo, layouts: UpstreamImages, tag: str, dest: str) -> None:
+def _copy(skopeo: Skopeo, layouts: UpstreamImages, tag: str, dest: str, *, check: bool = True) -> Result:
     """Push a layout image to Dockyard byte for byte (``multi``: the index and every platform)."""
-    skopeo.copy(layouts.ref(tag), f"docker://{dest}", all_images=tag == "multi", extra=["--preserve-digests"])
+    return skopeo.copy(
+        layouts.ref(tag),
+        f"docker://{dest}",
+        all_images=tag == "multi",
+        extra=["--preserve-digests"],
+        check=check,
+    )
 
 
 # --------------------------------------------------------------------------- a podman push
@@ -287,37 +295,120 @@ def test_a_multi_platform_push_lists_every_platform(
     assert owner.resolve(image, "v1")["reference"] == f"{token_registry.host}/{image}@{layouts.index.digest}"
 
 
-def test_a_workspace_requiring_amd64_fails_an_arm64_only_push_with_the_reason(
-    token_registry: RunningRegistry, owner: CatalogUser, layouts: UpstreamImages, skopeo_in: Skopeo
+def denied(result: Result) -> str:
+    """What skopeo printed for a push the registry refused with DENIED (403)."""
+    assert not result.ok, result.stdout
+    assert "denied: " in result.stderr, result.stderr
+    return result.stderr
+
+
+def test_a_workspace_requiring_amd64_refuses_an_arm64_only_push_with_the_reason(
+    token_registry: RunningRegistry,
+    owner: CatalogUser,
+    test_images: TestImages,
+    layouts: UpstreamImages,
+    skopeo_in: Skopeo,
 ) -> None:
     workspace = owner.new_workspace("amd64-only")
     owner.set_policy(workspace, True)
 
-    _copy(skopeo_in, layouts, "arm64", f"{token_registry.host}/{workspace}/armonly:v1")  # the push succeeds
-    failed = owner.wait_inspected(f"{workspace}/armonly", "v1")
+    refused = _copy(skopeo_in, layouts, "arm64", f"{token_registry.host}/{workspace}/armonly:v1", check=False)
 
-    assert failed["status"] == "failed"
-    assert failed["status_reason"].startswith(
-        "the workspace requires linux/amd64: this image has no linux/amd64 platform"
+    message = denied(refused)
+    assert (
+        f"the workspace '{workspace}' requires linux/amd64: this image has no linux/amd64 platform" in message
     )
-    assert AMD64_ADVICE in failed["status_reason"]
-    assert failed["platforms"] == ["linux/arm64/v8"]
-    assert failed["has_amd64"] is False
-    inspected = owner.events(f"{workspace}/armonly")[-1]
-    assert (inspected["kind"], inspected["detail"]["status"]) == ("inspected", "failed")
-    # A failed version is listed (with its reason) but cannot be run.
-    assert [
-        v["status"] for v in owner.images(workspace=workspace, status="failed")["items"][0]["versions"]
-    ] == ["failed"]
+    assert AMD64_ADVICE in message
+    # Nothing was stored under the tag, and the catalog has nothing to run.
+    assert (
+        problem(owner.http.get(f"/images/{workspace}/armonly"), 404)
+        == f"image '{workspace}/armonly' not found"
+    )
+    with oci_as(token_registry, owner.name, PASSWORD) as oci:
+        assert oci.get_manifest(f"{workspace}/armonly", "v1").status_code == 404
+        # Over the Distribution API (skopeo sent the blobs before): the spec's DENIED, with the reason.
+        wire = oci.http.put(
+            f"/v2/{workspace}/armonly/manifests/v1",
+            content=layouts.blobs[layouts.arm64.manifest.digest],
+            headers={"Content-Type": OCI_MANIFEST},
+        )
+        assert wire.status_code == 403, wire.text
+        (error,) = wire.json()["errors"]
+        assert error["code"] == "DENIED"
+        assert error["message"].startswith(f"the workspace '{workspace}' requires linux/amd64")
+        # Artifacts (an SBOM here) are no images: tagged, they are admitted.
+        sbom = oci_manifest(
+            Blob(b"{}", OCI_EMPTY), [Blob(b'{"spdxVersion":"SPDX-2.3"}', SPDX)], artifact_type=SPDX
+        )
+        oci.push(f"{workspace}/armonly", sbom, "sbom")
     assert owner.runnable(workspace=workspace) == []
-    detail = problem(owner.http.get(f"/images/{workspace}/armonly/versions/v1/resolve"), 409)
-    assert detail.startswith(
-        f"{workspace}/armonly:v1 cannot be run: failed (the workspace requires linux/amd64"
-    )
 
-    # The index with linux/amd64 is accepted in the same workspace.
+    # The index with linux/amd64 is accepted in the same workspace (its arm64 child, pushed
+    # by digest before it, is no version of its own), and so is the amd64 image.
     _copy(skopeo_in, layouts, "multi", f"{token_registry.host}/{workspace}/multi:v1")
     assert owner.wait_inspected(f"{workspace}/multi", "v1")["status"] == "available"
+    _copy(skopeo_in, layouts, "amd64", f"{token_registry.host}/{workspace}/amd:v1")
+    assert owner.wait_inspected(f"{workspace}/amd", "v1")["status"] == "available"
     assert [(r["image"], r["status"]) for r in owner.runnable(workspace=workspace)] == [
-        (f"{workspace}/multi", "available")
+        (f"{workspace}/amd", "available"),
+        (f"{workspace}/multi", "available"),
     ]
+
+
+def test_versions_without_amd64_are_not_resolved_once_the_workspace_requires_it(
+    token_registry: RunningRegistry, owner: CatalogUser, layouts: UpstreamImages, skopeo_in: Skopeo
+) -> None:
+    workspace = owner.new_workspace("strict-later")
+    image = f"{workspace}/armonly"
+    _copy(skopeo_in, layouts, "arm64", f"{token_registry.host}/{image}:v1")
+    assert owner.wait_inspected(image, "v1")["status"] == "available"  # no policy yet
+    assert owner.resolve(image, "v1")["digest"] == layouts.arm64.manifest.digest
+
+    owner.set_policy(workspace, True)
+
+    detail = problem(owner.http.get(f"/images/{image}/versions/v1/resolve"), 409)
+    assert detail.startswith(
+        f"{image}:v1 cannot be run: the workspace '{workspace}' requires linux/amd64 and this version "
+        "has linux/arm64/v8"
+    )
+    assert AMD64_ADVICE in detail
+    assert owner.runnable(workspace=workspace) == []
+    assert owner.version(image, "v1")["status"] == "available"  # listed, with its warning
+
+    owner.set_policy(workspace, False)
+    assert owner.resolve(image, "v1")["digest"] == layouts.arm64.manifest.digest
+    assert [r["image"] for r in owner.runnable(workspace=workspace)] == [image]
+
+
+# --------------------------------------------------------------------------- external versions
+
+
+def test_a_tag_push_does_not_replace_an_external_version(
+    token_registry: RunningRegistry, owner: CatalogUser, layouts: UpstreamImages, skopeo_in: Skopeo
+) -> None:
+    workspace = owner.new_workspace("ext-push")
+    external = owner.register(workspace, "docker.io/alpine:latest")
+    image = external["image"]
+    assert (image, external["version"]) == (f"{workspace}/alpine", "latest")
+
+    refused = _copy(skopeo_in, layouts, "amd64", f"{token_registry.host}/{image}:latest", check=False)
+
+    message = denied(refused)
+    assert "docker.io/library/alpine:latest" in message
+    assert "Push another tag, or remove the external version first" in message
+    kept = owner.version(image, "latest")
+    assert (kept["source"], kept["external_reference"]) == ("external", "docker.io/library/alpine:latest")
+    assert [e["kind"] for e in owner.events(image)] == ["created", "version.added"]
+    with oci_as(token_registry, owner.name, PASSWORD) as oci:
+        assert oci.get_manifest(image, "latest").status_code == 404
+
+    # Another tag is pushed beside it.
+    _copy(skopeo_in, layouts, "amd64", f"{token_registry.host}/{image}:v2")
+    assert owner.wait_inspected(image, "v2")["status"] == "available"
+    assert owner.image(image)["source"] == "mixed"
+
+    # Once the external version is removed (a maintainer's step), the tag can be pushed.
+    assert owner.http.delete(f"/images/{image}/versions/latest").status_code == 204
+    _copy(skopeo_in, layouts, "amd64", f"{token_registry.host}/{image}:latest")
+    pushed = owner.wait_inspected(image, "latest")
+    assert (pushed["source"], pushed["external_reference"]) == ("internal", None)

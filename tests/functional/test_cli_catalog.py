@@ -241,15 +241,23 @@ def test_arm64_only_push_flagged_and_refused_by_policy(me: Cli, token_registry: 
     assert "warning: this image has no linux/amd64 platform" in lines[heading + 1]
     assert "docker buildx build --platform linux/amd64,linux/arm64" in lines[heading + 1]
 
-    # The owner turns the policy on: the next arm64-only push fails, with the reason shown.
+    # The owner turns the policy on: the next arm64-only push is refused, with the reason,
     assert "refused" in me.ok("workspace", "policy", ws, "--require-amd64")
     assert me.json("workspace", "policy", ws) == {"require_amd64": True}
-    push(token_registry, user, image, "2.0", oci_manifest(config_for("arm64"), [stored_layer()]))
-    assert wait_inspected(me, image, "2.0")["status"] == "failed"
-    shown = me.ok("image", "show", image)
-    assert row(shown, "2.0")[4] == "failed"
-    assert "reason: the workspace requires linux/amd64" in shown
+    manifest = oci_manifest(config_for("arm64"), [stored_layer()])
+    with oci_as(token_registry, user, PASSWORD) as oci:
+        oci.push_blobs(image, manifest.blobs)
+        refused = oci.put_manifest(image, "2.0", manifest)
+    assert refused.status_code == 403, refused.text
+    (error,) = refused.json()["errors"]
+    assert error["code"] == "DENIED"
+    assert error["message"].startswith(f"the workspace '{ws}' requires linux/amd64")
+    assert [v["version"] for v in me.json("image", "show", image)["versions"]] == ["1.0"]
+    # and the version pushed before is no longer resolved, until the policy is off again.
+    blocked = me.fails("image", "resolve", f"{image}:1.0")
+    assert f"the workspace '{ws}' requires linux/amd64 and this version has linux/arm64" in blocked.stderr
     assert "allowed" in me.ok("workspace", "policy", ws, "--no-require-amd64")
+    assert me.ok("image", "resolve", f"{image}:1.0") == f"{token_registry.host}/{image}@{found['digest']}\n"
 
 
 def test_external_images_registered_verified_changed_removed(me: Cli) -> None:

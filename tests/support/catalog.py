@@ -8,7 +8,8 @@
   of :func:`tests.support.upstreams.build_upstream_images`, pushed with skopeo.
 - :func:`stored_sizes`: an image's compressed and uncompressed size computed from what the
   registry serves (its manifest's blobs, each layer decompressed and counted).
-- :func:`gzip_layer`, :func:`amd64_config`: content for pushes over the Distribution API.
+- :func:`gzip_layer`, :func:`image_config`, :func:`zstd_zeros`: content for pushes over the
+  Distribution API.
 """
 
 from __future__ import annotations
@@ -251,6 +252,24 @@ def stored_sizes(registry: RunningRegistry, user: str, repository: str, referenc
 def gzip_layer(text: str, repeat: int = 200) -> Blob:
     """A gzip layer whose uncompressed size is ``len(text) * repeat``."""
     return Blob(gzip.compress(text.encode() * repeat, compresslevel=6, mtime=0), OCI_LAYER)
+
+
+ZSTD_LAYER = "application/vnd.oci.image.layer.v1.tar+zstd"
+_RLE_BLOCK = 128 * 1024  # the largest zstd block
+
+
+def zstd_zeros(size: int) -> bytes:
+    """A zstd frame that expands to ``size`` zero bytes, written by hand as RLE blocks (4 bytes
+    per 128 KiB, no compressor run): a decompression bomb, 8 MiB for 256 GiB (RFC 8878)."""
+    frame = bytearray(b"\x28\xb5\x2f\xfd")  # magic number
+    frame += bytes([0x00, 0x38])  # no content size, no checksum; window 2**17 bytes (one block)
+    full, rest = divmod(size, _RLE_BLOCK)
+    blocks = [_RLE_BLOCK] * full + ([rest] if rest or not full else [])
+    for i, length in enumerate(blocks):
+        last = int(i == len(blocks) - 1)
+        frame += ((length << 3) | (1 << 1) | last).to_bytes(3, "little")  # block type 1: RLE
+        frame += b"\x00"  # the byte repeated
+    return bytes(frame)
 
 
 def image_config(architecture: str = "amd64", variant: str | None = None, label: str = "") -> Blob:

@@ -185,7 +185,15 @@ class Skopeo:
     def __call__(self, *args: str, check: bool = True) -> Result:
         return run_command([self.binary, "--policy", str(POLICY_JSON), *args], env=self.env, check=check)
 
-    def copy(self, source: str, dest: str, *, all_images: bool = False, extra: Sequence[str] = ()) -> Result:
+    def copy(
+        self,
+        source: str,
+        dest: str,
+        *,
+        all_images: bool = False,
+        extra: Sequence[str] = (),
+        check: bool = True,
+    ) -> Result:
         args = ["copy", "--retry-times", "0"]
         if all_images:
             args.append("--all")
@@ -193,7 +201,7 @@ class Skopeo:
             args.append("--src-tls-verify=false")
         if dest.startswith("docker://"):
             args.append("--dest-tls-verify=false")
-        return self(*args, *extra, source, dest)
+        return self(*args, *extra, source, dest, check=check)
 
     def inspect_raw(self, ref: str) -> bytes:
         # The raw manifest is printed exactly as the registry served it (no trailing newline).

@@ -51,7 +51,14 @@ def platform_name(platform: dict[str, object]) -> str:
 
 async def inspect_image(source: ContentSource, repository: str, reference: str) -> ImageFacts:
     digest, data = await source.manifest(repository, reference)
-    parsed = parse_manifest(data, None)
+    return await inspect_manifest(source, repository, digest, parse_manifest(data, None))
+
+
+async def inspect_manifest(
+    source: ContentSource, repository: str, digest: str, parsed: ParsedManifest
+) -> ImageFacts:
+    """The facts of a manifest already in hand (e.g. one being pushed); what it names is read
+    from ``source``."""
     facts = ImageFacts(digest, parsed.media_type, parsed.is_index, is_image=False)
     if parsed.is_index:
         for child in parsed.manifests:

@@ -57,6 +57,17 @@ class VersionSettings:
         for region in self.regions or []:
             if not region or len(region) > 64:
                 raise Invalid("a region is a name of 1 to 64 characters")
+        if self.kind is not None:
+            check_bench_only(self.kind, self.cluster_compatibility or [])
+
+
+def check_bench_only(kind: str, clusters: list[str]) -> None:
+    """Cluster compatibility describes where a benchmark runs: tool images have none."""
+    if clusters and kind != "bench":
+        raise Invalid(
+            f"cluster_compatibility is for bench images only; a {kind} image cannot list clusters "
+            f"({', '.join(clusters)}): set type to 'bench', or clear cluster_compatibility ([])"
+        )
 
 
 def check_version(version: str) -> None:
@@ -263,6 +274,7 @@ class Catalog:
         taken from the reference when not given). ``new_image`` refuses an existing name."""
         settings = settings or VersionSettings()
         settings.check()
+        check_bench_only(settings.kind or "tool", settings.cluster_compatibility or [])
         try:
             ref = parse_reference(reference)
         except ReferenceError as exc:
@@ -365,22 +377,36 @@ class Catalog:
         if settings.cluster_compatibility is not None:
             values["cluster_compatibility"] = json.dumps(settings.cluster_compatibility)
         async with self.db.write() as conn:
-            image_id, _ = await self._writable(conn, actor, name, "developer")
-            now = time.time()
-            result = await conn.execute(
-                update(image_versions)
-                .where(image_versions.c.image_id == image_id, image_versions.c.version == version)
-                .values(updated_at=now, **values)
-            )
-            if not result.rowcount:
+            image_id, workspace_id = await self._writable(conn, actor, name, "developer")
+            row = (
+                await conn.execute(
+                    select(image_versions).where(
+                        image_versions.c.image_id == image_id, image_versions.c.version == version
+                    )
+                )
+            ).first()
+            if row is None or not await Access(conn, actor).sees(workspace_id, name, row.source, row.access):
                 raise NotFound(f"image {name!r} has no version {version!r}")
+            check_bench_only(
+                settings.kind or row.kind,
+                json.loads(row.cluster_compatibility)
+                if settings.cluster_compatibility is None
+                else settings.cluster_compatibility,
+            )
+            now = time.time()
+            await conn.execute(
+                update(image_versions).where(image_versions.c.id == row.id).values(updated_at=now, **values)
+            )
             await conn.execute(
                 update(images)
                 .where(images.c.id == image_id)
                 .values(updated_at=now, updated_by=actor_name(actor))
             )
             await record_event(conn, image_id, actor_name(actor), "modified", version, fields=sorted(values))
-        return await self.version(actor, name, version)
+            changed = (await conn.execute(select(image_versions).where(image_versions.c.id == row.id))).one()
+        # The version as changed, even when the change hides it from the actor (a developer
+        # making it private): the change was theirs to make, and it was made.
+        return version_view(name, changed)
 
     async def delete_external_version(self, actor: Subject, name: str, version: str) -> None:
         async with self.db.write() as conn:
@@ -404,6 +430,18 @@ class Catalog:
             await record_event(conn, image_id, actor_name(actor), "version.deleted", version)
 
     # --- policies -----------------------------------------------------------------
+
+    async def amd64_workspaces(self, names: list[str]) -> set[str]:
+        """Those of the workspaces ``names`` whose policy requires linux/amd64."""
+        if not names:
+            return set()
+        async with self.db.read() as conn:
+            rows = await conn.execute(
+                select(workspaces.c.name)
+                .join(catalog_policies, catalog_policies.c.workspace_id == workspaces.c.id)
+                .where(workspaces.c.name.in_(names), catalog_policies.c.require_amd64.is_(True))
+            )
+            return {row[0] for row in rows}
 
     async def require_amd64(self, conn: Connection, workspace_id: int) -> bool:
         row = (

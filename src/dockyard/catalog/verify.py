@@ -167,11 +167,14 @@ class Verification:
         page = await self.catalog.search(
             actor, workspace=workspace, kind=kind, status=status, platform=platform, limit=10_000
         )
+        strict = await self.catalog.amd64_workspaces(sorted({image.workspace for image in page.items}))
         result = []
         for image in page.items:
             for v in image.versions:
                 if v.status not in RUNNABLE or (status is not None and v.status != status):
                     continue
+                if image.workspace in strict and v.has_amd64 is False:
+                    continue  # resolve refuses it (below)
                 result.append(
                     Runnable(
                         image.name,
@@ -194,6 +197,13 @@ class Verification:
         if found.status not in ("available", "reachable") or not found.digest:
             raise Conflict(
                 f"{name}:{version} cannot be run: {found.status} ({found.status_reason or 'no digest yet'})"
+            )
+        workspace = name.split("/", 1)[0]
+        if not found.has_amd64 and await self.catalog.amd64_workspaces([workspace]):
+            platforms = ", ".join(found.platforms) or "none known"
+            raise Conflict(
+                f"{name}:{version} cannot be run: the workspace {workspace!r} requires linux/amd64 and "
+                f"this version has {platforms}; {AMD64_HELP}"
             )
         return Pinned(name, version, found.digest, _pinned(found, registry_host), found.source)
 

@@ -32,10 +32,11 @@ async def recover_periodically(
     :data:`PURGE_EVERY` seconds."""
     next_purge = 0.0  # time.monotonic() from which the holder purges again
     while not stop.is_set():
-        # The lease outlives a few periods, so that a healthy holder keeps it.
+        # The lease outlives a few periods, so that a healthy holder keeps it, and no more:
+        # a holder that died (SIGKILL, no release) keeps recovery away until it expires.
         held = False
         try:
-            held = await leases.acquire(queue.db, LEASE, holder, max(3 * interval, 30.0))
+            held = await leases.acquire(queue.db, LEASE, holder, 3 * interval)
             if held:
                 moved = await queue.recover()
                 if moved:

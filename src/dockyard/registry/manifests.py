@@ -17,6 +17,7 @@ from dockyard.oci.errors import ErrorCode, InvalidTag, RegistryError
 from dockyard.oci.manifest import ParsedManifest, parse_manifest
 from dockyard.oci.names import is_tag, validate_tag
 from dockyard.registry import repositories as repos
+from dockyard.registry.admission import ProposedPush, PushAdmission, admit_all
 from dockyard.registry.cache import Generations, LookupCache
 from dockyard.registry.events import EventBus, ManifestDeleted, ManifestPushed, TagDeleted
 
@@ -70,6 +71,11 @@ class ManifestService:
         self._cache: LookupCache[StoredManifest] = LookupCache(
             generations, size_of=lambda m: len(m.content) + 200
         )
+        self._admission: PushAdmission = admit_all
+
+    def admit_with(self, policy: PushAdmission) -> None:
+        """Consult ``policy`` before storing each manifest (wired by the composition root)."""
+        self._admission = policy
 
     async def get(self, repository: str, reference: str) -> StoredManifest:
         """The manifest (with its bytes) a tag or digest names; served from the cache when valid."""
@@ -110,6 +116,9 @@ class ManifestService:
             else:
                 digest = expected
         parsed = parse_manifest(data, content_type)
+        refusal = await self._admission(ProposedPush(repository, tag, str(digest), data, parsed))
+        if refusal is not None:
+            raise RegistryError(ErrorCode.DENIED, refusal, detail={"repository": repository, "tag": tag})
         now = time.time()
         async with self.db.write() as conn:
             repo_id = await repos.ensure_id(self.db, conn, repository)

@@ -1,0 +1,79 @@
+"""What the catalog refuses at push time (the registry's push admission, wired in
+:mod:`dockyard.app`):
+
+- a tag push onto an *external* version of the same name: the push would silently turn a
+  reference to another registry into bytes stored here;
+- in a workspace whose policy requires linux/amd64, a tagged image without that platform
+  (artifacts such as signatures and SBOMs are not images, and untagged pushes are not
+  versions: both are admitted).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select
+
+from dockyard.catalog.inspect import AMD64_HELP, ContentSource, has_amd64, inspect_manifest
+from dockyard.catalog.views import EXTERNAL
+from dockyard.db.engine import Database
+from dockyard.db.tables import catalog_policies, image_versions, images, workspaces
+from dockyard.registry.admission import ProposedPush
+
+log = logging.getLogger("dockyard.catalog")
+
+
+def external_refusal(repository: str, tag: str, reference: str) -> str:
+    return (
+        f"{repository}:{tag} is an external version in the catalog, a reference to {reference}; "
+        f"a push may not replace it. Push another tag, or remove the external version first "
+        f"(DELETE /api/v1/images/{repository}/versions/{tag}, as a maintainer) and push again"
+    )
+
+
+def amd64_refusal(workspace: str) -> str:
+    return f"the workspace {workspace!r} requires linux/amd64: {AMD64_HELP}"
+
+
+class PushPolicy:
+    """The catalog's :class:`dockyard.registry.admission.PushAdmission`."""
+
+    def __init__(self, db: Database, source: ContentSource) -> None:
+        self.db = db
+        self.source = source
+
+    async def __call__(self, push: ProposedPush) -> str | None:
+        if push.tag is None:
+            return None
+        workspace = push.repository.split("/", 1)[0]
+        async with self.db.read() as conn:
+            external = (
+                await conn.execute(
+                    select(image_versions.c.external_reference)
+                    .join(images, images.c.id == image_versions.c.image_id)
+                    .where(
+                        images.c.name == push.repository,
+                        image_versions.c.version == push.tag,
+                        image_versions.c.source == EXTERNAL,
+                    )
+                )
+            ).first()
+            required = (
+                await conn.execute(
+                    select(catalog_policies.c.require_amd64)
+                    .join(workspaces, workspaces.c.id == catalog_policies.c.workspace_id)
+                    .where(workspaces.c.name == workspace)
+                )
+            ).first()
+        if external is not None:
+            return external_refusal(push.repository, push.tag, str(external[0]))
+        if required is None or not required[0]:
+            return None
+        try:
+            facts = await inspect_manifest(self.source, push.repository, push.digest, push.manifest)
+        except Exception as exc:  # a blob or child not pushed yet: the registry refuses it itself
+            log.info("push of %s:%s not checked for linux/amd64: %s", push.repository, push.tag, exc)
+            return None
+        if facts.is_image and not has_amd64(facts.platforms):
+            return amd64_refusal(workspace)
+        return None

@@ -96,8 +96,9 @@ def postgres_database() -> Iterator[str]:
 def start_dockyard(
     kind: str, base: Path, database_url: str = "", extra_env: dict[str, str] | None = None
 ) -> RunningRegistry:
-    """Run ``python -m dockyard serve`` on a free loopback port and wait until it answers."""
-    port = free_port()
+    """Run ``python -m dockyard serve`` on a free loopback port (or ``DOCKYARD_PORT`` in
+    ``extra_env``) and wait until it answers."""
+    port = int((extra_env or {}).get("DOCKYARD_PORT") or free_port())
     data_dir = base / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = base / "server.log"
@@ -156,15 +157,39 @@ def start_reference(base: Path) -> RunningRegistry:
     return server
 
 
-def kill_hard(server: RunningRegistry) -> None:
-    """SIGKILL the server and its worker processes: a crash, with no shutdown code run."""
-    pid = server.process.pid
+def children_of(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` now."""
     children = []
     for status in Path("/proc").glob("[0-9]*/status"):
         with contextlib.suppress(OSError):
             fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
             if fields.get("PPid", "").strip() == str(pid):
                 children.append(int(status.parent.name))
+    return children
+
+
+def server_workers(server: RunningRegistry) -> list[int]:
+    """The worker processes of a ``dockyard serve`` with several workers (uvicorn spawns them)."""
+    workers = []
+    for child in children_of(server.process.pid):
+        with contextlib.suppress(OSError):
+            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                workers.append(child)
+    return sorted(workers)
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, dead but not yet reaped, does not count)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def kill_hard(server: RunningRegistry) -> None:
+    """SIGKILL the server and its worker processes: a crash, with no shutdown code run."""
+    children = children_of(server.process.pid)
     server.process.kill()
     for child in children:
         with contextlib.suppress(ProcessLookupError):

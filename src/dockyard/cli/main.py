@@ -87,6 +87,8 @@ async def _migrate(settings: Settings) -> str | None:
     db = Database(settings.effective_database_url)
     try:
         await upgrade(db)
+        if db.reserve is not None and not db.ensure_reserve():
+            console.print("[yellow]warning:[/yellow] the database's volume has no room for its reserve")
         return await current_revision(db)
     finally:
         await db.dispose()

@@ -34,8 +34,7 @@ class InsufficientStorage(Exception):
 
     def __init__(self, volume: str) -> None:
         super().__init__(
-            f"insufficient storage: the {volume} volume is full; reads still work, and writes will "
-            "again once space is freed (for example by 'dockyard gc')"
+            f"insufficient storage: the {volume} volume is full (reads still work; retry once space is freed)"
         )
         self.volume = volume
 

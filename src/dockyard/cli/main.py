@@ -163,6 +163,8 @@ def gc(
 
     settings = _settings(data_dir=data_dir, database_url=database_url, gc_grace_seconds=grace_seconds)
 
+    from dockyard.volumes import InsufficientStorage
+
     async def collect() -> dict[str, Any]:
         await _migrate(settings)
         services = build_services(settings)
@@ -172,7 +174,12 @@ def gc(
             await services.close()
         return {**report.summary(), "blobs": report.blobs, "manifests": report.manifests}
 
-    typer.echo(json.dumps(asyncio.run(collect()), indent=2))
+    try:
+        report = asyncio.run(collect())
+    except InsufficientStorage as exc:  # no reserve left to give up: the operator must free space
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    typer.echo(json.dumps(report, indent=2))
 
 
 @app.command(

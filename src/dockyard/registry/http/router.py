@@ -1,6 +1,7 @@
 """The /v2 ASGI application: match a route, check access, call the handler, and turn
-every :class:`RegistryError` into the spec's error envelope (in :mod:`.errors`); any other
-exception is logged and answered as ``UNKNOWN`` (500) in the same envelope."""
+every :class:`RegistryError` into the spec's error envelope (in :mod:`.errors`), as well as
+the lower layers' domain errors that table translates (a full volume); any other exception
+is logged and answered as ``UNKNOWN`` (500) in the same envelope."""
 
 from __future__ import annotations
 

@@ -18,23 +18,35 @@ and sets TCP_NODELAY itself: with several workers uvicorn hands each process the
 socket rebuilt from its descriptor, whose ``proto`` reads 0, so asyncio's own check skips
 it, and small responses (written as head and body) then wait ~40 ms on Nagle and delayed
 ACKs (measured: 1,430 req/s with two workers, 3,600 with one, before this).
+
+Worker processes die with the supervisor: should it be killed outright (``kill -9``, the
+OOM killer), uvicorn has no chance to stop them, and orphaned workers would keep the port,
+so that a restart fails with "address already in use". Each worker asks the kernel for
+SIGTERM when its parent dies (Linux ``PR_SET_PDEATHSIG``), and then checks that its parent
+is still the supervisor, since one that died before the request sends nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import os
 import select
 import shutil
+import signal
 import socket
+import sys
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from dockyard.settings import Settings
+
+if TYPE_CHECKING:
+    from dockyard.app import Dockyard
 
 log = logging.getLogger("dockyard.server")
 
@@ -43,6 +55,9 @@ BODY_HIGH_WATER = 1024 * 1024
 SEND_TIMEOUT = 60.0  # seconds: a client that reads nothing for this long is dropped
 SEND_STEP = 64 * 1024 * 1024  # bytes per thread hand-off at most
 STEP_PATIENCE_MS = 20  # how long a step thread waits for a full socket before handing back
+
+SUPERVISOR_ENV = "DOCKYARD_SUPERVISOR_PID"  # set by run() for the worker processes it starts
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 _sendfile_threads: ThreadPoolExecutor | None = None
 
@@ -182,6 +197,29 @@ class ZeroCopyHttpToolsProtocol(HttpToolsProtocol):
         self.cycle.message_event.set()
 
 
+def die_with_parent(supervisor: int) -> None:
+    """Have the kernel send SIGTERM to this process when its parent dies (a graceful stop:
+    the listening socket closes first, running jobs go back to the queue); exit now if the
+    parent is no longer ``supervisor`` (it died before the request could take effect)."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != supervisor:
+        raise SystemExit(f"the server's supervisor process {supervisor} is gone; worker {os.getpid()} stops")
+
+
+def worker_app() -> Dockyard:
+    """The app factory that uvicorn calls in each server process."""
+    supervisor = os.environ.get(SUPERVISOR_ENV)
+    if supervisor and int(supervisor) != os.getpid():
+        die_with_parent(int(supervisor))
+    # Imported here: the supervisor process never loads the application (less memory).
+    from dockyard.app import from_environment
+
+    return from_environment()
+
+
 def prepare_environment(settings: Settings) -> None:
     """Export settings for worker processes and reset the multi-process metrics folder.
 
@@ -201,8 +239,12 @@ def run(settings: Settings) -> None:
     import uvicorn
 
     prepare_environment(settings)
+    if settings.effective_workers > 1:
+        os.environ[SUPERVISOR_ENV] = str(os.getpid())
+    else:  # uvicorn serves in this very process: its parent is the user's shell
+        os.environ.pop(SUPERVISOR_ENV, None)
     uvicorn.run(
-        "dockyard.app:from_environment",
+        "dockyard.serving:worker_app",
         factory=True,
         host=settings.host,
         port=settings.port,

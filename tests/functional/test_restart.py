@@ -1,9 +1,12 @@
 """Crashes: a server killed at any moment leaves no partial blob visible, restarts clean,
-and the client resumes its upload from where the bytes stopped."""
+and the client resumes its upload from where the bytes stopped; workers never outlive
+their supervisor."""
 
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -12,7 +15,7 @@ from pathlib import Path
 import httpx
 
 from tests.support.oci import OciClient, location_of, random_bytes, sha256, with_query
-from tests.support.servers import kill_hard, private_dockyard
+from tests.support.servers import alive, kill_hard, private_dockyard, server_workers, start_dockyard
 
 
 def _offset(resp: httpx.Response) -> int:
@@ -102,3 +105,32 @@ def test_a_crash_mid_stream_exposes_nothing_and_the_upload_resumes(db_kind: str,
             done = client.http.put(with_query(location, digest=digest))
             assert done.status_code == 201, done.text
             assert client.get_blob("lab/crash", digest).content == data
+
+
+def test_workers_exit_when_the_supervisor_is_killed_and_a_new_server_takes_the_port(tmp_path: Path) -> None:
+    env = {"DOCKYARD_WORKERS": "2"}
+    server = start_dockyard("sqlite", tmp_path, extra_env=env)
+    workers = server_workers(server)
+    try:
+        assert len(workers) == 2, server.log()
+        server.process.kill()  # kill -9: uvicorn's supervisor cannot stop its workers
+        server.process.wait()
+        deadline = time.monotonic() + 30
+        while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [pid for pid in workers if alive(pid)], "workers outlived their supervisor"
+
+        port = server.host.rsplit(":", 1)[1]
+        again = start_dockyard("sqlite", tmp_path, extra_env={**env, "DOCKYARD_PORT": port})
+        try:
+            assert again.host == server.host
+            assert len(server_workers(again)) == 2, again.log()
+            assert httpx.get(f"{again.url}/v2/").status_code == 200
+            assert again.process.poll() is None
+        finally:
+            again.stop()
+        assert "address already in use" not in again.log()
+    finally:
+        for pid in workers:  # before the fix they live on: end them (ours, by their ids)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

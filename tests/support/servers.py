@@ -99,8 +99,9 @@ def postgres_database() -> Iterator[str]:
 def start_dockyard(
     kind: str, base: Path, database_url: str = "", extra_env: dict[str, str] | None = None
 ) -> RunningRegistry:
-    """Run ``python -m dockyard serve`` on a free loopback port and wait until it answers."""
-    port = free_port()
+    """Run ``python -m dockyard serve`` on a free loopback port (or ``DOCKYARD_PORT`` in
+    ``extra_env``) and wait until it answers."""
+    port = int((extra_env or {}).get("DOCKYARD_PORT") or free_port())
     data_dir = base / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = base / "server.log"
@@ -160,9 +161,8 @@ def start_reference(base: Path) -> RunningRegistry:
     return server
 
 
-def worker_pids(server: RunningRegistry) -> list[int]:
-    """The server's worker processes (its children)."""
-    pid = server.process.pid
+def children_of(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` now."""
     children = []
     for status in Path("/proc").glob("[0-9]*/status"):
         with contextlib.suppress(OSError):
@@ -172,9 +172,33 @@ def worker_pids(server: RunningRegistry) -> list[int]:
     return children
 
 
+def worker_pids(server: RunningRegistry) -> list[int]:
+    """The server's child processes (its workers, and uvicorn's helpers)."""
+    return children_of(server.process.pid)
+
+
+def server_workers(server: RunningRegistry) -> list[int]:
+    """The worker processes of a ``dockyard serve`` with several workers (uvicorn spawns them)."""
+    workers = []
+    for child in children_of(server.process.pid):
+        with contextlib.suppress(OSError):
+            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                workers.append(child)
+    return sorted(workers)
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, dead but not yet reaped, does not count)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
 def kill_hard(server: RunningRegistry) -> None:
     """SIGKILL the server and its worker processes: a crash, with no shutdown code run."""
-    children = worker_pids(server)
+    children = children_of(server.process.pid)
     server.process.kill()
     for child in children:
         with contextlib.suppress(ProcessLookupError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -19,6 +20,9 @@ from dockyard.auth.errors import (
     NotFound,
     Throttled,
 )
+from dockyard.volumes import InsufficientStorage
+
+log = logging.getLogger("dockyard.api")
 
 # error class -> (status, type slug, title)
 PROBLEMS: dict[type[AccessError], tuple[int, str, str]] = {
@@ -50,6 +54,12 @@ async def _access_error(request: Request, exc: Exception) -> Response:
     return problem(status, slug, title, str(exc), headers)
 
 
+async def _insufficient_storage(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, InsufficientStorage)
+    log.warning("%s %s: %s (%s)", request.method, request.url.path, exc, exc.__cause__)
+    return problem(507, "insufficient-storage", "Insufficient storage", str(exc), volume=exc.volume)
+
+
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     # FastAPI checks parameters and body before the endpoint runs, and parses a JSON body
@@ -78,3 +88,4 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(AccessError, _access_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(InsufficientStorage, _insufficient_storage)

@@ -6,11 +6,16 @@ GET (token.md): ``service``, repeated ``scope``, optional ``offline_token=true``
 ``grant_type`` ``password`` or ``refresh_token``, ``service``, ``client_id``,
 ``access_type=offline`` and one space-separated ``scope``. Wrong credentials get 401,
 too many failures 429 with ``Retry-After``.
+
+Issuing a token writes nothing that it depends on, so logging in works on a full disk: an
+offline (refresh) token that cannot be stored is left out of the answer, and clients keep
+using the credentials they have. Any other write that finds no space answers 507.
 """
 
 from __future__ import annotations
 
 import datetime
+import logging
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -23,8 +28,10 @@ from dockyard.auth.errors import AuthenticationFailed, Throttled
 from dockyard.auth.policy import ANONYMOUS, Subject
 from dockyard.auth.services import Identity
 from dockyard.auth.token_server import parse_scopes
+from dockyard.volumes import InsufficientStorage
 
 MAX_FORM_BYTES = 64 * 1024
+log = logging.getLogger("dockyard.auth")
 
 
 def _client_ip(request: Request) -> str | None:
@@ -62,9 +69,13 @@ class TokenEndpoint:
         return JSONResponse(self.identity.keys.public_jwks())
 
     async def token(self, request: Request) -> Response:
-        if request.method == "POST":
-            return await self._post(request)
-        return await self._get(request)
+        try:
+            if request.method == "POST":
+                return await self._post(request)
+            return await self._get(request)
+        except InsufficientStorage as exc:
+            log.warning("%s /auth/token: %s (%s)", request.method, exc, exc.__cause__)
+            return _error(507, "temporarily_unavailable", str(exc))
 
     def _service_ok(self, service: str | None) -> bool:
         return not service or service == self.identity.jwt.service
@@ -156,5 +167,8 @@ class TokenEndpoint:
         if refresh is not None:
             body["refresh_token"] = refresh
         elif offline:
-            body["refresh_token"] = await self.identity.accounts.issue_refresh_token(subject, client_id)
+            try:
+                body["refresh_token"] = await self.identity.accounts.issue_refresh_token(subject, client_id)
+            except InsufficientStorage as exc:
+                log.warning("no refresh token for %s: %s", subject.name, exc)
         return JSONResponse(body, headers={"Cache-Control": "no-store"})

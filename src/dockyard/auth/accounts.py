@@ -4,17 +4,22 @@
 password or a personal access token, or ``workspace+robot`` with a robot token. Failures
 are counted by :class:`~dockyard.auth.throttle.LoginThrottle` and written to the audit log;
 a locked-out login is refused before its password is checked.
+
+Logging in needs no write to succeed: on a full disk the bookkeeping of a login (last login,
+last use of a token, the audit line of a failure) goes to the server's log instead, so that
+nobody is locked out of a server whose disk an operator must clean up.
 """
 
 from __future__ import annotations
 
 import datetime
+import logging
 import re
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import Executable, Row, select, update
 from sqlalchemy.exc import IntegrityError
 
 from dockyard.auth import audit, bearer
@@ -24,6 +29,9 @@ from dockyard.auth.policy import Subject
 from dockyard.auth.throttle import LoginThrottle
 from dockyard.db.engine import Connection, Database
 from dockyard.db.tables import access_tokens, memberships, refresh_tokens, robots, users, workspaces
+from dockyard.volumes import InsufficientStorage
+
+log = logging.getLogger("dockyard.auth")
 
 # A user name is a repository path component, so that it can name a personal workspace.
 NAME_RE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
@@ -111,14 +119,12 @@ class Accounts:
         limit = self.throttle.policy.max_failures_per_ip
         address = await self.throttle.failed(client_ip)
         locked = locked or address.number == limit
-        async with self.db.write() as conn:
-            await audit.record(
-                conn,
-                None,
-                "login.locked" if locked else "login.failed",
-                target=username[:100],
-                client_ip=client_ip,
-            )
+        action = "login.locked" if locked else "login.failed"
+        try:
+            async with self.db.write() as conn:
+                await audit.record(conn, None, action, target=username[:100], client_ip=client_ip)
+        except InsufficientStorage as exc:
+            log.warning("audit: %s of %r from %s not recorded: %s", action, username[:100], client_ip, exc)
         wait = address.remaining(self.throttle.clock())
         if address.number > limit and wait is not None:
             return Throttled(wait)
@@ -135,9 +141,18 @@ class Accounts:
         user = _user(row)
         if user.disabled:
             return None
-        async with self.db.write() as conn:
-            await conn.execute(update(users).where(users.c.id == user.id).values(last_login_at=time.time()))
+        await self._note(
+            "the last login", update(users).where(users.c.id == user.id).values(last_login_at=time.time())
+        )
         return Subject("user", user.id, user.username, is_admin=user.is_admin)
+
+    async def _note(self, what: str, statement: Executable) -> None:
+        """Bookkeeping that a login does not depend on: skipped (and logged) on a full disk."""
+        try:
+            async with self.db.write() as conn:
+                await conn.execute(statement)
+        except InsufficientStorage as exc:
+            log.warning("%s was not recorded: %s", what, exc)
 
     async def from_access_token(self, secret: str, expect_user: str | None = None) -> Subject | None:
         """The subject of a personal access or robot token; None for an unknown token, one of
@@ -193,10 +208,10 @@ class Accounts:
             raise AuthenticationFailed(f"this token was revoked on {_utc(m['revoked_at'])}; create a new one")
         if m["expires_at"] is not None and m["expires_at"] <= now:
             raise AuthenticationFailed(f"this token expired on {_utc(m['expires_at'])}; create a new one")
-        async with self.db.write() as conn:
-            await conn.execute(
-                update(access_tokens).where(access_tokens.c.id == m["id"]).values(last_used_at=now)
-            )
+        await self._note(
+            "a token's last use",
+            update(access_tokens).where(access_tokens.c.id == m["id"]).values(last_used_at=now),
+        )
         return subject
 
     async def _robot_login(self, login: str, secret: str) -> Subject | None:

@@ -18,10 +18,15 @@ Two counters, with different jobs:
 Tokens (personal access and robot tokens) carry 32 random bytes: a guess cannot succeed,
 so no lock applies to them and a valid one always passes; a failed one still counts
 against its address.
+
+On a full disk an attempt cannot be written: it is then counted in this process (the same
+limits, per worker), so that a full disk never lifts the protection; a success that cannot
+clear its counter leaves it to expire.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +37,10 @@ from sqlalchemy import and_, case, delete, or_, select
 from dockyard.auth.errors import Throttled
 from dockyard.db.engine import Database
 from dockyard.db.tables import login_throttle
+from dockyard.volumes import InsufficientStorage
+
+log = logging.getLogger("dockyard.auth")
+LOCAL_KEYS_MAX = 10_000  # counters kept in memory while the database cannot take them
 
 
 @dataclass(frozen=True)
@@ -58,6 +67,8 @@ class LoginThrottle:
         self.db = db
         self.policy = policy
         self.clock = clock
+        # key -> (number, window start, locked until), for attempts the database could not take
+        self._local: dict[str, tuple[int, float, float | None]] = {}
 
     @staticmethod
     def _keys(username: str, ip: str | None) -> tuple[str, str]:
@@ -89,9 +100,34 @@ class LoginThrottle:
             .on_conflict_do_update(index_elements=["key"], set_=values)
             .returning(t.failures, t.locked_until)
         )
-        async with self.db.write() as conn:
-            row = (await conn.execute(stmt)).one()
-        return Count(int(row[0]), row[1])
+        try:
+            async with self.db.write() as conn:
+                row = (await conn.execute(stmt)).one()
+        except InsufficientStorage as exc:
+            log.warning("a login attempt is counted in this process only: %s", exc)
+            return self._count_locally(key, limit, now)
+        count = Count(int(row[0]), row[1])
+        local = self._local.get(key)
+        if local is not None and local[2] is not None and local[2] > now:  # a lock taken on a full disk
+            return Count(max(count.number, local[0]), max(count.locked_until or 0.0, local[2]))
+        return count
+
+    def _count_locally(self, key: str, limit: int, now: float) -> Count:
+        """:meth:`_count`'s rules, for a counter in this process's memory (bounded)."""
+        if key not in self._local and len(self._local) >= LOCAL_KEYS_MAX:  # oldest first
+            for old in list(self._local)[: LOCAL_KEYS_MAX // 10]:
+                del self._local[old]
+        number, start, until = self._local.pop(key, (0, now, None))
+        if until is not None and until > now:
+            number += 1
+        elif until is not None or start <= now - self.policy.window_seconds:
+            number, start, until = 1, now, None
+        else:
+            number += 1
+        if until is None and number >= limit:
+            until = now + self.policy.lockout_seconds
+        self._local[key] = (number, start, until)
+        return Count(number, until)
 
     async def reserve(self, username: str, ip: str | None) -> Count:
         """Count a password attempt for ``username`` from ``ip`` before it is checked;
@@ -107,7 +143,9 @@ class LoginThrottle:
         stmt = select(login_throttle.c.locked_until).where(login_throttle.c.key == self._keys("", ip)[1])
         async with self.db.read() as conn:
             until = (await conn.execute(stmt)).scalar_one_or_none()
-        return None if until is None or until <= now else until - now
+        local = self._local.get(self._keys("", ip)[1])
+        until = max(until or 0.0, (local[2] or 0.0) if local else 0.0)
+        return None if until <= now else until - now
 
     async def failed(self, ip: str | None) -> Count:
         """Count a failed login from ``ip`` (any name, password or token)."""
@@ -115,5 +153,9 @@ class LoginThrottle:
 
     async def succeeded(self, username: str, ip: str | None) -> None:
         user_key, _ = self._keys(username, ip)
-        async with self.db.write() as conn:
-            await conn.execute(delete(login_throttle).where(login_throttle.c.key == user_key))
+        self._local.pop(user_key, None)
+        try:
+            async with self.db.write() as conn:
+                await conn.execute(delete(login_throttle).where(login_throttle.c.key == user_key))
+        except InsufficientStorage as exc:
+            log.warning("the failed logins of %r were not cleared: %s", username[:100], exc)

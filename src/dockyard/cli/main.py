@@ -88,6 +88,8 @@ async def _migrate(settings: Settings) -> str | None:
     db = Database(settings.effective_database_url)
     try:
         await upgrade(db)
+        if db.reserve is not None and not db.ensure_reserve():
+            console.print("[yellow]warning:[/yellow] the database's volume has no room for its reserve")
         return await current_revision(db)
     finally:
         await db.dispose()
@@ -163,6 +165,8 @@ def gc(
 
     settings = _settings(data_dir=data_dir, database_url=database_url, gc_grace_seconds=grace_seconds)
 
+    from dockyard.volumes import InsufficientStorage
+
     async def collect() -> dict[str, Any]:
         await _migrate(settings)
         services = build_services(settings)
@@ -181,7 +185,12 @@ def gc(
             "archive_imports": archives.reclaimed,
         }
 
-    typer.echo(json.dumps(asyncio.run(collect()), indent=2))
+    try:
+        report = asyncio.run(collect())
+    except InsufficientStorage as exc:  # no reserve left to give up: the operator must free space
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    typer.echo(json.dumps(report, indent=2))
 
 
 @app.command(

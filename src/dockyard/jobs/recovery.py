@@ -16,6 +16,7 @@ import time
 
 from dockyard.db import leases
 from dockyard.jobs.queue import JobQueue
+from dockyard.volumes import InsufficientStorage
 
 log = logging.getLogger("dockyard.jobs")
 
@@ -41,6 +42,8 @@ async def recover_periodically(
                 moved = await queue.recover()
                 if moved:
                     log.warning("recovered %d job(s) whose worker stopped", moved)
+        except InsufficientStorage as exc:
+            log.warning("recovering jobs waits for space: %s", exc)
         except Exception:
             log.exception("recovering jobs failed; retrying next period")
         if held and retention > 0 and time.monotonic() >= next_purge:
@@ -49,6 +52,8 @@ async def recover_periodically(
                 next_purge = time.monotonic() + PURGE_EVERY
                 if purged:
                     log.info("purged %d job(s) finished more than %g days ago", purged, retention / 86400)
+            except InsufficientStorage as exc:
+                log.warning("purging finished jobs waits for space: %s", exc)
             except Exception:
                 log.exception("purging finished jobs failed; retrying next period")
         with contextlib.suppress(TimeoutError):

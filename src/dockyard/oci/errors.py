@@ -66,6 +66,11 @@ class ErrorCode(Enum):
     MANIFEST_TOO_LARGE = (413, "manifest too large", "MANIFEST_INVALID")
     ROUTE_UNKNOWN = (404, "no such endpoint in the registry API", "UNSUPPORTED")
     UNAVAILABLE = (503, "service unavailable")
+    # A full volume: 507 (RFC 4918) says exactly that, and clients print the status line.
+    # The spec has no code for it; UNAVAILABLE (CNCF Distribution's register) tells clients
+    # what is true: the registry is up and the write may succeed later, so they may retry.
+    # DENIED would send users after their credentials, UNKNOWN means a bug.
+    INSUFFICIENT_STORAGE = (507, "insufficient storage", "UNAVAILABLE")
     UNKNOWN = (500, "unknown error")  # a bug or an outage: the details go to the log only
 
     @property

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import os
 import time
 from json.encoder import encode_basestring
@@ -19,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dockyard.ops.metrics import BYTES_SENT, LATENCY, REQUESTS
 
+log = logging.getLogger("dockyard")
 FLUSH_BYTES = 64 * 1024
 FLUSH_SECONDS = 0.2
 _WEB_ROUTES = frozenset({"healthz", "metrics", "api"})
@@ -83,6 +85,20 @@ class AccessLog:
     def __init__(self, app: ASGIApp, lines: LineBuffer | None) -> None:
         self.app = app
         self.lines = lines
+        self._metrics_failing = False
+
+    def _count(self, method: str, route: str, status: int, elapsed: float, length: int) -> None:
+        try:
+            requests, latency, sent = _children(method, route, status)
+        except OSError as exc:  # a new kind of request, and no room to record it (full disk)
+            if not self._metrics_failing:
+                log.warning("metrics of %s %s %s not recorded: %s", method, route, status, exc)
+            self._metrics_failing = True
+            return
+        self._metrics_failing = False
+        requests.inc()
+        latency.observe(elapsed)
+        sent.inc(length)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -106,10 +122,7 @@ class AccessLog:
         finally:
             elapsed = time.perf_counter() - started
             method: str = scope["method"]
-            requests, latency, sent = _children(method, route_of(scope["path"]), status)
-            requests.inc()
-            latency.observe(elapsed)
-            sent.inc(length)
+            self._count(method, route_of(scope["path"]), status, elapsed, length)
             if self.lines is not None:
                 client = scope.get("client")
                 self.lines.add(

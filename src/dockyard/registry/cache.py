@@ -13,7 +13,8 @@ Two ways to share generations:
 
 - :class:`SharedMemoryGenerations` for the workers of one machine (the SQLite default):
   a small file of counters in the data folder, memory-mapped by every worker; reading a
-  generation is a memory read, bumping one takes a file lock;
+  generation is a memory read, bumping one takes a file lock. The file's blocks are
+  allocated before it is mapped, so a full disk can never fault a worker (SIGBUS);
 - :class:`PostgresGenerations` for replicas sharing PostgreSQL: ``NOTIFY`` after the commit,
   and a ``LISTEN`` connection in each process that bumps its local counters. An announcement
   reaches other replicas within the notification's delivery time (well under a millisecond
@@ -37,6 +38,8 @@ from pathlib import Path
 from typing import Generic, Protocol, TypeVar
 
 import asyncpg
+
+from dockyard.volumes import DATA_FOLDER, allocate, volume_errors
 
 log = logging.getLogger("dockyard.cache")
 
@@ -75,11 +78,18 @@ class SharedMemoryGenerations:
     def _open(self) -> mmap.mmap:
         if self._map is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
             size = self.slots * _SLOT.size
-            if os.fstat(self._fd).st_size < size:
-                os.ftruncate(self._fd, size)
-            self._map = mmap.mmap(self._fd, size)
+            try:
+                # Real blocks, not a sparse file: a counter's first write into a hole would
+                # need a block, and on a full disk the kernel answers with SIGBUS.
+                with volume_errors(DATA_FOLDER):
+                    allocate(fd, size)
+                self._map = mmap.mmap(fd, size)
+            except BaseException:
+                os.close(fd)
+                raise
+            self._fd = fd
         return self._map
 
     def _offset(self, repository: str) -> int:

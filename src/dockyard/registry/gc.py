@@ -14,10 +14,13 @@ Sweep, each step a conditional statement that re-checks its condition at delete 
 4. upload sessions idle longer than the purge period, and upload folders with no session
    (a session's row is written before its folder, and the folders are listed before the
    rows are read, so a session being started is never taken for an orphan).
+
+It runs on a full disk too (see :meth:`GarbageCollector.run`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -46,6 +49,7 @@ from dockyard.registry.cache import Generations
 from dockyard.registry.paths import blob_path, upload_dir
 from dockyard.registry.uploads import UploadService
 from dockyard.storage.base import PathNotFound, StorageDriver
+from dockyard.volumes import InsufficientStorage
 
 log = logging.getLogger("dockyard.gc")
 
@@ -95,7 +99,25 @@ class GarbageCollector:
 
     async def run(self, dry_run: bool = False) -> GcReport:
         """Collect garbage. ``dry_run`` runs the very same statements in one transaction
-        that is rolled back, and deletes no bytes."""
+        that is rolled back, and deletes no bytes.
+
+        On a full disk the database cannot record even a deletion (SQLite writes it to its
+        log first), so the run gives up the database's reserve and starts again (every step
+        re-checks its condition, so a second run is safe); the reserve is taken back once
+        the run has freed space.
+        """
+        try:
+            return await self._run(dry_run)
+        except InsufficientStorage as exc:
+            if dry_run or not await asyncio.to_thread(self.db.release_reserve):
+                raise
+            log.warning("%s; released the database's reserve to collect garbage", exc)
+            return await self._run(dry_run)
+        finally:
+            if not dry_run:
+                await asyncio.to_thread(self.db.ensure_reserve)
+
+    async def _run(self, dry_run: bool) -> GcReport:
         started = time.monotonic()
         report = GcReport(dry_run)
         cutoff = time.time() - self.grace

@@ -5,6 +5,7 @@ a partial object; a crash leaves at worst a ``.tmp-*`` file (``purge_temporaries
 ``writer`` appends to the path itself: callers stream into scratch paths and ``move`` the
 committed object into place (an atomic rename, with the folder fsynced). Folders exist only
 through their objects: emptied ones are removed. Large reads and writes run in threads.
+A write that finds the volume full raises :class:`~dockyard.volumes.InsufficientStorage`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from dockyard.storage.base import FileInfo, InvalidOffset, LocalFile, PathNotFound, check_path
+from dockyard.volumes import BLOB_STORAGE, volume_errors
 
 CHUNK = 4 * 1024 * 1024
 SYNC_EVERY = 64 * 1024 * 1024
@@ -58,6 +60,10 @@ class FilesystemWriter:
 
     def write_sync(self, data: bytes | bytearray | memoryview) -> None:
         """Blocking write, for callers that already run in a worker thread."""
+        with volume_errors(BLOB_STORAGE):
+            self._write_sync(data)
+
+    def _write_sync(self, data: bytes | bytearray | memoryview) -> None:
         fd = self._require_fd()
         view = memoryview(data).cast("B")
         view = view[self._write_direct(view) :]
@@ -101,7 +107,8 @@ class FilesystemWriter:
 
     async def commit(self) -> None:
         fd = self._require_fd()
-        await asyncio.to_thread(os.fsync, fd)
+        with volume_errors(BLOB_STORAGE):  # delayed allocation may find the disk full only now
+            await asyncio.to_thread(os.fsync, fd)
         await self.close()
 
     async def cancel(self) -> None:
@@ -152,7 +159,8 @@ class FilesystemDriver:
 
     async def put_content(self, path: str, data: bytes) -> None:
         full = self._full(path)
-        await asyncio.to_thread(_atomic_write, full, data)
+        with volume_errors(BLOB_STORAGE):
+            await asyncio.to_thread(_atomic_write, full, data)
 
     async def reader(self, path: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
         full = self._full(path)
@@ -182,9 +190,10 @@ class FilesystemDriver:
         full = self._full(path)
         flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
         for _attempt in range(3):
-            full.parent.mkdir(parents=True, exist_ok=True)
             try:
-                fd = os.open(full, flags, 0o644)
+                with volume_errors(BLOB_STORAGE):
+                    full.parent.mkdir(parents=True, exist_ok=True)
+                    fd = os.open(full, flags, 0o644)
                 break
             except FileNotFoundError:
                 continue  # a concurrent prune removed the folder: make it again
@@ -213,9 +222,10 @@ class FilesystemDriver:
     async def move(self, source: str, dest: str) -> None:
         src, dst = self._full(source), self._full(dest)
         for _attempt in range(3):
-            dst.parent.mkdir(parents=True, exist_ok=True)
             try:
-                os.replace(src, dst)
+                with volume_errors(BLOB_STORAGE):
+                    dst.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(src, dst)
             except (FileNotFoundError, NotADirectoryError):
                 if src.is_file():
                     continue  # a concurrent prune removed dst's folder: make it again

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from typing import cast
 
 import pytest
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
 
 from dockyard.auth.errors import AuthenticationFailed, Throttled
 from dockyard.auth.throttle import ThrottlePolicy
+from dockyard.db.engine import Connection, Database
+from dockyard.volumes import METADATA_DATABASE, InsufficientStorage
 from tests.unit.auth.factories import PASSWORD, Env, audit_log, new_user, open_env
 
 POLICY = ThrottlePolicy(max_failures=3, max_failures_per_ip=5, window_seconds=60.0, lockout_seconds=300.0)
@@ -145,3 +151,39 @@ async def test_the_address_limit_never_refuses_a_correct_credential(env: Env) ->
     # the right password and a valid token get in
     assert (await env.accounts.authenticate("alice", PASSWORD, IP)).id == alice.id
     assert (await env.accounts.authenticate("alice", token.secret, IP)).id == alice.id
+
+
+class FullDisk:
+    """The database with its volume full: reads work, every write finds no space."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def read(self) -> AbstractAsyncContextManager[Connection]:
+        return self.db.read()
+
+    def insert(self, table: Table) -> sqlite.Insert | postgresql.Insert:
+        return self.db.insert(table)
+
+    def write(self) -> AbstractAsyncContextManager[Connection]:
+        raise InsufficientStorage(METADATA_DATABASE)
+
+
+async def test_on_a_full_disk_logins_work_and_failures_still_lock(env: Env) -> None:
+    alice = await new_user(env, "alice")
+    token = await env.tokens.create_personal(alice, "laptop", ["pull"])
+    full = cast(Database, FullDisk(env.db))
+    env.accounts.db = env.throttle.db = full
+
+    # Logging in writes nothing it depends on (last login, last use of a token).
+    assert (await env.accounts.authenticate("alice", PASSWORD, IP)).id == alice.id
+    assert (await env.accounts.authenticate("alice", token.secret, IP)).id == alice.id
+    # Failures the database cannot take are counted in this process, with the same limits.
+    for _ in range(3):
+        with pytest.raises(AuthenticationFailed):
+            await env.accounts.authenticate("alice", "wrong password", IP)
+    with pytest.raises(Throttled):
+        await env.accounts.authenticate("alice", PASSWORD, IP)
+    assert (await env.accounts.authenticate("alice", PASSWORD, OTHER_IP)).id == alice.id
+    env.clock.advance(300)
+    assert (await env.accounts.authenticate("alice", PASSWORD, IP)).id == alice.id

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import cast
 
 from dockyard.db.engine import Database
-from dockyard.registry.cache import LookupCache
+from dockyard.registry.cache import LookupCache, SharedMemoryGenerations
 from dockyard.registry.events import EventBus
 from dockyard.registry.manifests import ManifestService, StoredManifest
 
@@ -109,3 +110,18 @@ def test_manifests_are_weighed_by_their_content() -> None:
     service._cache.put("repo", "small", 0, small)
     assert service._cache.get("repo", "big") == (0, None)
     assert service._cache.get("repo", "small") == (0, small)
+
+
+async def test_the_shared_generations_file_is_allocated_before_it_is_mapped(tmp_path: Path) -> None:
+    # A counter's first write into a hole of a sparse file would need a block: on a full
+    # disk the kernel answers that with SIGBUS, which kills the server process.
+    generations = SharedMemoryGenerations(tmp_path / "generations", slots=4096)
+    await generations.start()
+    try:
+        info = (tmp_path / "generations").stat()
+        assert info.st_size == 4096 * 8
+        assert info.st_blocks * 512 >= info.st_size
+        await generations.changed("lab/tool")
+        assert generations.current("lab/tool") == 1
+    finally:
+        await generations.stop()

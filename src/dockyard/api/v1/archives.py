@@ -35,7 +35,7 @@ from dockyard.auth.policy import Subject
 from dockyard.catalog.service import VersionSettings
 from dockyard.catalog.views import VersionView
 from dockyard.oci.errors import InvalidValue, RegistryError
-from dockyard.registry.http.errors import translate
+from dockyard.registry.http.errors import translate_value
 from dockyard.registry.uploads import BodyInterrupted
 from dockyard.transfer.archive_results import ArchiveImageInfo
 from dockyard.transfer.archive_sessions import ArchiveStatus, OffsetMismatch, TooLarge
@@ -348,7 +348,7 @@ async def _interrupted(request: Request, exc: Exception) -> Response:
 
 async def _registry_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, InvalidValue):  # e.g. a manifest of the archive the registry refuses
-        exc = translate(exc)
+        exc = translate_value(exc)
     assert isinstance(exc, RegistryError)
     return problem(exc.code.status, exc.code.name.lower().replace("_", "-"), exc.code.message, exc.message)
 

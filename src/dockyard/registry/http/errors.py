@@ -16,6 +16,7 @@ from dockyard.oci.errors import (
     InvalidValue,
     RegistryError,
 )
+from dockyard.volumes import InsufficientStorage
 
 log = logging.getLogger("dockyard.registry")
 
@@ -32,7 +33,11 @@ OCI_CODES: dict[type[InvalidValue], ErrorCode] = {
 }
 
 
-def translate(error: InvalidValue) -> RegistryError:
+# Domain errors of the layers below, as spec errors (one row each).
+TRANSLATED: dict[type[Exception], ErrorCode] = {InsufficientStorage: ErrorCode.INSUFFICIENT_STORAGE}
+
+
+def translate_value(error: InvalidValue) -> RegistryError:
     """The spec error for a value the OCI grammar refused."""
     for kind, code in OCI_CODES.items():
         if isinstance(error, kind):
@@ -40,6 +45,12 @@ def translate(error: InvalidValue) -> RegistryError:
     # A kind missing from the table is a bug here, not the client's: answered as one.
     log.error("no spec code for %s: %s", type(error).__name__, error.message)
     return RegistryError(ErrorCode.UNKNOWN)
+
+
+def translate(exc: Exception) -> RegistryError | None:
+    """The spec error for a lower layer's domain error; None for anything else (a bug)."""
+    code = TRANSLATED.get(type(exc))
+    return None if code is None else RegistryError(code, str(exc))
 
 
 def render(error: RegistryError) -> tuple[int, bytes, dict[str, str]]:

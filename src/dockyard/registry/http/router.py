@@ -1,7 +1,8 @@
 """The /v2 ASGI application: match a route, check access, call the handler, and turn
 every :class:`RegistryError` (and every value the OCI grammar refused) into the spec's error
-envelope (in :mod:`.errors`); any other exception is logged and answered as ``UNKNOWN`` (500)
-in the same envelope."""
+envelope (in :mod:`.errors`), as well as the lower layers' domain errors that table translates
+(a full volume); any other exception is logged and answered as ``UNKNOWN`` (500) in the same
+envelope."""
 
 from __future__ import annotations
 
@@ -121,17 +122,21 @@ class RegistryApp:
             current_client_host.set(req.client_host)
             await endpoint.handler(self.ctx, req, tracking_send)
         except (RegistryError, InvalidValue) as exc:
-            error = errors.translate(exc) if isinstance(exc, InvalidValue) else exc
+            error = errors.translate_value(exc) if isinstance(exc, InvalidValue) else exc
             if started:
                 log.warning("error after the response started: %s", error)
                 return
             await self._send_error(scope, send, error)
         except BodyInterrupted:
             log.info("client disconnected during %s %s", scope["method"], scope["path"])
-        except Exception:  # not BaseException: cancellation must propagate
-            log.exception("unexpected error in %s %s", scope["method"], scope["path"])
+        except Exception as exc:  # not BaseException: cancellation must propagate
+            error = errors.translate(exc)
+            if error is None:
+                log.exception("unexpected error in %s %s", scope["method"], scope["path"])
+            else:
+                log.warning("%s %s: %s (%s)", scope["method"], scope["path"], exc, exc.__cause__)
             if not started:
-                await self._send_error(scope, send, RegistryError(ErrorCode.UNKNOWN))
+                await self._send_error(scope, send, error or RegistryError(ErrorCode.UNKNOWN))
 
     @staticmethod
     async def _send_error(scope: Scope, send: Send, error: RegistryError) -> None:

@@ -15,7 +15,7 @@ from dockyard.oci.errors import (
     InvalidTag,
     InvalidValue,
 )
-from dockyard.registry.http.errors import OCI_CODES, render, translate
+from dockyard.registry.http.errors import OCI_CODES, render, translate_value
 
 
 @pytest.mark.parametrize(
@@ -31,7 +31,7 @@ from dockyard.registry.http.errors import OCI_CODES, render, translate
 def test_each_refusal_has_its_spec_code_and_keeps_its_message(
     error: InvalidValue, code: str, status: int
 ) -> None:
-    translated = translate(error)
+    translated = translate_value(error)
     assert translated.code.wire_code == code
     assert translated.message == error.message
     got_status, body, headers = render(translated)
@@ -49,5 +49,5 @@ def test_a_kind_missing_from_the_table_is_answered_as_a_bug(caplog: pytest.LogCa
     class Unmapped(InvalidValue):
         pass
 
-    assert translate(Unmapped("x")).code is ErrorCode.UNKNOWN
+    assert translate_value(Unmapped("x")).code is ErrorCode.UNKNOWN
     assert "Unmapped" in caplog.text

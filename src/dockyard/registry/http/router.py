@@ -130,13 +130,13 @@ class RegistryApp:
         except BodyInterrupted:
             log.info("client disconnected during %s %s", scope["method"], scope["path"])
         except Exception as exc:  # not BaseException: cancellation must propagate
-            error = errors.translate(exc)
-            if error is None:
+            domain = errors.translate(exc)
+            if domain is None:
                 log.exception("unexpected error in %s %s", scope["method"], scope["path"])
             else:
                 log.warning("%s %s: %s (%s)", scope["method"], scope["path"], exc, exc.__cause__)
             if not started:
-                await self._send_error(scope, send, error or RegistryError(ErrorCode.UNKNOWN))
+                await self._send_error(scope, send, domain or RegistryError(ErrorCode.UNKNOWN))
 
     @staticmethod
     async def _send_error(scope: Scope, send: Send, error: RegistryError) -> None:

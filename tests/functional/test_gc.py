@@ -181,11 +181,11 @@ def _push_recording(http: httpx.Client, repo: str, tag: str, image: Manifest) ->
 def test_pushes_sharing_a_layer_while_gc_runs_without_grace_lose_nothing(
     db_kind: str, tmp_path: Path
 ) -> None:
-    """GC with no grace period runs back to back while clients push images that share a
-    layer: a push may be refused (GC took a layer whose manifest had not arrived yet: 4xx,
-    the client pushes again), but no request fails on the server, and every image whose
-    manifest was acknowledged pulls whole."""
-    env = {"DOCKYARD_GC_INTERVAL_SECONDS": "0.01", "DOCKYARD_GC_GRACE_SECONDS": "0"}
+    """GC with no grace period runs every few milliseconds while clients push images that
+    share a layer. A push may be refused (GC took a layer whose manifest had not arrived yet:
+    a 4xx, and the client pushes again), but no request fails on the server, and every image
+    whose manifest was acknowledged pulls whole."""
+    env = {"DOCKYARD_GC_INTERVAL_SECONDS": "0.05", "DOCKYARD_GC_GRACE_SECONDS": "0"}
     shared = random_blob(64 * 1024).data
     with private_dockyard(db_kind, tmp_path, env) as (server, _restart):
         acknowledged: list[tuple[str, str, Manifest]] = []
@@ -193,13 +193,15 @@ def test_pushes_sharing_a_layer_while_gc_runs_without_grace_lose_nothing(
 
         def pusher(worker: int) -> None:
             with httpx.Client(base_url=server.url, timeout=60) as http:
-                for n in range(15):
+                for n in range(8):
                     image = _image(shared, layers=1)
                     repo, tag = f"lab/shared-{worker % 2}", f"w{worker}-{n}"
-                    answered = _push_recording(http, repo, tag, image)
-                    statuses.extend(answered)
-                    if answered[-1] == 201 and len(answered) == 2 * len(image.blobs) + 1:
-                        acknowledged.append((repo, tag, image))
+                    for _attempt in range(10):
+                        answered = _push_recording(http, repo, tag, image)
+                        statuses.extend(answered)
+                        if answered[-1] == 201 and len(answered) == 2 * len(image.blobs) + 1:
+                            acknowledged.append((repo, tag, image))
+                            break
 
         threads = [threading.Thread(target=pusher, args=(w,)) for w in range(4)]
         for t in threads:

@@ -50,11 +50,18 @@ class Holders:
         self._taking = asyncio.Lock()
 
     async def hold(self) -> None:
-        """Hold this process's liveness lock (before a session row names it; until ``close``)."""
+        """Hold this process's liveness lock (before a session row names it; until ``close``),
+        taking it again if it was lost while this process lives (its PostgreSQL connection
+        dropped: others took this process for gone, and took its sessions back; the ones it
+        takes from now on must not be)."""
         async with self._taking:
-            for _ in range(_ATTEMPTS):
-                if self._held is not None:
+            if self._held is not None:
+                if not await self._free(self.instance):
                     return
+                held, self._held = self._held, None
+                with contextlib.suppress(Exception):  # its connection is broken
+                    await held.aclose()
+            for _ in range(_ATTEMPTS):
                 stack = AsyncExitStack()
                 if await stack.enter_async_context(self.locks.hold(_key(self.instance))):
                     self._held = stack
@@ -64,6 +71,11 @@ class Holders:
                 await asyncio.sleep(_WAIT)
             raise RuntimeError(f"the liveness lock of {self.me} stays taken")
 
+    async def _free(self, instance: str) -> bool:
+        """Whether nobody holds the liveness lock of ``instance`` (taking it for a moment)."""
+        async with self.locks.hold(_key(instance)) as taken:
+            return taken
+
     async def gone(self, holder: str) -> bool:
         """Whether the process ``holder`` (as a session row names it) has died. False for this
         process, and for a holder whose liveness cannot be asked (the lease decides then)."""
@@ -72,29 +84,10 @@ class Holders:
         parsed = parse_holder(holder)
         if parsed is None:
             return False
-        key = _key(parsed[2])
-        async with self.locks.hold(key) as taken:
-            pass
-        if taken:
-            self.locks.forget(key)  # what the dead holder's lock left behind
-        return taken
-
-    async def check(self) -> None:
-        """Take the liveness lock again if it was lost while this process lives (its
-        PostgreSQL connection dropped): others took this process for gone, and took its
-        sessions back; later ones must not be."""
-        if self._held is None:
-            return
-        key = _key(self.instance)
-        async with self.locks.hold(key) as taken:
-            pass  # taken from another connection: ours no longer holds it
-        if taken:
-            async with self._taking:
-                held, self._held = self._held, None
-            if held is not None:
-                with contextlib.suppress(Exception):  # its connection is broken
-                    await held.aclose()
-            await self.hold()
+        if not await self._free(parsed[2]):
+            return False
+        self.locks.forget(_key(parsed[2]))  # what the dead holder's lock left behind
+        return True
 
     async def close(self) -> None:
         held, self._held = self._held, None

@@ -92,7 +92,7 @@ class LiveImports:
         checkpoint (or from byte 0); what earlier imports left beside it goes."""
         await self.drop(archive_id)
         await self._make_room()
-        await self.holders.hold()  # before the row names this process
+        await self.holders.hold()  # before the row names this process, and still held
         checkpoint = await self.load(archive_id)
         offset = checkpoint.offset if checkpoint is not None else 0
         generation += 1
@@ -193,7 +193,7 @@ class LiveImports:
             with contextlib.suppress(Exception):
                 await self._renew()
             with contextlib.suppress(Exception):
-                await self.holders.check()
+                await self.holders.hold()  # still held (see Holders.hold)
 
     async def _renew(self) -> None:
         by_generation = [(live.archive_id, live.generation) for live in self._held.values()]

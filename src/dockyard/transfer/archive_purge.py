@@ -27,6 +27,15 @@ from dockyard.transfer.import_sink import session_folder
 FOLDER = "archives"
 
 
+async def remove_session(db: Database, storage: StorageDriver, locks: UploadLocks, archive_id: str) -> None:
+    """A session's row, then its folder (the caller holds its lock)."""
+    async with db.write() as conn:
+        await conn.execute(delete(archive_uploads).where(archive_uploads.c.id == archive_id))
+    with contextlib.suppress(PathNotFound):
+        await storage.delete(session_folder(archive_id))
+    locks.forget(archive_id)
+
+
 @dataclass
 class ArchivePurgeReport:
     sessions: list[str] = field(default_factory=list)  # expired sessions removed
@@ -65,7 +74,7 @@ class ArchivePurge:
             async with self.locks.hold(archive_id) as held:
                 if held:
                     if not dry_run:
-                        await self.remove(archive_id)
+                        await remove_session(self.db, self.storage, self.locks, archive_id)
                     report.sessions.append(archive_id)
         async with self.db.read() as conn:
             held_imports = [
@@ -86,14 +95,6 @@ class ArchivePurge:
                 report.files += removed
         report.folders = await self._orphan_folders(dry_run)
         return report
-
-    async def remove(self, archive_id: str) -> None:
-        """The session's row and folder (the caller holds its lock)."""
-        async with self.db.write() as conn:
-            await conn.execute(delete(archive_uploads).where(archive_uploads.c.id == archive_id))
-        with contextlib.suppress(PathNotFound):
-            await self.storage.delete(session_folder(archive_id))
-        self.locks.forget(archive_id)
 
     async def _orphan_folders(self, dry_run: bool) -> int:
         try:

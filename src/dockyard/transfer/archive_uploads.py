@@ -34,7 +34,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 
 from dockyard.auth.errors import Conflict, Invalid, NotFound
 from dockyard.auth.guard import find_workspace, require_role, require_user
@@ -52,6 +52,7 @@ from dockyard.transfer.archive_feed import ImportCancelled
 from dockyard.transfer.archive_holders import Holders
 from dockyard.transfer.archive_import import LiveImport
 from dockyard.transfer.archive_live import LiveImports
+from dockyard.transfer.archive_purge import remove_session
 from dockyard.transfer.archive_reclaim import Reclaimer
 from dockyard.transfer.archive_results import ArchiveImageInfo, ImportedImage, images_of
 from dockyard.transfer.archive_sessions import (
@@ -517,11 +518,7 @@ class ArchiveUploads:
 
     async def _remove(self, archive_id: str) -> None:
         await self.live.drop(archive_id)
-        async with self.db.write() as conn:
-            await conn.execute(delete(archive_uploads).where(archive_uploads.c.id == archive_id))
-        with contextlib.suppress(PathNotFound):
-            await self.storage.delete(session_folder(archive_id))
-        self.locks.forget(archive_id)
+        await remove_session(self.db, self.storage, self.locks, archive_id)
 
     async def remove_failed(self, archive_id: str) -> None:
         """A one-shot upload that was refused: no trace of it stays."""

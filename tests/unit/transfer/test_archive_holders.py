@@ -84,7 +84,8 @@ async def test_a_holder_whose_database_connection_dropped_holds_again(
     locks: UploadLocks, database_url: str
 ) -> None:
     """PostgreSQL dropped the connection that held the lock (a restart, a network cut): the
-    others take the process for gone until its periodic check takes the lock again."""
+    others take the process for gone until it takes the lock again (its next import, or its
+    periodic check while it holds imports)."""
     holders, asker = Holders(locks), Holders(locks)
     await holders.hold()
     try:
@@ -101,7 +102,7 @@ async def test_a_holder_whose_database_connection_dropped_holds_again(
             await admin.close()
         await until_gone(asker, holders.me)
 
-        await holders.check()
+        await holders.hold()
 
         assert not await asker.gone(holders.me)
     finally:

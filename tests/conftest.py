@@ -22,15 +22,16 @@ from tests.support.servers import RunningRegistry, postgres_database, start_dock
 def _targets() -> list[str]:
     if os.environ.get("DOCKYARD_TEST_TARGET") == "reference":
         return ["reference"]
-    return _databases()
+    return databases()
 
 
-def _databases() -> list[str]:
+def databases() -> list[str]:
+    """The databases that tests run against (``DOCKYARD_TEST_DB``, default both)."""
     wanted = os.environ.get("DOCKYARD_TEST_DB", "sqlite,postgres")
     return [t.strip() for t in wanted.split(",") if t.strip()]
 
 
-@pytest.fixture(params=_databases())
+@pytest.fixture(params=databases())
 def db_kind(request: pytest.FixtureRequest) -> str:
     """The metadata database a test's private Dockyard uses: "sqlite" or "postgres"."""
     kind: str = request.param
@@ -56,7 +57,7 @@ def registry(
         yield server
 
 
-@pytest.fixture(scope="session", params=_databases())
+@pytest.fixture(scope="session", params=databases())
 def token_registry(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningRegistry]:

@@ -354,7 +354,18 @@ def test_a_multi_platform_oci_archive_becomes_one_version_with_both_platforms(
 
 # --------------------------------------------------------------------------- hostile archives
 
+
+def pax_sized(size: str) -> bytes:
+    """An archive whose first entry's pax header gives ``size`` as its size."""
+    sized = entry("notes.txt", b"x")
+    sized[0].pax_headers = {"size": size}
+    return docker_save_with([sized])
+
+
 HOSTILE = {
+    # '²' passes str.isdigit; int() refuses it, and numbers of more than 4,300 digits: a 500.
+    "pax size not ascii digits": (pax_sized("\u00b2"), "invalid pax size"),
+    "pax size of 5000 digits": (pax_sized("1" * 5000), "invalid pax size"),
     "traversal": (docker_save_with([entry("../../etc/evil", b"x")]), "path traversal ('..')"),
     "absolute path": (docker_save_with([entry("/etc/evil", b"x")]), "absolute path in the archive"),
     "symlink out": (
@@ -434,6 +445,20 @@ def test_a_chunked_upload_of_a_bomb_fails_with_the_reason_and_keeps_nothing(
     assert "decompression bomb" in problem(me.uploads.complete(done, expect=409), 409)
     assert me.uploads.http.delete(f"/archives/{done}").status_code == 204
     assert me.uploads.http.get(f"/archives/{done}").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "header",
+    [f"bytes 0-{'9' * 5000}/*", f"bytes {'1' * 5000}-2/3", f"bytes 0-0/{'9' * 5000}", "bytes 0-\u00b2/4"],
+    ids=["end", "start", "total", "superscript"],
+)
+def test_a_content_range_with_a_number_too_long_is_a_bad_range(me: Person, header: str) -> None:
+    archive_id = me.uploads.start(me.name)
+    headers = {b"Content-Range": header.encode("latin-1")}  # '²' as a client sends it
+    refused = me.uploads.http.patch(f"/archives/{archive_id}", content=b"x", headers=headers)
+    assert "is not 'bytes START-END/TOTAL'" in problem(refused, 400)
+    assert refused.json()["type"].rsplit("/", 1)[1] == "bad-range"
+    assert me.uploads.status(archive_id)["offset"] == 0
 
 
 def test_sessions_are_private_to_their_uploader(

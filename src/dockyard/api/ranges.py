@@ -3,15 +3,15 @@
 Only single ranges are served; a request for several, a malformed header, a unit other
 than bytes, or an ``If-Range`` that does not name the current representation (by strong
 ETag) gets the whole representation, which the RFC allows a server to answer any
-``Range`` with. A range that starts at or past the end is unsatisfiable (416).
+``Range`` with. A range that starts at or past the end is unsatisfiable (416). The header
+itself is parsed by :mod:`dockyard.oci.ranges`, as on every door.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-_SPEC = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
+from dockyard.oci.ranges import parse_range
 
 
 @dataclass(frozen=True)
@@ -27,21 +27,16 @@ def span_of(range_header: str | None, if_range: str | None, etag: str, size: int
         return None
     if if_range is not None and if_range.strip() != etag:
         return None  # changed since the client's first part (or a date: we have no Last-Modified)
-    match = _SPEC.fullmatch(range_header)
-    if match is None:
-        return None
-    first, last = match.groups()
-    if not first and not last:
-        return None
-    if not first:  # bytes=-S: the last S bytes
-        suffix = int(last)
+    spec = parse_range(range_header)
+    if spec is None:
+        return None  # malformed, several ranges, or an invalid range-spec: ignore the header
+    if spec.first is None:  # bytes=-S: the last S bytes
+        suffix = spec.last or 0
         if suffix == 0:
             return Span(0, 0, satisfiable=False)
         return Span(max(0, size - suffix), size)
-    start = int(first)
-    if last and int(last) < start:
-        return None  # an invalid range-spec: ignore the header
+    start = spec.first
     if start >= size:
         return Span(start, start, satisfiable=False)
-    end = size if not last else min(int(last) + 1, size)
+    end = size if spec.last is None else min(spec.last + 1, size)
     return Span(start, end)

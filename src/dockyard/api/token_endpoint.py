@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from dockyard.auth.authorizer import parse_basic
+from dockyard.auth.authorizer import parse_basic, without_controls
 from dockyard.auth.errors import AuthenticationFailed, Throttled
 from dockyard.auth.policy import ANONYMOUS, Subject
 from dockyard.auth.services import Identity
@@ -118,10 +118,11 @@ class TokenEndpoint:
         offline = form.get("access_type", "") == "offline"
         refresh_in = None
         if grant_type == "password":
+            username = form.get("username", "")
+            if not without_controls(username):
+                return _auth_error(AuthenticationFailed("wrong username or password"))
             try:
-                subject = await accounts.authenticate(
-                    form.get("username", ""), form.get("password", ""), _client_ip(request)
-                )
+                subject = await accounts.authenticate(username, form.get("password", ""), _client_ip(request))
             except (AuthenticationFailed, Throttled) as exc:
                 return _auth_error(exc)
         elif grant_type == "refresh_token":
@@ -149,6 +150,8 @@ class TokenEndpoint:
         post: bool,
         refresh: str | None = None,
     ) -> Response:
+        if not without_controls(client_id):  # it is stored with a refresh token
+            return _error(400, "invalid_request", "client_id must not contain control characters")
         scopes = parse_scopes(scope_values)
         grants, cap = await self.identity.token_server.grants(subject, scopes)
         issued = self.identity.jwt.issue(subject, grants, cap)

@@ -52,7 +52,15 @@ def subject_of(principal: Principal) -> Subject:
     return ANONYMOUS
 
 
+def without_controls(text: str) -> bool:
+    """Whether ``text`` has no control characters. No login name or client id has them, and
+    PostgreSQL cannot even compare a string that holds NUL."""
+    return not any(ord(c) < 0x20 or c == "\x7f" for c in text)
+
+
 def parse_basic(header: str) -> tuple[str, str] | None:
+    """(username, secret) of Basic credentials; None when they are malformed, which every
+    door answers as it answers wrong credentials."""
     scheme, _, encoded = header.partition(" ")
     if scheme.lower() != "basic":
         return None
@@ -60,8 +68,7 @@ def parse_basic(header: str) -> tuple[str, str] | None:
         user, sep, secret = base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
     except (binascii.Error, UnicodeDecodeError):
         return None
-    # No account name holds a NUL, and PostgreSQL cannot even compare one: such a user is no one.
-    return (user, secret) if sep and "\x00" not in user else None
+    return (user, secret) if sep and without_controls(user) else None
 
 
 class TokenAuthorizer:

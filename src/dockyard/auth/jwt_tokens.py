@@ -21,6 +21,11 @@ from dockyard.auth.keys import KeyRing
 from dockyard.auth.policy import Subject
 
 MIN_TTL = 60  # the token spec's minimum expires_in
+# Grants and tokens last at least twice that: the token server leaves out a grant that ends
+# within MIN_TTL (a token would outlive it), so a shorter one would be confirmed and never
+# honoured; two minutes leave one of use.
+MIN_LIFETIME_SECONDS = 2 * MIN_TTL
+MIN_LIFETIME_DAYS = MIN_LIFETIME_SECONDS / 86400
 
 
 class InvalidToken(Exception):

@@ -4,6 +4,7 @@ like one that does not exist."""
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -13,6 +14,7 @@ from dockyard.auth import audit
 from dockyard.auth.errors import Invalid, NotFound
 from dockyard.auth.facts import allowed, load_facts, namespace_of
 from dockyard.auth.guard import Workspace, find_workspace, require_role, require_user
+from dockyard.auth.jwt_tokens import MIN_TTL
 from dockyard.auth.policy import GRANT_ACTIONS, PULL, Subject, decide
 from dockyard.auth.workspaces import check_role, check_visibility
 from dockyard.db.engine import Connection, Database
@@ -266,8 +268,11 @@ async def grant_in(
 ) -> Grant:
     if action not in GRANT_ACTIONS:
         raise Invalid("a grant gives 'pull' or 'push' (push includes pull)")
-    if expires_at is not None and expires_at <= time.time():
-        raise Invalid("the grant's expiry must be in the future")
+    if expires_at is not None and not math.isfinite(expires_at):
+        raise Invalid("the grant's expiry must be a time; omit it for a permanent grant")
+    if expires_at is not None and expires_at < time.time() + MIN_TTL:
+        # The token server leaves such a grant out of every token: it would never be honoured.
+        raise Invalid(f"the grant must last more than {MIN_TTL} seconds")
     user = (await conn.execute(select(users.c.id).where(users.c.username == username))).first()
     if user is None:
         raise NotFound(f"user {username!r} not found")

@@ -19,6 +19,7 @@ from dockyard.auth import audit
 from dockyard.auth.errors import Conflict, Invalid, NotFound
 from dockyard.auth.facts import namespace_of, workspace_role
 from dockyard.auth.guard import find_workspace, require_role, require_user
+from dockyard.auth.jwt_tokens import MIN_LIFETIME_DAYS
 from dockyard.auth.policy import GRANT_ACTIONS, Subject, role_at_least
 from dockyard.auth.repositories import Grant, grant_in
 from dockyard.db.engine import Connection, Database
@@ -218,8 +219,8 @@ class AccessRequests:
         note: str = "",
         client_ip: str | None = None,
     ) -> tuple[AccessRequest, Grant]:
-        if not 0 < expires_in_days <= MAX_GRANT_DAYS:
-            raise Invalid(f"a grant lasts more than 0 and at most {MAX_GRANT_DAYS} days")
+        if not MIN_LIFETIME_DAYS <= expires_in_days <= MAX_GRANT_DAYS:  # NaN is neither
+            raise Invalid(f"a grant lasts at least two minutes and at most {MAX_GRANT_DAYS} days")
         expires_at = time.time() + expires_in_days * 86400
         async with self.db.write() as conn:
             request, ws = await self._decidable(conn, actor, request_id)

@@ -17,6 +17,7 @@ from dockyard.auth import audit, bearer
 from dockyard.auth.accounts import check_name
 from dockyard.auth.errors import Conflict, Forbidden, Invalid, NotFound
 from dockyard.auth.guard import Workspace, find_workspace, require_role, require_user
+from dockyard.auth.jwt_tokens import MIN_LIFETIME_DAYS
 from dockyard.auth.policy import TOKEN_SCOPES, Subject
 from dockyard.db.engine import Connection, Database
 from dockyard.db.tables import access_tokens, permissions, refresh_tokens, repositories, robots
@@ -70,8 +71,10 @@ def parse_scopes(scopes: list[str], robot: bool) -> str:
 def _expiry(expires_in_days: float | None) -> float | None:
     if expires_in_days is None:
         return None
-    if not 0 < expires_in_days <= MAX_TOKEN_DAYS:
-        raise Invalid(f"expires_in_days must be between 0 and {MAX_TOKEN_DAYS}")
+    if not MIN_LIFETIME_DAYS <= expires_in_days <= MAX_TOKEN_DAYS:  # NaN is neither
+        raise Invalid(
+            f"expires_in_days must be between {MIN_LIFETIME_DAYS:.4f} (two minutes) and {MAX_TOKEN_DAYS}"
+        )
     return time.time() + expires_in_days * 86400
 
 

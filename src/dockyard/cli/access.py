@@ -10,12 +10,15 @@ import typer
 
 from dockyard.cli import output
 from dockyard.cli.client import connect
+from dockyard.cli.numbers import MAX_ID, grant_days
 
 access_app = typer.Typer(
     help="Access requests: ask for pull or push; maintainers approve or reject.", no_args_is_help=True
 )
 
-RequestId = Annotated[int, typer.Argument(metavar="ID", help="The request's id (see 'access list').")]
+RequestId = Annotated[
+    int, typer.Argument(metavar="ID", min=1, max=MAX_ID, help="The request's id (see 'access list').")
+]
 Note = Annotated[str, typer.Option("--note", help="A note for the requester.")]
 
 
@@ -78,7 +81,9 @@ def approve(
     push: Annotated[
         bool | None, typer.Option("--push/--pull", help="Grant push or pull only (default: what was asked).")
     ] = None,
-    expires_days: Annotated[float, typer.Option("--expires-days", help="How long the grant lasts.")] = 30.0,
+    expires_days: Annotated[
+        float, typer.Option("--expires-days", parser=grant_days, help="How long the grant lasts, in days.")
+    ] = 30.0,
     note: Note = "",
     json: output.JsonFlag = False,
 ) -> None:

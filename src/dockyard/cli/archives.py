@@ -68,7 +68,7 @@ def upload(
     layer_compression: Annotated[
         str, typer.Option(help="How uncompressed (docker save) layers are stored: gzip or zstd.")
     ] = "gzip",
-    chunk_mib: Annotated[int, typer.Option("--chunk-size", min=1, help="MiB per request.")] = 64,
+    chunk_mib: Annotated[int, typer.Option("--chunk-size", min=1, max=1024, help="MiB per request.")] = 64,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     json_output: output.JsonFlag = False,
 ) -> None:
@@ -78,7 +78,9 @@ def upload(
         session = _Session(api, file, ws, layer_compression, quiet)
         archive_id = session.upload(chunk_mib << 20)
         done = session.imported(archive_id)
-        chosen: int | str | None = int(image) if image is not None and image.isdigit() else image
+        chosen: int | str | None = image
+        if image is not None and image.isascii() and image.isdigit() and len(image) < 10:  # not '²'
+            chosen = int(image)
         body: dict[str, Any] = {
             "image": chosen,
             "name": name,

@@ -22,11 +22,14 @@ from dockyard.cli import output
 from dockyard.cli.catalog_format import PANEL
 from dockyard.cli.client import Client, connect, seg
 from dockyard.cli.errors import ApiError, CliError
+from dockyard.cli.numbers import MAX_ID
 
 build_app = typer.Typer(help="Images built here (buildah): definitions, builds, logs.", no_args_is_help=True)
 
 Name = Annotated[str, typer.Argument(help="The image name, like genomics/samtools.")]
-RunId = Annotated[int, typer.Argument(help="The build's number (from 'start' or 'history').")]
+RunId = Annotated[
+    int, typer.Argument(min=1, max=MAX_ID, help="The build's number (from 'start' or 'history').")
+]
 Dockerfile = Annotated[
     Path | None, typer.Option("--dockerfile", "-f", help="A Dockerfile to use (local context).")
 ]
@@ -313,7 +316,11 @@ def _follow(api: Client, run_id: int) -> None:
     output.note(f"build #{run_id} succeeded: {run['image']}:{run['version']}@{run['digest']}")
 
 
-def history(name: Name, limit: int = 20, json: output.JsonFlag = False) -> None:
+def history(
+    name: Name,
+    limit: Annotated[int, typer.Option(min=1, max=500, help="At most this many.")] = 20,
+    json: output.JsonFlag = False,
+) -> None:
     """The builds of an image, newest first."""
     with connect() as api:
         runs = api.get(f"/builds/{name}/runs", limit=limit)

@@ -33,6 +33,7 @@ from dockyard.cli.catalog_format import (
 )
 from dockyard.cli.client import connect
 from dockyard.cli.errors import CliError
+from dockyard.cli.numbers import MAX_ID
 
 image_app = typer.Typer(
     help="The catalog: images and versions users run, internal (pushed here) or external.",
@@ -54,7 +55,7 @@ def list_images(
         str | None, typer.Option("--query", "-q", help="Text in the name or description.")
     ] = None,
     limit: Annotated[int, typer.Option(min=1, max=500, help="Images per page.")] = 50,
-    offset: Annotated[int, typer.Option(min=0, help="Images to skip.")] = 0,
+    offset: Annotated[int, typer.Option(min=0, max=MAX_ID, help="Images to skip.")] = 0,
     json: output.JsonFlag = False,
 ) -> None:
     """List the images you may see, with the versions that match the filters."""

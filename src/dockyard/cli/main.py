@@ -36,6 +36,7 @@ from dockyard.cli import (
     workspaces,
 )
 from dockyard.cli.errors import CliError
+from dockyard.cli.numbers import seconds
 from dockyard.settings import Settings
 
 app = typer.Typer(help="Dockyard: a container image platform for research computing.", no_args_is_help=True)
@@ -120,8 +121,10 @@ def _migrate_in_child(settings: Settings) -> str:
 )
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on [127.0.0.1].")] = None,
-    port: Annotated[int | None, typer.Option(help="Port to listen on [5000].")] = None,
-    workers: Annotated[int | None, typer.Option(help="Server processes; 0 = one per core (max 4).")] = None,
+    port: Annotated[int | None, typer.Option(min=1, max=65535, help="Port to listen on [5000].")] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=0, max=64, help="Server processes; 0 = one per core (max 4).")
+    ] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Data folder [./dockyard-data].")] = None,
     database_url: Annotated[
         str | None, typer.Option(help="Database URL (default: SQLite in the data folder).")
@@ -157,7 +160,9 @@ def gc(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Report what would be deleted; delete nothing.")
     ] = False,
-    grace_seconds: Annotated[float | None, typer.Option(help="Override the grace period.")] = None,
+    grace_seconds: Annotated[
+        float | None, typer.Option(parser=seconds, help="Override the grace period (seconds).")
+    ] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Data folder.")] = None,
     database_url: Annotated[str | None, typer.Option(help="Database URL.")] = None,
 ) -> None:
@@ -200,7 +205,7 @@ def gc(
     "servers with DOCKYARD_WORKER_ENABLED=false to leave every job to such workers.",
 )
 def worker(
-    concurrency: Annotated[int | None, typer.Option(help="Jobs run at a time [1].")] = None,
+    concurrency: Annotated[int | None, typer.Option(min=1, max=256, help="Jobs run at a time [1].")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Data folder.")] = None,
     database_url: Annotated[str | None, typer.Option(help="Database URL.")] = None,
 ) -> None:

@@ -29,7 +29,7 @@ def _stdout_width() -> int | None:
     if sys.stdout.isatty():
         return None
     columns = os.environ.get("COLUMNS", "")
-    return int(columns) if columns.isdigit() else 200
+    return int(columns) if columns.isascii() and columns.isdigit() and len(columns) < 6 else 200
 
 
 out = Console(highlight=False, width=_stdout_width())

@@ -12,6 +12,7 @@ import typer
 
 from dockyard.cli import output
 from dockyard.cli.client import Client, connect, seg
+from dockyard.cli.numbers import grant_days
 
 repo_app = typer.Typer(
     help="Repositories: visibility and permissions (maintainers manage them).", no_args_is_help=True
@@ -107,7 +108,8 @@ def grant(
     user: Annotated[str, typer.Argument(metavar="USER", help="The username.")],
     push: Annotated[bool, typer.Option("--push", help="Push and pull (default: pull only).")] = False,
     expires_days: Annotated[
-        float | None, typer.Option("--expires-days", help="Days until it ends. Default: permanent.")
+        float | None,
+        typer.Option("--expires-days", parser=grant_days, help="Days until it ends. Default: permanent."),
     ] = None,
 ) -> None:
     """Let a user pull (or push) this repository (maintainers)."""

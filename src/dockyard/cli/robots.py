@@ -12,6 +12,7 @@ import typer
 
 from dockyard.cli import output
 from dockyard.cli.client import connect, seg
+from dockyard.cli.numbers import MAX_ID
 from dockyard.cli.users import ExpiresDays, show_new_token, token_table
 
 robot_app = typer.Typer(
@@ -136,7 +137,7 @@ def tokens(workspace: Ws, name: Name, json: output.JsonFlag = False) -> None:
 def revoke(
     workspace: Ws,
     name: Name,
-    token_id: Annotated[int, typer.Argument(metavar="ID", help="From 'robot tokens'.")],
+    token_id: Annotated[int, typer.Argument(metavar="ID", min=1, max=MAX_ID, help="From 'robot tokens'.")],
 ) -> None:
     """Revoke one of a robot's tokens (owners)."""
     with connect() as api:

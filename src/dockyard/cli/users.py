@@ -8,6 +8,7 @@ import typer
 
 from dockyard.cli import output
 from dockyard.cli.client import connect, seg
+from dockyard.cli.numbers import MAX_ID, token_days
 from dockyard.cli.session import read_secret
 
 user_app = typer.Typer(
@@ -25,7 +26,8 @@ Scopes = Annotated[
     typer.Option("--scope", "-s", help="pull, push, delete or api; repeat it. Default: all four."),
 ]
 ExpiresDays = Annotated[
-    float | None, typer.Option("--expires-days", help="Days until the token expires. Default: never.")
+    float | None,
+    typer.Option("--expires-days", parser=token_days, help="Days until the token expires. Default: never."),
 ]
 
 
@@ -165,7 +167,9 @@ def list_tokens(json: output.JsonFlag = False) -> None:
 
 
 @token_app.command("revoke")
-def revoke_token(token_id: Annotated[int, typer.Argument(metavar="ID", help="From 'token list'.")]) -> None:
+def revoke_token(
+    token_id: Annotated[int, typer.Argument(metavar="ID", min=1, max=MAX_ID, help="From 'token list'.")],
+) -> None:
     """Revoke one of your tokens; it stops working at once."""
     with connect() as api:
         api.delete(f"/user/tokens/{token_id}")

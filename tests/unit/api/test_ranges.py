@@ -48,3 +48,20 @@ def test_if_range_resumes_only_the_same_archive() -> None:
     assert span_of("bytes=10-", '"other"', ETAG, SIZE) is None
     assert span_of("bytes=10-", "Sat, 01 Jan 2000 00:00:00 GMT", ETAG, SIZE) is None
     assert span_of("bytes=10-", 'W/"abc"', ETAG, SIZE) is None  # weak validators never match If-Range
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "bytes=" + "1" * 5000 + "-",
+        "bytes=0-" + "9" * 5000,
+        "bytes=-" + "9" * 5000,
+        "bytes=\u00b2-",
+        "bytes=0-\u0663",
+        "bytes=9223372036854775808-",
+    ],
+    ids=["5000-digit-start", "5000-digit-end", "5000-digit-suffix", "superscript", "arabic-digit", "2**63"],
+)
+def test_numbers_that_are_not_small_ascii_numbers_get_everything(header: str) -> None:
+    # int() refuses more than 4,300 digits and takes Unicode digits: neither may crash a download.
+    assert span_of(header, None, ETAG, SIZE) is None

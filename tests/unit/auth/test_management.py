@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import time
 
@@ -277,8 +278,10 @@ async def test_token_input_is_checked(env: Env) -> None:
         await env.tokens.create_personal(people.owner, "x", [])
     with pytest.raises(Invalid, match="a token needs a name of 1 to 100 characters"):
         await env.tokens.create_personal(people.owner, " ", ["pull"])
-    with pytest.raises(Invalid, match="expires_in_days must be between 0 and 3650"):
-        await env.tokens.create_personal(people.owner, "x", ["pull"], expires_in_days=0)
+    # NaN and infinity are refused, and so is a token too short to outlast a registry token.
+    for days in (0, 0.001, math.nan, math.inf, 3651):
+        with pytest.raises(Invalid, match=r"expires_in_days must be between 0.0014 \(two minutes\) and 3650"):
+            await env.tokens.create_personal(people.owner, "x", ["pull"], expires_in_days=days)
 
 
 async def test_users_manage_only_their_own_tokens(env: Env) -> None:
@@ -367,8 +370,13 @@ async def test_repository_permissions_are_for_maintainers(env: Env) -> None:
         await env.repositories.set_team_role(people.maintainer, "lab/private", "auditors", "owner")
     with pytest.raises(Invalid, match="a grant gives 'pull' or 'push'"):
         await env.repositories.grant_user(people.maintainer, "lab/private", "otto", "delete", None)
-    with pytest.raises(Invalid, match="the grant's expiry must be in the future"):
-        await env.repositories.grant_user(people.maintainer, "lab/private", "otto", "pull", time.time() - 1)
+    # A grant that ends within a minute would be left out of every token: refused, not confirmed.
+    for ends in (time.time() - 1, time.time() + 30):
+        with pytest.raises(Invalid, match="the grant must last more than 60 seconds"):
+            await env.repositories.grant_user(people.maintainer, "lab/private", "otto", "pull", ends)
+    for ends in (math.inf, math.nan):
+        with pytest.raises(Invalid, match="omit it for a permanent grant"):
+            await env.repositories.grant_user(people.maintainer, "lab/private", "otto", "pull", ends)
     await env.repositories.set_team_role(people.maintainer, "lab/private", "auditors", "reader")
     grant = await env.repositories.grant_user(people.maintainer, "lab/private", "otto", "pull", None)
     listed = await env.repositories.permissions(people.maintainer, "lab/private")
@@ -502,8 +510,8 @@ async def test_only_maintainers_decide(env: Env) -> None:
             await env.requests.find(actor, workspace="lab")
     with pytest.raises(NotFound, match="access request 999999 not found"):
         await env.requests.approve(people.maintainer, 999999)
-    for days in (0.0, 367.0):
-        with pytest.raises(Invalid, match="a grant lasts more than 0 and at most 366 days"):
+    for days in (0.0, 0.001, 367.0, 1e308, math.inf, math.nan):
+        with pytest.raises(Invalid, match="a grant lasts at least two minutes and at most 366 days"):
             await env.requests.approve(people.maintainer, request.id, expires_in_days=days)
     assert (await env.requests.get(people.admin, request.id)).status == "pending"
     approved, _ = await env.requests.approve(people.admin, request.id)

@@ -17,7 +17,6 @@ the archive as the body. Refusals are problem documents whose ``detail`` says wh
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -30,11 +29,13 @@ from starlette.responses import JSONResponse, Response
 
 from dockyard.api.deps import Caller
 from dockyard.api.problems import problem
+from dockyard.api.v1.inputs import Bytes, Index, Name, Names, Text
 from dockyard.auth.guard import require_user
 from dockyard.auth.policy import Subject
 from dockyard.catalog.service import VersionSettings
 from dockyard.catalog.views import VersionView
 from dockyard.oci.errors import InvalidValue, RegistryError
+from dockyard.oci.ranges import parse_content_range, parse_length
 from dockyard.registry.http.errors import translate_value
 from dockyard.registry.uploads import BodyInterrupted
 from dockyard.transfer.archive_results import ArchiveImageInfo
@@ -67,24 +68,24 @@ Services = Annotated[ArchiveServices, Depends(archive_services)]
 
 
 class StartUpload(BaseModel):
-    workspace: str = Field(description="The workspace the images will be created in (developers).")
-    size: int | None = Field(None, ge=0, description="The archive's size in bytes, when known.")
-    layer_compression: str = Field(
+    workspace: Name = Field(description="The workspace the images will be created in (developers).")
+    size: Bytes | None = Field(None, description="The archive's size in bytes, when known.")
+    layer_compression: Name = Field(
         "gzip", description="How uncompressed (docker save) layers are stored: 'gzip' or 'zstd'."
     )
 
 
 class CreateVersion(BaseModel):
-    image: int | str | None = Field(
+    image: Index | Name | None = Field(
         None, description="Which image: its index or one of its tags (optional with one image)."
     )
-    workspace: str | None = Field(None, description="Default: the upload's workspace.")
-    name: str | None = Field(None, description="Image name in the workspace; default: from the image's tag.")
-    version: str | None = Field(None, description="Default: the image's tag.")
-    type: str | None = Field(None, description="'tool' (default) or 'bench'.")
-    access: str | None = Field(None, description="'public', 'workspace' or 'private'.")
-    regions: list[str] | None = None
-    cluster_compatibility: list[str] | None = Field(None, description="Bench images: clusters they run on.")
+    workspace: Name | None = Field(None, description="Default: the upload's workspace.")
+    name: Text | None = Field(None, description="Image name in the workspace; default: from the image's tag.")
+    version: Name | None = Field(None, description="Default: the image's tag.")
+    type: Name | None = Field(None, description="'tool' (default) or 'bench'.")
+    access: Name | None = Field(None, description="'public', 'workspace' or 'private'.")
+    regions: Names | None = None
+    cluster_compatibility: Names | None = Field(None, description="Bench images: clusters they run on.")
     replace: bool = Field(False, description="Replace the version if it exists.")
 
     def request(self) -> VersionRequest:
@@ -153,26 +154,21 @@ async def _to_holder(
     return Response(content, answer.status_code, headers=kept)
 
 
-_RANGE = re.compile(r"^(?:bytes[ =])?\s*(\d+)-(\d+)(?:/(\d+|\*))?$")
-
-
 def _content_range(request: Request) -> tuple[int | None, int | None, int | None]:
     """(start, length, total) from ``Content-Range: bytes START-END/TOTAL`` (or ``START-END``)."""
     header = request.headers.get("content-range")
     length = request.headers.get("content-length")
-    size = int(length) if length and length.isdigit() else None
+    size = None if length is None else parse_length(length)
     if not header:
         return None, size, None
-    match = _RANGE.fullmatch(header.strip())
-    if match is None or int(match[2]) < int(match[1]):
-        raise _BadRange(f"Content-Range {header!r} is not 'bytes START-END/TOTAL'")
-    start, end = int(match[1]), int(match[2])
-    if size is not None and size != end - start + 1:
+    found = parse_content_range(header)
+    if found is None:
+        raise _BadRange(f"Content-Range {header[:100]!r} is not 'bytes START-END/TOTAL'")
+    if size is not None and size != found.length:
         raise _BadRange(
-            f"Content-Range {header!r} names {end - start + 1} bytes but Content-Length is {size}"
+            f"Content-Range {header[:100]!r} names {found.length} bytes but Content-Length is {size}"
         )
-    total = int(match[3]) if match[3] and match[3] != "*" else None
-    return start, end - start + 1, total
+    return found.start, found.length, found.total
 
 
 class _BadRange(ValueError):
@@ -216,15 +212,15 @@ async def one_shot(
     request: Request,
     services: Services,
     actor: Caller,
-    workspace: str,
-    layer_compression: str = Query("gzip", description="'gzip' or 'zstd'."),
-    image: str | None = Query(None, description="Which image: index or tag (several images)."),
-    name: str | None = None,
-    version: str | None = None,
-    type: str | None = Query(None, description="'tool' or 'bench'."),
-    access: str | None = None,
-    regions: Annotated[list[str] | None, Query()] = None,
-    cluster_compatibility: Annotated[list[str] | None, Query()] = None,
+    workspace: Name,
+    layer_compression: Annotated[Name, Query(description="'gzip' or 'zstd'.")] = "gzip",
+    image: Annotated[Name | None, Query(description="Which image: index or tag (several images).")] = None,
+    name: Text | None = None,
+    version: Name | None = None,
+    type: Annotated[Name | None, Query(description="'tool' or 'bench'.")] = None,
+    access: Name | None = None,
+    regions: Annotated[Names | None, Query()] = None,
+    cluster_compatibility: Annotated[Names | None, Query()] = None,
     replace: bool = False,
 ) -> OneShotResult:
     _, length, _ = _content_range(request)
@@ -237,7 +233,9 @@ async def one_shot(
         raise
     created = None
     if name or version or image is not None:
-        chosen: int | str | None = int(image) if image is not None and image.isdigit() else image
+        chosen: int | str | None = image
+        if image is not None and image.isascii() and image.isdigit():  # not '²'
+            chosen = int(image)
         settings = VersionSettings(type, access, regions, cluster_compatibility)
         request_ = VersionRequest(chosen, None, name, version, settings, replace)
         created = await services.versions.create(actor, started.id, request_)
@@ -246,7 +244,7 @@ async def one_shot(
 
 
 @router.get("/archives/{archive_id}", summary="State, offset and import progress of an upload")
-async def get_upload(archive_id: str, services: Services, actor: Caller) -> Response:
+async def get_upload(archive_id: Name, services: Services, actor: Caller) -> Response:
     status = await services.uploads.status(actor, archive_id)
     return _json(200, status, _progress_headers(status))
 
@@ -258,7 +256,7 @@ async def get_upload(archive_id: str, services: Services, actor: Caller) -> Resp
     summary="Append a chunk (Content-Range: bytes START-END/TOTAL; START must be the offset)",
     openapi_extra=BINARY_BODY,
 )
-async def append_chunk(archive_id: str, request: Request, services: Services, actor: Caller) -> Response:
+async def append_chunk(archive_id: Name, request: Request, services: Services, actor: Caller) -> Response:
     forwarded = await _to_holder(request, services.uploads, archive_id, actor)
     if forwarded is not None:
         return forwarded
@@ -274,7 +272,7 @@ async def append_chunk(archive_id: str, request: Request, services: Services, ac
     openapi_extra=BINARY_BODY,
 )
 async def complete_upload(
-    archive_id: str,
+    archive_id: Name,
     request: Request,
     services: Services,
     actor: Caller,
@@ -289,7 +287,7 @@ async def complete_upload(
 
 
 @router.get("/archives/{archive_id}/images", summary="The images an imported archive holds")
-async def archive_images(archive_id: str, services: Services, actor: Caller) -> list[ArchiveImageInfo]:
+async def archive_images(archive_id: Name, services: Services, actor: Caller) -> list[ArchiveImageInfo]:
     return await services.uploads.images(actor, archive_id)
 
 
@@ -299,13 +297,13 @@ async def archive_images(archive_id: str, services: Services, actor: Caller) -> 
     summary="Create an image version from an image of the archive (pushes it; needs push there)",
 )
 async def create_version(
-    archive_id: str, body: CreateVersion, services: Services, actor: Caller
+    archive_id: Name, body: CreateVersion, services: Services, actor: Caller
 ) -> VersionView:
     return await services.versions.create(actor, archive_id, body.request())
 
 
 @router.delete("/archives/{archive_id}", status_code=204, summary="Remove an upload and what it staged")
-async def delete_upload(archive_id: str, services: Services, actor: Caller) -> None:
+async def delete_upload(archive_id: Name, services: Services, actor: Caller) -> None:
     await services.uploads.delete(actor, archive_id)
 
 

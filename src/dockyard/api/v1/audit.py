@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 
 from dockyard.api.deps import Caller, Services
+from dockyard.api.v1.inputs import IdQuery, Name
 from dockyard.auth import audit
 from dockyard.auth.audit import AuditEntry
 from dockyard.auth.errors import Forbidden
@@ -17,9 +18,9 @@ router = APIRouter(tags=["audit"])
 async def audit_events(
     services: Services,
     actor: Caller,
-    workspace: str | None = None,
-    action: str | None = None,
-    before: int | None = Query(None, description="Only events with an id below this (paging)."),
+    workspace: Name | None = None,
+    action: Name | None = None,
+    before: IdQuery = None,
     limit: int = Query(100, ge=1, le=1000),
 ) -> list[AuditEntry]:
     require_user(actor)

@@ -34,6 +34,7 @@ from pydantic import BaseModel, Field
 from starlette.responses import Response, StreamingResponse
 
 from dockyard.api.deps import Caller
+from dockyard.api.v1.inputs import ByteOffset, Document, IdPath, Name, Text
 from dockyard.auth.policy import Subject
 from dockyard.builds.definitions import DefinitionChanges, DefinitionInput
 from dockyard.builds.files import ContextFile, check_mode
@@ -66,25 +67,25 @@ Services = Annotated[BuildService, Depends(build_service)]
 
 
 class Git(BaseModel):
-    url: str = Field(description="https://..., ssh://..., git://... (file:// if the server allows it)")
-    ref: str = Field(description="A branch, tag or commit.")
-    directory: str = Field("", description="The folder that is the build context.")
-    dockerfile: str = Field("Dockerfile", description="The Dockerfile's path inside that folder.")
+    url: Text = Field(description="https://..., ssh://..., git://... (file:// if the server allows it)")
+    ref: Name = Field(description="A branch, tag or commit.")
+    directory: Text = Field("", description="The folder that is the build context.")
+    dockerfile: Text = Field("Dockerfile", description="The Dockerfile's path inside that folder.")
 
     def source(self) -> GitSource:
         return GitSource(self.url, self.ref, self.directory, self.dockerfile)
 
 
 class DefinitionFields(BaseModel):
-    description: str | None = None
+    description: Text | None = None
     context: Literal["local", "git"] | None = Field(None, description="local: a Dockerfile and files; git.")
-    dockerfile: str | None = Field(None, description="The Dockerfile (local context).")
+    dockerfile: Document | None = Field(None, description="The Dockerfile (local context).")
     git: Git | None = None
-    build_args: dict[str, str] | None = None
-    target: str | None = Field(None, description="Target stage; empty clears it.")
-    platform: str | None = Field(None, description="os/arch, default linux/amd64.")
-    version: str | None = Field(None, description="The tag builds push by default ('latest').")
-    external_destination: str | None = Field(
+    build_args: dict[Name, Text] | None = None
+    target: Name | None = Field(None, description="Target stage; empty clears it.")
+    platform: Name | None = Field(None, description="os/arch, default linux/amd64.")
+    version: Name | None = Field(None, description="The tag builds push by default ('latest').")
+    external_destination: Text | None = Field(
         None,
         description="Also push to this repository of another registry (its stored credentials); '' clears.",
     )
@@ -96,16 +97,16 @@ class DefinitionFields(BaseModel):
 
 
 class NewDefinition(DefinitionFields):
-    workspace: str
-    name: str = Field(description="The image name; the registry repository is workspace/name.")
+    workspace: Name
+    name: Text = Field(description="The image name; the registry repository is workspace/name.")
 
 
 class Changes(DefinitionFields):
-    name: str | None = Field(None, description="A new name (renames the repository builds push to).")
+    name: Text | None = Field(None, description="A new name (renames the repository builds push to).")
 
 
 class StartBuild(BaseModel):
-    version: str | None = Field(None, description="The tag to push; default: the definition's version.")
+    version: Name | None = Field(None, description="The tag to push; default: the definition's version.")
 
 
 class RunOut(BaseModel):
@@ -238,17 +239,17 @@ async def create(body: NewDefinition, services: Services, actor: Caller) -> Defi
 
 
 @router.get("/workspaces/{workspace}/builds", summary="The workspace's build definitions (members)")
-async def in_workspace(workspace: str, services: Services, actor: Caller) -> list[DefinitionOut]:
+async def in_workspace(workspace: Name, services: Services, actor: Caller) -> list[DefinitionOut]:
     return [definition_out(view) for view in await services.definitions.in_workspace(actor, workspace)]
 
 
 @router.get("/build-runs/{run_id}", summary="One build")
-async def get_run(run_id: int, services: Services, actor: Caller) -> RunOut:
+async def get_run(run_id: IdPath, services: Services, actor: Caller) -> RunOut:
     return run_out(await services.run(actor, run_id))
 
 
 @router.post("/build-runs/{run_id}/cancel", summary="Cancel a queued or running build (owners)")
-async def cancel_run(run_id: int, services: Services, actor: Caller) -> RunOut:
+async def cancel_run(run_id: IdPath, services: Services, actor: Caller) -> RunOut:
     return run_out(await services.cancel(actor, run_id))
 
 
@@ -259,11 +260,11 @@ async def cancel_run(run_id: int, services: Services, actor: Caller) -> RunOut:
     responses={200: {"content": {"text/plain": {}, "text/event-stream": {}}}},
 )
 async def get_log(
-    run_id: int,
+    run_id: IdPath,
     request: Request,
     services: Services,
     actor: Caller,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: ByteOffset = 0,
     follow: bool = False,
 ) -> Response:
     if not follow:
@@ -274,7 +275,9 @@ async def get_log(
     return StreamingResponse(services.follow(actor, run_id, offset), media_type="text/plain; charset=utf-8")
 
 
-async def _events(services: BuildService, actor: Subject, run_id: int, offset: int) -> AsyncIterator[bytes]:
+async def _events(
+    services: BuildService, actor: Subject, run_id: IdPath, offset: int
+) -> AsyncIterator[bytes]:
     """Server-sent events: ``log`` (one per line, ``id`` = the offset after it) and ``end``."""
     pending = b""
     async for chunk in services.follow(actor, run_id, offset):
@@ -288,24 +291,24 @@ async def _events(services: BuildService, actor: Subject, run_id: int, offset: i
 
 
 @router.post("/builds/{name:path}/runs", status_code=202, summary="Start a build (workspace owners)")
-async def start(name: str, services: Services, actor: Caller, body: StartBuild | None = None) -> RunOut:
+async def start(name: Text, services: Services, actor: Caller, body: StartBuild | None = None) -> RunOut:
     return run_out(await services.start(actor, name, None if body is None else body.version))
 
 
 @router.get("/builds/{name:path}/runs", summary="The build history, newest first")
 async def history(
-    name: str, services: Services, actor: Caller, limit: Annotated[int, Query(ge=1, le=500)] = 50
+    name: Text, services: Services, actor: Caller, limit: Annotated[int, Query(ge=1, le=500)] = 50
 ) -> list[RunOut]:
     return [run_out(run) for run in await services.history(actor, name, limit)]
 
 
 @router.get("/builds/{name:path}/events", summary="The definition's history: created, modified, built")
-async def events(name: str, services: Services, actor: Caller) -> list[EventOut]:
+async def events(name: Text, services: Services, actor: Caller) -> list[EventOut]:
     return [event_out(event) for event in await services.definitions.history(actor, name)]
 
 
 @router.get("/builds/{name:path}/files", summary="The context's files (local context)")
-async def list_files(name: str, services: Services, actor: Caller) -> list[FileOut]:
+async def list_files(name: Text, services: Services, actor: Caller) -> list[FileOut]:
     return [file_out(found) for found in await services.files.list(actor, name)]
 
 
@@ -315,12 +318,12 @@ async def list_files(name: str, services: Services, actor: Caller) -> list[FileO
     openapi_extra=FILE_BODY,
 )
 async def put_file(
-    name: str,
-    file_path: str,
+    name: Text,
+    file_path: Text,
     request: Request,
     services: Services,
     actor: Caller,
-    mode: Annotated[str | None, Query(description="Octal permissions, like 0755.")] = None,
+    mode: Annotated[Name | None, Query(description="Octal permissions, like 0755.")] = None,
     executable: Annotated[bool, Query(description="0755 instead of 0644 (without mode).")] = False,
 ) -> DefinitionOut:
     permissions = check_mode(mode, executable)
@@ -331,18 +334,18 @@ async def put_file(
 @router.delete(
     "/builds/{name:path}/files/{file_path:path}", summary="Remove a context file or folder (developers)"
 )
-async def remove_file(name: str, file_path: str, services: Services, actor: Caller) -> DefinitionOut:
+async def remove_file(name: Text, file_path: Text, services: Services, actor: Caller) -> DefinitionOut:
     name, file_path = await services.files.resolve(actor, name, file_path)
     return definition_out(await services.files.remove(actor, name, file_path))
 
 
 @router.put("/builds/{name:path}/context", summary="Upload the context files (a tar)", openapi_extra=TAR_BODY)
-async def upload_context(name: str, request: Request, services: Services, actor: Caller) -> DefinitionOut:
+async def upload_context(name: Text, request: Request, services: Services, actor: Caller) -> DefinitionOut:
     return definition_out(await services.definitions.upload_context(actor, name, request.stream()))
 
 
 @router.patch("/builds/{name:path}", summary="Change a definition (developers)")
-async def update(name: str, body: Changes, services: Services, actor: Caller) -> DefinitionOut:
+async def update(name: Text, body: Changes, services: Services, actor: Caller) -> DefinitionOut:
     changes = DefinitionChanges(
         name=body.name,
         description=body.description,
@@ -362,10 +365,10 @@ async def update(name: str, body: Changes, services: Services, actor: Caller) ->
 @router.delete(
     "/builds/{name:path}", status_code=204, summary="Delete a definition and its builds (maintainers)"
 )
-async def delete(name: str, services: Services, actor: Caller) -> None:
+async def delete(name: Text, services: Services, actor: Caller) -> None:
     await services.definitions.delete(actor, name)
 
 
 @router.get("/builds/{name:path}", summary="One definition, with its status")
-async def get(name: str, services: Services, actor: Caller) -> DefinitionOut:
+async def get(name: Text, services: Services, actor: Caller) -> DefinitionOut:
     return definition_out(await services.definition(actor, name))

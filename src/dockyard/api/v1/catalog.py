@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from dockyard.api.deps import Caller, ClientIp
+from dockyard.api.v1.inputs import Name, Names, Offset, Text
 from dockyard.catalog.credentials import CredentialStore, StoredCredential
 from dockyard.catalog.service import Catalog, Page, VersionSettings
 from dockyard.catalog.usage import ImageUsage, Usage, WorkspaceUsage
@@ -45,32 +46,32 @@ def registry_host(request: Request, services: CatalogServices) -> str:
 
 
 class VersionFields(BaseModel):
-    type: str | None = Field(None, description="'tool' or 'bench'.")
-    access: str | None = Field(None, description="'public', 'workspace' or 'private'.")
-    regions: list[str] | None = None
-    cluster_compatibility: list[str] | None = Field(None, description="Bench images: clusters they run on.")
+    type: Name | None = Field(None, description="'tool' or 'bench'.")
+    access: Name | None = Field(None, description="'public', 'workspace' or 'private'.")
+    regions: Names | None = None
+    cluster_compatibility: Names | None = Field(None, description="Bench images: clusters they run on.")
 
     def settings(self) -> VersionSettings:
         return VersionSettings(self.type, self.access, self.regions, self.cluster_compatibility)
 
 
 class ExternalImage(VersionFields):
-    workspace: str
-    reference: str = Field(
+    workspace: Name
+    reference: Text = Field(
         description="e.g. docker.io/alpine:3.20, quay.io/biocontainers/samtools:1.19--h50ea8bc_0"
     )
-    name: str | None = Field(None, description="Default: the reference's last path component.")
-    version: str | None = Field(None, description="Default: the tag (or the short digest).")
-    description: str = ""
+    name: Text | None = Field(None, description="Default: the reference's last path component.")
+    version: Name | None = Field(None, description="Default: the tag (or the short digest).")
+    description: Text = ""
 
 
 class ExternalVersion(VersionFields):
-    reference: str
-    version: str | None = None
+    reference: Text
+    version: Name | None = None
 
 
 class ImageChange(BaseModel):
-    description: str
+    description: Text
 
 
 class Policy(BaseModel):
@@ -83,14 +84,14 @@ class Policy(BaseModel):
 async def list_images(
     services: Services,
     actor: Caller,
-    workspace: str | None = None,
-    source: str | None = Query(None, description="internal or external"),
-    type: str | None = Query(None, description="tool or bench"),
-    status: str | None = None,
-    platform: str | None = Query(None, description="e.g. linux/amd64"),
-    q: str | None = Query(None, description="Text in the name or description."),
+    workspace: Name | None = None,
+    source: Annotated[Name | None, Query(description="internal or external")] = None,
+    type: Annotated[Name | None, Query(description="tool or bench")] = None,
+    status: Name | None = None,
+    platform: Annotated[Name | None, Query(description="e.g. linux/amd64")] = None,
+    q: Annotated[Text | None, Query(description="Text in the name or description.")] = None,
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: Offset = 0,
 ) -> Page:
     return await services.catalog.search(
         actor,
@@ -135,10 +136,10 @@ async def runnable(
     request: Request,
     services: Services,
     actor: Caller,
-    workspace: str | None = None,
-    type: str | None = None,
-    status: str | None = None,
-    platform: str | None = None,
+    workspace: Name | None = None,
+    type: Name | None = None,
+    status: Name | None = None,
+    platform: Name | None = None,
 ) -> list[Runnable]:
     return await services.verification.runnable(
         actor,
@@ -151,28 +152,28 @@ async def runnable(
 
 
 @router.get("/workspaces/{workspace}/usage", summary="Bytes stored per workspace, image and version")
-async def workspace_usage(workspace: str, services: Services, actor: Caller) -> WorkspaceUsage:
+async def workspace_usage(workspace: Name, services: Services, actor: Caller) -> WorkspaceUsage:
     return await services.usage.workspace(actor, workspace)
 
 
 @router.get("/workspaces/{workspace}/catalog-policy", summary="The workspace's catalog policy")
-async def get_policy(workspace: str, services: Services, actor: Caller) -> Policy:
+async def get_policy(workspace: Name, services: Services, actor: Caller) -> Policy:
     return Policy(require_amd64=await services.catalog.get_policy(actor, workspace))
 
 
 @router.put("/workspaces/{workspace}/catalog-policy", summary="Set the catalog policy (owners)")
-async def set_policy(workspace: str, body: Policy, services: Services, actor: Caller) -> Policy:
+async def set_policy(workspace: Name, body: Policy, services: Services, actor: Caller) -> Policy:
     return Policy(require_amd64=await services.catalog.set_policy(actor, workspace, body.require_amd64))
 
 
 class CredentialBody(BaseModel):
-    registry: str = Field(description="The registry host, e.g. quay.io or registry.example.org:5000.")
-    username: str
-    secret: str = Field(description="A password or access token; stored encrypted, never shown again.")
+    registry: Name = Field(description="The registry host, e.g. quay.io or registry.example.org:5000.")
+    username: Name
+    secret: Text = Field(description="A password or access token; stored encrypted, never shown again.")
 
 
 @router.get("/workspaces/{workspace}/upstream-credentials", summary="Registry credentials kept (maintainers)")
-async def list_credentials(workspace: str, services: Services, actor: Caller) -> list[StoredCredential]:
+async def list_credentials(workspace: Name, services: Services, actor: Caller) -> list[StoredCredential]:
     return await services.credentials.stored(actor, workspace)
 
 
@@ -180,7 +181,7 @@ async def list_credentials(workspace: str, services: Services, actor: Caller) ->
     "/workspaces/{workspace}/upstream-credentials", summary="Keep credentials for a registry (maintainers)"
 )
 async def put_credentials(
-    workspace: str, body: CredentialBody, services: Services, actor: Caller, ip: ClientIp
+    workspace: Name, body: CredentialBody, services: Services, actor: Caller, ip: ClientIp
 ) -> StoredCredential:
     return await services.credentials.put(actor, workspace, body.registry, body.username, body.secret, ip)
 
@@ -191,7 +192,7 @@ async def put_credentials(
     summary="Forget them (maintainers)",
 )
 async def delete_credentials(
-    workspace: str, registry: str, services: Services, actor: Caller, ip: ClientIp
+    workspace: Name, registry: Name, services: Services, actor: Caller, ip: ClientIp
 ) -> None:
     await services.credentials.remove(actor, workspace, registry, ip)
 
@@ -203,25 +204,25 @@ async def delete_credentials(
 @router.get(
     "/images/{name:path}/versions/{version}/resolve", summary="Resolve name:version to a pinned reference"
 )
-async def resolve(name: str, version: str, request: Request, services: Services, actor: Caller) -> Pinned:
+async def resolve(name: Text, version: Name, request: Request, services: Services, actor: Caller) -> Pinned:
     return await services.verification.resolve(actor, name, version, registry_host(request, services))
 
 
 @router.post(
     "/images/{name:path}/versions/{version}/verify", summary="Check an external version upstream now"
 )
-async def verify(name: str, version: str, services: Services, actor: Caller) -> VersionView:
+async def verify(name: Text, version: Name, services: Services, actor: Caller) -> VersionView:
     return await services.verification.verify(actor, name, version)
 
 
 @router.get("/images/{name:path}/versions/{version}", summary="One version")
-async def get_version(name: str, version: str, services: Services, actor: Caller) -> VersionView:
+async def get_version(name: Text, version: Name, services: Services, actor: Caller) -> VersionView:
     return await services.catalog.version(actor, name, version)
 
 
 @router.patch("/images/{name:path}/versions/{version}", summary="Change a version's type, access, regions")
 async def update_version(
-    name: str, version: str, body: VersionFields, services: Services, actor: Caller
+    name: Text, version: Name, body: VersionFields, services: Services, actor: Caller
 ) -> VersionView:
     return await services.catalog.update_version(actor, name, version, body.settings())
 
@@ -229,12 +230,12 @@ async def update_version(
 @router.delete(
     "/images/{name:path}/versions/{version}", status_code=204, summary="Delete an external version"
 )
-async def delete_version(name: str, version: str, services: Services, actor: Caller) -> None:
+async def delete_version(name: Text, version: Name, services: Services, actor: Caller) -> None:
     await services.catalog.delete_external_version(actor, name, version)
 
 
 @router.post("/images/{name:path}/versions", status_code=201, summary="Add an external version (developers)")
-async def add_version(name: str, body: ExternalVersion, services: Services, actor: Caller) -> VersionView:
+async def add_version(name: Text, body: ExternalVersion, services: Services, actor: Caller) -> VersionView:
     workspace = name.partition("/")[0]
     created = await services.catalog.register_external(
         actor,
@@ -249,20 +250,20 @@ async def add_version(name: str, body: ExternalVersion, services: Services, acto
 
 
 @router.get("/images/{name:path}/events", summary="The image's history")
-async def events(name: str, services: Services, actor: Caller) -> list[ImageEvent]:
+async def events(name: Text, services: Services, actor: Caller) -> list[ImageEvent]:
     return await services.catalog.events(actor, name)
 
 
 @router.get("/images/{name:path}/usage", summary="Bytes stored for the image and each internal version")
-async def image_usage(name: str, services: Services, actor: Caller) -> ImageUsage:
+async def image_usage(name: Text, services: Services, actor: Caller) -> ImageUsage:
     return (await services.usage.image(actor, name))[0]
 
 
 @router.get("/images/{name:path}", summary="One image and the versions you may see")
-async def get_image(name: str, services: Services, actor: Caller) -> ImageView:
+async def get_image(name: Text, services: Services, actor: Caller) -> ImageView:
     return await services.catalog.get(actor, name)
 
 
 @router.patch("/images/{name:path}", summary="Change an image's description (developers)")
-async def update_image(name: str, body: ImageChange, services: Services, actor: Caller) -> ImageView:
+async def update_image(name: Text, body: ImageChange, services: Services, actor: Caller) -> ImageView:
     return await services.catalog.update_image(actor, name, body.description)

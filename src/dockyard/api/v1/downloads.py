@@ -24,6 +24,7 @@ from dockyard.api.deps import Caller, ClientIp
 from dockyard.api.ranges import span_of
 from dockyard.api.v1.catalog import Services as CatalogServicesDep
 from dockyard.api.v1.catalog import registry_host
+from dockyard.api.v1.inputs import Name, Text
 from dockyard.transfer.exports import Exports
 
 router = APIRouter(tags=["transfer"])
@@ -83,8 +84,8 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     operation_id="download_archive",
 )
 async def download(
-    name: str,
-    version: str,
+    name: Text,
+    version: Name,
     request: Request,
     catalog: CatalogServicesDep,
     exports: ExportsDep,
@@ -92,7 +93,7 @@ async def download(
     ip: ClientIp,
     format: Annotated[ArchiveFormat, Query(description="docker (default) or oci.")] = ArchiveFormat.docker,
     platform: Annotated[
-        str | None,
+        Name | None,
         Query(description="os/arch[/variant] to take from a multi-platform image, e.g. linux/arm64."),
     ] = None,
 ) -> Response:

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from dockyard.api.deps import Caller, ClientIp, Services
+from dockyard.api.v1.inputs import GrantDays, IdPath, Name, Text
 from dockyard.auth.repositories import Grant
 from dockyard.auth.requests import AccessRequest, Notification
 
@@ -15,19 +16,19 @@ router = APIRouter(tags=["access requests"])
 
 
 class RequestCreate(BaseModel):
-    repository: str = Field(description="The repository, like 'genomics/samtools'.")
-    action: str = Field("pull", description="'pull' or 'push'.")
-    message: str = Field("", max_length=2000, description="Why you need access; maintainers read it.")
+    repository: Text = Field(description="The repository, like 'genomics/samtools'.")
+    action: Name = Field("pull", description="'pull' or 'push'.")
+    message: Text = Field("", max_length=2000, description="Why you need access; maintainers read it.")
 
 
 class Approval(BaseModel):
-    action: str | None = Field(None, description="'pull' or 'push'; defaults to what was asked.")
-    expires_in_days: float = Field(30.0, description="How long the grant lasts.")
-    note: str = ""
+    action: Name | None = Field(None, description="'pull' or 'push'; defaults to what was asked.")
+    expires_in_days: GrantDays = Field(30.0, description="How long the grant lasts.")
+    note: Text = ""
 
 
 class Rejection(BaseModel):
-    note: str = ""
+    note: Text = ""
 
 
 @dataclass(frozen=True)
@@ -47,8 +48,8 @@ async def create_request(
 async def list_requests(
     services: Services,
     actor: Caller,
-    workspace: str | None = None,
-    status: str | None = None,
+    workspace: Name | None = None,
+    status: Name | None = None,
     mine: bool = False,
 ) -> list[AccessRequest]:
     return await services.requests.find(actor, workspace=workspace, status=status, mine=mine)
@@ -57,7 +58,7 @@ async def list_requests(
 @router.get(
     "/access-requests/{request_id}", summary="One request (its requester or the workspace's maintainers)"
 )
-async def get_request(request_id: int, services: Services, actor: Caller) -> AccessRequest:
+async def get_request(request_id: IdPath, services: Services, actor: Caller) -> AccessRequest:
     return await services.requests.get(actor, request_id)
 
 
@@ -65,7 +66,7 @@ async def get_request(request_id: int, services: Services, actor: Caller) -> Acc
     "/access-requests/{request_id}/approve", summary="Approve: grant access until an expiry (maintainers)"
 )
 async def approve(
-    request_id: int, body: Approval, services: Services, actor: Caller, ip: ClientIp
+    request_id: IdPath, body: Approval, services: Services, actor: Caller, ip: ClientIp
 ) -> Approved:
     request, grant = await services.requests.approve(
         actor,
@@ -80,13 +81,13 @@ async def approve(
 
 @router.post("/access-requests/{request_id}/reject", summary="Reject (maintainers)")
 async def reject(
-    request_id: int, body: Rejection, services: Services, actor: Caller, ip: ClientIp
+    request_id: IdPath, body: Rejection, services: Services, actor: Caller, ip: ClientIp
 ) -> AccessRequest:
     return await services.requests.reject(actor, request_id, body.note, ip)
 
 
 @router.post("/access-requests/{request_id}/cancel", summary="Withdraw your own pending request")
-async def cancel(request_id: int, services: Services, actor: Caller, ip: ClientIp) -> AccessRequest:
+async def cancel(request_id: IdPath, services: Services, actor: Caller, ip: ClientIp) -> AccessRequest:
     return await services.requests.cancel(actor, request_id, ip)
 
 
@@ -101,5 +102,5 @@ async def read_all(services: Services, actor: Caller) -> dict[str, int]:
 
 
 @router.post("/notifications/{notification_id}/read", tags=["notifications"], summary="Mark one read")
-async def read_one(notification_id: int, services: Services, actor: Caller) -> dict[str, int]:
+async def read_one(notification_id: IdPath, services: Services, actor: Caller) -> dict[str, int]:
     return {"marked": await services.requests.mark_read(actor, notification_id)}

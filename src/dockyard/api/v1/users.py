@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from dockyard.api.deps import Caller, ClientIp, Services
+from dockyard.api.v1.inputs import IdPath, Name, Names, Text, TokenDays
 from dockyard.auth.accounts import User
 from dockyard.auth.bearer import looks_like_access_token
 from dockyard.auth.errors import Forbidden, Invalid
@@ -16,28 +17,28 @@ router = APIRouter(tags=["users"])
 
 
 class UserCreate(BaseModel):
-    username: str = Field(
+    username: Name = Field(
         description="Lowercase letters, digits, single . _ - separators; names the personal workspace."
     )
-    password: str = Field(min_length=8, description="At least 8 characters.")
-    email: str | None = None
-    full_name: str | None = None
+    password: Text = Field(min_length=8, description="At least 8 characters.")
+    email: Name | None = None
+    full_name: Name | None = None
     is_admin: bool = False
 
 
 class UserUpdate(BaseModel):
-    password: str | None = Field(None, min_length=8)
-    current_password: str | None = Field(None, description="Required to change your own password.")
-    email: str | None = None
-    full_name: str | None = None
+    password: Text | None = Field(None, min_length=8)
+    current_password: Text | None = Field(None, description="Required to change your own password.")
+    email: Name | None = None
+    full_name: Name | None = None
     is_admin: bool | None = Field(None, description="Admins only.")
     disabled: bool | None = Field(None, description="Admins only.")
 
 
 class TokenCreate(BaseModel):
-    name: str = Field(description="Where the token is used, e.g. 'laptop' or 'ci'.")
-    scopes: list[str] = Field(["pull", "push", "delete", "api"], description="Among pull, push, delete, api.")
-    expires_in_days: float | None = Field(None, description="Omit for a token that does not expire.")
+    name: Name = Field(description="Where the token is used, e.g. 'laptop' or 'ci'.")
+    scopes: Names = Field(["pull", "push", "delete", "api"], description="Among pull, push, delete, api.")
+    expires_in_days: TokenDays | None = Field(None, description="Omit for a token that does not expire.")
 
 
 @router.post("/users", status_code=201, summary="Create a user (admins)")
@@ -71,7 +72,7 @@ async def me(services: Services, actor: Caller) -> User:
 
 
 @router.get("/users/{username}", summary="A user (themselves or admins)")
-async def get_user(username: str, services: Services, actor: Caller) -> User:
+async def get_user(username: Name, services: Services, actor: Caller) -> User:
     require_user(actor)
     if not actor.is_admin and actor.name != username:
         raise Forbidden("you may only look at your own account")
@@ -80,7 +81,7 @@ async def get_user(username: str, services: Services, actor: Caller) -> User:
 
 @router.patch("/users/{username}", summary="Change a user (themselves or admins)")
 async def update_user(
-    username: str, body: UserUpdate, services: Services, actor: Caller, ip: ClientIp
+    username: Name, body: UserUpdate, services: Services, actor: Caller, ip: ClientIp
 ) -> User:
     require_user(actor)
     own = actor.name == username
@@ -121,5 +122,5 @@ async def create_token(body: TokenCreate, services: Services, actor: Caller, ip:
 
 
 @router.delete("/user/tokens/{token_id}", status_code=204, summary="Revoke a personal access token")
-async def revoke_token(token_id: int, services: Services, actor: Caller, ip: ClientIp) -> None:
+async def revoke_token(token_id: IdPath, services: Services, actor: Caller, ip: ClientIp) -> None:
     await services.tokens.revoke_personal(actor, token_id, ip)

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from dockyard.api.deps import Caller, ClientIp, Services
+from dockyard.api.v1.inputs import Name, Text
 from dockyard.auth.guard import Workspace
 from dockyard.auth.workspaces import Member, Team
 
@@ -29,27 +30,27 @@ def _view(ws: Workspace, role: str | None) -> WorkspaceView:
 
 
 class WorkspaceCreate(BaseModel):
-    name: str
-    description: str = ""
-    default_visibility: str = Field("private", description="'private' or 'public', for new repositories.")
+    name: Name
+    description: Text = ""
+    default_visibility: Name = Field("private", description="'private' or 'public', for new repositories.")
 
 
 class WorkspaceUpdate(BaseModel):
-    description: str | None = None
-    default_visibility: str | None = None
+    description: Text | None = None
+    default_visibility: Name | None = None
 
 
 class RoleBody(BaseModel):
-    role: str = Field(description="reader, developer, maintainer or owner.")
+    role: Name = Field(description="reader, developer, maintainer or owner.")
 
 
 class TeamCreate(BaseModel):
-    name: str
-    description: str = ""
+    name: Name
+    description: Text = ""
 
 
 class TeamRole(BaseModel):
-    role: str | None = Field(description="The team's role on the whole workspace; null removes it.")
+    role: Name | None = Field(description="The team's role on the whole workspace; null removes it.")
 
 
 @router.get("/workspaces", summary="Workspaces (mine=true: those you belong to)")
@@ -72,14 +73,14 @@ async def create_workspace(
 
 
 @router.get("/workspaces/{name}", summary="A workspace")
-async def get_workspace(name: str, services: Services, actor: Caller) -> WorkspaceView:
+async def get_workspace(name: Name, services: Services, actor: Caller) -> WorkspaceView:
     ws, role = await services.workspaces.get(actor, name)
     return _view(ws, role)
 
 
 @router.patch("/workspaces/{name}", summary="Change a workspace (owners)")
 async def update_workspace(
-    name: str, body: WorkspaceUpdate, services: Services, actor: Caller, ip: ClientIp
+    name: Name, body: WorkspaceUpdate, services: Services, actor: Caller, ip: ClientIp
 ) -> WorkspaceView:
     await services.workspaces.update(
         actor, name, description=body.description, default_visibility=body.default_visibility, client_ip=ip
@@ -89,18 +90,18 @@ async def update_workspace(
 
 
 @router.delete("/workspaces/{name}", status_code=204, summary="Delete an empty workspace (owners)")
-async def delete_workspace(name: str, services: Services, actor: Caller, ip: ClientIp) -> None:
+async def delete_workspace(name: Name, services: Services, actor: Caller, ip: ClientIp) -> None:
     await services.workspaces.delete(actor, name, ip)
 
 
 @router.get("/workspaces/{name}/members", summary="Members (members)")
-async def list_members(name: str, services: Services, actor: Caller) -> list[Member]:
+async def list_members(name: Name, services: Services, actor: Caller) -> list[Member]:
     return await services.workspaces.members(actor, name)
 
 
 @router.put("/workspaces/{name}/members/{username}", summary="Add a member or change their role (owners)")
 async def set_member(
-    name: str, username: str, body: RoleBody, services: Services, actor: Caller, ip: ClientIp
+    name: Name, username: Name, body: RoleBody, services: Services, actor: Caller, ip: ClientIp
 ) -> Member:
     return await services.workspaces.set_member(actor, name, username, body.role, ip)
 
@@ -108,28 +109,28 @@ async def set_member(
 @router.delete(
     "/workspaces/{name}/members/{username}", status_code=204, summary="Remove a member (owners, or leave)"
 )
-async def remove_member(name: str, username: str, services: Services, actor: Caller, ip: ClientIp) -> None:
+async def remove_member(name: Name, username: Name, services: Services, actor: Caller, ip: ClientIp) -> None:
     await services.workspaces.remove_member(actor, name, username, ip)
 
 
 @router.get("/workspaces/{name}/teams", summary="Teams (members)")
-async def list_teams(name: str, services: Services, actor: Caller) -> list[Team]:
+async def list_teams(name: Name, services: Services, actor: Caller) -> list[Team]:
     return await services.workspaces.teams(actor, name)
 
 
 @router.post("/workspaces/{name}/teams", status_code=201, summary="Create a team (owners)")
-async def create_team(name: str, body: TeamCreate, services: Services, actor: Caller, ip: ClientIp) -> Team:
+async def create_team(name: Name, body: TeamCreate, services: Services, actor: Caller, ip: ClientIp) -> Team:
     return await services.workspaces.create_team(actor, name, body.name, body.description, ip)
 
 
 @router.delete("/workspaces/{name}/teams/{team}", status_code=204, summary="Delete a team (owners)")
-async def delete_team(name: str, team: str, services: Services, actor: Caller, ip: ClientIp) -> None:
+async def delete_team(name: Name, team: Name, services: Services, actor: Caller, ip: ClientIp) -> None:
     await services.workspaces.delete_team(actor, name, team, ip)
 
 
 @router.put("/workspaces/{name}/teams/{team}/members/{username}", summary="Add a user to a team (owners)")
 async def add_team_member(
-    name: str, team: str, username: str, services: Services, actor: Caller, ip: ClientIp
+    name: Name, team: Name, username: Name, services: Services, actor: Caller, ip: ClientIp
 ) -> Team:
     return await services.workspaces.set_team_member(actor, name, team, username, True, ip)
 
@@ -138,13 +139,13 @@ async def add_team_member(
     "/workspaces/{name}/teams/{team}/members/{username}", summary="Remove a user from a team (owners)"
 )
 async def remove_team_member(
-    name: str, team: str, username: str, services: Services, actor: Caller, ip: ClientIp
+    name: Name, team: Name, username: Name, services: Services, actor: Caller, ip: ClientIp
 ) -> Team:
     return await services.workspaces.set_team_member(actor, name, team, username, False, ip)
 
 
 @router.put("/workspaces/{name}/teams/{team}/role", summary="Set the team's workspace-wide role (owners)")
 async def set_team_role(
-    name: str, team: str, body: TeamRole, services: Services, actor: Caller, ip: ClientIp
+    name: Name, team: Name, body: TeamRole, services: Services, actor: Caller, ip: ClientIp
 ) -> Team:
     return await services.workspaces.set_team_workspace_role(actor, name, team, body.role, ip)

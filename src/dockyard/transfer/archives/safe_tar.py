@@ -30,6 +30,7 @@ piece (about 1 MiB) and one pax header (at most ``max_pax_size``).
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum, StrEnum
@@ -54,6 +55,7 @@ from dockyard.transfer.archives.tarheader import (
 )
 
 GiB = 1 << 30
+_PAX_SIZE = re.compile(r"[0-9]{1,18}")
 
 
 class LinkPolicy(Enum):
@@ -379,7 +381,8 @@ class SafeTarReader:
             if "linkpath" in records:
                 pending.linkpath = records["linkpath"]
             if "size" in records:
-                if not records["size"].isdigit():
+                # ASCII digits ('²' is a digit to str.isdigit), few enough for int() and int64.
+                if not _PAX_SIZE.fullmatch(records["size"]):
                     raise InvalidArchive(f"invalid pax size {records['size'][:40]!r}")
                 pending.size = int(records["size"])
 

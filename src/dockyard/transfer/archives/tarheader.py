@@ -99,7 +99,8 @@ def parse_pax(data: bytes) -> dict[str, str]:
                 raise InvalidArchive("malformed pax header")
             break
         space = data.find(b" ", pos)
-        if space < 0 or not data[pos:space].isdigit():
+        # bytes.isdigit is ASCII only; a record is no longer than the header (a few digits).
+        if space < 0 or not data[pos:space].isdigit() or space - pos > 18:
             raise InvalidArchive("malformed pax header (record length)")
         length = int(data[pos:space])
         end = pos + length

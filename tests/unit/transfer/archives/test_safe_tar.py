@@ -14,6 +14,7 @@ from dockyard.transfer.archives.safe_tar import (
     TarLimits,
     looks_like_tar,
 )
+from dockyard.transfer.archives.tarheader import parse_pax
 from tests.unit.transfer.archives.factories import Member, chunked, file, gz, info, tar_bytes, zst
 
 Read = list[tuple[str, EntryKind, bytes, str | None]]
@@ -257,6 +258,21 @@ async def test_refuses_sparse_files() -> None:
     sparse.pax_headers = {"GNU.sparse.size": "10"}
     with pytest.raises(UnsafeArchive, match="sparse"):
         await read_all(tar_bytes([(sparse, b"")]))
+
+
+@pytest.mark.parametrize("size", ["\u00b2", "1" * 5000, "9" * 19, "-1", "+1", " 1", "1e3", ""], ids=repr)
+async def test_refuses_a_pax_size_that_is_not_a_plain_number(size: str) -> None:
+    # Unicode digits pass str.isdigit, and int() refuses more than 4,300 digits: both were a crash.
+    sized = info("f", 1)
+    sized.pax_headers = {"size": size}
+    with pytest.raises(InvalidArchive, match="invalid pax size"):
+        await read_all(tar_bytes([(sized, b"1")]))
+
+
+@pytest.mark.parametrize("length", [b"1" * 5000, b"9" * 19], ids=["5000-digits", "19-digits"])
+def test_refuses_a_pax_record_length_that_is_not_a_small_number(length: bytes) -> None:
+    with pytest.raises(InvalidArchive, match="record length"):
+        parse_pax(length + b" path=x\n")
 
 
 async def test_refuses_a_global_pax_path() -> None:

@@ -2,39 +2,33 @@
 
 from __future__ import annotations
 
-import re
-
 from starlette.types import Send
 
 from dockyard.oci.digest import Digest
 from dockyard.oci.errors import ErrorCode, RegistryError
+from dockyard.oci.ranges import parse_range as parse_range_header
 from dockyard.registry.http.context import RegistryContext
 from dockyard.registry.http.request import Request
 from dockyard.registry.http.responses import send_bytes, send_file
 
-# ASCII digits, at most 19 (int64): longer numbers are malformed, not a crash in int().
-_RANGE_RE = re.compile(r"^bytes=([0-9]{0,19})-([0-9]{0,19})$")
-
 
 def parse_range(header: str, size: int) -> tuple[int, int]:
     """(offset, length) of a single byte range; RANGE_INVALID when unsatisfiable or malformed."""
-    match = _RANGE_RE.match(header.strip())
+    spec = parse_range_header(header)
     unsatisfiable = RegistryError(
         ErrorCode.RANGE_INVALID,
         f"range {header[:60]!r} cannot be served from {size} bytes",
         headers={"Content-Range": f"bytes */{size}"},
     )
-    if match is None or match.groups() == ("", ""):
+    if spec is None:
         raise unsatisfiable
-    first, last = match.groups()
-    if first == "":  # suffix range: the last N bytes
-        count = int(last)
+    if spec.first is None:  # suffix range: the last N bytes
+        count = min(spec.last or 0, size)
         if count == 0:
             raise unsatisfiable
-        count = min(count, size)
         return size - count, count
-    start = int(first)
-    end = size - 1 if last == "" else min(int(last), size - 1)
+    start = spec.first
+    end = size - 1 if spec.last is None else min(spec.last, size - 1)
     if start >= size or end < start:
         raise unsatisfiable
     return start, end - start + 1

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import re
-
 from starlette.types import Send
 
 from dockyard.auth.base import Access
 from dockyard.oci.digest import Digest
 from dockyard.oci.errors import ErrorCode, InvalidName, RegistryError
 from dockyard.oci.names import validate_hosted_name
+from dockyard.oci.ranges import parse_content_range
 from dockyard.registry.http.context import RegistryContext
 from dockyard.registry.http.request import Request
 from dockyard.registry.http.responses import send_bytes
 from dockyard.registry.uploads import session_headers
-
-# ASCII digits, at most 19 (int64): longer numbers are malformed, not a crash in int().
-_CONTENT_RANGE_RE = re.compile(r"^(?:bytes[ =])?([0-9]{1,19})-([0-9]{1,19})(?:/[0-9]{1,19}|/\*)?$")
 
 
 def _created(name: str, digest: str) -> dict[str, str]:
@@ -62,21 +58,18 @@ def _content_range(req: Request) -> int | None:
     raw = req.header("content-range")
     if raw is None:
         return None
-    match = _CONTENT_RANGE_RE.match(raw.strip())
-    if match is None:
+    found = parse_content_range(raw)
+    if found is None:
         raise RegistryError(
             ErrorCode.RANGE_INVALID, f"malformed Content-Range {raw[:60]!r}; expected START-END"
         )
-    start, end = int(match.group(1)), int(match.group(2))
-    if end < start:
-        raise RegistryError(ErrorCode.RANGE_INVALID, f"Content-Range {raw!r} ends before it starts")
     length = req.content_length()
-    if length is not None and length != end - start + 1:
+    if length is not None and length != found.length:
         raise RegistryError(
             ErrorCode.SIZE_INVALID,
-            f"Content-Range covers {end - start + 1} bytes but Content-Length is {length}",
+            f"Content-Range covers {found.length} bytes but Content-Length is {length}",
         )
-    return start
+    return found.start
 
 
 async def patch_upload(ctx: RegistryContext, req: Request, send: Send) -> None:

@@ -54,19 +54,18 @@ from dockyard.catalog.measure import MeasureLimits
 from dockyard.catalog.service import Catalog
 from dockyard.catalog.sync import CatalogSync
 from dockyard.catalog.usage import Usage
-from dockyard.catalog.verify import Resolved, Unresolved, Verification
+from dockyard.catalog.verify import Verification
 from dockyard.db import leases
 from dockyard.db.engine import Database
 from dockyard.jobs.queue import JobQueue
 from dockyard.jobs.recovery import recover_periodically
 from dockyard.jobs.worker import Handler, Worker
-from dockyard.oci.reference import parse_reference
 from dockyard.ops import logs, metrics
 from dockyard.ops.access import AccessLog, LineBuffer
 from dockyard.ops.forwarded import parse_networks, with_client
 from dockyard.ops.registry_audit import AuditListener
 from dockyard.ops.siblings import SiblingSocket, run_dir_for, worker_socket
-from dockyard.outbound import OutboundPolicy, loopback_registry
+from dockyard.outbound import OutboundPolicy
 from dockyard.registry.blobs import BlobService
 from dockyard.registry.cache import Generations, PostgresGenerations, SharedMemoryGenerations
 from dockyard.registry.events import EventBus
@@ -79,12 +78,12 @@ from dockyard.registry.uploads import UploadService
 from dockyard.settings import Settings
 from dockyard.storage.base import StorageDriver
 from dockyard.storage.factory import create_driver
-from dockyard.transfer import upstream
 from dockyard.transfer.archive_holders import Holders
 from dockyard.transfer.archive_purge import ArchivePurge
 from dockyard.transfer.archive_uploads import ArchiveUploads
 from dockyard.transfer.archive_versions import ArchiveVersions
 from dockyard.transfer.exports import Exports
+from dockyard.transfer.upstream_verifier import UpstreamResolver
 
 log = logging.getLogger("dockyard")
 
@@ -255,33 +254,6 @@ async def run_jobs(services: Services, stop: asyncio.Event, holder: str, *, work
         )
         loops.append(worker.run(stop))
     await asyncio.gather(*loops)
-
-
-class UpstreamResolver:
-    """The catalog's verifier: the Distribution API of the image's own registry, where the
-    outbound policy allows. Loopback registries, and those listed in ``upstream_insecure``, are
-    spoken to over plain HTTP."""
-
-    def __init__(self, insecure: list[str], outbound: OutboundPolicy) -> None:
-        self.insecure = set(insecure)
-        self.outbound = outbound
-
-    async def __call__(self, reference: str, credentials: tuple[str, str] | None) -> Resolved | Unresolved:
-        ref = parse_reference(reference)
-        host = ref.api_host
-        plain = host in self.insecure or loopback_registry(host)
-        result = await upstream.resolve(
-            host,
-            ref.repository,
-            str(ref.digest or ref.tag),
-            outbound=self.outbound,
-            credentials=None if credentials is None else upstream.Credentials(*credentials),
-            scheme="http" if plain else "https",
-        )
-        if isinstance(result, upstream.Resolved):
-            # What one machine downloads: the amd64 image's size (else the first platform's).
-            return Resolved(result.digest, result.media_type, result.platforms, result.compressed_size)
-        return Unresolved(result.kind, result.message)
 
 
 def build_identity(settings: Settings, db: Database) -> Identity:

@@ -480,23 +480,26 @@ def test_external_versions_cannot_be_downloaded(owner: CatalogUser) -> None:
     assert "only internal images can be downloaded" in detail
 
 
-def _set_status(registry: RunningRegistry, image: str, version: str, status: str) -> None:
+def _set_status(registry: RunningRegistry, image: str, version: str, status: str, reason: str = "") -> None:
     """Put a version back to ``status`` in the server's database (a version whose inspection
-    has not ended yet: the background inspection is too quick to catch over HTTP)."""
+    has not ended yet, or ended in failure: the background inspection is too quick to catch
+    over HTTP, and a workspace's amd64 rule now refuses the push that used to fail it)."""
     query = (
-        "UPDATE image_versions SET status = {p1} WHERE version = {p2} "
+        "UPDATE image_versions SET status = {p1}, status_reason = {p4} WHERE version = {p2} "
         "AND image_id = (SELECT id FROM images WHERE name = {p3})"
     )
     if registry.kind == "sqlite":
         with contextlib.closing(sqlite3.connect(registry.data_dir / "dockyard.db", timeout=30)) as db, db:
-            changed = db.execute(query.format(p1="?", p2="?", p3="?"), (status, version, image)).rowcount
+            changed = db.execute(
+                query.format(p1="?", p2="?", p3="?", p4="?"), (status, version, image, reason or None)
+            ).rowcount
     else:
 
         async def update() -> int:
             conn = await asyncpg.connect(registry.database_url.replace("+asyncpg", "", 1))
             try:
                 done: str = await conn.execute(
-                    query.format(p1="$1", p2="$2", p3="$3"), status, version, image
+                    query.format(p1="$1", p2="$2", p3="$3", p4="$4"), status, version, image, reason or None
                 )
             finally:
                 await conn.close()
@@ -514,19 +517,12 @@ def test_pending_and_failed_versions_cannot_be_downloaded(
     assert owner.version(waiting.image, waiting.version)["status"] == "pending"
     assert "is pending" in problem(owner.http.get(waiting.archive), 409)
 
-    strict = owner.new_workspace("strict")
-    owner.set_policy(strict, require_amd64=True)
-    arm_only = push(
-        token_registry,
-        owner,
-        owner_skopeo,
-        test_images.index_ref,
-        f"{strict}/arm-only",
-        extra=("--override-arch", "arm64", "--override-variant", "v8"),
-        expect="failed",
-    )
-    detail = problem(owner.http.get(arm_only.archive), 409)
-    assert "is failed: the workspace requires linux/amd64" in detail
+    # A failed version: its inspection ended with a reason (the push itself was accepted).
+    broken = push(token_registry, owner, owner_skopeo, test_images.image_ref, f"{owner.name}/broken")
+    _set_status(token_registry, broken.image, broken.version, "failed", "its config blob could not be read")
+    assert owner.version(broken.image, broken.version)["status"] == "failed"
+    detail = problem(owner.http.get(broken.archive), 409)
+    assert "is failed: its config blob could not be read" in detail
     assert "only available versions can be downloaded" in detail
 
 

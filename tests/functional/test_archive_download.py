@@ -491,7 +491,7 @@ def _set_status(registry: RunningRegistry, image: str, version: str, status: str
     if registry.kind == "sqlite":
         with contextlib.closing(sqlite3.connect(registry.data_dir / "dockyard.db", timeout=30)) as db, db:
             changed = db.execute(
-                query.format(p1="?", p2="?", p3="?", p4="?"), (status, version, image, reason or None)
+                query.format(p1="?", p2="?", p3="?", p4="?"), (status, reason or None, version, image)
             ).rowcount
     else:
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from dockyard.oci.ranges import parse_length
 from dockyard.transfer.upstream_results import Credentials, Failed, UpstreamFailure
 
 _CHALLENGE_PARAM_RE = re.compile(r'([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))')
@@ -81,8 +82,11 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
     if value is None or not value.strip():
         return None
     text = value.strip()
-    if text.isdigit():
-        return float(int(text))
+    seconds = parse_length(text)  # ASCII digits only, bounded ("²" and 5,000 digits are no number)
+    if seconds is not None:
+        return float(seconds)
+    if text[:1].isdigit():
+        return None
     try:
         when = parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):
@@ -146,9 +150,9 @@ async def read_bounded(
         if truncate:
             return b""
         raise invalid(f"{label} sent {what} {encoding}-encoded although identity was asked for: refused")
-    declared = response.headers.get("content-length", "")
-    if not truncate and declared.isdigit() and int(declared) > limit:
-        raise invalid(f"{label} sent {what} of {int(declared)} bytes; more than {limit} bytes are refused")
+    declared = parse_length(response.headers.get("content-length", ""))
+    if not truncate and declared is not None and declared > limit:
+        raise invalid(f"{label} sent {what} of {declared} bytes; more than {limit} bytes are refused")
     body = bytearray()
     async for chunk in response.aiter_raw():
         body += chunk

@@ -5,7 +5,9 @@ are never returned by the API."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,19 +33,26 @@ class StoredCredential:
 
 
 def _load_key(path: Path) -> bytes:
+    """The key in ``path``, made on first use. The file only ever appears whole: the key is
+    written and synced under a private name, then linked into place (``link`` fails if the
+    name exists), so a worker starting at the same moment reads the winner's key, never a
+    file still being written."""
     try:
         return path.read_bytes().strip()
     except FileNotFoundError:
         pass
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    scratch = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(8)}")
+    fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another worker made it first
-        return path.read_bytes().strip()
-    with os.fdopen(fd, "wb") as out:
-        out.write(Fernet.generate_key())
-        out.flush()
-        os.fsync(out.fileno())
+        with os.fdopen(fd, "wb") as out:
+            out.write(Fernet.generate_key())
+            out.flush()
+            os.fsync(out.fileno())
+        with contextlib.suppress(FileExistsError):  # another worker made it first: theirs wins
+            os.link(scratch, path)
+    finally:
+        scratch.unlink(missing_ok=True)
     return path.read_bytes().strip()
 
 

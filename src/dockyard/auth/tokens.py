@@ -216,16 +216,11 @@ class Tokens:
         async with self.db.write() as conn:
             ws = await find_workspace(conn, workspace)
             await require_role(conn, actor, ws, "owner")
-            taken = (
-                await conn.execute(
-                    select(robots.c.id).where(robots.c.workspace_id == ws.id, robots.c.name == name)
-                )
-            ).first()
-            if taken is not None:
-                raise Conflict(f"workspace {workspace!r} already has a robot {name!r}")
+            # One statement, so two requests creating the same robot cannot both pass a check:
+            # the loser's insert does nothing and it gets the 409.
             robot_id = (
                 await conn.execute(
-                    robots.insert()
+                    self.db.insert(robots)
                     .values(
                         workspace_id=ws.id,
                         name=name,
@@ -233,9 +228,12 @@ class Tokens:
                         created_at=time.time(),
                         created_by=actor.id,
                     )
+                    .on_conflict_do_nothing(index_elements=["workspace_id", "name"])
                     .returning(robots.c.id)
                 )
-            ).scalar_one()
+            ).scalar_one_or_none()
+            if robot_id is None:
+                raise Conflict(f"workspace {workspace!r} already has a robot {name!r}")
             await audit.record(
                 conn,
                 actor,

@@ -300,20 +300,18 @@ class Workspaces:
         async with self.db.write() as conn:
             ws = await find_workspace(conn, name)
             await require_role(conn, actor, ws, "owner")
-            exists = (
-                await conn.execute(
-                    select(teams.c.id).where(teams.c.workspace_id == ws.id, teams.c.name == team)
-                )
-            ).first()
-            if exists is not None:
-                raise Conflict(f"workspace {name!r} already has a team {team!r}")
+            # One statement, so two requests creating the same team cannot both pass a check:
+            # the loser's insert does nothing and it gets the 409.
             team_id = (
                 await conn.execute(
-                    teams.insert()
+                    self.db.insert(teams)
                     .values(workspace_id=ws.id, name=team, description=description, created_at=time.time())
+                    .on_conflict_do_nothing(index_elements=["workspace_id", "name"])
                     .returning(teams.c.id)
                 )
-            ).scalar_one()
+            ).scalar_one_or_none()
+            if team_id is None:
+                raise Conflict(f"workspace {name!r} already has a team {team!r}")
             await audit.record(
                 conn, actor, "team.create", workspace_id=ws.id, target=team, client_ip=client_ip
             )

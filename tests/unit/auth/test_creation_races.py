@@ -6,31 +6,39 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
+import pytest
+
 from dockyard.auth.errors import Conflict
+from dockyard.auth.policy import Subject
 from tests.unit.auth.factories import Env, audit_log, new_user
 
-
-async def _race(make: Callable[[], Awaitable[object]], times: int = 8) -> list[object]:
-    return list(await asyncio.gather(*(make() for _ in range(times)), return_exceptions=True))
+Create = Callable[[Env, Subject], Awaitable[object]]
 
 
-async def test_concurrent_creations_of_one_team_make_one_and_refuse_the_rest(env: Env) -> None:
+def _team(env: Env, owner: Subject) -> Awaitable[object]:
+    return env.workspaces.create_team(owner, "lab", "analysts")
+
+
+def _robot(env: Env, owner: Subject) -> Awaitable[object]:
+    return env.tokens.create_robot(owner, "lab", "ci")
+
+
+@pytest.mark.parametrize(
+    ("create", "refusal", "action", "target"),
+    [
+        (_team, "already has a team 'analysts'", "team.create", "analysts"),
+        (_robot, "already has a robot 'ci'", "robot.create", "lab+ci"),
+    ],
+    ids=["team", "robot"],
+)
+async def test_concurrent_creations_make_one_and_refuse_the_rest(
+    env: Env, create: Create, refusal: str, action: str, target: str
+) -> None:
     olga = await new_user(env, "olga")
     await env.workspaces.create(olga, "lab")
-    results = await _race(lambda: env.workspaces.create_team(olga, "lab", "analysts"))
+    results = await asyncio.gather(*(create(env, olga) for _ in range(8)), return_exceptions=True)
     refused = [r for r in results if isinstance(r, Conflict)]
     made = [r for r in results if not isinstance(r, BaseException)]
     assert (len(made), len(refused)) == (1, 7), results
-    assert all("already has a team 'analysts'" in str(r) for r in refused)
-    assert [e.target for e in await audit_log(env, "team.create")] == ["analysts"]
-
-
-async def test_concurrent_creations_of_one_robot_make_one_and_refuse_the_rest(env: Env) -> None:
-    olga = await new_user(env, "olga")
-    await env.workspaces.create(olga, "lab")
-    results = await _race(lambda: env.tokens.create_robot(olga, "lab", "ci"))
-    refused = [r for r in results if isinstance(r, Conflict)]
-    made = [r for r in results if not isinstance(r, BaseException)]
-    assert (len(made), len(refused)) == (1, 7), results
-    assert all("already has a robot 'ci'" in str(r) for r in refused)
-    assert [e.target for e in await audit_log(env, "robot.create")] == ["lab+ci"]
+    assert all(refusal in str(r) for r in refused)
+    assert [e.target for e in await audit_log(env, action)] == [target]

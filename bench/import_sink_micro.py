@@ -31,11 +31,11 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from dockyard.archive.ingest import import_archive
 from dockyard.oci.digest import Digest
 from dockyard.registry.paths import blob_path
 from dockyard.storage.filesystem import FilesystemDriver
-from dockyard.transfer.archives.ingest import import_archive
-from dockyard.transfer.import_sink import RegistrySink, staged_path
+from dockyard.transfer.imports.sink import RegistrySink, staged_path
 
 PIECE = 4 << 20
 MB = 1e6

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from dockyard.outbound import OutboundClient, OutboundPolicy
-from dockyard.transfer.upstream import Credentials, Failed, Resolution, Resolved, resolve
+from dockyard.upstream.client import Credentials, Failed, Resolution, Resolved, resolve
 from tests.support.clients import Skopeo, manifest_descriptor
 from tests.support.identity import ADMIN, ADMIN_PASSWORD, PASSWORD, Api, oci_as, unique
 from tests.support.oci import Manifest, oci_manifest

@@ -25,7 +25,7 @@ from dockyard.outbound import (
     loopback_registry,
 )
 from dockyard.settings import Settings
-from dockyard.transfer.upstream import Failed, resolve
+from dockyard.upstream.client import Failed, resolve
 from tests.support.outbound import canary, http_server
 
 NOT_ALLOWED = "which an administrator has not allowed (DOCKYARD_OUTBOUND_ALLOW)"

@@ -20,7 +20,7 @@ from dockyard.auth.authorizer import parse_basic
 from dockyard.auth.bearer import looks_like_access_token
 from dockyard.auth.errors import AuthenticationFailed
 from dockyard.auth.policy import ANONYMOUS, Subject
-from dockyard.auth.services import Identity
+from dockyard.tenancy.services import Identity
 
 CACHE_SECONDS = 30.0
 

@@ -11,21 +11,14 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
 from dockyard.api.deps import anonymous_may_call, require_signed_in
-from dockyard.auth.errors import (
-    AccessError,
-    AuthenticationFailed,
-    Conflict,
-    Forbidden,
-    Invalid,
-    NotFound,
-    Throttled,
-)
+from dockyard.auth.errors import AuthenticationFailed, Throttled
+from dockyard.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from dockyard.volumes import InsufficientStorage
 
 log = logging.getLogger("dockyard.api")
 
 # error class -> (status, type slug, title)
-PROBLEMS: dict[type[AccessError], tuple[int, str, str]] = {
+PROBLEMS: dict[type[DomainError], tuple[int, str, str]] = {
     AuthenticationFailed: (401, "unauthenticated", "Authentication required"),
     Throttled: (429, "throttled", "Too many failed logins"),
     Forbidden: (403, "forbidden", "Not allowed"),
@@ -44,7 +37,7 @@ def problem(
 
 
 async def _access_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, AccessError)
+    assert isinstance(exc, DomainError)
     status, slug, title = PROBLEMS.get(type(exc), (400, "bad-request", "Bad request"))
     headers: dict[str, str] = {}
     if isinstance(exc, Throttled):
@@ -68,7 +61,7 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     if not anonymous_may_call(request):
         try:
             await require_signed_in(request)
-        except AccessError as denied:
+        except DomainError as denied:
             return await _access_error(request, denied)
     errors = [
         {"location": ".".join(str(p) for p in err.get("loc", ())), "message": err.get("msg", "")}
@@ -85,7 +78,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 def install(app: FastAPI) -> None:
-    app.add_exception_handler(AccessError, _access_error)
+    app.add_exception_handler(DomainError, _access_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(InsufficientStorage, _insufficient_storage)

@@ -22,9 +22,9 @@ from dockyard.api.v1 import (
 )
 from dockyard.api.v1.archives import ArchiveServices
 from dockyard.api.v1.catalog import CatalogServices
-from dockyard.auth.services import Identity
 from dockyard.builds.service import BuildService
-from dockyard.transfer.exports import Exports
+from dockyard.tenancy.services import Identity
+from dockyard.transfer.exports.service import Exports
 
 
 def create_api(

@@ -26,8 +26,8 @@ from starlette.routing import Route
 from dockyard.auth.authorizer import parse_basic, without_controls
 from dockyard.auth.errors import AuthenticationFailed, Throttled
 from dockyard.auth.policy import ANONYMOUS, Subject
-from dockyard.auth.services import Identity
 from dockyard.auth.token_server import parse_scopes
+from dockyard.tenancy.services import Identity
 from dockyard.volumes import InsufficientStorage
 
 MAX_FORM_BYTES = 64 * 1024

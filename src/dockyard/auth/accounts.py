@@ -23,12 +23,13 @@ from sqlalchemy import Executable, Row, select, update
 from sqlalchemy.exc import IntegrityError
 
 from dockyard.auth import audit, bearer
-from dockyard.auth.errors import AuthenticationFailed, Conflict, Invalid, NotFound, Throttled
+from dockyard.auth.errors import AuthenticationFailed, Throttled
 from dockyard.auth.passwords import Passwords, check_strength
 from dockyard.auth.policy import Subject
+from dockyard.auth.tables import access_tokens, memberships, refresh_tokens, robots, users, workspaces
 from dockyard.auth.throttle import LoginThrottle
 from dockyard.db.engine import Connection, Database
-from dockyard.db.tables import access_tokens, memberships, refresh_tokens, robots, users, workspaces
+from dockyard.errors import Conflict, Invalid, NotFound
 from dockyard.volumes import InsufficientStorage
 
 log = logging.getLogger("dockyard.auth")

@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import select
 
 from dockyard.auth.policy import Subject
+from dockyard.auth.tables import audit_log
 from dockyard.db.engine import Connection, Database
-from dockyard.db.tables import audit_log
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,7 @@ import time
 from sqlalchemy import ColumnElement, Select, and_, false, literal, or_, select, true, union_all
 
 from dockyard.auth.policy import PULL, Decision, Facts, Subject, decide, highest
-from dockyard.db.engine import Connection, Database
-from dockyard.db.tables import (
+from dockyard.auth.tables import (
     memberships,
     permissions,
     repositories,
@@ -18,6 +17,7 @@ from dockyard.db.tables import (
     team_members,
     workspaces,
 )
+from dockyard.db.engine import Connection, Database
 
 
 def namespace_of(repository: str) -> str:

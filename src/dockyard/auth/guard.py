@@ -1,7 +1,7 @@
 """Checks shared by the management services: look a workspace up, require a role on it.
 
 Workspace names are not secret (users need them to ask for access), so a missing role is
-``Forbidden``; repositories are, and their checks live in :mod:`dockyard.auth.repositories`.
+``Forbidden``; repositories are, and their checks live in :mod:`dockyard.tenancy.repositories`.
 """
 
 from __future__ import annotations
@@ -11,11 +11,12 @@ from typing import Any
 
 from sqlalchemy import Row, select
 
-from dockyard.auth.errors import AuthenticationFailed, Forbidden, NotFound
+from dockyard.auth.errors import AuthenticationFailed
 from dockyard.auth.facts import workspace_role
 from dockyard.auth.policy import Subject, role_at_least
+from dockyard.auth.tables import workspaces
 from dockyard.db.engine import Connection
-from dockyard.db.tables import workspaces
+from dockyard.errors import Forbidden, NotFound
 
 
 @dataclass(frozen=True)

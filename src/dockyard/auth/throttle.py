@@ -35,8 +35,8 @@ from typing import Any
 from sqlalchemy import and_, case, delete, or_, select
 
 from dockyard.auth.errors import Throttled
+from dockyard.auth.tables import login_throttle
 from dockyard.db.engine import Database
-from dockyard.db.tables import login_throttle
 from dockyard.volumes import InsufficientStorage
 
 log = logging.getLogger("dockyard.auth")

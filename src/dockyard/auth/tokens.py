@@ -15,12 +15,12 @@ from sqlalchemy import Row, delete, select, update
 
 from dockyard.auth import audit, bearer
 from dockyard.auth.accounts import check_name
-from dockyard.auth.errors import Conflict, Forbidden, Invalid, NotFound
 from dockyard.auth.guard import Workspace, find_workspace, require_role, require_user
 from dockyard.auth.jwt_tokens import MIN_LIFETIME_DAYS
 from dockyard.auth.policy import TOKEN_SCOPES, Subject
+from dockyard.auth.tables import access_tokens, permissions, refresh_tokens, repositories, robots
 from dockyard.db.engine import Connection, Database
-from dockyard.db.tables import access_tokens, permissions, refresh_tokens, repositories, robots
+from dockyard.errors import Conflict, Forbidden, Invalid, NotFound
 
 ROBOT_ROLES = ("reader", "developer", "maintainer")
 MAX_TOKEN_DAYS = 3650

@@ -2,7 +2,7 @@
 each build.
 
 On upload the bytes stream to a scratch object in storage while
-:class:`~dockyard.transfer.archives.safe_tar.SafeTarReader` reads them (no absolute names,
+:class:`~dockyard.archive.safe_tar.SafeTarReader` reads them (no absolute names,
 no ``..``, links only to files inside, no devices, entry and size limits, no bombs); only
 an archive that passed is moved to ``builds/contexts/<definition id>/<sha256>.tar``. The
 stored tar is unpacked for a build with :mod:`tarfile`'s ``data`` filter, a second guard
@@ -19,11 +19,11 @@ from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from dockyard.auth.errors import Invalid
+from dockyard.archive.decompress import Compression
+from dockyard.archive.errors import ArchiveError
+from dockyard.archive.safe_tar import LinkPolicy, SafeTarReader, TarLimits
+from dockyard.errors import Invalid
 from dockyard.storage.base import StorageDriver
-from dockyard.transfer.archives.decompress import Compression
-from dockyard.transfer.archives.errors import ArchiveError
-from dockyard.transfer.archives.safe_tar import LinkPolicy, SafeTarReader, TarLimits
 
 CONTEXT_LIMITS = TarLimits(max_entries=50_000, links=LinkPolicy.INSIDE)
 

@@ -25,10 +25,10 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 
-from dockyard.auth.errors import Conflict, Forbidden, Invalid, NotFound
 from dockyard.auth.facts import workspace_role
 from dockyard.auth.guard import find_workspace, require_user
 from dockyard.auth.policy import Subject, role_at_least
+from dockyard.auth.tables import workspaces
 from dockyard.builds import spec as checks
 from dockyard.builds.contexts import StoredContext, context_path, store_context
 from dockyard.builds.gitsource import check_git_url
@@ -42,6 +42,7 @@ from dockyard.builds.spec import (
     GitSource,
     Recipe,
 )
+from dockyard.builds.tables import build_definitions, build_events, build_runs
 from dockyard.builds.views import (
     BUILT,
     MODIFIED,
@@ -52,8 +53,9 @@ from dockyard.builds.views import (
     recipe_of,
     run_view,
 )
+from dockyard.catalog.tables import images
 from dockyard.db.engine import Connection, Database
-from dockyard.db.tables import build_definitions, build_events, build_runs, images, workspaces
+from dockyard.errors import Conflict, Forbidden, Invalid, NotFound
 from dockyard.oci.reference import parse_reference
 from dockyard.outbound import OutboundPolicy, OutboundRefused, split_host_port
 from dockyard.storage.base import PathNotFound, StorageDriver

@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dockyard.auth.errors import Conflict, Invalid, NotFound
 from dockyard.auth.policy import Subject
 from dockyard.builds.contexts import context_path, store_context
 from dockyard.builds.definitions import BuildDefinitions, load
 from dockyard.builds.spec import LOCAL
 from dockyard.builds.views import DefinitionView
+from dockyard.errors import Conflict, Invalid, NotFound
 
 MAX_PATH_BYTES = 512
 DEFAULT_MODE, EXECUTABLE_MODE = 0o644, 0o755

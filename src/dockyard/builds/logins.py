@@ -13,9 +13,9 @@ from __future__ import annotations
 from typing import Protocol
 
 from dockyard.auth.accounts import Accounts
-from dockyard.auth.errors import NotFound
 from dockyard.auth.policy import Subject
 from dockyard.builds.builder import BuildFailed, RegistryLogin
+from dockyard.errors import NotFound
 
 
 class InternalLogins(Protocol):

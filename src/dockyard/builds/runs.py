@@ -18,11 +18,11 @@ import json
 import time
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 
+from dockyard.builds.tables import build_definitions, build_runs
 from dockyard.builds.views import CANCELLED, FAILED, FINISHED, QUEUED, RUNNING, RunView, run_view
 from dockyard.db.engine import Connection, Database
-from dockyard.db.tables import build_definitions, build_runs
 from dockyard.jobs.queue import JobQueue
 
 
@@ -147,3 +147,15 @@ async def settle(db: Database, queue: JobQueue, rows: list[Any]) -> bool:
             reason = job.error or "the build's job ended without a result"
             changed |= await finish(db, m["id"], FAILED, reason=f"the build did not finish: {reason}")
     return changed
+
+
+def jobs_still_needed() -> Select[Any]:
+    """The jobs of build runs that have not ended, which the job queue must not purge.
+
+    When a worker stops on a build's last attempt, only the job records the outcome until the
+    run is next read and settled from it (:func:`settle`). An ended run keeps everything its
+    history shows in its own row, so it needs its job no more. Few runs are unfinished at any
+    time, and ix_build_runs_status finds them."""
+    return select(build_runs.c.job_id).where(
+        build_runs.c.status.not_in(FINISHED), build_runs.c.job_id.is_not(None)
+    )

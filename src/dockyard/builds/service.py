@@ -26,8 +26,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from dockyard.auth.errors import Conflict, Forbidden, Invalid, NotFound
 from dockyard.auth.policy import Subject
+from dockyard.auth.tables import memberships, users
 from dockyard.builds import runs
 from dockyard.builds.builder import Builder, BuildFailed, BuildResult, BuildSpec, RegistryLogin
 from dockyard.builds.contexts import context_path
@@ -36,18 +36,20 @@ from dockyard.builds.files import ContextFiles
 from dockyard.builds.logins import InternalLogins
 from dockyard.builds.logs import LogHub, RunLog, read_log
 from dockyard.builds.spec import LOCAL, Recipe, check_version
+from dockyard.builds.tables import build_runs
 from dockyard.builds.views import CANCELLED, FAILED, FINISHED, SUCCEEDED, DefinitionView, RunView, recipe_of
-from dockyard.catalog.credentials import CredentialStore
 from dockyard.catalog.service import create_image
 from dockyard.catalog.service import record_event as record_image_event
+from dockyard.catalog.tables import images
 from dockyard.catalog.views import INTERNAL
 from dockyard.db.engine import Connection, Database
-from dockyard.db.tables import build_runs, images, memberships, users
+from dockyard.errors import Conflict, Forbidden, Invalid, NotFound
 from dockyard.jobs.queue import JobQueue
 from dockyard.jobs.worker import JobCancelled, JobContext
 from dockyard.oci.reference import ReferenceError, parse_reference
 from dockyard.outbound import OutboundRefused, loopback_registry, split_host_port
 from dockyard.storage.base import StorageDriver
+from dockyard.upstream.credentials import CredentialStore
 
 log = logging.getLogger("dockyard.builds")
 

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-from dockyard.auth.errors import Invalid
+from dockyard.errors import Invalid
 from dockyard.oci.names import MAX_NAME_LENGTH, NAME_RE, TAG_RE
 from dockyard.oci.reference import ReferenceError, parse_reference
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import time
 
-from dockyard.auth.errors import Forbidden
 from dockyard.auth.facts import load_facts, workspace_role
 from dockyard.auth.guard import require_user
 from dockyard.auth.policy import PULL, Subject, decide, role_at_least
 from dockyard.db.engine import Connection
+from dockyard.errors import Forbidden
 
 
 class Access:

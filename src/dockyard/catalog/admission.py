@@ -14,10 +14,11 @@ import logging
 
 from sqlalchemy import select
 
+from dockyard.auth.tables import workspaces
 from dockyard.catalog.inspect import AMD64_HELP, ContentSource, has_amd64, inspect_manifest
+from dockyard.catalog.tables import catalog_policies, image_versions, images
 from dockyard.catalog.views import EXTERNAL
 from dockyard.db.engine import Database
-from dockyard.db.tables import catalog_policies, image_versions, images, workspaces
 from dockyard.registry.admission import ProposedPush
 
 log = logging.getLogger("dockyard.catalog")

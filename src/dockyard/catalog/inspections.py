@@ -30,11 +30,12 @@ from sqlalchemy import delete, select, text, update
 from dockyard.catalog.inspect import AMD64_HELP, ContentSource, ImageFacts, has_amd64, inspect_image
 from dockyard.catalog.measure import MeasureLimits, NotMeasured, uncompressed_size
 from dockyard.catalog.service import Catalog, record_event
+from dockyard.catalog.tables import blob_uncompressed, image_versions, images
 from dockyard.catalog.views import INTERNAL
-from dockyard.db import leases
+from dockyard.cluster import leases
 from dockyard.db.engine import Database
-from dockyard.db.tables import JOB_ACTIVE, blob_uncompressed, image_versions, images, jobs
 from dockyard.jobs.queue import FAILED, SUCCEEDED, JobQueue
+from dockyard.jobs.tables import JOB_ACTIVE, jobs
 from dockyard.jobs.worker import JobContext, Worker
 
 log = logging.getLogger("dockyard.catalog")

@@ -11,10 +11,11 @@ from typing import Any
 
 from sqlalchemy import delete, func, select, update
 
-from dockyard.auth.errors import Conflict, Invalid, NotFound
 from dockyard.auth.guard import find_workspace
 from dockyard.auth.policy import Subject
+from dockyard.auth.tables import workspaces
 from dockyard.catalog.access import Access
+from dockyard.catalog.tables import catalog_policies, image_events, image_versions, images
 from dockyard.catalog.views import (
     ACCESS,
     EXTERNAL,
@@ -27,7 +28,7 @@ from dockyard.catalog.views import (
     version_view,
 )
 from dockyard.db.engine import Connection, Database
-from dockyard.db.tables import catalog_policies, image_events, image_versions, images, workspaces
+from dockyard.errors import Conflict, Invalid, NotFound
 from dockyard.oci.reference import ReferenceError, parse_reference
 from dockyard.oci.reference import warnings as reference_warnings
 

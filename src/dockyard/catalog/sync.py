@@ -18,11 +18,12 @@ import time
 from sqlalchemy import delete, select, update
 
 from dockyard.auth.base import current_principal
+from dockyard.auth.tables import repositories
 from dockyard.catalog.inspections import Inspections
 from dockyard.catalog.service import create_image, record_event
+from dockyard.catalog.tables import image_versions, images
 from dockyard.catalog.views import EXTERNAL, INTERNAL
 from dockyard.db.engine import Database
-from dockyard.db.tables import image_versions, images, repositories
 from dockyard.registry.events import Event, ManifestDeleted, ManifestPushed, TagDeleted
 
 log = logging.getLogger("dockyard.catalog")

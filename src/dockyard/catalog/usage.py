@@ -7,14 +7,16 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from dockyard.auth.errors import NotFound
 from dockyard.auth.guard import find_workspace
 from dockyard.auth.policy import Subject
+from dockyard.auth.tables import repositories
 from dockyard.catalog.access import Access
 from dockyard.catalog.service import Catalog
+from dockyard.catalog.tables import image_versions, images
 from dockyard.catalog.views import INTERNAL
 from dockyard.db.engine import Connection
-from dockyard.db.tables import blobs, image_versions, images, manifest_references, manifests, repositories
+from dockyard.errors import NotFound
+from dockyard.registry.tables import blobs, manifest_references, manifests
 
 
 @dataclass(frozen=True)

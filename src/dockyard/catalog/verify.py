@@ -1,8 +1,8 @@
 """Verifying external versions against their registry, and what compute nodes need:
 the versions a user may run, and ``name:version`` resolved to a digest-pinned reference.
 
-The upstream client lives in a higher layer (``transfer``); it is handed in as a
-:class:`Resolver`, wired in :mod:`dockyard.app`.
+The upstream client (:mod:`dockyard.upstream`, a lower layer) is handed in as a
+:class:`~dockyard.upstream.verifier.Resolver`, wired in :mod:`dockyard.app` (tests hand in fakes).
 """
 
 from __future__ import annotations
@@ -10,39 +10,18 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from typing import Protocol
 
 from sqlalchemy import delete, select, update
 
-from dockyard.auth.errors import Conflict, Invalid
 from dockyard.auth.policy import Subject
-from dockyard.catalog.credentials import CredentialStore
 from dockyard.catalog.inspect import AMD64_HELP, has_amd64
 from dockyard.catalog.service import Catalog, actor_name, record_event
+from dockyard.catalog.tables import image_versions, images
 from dockyard.catalog.views import EXTERNAL, RUNNABLE, VersionView
-from dockyard.db.tables import image_versions, images
+from dockyard.errors import Conflict, Invalid
 from dockyard.oci.reference import ReferenceWarning, WarningCode, parse_reference
-
-
-@dataclass(frozen=True)
-class Resolved:
-    digest: str
-    media_type: str
-    platforms: list[str]
-    compressed_size: int | None
-
-
-@dataclass(frozen=True)
-class Unresolved:
-    kind: str  # not_found, unauthorized, rate_limited, unreachable, invalid, refused
-    message: str
-
-
-class Resolver(Protocol):
-    async def __call__(self, reference: str, credentials: tuple[str, str] | None) -> Resolved | Unresolved:
-        """Resolve a canonical reference (``registry/repository:tag[@digest]``) upstream,
-        anonymously or with (username, secret)."""
-        ...
+from dockyard.upstream.credentials import CredentialStore
+from dockyard.upstream.verifier import Resolved, Resolver
 
 
 @dataclass(frozen=True)

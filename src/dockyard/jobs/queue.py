@@ -34,10 +34,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import Row, delete, func, insert, select, text, update
+from sqlalchemy import Row, Select, delete, func, insert, select, text, update
 
 from dockyard.db.engine import Database
-from dockyard.db.tables import JOB_ACTIVE, build_runs, jobs
+from dockyard.jobs.tables import JOB_ACTIVE, jobs
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded", "failed", "cancelled"
 FINISHED = (SUCCEEDED, FAILED, CANCELLED)
@@ -89,6 +89,7 @@ class JobQueue:
         self.db = db
         self.clock = clock
         self._added = asyncio.Event()
+        self._keepers: list[Callable[[], Select[Any]]] = []
 
     async def wait_added(self) -> None:
         """Return when this process enqueues a job (an idle worker here starts it at once;
@@ -275,23 +276,23 @@ class JobQueue:
                 moved += result.rowcount
         return moved
 
+    def keep_while_needed(self, needed: Callable[[], Select[Any]]) -> None:
+        """Never purge the jobs whose ids ``needed()`` selects (one column of job ids, no NULLs).
+
+        A feature whose rows still need a finished job's outcome registers here (the builds
+        register the jobs of runs that have not ended; see :func:`dockyard.builds.runs.jobs_still_needed`),
+        so the queue itself knows no feature's tables."""
+        self._keepers.append(needed)
+
     async def purge(self, finished_before: float, batch: int = PURGE_BATCH) -> int:
         """Delete the jobs that finished before ``finished_before``; returns how many.
 
-        A job is kept while a build run that has not ended names it (``build_runs.job_id``):
-        when a worker stops on a build's last attempt, only the job records the outcome
-        until the run is next read and settled from it (:func:`dockyard.builds.runs.settle`).
-        An ended run keeps everything its history shows in its own row, so it needs its job
-        no more. Deletes ``batch`` jobs per transaction."""
-        # Few runs are unfinished at any time, and ix_build_runs_status finds them.
-        needed = select(build_runs.c.job_id).where(
-            build_runs.c.status.not_in(FINISHED), build_runs.c.job_id.is_not(None)
-        )
+        A job that a feature still needs (:meth:`keep_while_needed`) is kept. Deletes
+        ``batch`` jobs per transaction."""
+        kept = [jobs.c.id.not_in(needed()) for needed in self._keepers]
         doomed = (
             select(jobs.c.id)
-            .where(
-                jobs.c.status.in_(FINISHED), jobs.c.finished_at < finished_before, jobs.c.id.not_in(needed)
-            )
+            .where(jobs.c.status.in_(FINISHED), jobs.c.finished_at < finished_before, *kept)
             .order_by(jobs.c.id)
             .limit(batch)
         )

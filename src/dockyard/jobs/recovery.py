@@ -14,7 +14,7 @@ import contextlib
 import logging
 import time
 
-from dockyard.db import leases
+from dockyard.cluster import leases
 from dockyard.jobs.queue import JobQueue
 from dockyard.volumes import InsufficientStorage
 

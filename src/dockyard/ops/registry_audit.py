@@ -9,8 +9,8 @@ from sqlalchemy import select
 from dockyard.auth import audit
 from dockyard.auth.base import current_client_host, current_principal
 from dockyard.auth.policy import Subject
+from dockyard.auth.tables import repositories
 from dockyard.db.engine import Database
-from dockyard.db.tables import repositories
 from dockyard.registry.events import Event, ManifestDeleted, ManifestPushed
 
 

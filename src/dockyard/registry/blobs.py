@@ -25,13 +25,13 @@ from dataclasses import dataclass
 
 from sqlalchemy import and_, delete, select, update
 
+from dockyard.cluster.cache import Generations, LookupCache
 from dockyard.db.engine import Connection, Database
-from dockyard.db.tables import blob_claims, blobs, repository_blobs
 from dockyard.oci.digest import Digest
 from dockyard.oci.errors import ErrorCode, RegistryError
 from dockyard.registry import repositories as repos
-from dockyard.registry.cache import Generations, LookupCache
 from dockyard.registry.paths import blob_path
+from dockyard.registry.tables import blob_claims, blobs, repository_blobs
 from dockyard.storage.base import LocalFile, PathNotFound, StorageDriver
 
 _CLAIM_WAIT = 0.05

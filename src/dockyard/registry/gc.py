@@ -32,21 +32,21 @@ from typing import Protocol
 from sqlalchemy import and_, delete, exists, select, update
 from sqlalchemy.exc import IntegrityError
 
+from dockyard.auth.tables import repositories
+from dockyard.cluster.cache import Generations
 from dockyard.db.engine import Connection, Database
-from dockyard.db.tables import (
+from dockyard.oci.digest import Digest
+from dockyard.registry import repositories as repos
+from dockyard.registry.paths import blob_path, upload_dir
+from dockyard.registry.tables import (
     blob_claims,
     blobs,
     manifest_references,
     manifests,
-    repositories,
     repository_blobs,
     tags,
     uploads,
 )
-from dockyard.oci.digest import Digest
-from dockyard.registry import repositories as repos
-from dockyard.registry.cache import Generations
-from dockyard.registry.paths import blob_path, upload_dir
 from dockyard.registry.uploads import UploadService
 from dockyard.storage.base import PathNotFound, StorageDriver
 from dockyard.volumes import InsufficientStorage

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, delete, func, select, update
 
+from dockyard.auth.tables import repositories
+from dockyard.cluster.cache import Generations, LookupCache
 from dockyard.db.engine import Connection, Database
-from dockyard.db.tables import manifest_references, manifests, repositories, repository_blobs, tags
 from dockyard.oci import mediatypes as mt
 from dockyard.oci.digest import Digest
 from dockyard.oci.errors import ErrorCode, InvalidTag, RegistryError
@@ -18,8 +19,8 @@ from dockyard.oci.manifest import ParsedManifest, parse_manifest
 from dockyard.oci.names import is_tag, validate_tag
 from dockyard.registry import repositories as repos
 from dockyard.registry.admission import ProposedPush, PushAdmission, admit_all
-from dockyard.registry.cache import Generations, LookupCache
 from dockyard.registry.events import EventBus, ManifestDeleted, ManifestPushed, TagDeleted
+from dockyard.registry.tables import manifest_references, manifests, repository_blobs, tags
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ import time
 
 from sqlalchemy import select
 
+from dockyard.auth.tables import repositories, workspaces
 from dockyard.db.engine import Connection, Database
-from dockyard.db.tables import repositories, workspaces
 from dockyard.oci.errors import ErrorCode, RegistryError
 
 

@@ -23,14 +23,15 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete, select, update
 
+from dockyard.auth.tables import repositories
+from dockyard.cluster.locks import UploadLocks
 from dockyard.db.engine import Database
-from dockyard.db.tables import repositories, uploads
 from dockyard.oci.digest import Digest, Hasher, new_hasher
 from dockyard.oci.errors import ErrorCode, RegistryError
 from dockyard.registry import repositories as repos
 from dockyard.registry.blobs import BlobService
 from dockyard.registry.paths import upload_dir, upload_path
-from dockyard.registry.upload_locks import UploadLocks
+from dockyard.registry.tables import uploads
 from dockyard.storage.base import FileWriter, PathNotFound, StorageDriver
 
 BUFFER = 4 * 1024 * 1024

@@ -21,11 +21,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from dockyard.auth.errors import Conflict, Forbidden, NotFound
 from dockyard.auth.policy import Subject
+from dockyard.auth.tables import refresh_tokens
 from dockyard.builds.definitions import DefinitionChanges, DefinitionInput
 from dockyard.builds.spec import GitSource
-from dockyard.db.tables import refresh_tokens
+from dockyard.errors import Conflict, Forbidden, NotFound
 from dockyard.jobs.queue import JobQueue
 from tests.support.builds import (
     Builds,

@@ -15,15 +15,15 @@ from dockyard.auth.accounts import Accounts
 from dockyard.auth.audit import AuditEntry
 from dockyard.auth.passwords import Passwords
 from dockyard.auth.policy import Subject
-from dockyard.auth.repositories import Repositories
-from dockyard.auth.requests import AccessRequests
+from dockyard.auth.tables import repositories
 from dockyard.auth.throttle import LoginThrottle, ThrottlePolicy
 from dockyard.auth.token_server import TokenServer
 from dockyard.auth.tokens import Tokens
-from dockyard.auth.workspaces import Workspaces
 from dockyard.db.engine import Database
-from dockyard.db.tables import repositories
 from dockyard.registry.repositories import ensure_id
+from dockyard.tenancy.repositories import Repositories
+from dockyard.tenancy.requests import AccessRequests
+from dockyard.tenancy.workspaces import Workspaces
 
 PASSWORD = "correct horse battery"
 

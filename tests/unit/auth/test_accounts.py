@@ -7,9 +7,10 @@ import time
 import pytest
 from sqlalchemy import select, update
 
-from dockyard.auth.errors import AuthenticationFailed, Conflict, Invalid, NotFound
+from dockyard.auth.errors import AuthenticationFailed
 from dockyard.auth.policy import Subject
-from dockyard.db.tables import access_tokens, refresh_tokens
+from dockyard.auth.tables import access_tokens, refresh_tokens
+from dockyard.errors import Conflict, Invalid, NotFound
 from tests.unit.auth.factories import PASSWORD, Env, audit_log, new_user
 
 IP = "192.0.2.10"

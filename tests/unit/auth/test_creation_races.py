@@ -8,8 +8,8 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from dockyard.auth.errors import Conflict
 from dockyard.auth.policy import Subject
+from dockyard.errors import Conflict
 from tests.unit.auth.factories import Env, audit_log, new_user
 
 Create = Callable[[Env, Subject], Awaitable[object]]

@@ -8,7 +8,7 @@ from sqlalchemy import update
 
 from dockyard.auth.facts import allowed, load_facts
 from dockyard.auth.policy import ANONYMOUS, Decision, Subject
-from dockyard.db.tables import repository_grants
+from dockyard.auth.tables import repository_grants
 from tests.unit.auth.factories import Env, new_repository, new_user
 
 ALL = frozenset({"pull", "push", "delete"})

@@ -25,9 +25,9 @@ from dockyard.auth import keys as keys_module
 from dockyard.auth.jwt_tokens import Grant, InvalidToken, TokenService
 from dockyard.auth.keys import KeyRing
 from dockyard.auth.policy import ANONYMOUS, Subject
+from dockyard.auth.tables import repository_grants
 from dockyard.auth.token_server import MAX_SCOPES, Scope, parse_scopes
 from dockyard.db.engine import Database
-from dockyard.db.tables import repository_grants
 from dockyard.settings import Settings
 from tests.unit.auth.factories import Env, FakeClock, new_repository, new_user
 from tests.unit.conftest import sqlite_url

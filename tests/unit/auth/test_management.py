@@ -9,10 +9,11 @@ import time
 
 import pytest
 
-from dockyard.auth.errors import AuthenticationFailed, Conflict, Forbidden, Invalid, NotFound
+from dockyard.auth.errors import AuthenticationFailed
 from dockyard.auth.facts import allowed
 from dockyard.auth.policy import ANONYMOUS, Subject
-from dockyard.auth.requests import AccessRequest
+from dockyard.errors import Conflict, Forbidden, Invalid, NotFound
+from dockyard.tenancy.requests import AccessRequest
 from tests.unit.auth.factories import Env, audit_log, new_repository, new_user, visibility_of
 
 OWNER_NEEDED = re.escape("this needs the owner role (or higher) in workspace 'lab'")

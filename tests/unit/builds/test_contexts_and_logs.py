@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.auth.errors import Invalid
 from dockyard.builds.contexts import context_path, store_context, unpack
 from dockyard.builds.logs import LogHub, RunLog, read_log
+from dockyard.errors import Invalid
 from dockyard.storage.base import PathNotFound
 from dockyard.storage.memory import MemoryDriver
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from dockyard.auth.errors import Invalid
 from dockyard.builds.spec import (
     GitSource,
     Recipe,
@@ -15,6 +14,7 @@ from dockyard.builds.spec import (
     check_platform,
     full_name,
 )
+from dockyard.errors import Invalid
 
 BASE = Recipe(context="local", dockerfile="FROM scratch\n", context_digest="sha256:" + "a" * 64)
 

@@ -14,8 +14,9 @@ from sqlalchemy import delete, select
 
 from dockyard.app import Services
 from dockyard.catalog.inspections import ATTEMPTS, JOB_KIND
-from dockyard.db.tables import image_events, image_versions, jobs
+from dockyard.catalog.tables import image_events, image_versions
 from dockyard.jobs.queue import JobQueue
+from dockyard.jobs.tables import jobs
 from dockyard.jobs.worker import Worker
 from dockyard.storage.memory import MemoryDriver
 from tests.support.catalog import gzip_layer, image_config

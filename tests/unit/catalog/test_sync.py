@@ -14,7 +14,8 @@ from sqlalchemy import select
 
 from dockyard.app import Services
 from dockyard.catalog.inspections import JOB_KIND
-from dockyard.db.tables import image_events, image_versions, images, jobs
+from dockyard.catalog.tables import image_events, image_versions, images
+from dockyard.jobs.tables import jobs
 from dockyard.registry.events import ManifestPushed
 from dockyard.storage.memory import MemoryDriver
 from tests.support.catalog import gzip_layer, image_config

@@ -15,9 +15,10 @@ import pytest
 from typer.testing import CliRunner
 
 from dockyard.api.v1 import inputs
-from dockyard.auth import jwt_tokens, requests, tokens
+from dockyard.auth import jwt_tokens, tokens
 from dockyard.cli import numbers
 from dockyard.cli.main import app
+from dockyard.tenancy import requests
 
 DAYS = ["nan", "NaN", "inf", "-inf", "1e308", "1" * 5000, "0", "0.0001", "-1", "many"]
 IDS = ["0", "2147483648", "9" * 5000, "x"]

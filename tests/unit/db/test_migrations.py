@@ -1,5 +1,5 @@
 """Migrations against real SQLite and PostgreSQL: they reach head, and the schema they build
-is the one ``dockyard.db.tables`` describes."""
+is the one every feature's ``tables.py`` describes (gathered by :mod:`dockyard.app.schema`)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 
+from dockyard.app.schema import metadata
 from dockyard.db.engine import Database
 from dockyard.db.migrate import alembic_config, current_revision, head_revision, upgrade
-from dockyard.db.tables import metadata
 
 
 def _differences(connection: Connection) -> list[Any]:

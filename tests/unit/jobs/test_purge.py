@@ -8,9 +8,10 @@ import json
 
 from sqlalchemy import insert, select
 
+from dockyard.auth.tables import workspaces
 from dockyard.builds import runs
+from dockyard.builds.tables import build_definitions, build_runs
 from dockyard.db.engine import Database
-from dockyard.db.tables import build_definitions, build_runs, workspaces
 from dockyard.jobs.queue import PURGE_BATCH, JobQueue
 from dockyard.jobs.recovery import recover_periodically
 from tests.unit.jobs.conftest import Clock
@@ -112,6 +113,7 @@ async def _run(db: Database, run_id: int) -> dict[str, object]:
 async def test_a_job_whose_build_has_not_ended_is_kept_until_the_build_settles(
     db: Database, queue: JobQueue, clock: Clock
 ) -> None:
+    queue.keep_while_needed(runs.jobs_still_needed)  # as the app wires the builds
     # A worker stops on the build's last attempt: recovery fails the job, and only the job
     # knows why until the run is next read.
     lost = await queue.enqueue("build", {}, max_attempts=1)

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import select
 
 from dockyard.db.engine import Database
-from dockyard.db.tables import jobs
 from dockyard.jobs.queue import Job, JobQueue
+from dockyard.jobs.tables import jobs
 from tests.unit.conftest import MetadataDatabases
 from tests.unit.jobs.conftest import Clock
 

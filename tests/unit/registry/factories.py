@@ -9,9 +9,9 @@ from pathlib import Path
 from sqlalchemy import update
 
 from dockyard.app import Services, build_services
-from dockyard.db import tables
 from dockyard.db.engine import Database
 from dockyard.oci.digest import Digest
+from dockyard.registry import tables
 from dockyard.registry.blobs import BlobService
 from dockyard.registry.uploads import UploadService
 from dockyard.settings import Settings

@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import select, update
 
 from dockyard.app import Services
-from dockyard.db import tables
 from dockyard.oci.digest import Digest
 from dockyard.oci.errors import ErrorCode, RegistryError
+from dockyard.registry import tables
 from dockyard.registry.paths import blob_path
 from dockyard.storage.filesystem import FilesystemDriver
 from tests.unit.registry.factories import open_services, push_blob

@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import select, update
 
 from dockyard.app import Services
-from dockyard.db import tables
 from dockyard.db.engine import Connection, Database
 from dockyard.oci.digest import Digest
 from dockyard.oci.errors import ErrorCode, RegistryError
+from dockyard.registry import tables
 from dockyard.registry.gc import GarbageCollector, GcReport
 from dockyard.registry.paths import blob_path, upload_dir
 from dockyard.storage.base import PathNotFound

@@ -15,8 +15,8 @@ from pathlib import Path
 from sqlalchemy import select
 
 from dockyard.app import Services
-from dockyard.db import tables
 from dockyard.oci.digest import Digest
+from dockyard.registry import tables
 from dockyard.registry.paths import blob_path, upload_dir
 from tests.unit.registry.factories import age, open_services, push_blob, stream
 from tests.unit.registry.pausing import Gate, PausingFilesystemDriver, PausingMemoryDriver

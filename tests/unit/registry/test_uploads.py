@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import func, select
 
 from dockyard.app import Services
-from dockyard.db import tables
 from dockyard.oci.digest import Digest
 from dockyard.oci.errors import ErrorCode, RegistryError
+from dockyard.registry import tables
 from dockyard.registry.paths import blob_path, upload_dir, upload_path
 from dockyard.registry.uploads import BUFFER
 from dockyard.storage.base import PathNotFound

@@ -30,6 +30,7 @@ from starlette.responses import JSONResponse, Response
 from dockyard.api.deps import Caller
 from dockyard.api.problems import problem
 from dockyard.api.v1.inputs import Bytes, Index, Name, Names, Text
+from dockyard.archive.errors import ArchiveError, DigestMismatch, UnsafeArchive
 from dockyard.auth.guard import require_user
 from dockyard.auth.policy import Subject
 from dockyard.catalog.service import VersionSettings
@@ -38,11 +39,10 @@ from dockyard.oci.errors import InvalidValue, RegistryError
 from dockyard.oci.ranges import parse_content_range, parse_length
 from dockyard.registry.http.errors import translate_value
 from dockyard.registry.uploads import BodyInterrupted
-from dockyard.transfer.archive_results import ArchiveImageInfo
-from dockyard.transfer.archive_sessions import ArchiveStatus, OffsetMismatch, TooLarge
-from dockyard.transfer.archive_uploads import ArchiveUploads
-from dockyard.transfer.archive_versions import ArchiveVersions, VersionRequest
-from dockyard.transfer.archives.errors import ArchiveError, DigestMismatch, UnsafeArchive
+from dockyard.transfer.imports.results import ArchiveImageInfo
+from dockyard.transfer.imports.service import ArchiveUploads
+from dockyard.transfer.imports.sessions import ArchiveStatus, OffsetMismatch, TooLarge
+from dockyard.transfer.imports.versions import ArchiveVersions, VersionRequest
 
 router = APIRouter(tags=["archives"])
 BINARY_BODY: dict[str, Any] = {

@@ -8,8 +8,8 @@ from dockyard.api.deps import Caller, Services
 from dockyard.api.v1.inputs import IdQuery, Name
 from dockyard.auth import audit
 from dockyard.auth.audit import AuditEntry
-from dockyard.auth.errors import Forbidden
 from dockyard.auth.guard import find_workspace, require_role, require_user
+from dockyard.errors import Forbidden
 
 router = APIRouter(tags=["audit"])
 

@@ -12,11 +12,11 @@ from pydantic import BaseModel, Field
 
 from dockyard.api.deps import Caller, ClientIp
 from dockyard.api.v1.inputs import Name, Names, Offset, Text
-from dockyard.catalog.credentials import CredentialStore, StoredCredential
 from dockyard.catalog.service import Catalog, Page, VersionSettings
 from dockyard.catalog.usage import ImageUsage, Usage, WorkspaceUsage
 from dockyard.catalog.verify import Pinned, Runnable, Verification
 from dockyard.catalog.views import ImageEvent, ImageView, VersionView
+from dockyard.upstream.credentials import CredentialStore, StoredCredential
 
 router = APIRouter(tags=["catalog"])
 

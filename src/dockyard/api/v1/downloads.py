@@ -21,11 +21,11 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response, StreamingResponse
 
 from dockyard.api.deps import Caller, ClientIp
-from dockyard.api.ranges import span_of
 from dockyard.api.v1.catalog import Services as CatalogServicesDep
 from dockyard.api.v1.catalog import registry_host
 from dockyard.api.v1.inputs import Name, Text
-from dockyard.transfer.exports import Exports
+from dockyard.http.ranges import span_of
+from dockyard.transfer.exports.service import Exports
 
 router = APIRouter(tags=["transfer"])
 

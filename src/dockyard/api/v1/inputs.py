@@ -18,8 +18,8 @@ from pydantic import AfterValidator, Field, StringConstraints
 from pydantic_core import PydanticCustomError
 
 from dockyard.auth.jwt_tokens import MIN_LIFETIME_DAYS
-from dockyard.auth.requests import MAX_GRANT_DAYS
 from dockyard.auth.tokens import MAX_TOKEN_DAYS
+from dockyard.tenancy.requests import MAX_GRANT_DAYS
 
 MAX_ID = 2**31 - 1  # PostgreSQL's integer: every id column
 MAX_BYTES = 2**53 - 1  # sizes and offsets: 8 PiB, and exact in every JSON reader

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from dockyard.api.deps import Caller, ClientIp, Services
 from dockyard.api.v1.inputs import GrantDays, Name, Text
-from dockyard.auth.repositories import Grant, RepositoryInfo, RepositoryPermissions
+from dockyard.tenancy.repositories import Grant, RepositoryInfo, RepositoryPermissions
 
 router = APIRouter(tags=["repositories"])
 

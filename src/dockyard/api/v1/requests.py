@@ -9,8 +9,8 @@ from pydantic import BaseModel, Field
 
 from dockyard.api.deps import Caller, ClientIp, Services
 from dockyard.api.v1.inputs import GrantDays, IdPath, Name, Text
-from dockyard.auth.repositories import Grant
-from dockyard.auth.requests import AccessRequest, Notification
+from dockyard.tenancy.repositories import Grant
+from dockyard.tenancy.requests import AccessRequest, Notification
 
 router = APIRouter(tags=["access requests"])
 

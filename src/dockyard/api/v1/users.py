@@ -9,9 +9,9 @@ from dockyard.api.deps import Caller, ClientIp, Services
 from dockyard.api.v1.inputs import IdPath, Name, Names, Text, TokenDays
 from dockyard.auth.accounts import User
 from dockyard.auth.bearer import looks_like_access_token
-from dockyard.auth.errors import Forbidden, Invalid
 from dockyard.auth.guard import require_user
 from dockyard.auth.tokens import NewToken, TokenInfo
+from dockyard.errors import Forbidden, Invalid
 
 router = APIRouter(tags=["users"])
 

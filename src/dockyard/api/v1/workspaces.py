@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from dockyard.api.deps import Caller, ClientIp, Services
 from dockyard.api.v1.inputs import Name, Text
 from dockyard.auth.guard import Workspace
-from dockyard.auth.workspaces import Member, Team
+from dockyard.tenancy.workspaces import Member, Team
 
 router = APIRouter(tags=["workspaces"])
 

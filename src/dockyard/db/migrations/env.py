@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from dockyard.db.tables import metadata
+from dockyard.db.metadata import metadata
 
 connection: Connection | None = context.config.attributes.get("connection")
 if connection is None:

@@ -1,0 +1,101 @@
+"""Tables of the catalog: images, their versions, their history, uncompressed layer sizes
+and the per-workspace catalog policy.
+
+Timestamps are float seconds since the epoch (UTC). All tables are on the one
+:data:`dockyard.db.metadata.metadata`."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    false,
+)
+
+from dockyard.db.metadata import DIGEST, metadata
+
+images = Table(
+    "images",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("workspace_id", Integer, ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("created_at", Float, nullable=False),
+    Column("created_by", String(140), nullable=False, server_default=""),
+    Column("updated_at", Float, nullable=False),
+    Column("updated_by", String(140), nullable=False, server_default=""),
+    Column("built_at", Float),
+    Column("built_by", String(140)),
+    Index("ix_images_workspace", "workspace_id"),
+)
+
+
+image_versions = Table(
+    "image_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("image_id", Integer, ForeignKey("images.id", ondelete="CASCADE"), nullable=False),
+    Column("version", String(128), nullable=False),
+    Column("source", String(10), nullable=False),  # internal, external
+    Column("kind", String(10), nullable=False, server_default="tool"),  # tool, bench
+    Column("cluster_compatibility", Text, nullable=False, server_default="[]"),  # JSON list, bench only
+    Column("access", String(10), nullable=False, server_default="workspace"),  # public, workspace, private
+    Column("regions", Text, nullable=False, server_default="[]"),  # JSON list
+    # internal: pending, available, failed; external: unverified, reachable, unreachable
+    Column("status", String(12), nullable=False),
+    Column("status_reason", Text),
+    Column("external_reference", String(600)),  # canonical reference, external versions
+    Column("digest", String(150)),
+    Column("media_type", String(255)),
+    Column("compressed_size", BigInteger),
+    Column("uncompressed_size", BigInteger),
+    Column("platforms", Text, nullable=False, server_default="[]"),  # JSON list of os/arch[/variant]
+    Column("warnings", Text, nullable=False, server_default="[]"),  # JSON list of {code, message}
+    Column("checked_at", Float),
+    Column("created_at", Float, nullable=False),
+    Column("created_by", String(140), nullable=False, server_default=""),
+    Column("updated_at", Float, nullable=False),
+    UniqueConstraint("image_id", "version", name="uq_image_versions_image_version"),
+)
+
+
+image_events = Table(
+    "image_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("image_id", Integer, ForeignKey("images.id", ondelete="CASCADE"), nullable=False),
+    Column("version", String(128)),
+    Column("at", Float, nullable=False),
+    Column("actor", String(140), nullable=False, server_default=""),
+    Column("kind", String(40), nullable=False),  # created, modified, pushed, built, verified, ...
+    Column("detail", Text, nullable=False, server_default="{}"),  # JSON object
+    Index("ix_image_events_image", "image_id", "id"),
+)
+
+
+# Uncompressed sizes of layer blobs, measured once per blob (layers are shared).
+blob_uncompressed = Table(
+    "blob_uncompressed",
+    metadata,
+    Column("digest", DIGEST, ForeignKey("blobs.digest", ondelete="CASCADE"), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+)
+
+
+# Workspace policies for the catalog (one row per workspace that set one).
+catalog_policies = Table(
+    "catalog_policies",
+    metadata,
+    Column("workspace_id", Integer, ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True),
+    Column("require_amd64", Boolean, nullable=False, server_default=false()),
+)

@@ -1,0 +1,26 @@
+"""The domain errors every service raises, whatever its feature. They carry no HTTP status: each
+edge translates them once, in one table (problem+json in :mod:`dockyard.http.problems`, spec
+errors in :mod:`dockyard.registry.http.errors`, OAuth errors at the token endpoint, messages in
+the CLI). Errors that belong to one feature subclass these where a caller may treat them alike."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base class; ``str(error)`` is a message fit for the user."""
+
+
+class Forbidden(DomainError):
+    """Authenticated, but not allowed. Only used where existence is not a secret."""
+
+
+class NotFound(DomainError):
+    """Does not exist, or the caller may not know that it exists."""
+
+
+class Conflict(DomainError):
+    """A name is taken, or the object is in a state that forbids the change."""
+
+
+class Invalid(DomainError):
+    """Malformed input; the message says what is expected."""

@@ -1,0 +1,111 @@
+"""Tables of the OCI registry: blobs (bytes in storage, keyed by digest; see
+:mod:`dockyard.registry.paths`), their links into repositories, manifests (``content`` holds
+the bytes exactly as received), tags, upload sessions and the claims that keep GC away.
+
+Timestamps are float seconds since the epoch (UTC). All tables are on the one
+:data:`dockyard.db.metadata.metadata`."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from dockyard.db.metadata import DIGEST, metadata
+
+# Content-addressed blobs, shared by every repository. ``state`` is 'live' or 'deleting'
+# (set by GC before it removes the bytes, so that a concurrent upload waits instead of
+# racing with the delete); ``touched_at`` is refreshed by every upload and mount.
+blobs = Table(
+    "blobs",
+    metadata,
+    Column("digest", DIGEST, primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("state", String(10), nullable=False, server_default="live"),
+    Column("created_at", Float, nullable=False),
+    Column("touched_at", Float, nullable=False),
+)
+
+
+# A blob claimed by an upload or an import that is moving its bytes into place and has not
+# linked it yet: GC leaves a claimed blob alone, whatever its grace period, until the link
+# replaces the claim (same transaction) or the claim lapses (its holder died).
+blob_claims = Table(
+    "blob_claims",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("digest", DIGEST, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Index("ix_blob_claims_digest", "digest"),
+)
+
+
+# A repository may serve a blob only through a link (uploads and mounts create them).
+repository_blobs = Table(
+    "repository_blobs",
+    metadata,
+    Column("repository_id", Integer, ForeignKey("repositories.id", ondelete="CASCADE"), primary_key=True),
+    Column("digest", DIGEST, ForeignKey("blobs.digest"), primary_key=True),
+    Column("touched_at", Float, nullable=False),
+    Index("ix_repository_blobs_digest", "digest"),
+)
+
+
+manifests = Table(
+    "manifests",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("repository_id", Integer, ForeignKey("repositories.id", ondelete="CASCADE"), nullable=False),
+    Column("digest", DIGEST, nullable=False),
+    Column("media_type", String(255), nullable=False),
+    Column("content", LargeBinary, nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("artifact_type", String(255)),
+    Column("subject_digest", DIGEST),
+    Column("annotations", Text),  # JSON object, for referrers listings
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("repository_id", "digest", name="uq_manifests_repository_digest"),
+    Index("ix_manifests_subject", "repository_id", "subject_digest"),
+)
+
+
+# What a manifest references: kind 'blob' (config and layers) or 'manifest' (index children).
+manifest_references = Table(
+    "manifest_references",
+    metadata,
+    Column("manifest_id", Integer, ForeignKey("manifests.id", ondelete="CASCADE"), primary_key=True),
+    Column("kind", String(10), primary_key=True),
+    Column("digest", DIGEST, primary_key=True),
+    Index("ix_manifest_references_digest", "digest"),
+)
+
+
+tags = Table(
+    "tags",
+    metadata,
+    Column("repository_id", Integer, ForeignKey("repositories.id", ondelete="CASCADE"), primary_key=True),
+    Column("name", String(128), primary_key=True),
+    Column("manifest_digest", DIGEST, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Index("ix_tags_manifest", "repository_id", "manifest_digest"),
+)
+
+
+uploads = Table(
+    "uploads",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("repository_id", Integer, ForeignKey("repositories.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)

@@ -1,1 +1,2 @@
-"""Pure OCI vocabulary: digests, names, media types, manifests and spec error codes. No I/O."""
+"""Pure OCI vocabulary: digests, names, references, media types, manifests, byte ranges, and
+the ``ValueError`` kinds that refuse bad values. No I/O, no HTTP codes."""

@@ -1,2 +1,3 @@
-"""Moving images in and out: tar import and export, external import, and the upstream
-registry client that verifies external references (:mod:`dockyard.upstream.client`)."""
+"""Moving images as files: archive uploads in (:mod:`.imports`) and archive downloads out
+(:mod:`.exports`). The tar format itself is :mod:`dockyard.archive`; other registries are
+:mod:`dockyard.upstream`."""

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Install what Dockyard needs on Debian 12, then the Python environment in .venv.
 #
-#   scripts/setup.sh runtime   what serving needs: Python 3.11+ with venv, `pip install -e .`
+#   scripts/setup.sh runtime   what serving needs: Python 3.11+ with venv, `pip install -e .`,
+#                              and the web UI's npm packages (`npm ci` from web/package-lock.json)
 #   scripts/setup.sh test      everything the tests run as well: the real container clients
 #                              (skopeo, podman, buildah, docker, containerd/ctr), the reference
-#                              registry, busybox for the test image, psql, nginx, wrk;
-#                              `pip install -e '.[test]'`
+#                              registry, busybox for the test image, psql, nginx, wrk,
+#                              Chromium for the UI tests; `pip install -e '.[test]'`, and the
+#                              UI's npm packages with the test ones (axe-core)
 #
 # Idempotent: Debian packages already installed (checked with dpkg-query) are left alone and
 # `apt-get update` runs only when something is missing. As root, missing packages are
@@ -47,6 +49,9 @@ if ! command -v "$python" >/dev/null 2>&1 ||
 elif ! "$python" -c 'import venv, ensurepip' 2>/dev/null; then
     packages+=(python3-venv)
 fi
+# npm installs the web UI's packages (Debian's npm brings Node.js); a Node.js installed
+# another way is used as it is.
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 
 test_packages=(
     # podman, buildah and skopeo; runc because crun cannot run containers on hybrid cgroups
@@ -65,6 +70,8 @@ test_packages=(
     apache2-utils
     # git, and ssh for ssh:// git contexts (git only recommends it)
     git openssh-client ca-certificates
+    # the browser the UI tests drive with Playwright (never a downloaded one)
+    chromium
 )
 if [[ $mode == test ]]; then
     packages+=("${test_packages[@]}")
@@ -105,13 +112,37 @@ fi
 if [[ $mode == test ]]; then
     tools=(skopeo podman buildah runc newuidmap conmon dockerd docker containerd ctr
         containerd-shim-runc-v2 docker-registry busybox psql nginx wrk hey curl git htpasswd
-        slirp4netns unshare ssh)
+        slirp4netns unshare ssh chromium)
     absent=()
     for tool in "${tools[@]}"; do
         PATH=$PATH:/usr/sbin:/sbin:/usr/libexec/podman command -v "$tool" >/dev/null 2>&1 || absent+=("$tool")
     done
     ((${#absent[@]} == 0)) || die "installed, but still not found on PATH: ${absent[*]}"
     [[ -x /bin/busybox ]] || die "/bin/busybox (busybox-static) is missing: the test image is built from it"
+fi
+
+# --- the web UI's npm packages ----------------------------------------------------------
+# Installed from web/package-lock.json (exact versions and integrity hashes), then the files
+# the UI loads are copied into the package's static folder with their licences. A stamp of the
+# lock file and the mode skips this when nothing changed.
+
+web=$repo/web
+vendor=$repo/src/dockyard/web/static/vendor
+stamp="$mode $(sha256sum "$web/package-lock.json" | cut -d' ' -f1)"
+if [[ ! -f $vendor/.stamp || $(cat "$vendor/.stamp") != "$stamp" ]]; then
+    say "npm ci in web/ ($([[ $mode == test ]] && echo 'with the test packages' || echo 'runtime packages'))"
+    npm_flags=(--no-audit --no-fund --ignore-scripts --loglevel=error)
+    [[ $mode == runtime ]] && npm_flags+=(--omit=dev)
+    (cd "$web" && npm ci "${npm_flags[@]}")
+    mkdir -p "$vendor"
+    cp "$web/node_modules/preact/dist/preact.mjs" "$vendor/preact.mjs"
+    cp "$web/node_modules/preact/hooks/dist/hooks.mjs" "$vendor/hooks.mjs"
+    cp "$web/node_modules/htm/dist/htm.mjs" "$vendor/htm.mjs"
+    cp "$web/node_modules/preact/LICENSE" "$vendor/LICENSE.preact"
+    cp "$web/node_modules/htm/LICENSE" "$vendor/LICENSE.htm"
+    printf '%s' "$stamp" >"$vendor/.stamp"
+else
+    say "web UI packages: up to date"
 fi
 
 # --- Python environment -----------------------------------------------------------------

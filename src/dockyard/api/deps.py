@@ -1,7 +1,10 @@
 """Dependencies of the /api/v1 routes: the services and the caller.
 
-Callers authenticate with HTTP Basic (username and password or personal access token)
-or ``Authorization: Bearer <personal access token>``. Successful Basic checks are cached
+Callers authenticate with HTTP Basic (username and password or personal access token),
+``Authorization: Bearer <personal access token>``, or, in a browser, the session cookie that
+``POST /api/v1/session`` sets (see :mod:`dockyard.api.v1.session`); a request authenticated by
+the cookie that is not a plain read must carry the ``X-Dockyard-Web`` header, which no
+cross-site form can set. Successful Basic checks are cached
 for 30 seconds per process (keyed by a hash of the header), so that scripts that send a
 password with every call do not pay for argon2 each time; a cached check still reads the
 account's login stamp, so a password change or a disabled account takes effect at once.
@@ -20,9 +23,13 @@ from dockyard.auth.authorizer import parse_basic
 from dockyard.auth.bearer import looks_like_access_token
 from dockyard.auth.errors import AuthenticationFailed
 from dockyard.auth.policy import ANONYMOUS, Subject
+from dockyard.errors import Forbidden
 from dockyard.tenancy.services import Identity
 
 CACHE_SECONDS = 30.0
+SESSION_COOKIE = "dockyard_session"
+WEB_HEADER = "x-dockyard-web"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class Authenticator:
@@ -33,7 +40,7 @@ class Authenticator:
     async def __call__(self, request: Request) -> Subject:
         header = request.headers.get("authorization")
         if not header:
-            return ANONYMOUS
+            return await self._from_cookie(request)
         key = hashlib.sha256(header.encode()).hexdigest()
         now = time.monotonic()
         cached = self._cache.get(key)
@@ -58,6 +65,26 @@ class Authenticator:
         if len(self._cache) > 1024:
             self._cache.popitem(last=False)
         return subject
+
+    async def _from_cookie(self, request: Request) -> Subject:
+        secret = request.cookies.get(SESSION_COOKIE)
+        if not secret:
+            return ANONYMOUS
+        if request.method not in SAFE_METHODS and not request.headers.get(WEB_HEADER):
+            raise Forbidden(
+                "a browser session may change things only from Dockyard's own pages "
+                f"(the {WEB_HEADER} header is missing); scripts should use a personal access token"
+            )
+        subject = await self.identity.accounts.from_access_token(secret)
+        if subject is None:
+            raise AuthenticationFailed("your session has ended; sign in again")
+        request.state.signed_in_by_cookie = True
+        return subject
+
+
+def signed_in_by_cookie(request: Request) -> bool:
+    """Whether the caller was authenticated by the web session cookie."""
+    return bool(getattr(request.state, "signed_in_by_cookie", False))
 
 
 def identity(request: Request) -> Identity:

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
-from dockyard.api.deps import anonymous_may_call, require_signed_in
+from dockyard.api.deps import WEB_HEADER, anonymous_may_call, require_signed_in
 from dockyard.auth.errors import AuthenticationFailed, Throttled
 from dockyard.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from dockyard.volumes import InsufficientStorage
@@ -42,7 +42,9 @@ async def _access_error(request: Request, exc: Exception) -> Response:
     headers: dict[str, str] = {}
     if isinstance(exc, Throttled):
         headers["Retry-After"] = str(int(exc.retry_after) + 1)
-    if isinstance(exc, AuthenticationFailed):
+    if isinstance(exc, AuthenticationFailed) and not request.headers.get(WEB_HEADER):
+        # Scripts are told how to authenticate; the web UI's own calls are not, or the
+        # browser would open its password dialog over the page's sign-in form.
         headers["WWW-Authenticate"] = 'Basic realm="dockyard"'
     return problem(status, slug, title, str(exc), headers)
 

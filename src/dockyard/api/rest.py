@@ -11,9 +11,11 @@ from dockyard.api.v1 import (
     audit,
     builds,
     downloads,
+    references,
     repositories,
     requests,
     robots,
+    session,
     users,
     workspaces,
 )
@@ -60,6 +62,8 @@ def create_api(
     # Routes match in the order they are added: the catalog's catch-all /images/{name:path}
     # must come after every more specific /images/... route of other routers.
     for module in (
+        session,
+        references,
         users,
         workspaces,
         robots,

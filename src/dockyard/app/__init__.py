@@ -85,6 +85,7 @@ from dockyard.transfer.imports.service import ArchiveUploads
 from dockyard.transfer.imports.versions import ArchiveVersions
 from dockyard.upstream.credentials import CredentialStore
 from dockyard.upstream.verifier import UpstreamResolver
+from dockyard.web.app import WebUI
 
 log = logging.getLogger("dockyard")
 
@@ -337,6 +338,7 @@ class Dockyard:
                     build_service=services.builds,
                 ),
             ),
+            Mount("/", WebUI(__version__)),  # the web UI: /, /static and its page paths (last)
         ]
         self.web = AccessLog(Starlette(routes=routes), self.access_lines)
         self._holder = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"

@@ -1,0 +1,191 @@
+// One image: its versions (status, platforms, digest, sizes), how to pull each pinned, the
+// storage it uses, its history, downloads, and (when it cannot be seen) a request for access.
+import { useState } from "preact/hooks";
+import { ApiError, del, get, imagePath, post } from "../lib/api.js";
+import { html } from "../lib/html.js";
+import { Icon } from "../lib/icons.js";
+import { Link } from "../lib/router.js";
+import { useSession } from "../lib/session.js";
+import { ago, bytes, shortDigest, when } from "../lib/format.js";
+import { Button, CopyText, Dialog, Empty, ErrorNote, Field, Spinner, useAction, useLoad } from "../components/ui.js";
+import { VersionStatus } from "./repository.js";
+
+const EVENT_TEXT = {
+  created: "Created",
+  modified: "Modified",
+  pushed: "Pushed",
+  inspected: "Inspected",
+  verified: "Verified",
+  "version.added": "Version added",
+  "version.deleted": "Version deleted",
+  "build.started": "Build started",
+  built: "Built",
+};
+
+function downloadReason(image, version, session) {
+  if (version.source === "external") return "external images are pulled from their own registry";
+  if (version.status !== "available") return `this version is ${version.status}, not available`;
+  const member = session.workspaces.some((w) => w.name === image.workspace);
+  if (!member && !session.user.is_admin) return "only members of the image's workspace may download it";
+  return null;
+}
+
+function PullCommand({ image, version }) {
+  const pinned = useLoad(
+    (signal) => get(`/images/${imagePath(image)}/versions/${encodeURIComponent(version.version)}/resolve`, { signal }),
+    [image, version.version, version.digest],
+  );
+  if (pinned.error) return html`<p class="muted">${pinned.error.message}</p>`;
+  if (!pinned.data) return html`<${Spinner} label="Resolving…" />`;
+  return html`<${CopyText} text=${`docker pull ${pinned.data.reference}`} label=${`pull command for ${version.version}`} />`;
+}
+
+function PinDigest({ image, version, onPinned }) {
+  const [name, setName] = useState(`${version.version}-${shortDigest(version.digest)}`);
+  const [open, setOpen] = useState(false);
+  const [pin, busy, error] = useAction(async () => {
+    const base = version.external_reference.replace(/@sha256:[0-9a-f]+$/, "").replace(/:[^:/]+$/, "");
+    await post(`/images/${imagePath(image)}/versions`, { reference: `${base}@${version.digest}`, version: name });
+    setOpen(false);
+    onPinned();
+  });
+  if (!open) return html`<${Button} kind="secondary" icon="lock" onClick=${() => setOpen(true)}>Pin the digest</${Button}>`;
+  return html`<${Dialog} title="Pin the digest" onClose=${() => setOpen(false)}>
+    <p>Adds a version that always means <code>${shortDigest(version.digest)}</code>, whatever
+      <code>${version.version}</code> points to later.</p>
+    <${Field} id="pin-name" label="New version name" error=${error?.fields?.version}>
+      <input id="pin-name" value=${name} onInput=${(e) => setName(e.target.value)} />
+    </${Field}>
+    <${ErrorNote} error=${error?.fields?.version ? null : error} />
+    <div class="actions">
+      <${Button} onClick=${() => setOpen(false)}>Cancel</${Button}>
+      <${Button} kind="primary" busy=${busy} onClick=${() => pin()}>Pin</${Button}>
+    </div>
+  </${Dialog}>`;
+}
+
+function VersionCard({ image, version, session, reload, usage }) {
+  const reason = downloadReason(image, version, session);
+  const [removing, setRemoving] = useState(false);
+  const [remove, busy, error] = useAction(async () => {
+    await del(`/images/${imagePath(image.name)}/versions/${encodeURIComponent(version.version)}`);
+    setRemoving(false);
+    reload();
+  });
+  const moving = version.warnings.find((w) => w.code === "moving_tag");
+  const archive = (format) =>
+    `/api/v1/images/${imagePath(image.name)}/versions/${encodeURIComponent(version.version)}/archive?format=${format}`;
+  return html`<article class="card version" aria-labelledby=${`v-${version.version}`}>
+    <header class="card-head">
+      <h3 id=${`v-${version.version}`}><code>${version.version}</code></h3>
+      <${VersionStatus} version=${{ ...version, image: image.name }} />
+    </header>
+    <dl class="facts">
+      <dt>Source</dt><dd>${version.source === "external" ? html`External: <code>${version.external_reference}</code>` : "Internal (stored here)"}</dd>
+      <dt>Type</dt><dd>${version.kind === "bench" ? "Bench" : "Tool"}</dd>
+      <dt>Platforms</dt><dd>${version.platforms.length ? version.platforms.join(", ") : "—"}</dd>
+      <dt>Digest</dt><dd>${version.digest ? html`<code title=${version.digest}>${version.digest}</code>` : "—"}</dd>
+      <dt>Size</dt><dd>${bytes(version.compressed_size)} compressed${version.uncompressed_size ? `, ${bytes(version.uncompressed_size)} unpacked` : ""}</dd>
+      ${usage !== undefined && html`<dt>Stored here</dt><dd>${bytes(usage)}</dd>`}
+      <dt>Regions</dt><dd>${version.regions.length ? version.regions.join(", ") : "—"}</dd>
+      <dt>Added</dt><dd>${when(version.created_at)} by ${version.created_by}</dd>
+    </dl>
+    ${moving && html`<p class="warning" role="note">${moving.message}</p>`}
+    <${PullCommand} image=${image.name} version=${version} />
+    <div class="row">
+      <a class=${`btn btn-secondary${reason ? " disabled" : ""}`} href=${reason ? undefined : archive("docker")} aria-disabled=${reason ? "true" : undefined}>
+        <${Icon} name="download" />Download for docker load</a>
+      <a class=${`btn btn-secondary${reason ? " disabled" : ""}`} href=${reason ? undefined : archive("oci")} aria-disabled=${reason ? "true" : undefined}>
+        <${Icon} name="download" />Download OCI archive</a>
+      ${moving && version.digest && html`<${PinDigest} image=${image.name} version=${version} onPinned=${reload} />`}
+      ${version.source === "external" && html`<${Button} kind="danger" icon="trash" onClick=${() => setRemoving(true)}>Delete</${Button}>`}
+    </div>
+    ${reason && html`<p class="hint">Downloads: ${reason}.</p>`}
+    ${removing &&
+    html`<${Dialog} title=${`Delete ${image.name}:${version.version}?`} onClose=${() => setRemoving(false)}>
+      <p>The version leaves the catalog; the image stays in its own registry.</p>
+      <${ErrorNote} error=${error} />
+      <div class="actions">
+        <${Button} onClick=${() => setRemoving(false)}>Cancel</${Button}>
+        <${Button} kind="danger" icon="trash" busy=${busy} onClick=${() => remove()}>Delete</${Button}>
+      </div>
+    </${Dialog}>`}
+  </article>`;
+}
+
+function RequestAccess({ name }) {
+  const [message, setMessage] = useState("");
+  const [sent, setSent] = useState(null);
+  const [send, busy, error] = useAction(async () => {
+    setSent(await post("/access-requests", { repository: name, action: "pull", message }));
+  });
+  if (sent) {
+    return html`<p class="notice" role="status"><${Icon} name="ok" />Request sent: the maintainers of
+      <code>${name.split("/")[0]}</code> are notified, and so are you when they answer.</p>`;
+  }
+  return html`<${Empty} title="You cannot see this image" icon="lock">
+    <p>It does not exist, or it is private. If you know it exists, ask its maintainers for access.</p>
+    <form class="request" onSubmit=${(e) => {
+      e.preventDefault();
+      send();
+    }}>
+      <${Field} id="request-message" label="Message to the maintainers">
+        <textarea id="request-message" rows="3" value=${message} onInput=${(e) => setMessage(e.target.value)}
+          placeholder="What you need it for"></textarea>
+      </${Field}>
+      <${ErrorNote} error=${error} />
+      <${Button} kind="primary" type="submit" busy=${busy} icon="key">Request access</${Button}>
+    </form>
+  </${Empty}>`;
+}
+
+export function ImagePage({ name }) {
+  const session = useSession();
+  const image = useLoad((signal) => get(`/images/${imagePath(name)}`, { signal }), [name]);
+  const history = useLoad((signal) => get(`/images/${imagePath(name)}/events`, { signal }), [name]);
+  const usage = useLoad((signal) => get(`/images/${imagePath(name)}/usage`, { signal }).catch(() => null), [name]);
+  const reload = () => {
+    image.reload();
+    history.reload();
+    usage.reload();
+  };
+  if (image.error instanceof ApiError && image.error.status === 404) {
+    return html`<section class="page"><p><${Link} href="/repository">← Docker Repository</${Link}></p>
+      <h1>${name}</h1><${RequestAccess} name=${name} /></section>`;
+  }
+  if (image.error) return html`<section class="page"><${ErrorNote} error=${image.error} /></section>`;
+  if (!image.data) return html`<${Spinner} label="Loading the image…" />`;
+  const data = image.data;
+  const perVersion = Object.fromEntries((usage.data?.versions || []).map((v) => [v.version, v.bytes]));
+  return html`<section class="page">
+    <p><${Link} href="/repository">← Docker Repository</${Link}></p>
+    <header class="page-head">
+      <div>
+        <h1>${data.name}</h1>
+        <p class="muted">${data.description || "No description."}</p>
+      </div>
+      <dl class="facts facts-inline">
+        <dt>Workspace</dt><dd>${data.workspace}</dd>
+        <dt>Stored here</dt><dd>${usage.data ? bytes(usage.data.bytes) : "—"}</dd>
+        <dt>Modified</dt><dd>${ago(data.updated_at)} by ${data.updated_by}</dd>
+      </dl>
+    </header>
+    <h2>Versions</h2>
+    ${data.versions.length === 0 && html`<p class="muted">No versions you may see.</p>`}
+    <div class="cards">
+      ${data.versions.map(
+        (v) => html`<${VersionCard} key=${v.version} image=${data} version=${v} session=${session} reload=${reload} usage=${perVersion[v.version]} />`,
+      )}
+    </div>
+    <h2>History</h2>
+    ${history.data &&
+    html`<ol class="timeline">
+      ${history.data.map(
+        (e) => html`<li><strong>${EVENT_TEXT[e.kind] || e.kind}</strong>${e.version ? html` <code>${e.version}</code>` : ""}
+          <span class="muted"> by ${e.actor}, ${when(e.at)}</span></li>`,
+      )}
+    </ol>`}
+    ${history.error && html`<${ErrorNote} error=${history.error} />`}
+  </section>`;
+}
+

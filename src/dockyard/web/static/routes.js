@@ -1,0 +1,18 @@
+// Every page of the UI: its path pattern, the component that draws it, and (for the main
+// navigation) its label. A screen is added here and nowhere else.
+import { RepositoryPage } from "./pages/repository.js";
+import { ImagePage } from "./pages/image.js";
+import { TokensPage } from "./pages/tokens.js";
+
+export const ROUTES = [
+  { pattern: "/repository", page: RepositoryPage, nav: "Docker Repository" },
+  { pattern: "/images/:name*", page: ImagePage },
+  { pattern: "/account/tokens", page: TokensPage },
+];
+
+// The main navigation, in order (admin-only entries say so).
+export const NAV = ROUTES.filter((route) => route.nav).map((route) => ({
+  href: route.pattern,
+  label: route.nav,
+  admin: Boolean(route.admin),
+}));

@@ -1,0 +1,73 @@
+"""Signing in and out, the header every page shares, and a narrow window."""
+
+from __future__ import annotations
+
+from playwright.sync_api import Page, expect
+
+from tests.support.identity import ADMIN, ADMIN_PASSWORD, PASSWORD, Api
+from tests.support.servers import RunningRegistry
+from tests.ui.conftest import check_accessibility, screenshot, sign_in
+from tests.ui.data import new_user
+
+
+def test_a_wrong_password_is_refused_next_to_the_form_and_the_right_one_signs_in(page: Page) -> None:
+    page.goto("/")
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    check_accessibility(page, "01-sign-in")
+    screenshot(page, "01-sign-in")
+    page.get_by_label("Username").fill(ADMIN)
+    page.get_by_label("Password").fill("not-the-password")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_have_text("Wrong username or password.")
+    screenshot(page, "01-sign-in-refused")
+
+    page.get_by_label("Password").fill(ADMIN_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Docker Repository")).to_be_visible()
+    expect(page.get_by_role("button", name=ADMIN)).to_be_visible()
+    # A page opened by its address after signing in stays signed in (the session is a cookie).
+    page.goto("/account/tokens")
+    expect(page.get_by_role("heading", name="Access tokens")).to_be_visible()
+    expect(page.get_by_role("button", name="Revoke web session")).to_be_visible()
+
+
+def test_signing_out_ends_the_session_for_good(page: Page, admin_api: Api) -> None:
+    user = new_user(admin_api, "signout")
+    sign_in(page, user, PASSWORD)
+    cookie = next(c for c in page.context.cookies() if c["name"] == "dockyard_session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    page.get_by_role("button", name=user).click()
+    page.get_by_role("menuitem", name="Sign out").click()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    # The old cookie no longer works, even if a copy of it was kept.
+    page.context.add_cookies([{**cookie}])
+    page.goto("/repository")
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+
+
+def test_the_header_has_the_workspace_switcher_and_it_is_remembered(
+    page: Page, admin_api: Api, ui_server: RunningRegistry
+) -> None:
+    user = new_user(admin_api, "switch")
+    lab = f"{user}-lab"
+    with Api.connect(ui_server, user, PASSWORD) as api:
+        api.create_workspace(lab)
+    sign_in(page, user, PASSWORD)
+    switcher = page.get_by_label("Workspace", exact=True)
+    expect(switcher).to_have_value(user)  # a new user starts in their own workspace
+    switcher.select_option(lab)
+    page.reload()
+    expect(page.get_by_label("Workspace", exact=True)).to_have_value(lab)
+    check_accessibility(page, "02-header")
+
+
+def test_a_narrow_window_keeps_every_control_reachable(page: Page, admin_api: Api) -> None:
+    user = new_user(admin_api, "narrow")
+    page.set_viewport_size({"width": 420, "height": 900})
+    sign_in(page, user, PASSWORD)
+    for name in ("Docker Repository",):
+        expect(page.get_by_role("link", name=name)).to_be_visible()
+    expect(page.get_by_role("button", name="Create")).to_be_visible()
+    screenshot(page, "03-narrow-window")
+    check_accessibility(page, "03-narrow-window")
+

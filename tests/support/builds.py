@@ -3,7 +3,7 @@
 A module's Dockyard runs as ``dockyard serve`` in token mode with its job worker turned off
 (``DOCKYARD_WORKER_ENABLED=false``): the registry, token endpoint, catalog and its push
 listener are the real server's. Each test builds the same services in-process from the
-same data folder and database (``dockyard.app.build_services``, as ``dockyard worker``
+same data folder and database (``dockyard.app.services.build_services``, as ``dockyard worker``
 does) and runs the build jobs with ``Worker.run_once()``, so it decides when a build runs
 and can cancel it midway. Builds use the real buildah, push to the server over loopback
 and are pulled and run with podman.
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dockyard.app import Services, build_services
+from dockyard.app.services import Services, build_services
 from dockyard.auth.policy import Subject
 from dockyard.builds.definitions import BuildDefinitions
 from dockyard.builds.service import BuildService

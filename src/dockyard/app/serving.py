@@ -46,7 +46,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from dockyard.settings import Settings
 
 if TYPE_CHECKING:
-    from dockyard.app import Dockyard
+    from dockyard.app.asgi import Dockyard
 
 log = logging.getLogger("dockyard.server")
 
@@ -215,7 +215,7 @@ def worker_app() -> Dockyard:
     if supervisor and int(supervisor) != os.getpid():
         die_with_parent(int(supervisor))
     # Imported here: the supervisor process never loads the application (less memory).
-    from dockyard.app import from_environment
+    from dockyard.app.asgi import from_environment
 
     return from_environment()
 

@@ -150,7 +150,7 @@ def gc(
     data_dir: Annotated[Path | None, typer.Option(help="Data folder.")] = None,
     database_url: Annotated[str | None, typer.Option(help="Database URL.")] = None,
 ) -> None:
-    from dockyard.app import build_services
+    from dockyard.app.services import build_services
 
     settings = _settings(data_dir=data_dir, database_url=database_url, gc_grace_seconds=grace_seconds)
 
@@ -196,7 +196,8 @@ def worker(
     import signal
     import uuid
 
-    from dockyard.app import build_services, run_jobs
+    from dockyard.app.lifespan import run_jobs
+    from dockyard.app.services import build_services
     from dockyard.ops import logs
 
     settings = _settings(data_dir=data_dir, database_url=database_url, worker_concurrency=concurrency)

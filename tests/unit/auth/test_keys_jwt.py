@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import update
 
-from dockyard.app import build_identity
+from dockyard.app.services import build_identity
 from dockyard.auth import keys as keys_module
 from dockyard.auth.jwt_tokens import Grant, InvalidToken, TokenService
 from dockyard.auth.keys import KeyRing

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from dockyard.app import Services
+from dockyard.app.services import Services
 from dockyard.catalog.inspections import JOB_KIND
 from dockyard.catalog.tables import image_events, image_versions, images
 from dockyard.jobs.tables import jobs

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import update
 
-from dockyard.app import Services, build_services
+from dockyard.app.services import Services, build_services
 from dockyard.db.engine import Database
 from dockyard.oci.digest import Digest
 from dockyard.registry import tables

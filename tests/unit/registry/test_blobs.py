@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from dockyard.app import Services
+from dockyard.app.services import Services
 from dockyard.oci.digest import Digest
 from dockyard.oci.errors import ErrorCode, RegistryError
 from dockyard.registry import tables

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from dockyard.app import Services
+from dockyard.app.services import Services
 from dockyard.db.engine import Connection, Database
 from dockyard.oci.digest import Digest
 from dockyard.oci.errors import ErrorCode, RegistryError

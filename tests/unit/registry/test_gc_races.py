@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from dockyard.app import Services
+from dockyard.app.services import Services
 from dockyard.oci.digest import Digest
 from dockyard.registry import tables
 from dockyard.registry.paths import blob_path, upload_dir

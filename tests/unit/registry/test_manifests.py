@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from dockyard.app import Services
+from dockyard.app.services import Services
 from dockyard.oci import mediatypes as mt
 from dockyard.oci.digest import Digest
 from dockyard.oci.errors import ErrorCode, InvalidDigest, InvalidManifest, InvalidTag, RegistryError

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from dockyard.app import Services
+from dockyard.app.services import Services
 from dockyard.oci.digest import Digest
 from dockyard.oci.errors import ErrorCode, RegistryError
 from dockyard.registry import tables

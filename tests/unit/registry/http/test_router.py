@@ -15,7 +15,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from dockyard.app import Dockyard, create_app
+from dockyard.app.asgi import Dockyard, create_app
 from dockyard.db.engine import Database
 from dockyard.db.migrate import upgrade
 from dockyard.settings import Settings

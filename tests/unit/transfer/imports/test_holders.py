@@ -12,7 +12,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from dockyard.app import build_upload_locks
+from dockyard.app.services import build_upload_locks
 from dockyard.cluster.locks import UploadLocks
 from dockyard.db.engine import Database
 from dockyard.settings import Settings
@@ -21,7 +21,7 @@ from dockyard.transfer.imports.holders import Holders, parse_holder
 HOLDER = """
 import asyncio, sys
 from pathlib import Path
-from dockyard.app import build_upload_locks
+from dockyard.app.services import build_upload_locks
 from dockyard.db.engine import Database
 from dockyard.settings import Settings
 from dockyard.transfer.imports.holders import Holders

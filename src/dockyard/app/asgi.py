@@ -1,0 +1,103 @@
+"""The ASGI application of a server process, on services built by :mod:`dockyard.app.services`.
+
+:class:`Dockyard` owns the HTTP edges and the dispatch between them: ``/v2`` goes to the
+registry's thin router, everything else (``/healthz``, ``/metrics``, the token endpoint,
+``/api/v1``) to Starlette; both write the access log. It builds no service: each edge
+receives the ones it serves from :class:`~dockyard.app.services.Services`. Start-up and
+shutdown are :class:`~dockyard.app.lifespan.Lifespan`'s.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from starlette.applications import Starlette
+from starlette.routing import Mount
+from starlette.types import Receive, Scope, Send
+
+from dockyard import __version__
+from dockyard.api.rest import create_api
+from dockyard.api.token_endpoint import TokenEndpoint
+from dockyard.api.v1.archives import ArchiveServices
+from dockyard.api.v1.catalog import CatalogServices
+from dockyard.app.health import health_routes
+from dockyard.app.lifespan import Lifespan, serve_lifespan
+from dockyard.app.services import Services, build_services
+from dockyard.ops import logs
+from dockyard.ops.access import AccessLog, LineBuffer
+from dockyard.ops.forwarded import parse_networks, with_client
+from dockyard.registry.http.context import RegistryContext
+from dockyard.registry.http.router import RegistryApp
+from dockyard.settings import Settings
+from dockyard.web.app import WebUI
+
+
+def build_api(services: Services) -> FastAPI:
+    """``/api/v1`` (FastAPI) on the services' identity, catalog, archive and build services."""
+    catalog = CatalogServices(
+        services.catalog,
+        services.verification,
+        services.usage,
+        services.credentials,
+        services.settings.public_url,
+    )
+    return create_api(
+        services.identity,
+        catalog,
+        __version__,
+        exports=services.exports,
+        archive_services=ArchiveServices(services.archives, services.archive_versions),
+        build_service=services.builds,
+    )
+
+
+class Dockyard:
+    """The ASGI application: /v2 goes to the registry's thin router, the rest to Starlette."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        settings = services.settings
+        self.trusted_proxies = parse_networks(settings.trusted_proxies)
+        self.access_lines = LineBuffer() if settings.access_log else None
+        ctx = RegistryContext(services.blobs, services.uploads, services.manifests, services.authorizer)
+        self.registry = AccessLog(RegistryApp(ctx), self.access_lines)
+        self.api = build_api(services)
+        routes = [
+            *health_routes(services.db),
+            *TokenEndpoint(services.identity).routes(),
+            Mount("/api/v1", self.api),
+            Mount("/", WebUI(__version__)),  # the web UI: /, /static and its page paths (last)
+        ]
+        self.web = AccessLog(Starlette(routes=routes), self.access_lines)
+        self.lifespan = Lifespan(services, self)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            scope = with_client(scope, self.trusted_proxies)
+            path: str = scope["path"]
+            if path == "/v2" or path.startswith("/v2/"):
+                await self.registry(scope, receive, send)
+            else:
+                await self.web(scope, receive, send)
+        elif kind == "lifespan":
+            await serve_lifespan(receive, send, self.startup, self.shutdown)
+
+    async def startup(self) -> None:
+        await self.lifespan.startup()
+
+    async def shutdown(self) -> None:
+        await self.lifespan.shutdown()
+        if self.access_lines is not None:
+            self.access_lines.flush()
+
+
+def create_app(settings: Settings) -> Dockyard:
+    """The app for ``settings``, on services built for it (started by its lifespan)."""
+    return Dockyard(build_services(settings))
+
+
+def from_environment() -> Dockyard:
+    """Factory for server worker processes: settings come from ``DOCKYARD_*`` variables."""
+    settings = Settings()
+    logs.configure(settings.log_level)
+    return create_app(settings)

@@ -1,0 +1,31 @@
+"""``/healthz`` (whether the database answers) and ``/metrics`` (Prometheus text, summed over
+the server processes when there are several), served beside the API by
+:class:`dockyard.app.asgi.Dockyard`."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from dockyard.db.engine import Database
+from dockyard.ops import metrics
+
+
+def health_routes(db: Database) -> list[Route]:
+    """The two routes; ``/healthz`` answers 503 with the database's error when it does not answer."""
+
+    async def healthz(request: Request) -> Response:
+        try:
+            async with db.read() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception as exc:
+            return JSONResponse({"status": "unavailable", "database": str(exc)}, status_code=503)
+        return JSONResponse({"status": "ok"})
+
+    async def metrics_endpoint(request: Request) -> Response:
+        body, content_type = metrics.render()
+        return Response(body, media_type=content_type)
+
+    return [Route("/healthz", healthz), Route("/metrics", metrics_endpoint)]

@@ -1,0 +1,288 @@
+"""Every service object of a Dockyard process, built in one phase by :func:`build_services`.
+
+This module owns the construction and the wiring of the services (which listeners hear the
+registry's events, which handler runs which job kind, who admits a push). It is the only
+place that builds them: the ASGI app (:mod:`dockyard.app.asgi`), its lifespan
+(:mod:`dockyard.app.lifespan`), ``dockyard worker`` and ``dockyard gc`` receive a
+:class:`Services` and build none of their own, so that two parts of one process never hold
+two copies of a stateful service (caches, locks, an import's liveness lock).
+
+Building starts nothing and opens no connection: :mod:`dockyard.app.lifespan` starts what
+runs in the background, and :meth:`Services.close` releases what the services hold.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from dockyard.auth.accounts import Accounts
+from dockyard.auth.authorizer import TokenAuthorizer
+from dockyard.auth.base import Authorizer
+from dockyard.auth.basic import AdminAuthorizer
+from dockyard.auth.jwt_tokens import TokenService
+from dockyard.auth.keys import KeyRing
+from dockyard.auth.passwords import Passwords
+from dockyard.auth.throttle import LoginThrottle, ThrottlePolicy
+from dockyard.auth.token_server import TokenServer
+from dockyard.auth.tokens import Tokens
+from dockyard.builds import runs
+from dockyard.builds.buildah import BuildahBuilder
+from dockyard.builds.definitions import BuildDefinitions
+from dockyard.builds.logins import FixedLogins, InternalLogins, UserTokenLogins
+from dockyard.builds.service import JOB_KIND, BuildLimits, BuildService
+from dockyard.catalog.admission import PushPolicy
+from dockyard.catalog.content import RegistryContent
+from dockyard.catalog.inspections import INSPECTION_GATE_ENV, Inspections, file_gate
+from dockyard.catalog.measure import MeasureLimits
+from dockyard.catalog.service import Catalog
+from dockyard.catalog.sync import CatalogSync
+from dockyard.catalog.usage import Usage
+from dockyard.catalog.verify import Verification
+from dockyard.cluster.cache import Generations, PostgresGenerations, SharedMemoryGenerations
+from dockyard.cluster.locks import FileUploadLocks, PostgresUploadLocks, UploadLocks
+from dockyard.cluster.siblings import run_dir_for
+from dockyard.db.engine import Database
+from dockyard.jobs.queue import JobQueue
+from dockyard.jobs.worker import Handler
+from dockyard.ops.registry_audit import AuditListener
+from dockyard.outbound import OutboundPolicy
+from dockyard.registry.blobs import BlobService
+from dockyard.registry.events import EventBus
+from dockyard.registry.gc import GarbageCollector
+from dockyard.registry.manifests import ManifestService
+from dockyard.registry.uploads import UploadService
+from dockyard.settings import Settings
+from dockyard.storage.base import StorageDriver
+from dockyard.storage.factory import create_driver
+from dockyard.tenancy.repositories import Repositories
+from dockyard.tenancy.requests import AccessRequests
+from dockyard.tenancy.services import Identity
+from dockyard.tenancy.workspaces import Workspaces
+from dockyard.transfer.exports.service import Exports
+from dockyard.transfer.imports.purge import ArchivePurge
+from dockyard.transfer.imports.service import ArchiveUploads
+from dockyard.transfer.imports.versions import ArchiveVersions
+from dockyard.upstream.credentials import CredentialStore
+from dockyard.upstream.verifier import UpstreamResolver
+
+
+@dataclass(kw_only=True)
+class Services:
+    """The services of one process, each built once (see the module docstring)."""
+
+    settings: Settings
+    db: Database
+    storage: StorageDriver
+    events: EventBus
+    generations: Generations
+    locks: UploadLocks
+    blobs: BlobService
+    uploads: UploadService
+    manifests: ManifestService
+    gc: GarbageCollector
+    identity: Identity
+    authorizer: Authorizer  # who may do what on /v2
+    catalog: Catalog
+    usage: Usage  # storage counted for quotas and the catalog's usage reports
+    catalog_sync: CatalogSync
+    inspections: Inspections
+    credentials: CredentialStore
+    verification: Verification
+    jobs: JobQueue
+    archives: ArchiveUploads
+    archive_versions: ArchiveVersions
+    archive_purge: ArchivePurge
+    exports: Exports
+    job_handlers: dict[str, Handler] = field(default_factory=dict)  # job kind -> handler
+    builds: BuildService | None = None
+
+    async def close(self) -> None:
+        """Release what the services hold (after the last request and background job): running
+        archive imports stop (a chunked upload resumes from its checkpoint) and let go of this
+        process's liveness lock, then the cross-process caches and the database connections."""
+        await self.archives.close()
+        await self.generations.stop()
+        await self.db.dispose()
+
+
+def build_services(settings: Settings, storage: StorageDriver | None = None) -> Services:
+    """Every service for ``settings`` (``storage``: a driver to use instead of the configured
+    one, for tests), wired together; nothing is started yet."""
+    db = Database(settings.effective_database_url)
+    storage = storage or create_driver(settings.storage_driver, settings.effective_storage_root)
+    events = EventBus()
+    generations = build_generations(settings, db)
+    blobs = BlobService(db, storage, generations)
+    locks = build_upload_locks(settings, db)
+    uploads = UploadService(db, storage, blobs, locks)
+    manifests = ManifestService(db, events, settings.max_manifest_bytes, generations)
+    gc = GarbageCollector(
+        db, storage, uploads, generations, settings.gc_grace_seconds, settings.upload_purge_seconds
+    )
+    identity = build_identity(settings, db)
+    catalog = Catalog(db)
+    usage = Usage(catalog)
+    content = RegistryContent(manifests, blobs)
+    jobs = JobQueue(db)
+    jobs.keep_while_needed(runs.jobs_still_needed)  # a build run that has not ended needs its job
+    gate = os.environ.get(INSPECTION_GATE_ENV)  # a test seam: see file_gate
+    inspections = Inspections(
+        db,
+        catalog,
+        content,
+        content.stream,
+        jobs,
+        MeasureLimits(settings.inspect_layer_max_bytes, settings.inspect_layer_max_seconds),
+        before_inspect=file_gate(Path(gate)) if gate else None,
+    )
+    sync = CatalogSync(db, inspections)
+    # The catalog hears a push first, then the audit log (the order they were always called in).
+    events.subscribe(sync)
+    events.subscribe(AuditListener(db))
+    manifests.admit_with(PushPolicy(db, content))
+    key_file = settings.credentials_key_file or settings.data_dir.resolve() / "keys" / "credentials.key"
+    credentials = CredentialStore(db, key_file)
+    outbound = OutboundPolicy(settings.outbound_allow)
+    verification = Verification(catalog, UpstreamResolver(settings.upstream_insecure, outbound), credentials)
+    archives = ArchiveUploads(
+        db,
+        storage,
+        locks,
+        usage,
+        settings.archive_max_bytes,
+        settings.workspace_quota_bytes,
+        run_dir=run_dir_for(settings.data_dir),
+    )
+    builds = build_builds(settings, db, storage, jobs, identity, credentials, outbound)
+    return Services(
+        settings=settings,
+        db=db,
+        storage=storage,
+        events=events,
+        generations=generations,
+        locks=locks,
+        blobs=blobs,
+        uploads=uploads,
+        manifests=manifests,
+        gc=gc,
+        identity=identity,
+        authorizer=build_authorizer(settings, identity),
+        catalog=catalog,
+        usage=usage,
+        catalog_sync=sync,
+        inspections=inspections,
+        credentials=credentials,
+        verification=verification,
+        jobs=jobs,
+        archives=archives,
+        archive_versions=ArchiveVersions(archives, db, blobs, manifests, catalog),
+        # The purge asks whether a session's holder lives with this process's own Holders:
+        # one liveness identity per process, whoever asks.
+        archive_purge=ArchivePurge(db, storage, locks, archives.holders),
+        exports=Exports(db, catalog, manifests, blobs, storage),
+        job_handlers={JOB_KIND: builds.handle},
+        builds=builds,
+    )
+
+
+def build_generations(settings: Settings, db: Database) -> Generations:
+    """How processes learn of each other's writes: shared memory on one machine (SQLite),
+    NOTIFY between the replicas of a PostgreSQL deployment."""
+    if db.is_sqlite:
+        return SharedMemoryGenerations(settings.data_dir.resolve() / "generations")
+    return PostgresGenerations(db.raw_dsn)
+
+
+def build_upload_locks(settings: Settings, db: Database) -> UploadLocks:
+    """Locks that die with their holder: flock on one machine (SQLite), advisory locks on PostgreSQL."""
+    if db.is_sqlite:
+        return FileUploadLocks(settings.data_dir.resolve() / "locks" / "uploads")
+    return PostgresUploadLocks(db.raw_dsn)
+
+
+def build_identity(settings: Settings, db: Database) -> Identity:
+    """Accounts (with the login throttle), workspaces, tokens, repositories, access requests,
+    the token-signing keys and the JWTs they sign."""
+    policy = ThrottlePolicy(
+        settings.login_max_failures,
+        settings.login_max_failures_per_ip,
+        settings.login_window_seconds,
+        settings.login_lockout_seconds,
+    )
+    accounts = Accounts(db, Passwords(), LoginThrottle(db, policy), settings.refresh_token_days * 86400)
+    keys = KeyRing(
+        settings.data_dir.resolve() / "keys",
+        settings.token_key_file,
+        tuple(settings.token_previous_key_files),
+    )
+    jwt = TokenService(keys, settings.token_issuer, settings.token_service, settings.token_ttl_seconds)
+    return Identity(
+        db=db,
+        accounts=accounts,
+        workspaces=Workspaces(db),
+        tokens=Tokens(db),
+        repositories=Repositories(db),
+        requests=AccessRequests(db),
+        keys=keys,
+        jwt=jwt,
+        token_server=TokenServer(db),
+    )
+
+
+def build_authorizer(settings: Settings, identity: Identity) -> Authorizer:
+    """Bearer tokens from the token endpoint (token mode), else the settings' admin (basic)
+    or anonymous access from loopback (dev)."""
+    if settings.auth_mode == "token":
+        return TokenAuthorizer(identity.accounts, identity.jwt, settings.public_url or None)
+    return AdminAuthorizer(
+        settings.auth_mode, settings.admin_username, settings.admin_password.get_secret_value()
+    )
+
+
+def build_builds(
+    settings: Settings,
+    db: Database,
+    storage: StorageDriver,
+    jobs: JobQueue,
+    identity: Identity,
+    credentials: CredentialStore,
+    outbound: OutboundPolicy,
+) -> BuildService:
+    """Builds with buildah; they reach this Dockyard's registry as ``build_registry`` and
+    sign in as the user who started them (token mode) or as the admin (basic mode)."""
+    registry = settings.build_registry or registry_host(settings)
+    insecure = not settings.public_url.startswith("https://")
+    logins: InternalLogins
+    if settings.auth_mode == "token":
+        logins = UserTokenLogins(identity.accounts, registry, insecure)
+    elif settings.auth_mode == "basic":
+        password = settings.admin_password.get_secret_value()
+        logins = FixedLogins(registry, insecure, settings.admin_username, password)
+    else:
+        logins = FixedLogins(registry, insecure)
+    work_dir = (settings.build_dir or settings.data_dir / "builds").resolve()
+    limits = BuildLimits(settings.build_time_limit_seconds, settings.build_log_max_bytes)
+    return BuildService(
+        db,
+        storage,
+        jobs,
+        BuildahBuilder(work_dir, git_protocols=settings.build_git_protocols, outbound=outbound),
+        BuildDefinitions(
+            db, storage, settings.build_git_protocols, settings.build_context_max_bytes, outbound=outbound
+        ),
+        logins,
+        credentials,
+        limits,
+        settings.upstream_insecure,
+    )
+
+
+def registry_host(settings: Settings) -> str:
+    """host[:port] of this server's registry: from ``public_url``, else the listening address."""
+    if settings.public_url:
+        return urlsplit(settings.public_url).netloc
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    return f"[{host}]:{settings.port}" if ":" in host else f"{host}:{settings.port}"

@@ -65,7 +65,9 @@ def playwright_driver() -> Iterator[Playwright]:
 @pytest.fixture(scope="session")
 def browser(playwright_driver: Playwright) -> Iterator[Browser]:
     _require(CHROMIUM, "Debian's Chromium (package chromium)")
-    found = playwright_driver.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+    found = playwright_driver.chromium.launch(
+        executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+    )
     yield found
     found.close()
 
@@ -84,10 +86,15 @@ def page(browser: Browser, ui_server: RunningRegistry) -> Iterator[Page]:
     found = context.new_page()
     errors: list[str] = []
     found.on("pageerror", lambda error: errors.append(str(error)))
-    found.on("console", lambda message: errors.append(message.text) if message.type == "error" and not _expected(message.text) else None)
+    found.on("console", lambda message: _console(message.type, message.text, errors))
     yield found
     context.close()
     assert not errors, f"the page logged errors: {errors}"
+
+
+def _console(kind: str, text: str, errors: list[str]) -> None:
+    if kind == "error" and not _expected(text):
+        errors.append(text)
 
 
 def _expected(text: str) -> bool:
@@ -115,7 +122,8 @@ def check_accessibility(page: Page, screen: str) -> None:
     _require(AXE, "axe-core (web/node_modules)")
     page.evaluate(AXE.read_text())  # evaluated by the driver: the page's CSP allows no inline script
     result: dict[str, Any] = page.evaluate(
-        "async () => await axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})"
+        "async (tags) => await axe.run(document, {runOnly: {type: 'tag', values: tags}})",
+        ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"],
     )
     bad = [v for v in result["violations"] if v["impact"] in ("serious", "critical")]
     (ARTIFACTS / f"{screen}.axe.json").write_text(json.dumps(result["violations"], indent=1))

@@ -20,7 +20,8 @@ def new_user(admin: Api, label: str) -> str:
 
 def register_external(registry: RunningRegistry, user: str, reference: str, **fields: Any) -> dict[str, Any]:
     with Api.connect(registry, user, PASSWORD) as api:
-        created: dict[str, Any] = api.call("POST", "/images", 201, json={"workspace": user, "reference": reference, **fields})
+        body = {"workspace": user, "reference": reference, **fields}
+        created: dict[str, Any] = api.call("POST", "/images", 201, json=body)
         return created
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from playwright._impl._api_structures import SetCookieParam
 from playwright.sync_api import Page, expect
 
 from tests.support.identity import ADMIN, ADMIN_PASSWORD, PASSWORD, Api
@@ -41,7 +42,12 @@ def test_signing_out_ends_the_session_for_good(page: Page, admin_api: Api) -> No
     page.get_by_role("menuitem", name="Sign out").click()
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     # The old cookie no longer works, even if a copy of it was kept.
-    kept = {"name": cookie["name"], "value": cookie["value"], "domain": cookie["domain"], "path": "/"}
+    kept: SetCookieParam = {
+        "name": cookie["name"],
+        "value": cookie["value"],
+        "domain": cookie["domain"],
+        "path": "/",
+    }
     page.context.add_cookies([kept])
     page.goto("/repository")
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()

@@ -75,7 +75,10 @@ class Authenticator:
                 "a browser session may change things only from Dockyard's own pages "
                 f"(the {WEB_HEADER} header is missing); scripts should use a personal access token"
             )
-        subject = await self.identity.accounts.from_access_token(secret)
+        try:
+            subject = await self.identity.accounts.from_access_token(secret)
+        except AuthenticationFailed:  # revoked or expired: for a browser, the session ended
+            subject = None
         if subject is None:
             raise AuthenticationFailed("your session has ended; sign in again")
         request.state.signed_in_by_cookie = True

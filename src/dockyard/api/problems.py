@@ -11,20 +11,58 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
 from dockyard.api.deps import anonymous_may_call, require_signed_in
-from dockyard.auth.errors import AuthenticationFailed, Throttled
+from dockyard.auth.errors import AuthenticationFailed, InsufficientScope, Throttled
 from dockyard.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from dockyard.oci.errors import InvalidDigest, InvalidManifest, InvalidMediaType, InvalidName, InvalidTag
+from dockyard.registry.errors import (
+    BlobBeingCollected,
+    BlobUnknown,
+    BlobUploadUnknown,
+    DigestMismatch,
+    ManifestBlobUnknown,
+    ManifestTooLarge,
+    ManifestUnknown,
+    NameUnknown,
+    PushRefused,
+    SizeMismatch,
+    UploadRangeInvalid,
+)
 from dockyard.volumes import InsufficientStorage
 
 log = logging.getLogger("dockyard.api")
 
-# error class -> (status, type slug, title)
-PROBLEMS: dict[type[DomainError], tuple[int, str, str]] = {
+# error class -> (status, type slug, title); the class itself, not a parent (a subclass without
+# its own row is answered 400).
+PROBLEMS: dict[type[Exception], tuple[int, str, str]] = {
     AuthenticationFailed: (401, "unauthenticated", "Authentication required"),
     Throttled: (429, "throttled", "Too many failed logins"),
     Forbidden: (403, "forbidden", "Not allowed"),
+    InsufficientScope: (403, "forbidden", "Not allowed"),
     NotFound: (404, "not-found", "Not found"),
     Conflict: (409, "conflict", "Conflict"),
     Invalid: (422, "invalid", "Invalid request"),
+    # The registry's refusals (an archive's image pushed into it), named after the spec's codes.
+    NameUnknown: (404, "name-unknown", "repository name not known to registry"),
+    BlobUnknown: (404, "blob-unknown", "blob unknown to registry"),
+    BlobBeingCollected: (503, "unavailable", "service unavailable"),
+    BlobUploadUnknown: (404, "blob-upload-unknown", "blob upload unknown to registry"),
+    UploadRangeInvalid: (416, "range-invalid", "invalid content range"),
+    SizeMismatch: (400, "size-invalid", "provided length did not match content length"),
+    DigestMismatch: (400, "digest-invalid", "provided digest did not match uploaded content"),
+    ManifestUnknown: (404, "manifest-unknown", "manifest unknown to registry"),
+    ManifestTooLarge: (413, "manifest-too-large", "manifest too large"),
+    ManifestBlobUnknown: (
+        404,
+        "manifest-blob-unknown",
+        "manifest references a manifest or blob unknown to registry",
+    ),
+    PushRefused: (403, "denied", "requested access to the resource is denied"),
+    # Values the OCI grammar refuses (a manifest of an archive, a name or tag asked for).
+    InvalidDigest: (400, "digest-invalid", "provided digest did not match uploaded content"),
+    InvalidName: (400, "name-invalid", "invalid repository name"),
+    InvalidTag: (400, "tag-invalid", "manifest tag did not match URI"),
+    InvalidManifest: (400, "manifest-invalid", "manifest invalid"),
+    InvalidMediaType: (400, "manifest-invalid", "manifest invalid"),
 }
 BASE = "https://dockyard.dev/problems/"
 

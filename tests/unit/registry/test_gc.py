@@ -14,8 +14,8 @@ from sqlalchemy import select, update
 from dockyard.app.services import Services
 from dockyard.db.engine import Connection, Database
 from dockyard.oci.digest import Digest
-from dockyard.oci.errors import ErrorCode, RegistryError
 from dockyard.registry import tables
+from dockyard.registry.errors import BlobUnknown, BlobUploadUnknown, ManifestUnknown
 from dockyard.registry.gc import GarbageCollector, GcReport
 from dockyard.registry.paths import blob_path, upload_dir
 from dockyard.storage.base import PathNotFound
@@ -30,9 +30,7 @@ OLD = 2 * GRACE
 async def manifest_exists(services: Services, digest: str, repository: str = REPO) -> bool:
     try:
         await services.manifests.get(repository, digest)
-    except RegistryError as exc:
-        if exc.code is not ErrorCode.MANIFEST_UNKNOWN:
-            raise
+    except ManifestUnknown:
         return False
     return True
 
@@ -76,7 +74,7 @@ async def test_old_untagged_manifest_and_its_blobs_are_collected(database_url: s
         for digest in unique:
             assert not (root / blob_path(Digest(digest))).exists(), "the bytes are gone from disk"
             assert await blob_state(services, digest) is None
-            with pytest.raises(RegistryError):
+            with pytest.raises(BlobUnknown):
                 await services.blobs.size_in(REPO, Digest(digest))
         # The tagged image is untouched, including the layer it shares with the dropped one.
         assert (await services.manifests.get(REPO, "stable")).content == kept.body
@@ -240,7 +238,7 @@ async def test_stale_upload_sessions_are_purged(services: Services) -> None:
     report = await services.gc.run()
 
     assert report.uploads == 1
-    with pytest.raises(RegistryError):
+    with pytest.raises(BlobUploadUnknown):
         await services.uploads.status(REPO, stale.id)
     assert (await services.uploads.status(REPO, active.id)).offset == 0
 
@@ -302,7 +300,7 @@ async def test_an_index_pushed_during_gc_keeps_its_children(services: Services) 
     index = oci_index([child])
 
     async def push_index() -> None:
-        await services.manifests.put(REPO, "multi", index.body, index.media_type)
+        await services.manifests.put(REPO, "multi", index.body, index.media_type, actor=None)
 
     report = await collect_with_a_push_midway(services, push_index)
 
@@ -321,7 +319,7 @@ async def test_a_subject_tagged_during_gc_keeps_its_referrers(services: Services
     await age(services.db, OLD)
 
     async def tag_subject() -> None:
-        await services.manifests.put(REPO, "v1", subject.body, subject.media_type)
+        await services.manifests.put(REPO, "v1", subject.body, subject.media_type, actor=None)
 
     report = await collect_with_a_push_midway(services, tag_subject)
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from starlette.types import Send
 
 from dockyard.oci.digest import Digest
-from dockyard.oci.errors import ErrorCode, RegistryError
 from dockyard.oci.ranges import parse_range as parse_range_header
+from dockyard.registry.events import Actor
 from dockyard.registry.http.context import RegistryContext
+from dockyard.registry.http.errors import ErrorCode, RegistryError
 from dockyard.registry.http.request import Request
 from dockyard.registry.http.responses import send_bytes, send_file
 
@@ -34,7 +35,7 @@ def parse_range(header: str, size: int) -> tuple[int, int]:
     return start, end - start + 1
 
 
-async def get_blob(ctx: RegistryContext, req: Request, send: Send) -> None:
+async def get_blob(ctx: RegistryContext, req: Request, actor: Actor, send: Send) -> None:
     digest = Digest.parse(req.params["digest"])
     location = await ctx.blobs.locate(req.params["name"], digest, req.method)
     if location.redirect is not None:
@@ -61,7 +62,7 @@ async def get_blob(ctx: RegistryContext, req: Request, send: Send) -> None:
     await send_file(send, req.scope, status, location.local, offset, length, headers)
 
 
-async def delete_blob(ctx: RegistryContext, req: Request, send: Send) -> None:
+async def delete_blob(ctx: RegistryContext, req: Request, actor: Actor, send: Send) -> None:
     digest = Digest.parse(req.params["digest"])
     await ctx.blobs.unlink(req.params["name"], digest)
     await send_bytes(send, 202, headers={"Docker-Content-Digest": digest})

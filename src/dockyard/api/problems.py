@@ -1,94 +1,36 @@
-"""Errors as RFC 9457 problem documents (``application/problem+json``), from one table."""
+"""The /api/v1 app's exception handlers: errors answered as problem documents.
+
+The table and the documents are :mod:`dockyard.http.problems`; what is the app's own is
+installing the handlers, and answering a request FastAPI refused before the endpoint ran
+(which needs the app's authentication, :mod:`dockyard.api.deps`).
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from dockyard.api.deps import anonymous_may_call, require_signed_in
-from dockyard.auth.errors import AuthenticationFailed, InsufficientScope, Throttled
-from dockyard.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
-from dockyard.oci.errors import InvalidDigest, InvalidManifest, InvalidMediaType, InvalidName, InvalidTag
-from dockyard.registry.errors import (
-    BlobBeingCollected,
-    BlobUnknown,
-    BlobUploadUnknown,
-    DigestMismatch,
-    ManifestBlobUnknown,
-    ManifestTooLarge,
-    ManifestUnknown,
-    NameUnknown,
-    PushRefused,
-    SizeMismatch,
-    UploadRangeInvalid,
-)
+from dockyard.errors import DomainError
+from dockyard.http.problems import domain_problem, http_problem, problem, storage_problem
 from dockyard.volumes import InsufficientStorage
 
 log = logging.getLogger("dockyard.api")
 
-# error class -> (status, type slug, title); the class itself, not a parent (a subclass without
-# its own row is answered 400).
-PROBLEMS: dict[type[Exception], tuple[int, str, str]] = {
-    AuthenticationFailed: (401, "unauthenticated", "Authentication required"),
-    Throttled: (429, "throttled", "Too many failed logins"),
-    Forbidden: (403, "forbidden", "Not allowed"),
-    InsufficientScope: (403, "forbidden", "Not allowed"),
-    NotFound: (404, "not-found", "Not found"),
-    Conflict: (409, "conflict", "Conflict"),
-    Invalid: (422, "invalid", "Invalid request"),
-    # The registry's refusals (an archive's image pushed into it), named after the spec's codes.
-    NameUnknown: (404, "name-unknown", "repository name not known to registry"),
-    BlobUnknown: (404, "blob-unknown", "blob unknown to registry"),
-    BlobBeingCollected: (503, "unavailable", "service unavailable"),
-    BlobUploadUnknown: (404, "blob-upload-unknown", "blob upload unknown to registry"),
-    UploadRangeInvalid: (416, "range-invalid", "invalid content range"),
-    SizeMismatch: (400, "size-invalid", "provided length did not match content length"),
-    DigestMismatch: (400, "digest-invalid", "provided digest did not match uploaded content"),
-    ManifestUnknown: (404, "manifest-unknown", "manifest unknown to registry"),
-    ManifestTooLarge: (413, "manifest-too-large", "manifest too large"),
-    ManifestBlobUnknown: (
-        404,
-        "manifest-blob-unknown",
-        "manifest references a manifest or blob unknown to registry",
-    ),
-    PushRefused: (403, "denied", "requested access to the resource is denied"),
-    # Values the OCI grammar refuses (a manifest of an archive, a name or tag asked for).
-    InvalidDigest: (400, "digest-invalid", "provided digest did not match uploaded content"),
-    InvalidName: (400, "name-invalid", "invalid repository name"),
-    InvalidTag: (400, "tag-invalid", "manifest tag did not match URI"),
-    InvalidManifest: (400, "manifest-invalid", "manifest invalid"),
-    InvalidMediaType: (400, "manifest-invalid", "manifest invalid"),
-}
-BASE = "https://dockyard.dev/problems/"
-
-
-def problem(
-    status: int, slug: str, title: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
-) -> Response:
-    body = {"type": BASE + slug, "title": title, "status": status, "detail": detail, **extra}
-    return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
-
 
 async def _access_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
-    status, slug, title = PROBLEMS.get(type(exc), (400, "bad-request", "Bad request"))
-    headers: dict[str, str] = {}
-    if isinstance(exc, Throttled):
-        headers["Retry-After"] = str(int(exc.retry_after) + 1)
-    if isinstance(exc, AuthenticationFailed):
-        headers["WWW-Authenticate"] = 'Basic realm="dockyard"'
-    return problem(status, slug, title, str(exc), headers)
+    return domain_problem(exc)
 
 
 async def _insufficient_storage(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, InsufficientStorage)
     log.warning("%s %s: %s (%s)", request.method, request.url.path, exc, exc.__cause__)
-    return problem(507, "insufficient-storage", "Insufficient storage", str(exc), volume=exc.volume)
+    return storage_problem(exc)
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
@@ -100,7 +42,7 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
         try:
             await require_signed_in(request)
         except DomainError as denied:
-            return await _access_error(request, denied)
+            return domain_problem(denied)
     errors = [
         {"location": ".".join(str(p) for p in err.get("loc", ())), "message": err.get("msg", "")}
         for err in exc.errors()
@@ -111,8 +53,7 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
-    return problem(exc.status_code, slug, str(exc.detail), str(exc.detail), dict(exc.headers or {}))
+    return http_problem(exc)
 
 
 def install(app: FastAPI) -> None:

@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from dockyard.app.services import Services
 from dockyard.db.engine import Connection, Database
 from dockyard.oci.digest import Digest
+from dockyard.registry import blobs as registry_blobs
 from dockyard.registry import tables
 from dockyard.registry.errors import BlobUnknown, BlobUploadUnknown, ManifestUnknown
 from dockyard.registry.gc import GarbageCollector, GcReport
@@ -21,6 +22,7 @@ from dockyard.registry.paths import blob_path, upload_dir
 from dockyard.storage.base import PathNotFound
 from dockyard.storage.filesystem import FilesystemDriver
 from tests.support.oci import Manifest, artifact, image_config, oci_index, oci_manifest, random_blob
+from tests.support.spies import AsyncioSpy
 from tests.unit.registry.factories import GRACE, age, open_services, push_blob, push_manifest, stream
 
 REPO = "team/app"
@@ -202,7 +204,9 @@ async def test_a_second_run_finds_nothing(services: Services) -> None:
     assert (second.manifests, second.links, second.blobs, second.bytes_freed) == ([], [], [], 0)
 
 
-async def test_upload_waits_for_a_blob_being_deleted_then_succeeds(services: Services) -> None:
+async def test_upload_waits_for_a_blob_being_deleted_then_succeeds(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """GC marked the row 'deleting' and is removing the bytes; an upload of the same bytes
     must wait for it to finish, then store them afresh (never link to bytes about to vanish)."""
     data = os.urandom(4096)
@@ -211,8 +215,10 @@ async def test_upload_waits_for_a_blob_being_deleted_then_succeeds(services: Ser
     async with services.db.write() as conn:  # what GC does first (the only blob row here)
         await conn.execute(update(tables.blobs).values(state="deleting"))
 
+    backoffs = AsyncioSpy("sleep")  # the claim sleeps only when it found the row not live
+    monkeypatch.setattr(registry_blobs, "asyncio", backoffs)
     upload = asyncio.create_task(services.uploads.monolithic(REPO, digest, stream(data), len(data)))
-    await asyncio.sleep(0.3)
+    await backoffs.reached(3, unless=upload)  # it asked again and again, and was told to wait each time
     assert not upload.done(), "the upload must wait while the blob is being deleted"
 
     async def finish_deletion() -> GcReport:

@@ -28,13 +28,13 @@ from pydantic import BaseModel, Field
 from starlette.responses import JSONResponse, Response
 
 from dockyard.api.deps import Caller
-from dockyard.api.problems import PROBLEMS, problem
 from dockyard.api.v1.inputs import Bytes, Index, Name, Names, Text
 from dockyard.archive.errors import ArchiveError, DigestMismatch, UnsafeArchive
 from dockyard.auth.guard import require_user
 from dockyard.auth.policy import Subject
 from dockyard.catalog.service import VersionSettings
 from dockyard.catalog.views import VersionView
+from dockyard.http.problems import PROBLEMS, problem
 from dockyard.oci.errors import InvalidValue
 from dockyard.oci.ranges import parse_content_range, parse_length
 from dockyard.registry.uploads import BodyInterrupted

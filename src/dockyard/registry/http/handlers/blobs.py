@@ -16,23 +16,15 @@ from dockyard.registry.http.responses import send_bytes, send_file
 def parse_range(header: str, size: int) -> tuple[int, int]:
     """(offset, length) of a single byte range; RANGE_INVALID when unsatisfiable or malformed."""
     spec = parse_range_header(header)
-    unsatisfiable = RegistryError(
-        ErrorCode.RANGE_INVALID,
-        f"range {header[:60]!r} cannot be served from {size} bytes",
-        headers={"Content-Range": f"bytes */{size}"},
-    )
-    if spec is None:
-        raise unsatisfiable
-    if spec.first is None:  # suffix range: the last N bytes
-        count = min(spec.last or 0, size)
-        if count == 0:
-            raise unsatisfiable
-        return size - count, count
-    start = spec.first
-    end = size - 1 if spec.last is None else min(spec.last, size - 1)
-    if start >= size or end < start:
-        raise unsatisfiable
-    return start, end - start + 1
+    part = None if spec is None else spec.within(size)
+    if part is None:
+        raise RegistryError(
+            ErrorCode.RANGE_INVALID,
+            f"range {header[:60]!r} cannot be served from {size} bytes",
+            headers={"Content-Range": f"bytes */{size}"},
+        )
+    start, end = part
+    return start, end - start
 
 
 async def get_blob(ctx: RegistryContext, req: Request, actor: Actor, send: Send) -> None:

@@ -10,8 +10,8 @@ import pytest
 from fastapi import FastAPI
 
 from dockyard.api import problems
-from dockyard.api.problems import PROBLEMS
 from dockyard.api.v1 import archives
+from dockyard.http.problems import PROBLEMS
 from dockyard.oci.errors import InvalidManifest, InvalidValue
 from dockyard.registry import errors as registry_errors
 from dockyard.registry.errors import ManifestBlobUnknown, RegistryRefusal

@@ -142,7 +142,11 @@ def test_periodic_gc_runs_online_while_pushes_continue(db_kind: str, tmp_path: P
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and any(_blob_file(server, d).exists() for d in garbage_blobs):
             time.sleep(0.25)
-        time.sleep(1.5)  # let a few more collections run during pushes
+        # A few more collections run during the pushes (each one logs its end).
+        collected = server.log().count("gc finished")
+        while server.log().count("gc finished") < collected + 3:
+            assert time.monotonic() < deadline + 30, "the periodic GC stopped running"
+            time.sleep(0.1)
         stop.set()
         for t in threads:
             t.join()

@@ -5,6 +5,8 @@ against it too (``DOCKYARD_TEST_TARGET=reference``)."""
 from __future__ import annotations
 
 import contextlib
+import http.client
+import json
 import os
 import shutil
 import socket
@@ -15,6 +17,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -185,6 +188,65 @@ def server_workers(server: RunningRegistry) -> list[int]:
             if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
                 workers.append(child)
     return sorted(workers)
+
+
+def serving_processes(server: RunningRegistry) -> list[int]:
+    """The processes that take ``server``'s connections: its workers, or itself when it has none."""
+    return server_workers(server) or [server.process.pid]
+
+
+def worker_holding(server: RunningRegistry, client: socket.socket) -> int:
+    """The process of ``server`` that took the connection ``client`` (once a request on it was
+    answered, it is accepted): the one holding the server's end of it."""
+    port = int(server.host.rsplit(":", 1)[1])
+    mine = int(client.getsockname()[1])
+    ends = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(FileNotFoundError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()  # sl, local address, remote address, ..., inode (the 10th)
+                local, remote = (int(address.rsplit(":", 1)[1], 16) for address in fields[1:3])
+                if (local, remote) == (port, mine):
+                    ends.add(f"socket:[{fields[9]}]")
+    for pid in serving_processes(server):
+        with contextlib.suppress(OSError):
+            for descriptor in Path(f"/proc/{pid}/fd").iterdir():
+                with contextlib.suppress(OSError):
+                    if os.readlink(descriptor) in ends:
+                        return pid
+    raise AssertionError(f"no process of {server.url} holds the connection from port {mine}")
+
+
+def ask_a_worker(server: RunningRegistry, path: str, headers: dict[str, str]) -> tuple[int, int]:
+    """(worker, status) of ``GET path`` on a connection of its own, which any worker may take."""
+    host, port = server.host.rsplit(":", 1)
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        connection.request("GET", path, headers=headers)
+        response = connection.getresponse()
+        response.read()
+        assert connection.sock is not None
+        return worker_holding(server, connection.sock), response.status
+    finally:
+        connection.close()
+
+
+def request_lines(server: RunningRegistry) -> list[dict[str, Any]]:
+    """The server's request lines (its JSON access log), once every process has written those of
+    the requests it answered so far. A process writes its lines in order, in batches: a marker
+    request that each one answered, once in the log, shows that all it answered before is too."""
+    markers: dict[int, str] = {}
+    deadline = time.monotonic() + 30
+    while set(markers) != set(serving_processes(server)):
+        assert time.monotonic() < deadline, f"not every process of {server.url} took a connection"
+        path = f"/v2/log-marker-{uuid.uuid4().hex}/tags/list"
+        markers.setdefault(ask_a_worker(server, path, {})[0], path)
+    while True:
+        lines = [json.loads(line) for line in server.log().splitlines() if line.startswith('{"ts"')]
+        if set(markers.values()) <= {line["path"] for line in lines}:
+            return lines
+        assert time.monotonic() < deadline, "the marker requests never reached the log"
+        time.sleep(0.05)
 
 
 def alive(pid: int) -> bool:

@@ -1,58 +1,42 @@
-"""Errors as RFC 9457 problem documents (``application/problem+json``), from one table."""
+"""The /api/v1 app's exception handlers: errors answered as problem documents.
+
+The table and the documents are :mod:`dockyard.http.problems`; what is the app's own is
+installing the handlers, and answering a request FastAPI refused before the endpoint ran
+(which needs the app's authentication, :mod:`dockyard.api.deps`).
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from dockyard.api.deps import WEB_HEADER, anonymous_may_call, require_signed_in
-from dockyard.auth.errors import AuthenticationFailed, Throttled
-from dockyard.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from dockyard.errors import DomainError
+from dockyard.http.problems import domain_problem, http_problem, problem, storage_problem
 from dockyard.volumes import InsufficientStorage
 
 log = logging.getLogger("dockyard.api")
 
-# error class -> (status, type slug, title)
-PROBLEMS: dict[type[DomainError], tuple[int, str, str]] = {
-    AuthenticationFailed: (401, "unauthenticated", "Authentication required"),
-    Throttled: (429, "throttled", "Too many failed logins"),
-    Forbidden: (403, "forbidden", "Not allowed"),
-    NotFound: (404, "not-found", "Not found"),
-    Conflict: (409, "conflict", "Conflict"),
-    Invalid: (422, "invalid", "Invalid request"),
-}
-BASE = "https://dockyard.dev/problems/"
 
-
-def problem(
-    status: int, slug: str, title: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
-) -> Response:
-    body = {"type": BASE + slug, "title": title, "status": status, "detail": detail, **extra}
-    return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
+def _challenge(request: Request) -> bool:
+    """Scripts are told how to authenticate on a 401; the web UI's own calls are not, or the
+    browser would open its password dialog over the page's sign-in form."""
+    return not request.headers.get(WEB_HEADER)
 
 
 async def _access_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
-    status, slug, title = PROBLEMS.get(type(exc), (400, "bad-request", "Bad request"))
-    headers: dict[str, str] = {}
-    if isinstance(exc, Throttled):
-        headers["Retry-After"] = str(int(exc.retry_after) + 1)
-    if isinstance(exc, AuthenticationFailed) and not request.headers.get(WEB_HEADER):
-        # Scripts are told how to authenticate; the web UI's own calls are not, or the
-        # browser would open its password dialog over the page's sign-in form.
-        headers["WWW-Authenticate"] = 'Basic realm="dockyard"'
-    return problem(status, slug, title, str(exc), headers)
+    return domain_problem(exc, challenge=_challenge(request))
 
 
 async def _insufficient_storage(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, InsufficientStorage)
     log.warning("%s %s: %s (%s)", request.method, request.url.path, exc, exc.__cause__)
-    return problem(507, "insufficient-storage", "Insufficient storage", str(exc), volume=exc.volume)
+    return storage_problem(exc)
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
@@ -64,7 +48,7 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
         try:
             await require_signed_in(request)
         except DomainError as denied:
-            return await _access_error(request, denied)
+            return domain_problem(denied, challenge=_challenge(request))
     errors = [
         {"location": ".".join(str(p) for p in err.get("loc", ())), "message": err.get("msg", "")}
         for err in exc.errors()
@@ -75,8 +59,7 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
-    return problem(exc.status_code, slug, str(exc.detail), str(exc.detail), dict(exc.headers or {}))
+    return http_problem(exc)
 
 
 def install(app: FastAPI) -> None:

@@ -3,9 +3,11 @@
 A request without credentials, with a token that does not verify, or with one that lacks
 an access gets ``401`` and ``WWW-Authenticate: Bearer realm=...,service=...,scope=...``
 (plus ``error="invalid_token"`` or ``error="insufficient_scope"``), so that every client
-fetches a token for exactly what it needs. A private repository answers like one that
-does not exist. The one ``403``: a valid token of a signed-in subject that lacks an access
-the subject holds (it was fetched for a narrower scope), see :meth:`TokenAuthorizer._narrow`.
+fetches a token for exactly what it needs (the refusals carry the challenge's parameters as a
+:class:`~dockyard.auth.errors.Challenge`; the /v2 edge writes the header). A private
+repository answers like one that does not exist. The one ``403``: a valid token of a signed-in
+subject that lacks an access the subject holds (it was fetched for a narrower scope), see
+:meth:`TokenAuthorizer._narrow`.
 
 Basic credentials on ``/v2`` are accepted too (some clients send them directly); they
 are checked against the accounts (cached for 30 seconds per process, keyed by a hash of
@@ -26,17 +28,12 @@ from sqlalchemy import ColumnElement
 from dockyard.auth.accounts import Accounts
 from dockyard.auth.base import Access, Caller, Principal
 from dockyard.auth.bearer import looks_like_access_token
-from dockyard.auth.errors import AuthenticationFailed, Throttled
+from dockyard.auth.errors import AuthenticationFailed, Challenge, InsufficientScope
 from dockyard.auth.facts import allowed, pullable
 from dockyard.auth.jwt_tokens import InvalidToken, TokenService
 from dockyard.auth.policy import ANONYMOUS, Subject
-from dockyard.oci.errors import ErrorCode, RegistryError
 
 BASIC_CACHE_SECONDS = 30.0
-
-
-def scope_param(accesses: list[Access]) -> str:
-    return " ".join(access.scope() for access in accesses)
 
 
 def principal_of(subject: Subject) -> Principal:
@@ -83,29 +80,13 @@ class TokenAuthorizer:
         base = self.public_url or f"{caller.scheme}://{caller.host or 'localhost'}"
         return f"{base}/auth/token"
 
-    def challenge(self, caller: Caller, accesses: list[Access], error: str | None = None) -> str:
-        parts = [f'realm="{self.realm(caller)}"', f'service="{self.tokens.service}"']
-        if accesses:
-            parts.append(f'scope="{scope_param(accesses)}"')
-        if error:
-            parts.append(f'error="{error}"')
-        return "Bearer " + ",".join(parts)
+    def _challenge(self, caller: Caller, accesses: list[Access], error: str | None = None) -> Challenge:
+        return Challenge("Bearer", self.realm(caller), self.tokens.service, tuple(accesses), error)
 
     def _refuse(
-        self,
-        caller: Caller,
-        accesses: list[Access],
-        message: str,
-        error: str | None = None,
-        code: ErrorCode = ErrorCode.UNAUTHORIZED,
-    ) -> RegistryError:
-        detail = [{"Type": a.type, "Name": a.name, "Action": ",".join(sorted(a.actions))} for a in accesses]
-        return RegistryError(
-            code,
-            message,
-            detail=detail or None,
-            headers={"WWW-Authenticate": self.challenge(caller, accesses, error)},
-        )
+        self, caller: Caller, accesses: list[Access], message: str, error: str | None = None
+    ) -> AuthenticationFailed:
+        return AuthenticationFailed(message, self._challenge(caller, accesses, error))
 
     async def authorize(self, caller: Caller, accesses: list[Access]) -> Principal:
         header = caller.authorization
@@ -153,7 +134,7 @@ class TokenAuthorizer:
                 return False
         return True
 
-    def _narrow(self, caller: Caller, accesses: list[Access]) -> RegistryError:
+    def _narrow(self, caller: Caller, accesses: list[Access]) -> InsufficientScope:
         """A valid token that lacks an access its subject holds: ``403`` with the challenge
         (RFC 6750 section 3.1: insufficient_scope), which tells the client to fetch a new token
         for the challenge's scope. Only signed-in subjects get here (anonymous has nothing
@@ -162,7 +143,7 @@ class TokenAuthorizer:
         that re-uses a narrower token for a push does: oras-py drops its token and asks
         again only on a 403."""
         message = "this token does not grant the access; fetch a new token for the scope in WWW-Authenticate"
-        return self._refuse(caller, accesses, message, "insufficient_scope", ErrorCode.DENIED)
+        return InsufficientScope(message, self._challenge(caller, accesses, "insufficient_scope"))
 
     async def _basic_auth(self, caller: Caller, header: str, accesses: list[Access]) -> Principal:
         subject = await self._basic_subject(caller, header, accesses)
@@ -186,11 +167,7 @@ class TokenAuthorizer:
         stamp = await self.accounts.login_stamp(credentials[0])  # read first: a change after it misses
         try:
             subject = await self.accounts.authenticate(*credentials, caller.client_host)
-        except Throttled as exc:
-            raise RegistryError(
-                ErrorCode.TOOMANYREQUESTS, str(exc), headers={"Retry-After": str(int(exc.retry_after) + 1)}
-            ) from None
-        except AuthenticationFailed as exc:
+        except AuthenticationFailed as exc:  # Throttled goes on as it is: 429 with Retry-After
             raise self._refuse(caller, accesses, str(exc)) from None
         if looks_like_access_token(credentials[1]) or stamp is None:
             return subject  # token checks are cheap; never serve a revoked token from a cache

@@ -7,7 +7,6 @@ accesses asks only "who is this?" (``GET /v2/``).
 
 from __future__ import annotations
 
-import contextvars
 import functools
 import ipaddress
 from dataclasses import dataclass
@@ -70,22 +69,13 @@ class Authorizer(Protocol):
     async def authorize(self, caller: Caller, accesses: list[Access]) -> Principal:
         """The principal if every access is allowed.
 
-        Raises ``RegistryError`` with ``UNAUTHORIZED`` (and a ``WWW-Authenticate`` header)
-        when credentials are missing or wrong, ``DENIED`` when they do not suffice.
+        Raises :class:`~dockyard.auth.errors.AuthenticationFailed` with a ``challenge`` when
+        credentials are missing, wrong or do not suffice (a new token might),
+        :class:`~dockyard.auth.errors.InsufficientScope` when a token is narrower than what its
+        subject may do, and :class:`~dockyard.auth.errors.Throttled` after too many failed logins.
         """
         ...
 
     def catalog_scope(self, principal: Principal) -> ColumnElement[bool]:
         """A condition on ``repositories`` rows: the ones ``/v2/_catalog`` lists to ``principal``."""
         ...
-
-
-# Who is behind the request being handled: set by the registry's router after
-# authorization, read by event listeners (the audit log) that run inside that request.
-current_principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
-    "current_principal", default=None
-)
-# The client's address for that request (after trusted proxies), for the same records.
-current_client_host: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "current_client_host", default=None
-)

@@ -14,10 +14,10 @@ import hmac
 from sqlalchemy import ColumnElement, true
 
 from dockyard.auth.base import Access, Caller, Principal
-from dockyard.oci.errors import ErrorCode, RegistryError
+from dockyard.auth.errors import AuthenticationFailed, Challenge
 
 ANONYMOUS = Principal("anonymous")
-_REALM = 'Basic realm="dockyard"'
+_CHALLENGE = Challenge("Basic", "dockyard")
 
 
 class AdminAuthorizer:
@@ -42,8 +42,8 @@ class AdminAuthorizer:
             raise self._unauthorized("wrong username or password")
         return Principal(user, is_admin=True)
 
-    def _unauthorized(self, message: str) -> RegistryError:
-        return RegistryError(ErrorCode.UNAUTHORIZED, message, headers={"WWW-Authenticate": _REALM})
+    def _unauthorized(self, message: str) -> AuthenticationFailed:
+        return AuthenticationFailed(message, _CHALLENGE)
 
     def catalog_scope(self, principal: Principal) -> ColumnElement[bool]:
         return true()  # whoever gets past this door sees everything

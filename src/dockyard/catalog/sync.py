@@ -17,16 +17,20 @@ import time
 
 from sqlalchemy import delete, select, update
 
-from dockyard.auth.base import current_principal
 from dockyard.auth.tables import repositories
 from dockyard.catalog.inspections import Inspections
 from dockyard.catalog.service import create_image, record_event
 from dockyard.catalog.tables import image_versions, images
 from dockyard.catalog.views import EXTERNAL, INTERNAL
 from dockyard.db.engine import Database
-from dockyard.registry.events import Event, ManifestDeleted, ManifestPushed, TagDeleted
+from dockyard.registry.events import Actor, Event, ManifestDeleted, ManifestPushed, TagDeleted
 
 log = logging.getLogger("dockyard.catalog")
+
+
+def _who(actor: Actor | None) -> str:
+    """The name the catalog's history gives the actor; "system" when no one acted."""
+    return actor.principal.name if actor is not None else "system"
 
 
 class CatalogSync:
@@ -39,13 +43,12 @@ class CatalogSync:
             if event.tag is not None:
                 await self._pushed(event)
         elif isinstance(event, TagDeleted):
-            await self._removed(event.repository, tag=event.tag)
+            await self._removed(event.repository, _who(event.actor), tag=event.tag)
         elif isinstance(event, ManifestDeleted):
-            await self._removed(event.repository, digest=event.digest)
+            await self._removed(event.repository, _who(event.actor), digest=event.digest)
 
     async def _pushed(self, event: ManifestPushed) -> None:
-        principal = current_principal.get()
-        who = principal.name if principal is not None else "system"
+        who = _who(event.actor)
         now = time.time()
         assert event.tag is not None
         async with self.db.write() as conn:
@@ -114,9 +117,9 @@ class CatalogSync:
         # with no job, which the inspections' sweep finds and queues.
         await self.inspections.enqueue(event.repository, image_id, event.tag, event.digest)
 
-    async def _removed(self, repository: str, tag: str | None = None, digest: str | None = None) -> None:
-        principal = current_principal.get()
-        who = principal.name if principal is not None else "system"
+    async def _removed(
+        self, repository: str, who: str, tag: str | None = None, digest: str | None = None
+    ) -> None:
         async with self.db.write() as conn:
             image = (await conn.execute(select(images.c.id).where(images.c.name == repository))).first()
             if image is None:

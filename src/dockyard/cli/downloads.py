@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
@@ -33,6 +32,7 @@ from dockyard.cli import output
 from dockyard.cli.catalog_format import human_size, version_path
 from dockyard.cli.client import Client, connect
 from dockyard.cli.errors import ApiError, CliError
+from dockyard.oci.ranges import parse_served_range
 
 RESUME_HINT = "run the same command again to resume"
 
@@ -189,14 +189,13 @@ class _Download:
 
 
 _TIMEOUT = httpx.Timeout(60.0, read=300.0)
-_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
 
 
 def _content_range(header: str) -> tuple[int, int]:
-    match = _RANGE.fullmatch(header.strip())
-    if match is None:
+    found = parse_served_range(header)
+    if found is None or found.total is None:
         raise CliError(f"the server answered a resume with an unreadable Content-Range {header!r}")
-    return int(match.group(1)), int(match.group(3))
+    return found.start, found.total
 
 
 def _copy(response: httpx.Response, out: IO[bytes], advance: Callable[[int], None]) -> int:

@@ -3,8 +3,8 @@
 Only single ranges are served; a request for several, a malformed header, a unit other
 than bytes, or an ``If-Range`` that does not name the current representation (by strong
 ETag) gets the whole representation, which the RFC allows a server to answer any
-``Range`` with. A range that starts at or past the end is unsatisfiable (416). The header
-itself is parsed by :mod:`dockyard.oci.ranges`, as on every door.
+``Range`` with. A range that starts at or past the end is unsatisfiable (416). The header,
+and which bytes it names, is :mod:`dockyard.oci.ranges`'s business, as on every door.
 """
 
 from __future__ import annotations
@@ -30,13 +30,8 @@ def span_of(range_header: str | None, if_range: str | None, etag: str, size: int
     spec = parse_range(range_header)
     if spec is None:
         return None  # malformed, several ranges, or an invalid range-spec: ignore the header
-    if spec.first is None:  # bytes=-S: the last S bytes
-        suffix = spec.last or 0
-        if suffix == 0:
-            return Span(0, 0, satisfiable=False)
-        return Span(max(0, size - suffix), size)
-    start = spec.first
-    if start >= size:
+    part = spec.within(size)
+    if part is None:
+        start = spec.first or 0
         return Span(start, start, satisfiable=False)
-    end = size if spec.last is None else min(spec.last + 1, size)
-    return Span(start, end)
+    return Span(*part)

@@ -7,7 +7,6 @@ from typing import Literal
 from sqlalchemy import select
 
 from dockyard.auth import audit
-from dockyard.auth.base import current_client_host, current_principal
 from dockyard.auth.policy import Subject
 from dockyard.auth.tables import repositories
 from dockyard.db.engine import Database
@@ -15,16 +14,15 @@ from dockyard.registry.events import Event, ManifestDeleted, ManifestPushed
 
 
 class AuditListener:
-    """An event listener; it runs inside the request that caused the event, so the router's
-    context (principal, client address) is the request's."""
+    """An event listener; the event names its actor (principal and client address)."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
 
     async def __call__(self, event: Event) -> None:
-        principal = current_principal.get()
-        actor = None
-        if principal is not None:
+        actor, client_ip = None, None
+        if event.actor is not None:
+            principal, client_ip = event.actor.principal, event.actor.client_host
             kind: Literal["user", "robot", "anonymous"] = (
                 "user" if principal.kind == "user" else "robot" if principal.kind == "robot" else "anonymous"
             )
@@ -45,6 +43,6 @@ class AuditListener:
                 action,
                 workspace_id=workspace_id,
                 target=target,
-                client_ip=current_client_host.get(),
+                client_ip=client_ip,
                 detail=detail,
             )

@@ -28,8 +28,8 @@ from sqlalchemy import and_, delete, select, update
 from dockyard.cluster.cache import Generations, LookupCache
 from dockyard.db.engine import Connection, Database
 from dockyard.oci.digest import Digest
-from dockyard.oci.errors import ErrorCode, RegistryError
 from dockyard.registry import repositories as repos
+from dockyard.registry.errors import BlobBeingCollected, BlobUnknown
 from dockyard.registry.paths import blob_path
 from dockyard.registry.tables import blob_claims, blobs, repository_blobs
 from dockyard.storage.base import LocalFile, PathNotFound, StorageDriver
@@ -68,13 +68,13 @@ class BlobService:
         self._cache: LookupCache[int] = LookupCache(generations)
 
     async def size_in(self, repository: str, digest: Digest) -> int:
-        """The blob's size if ``repository`` may serve it; else BLOB_UNKNOWN."""
+        """The blob's size if ``repository`` may serve it; else :class:`BlobUnknown`."""
         generation, size = self._cache.get(repository, digest)
         if size is not None:
             return size
         row = await self.db.fetch_one(_SIZE_IN_REPOSITORY, repository, digest)
         if row is None:
-            raise RegistryError(ErrorCode.BLOB_UNKNOWN, f"blob {digest} is not in repository {repository!r}")
+            raise BlobUnknown(f"blob {digest} is not in repository {repository!r}")
         self._cache.put(repository, digest, generation, int(row[0]))
         return int(row[0])
 
@@ -87,22 +87,18 @@ class BlobService:
             try:
                 local = await self.storage.local_file(path)
             except PathNotFound:
-                raise RegistryError(
-                    ErrorCode.BLOB_UNKNOWN, f"blob {digest} is missing from storage"
-                ) from None
+                raise BlobUnknown(f"blob {digest} is missing from storage") from None
         return BlobLocation(digest, size, path, local, redirect)
 
     async def read(self, repository: str, digest: Digest, limit: int) -> bytes:
-        """A small blob's bytes (an image config); ``BLOB_UNKNOWN`` past ``limit`` bytes."""
+        """A small blob's bytes (an image config); :class:`BlobUnknown` past ``limit`` bytes."""
         size = await self.size_in(repository, digest)
         if size > limit:
-            raise RegistryError(
-                ErrorCode.BLOB_UNKNOWN, f"blob {digest} is {size} bytes; expected at most {limit}"
-            )
+            raise BlobUnknown(f"blob {digest} is {size} bytes; expected at most {limit}")
         try:
             return await self.storage.get_content(blob_path(digest))
         except PathNotFound:
-            raise RegistryError(ErrorCode.BLOB_UNKNOWN, f"blob {digest} is missing from storage") from None
+            raise BlobUnknown(f"blob {digest} is missing from storage") from None
 
     def stream(self, digest: Digest) -> AsyncIterator[bytes]:
         """A stored blob's bytes, in chunks (for measuring layers; no repository check)."""
@@ -129,7 +125,7 @@ class BlobService:
                     await conn.execute(claimed)
                     return claim_id
             await asyncio.sleep(_CLAIM_WAIT)
-        raise RegistryError(ErrorCode.UNAVAILABLE, f"blob {digest} is being garbage collected; retry")
+        raise BlobBeingCollected(f"blob {digest} is being garbage collected; retry")
 
     async def commit(self, repository: str, scratch_path: str, digest: Digest, size: int) -> None:
         """Store verified bytes at ``scratch_path`` as ``digest`` and link it into ``repository``."""
@@ -144,7 +140,7 @@ class BlobService:
     async def adopt(self, repository: str, digest: Digest, size: int, scratch_path: str | None) -> bool:
         """Link ``digest`` into ``repository``, moving verified bytes from ``scratch_path`` into
         place only when the blob is not stored yet (imports deduplicate). Returns whether the
-        bytes were moved; ``BLOB_UNKNOWN`` when they are neither stored nor at ``scratch_path``.
+        bytes were moved; :class:`BlobUnknown` when they are neither stored nor at ``scratch_path``.
 
         The claim comes first, as in :meth:`commit`: once it holds, GC leaves the stored bytes
         alone, so the check for them that follows stays true until the link exists."""
@@ -164,13 +160,11 @@ class BlobService:
             await self.storage.stat(blob_path(digest))
         except PathNotFound:
             if scratch_path is None:
-                raise RegistryError(ErrorCode.BLOB_UNKNOWN, f"blob {digest} is not stored") from None
+                raise BlobUnknown(f"blob {digest} is not stored") from None
             try:
                 await self.storage.move(scratch_path, blob_path(digest))
             except PathNotFound:
-                raise RegistryError(
-                    ErrorCode.BLOB_UNKNOWN, f"blob {digest} is neither stored nor staged"
-                ) from None
+                raise BlobUnknown(f"blob {digest} is neither stored nor staged") from None
             return True
         return False
 
@@ -237,4 +231,4 @@ class BlobService:
             )
         await self.generations.changed(repository)
         if result.rowcount == 0:
-            raise RegistryError(ErrorCode.BLOB_UNKNOWN, f"blob {digest} is not in repository {repository!r}")
+            raise BlobUnknown(f"blob {digest} is not in repository {repository!r}")

@@ -1,5 +1,9 @@
 """Events the registry emits. Layers above subscribe in :mod:`dockyard.app`; the registry
-never imports them."""
+never imports them.
+
+Each event names who caused it (:class:`Actor`), as the caller of the service that emits it
+passed it: the /v2 router the principal it let in, an archive import the user creating the
+version. ``None`` is the system itself (maintenance, tests)."""
 
 from __future__ import annotations
 
@@ -7,7 +11,18 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from dockyard.auth.base import Principal
+
 log = logging.getLogger("dockyard.events")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acted: the principal, and the client's address (after trusted proxies) when the
+    action came over the network."""
+
+    principal: Principal
+    client_host: str | None = None
 
 
 @dataclass(frozen=True)
@@ -17,18 +32,21 @@ class ManifestPushed:
     media_type: str
     tag: str | None
     size: int
+    actor: Actor | None
 
 
 @dataclass(frozen=True)
 class ManifestDeleted:
     repository: str
     digest: str
+    actor: Actor | None
 
 
 @dataclass(frozen=True)
 class TagDeleted:
     repository: str
     tag: str
+    actor: Actor | None
 
 
 Event = ManifestPushed | ManifestDeleted | TagDeleted

@@ -14,12 +14,19 @@ from dockyard.cluster.cache import Generations, LookupCache
 from dockyard.db.engine import Connection, Database
 from dockyard.oci import mediatypes as mt
 from dockyard.oci.digest import Digest
-from dockyard.oci.errors import ErrorCode, InvalidTag, RegistryError
+from dockyard.oci.errors import InvalidTag
 from dockyard.oci.manifest import ParsedManifest, parse_manifest
 from dockyard.oci.names import is_tag, validate_tag
 from dockyard.registry import repositories as repos
 from dockyard.registry.admission import ProposedPush, PushAdmission, admit_all
-from dockyard.registry.events import EventBus, ManifestDeleted, ManifestPushed, TagDeleted
+from dockyard.registry.errors import (
+    DigestMismatch,
+    ManifestBlobUnknown,
+    ManifestTooLarge,
+    ManifestUnknown,
+    PushRefused,
+)
+from dockyard.registry.events import Actor, EventBus, ManifestDeleted, ManifestPushed, TagDeleted
 from dockyard.registry.tables import manifest_references, manifests, repository_blobs, tags
 
 
@@ -87,23 +94,21 @@ class ManifestService:
             by_digest, value = _reference_clause(reference)
         except InvalidTag as exc:
             # No manifest can have that tag, so it is unknown: the spec allows only 404 here.
-            raise RegistryError(
-                ErrorCode.MANIFEST_UNKNOWN, f"manifest {reference[:150]!r} is unknown: {exc.message}"
-            ) from None
+            raise ManifestUnknown(f"manifest {reference[:150]!r} is unknown: {exc.message}") from None
         row = await self.db.fetch_one(_GET_BY_DIGEST if by_digest else _GET_BY_TAG, repository, value)
         if row is None:
-            raise RegistryError(
-                ErrorCode.MANIFEST_UNKNOWN, f"manifest {reference!r} is unknown in {repository!r}"
-            )
+            raise ManifestUnknown(f"manifest {reference!r} is unknown in {repository!r}")
         found = StoredManifest(row[0], row[1], int(row[2]), bytes(row[3]))
         self._cache.put(repository, reference, generation, found)
         return found
 
-    async def put(self, repository: str, reference: str, data: bytes, content_type: str | None) -> PutResult:
+    async def put(
+        self, repository: str, reference: str, data: bytes, content_type: str | None, *, actor: Actor | None
+    ) -> PutResult:
+        """Store ``data`` as the manifest ``reference`` (a tag or the digest) names; ``actor``
+        pushed it (the event says so)."""
         if len(data) > self.max_bytes:
-            raise RegistryError(
-                ErrorCode.MANIFEST_TOO_LARGE, f"manifest is {len(data)} bytes; the limit is {self.max_bytes}"
-            )
+            raise ManifestTooLarge(f"manifest is {len(data)} bytes; the limit is {self.max_bytes}")
         digest = Digest.of(data)
         tag: str | None = None
         if is_tag(reference):
@@ -113,13 +118,13 @@ class ManifestService:
             if expected is None:
                 validate_tag(reference)
             elif Digest.of(data, expected.algorithm) != expected:
-                raise RegistryError(ErrorCode.DIGEST_INVALID, f"manifest digest does not match {expected}")
+                raise DigestMismatch(f"manifest digest does not match {expected}")
             else:
                 digest = expected
         parsed = parse_manifest(data, content_type)
         refusal = await self._admission(ProposedPush(repository, tag, str(digest), data, parsed))
         if refusal is not None:
-            raise RegistryError(ErrorCode.DENIED, refusal, detail={"repository": repository, "tag": tag})
+            raise PushRefused(refusal, repository, tag)
         now = time.time()
         async with self.db.write() as conn:
             repo_id = await repos.ensure_id(self.db, conn, repository)
@@ -136,7 +141,7 @@ class ManifestService:
                     )
                 )
         await self.generations.changed(repository)
-        await self.events.emit(ManifestPushed(repository, digest, parsed.media_type, tag, len(data)))
+        await self.events.emit(ManifestPushed(repository, digest, parsed.media_type, tag, len(data), actor))
         return PutResult(digest, parsed.subject.digest if parsed.subject else None)
 
     async def _check_references(
@@ -164,10 +169,8 @@ class ManifestService:
                     )
                 }
                 missing = sorted(blob_digests - found)
-                raise RegistryError(
-                    ErrorCode.MANIFEST_BLOB_UNKNOWN,
-                    f"the repository has no blob {missing[0]}; push the blobs before the manifest",
-                    detail={"digest": missing[0]},
+                raise ManifestBlobUnknown(
+                    f"the repository has no blob {missing[0]}; push the blobs before the manifest", missing[0]
                 )
         child_digests = {d.digest for d in parsed.manifests}
         if child_digests:
@@ -181,10 +184,9 @@ class ManifestService:
             }
             missing = sorted(child_digests - found)
             if missing:
-                raise RegistryError(
-                    ErrorCode.MANIFEST_BLOB_UNKNOWN,
+                raise ManifestBlobUnknown(
                     f"the repository has no manifest {missing[0]}; push the index's manifests first",
-                    detail={"digest": missing[0]},
+                    missing[0],
                 )
 
     async def _insert(
@@ -235,7 +237,8 @@ class ManifestService:
         if unique:
             await conn.execute(manifest_references.insert(), unique)
 
-    async def delete(self, repository: str, reference: str) -> None:
+    async def delete(self, repository: str, reference: str, *, actor: Actor | None) -> None:
+        """Delete a tag, or a manifest (and its tags) by digest; ``actor`` did it (the event says so)."""
         by_digest, value = _reference_clause(reference)
         async with self.db.write() as conn:
             repo_id = await repos.require_id(conn, repository, for_write=True)
@@ -244,9 +247,7 @@ class ManifestService:
                     delete(tags).where(tags.c.repository_id == repo_id, tags.c.name == value)
                 )
                 if result.rowcount == 0:
-                    raise RegistryError(
-                        ErrorCode.MANIFEST_UNKNOWN, f"tag {value!r} is unknown in {repository!r}"
-                    )
+                    raise ManifestUnknown(f"tag {value!r} is unknown in {repository!r}")
             else:
                 await conn.execute(
                     delete(tags).where(tags.c.repository_id == repo_id, tags.c.manifest_digest == value)
@@ -255,12 +256,10 @@ class ManifestService:
                     delete(manifests).where(manifests.c.repository_id == repo_id, manifests.c.digest == value)
                 )
                 if result.rowcount == 0:
-                    raise RegistryError(
-                        ErrorCode.MANIFEST_UNKNOWN, f"manifest {value} is unknown in {repository!r}"
-                    )
+                    raise ManifestUnknown(f"manifest {value} is unknown in {repository!r}")
         await self.generations.changed(repository)
         await self.events.emit(
-            ManifestDeleted(repository, value) if by_digest else TagDeleted(repository, value)
+            ManifestDeleted(repository, value, actor) if by_digest else TagDeleted(repository, value, actor)
         )
 
     def _bytewise(self, column: ColumnElement[str]) -> ColumnElement[str]:

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from dockyard.auth.tables import repositories, workspaces
 from dockyard.db.engine import Connection, Database
-from dockyard.oci.errors import ErrorCode, RegistryError
+from dockyard.registry.errors import NameUnknown
 
 
 async def find_id(conn: Connection, name: str, for_write: bool = False) -> int | None:
@@ -29,7 +29,7 @@ async def find_id(conn: Connection, name: str, for_write: bool = False) -> int |
 async def require_id(conn: Connection, name: str, for_write: bool = False) -> int:
     repo_id = await find_id(conn, name, for_write)
     if repo_id is None:
-        raise RegistryError(ErrorCode.NAME_UNKNOWN, f"repository {name!r} is not known to the registry")
+        raise NameUnknown(f"repository {name!r} is not known to the registry")
     return repo_id
 
 

@@ -27,9 +27,15 @@ from dockyard.auth.tables import repositories
 from dockyard.cluster.locks import UploadLocks
 from dockyard.db.engine import Database
 from dockyard.oci.digest import Digest, Hasher, new_hasher
-from dockyard.oci.errors import ErrorCode, RegistryError
 from dockyard.registry import repositories as repos
 from dockyard.registry.blobs import BlobService
+from dockyard.registry.errors import (
+    BlobUploadUnknown,
+    DigestMismatch,
+    RegistryRefusal,
+    SizeMismatch,
+    UploadRangeInvalid,
+)
 from dockyard.registry.paths import upload_dir, upload_path
 from dockyard.registry.tables import uploads
 from dockyard.storage.base import FileWriter, PathNotFound, StorageDriver
@@ -133,9 +139,7 @@ async def _pump(
             async for chunk in body:
                 received += len(chunk)
                 if limit is not None and received > limit:
-                    raise RegistryError(
-                        ErrorCode.SIZE_INVALID, "more bytes than Content-Length or Content-Range"
-                    )
+                    raise SizeMismatch("more bytes than Content-Length or Content-Range")
                 with memoryview(chunk) as rest:
                     while rest:
                         step = min(len(rest), BUFFER - filled)
@@ -191,7 +195,7 @@ class UploadService:
         # Only the form this registry hands out (uuid.UUID also takes braces, "urn:uuid:" and
         # hex without dashes, which would name no row and no storage folder).
         if _UPLOAD_ID_RE.fullmatch(upload_id) is None:
-            raise RegistryError(ErrorCode.BLOB_UPLOAD_UNKNOWN, f"malformed upload id {upload_id[:60]!r}")
+            raise BlobUploadUnknown(f"malformed upload id {upload_id[:60]!r}")
         stmt = (
             select(uploads.c.id)
             .select_from(uploads.join(repositories, repositories.c.id == uploads.c.repository_id))
@@ -199,13 +203,13 @@ class UploadService:
         )
         async with self.db.read() as conn:
             if (await conn.execute(stmt)).first() is None:
-                raise RegistryError(ErrorCode.BLOB_UPLOAD_UNKNOWN, f"upload {upload_id} is unknown")
+                raise BlobUploadUnknown(f"upload {upload_id} is unknown")
 
     async def _size(self, upload_id: str) -> int:
         try:
             return (await self.storage.stat(upload_path(upload_id))).size
         except PathNotFound:
-            raise RegistryError(ErrorCode.BLOB_UPLOAD_UNKNOWN, f"upload {upload_id} has no data") from None
+            raise BlobUploadUnknown(f"upload {upload_id} has no data") from None
 
     async def status(self, repository: str, upload_id: str) -> UploadStatus:
         await self._check(repository, upload_id)
@@ -229,11 +233,12 @@ class UploadService:
         async with self.locks.hold(upload_id) as held:
             if not held:
                 offset = await self._size(upload_id)
-                raise RegistryError(
-                    ErrorCode.RANGE_INVALID,
+                raise UploadRangeInvalid(
                     "another request is writing to this upload; when it is done, resume from the "
                     "offset the upload's status reports",
-                    headers=session_headers(repository, upload_id, offset),
+                    repository,
+                    upload_id,
+                    offset,
                 )
             yield
 
@@ -259,10 +264,11 @@ class UploadService:
     ) -> UploadStatus:
         offset = await self._size(upload_id)
         if start is not None and start != offset:
-            raise RegistryError(
-                ErrorCode.RANGE_INVALID,
+            raise UploadRangeInvalid(
                 f"chunk starts at {start} but the upload has {offset} bytes; resume from there",
-                headers=session_headers(repository, upload_id, offset),
+                repository,
+                upload_id,
+                offset,
             )
         hasher = await self._hasher_at(upload_id, offset)
         writer = await self.storage.writer(upload_path(upload_id), append=True)
@@ -279,7 +285,7 @@ class UploadService:
         await writer.close()
         if length is not None and received != length:
             self._hashers.drop(upload_id)
-            raise RegistryError(ErrorCode.SIZE_INVALID, f"expected {length} bytes, received {received}")
+            raise SizeMismatch(f"expected {length} bytes, received {received}")
         self._hashers.put(upload_id, writer.size, hasher)
         async with self.db.write() as conn:
             await conn.execute(
@@ -303,14 +309,13 @@ class UploadService:
         try:
             actual = await self._digest(upload_id, hasher, digest.algorithm, size)
             if actual != digest:
-                raise RegistryError(
-                    ErrorCode.DIGEST_INVALID,
-                    f"uploaded content has digest {actual}, not {digest}; the upload was discarded",
+                raise DigestMismatch(
+                    f"uploaded content has digest {actual}, not {digest}; the upload was discarded"
                 )
             writer = await self.storage.writer(upload_path(upload_id), append=True)
             await writer.commit()
             await self.blobs.commit(repository, upload_path(upload_id), digest, size)
-        except RegistryError:
+        except RegistryRefusal:
             await self._discard(upload_id)
             raise
         await self._discard(upload_id)

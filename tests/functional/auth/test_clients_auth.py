@@ -35,7 +35,7 @@ from tests.support.clients import (
 )
 from tests.support.identity import ADMIN, ADMIN_PASSWORD, PASSWORD, Api, oci_as, unique
 from tests.support.images import DOCKER_ARCHIVE_TAG, HELLO_PATH, HELLO_TEXT, IMAGE_TAG, TestImages
-from tests.support.servers import RunningRegistry
+from tests.support.servers import RunningRegistry, request_lines
 
 pytestmark = pytest.mark.clients
 
@@ -293,19 +293,13 @@ def test_buildah_login_and_push(
 
 
 def _token_requests_between(registry: RunningRegistry, start: float, end: float) -> list[tuple[str, int]]:
-    """(method, status) of the /auth/token requests the server logged between two instants,
-    once at least one is in the log (access-log lines are flushed in batches every 0.2 s)."""
-    deadline = time.monotonic() + 15
-    while True:
-        found = []
-        for line in registry.log().splitlines():
-            if line.startswith('{"ts"'):
-                entry = json.loads(line)
-                if entry["path"] == "/auth/token" and start <= entry["ts"] <= end:
-                    found.append((str(entry["method"]), int(entry["status"])))
-        if found or time.monotonic() > deadline:
-            return found
-        time.sleep(0.1)
+    """(method, status) of the /auth/token requests the server answered between two instants
+    (all of them: its request lines are in the log)."""
+    return [
+        (str(entry["method"]), int(entry["status"]))
+        for entry in request_lines(registry)
+        if entry["path"] == "/auth/token" and start <= entry["ts"] <= end
+    ]
 
 
 def test_ctr_pushes_and_pulls_with_a_password_and_with_a_robot_token(

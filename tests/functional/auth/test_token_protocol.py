@@ -31,7 +31,7 @@ from tests.support.identity import (
     unique,
 )
 from tests.support.oci import oci_manifest
-from tests.support.servers import RunningRegistry
+from tests.support.servers import RunningRegistry, ask_a_worker, serving_processes
 
 
 @dataclass(frozen=True)
@@ -439,7 +439,18 @@ def test_key_rotation_logs_nobody_out(world: World, token_registry: RunningRegis
             time.sleep(0.2)
             expired = manifest_get(http, world.private, old)
         assert expired.status_code == 401
-        time.sleep(1.5)  # past every worker's once-a-second look at the folder
+        # A worker looks at the folder again at its first request a second after its last look,
+        # and never takes the old token back. Ask every one of them, on connections of their
+        # own, until each has refused it: from then on nobody is let in with it.
+        workers = set(serving_processes(token_registry))
+        refused: set[int] = set()
+        path, bearer = f"/v2/{world.private}/manifests/v1", {"Authorization": f"Bearer {old}"}
+        deadline = time.monotonic() + 30
+        while refused != workers:
+            assert time.monotonic() < deadline, f"workers {workers - refused} still take the old token"
+            worker, status = ask_a_worker(token_registry, path, bearer)
+            if status == 401:
+                refused.add(worker)
         assert parse_challenge(expired.headers["www-authenticate"])[1]["error"] == "invalid_token"
         assert manifest_get(http, world.private, fresh).status_code == 200
     holder = TokenAuth(world.owner, PASSWORD)

@@ -13,10 +13,11 @@ import pytest
 from sqlalchemy import select
 
 from dockyard.app.services import Services
+from dockyard.auth.base import Principal
 from dockyard.catalog.inspections import JOB_KIND
 from dockyard.catalog.tables import image_events, image_versions, images
 from dockyard.jobs.tables import jobs
-from dockyard.registry.events import ManifestPushed
+from dockyard.registry.events import Actor, ManifestPushed, TagDeleted
 from dockyard.storage.memory import MemoryDriver
 from tests.support.catalog import gzip_layer, image_config
 from tests.support.oci import oci_manifest
@@ -50,7 +51,9 @@ async def test_a_push_event_for_an_external_version_keeps_it(services: Services)
             )
         )
 
-    await services.catalog_sync(ManifestPushed(REPOSITORY, manifest.digest, manifest.media_type, "latest", 1))
+    await services.catalog_sync(
+        ManifestPushed(REPOSITORY, manifest.digest, manifest.media_type, "latest", 1, None)
+    )
 
     async with services.db.read() as conn:
         kept = (await conn.execute(select(image_versions).where(image_versions.c.version == "latest"))).one()
@@ -64,3 +67,22 @@ async def test_a_push_event_for_an_external_version_keeps_it(services: Services)
         "reason": f"the version is external ({EXTERNAL}); the catalog keeps it",
     }
     assert [row[0].split(":")[2] for row in queued] == ["v1"]  # no inspection for the ignored push
+
+
+@pytest.mark.parametrize(
+    ("actor", "who"),
+    [(Actor(Principal("alice", kind="user", id=1), "192.0.2.1"), "alice"), (None, "system")],
+    ids=["a user", "no one"],
+)
+async def test_the_history_names_the_actor_the_event_carries(
+    services: Services, actor: Actor | None, who: str
+) -> None:
+    manifest = oci_manifest(image_config("amd64"), [gzip_layer("alpine")])
+    await push_manifest(services, REPOSITORY, manifest, "v1")
+
+    await services.catalog_sync(TagDeleted(REPOSITORY, "v1", actor))
+
+    async with services.db.read() as conn:
+        last = (await conn.execute(select(image_events).order_by(image_events.c.id.desc()))).first()
+    assert last is not None
+    assert (last.kind, last.version, last.actor) == ("version.deleted", "v1", who)

@@ -13,8 +13,10 @@ from typing import Any
 import pytest
 
 from dockyard.db.engine import Database
+from dockyard.jobs import worker as worker_module
 from dockyard.jobs.queue import Job, JobQueue
 from dockyard.jobs.worker import JobCancelled, JobContext, Worker
+from tests.support.spies import AsyncioSpy
 
 SHORT_LEASE = 0.3
 HANG_GUARD = 30  # seconds; only so that a broken worker fails the test instead of hanging it
@@ -255,20 +257,25 @@ async def test_stopping_puts_unfinished_jobs_back_in_the_queue(queue: JobQueue) 
     assert await queue.claim(["build"], "next-worker", 30) is not None
 
 
-async def test_stopping_lets_a_job_finish_within_the_grace_period(queue: JobQueue) -> None:
+async def test_stopping_lets_a_job_finish_within_the_grace_period(
+    queue: JobQueue, monkeypatch: pytest.MonkeyPatch
+) -> None:
     started, finish = asyncio.Event(), asyncio.Event()
 
     async def build(ctx: JobContext) -> None:
         started.set()
         await finish.wait()
 
+    # The worker gives its running jobs the grace period by waiting for them with that timeout.
+    grace = AsyncioSpy("wait", counts=lambda *args, **kwargs: kwargs == {"timeout": HANG_GUARD})
+    monkeypatch.setattr(worker_module, "asyncio", grace)
     job_id = await queue.enqueue("build", {})
     stop = asyncio.Event()
     task = asyncio.create_task(Worker(queue, {"build": build}, shutdown_grace_seconds=HANG_GUARD).run(stop))
     async with asyncio.timeout(HANG_GUARD):
         await started.wait()
         stop.set()
-        await asyncio.sleep(0)
+        await grace.reached(unless=task)
         assert not task.done()  # waiting for the running job
         finish.set()
         await task

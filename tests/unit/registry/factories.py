@@ -66,7 +66,7 @@ async def push_manifest(
     for child in manifest.children:
         await push_manifest(services, repository, child)
     result = await services.manifests.put(
-        repository, reference or manifest.digest, manifest.body, manifest.media_type
+        repository, reference or manifest.digest, manifest.body, manifest.media_type, actor=None
     )
     assert result.digest == manifest.digest
     return result.digest

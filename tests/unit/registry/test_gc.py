@@ -14,13 +14,15 @@ from sqlalchemy import select, update
 from dockyard.app.services import Services
 from dockyard.db.engine import Connection, Database
 from dockyard.oci.digest import Digest
-from dockyard.oci.errors import ErrorCode, RegistryError
+from dockyard.registry import blobs as registry_blobs
 from dockyard.registry import tables
+from dockyard.registry.errors import BlobUnknown, BlobUploadUnknown, ManifestUnknown
 from dockyard.registry.gc import GarbageCollector, GcReport
 from dockyard.registry.paths import blob_path, upload_dir
 from dockyard.storage.base import PathNotFound
 from dockyard.storage.filesystem import FilesystemDriver
 from tests.support.oci import Manifest, artifact, image_config, oci_index, oci_manifest, random_blob
+from tests.support.spies import AsyncioSpy
 from tests.unit.registry.factories import GRACE, age, open_services, push_blob, push_manifest, stream
 
 REPO = "team/app"
@@ -30,9 +32,7 @@ OLD = 2 * GRACE
 async def manifest_exists(services: Services, digest: str, repository: str = REPO) -> bool:
     try:
         await services.manifests.get(repository, digest)
-    except RegistryError as exc:
-        if exc.code is not ErrorCode.MANIFEST_UNKNOWN:
-            raise
+    except ManifestUnknown:
         return False
     return True
 
@@ -76,7 +76,7 @@ async def test_old_untagged_manifest_and_its_blobs_are_collected(database_url: s
         for digest in unique:
             assert not (root / blob_path(Digest(digest))).exists(), "the bytes are gone from disk"
             assert await blob_state(services, digest) is None
-            with pytest.raises(RegistryError):
+            with pytest.raises(BlobUnknown):
                 await services.blobs.size_in(REPO, Digest(digest))
         # The tagged image is untouched, including the layer it shares with the dropped one.
         assert (await services.manifests.get(REPO, "stable")).content == kept.body
@@ -204,7 +204,9 @@ async def test_a_second_run_finds_nothing(services: Services) -> None:
     assert (second.manifests, second.links, second.blobs, second.bytes_freed) == ([], [], [], 0)
 
 
-async def test_upload_waits_for_a_blob_being_deleted_then_succeeds(services: Services) -> None:
+async def test_upload_waits_for_a_blob_being_deleted_then_succeeds(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """GC marked the row 'deleting' and is removing the bytes; an upload of the same bytes
     must wait for it to finish, then store them afresh (never link to bytes about to vanish)."""
     data = os.urandom(4096)
@@ -213,8 +215,10 @@ async def test_upload_waits_for_a_blob_being_deleted_then_succeeds(services: Ser
     async with services.db.write() as conn:  # what GC does first (the only blob row here)
         await conn.execute(update(tables.blobs).values(state="deleting"))
 
+    backoffs = AsyncioSpy("sleep")  # the claim sleeps only when it found the row not live
+    monkeypatch.setattr(registry_blobs, "asyncio", backoffs)
     upload = asyncio.create_task(services.uploads.monolithic(REPO, digest, stream(data), len(data)))
-    await asyncio.sleep(0.3)
+    await backoffs.reached(3, unless=upload)  # it asked again and again, and was told to wait each time
     assert not upload.done(), "the upload must wait while the blob is being deleted"
 
     async def finish_deletion() -> GcReport:
@@ -240,7 +244,7 @@ async def test_stale_upload_sessions_are_purged(services: Services) -> None:
     report = await services.gc.run()
 
     assert report.uploads == 1
-    with pytest.raises(RegistryError):
+    with pytest.raises(BlobUploadUnknown):
         await services.uploads.status(REPO, stale.id)
     assert (await services.uploads.status(REPO, active.id)).offset == 0
 
@@ -302,7 +306,7 @@ async def test_an_index_pushed_during_gc_keeps_its_children(services: Services) 
     index = oci_index([child])
 
     async def push_index() -> None:
-        await services.manifests.put(REPO, "multi", index.body, index.media_type)
+        await services.manifests.put(REPO, "multi", index.body, index.media_type, actor=None)
 
     report = await collect_with_a_push_midway(services, push_index)
 
@@ -321,7 +325,7 @@ async def test_a_subject_tagged_during_gc_keeps_its_referrers(services: Services
     await age(services.db, OLD)
 
     async def tag_subject() -> None:
-        await services.manifests.put(REPO, "v1", subject.body, subject.media_type)
+        await services.manifests.put(REPO, "v1", subject.body, subject.media_type, actor=None)
 
     report = await collect_with_a_push_midway(services, tag_subject)
 

@@ -5,10 +5,19 @@ import json
 import pytest
 
 from dockyard.app.services import Services
+from dockyard.auth.base import Principal
 from dockyard.oci import mediatypes as mt
 from dockyard.oci.digest import Digest
-from dockyard.oci.errors import ErrorCode, InvalidDigest, InvalidManifest, InvalidTag, RegistryError
-from dockyard.registry.events import Event, ManifestDeleted, ManifestPushed, TagDeleted
+from dockyard.oci.errors import InvalidDigest, InvalidManifest, InvalidTag
+from dockyard.registry.errors import (
+    DigestMismatch,
+    ManifestBlobUnknown,
+    ManifestTooLarge,
+    ManifestUnknown,
+    NameUnknown,
+)
+from dockyard.registry.events import Actor, Event, ManifestDeleted, ManifestPushed, TagDeleted
+from dockyard.registry.http.errors import ErrorCode, translate
 from tests.support.oci import (
     EMPTY_CONFIG,
     Blob,
@@ -27,9 +36,8 @@ validation_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=T
 
 
 async def unknown(services: Services, reference: str, repository: str = REPO) -> None:
-    with pytest.raises(RegistryError) as info:
+    with pytest.raises(ManifestUnknown):
         await services.manifests.get(repository, reference)
-    assert info.value.code is ErrorCode.MANIFEST_UNKNOWN
 
 
 async def test_put_and_get_return_the_exact_bytes(services: Services) -> None:
@@ -42,7 +50,7 @@ async def test_put_and_get_return_the_exact_bytes(services: Services) -> None:
         '"config":' + json.dumps(config.descriptor()) + ',  "schemaVersion":2,\n'
         '\t"mediaType": "' + mt.OCI_MANIFEST + '"}\n'
     ).encode()
-    result = await services.manifests.put(REPO, "v1", body, mt.OCI_MANIFEST)
+    result = await services.manifests.put(REPO, "v1", body, mt.OCI_MANIFEST, actor=None)
     assert result.digest == Digest.of(body)
     assert result.subject is None
     for reference in ("v1", result.digest):
@@ -64,9 +72,10 @@ async def test_put_by_a_digest_that_does_not_match(services: Services) -> None:
     manifest = oci_manifest()
     for blob in manifest.blobs:
         await push_blob(services, REPO, blob)
-    with pytest.raises(RegistryError) as info:
-        await services.manifests.put(REPO, Digest.of(b"other"), manifest.body, manifest.media_type)
-    assert info.value.code is ErrorCode.DIGEST_INVALID
+    with pytest.raises(DigestMismatch):
+        await services.manifests.put(
+            REPO, Digest.of(b"other"), manifest.body, manifest.media_type, actor=None
+        )
     await unknown(services, manifest.digest)
 
 
@@ -75,7 +84,7 @@ async def test_put_by_sha512_digest(services: Services) -> None:
     for blob in manifest.blobs:
         await push_blob(services, REPO, blob)
     digest = Digest.of(manifest.body, "sha512")
-    result = await services.manifests.put(REPO, digest, manifest.body, manifest.media_type)
+    result = await services.manifests.put(REPO, digest, manifest.body, manifest.media_type, actor=None)
     assert result.digest == digest
     assert (await services.manifests.get(REPO, digest)).content == manifest.body
 
@@ -85,23 +94,25 @@ async def test_put_by_sha512_digest(services: Services) -> None:
 async def test_put_with_an_invalid_reference(services: Services, reference: str) -> None:
     manifest = oci_manifest()
     with pytest.raises((InvalidTag, InvalidDigest)):
-        await services.manifests.put(REPO, reference, manifest.body, manifest.media_type)
+        await services.manifests.put(REPO, reference, manifest.body, manifest.media_type, actor=None)
 
 
 @validation_only
 async def test_put_of_an_invalid_manifest(services: Services) -> None:
     with pytest.raises(InvalidManifest):
-        await services.manifests.put(REPO, "v1", b'{"schemaVersion": 2}', mt.OCI_MANIFEST)
+        await services.manifests.put(REPO, "v1", b'{"schemaVersion": 2}', mt.OCI_MANIFEST, actor=None)
 
 
 @validation_only
 async def test_put_larger_than_the_limit(services: Services) -> None:
     body = b" " * (services.manifests.max_bytes + 1)
-    with pytest.raises(RegistryError) as info:
-        await services.manifests.put(REPO, "v1", body, mt.OCI_MANIFEST)
-    assert info.value.code is ErrorCode.MANIFEST_TOO_LARGE
-    assert info.value.code.status == 413
-    assert info.value.code.wire_code == "MANIFEST_INVALID"
+    with pytest.raises(ManifestTooLarge) as info:
+        await services.manifests.put(REPO, "v1", body, mt.OCI_MANIFEST, actor=None)
+    answer = translate(info.value)
+    assert answer is not None
+    assert answer.code is ErrorCode.MANIFEST_TOO_LARGE
+    assert answer.code.status == 413
+    assert answer.code.wire_code == "MANIFEST_INVALID"
 
 
 async def test_the_same_manifest_pushed_twice(services: Services) -> None:
@@ -131,8 +142,8 @@ async def test_tags_are_per_repository(services: Services) -> None:
 async def test_delete_by_tag_keeps_the_manifest(services: Services) -> None:
     manifest = oci_manifest()
     await push_manifest(services, REPO, manifest, "v1")
-    await services.manifests.put(REPO, "v2", manifest.body, manifest.media_type)
-    await services.manifests.delete(REPO, "v1")
+    await services.manifests.put(REPO, "v2", manifest.body, manifest.media_type, actor=None)
+    await services.manifests.delete(REPO, "v1", actor=None)
     await unknown(services, "v1")
     assert (await services.manifests.get(REPO, "v2")).digest == manifest.digest
     assert (await services.manifests.get(REPO, manifest.digest)).content == manifest.body
@@ -141,9 +152,9 @@ async def test_delete_by_tag_keeps_the_manifest(services: Services) -> None:
 async def test_delete_by_digest_removes_the_manifest_and_its_tags(services: Services) -> None:
     manifest, other = oci_manifest(), oci_manifest()
     await push_manifest(services, REPO, manifest, "v1")
-    await services.manifests.put(REPO, "v2", manifest.body, manifest.media_type)
+    await services.manifests.put(REPO, "v2", manifest.body, manifest.media_type, actor=None)
     await push_manifest(services, REPO, other, "keep")
-    await services.manifests.delete(REPO, manifest.digest)
+    await services.manifests.delete(REPO, manifest.digest, actor=None)
     await unknown(services, manifest.digest)
     await unknown(services, "v1")
     await unknown(services, "v2")
@@ -153,12 +164,10 @@ async def test_delete_by_digest_removes_the_manifest_and_its_tags(services: Serv
 async def test_delete_unknown(services: Services) -> None:
     await push_manifest(services, REPO, oci_manifest(), "v1")
     for reference in ("nope", Digest.of(b"nope")):
-        with pytest.raises(RegistryError) as info:
-            await services.manifests.delete(REPO, reference)
-        assert info.value.code is ErrorCode.MANIFEST_UNKNOWN
-    with pytest.raises(RegistryError) as repo:
-        await services.manifests.delete("no/such/repo", "v1")
-    assert repo.value.code is ErrorCode.NAME_UNKNOWN
+        with pytest.raises(ManifestUnknown):
+            await services.manifests.delete(REPO, reference, actor=None)
+    with pytest.raises(NameUnknown):
+        await services.manifests.delete("no/such/repo", "v1", actor=None)
 
 
 async def test_missing_layer_is_manifest_blob_unknown(services: Services) -> None:
@@ -166,10 +175,9 @@ async def test_missing_layer_is_manifest_blob_unknown(services: Services) -> Non
     await push_blob(services, REPO, config)
     await push_blob(services, REPO, present)
     manifest = oci_manifest(config, [present, missing])
-    with pytest.raises(RegistryError) as info:
-        await services.manifests.put(REPO, "v1", manifest.body, manifest.media_type)
-    assert info.value.code is ErrorCode.MANIFEST_BLOB_UNKNOWN
-    assert info.value.detail == {"digest": missing.digest}
+    with pytest.raises(ManifestBlobUnknown) as info:
+        await services.manifests.put(REPO, "v1", manifest.body, manifest.media_type, actor=None)
+    assert info.value.digest == missing.digest
     await unknown(services, "v1")
     await unknown(services, manifest.digest)
 
@@ -178,18 +186,16 @@ async def test_missing_config_is_manifest_blob_unknown(services: Services) -> No
     layer = random_blob()
     await push_blob(services, REPO, layer)
     manifest = oci_manifest(image_config(), [layer])
-    with pytest.raises(RegistryError) as info:
-        await services.manifests.put(REPO, "v1", manifest.body, manifest.media_type)
-    assert info.value.code is ErrorCode.MANIFEST_BLOB_UNKNOWN
+    with pytest.raises(ManifestBlobUnknown):
+        await services.manifests.put(REPO, "v1", manifest.body, manifest.media_type, actor=None)
 
 
 async def test_a_blob_in_another_repository_does_not_count(services: Services) -> None:
     manifest = oci_manifest()
     for blob in manifest.blobs:
         await push_blob(services, "team/other", blob)
-    with pytest.raises(RegistryError) as info:
-        await services.manifests.put(REPO, "v1", manifest.body, manifest.media_type)
-    assert info.value.code is ErrorCode.MANIFEST_BLOB_UNKNOWN
+    with pytest.raises(ManifestBlobUnknown):
+        await services.manifests.put(REPO, "v1", manifest.body, manifest.media_type, actor=None)
 
 
 async def test_index_with_a_missing_child_is_manifest_blob_unknown(services: Services) -> None:
@@ -198,10 +204,9 @@ async def test_index_with_a_missing_child_is_manifest_blob_unknown(services: Ser
     for blob in missing.blobs:
         await push_blob(services, REPO, blob)  # blobs, but not the child manifest itself
     index = oci_index([present, missing])
-    with pytest.raises(RegistryError) as info:
-        await services.manifests.put(REPO, "v1", index.body, index.media_type)
-    assert info.value.code is ErrorCode.MANIFEST_BLOB_UNKNOWN
-    assert info.value.detail == {"digest": missing.digest}
+    with pytest.raises(ManifestBlobUnknown) as info:
+        await services.manifests.put(REPO, "v1", index.body, index.media_type, actor=None)
+    assert info.value.digest == missing.digest
 
 
 async def test_index_of_pushed_children(services: Services) -> None:
@@ -218,7 +223,7 @@ async def test_non_distributable_layers_need_not_be_pushed(services: Services) -
     foreign = Blob(b"windows base layer", "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip")
     await push_blob(services, REPO, config)
     manifest = oci_manifest(config, [foreign])
-    result = await services.manifests.put(REPO, "win", manifest.body, manifest.media_type)
+    result = await services.manifests.put(REPO, "win", manifest.body, manifest.media_type, actor=None)
     assert result.digest == manifest.digest
 
 
@@ -263,16 +268,17 @@ async def test_put_reports_the_subject(services: Services) -> None:
     referrer = artifact(subject, "application/vnd.example.sbom")
     for blob in referrer.blobs:
         await push_blob(services, REPO, blob)
-    result = await services.manifests.put(REPO, referrer.digest, referrer.body, referrer.media_type)
+    result = await services.manifests.put(
+        REPO, referrer.digest, referrer.body, referrer.media_type, actor=None
+    )
     assert result.subject == Digest.of(b"absent"), "a subject need not exist in the repository"
     referrers = await services.manifests.referrers(REPO, Digest.of(b"absent"), None)
     assert [d["digest"] for d in referrers] == [referrer.digest]
 
 
 async def test_referrers_of_an_unknown_repository(services: Services) -> None:
-    with pytest.raises(RegistryError) as info:
+    with pytest.raises(NameUnknown):
         await services.manifests.referrers("no/such/repo", Digest.of(b"x"), None)
-    assert info.value.code is ErrorCode.NAME_UNKNOWN
 
 
 async def test_artifact_with_an_empty_config(services: Services) -> None:
@@ -309,11 +315,12 @@ async def test_events(services: Services) -> None:
     services.events.subscribe(broken)
     services.events.subscribe(listener)
     manifest = oci_manifest()
-    await push_manifest(services, REPO, manifest, "v1")
-    await services.manifests.delete(REPO, "v1")
-    await services.manifests.delete(REPO, manifest.digest)
+    alice = Actor(Principal("alice", kind="user", id=7), "192.0.2.1")
+    await push_manifest(services, REPO, manifest, "v1")  # by the system: no one acts
+    await services.manifests.delete(REPO, "v1", actor=alice)
+    await services.manifests.delete(REPO, manifest.digest, actor=alice)
     assert seen == [
-        ManifestPushed(REPO, manifest.digest, mt.OCI_MANIFEST, "v1", manifest.size),
-        TagDeleted(REPO, "v1"),
-        ManifestDeleted(REPO, manifest.digest),
+        ManifestPushed(REPO, manifest.digest, mt.OCI_MANIFEST, "v1", manifest.size, None),
+        TagDeleted(REPO, "v1", alice),
+        ManifestDeleted(REPO, manifest.digest, alice),
     ]

@@ -12,8 +12,15 @@ from sqlalchemy import func, select
 
 from dockyard.app.services import Services
 from dockyard.oci.digest import Digest
-from dockyard.oci.errors import ErrorCode, RegistryError
 from dockyard.registry import tables
+from dockyard.registry.errors import (
+    BlobUnknown,
+    BlobUploadUnknown,
+    DigestMismatch,
+    SizeMismatch,
+    UploadRangeInvalid,
+)
+from dockyard.registry.http.errors import translate
 from dockyard.registry.paths import blob_path, upload_dir, upload_path
 from dockyard.registry.uploads import BUFFER
 from dockyard.storage.base import PathNotFound
@@ -82,19 +89,16 @@ async def test_wrong_digest_discards_the_upload(services: Services) -> None:
     session = await services.uploads.start(REPO)
     await services.uploads.append(REPO, session.id, stream(data), 0, len(data))
     claimed = Digest.of(b"something else")
-    with pytest.raises(RegistryError) as info:
+    with pytest.raises(DigestMismatch):
         await services.uploads.finish(REPO, session.id, claimed, stream(), 0)
-    assert info.value.code is ErrorCode.DIGEST_INVALID
 
-    with pytest.raises(RegistryError) as gone:
+    with pytest.raises(BlobUploadUnknown):
         await services.uploads.status(REPO, session.id)
-    assert gone.value.code is ErrorCode.BLOB_UPLOAD_UNKNOWN
     with pytest.raises(PathNotFound):
         await services.storage.stat(upload_dir(session.id))
     for digest in (claimed, Digest.of(data)):
-        with pytest.raises(RegistryError) as unknown:
+        with pytest.raises(BlobUnknown):
             await services.blobs.size_in(REPO, digest)
-        assert unknown.value.code is ErrorCode.BLOB_UNKNOWN
     assert await blob_rows(services) == 0
 
 
@@ -102,12 +106,14 @@ async def test_out_of_order_chunk_is_range_invalid(services: Services) -> None:
     session = await services.uploads.start(REPO)
     await services.uploads.append(REPO, session.id, stream(b"0123456789"), 0, 10)
     for start in (0, 5, 11, 20):
-        with pytest.raises(RegistryError) as info:
+        with pytest.raises(UploadRangeInvalid) as info:
             await services.uploads.append(REPO, session.id, stream(b"abc"), start, 3)
-        assert info.value.code is ErrorCode.RANGE_INVALID
-        assert info.value.code.status == 416
-        assert info.value.headers["Range"] == "0-9"
-        assert info.value.headers["Location"] == f"/v2/{REPO}/blobs/uploads/{session.id}"
+        assert (info.value.repository, info.value.upload_id, info.value.offset) == (REPO, session.id, 10)
+        answer = translate(info.value)
+        assert answer is not None
+        assert answer.code.status == 416
+        assert answer.headers["Range"] == "0-9"
+        assert answer.headers["Location"] == f"/v2/{REPO}/blobs/uploads/{session.id}"
     assert (await services.uploads.status(REPO, session.id)).offset == 10, "rejected chunks wrote nothing"
     await services.uploads.append(REPO, session.id, stream(b"abc"), 10, 3)
     digest = await services.uploads.finish(REPO, session.id, Digest.of(b"0123456789abc"), stream(), None)
@@ -116,9 +122,8 @@ async def test_out_of_order_chunk_is_range_invalid(services: Services) -> None:
 
 async def test_first_chunk_must_start_at_zero(services: Services) -> None:
     session = await services.uploads.start(REPO)
-    with pytest.raises(RegistryError) as info:
+    with pytest.raises(UploadRangeInvalid):
         await services.uploads.append(REPO, session.id, stream(b"abc"), 1, 3)
-    assert info.value.code is ErrorCode.RANGE_INVALID
 
 
 async def test_resume_after_a_server_restart(database_url: str, tmp_path: Path) -> None:
@@ -140,13 +145,11 @@ async def test_resume_after_a_server_restart(database_url: str, tmp_path: Path) 
 
 async def test_length_mismatch_is_size_invalid(services: Services) -> None:
     session = await services.uploads.start(REPO)
-    with pytest.raises(RegistryError) as short:
+    with pytest.raises(SizeMismatch):
         await services.uploads.append(REPO, session.id, stream(b"abc"), 0, 5)
-    assert short.value.code is ErrorCode.SIZE_INVALID
     other = await services.uploads.start(REPO)
-    with pytest.raises(RegistryError) as long:
+    with pytest.raises(SizeMismatch):
         await services.uploads.append(REPO, other.id, stream(b"abc", b"def"), 0, 4)
-    assert long.value.code is ErrorCode.SIZE_INVALID
 
 
 async def test_sha512_digest(services: Services) -> None:
@@ -161,9 +164,8 @@ async def test_cancel(services: Services) -> None:
     session = await services.uploads.start(REPO)
     await services.uploads.append(REPO, session.id, stream(b"partial"), 0, 7)
     await services.uploads.cancel(REPO, session.id)
-    with pytest.raises(RegistryError) as info:
+    with pytest.raises(BlobUploadUnknown):
         await services.uploads.status(REPO, session.id)
-    assert info.value.code is ErrorCode.BLOB_UPLOAD_UNKNOWN
     with pytest.raises(PathNotFound):
         await services.storage.stat(upload_dir(session.id))
 
@@ -171,22 +173,18 @@ async def test_cancel(services: Services) -> None:
 @pytest.mark.parametrize("upload_id", ["not-a-uuid", str(uuid.uuid4()), "../../etc"])
 async def test_unknown_upload(services: Services, upload_id: str) -> None:
     await services.uploads.start(REPO)
-    with pytest.raises(RegistryError) as status:
+    with pytest.raises(BlobUploadUnknown):
         await services.uploads.status(REPO, upload_id)
-    assert status.value.code is ErrorCode.BLOB_UPLOAD_UNKNOWN
-    with pytest.raises(RegistryError) as append:
+    with pytest.raises(BlobUploadUnknown):
         await services.uploads.append(REPO, upload_id, stream(b"x"), None, None)
-    assert append.value.code is ErrorCode.BLOB_UPLOAD_UNKNOWN
-    with pytest.raises(RegistryError) as cancel:
+    with pytest.raises(BlobUploadUnknown):
         await services.uploads.cancel(REPO, upload_id)
-    assert cancel.value.code is ErrorCode.BLOB_UPLOAD_UNKNOWN
 
 
 async def test_an_upload_belongs_to_its_repository(services: Services) -> None:
     session = await services.uploads.start(REPO)
-    with pytest.raises(RegistryError) as info:
+    with pytest.raises(BlobUploadUnknown):
         await services.uploads.append("other/repo", session.id, stream(b"x"), 0, 1)
-    assert info.value.code is ErrorCode.BLOB_UPLOAD_UNKNOWN
     assert (await services.uploads.status(REPO, session.id)).offset == 0
 
 
@@ -204,7 +202,7 @@ async def test_purge_stale_sessions(services: Services) -> None:
     cutoff = time.time()
     fresh = await services.uploads.start(REPO)
     assert await services.uploads.purge_stale(cutoff) == 1
-    with pytest.raises(RegistryError):
+    with pytest.raises(BlobUploadUnknown):
         await services.uploads.status(REPO, old.id)
     with pytest.raises(PathNotFound):
         await services.storage.stat(upload_path(old.id))
@@ -226,10 +224,11 @@ async def test_a_second_writer_is_refused_while_one_appends(services: Services) 
 
     appending = asyncio.create_task(services.uploads.append(REPO, status.id, slow_body()))
     await halfway.wait()
-    with pytest.raises(RegistryError) as refused:
+    with pytest.raises(UploadRangeInvalid) as refused:
         await another_worker(services).append(REPO, status.id, stream(intruder))
-    assert refused.value.code is ErrorCode.RANGE_INVALID
-    assert "Range" in refused.value.headers
+    answer = translate(refused.value)
+    assert answer is not None
+    assert "Range" in answer.headers
     release.set()
     assert (await appending).offset == len(first)
 

@@ -28,16 +28,15 @@ from pydantic import BaseModel, Field
 from starlette.responses import JSONResponse, Response
 
 from dockyard.api.deps import Caller
-from dockyard.api.problems import problem
 from dockyard.api.v1.inputs import Bytes, Index, Name, Names, Text
 from dockyard.archive.errors import ArchiveError, DigestMismatch, UnsafeArchive
 from dockyard.auth.guard import require_user
 from dockyard.auth.policy import Subject
 from dockyard.catalog.service import VersionSettings
 from dockyard.catalog.views import VersionView
-from dockyard.oci.errors import InvalidValue, RegistryError
+from dockyard.http.problems import PROBLEMS, problem
+from dockyard.oci.errors import InvalidValue
 from dockyard.oci.ranges import parse_content_range, parse_length
-from dockyard.registry.http.errors import translate_value
 from dockyard.registry.uploads import BodyInterrupted
 from dockyard.transfer.imports.results import ArchiveImageInfo
 from dockyard.transfer.imports.service import ArchiveUploads
@@ -344,11 +343,12 @@ async def _interrupted(request: Request, exc: Exception) -> Response:
     )
 
 
-async def _registry_error(request: Request, exc: Exception) -> Response:
-    if isinstance(exc, InvalidValue):  # e.g. a manifest of the archive the registry refuses
-        exc = translate_value(exc)
-    assert isinstance(exc, RegistryError)
-    return problem(exc.code.status, exc.code.name.lower().replace("_", "-"), exc.code.message, exc.message)
+async def _refused_value(request: Request, exc: Exception) -> Response:
+    """A value the OCI grammar refused (e.g. a manifest of the archive), by its row of the table.
+    The registry's own refusals are domain errors, which that table answers everywhere."""
+    assert isinstance(exc, InvalidValue)
+    status, slug, title = PROBLEMS.get(type(exc), (500, "unknown", "unknown error"))
+    return problem(status, slug, title, exc.message)
 
 
 def install_problems(app: FastAPI) -> None:
@@ -357,5 +357,4 @@ def install_problems(app: FastAPI) -> None:
     app.add_exception_handler(OffsetMismatch, _offset_mismatch)
     app.add_exception_handler(_BadRange, _bad_range)
     app.add_exception_handler(BodyInterrupted, _interrupted)
-    app.add_exception_handler(RegistryError, _registry_error)
-    app.add_exception_handler(InvalidValue, _registry_error)
+    app.add_exception_handler(InvalidValue, _refused_value)

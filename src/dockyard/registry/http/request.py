@@ -9,7 +9,8 @@ from urllib.parse import parse_qs
 from starlette.types import Message, Receive, Scope
 
 from dockyard.auth.base import Caller
-from dockyard.oci.errors import ErrorCode, RegistryError
+from dockyard.registry.errors import ManifestTooLarge
+from dockyard.registry.http.errors import ErrorCode, RegistryError
 from dockyard.registry.uploads import BodyInterrupted
 
 _LENGTH_RE = re.compile(r"[0-9]{1,19}")
@@ -84,15 +85,13 @@ class Request:
                 return
 
     async def read(self, limit: int) -> bytes:
-        """The whole body; ``MANIFEST_TOO_LARGE`` past ``limit`` bytes."""
+        """The whole body; :class:`ManifestTooLarge` past ``limit`` bytes (only manifests are read whole)."""
         declared = self.content_length()
         if declared is not None and declared > limit:
-            raise RegistryError(
-                ErrorCode.MANIFEST_TOO_LARGE, f"body is {declared} bytes; the limit is {limit}"
-            )
+            raise ManifestTooLarge(f"body is {declared} bytes; the limit is {limit}")
         parts = bytearray()
         async for chunk in self.body():
             parts += chunk
             if len(parts) > limit:
-                raise RegistryError(ErrorCode.MANIFEST_TOO_LARGE, f"body exceeds the limit of {limit} bytes")
+                raise ManifestTooLarge(f"body exceeds the limit of {limit} bytes")
         return bytes(parts)

@@ -9,7 +9,7 @@ from typing import Any
 
 from starlette.types import Scope, Send
 
-from dockyard.oci.errors import ErrorCode, RegistryError
+from dockyard.registry.errors import BlobUnknown
 from dockyard.storage.base import LocalFile
 
 API_VERSION = (b"docker-distribution-api-version", b"registry/2.0")
@@ -57,7 +57,7 @@ async def send_file(
     try:
         fd = os.open(local.path, os.O_RDONLY)  # before the head: a vanished file is still a clean error
     except FileNotFoundError:
-        raise RegistryError(ErrorCode.BLOB_UNKNOWN, "the blob's bytes are gone (collected?)") from None
+        raise BlobUnknown("the blob's bytes are gone (collected?)") from None
     try:
         await send({"type": "http.response.start", "status": status, "headers": _encode(headers)})
         if ZEROCOPY in scope.get("extensions", {}):

@@ -1,8 +1,8 @@
-"""The /v2 ASGI application: match a route, check access, call the handler, and turn
-every :class:`RegistryError` (and every value the OCI grammar refused) into the spec's error
-envelope (in :mod:`.errors`), as well as the lower layers' domain errors that table translates
-(a full volume); any other exception is logged and answered as ``UNKNOWN`` (500) in the same
-envelope."""
+"""The /v2 ASGI application: match a route, check access, call the handler with who is asking,
+and turn every refusal into the spec's error envelope in one place (:func:`.errors.translate`:
+the edge's own :class:`~.errors.RegistryError`, every value the OCI grammar refused, and the
+domain errors of the registry, of its door and of a full volume); any other exception is
+logged and answered as ``UNKNOWN`` (500) in the same envelope."""
 
 from __future__ import annotations
 
@@ -13,11 +13,12 @@ from dataclasses import dataclass
 
 from starlette.types import Message, Receive, Scope, Send
 
-from dockyard.auth.base import CATALOG, Access, current_client_host, current_principal
-from dockyard.oci.errors import ErrorCode, InvalidValue, RegistryError
+from dockyard.auth.base import CATALOG, Access
 from dockyard.oci.names import validate_hosted_name
+from dockyard.registry.events import Actor
 from dockyard.registry.http import errors
 from dockyard.registry.http.context import RegistryContext
+from dockyard.registry.http.errors import ErrorCode, RegistryError
 from dockyard.registry.http.handlers import blobs, listings, manifests, uploads
 from dockyard.registry.http.request import Request
 from dockyard.registry.http.responses import send_bytes, send_json
@@ -25,7 +26,9 @@ from dockyard.registry.uploads import BodyInterrupted
 
 log = logging.getLogger("dockyard.registry")
 
-Handler = Callable[[RegistryContext, Request, Send], Awaitable[None]]
+# The actor is the principal the door let in and the client's address: the services name it in
+# the events they emit, the catalog lists what it may pull.
+Handler = Callable[[RegistryContext, Request, Actor, Send], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,7 @@ class Endpoint:
     action: str | None  # repository action needed: pull, push, delete; None for special cases
 
 
-async def _base(ctx: RegistryContext, req: Request, send: Send) -> None:
+async def _base(ctx: RegistryContext, req: Request, actor: Actor, send: Send) -> None:
     await send_json(send, 200, {})
 
 
@@ -118,25 +121,19 @@ class RegistryApp:
                 validate_hosted_name(params["name"])
             req = Request(scope, receive, params)
             principal = await self.ctx.authorizer.authorize(req.caller(), _accesses(endpoint, params))
-            current_principal.set(principal)
-            current_client_host.set(req.client_host)
-            await endpoint.handler(self.ctx, req, tracking_send)
-        except (RegistryError, InvalidValue) as exc:
-            error = errors.translate_value(exc) if isinstance(exc, InvalidValue) else exc
-            if started:
-                log.warning("error after the response started: %s", error)
-                return
-            await self._send_error(scope, send, error)
+            await endpoint.handler(self.ctx, req, Actor(principal, req.client_host), tracking_send)
         except BodyInterrupted:
             log.info("client disconnected during %s %s", scope["method"], scope["path"])
         except Exception as exc:  # not BaseException: cancellation must propagate
-            domain = errors.translate(exc)
-            if domain is None:
+            error = errors.translate(exc)
+            if error is None:
                 log.exception("unexpected error in %s %s", scope["method"], scope["path"])
-            else:
+            elif errors.is_operational(exc):
                 log.warning("%s %s: %s (%s)", scope["method"], scope["path"], exc, exc.__cause__)
+            elif started:
+                log.warning("error after the response started: %s", error)
             if not started:
-                await self._send_error(scope, send, domain or RegistryError(ErrorCode.UNKNOWN))
+                await self._send_error(scope, send, error or RegistryError(ErrorCode.UNKNOWN))
 
     @staticmethod
     async def _send_error(scope: Scope, send: Send, error: RegistryError) -> None:

@@ -31,9 +31,9 @@ from dockyard.catalog.inspect import platform_name
 from dockyard.errors import Conflict, Invalid
 from dockyard.oci import mediatypes as mt
 from dockyard.oci.digest import Digest
-from dockyard.oci.errors import RegistryError
 from dockyard.oci.manifest import Descriptor, ParsedManifest, parse_manifest
 from dockyard.registry.blobs import BlobService
+from dockyard.registry.errors import RegistryRefusal
 from dockyard.registry.manifests import ManifestService, StoredManifest
 from dockyard.registry.paths import blob_path
 from dockyard.storage.base import PathNotFound, StorageDriver
@@ -121,7 +121,7 @@ class ExportPlanner:
     async def _manifest(self, repository: str, digest: str) -> StoredManifest:
         try:
             return await self.manifests.get(repository, digest)
-        except RegistryError:
+        except RegistryRefusal:
             raise Conflict(
                 f"the manifest {digest} of {repository} is no longer stored (deleted or re-pushed meanwhile)"
             ) from None
@@ -174,7 +174,7 @@ class ExportPlanner:
         try:
             linked = await self.blobs.size_in(repository, digest)
             stored = (await self.storage.stat(path)).size
-        except (RegistryError, PathNotFound):
+        except (RegistryRefusal, PathNotFound):
             raise Conflict(
                 f"blob {digest} of {repository} is not stored; the image is incomplete and cannot be "
                 "downloaded (push it again)"
@@ -192,8 +192,8 @@ class ExportPlanner:
     async def _config(self, repository: str, descriptor: Descriptor) -> bytes:
         try:
             data = await self.blobs.read(repository, descriptor.digest, MAX_CONFIG_BYTES)
-        except RegistryError as exc:
-            raise Conflict(f"the image config {descriptor.digest} cannot be read: {exc.message}") from None
+        except RegistryRefusal as exc:
+            raise Conflict(f"the image config {descriptor.digest} cannot be read: {exc}") from None
         if Digest.of(data, descriptor.digest.algorithm) != descriptor.digest:
             raise Conflict(f"the stored image config does not match its digest {descriptor.digest}")
         return data

@@ -1,15 +1,15 @@
 """The archive imports this process is feeding, and what they record in their sessions.
 
 A chunked upload's import lives across requests in the process that received its chunks
-(:class:`.archive_import.LiveImport`). The session row says which import is current:
+(:class:`.runner.LiveImport`). The session row says which import is current:
 
 - ``processed``: the bytes the current import has taken (the offset a client sends from);
 - ``resume_offset``: where its newest stored checkpoint (``archives/<id>/checkpoint``) is;
 - ``generation``: bumped whenever a new import takes over, so an older one (in this or
   another process) knows it is stale;
-- ``holder``: the process whose import it is (:mod:`.archive_holders`), which any process can
+- ``holder``: the process whose import it is (:mod:`.holders`), which any process can
   ask whether it is still alive: when it died, the session is taken back to its checkpoint at
-  once (:mod:`.archive_reclaim`);
+  once (:mod:`.reclaim`);
 - ``updated_at``: renewed every ``LEASE`` seconds while this process holds the import. When
   it is older than ``LEASE_STALE``, the holder is taken for gone too (a hung process), and the
   session's offset is ``resume_offset``.

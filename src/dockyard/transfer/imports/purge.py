@@ -3,7 +3,7 @@
 
 1. sessions untouched for the purge period go, with their folders;
 2. sessions whose import died with its process go back to their checkpoint, and what that
-   import left in staging goes (:mod:`.archive_reclaim`): the session stays resumable;
+   import left in staging goes (:mod:`.reclaim`): the session stays resumable;
 3. folders without a session go (a session's row is written before its folder, and the
    folders are listed before the rows are read, so a session being started is kept).
 """

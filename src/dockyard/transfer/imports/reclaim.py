@@ -3,7 +3,7 @@
 The row of such a session still names the dead holder and the offset its import had taken,
 and the session's folder holds what it left: scratch files in ``staging/``, blobs staged
 after its last checkpoint. As soon as the holder is known to be gone
-(:mod:`.archive_holders`), and while no request works on the session (its lock), the session
+(:mod:`.holders`), and while no request works on the session (its lock), the session
 goes back to its stored checkpoint: offset and resume point from it, no holder, the next
 generation (should the holder only be hung, its records no longer count), and the leftovers
 are deleted. An importing session is receiving again, saying why. This happens when a client

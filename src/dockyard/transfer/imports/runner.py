@@ -1,8 +1,8 @@
 """One archive import, fed as the archive arrives, on an event loop of its own in a thread.
 
 The archive is never written anywhere: each request's body is handed to the import
-(:mod:`.archive_feed`) as it is received, and the import streams the blobs it finds into
-staging (:mod:`.import_sink`), so every byte is received once, hashed once and written at
+(:mod:`.feed`) as it is received, and the import streams the blobs it finds into
+staging (:mod:`.sink`), so every byte is received once, hashed once and written at
 most once (as a blob). Decompressing, hashing and compressing take the CPU in long
 stretches that never yield, so the import does not run on the loop that serves requests;
 the storage driver works from any loop, and the sink's question "is this blob stored?" is
@@ -10,7 +10,7 @@ handed back to the server's loop.
 
 An import outlives the request that started it: a chunked upload feeds it one request
 after another. Between tar entries of an uncompressed archive it offers checkpoints
-(:mod:`.archive_checkpoint`): its owner stores the newest from time to time, and a new
+(:mod:`.checkpoint`): its owner stores the newest from time to time, and a new
 import can start from one when this one is gone (server restart, another replica). A
 compressed archive cannot be resumed in the middle of its stream: it starts over.
 """

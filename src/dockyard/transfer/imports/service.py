@@ -2,31 +2,32 @@
 imported as it arrives.
 
 A session is a row of ``archive_uploads`` plus the folder ``archives/<id>/`` in storage
-(see :mod:`.import_sink`). Each chunk's bytes go straight into the session's import
-(:mod:`.archive_import`), which streams the blobs it finds into staging: the archive itself
+(see :mod:`.sink`). Each chunk's bytes go straight into the session's import
+(:mod:`.runner`), which streams the blobs it finds into staging: the archive itself
 is never written anywhere, every blob at most once. The import lives across requests in
 the process that takes the chunks, and stores checkpoints between tar entries, so a session
 survives a dropped connection (the import waits for the next chunk) and a server restart
 or a chunk sent to another replica (a new import starts from the checkpoint, and the
 client is told to send from there: ``GET`` gives the offset, and a chunk that starts
-elsewhere gets 416 with it; see :mod:`.archive_live`). States::
+elsewhere gets 416 with it; see :mod:`.live`). States::
 
     receiving --PUT--> importing --> done (images listed; versions are created from them)
         |                         +--> failed (reason; nothing staged is kept)
         +--> failed (the archive was refused while it arrived)
 
+How an import's end is recorded (done, failed) is :mod:`.outcomes`.
+
 One request at a time works on a session, across processes (the upload locks of the
 registry): a second one gets ``Conflict``. An import whose process died (known at once, see
-:mod:`.archive_holders`; or its heartbeat older than ``STALE``) goes back to receiving, from
-its checkpoint (:mod:`.archive_reclaim`). Expired sessions are purged by GC
-(:mod:`.archive_purge`).
+:mod:`.holders`; or its heartbeat older than ``STALE``) goes back to receiving, from
+its checkpoint (:mod:`.reclaim`). Expired sessions are purged by GC
+(:mod:`.purge`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 import uuid
@@ -48,10 +49,10 @@ from dockyard.registry.paths import blob_path
 from dockyard.registry.tables import blobs
 from dockyard.registry.uploads import BodyInterrupted
 from dockyard.storage.base import PathNotFound, StorageDriver
-from dockyard.transfer.imports.checkpoint import checkpoint_path
 from dockyard.transfer.imports.feed import ImportCancelled
 from dockyard.transfer.imports.holders import Holders
 from dockyard.transfer.imports.live import LiveImports
+from dockyard.transfer.imports.outcomes import Outcomes, reason_of
 from dockyard.transfer.imports.purge import remove_session
 from dockyard.transfer.imports.reclaim import Reclaimer
 from dockyard.transfer.imports.results import ArchiveImageInfo, ImportedImage, images_of
@@ -70,20 +71,13 @@ from dockyard.transfer.imports.sessions import (
     stale,
     status_of,
 )
-from dockyard.transfer.imports.sink import session_folder
 from dockyard.transfer.tables import archive_uploads
 
 log = logging.getLogger("dockyard.archives")
 
 LAYER_COMPRESSIONS = ("gzip", "zstd")
-HEARTBEAT = 1.0  # seconds between progress records while importing
 # Counting workspace usage for a quota must see every image, whoever asks.
 SYSTEM = Subject("user", None, "system", is_admin=True)
-
-
-def _reason(failure: BaseException) -> str:
-    """What a session that failed with ``failure`` says: a refusal's reason, or that it broke."""
-    return str(failure) if isinstance(failure, ArchiveError) else "the import failed on the server"
 
 
 class ArchiveUploads:
@@ -109,7 +103,7 @@ class ArchiveUploads:
         self.holders = Holders(locks)
         self.live = LiveImports(db, storage, locks, self._is_stored, self.holders)
         self.reclaimer = Reclaimer(db, storage, locks, self.holders)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.outcomes = Outcomes(db, storage, locks, self.live)
 
     # --- sessions -----------------------------------------------------------------
 
@@ -252,7 +246,7 @@ class ArchiveUploads:
             try:
                 await self._append(session, live, body, start, length, total)
             except TooLarge:
-                await self._fail(
+                await self.outcomes.fail(
                     session.id, f"the archive exceeds {self.max_bytes} bytes, the largest accepted"
                 )
                 raise
@@ -268,12 +262,12 @@ class ArchiveUploads:
             raise Conflict(f"the archive upload is {s.state}; chunks are accepted only while it is receiving")
         failure = self.live.failure(s.id, s.generation)
         if failure is not None:  # refused after the last chunk was answered (a race): say so now
-            await self._fail(s.id, _reason(failure))
+            await self.outcomes.fail(s.id, reason_of(failure))
             raise failure
         live = self.live.get(s.id, s.generation, s.processed) if s.state == RECEIVING else None
         if live is None:
             live = await self.live.take_over(s.id, s.generation, s.layer_compression)
-            live.when_ended(self._ended)
+            live.when_ended(self.outcomes.ended)
             if s.state != RECEIVING or s.reason is not None:
                 async with self.db.write() as conn:
                     await conn.execute(
@@ -337,16 +331,18 @@ class ArchiveUploads:
                 if live is self.live.get(archive_id, live.generation, live.fed):
                     await self.live.record(live)
         except TooLarge:
-            await self._fail(archive_id, f"the archive exceeds {self.max_bytes} bytes, the largest accepted")
+            await self.outcomes.fail(
+                archive_id, f"the archive exceeds {self.max_bytes} bytes, the largest accepted"
+            )
             raise
         except ArchiveError as refused:
-            await self._fail(archive_id, str(refused))
+            await self.outcomes.fail(archive_id, str(refused))
             raise
         except (BodyInterrupted, Invalid, ImportCancelled, asyncio.CancelledError):
             raise
         except Exception:
             log.exception("import of archive %s failed", archive_id)
-            await self._fail(archive_id, "the import failed on the server")
+            await self.outcomes.fail(archive_id, "the import failed on the server")
             raise
 
     # --- importing ----------------------------------------------------------------
@@ -384,13 +380,11 @@ class ArchiveUploads:
                     )
                 )
         if wait:
-            error = await self._finish(archive_id, live)
+            error = await self.outcomes.finish(archive_id, live)
             if error is not None:
                 raise error
         else:
-            task = asyncio.create_task(self._background(archive_id, live))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self.outcomes.finish_in_background(archive_id, live)
         return await self.status(actor, archive_id)
 
     async def import_body(self, actor: Subject, archive_id: str, body: AsyncIterator[bytes]) -> ArchiveStatus:
@@ -407,84 +401,15 @@ class ArchiveUploads:
                 )
             await self._push(s.id, live, body, s.size)
             self.live.release(archive_id)
-            error = await self._finish(archive_id, live)
+            error = await self.outcomes.finish(archive_id, live)
             if error is not None:
                 raise error
         return await self.status(actor, archive_id)
 
-    def _ended(self, live: LiveImport) -> None:
-        """An import refused its archive between requests: record it in the session now."""
-        failure = live.failed
-        if failure is None or isinstance(failure, (ImportCancelled, asyncio.CancelledError)):
-            return
-        task = asyncio.create_task(self._refused_between_requests(live, failure))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _refused_between_requests(self, live: LiveImport, failure: BaseException) -> None:
-        """Fail the session (once no request is working on it, unless one did it first)."""
-        while True:
-            async with self.locks.hold(live.archive_id) as held:
-                async with self.db.read() as conn:
-                    s = await load_session(conn, live.archive_id)
-                if s is None or s.state != RECEIVING or s.generation != live.generation:
-                    return  # reported, or no longer this import's session
-                if held:
-                    if not isinstance(failure, ArchiveError):
-                        log.error("import of archive %s failed", live.archive_id, exc_info=failure)
-                    await self._fail(live.archive_id, _reason(failure))
-                    return
-            await asyncio.sleep(0.2)  # a request holds the session: it may report it itself
-
-    async def _background(self, archive_id: str, live: LiveImport) -> None:
-        with contextlib.suppress(Exception):  # recorded in the session (and logged when a bug)
-            await self._finish(archive_id, live)
-
     async def close(self) -> None:
         """Shutdown: stop imports; a chunked upload resumes from its checkpoint."""
-        for task in list(self._tasks):
-            task.cancel()
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self.outcomes.close()
         await self.live.close()
-
-    async def _finish(self, archive_id: str, live: LiveImport) -> Exception | None:
-        """End the import (it has every byte); the refusal, if the archive was refused."""
-        heartbeat = asyncio.create_task(self._heartbeat(archive_id))
-        try:
-            result = await live.finish()
-        except asyncio.CancelledError:
-            await live.stop()  # the server is stopping: the session resumes from its checkpoint
-            raise
-        except ArchiveError as refused:
-            await self._fail(archive_id, str(refused))
-            return refused
-        except BaseException:
-            log.exception("import of archive %s failed", archive_id)
-            await self._fail(archive_id, "the import failed on the server")
-            raise
-        finally:
-            heartbeat.cancel()
-        with contextlib.suppress(PathNotFound):
-            await self.storage.delete(checkpoint_path(archive_id))
-        async with self.db.write() as conn:
-            await conn.execute(
-                update(archive_uploads)
-                .where(archive_uploads.c.id == archive_id, archive_uploads.c.generation == live.generation)
-                .values(state=DONE, result=json.dumps(result), reason=None, updated_at=time.time())
-            )
-        return None
-
-    async def _heartbeat(self, archive_id: str) -> None:
-        while True:
-            await asyncio.sleep(HEARTBEAT)
-            with contextlib.suppress(Exception):  # liveness is a courtesy; the import goes on
-                async with self.db.write() as conn:
-                    await conn.execute(
-                        update(archive_uploads)
-                        .where(archive_uploads.c.id == archive_id, archive_uploads.c.state == IMPORTING)
-                        .values(updated_at=time.time())
-                    )
 
     async def _is_stored(self, digest: Digest) -> bool:
         async with self.db.read() as conn:
@@ -496,18 +421,6 @@ class ArchiveUploads:
         except PathNotFound:
             return False
         return True
-
-    async def _fail(self, archive_id: str, reason: str) -> None:
-        """Nothing of a refused archive stays: staged blobs go, the reason stays."""
-        await self.live.drop(archive_id)
-        with contextlib.suppress(PathNotFound):
-            await self.storage.delete(session_folder(archive_id))
-        async with self.db.write() as conn:
-            await conn.execute(
-                update(archive_uploads)
-                .where(archive_uploads.c.id == archive_id)
-                .values(state=FAILED, reason=reason, result=None, updated_at=time.time())
-            )
 
     # --- removing -----------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
-from dockyard.auth.base import Principal, current_principal
+from dockyard.auth.base import Principal
 from dockyard.auth.facts import allowed
 from dockyard.auth.guard import require_user
 from dockyard.auth.policy import PUSH, Subject
@@ -28,9 +28,11 @@ from dockyard.catalog.views import VersionView
 from dockyard.db.engine import Database
 from dockyard.errors import Conflict, Forbidden, Invalid
 from dockyard.oci.digest import Digest
-from dockyard.oci.errors import InvalidValue, RegistryError
+from dockyard.oci.errors import InvalidValue
 from dockyard.oci.names import validate_hosted_name, validate_tag
 from dockyard.registry.blobs import BlobService
+from dockyard.registry.errors import RegistryRefusal
+from dockyard.registry.events import Actor
 from dockyard.registry.manifests import ManifestService
 from dockyard.registry.tables import repository_blobs, tags
 from dockyard.transfer.imports.results import ImportedImage
@@ -125,25 +127,24 @@ class ArchiveVersions:
     async def _push(
         self, actor: Subject, folder: str, repository: str, version: str, image: ImportedImage
     ) -> None:
-        # The catalog and the audit log name the pusher from the request's principal.
-        token = current_principal.set(Principal(actor.name, actor.is_admin, "user", actor.id))
-        try:
-            for digest, size in image.blobs.items():
-                blob = Digest.parse(digest)
-                try:
-                    await self.blobs.adopt(repository, blob, size, staged_path(folder, blob))
-                except RegistryError:
-                    raise Conflict(
-                        f"blob {digest} of this archive is no longer stored (it was removed since "
-                        "the import); upload the archive again"
-                    ) from None
-            if image.index is not None:
-                for child in image.manifests:
-                    await self.manifests.put(repository, str(child.digest), child.data, child.media_type)
-            top = image.top
-            await self.manifests.put(repository, version, top.data, top.media_type)
-        finally:
-            current_principal.reset(token)
+        # The catalog and the audit log name the pusher: the user creating the version.
+        pusher = Actor(Principal(actor.name, actor.is_admin, "user", actor.id))
+        for digest, size in image.blobs.items():
+            blob = Digest.parse(digest)
+            try:
+                await self.blobs.adopt(repository, blob, size, staged_path(folder, blob))
+            except RegistryRefusal:
+                raise Conflict(
+                    f"blob {digest} of this archive is no longer stored (it was removed since "
+                    "the import); upload the archive again"
+                ) from None
+        if image.index is not None:
+            for child in image.manifests:
+                await self.manifests.put(
+                    repository, str(child.digest), child.data, child.media_type, actor=pusher
+                )
+        top = image.top
+        await self.manifests.put(repository, version, top.data, top.media_type, actor=pusher)
 
 
 def _choose(found: list[ImportedImage], wanted: int | str | None) -> ImportedImage:

@@ -16,26 +16,31 @@ from dockyard.oci.digest import Digest
 from dockyard.storage.base import PathNotFound, StorageDriver
 from dockyard.storage.memory import MemoryDriver, MemoryWriter
 from dockyard.transfer.imports import runner as archive_import
+from dockyard.transfer.imports import sink as sink_module
 from dockyard.transfer.imports.checkpoint import Checkpoint
 from dockyard.transfer.imports.sink import RegistrySink, staged_path
+from tests.support.spies import AsyncioSpy
 from tests.unit.archive.factories import gz, oci_multiplatform, sha, tar_bytes
 from tests.unit.transfer.imports.test_live import FOLDER, WAIT, accept, body, expected_blobs, images, start
 
 
 class _GatedDisk(MemoryDriver):
-    """Commits wait for ``gate`` (whatever it is), then run ``on_commit`` (which may raise)."""
+    """Commits wait for ``gate`` (whatever it is), then run ``on_commit`` (which may raise).
+    ``at_gate`` counts the commits that got there."""
 
     def __init__(self, gate: Callable[[], Awaitable[None]]) -> None:
         super().__init__()
         self.gate = gate
         self.on_commit: Callable[[bytes], None] = lambda data: None
         self.writers: list[MemoryWriter] = []
+        self.at_gate = 0
 
     async def writer(self, path: str, append: bool = False) -> MemoryWriter:
         driver = self
 
         class Gated(MemoryWriter):
             async def commit(self) -> None:
+                driver.at_gate += 1
                 await driver.gate()
                 driver.on_commit(bytes(self._buffer))
                 await super().commit()
@@ -104,10 +109,13 @@ async def _stage(sink: RegistrySink, name: str, data: bytes) -> Digest:
     return digest
 
 
-async def _settled() -> None:
-    """Let the loop run the sink's background tasks as far as they can go."""
-    for _ in range(20):
-        await asyncio.sleep(0)
+async def _until(ready: Callable[[], bool], what: str) -> None:
+    """Poll ``ready`` (it may look at an import's thread) until it holds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + WAIT
+    while not ready():
+        assert loop.time() < deadline, what
+        await asyncio.sleep(0.01)
 
 
 # --- the sink -----------------------------------------------------------------------
@@ -119,7 +127,7 @@ async def test_a_finished_blob_is_recorded_at_once_and_durable_once_committed() 
     data = os.urandom(3 << 20)
 
     digest = await _stage(sink, "x/layer.tar", data)
-    await _settled()
+    await _until(lambda: storage.at_gate == 1, "the blob's commit never started")  # as far as it goes
 
     assert sink.by_name["x/layer.tar"].digest == digest == Digest.of(data)
     assert sink.by_name["x/layer.tar"].staged
@@ -180,14 +188,18 @@ async def test_a_blob_refused_after_a_failed_commit_leaves_no_open_writer() -> N
     assert second._closed, "the refused blob's storage writer was neither committed nor cancelled"
 
 
-async def test_discarding_a_blob_being_committed_waits_for_it_then_deletes_it() -> None:
+async def test_discarding_a_blob_being_committed_waits_for_it_then_deletes_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     storage, go = _event_disk()
     sink = _sink(storage)
     digest = await _stage(sink, "x/layer.tar", os.urandom(2 << 20))
-    await _settled()
+    await _until(lambda: storage.at_gate == 1, "the blob's commit never started")
 
+    gathers = AsyncioSpy("gather")  # how the sink waits for its commits
+    monkeypatch.setattr(sink_module, "asyncio", gathers)
     discarding = asyncio.create_task(sink.discard(["x/layer.tar"]))
-    await _settled()
+    await gathers.reached(unless=discarding)
     assert not discarding.done()  # it waits for the commit
 
     go.set()
@@ -293,7 +305,15 @@ async def test_a_blob_whose_commit_failed_is_not_named_by_a_checkpoint(
     live = start(storage)
     try:
         await asyncio.wait_for(live.push(body(data[:cut]), accept), WAIT)
-        await asyncio.sleep(0.2)  # the commit has failed by now (nothing waits for this)
+
+        def commit() -> asyncio.Task[None] | None:  # the layer's, in the import's thread
+            sink = live._sink
+            return None if sink is None else sink.pending.get(doomed)
+
+        await _until(lambda: (task := commit()) is not None and task.done(), "the layer's commit never ended")
+        ended = commit()
+        assert ended is not None
+        assert isinstance(ended.exception(), OSError), "the layer's commit did not fail"
         await asyncio.wait_for(live.push(body(data[cut:]), accept), WAIT)
 
         checkpoint = live.checkpoint

@@ -81,9 +81,17 @@ async def within(awaitable: Awaitable[T]) -> T:
     return await asyncio.wait_for(awaitable, WAIT)
 
 
-async def still_pending(task: asyncio.Future[None]) -> bool:
-    """Whether ``task`` is still waiting after the other thread had ample time to (wrongly) end it."""
-    await asyncio.sleep(0.05)
+async def still_pending(feed: Feed, task: asyncio.Future[None]) -> bool:
+    """Whether ``task`` (a ``put`` or ``drained`` of ``feed``) still waits once it has looked at
+    the feed after the consumer's last step: it then either returned, or parked itself until the
+    consumer wakes it (which is seen in the feed). The consumer's steps are all taken by now: a
+    gated one takes none until allowed, and one whose event the test received has done
+    everything that step does to the feed (it wakes the producer before it hands a chunk over)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + WAIT
+    while not task.done() and feed._producer is None:  # woken, or not run yet: it has to look
+        assert loop.time() < deadline, "the waiter never looked at the feed"
+        await asyncio.sleep(0)
     return not task.done()
 
 
@@ -114,17 +122,17 @@ async def test_put_waits_while_more_than_the_capacity_is_queued() -> None:
 
     await within(feed.put(b"a" * 6))  # 6 queued: within the capacity, so put returns
     second = asyncio.ensure_future(feed.put(b"b" * 6))  # 12 queued: above it
-    assert await still_pending(second)
+    assert await still_pending(feed, second)
 
     consumer.allow()
     assert await consumer.next_event() == b"a" * 6
     await within(second)  # the consumer took 6 bytes: 6 queued, put goes on
 
     third = asyncio.ensure_future(feed.put(b"c" * 20))  # a chunk larger than the capacity
-    assert await still_pending(third)
+    assert await still_pending(feed, third)
     consumer.allow()
     assert await consumer.next_event() == b"b" * 6
-    assert await still_pending(third)  # 20 bytes still queued
+    assert await still_pending(feed, third)  # 20 bytes still queued
     consumer.allow()
     assert await consumer.next_event() == b"c" * 20
     await within(third)
@@ -142,16 +150,16 @@ async def test_drained_waits_until_the_consumer_took_everything_and_asks_again()
         await within(feed.put(chunk))
 
     drained = asyncio.ensure_future(feed.drained())
-    assert await still_pending(drained)
+    assert await still_pending(feed, drained)
     consumer.allow(2)
     assert [await consumer.next_event(), await consumer.next_event()] == [b"one", b"two"]
-    assert await still_pending(drained)  # "three" is still queued
+    assert await still_pending(feed, drained)  # "three" is still queued
 
     consumer.allow()
     assert await consumer.next_event() == b"three"
     # Everything was taken, but the consumer may still be working on "three": it has not
     # asked for more yet, so an error caused by "three" could still come.
-    assert await still_pending(drained)
+    assert await still_pending(feed, drained)
 
     consumer.allow()  # it asks for the next chunk: everything put so far was worked on
     await within(drained)
@@ -159,8 +167,8 @@ async def test_drained_waits_until_the_consumer_took_everything_and_asks_again()
 
     await within(feed.put(b"four"))
     again = asyncio.ensure_future(feed.drained())
-    assert await still_pending(again)  # the consumer was woken with "four" and has not asked since
     assert await consumer.next_event() == b"four"
+    assert await still_pending(feed, again)  # the consumer was woken with "four" and has not asked since
     consumer.allow()
     await within(again)
 
@@ -174,7 +182,7 @@ async def test_a_consumer_that_fails_releases_a_waiting_put() -> None:
     consumer = Consumer(feed, gated=True, fail_after=1)
     await within(feed.put(b"abc"))
     blocked = asyncio.ensure_future(feed.put(b"12345678"))  # 11 queued: waits for the consumer
-    assert await still_pending(blocked)
+    assert await still_pending(feed, blocked)
 
     consumer.allow()
     assert await consumer.next_event() == b"abc"  # 8 still queued: not enough to release the put
@@ -196,7 +204,7 @@ async def test_a_consumer_that_fails_releases_drained() -> None:
     await within(feed.put(b"bad"))
     await within(feed.put(b"never read"))
     drained = asyncio.ensure_future(feed.drained())
-    assert await still_pending(drained)
+    assert await still_pending(feed, drained)
 
     consumer.allow()
     assert await consumer.next_event() == b"bad"
@@ -212,7 +220,7 @@ async def test_end_without_the_generator_also_releases_the_producer() -> None:
     feed = Feed(capacity=4)
     await within(feed.put(b"abcd"))
     blocked = asyncio.ensure_future(feed.put(b"efgh"))
-    assert await still_pending(blocked)
+    assert await still_pending(feed, blocked)
     threading.Thread(target=feed.end).start()
     with contextlib.suppress(FeedStopped):
         await within(blocked)
@@ -240,7 +248,7 @@ async def test_cancel_drops_queued_chunks() -> None:
     consumer = Consumer(feed, gated=True)
     await within(feed.put(b"12345678"))
     blocked = asyncio.ensure_future(feed.put(b"abcdefgh"))
-    assert await still_pending(blocked)
+    assert await still_pending(feed, blocked)
 
     feed.cancel()
     consumer.allow()

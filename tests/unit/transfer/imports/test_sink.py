@@ -21,7 +21,9 @@ from dockyard.registry.uploads import BUFFER, BufferPool
 from dockyard.storage.base import PathNotFound, StorageDriver
 from dockyard.storage.filesystem import FilesystemDriver
 from dockyard.storage.memory import MemoryDriver, MemoryWriter
+from dockyard.transfer.imports import relay
 from dockyard.transfer.imports.sink import RegistrySink, staged_path
+from tests.support.spies import AsyncioSpy
 from tests.unit.archive.factories import (
     FakeImage,
     chunked,
@@ -418,7 +420,9 @@ class _SlowDisk(MemoryDriver):
         return Slow(self, path, b"")
 
 
-async def test_a_cancelled_import_waits_for_the_write_in_flight_and_leaves_nothing() -> None:
+async def test_a_cancelled_import_waits_for_the_write_in_flight_and_leaves_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     storage = _SlowDisk()
     sink = _sink(storage, set())
     pool = CountingPool()
@@ -430,9 +434,10 @@ async def test_a_cancelled_import_waits_for_the_write_in_flight_and_leaves_nothi
     streaming.cancel()
     with pytest.raises(asyncio.CancelledError):
         await streaming
+    waits = AsyncioSpy("wait")  # how the writer's buffers wait out the work on them
+    monkeypatch.setattr(relay, "asyncio", waits)
     aborting = asyncio.ensure_future(writer.abort())
-    for _ in range(20):
-        await asyncio.sleep(0)
+    await waits.reached(unless=aborting)
     assert not aborting.done()  # the buffer being written is not given back under the write
     storage.go.set()
     await aborting

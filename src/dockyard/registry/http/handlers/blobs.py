@@ -5,9 +5,10 @@ from __future__ import annotations
 from starlette.types import Send
 
 from dockyard.oci.digest import Digest
-from dockyard.oci.errors import ErrorCode, RegistryError
 from dockyard.oci.ranges import parse_range as parse_range_header
+from dockyard.registry.events import Actor
 from dockyard.registry.http.context import RegistryContext
+from dockyard.registry.http.errors import ErrorCode, RegistryError
 from dockyard.registry.http.request import Request
 from dockyard.registry.http.responses import send_bytes, send_file
 
@@ -15,26 +16,18 @@ from dockyard.registry.http.responses import send_bytes, send_file
 def parse_range(header: str, size: int) -> tuple[int, int]:
     """(offset, length) of a single byte range; RANGE_INVALID when unsatisfiable or malformed."""
     spec = parse_range_header(header)
-    unsatisfiable = RegistryError(
-        ErrorCode.RANGE_INVALID,
-        f"range {header[:60]!r} cannot be served from {size} bytes",
-        headers={"Content-Range": f"bytes */{size}"},
-    )
-    if spec is None:
-        raise unsatisfiable
-    if spec.first is None:  # suffix range: the last N bytes
-        count = min(spec.last or 0, size)
-        if count == 0:
-            raise unsatisfiable
-        return size - count, count
-    start = spec.first
-    end = size - 1 if spec.last is None else min(spec.last, size - 1)
-    if start >= size or end < start:
-        raise unsatisfiable
-    return start, end - start + 1
+    part = None if spec is None else spec.within(size)
+    if part is None:
+        raise RegistryError(
+            ErrorCode.RANGE_INVALID,
+            f"range {header[:60]!r} cannot be served from {size} bytes",
+            headers={"Content-Range": f"bytes */{size}"},
+        )
+    start, end = part
+    return start, end - start
 
 
-async def get_blob(ctx: RegistryContext, req: Request, send: Send) -> None:
+async def get_blob(ctx: RegistryContext, req: Request, actor: Actor, send: Send) -> None:
     digest = Digest.parse(req.params["digest"])
     location = await ctx.blobs.locate(req.params["name"], digest, req.method)
     if location.redirect is not None:
@@ -61,7 +54,7 @@ async def get_blob(ctx: RegistryContext, req: Request, send: Send) -> None:
     await send_file(send, req.scope, status, location.local, offset, length, headers)
 
 
-async def delete_blob(ctx: RegistryContext, req: Request, send: Send) -> None:
+async def delete_blob(ctx: RegistryContext, req: Request, actor: Actor, send: Send) -> None:
     digest = Digest.parse(req.params["digest"])
     await ctx.blobs.unlink(req.params["name"], digest)
     await send_bytes(send, 202, headers={"Docker-Content-Digest": digest})

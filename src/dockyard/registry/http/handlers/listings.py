@@ -7,12 +7,12 @@ from urllib.parse import urlencode
 
 from starlette.types import Send
 
-from dockyard.auth.base import Principal, current_principal
 from dockyard.oci import mediatypes as mt
 from dockyard.oci.digest import Digest
-from dockyard.oci.errors import ErrorCode, RegistryError
 from dockyard.oci.names import MAX_NAME_LENGTH, MAX_TAG_LENGTH
+from dockyard.registry.events import Actor
 from dockyard.registry.http.context import RegistryContext
+from dockyard.registry.http.errors import ErrorCode, RegistryError
 from dockyard.registry.http.request import Request
 from dockyard.registry.http.responses import send_json
 
@@ -51,7 +51,7 @@ def _link(path: str, n: int, last: str) -> dict[str, str]:
     return {"Link": f'<{path}?{urlencode({"n": n, "last": last})}>; rel="next"'}
 
 
-async def list_tags(ctx: RegistryContext, req: Request, send: Send) -> None:
+async def list_tags(ctx: RegistryContext, req: Request, actor: Actor, send: Send) -> None:
     name = req.params["name"]
     n, last = _page(req), _last(req, MAX_TAG_LENGTH)
     found = await ctx.manifests.tags(name, None if n is None else n + 1, last)
@@ -62,10 +62,9 @@ async def list_tags(ctx: RegistryContext, req: Request, send: Send) -> None:
     await send_json(send, 200, {"name": name, "tags": found}, headers)
 
 
-async def catalog(ctx: RegistryContext, req: Request, send: Send) -> None:
+async def catalog(ctx: RegistryContext, req: Request, actor: Actor, send: Send) -> None:
     n, last = _page(req), _last(req, MAX_NAME_LENGTH)
-    principal = current_principal.get() or Principal("anonymous")
-    visible = ctx.authorizer.catalog_scope(principal)  # what the caller may pull, in the query
+    visible = ctx.authorizer.catalog_scope(actor.principal)  # what the caller may pull, in the query
     found = await ctx.manifests.catalog(None if n is None else n + 1, last, visible)
     headers: dict[str, str] = {}
     if n is not None and len(found) > n:
@@ -74,7 +73,7 @@ async def catalog(ctx: RegistryContext, req: Request, send: Send) -> None:
     await send_json(send, 200, {"repositories": found}, headers)
 
 
-async def referrers(ctx: RegistryContext, req: Request, send: Send) -> None:
+async def referrers(ctx: RegistryContext, req: Request, actor: Actor, send: Send) -> None:
     subject = Digest.parse(req.params["digest"])
     artifact_type = req.query.get("artifactType") or None
     descriptors = await ctx.manifests.referrers(req.params["name"], subject, artifact_type)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from starlette.types import Send
 
 from dockyard.oci import mediatypes as mt
-from dockyard.oci.errors import ErrorCode, RegistryError
+from dockyard.registry.errors import ManifestUnknown
+from dockyard.registry.events import Actor
 from dockyard.registry.http.context import RegistryContext
 from dockyard.registry.http.request import Request
 from dockyard.registry.http.responses import send_bytes
@@ -26,14 +27,13 @@ def _acceptable(accept: str | None, media_type: str) -> bool:
     return not (offered & mt.MANIFESTS)
 
 
-async def get_manifest(ctx: RegistryContext, req: Request, send: Send) -> None:
+async def get_manifest(ctx: RegistryContext, req: Request, actor: Actor, send: Send) -> None:
     head = req.method == "HEAD"
     stored = await ctx.manifests.get(req.params["name"], req.params["reference"])
     by_tag = ":" not in req.params["reference"]
     if by_tag and not _acceptable(req.header("accept"), stored.media_type):
-        raise RegistryError(
-            ErrorCode.MANIFEST_UNKNOWN,
-            f"the manifest is {stored.media_type}, which the request's Accept header does not allow",
+        raise ManifestUnknown(
+            f"the manifest is {stored.media_type}, which the request's Accept header does not allow"
         )
     headers = {
         "Content-Type": stored.media_type,
@@ -44,16 +44,16 @@ async def get_manifest(ctx: RegistryContext, req: Request, send: Send) -> None:
     await send_bytes(send, 200, b"" if head else stored.content, headers)
 
 
-async def put_manifest(ctx: RegistryContext, req: Request, send: Send) -> None:
+async def put_manifest(ctx: RegistryContext, req: Request, actor: Actor, send: Send) -> None:
     name, reference = req.params["name"], req.params["reference"]
     data = await req.read(ctx.manifests.max_bytes)
-    result = await ctx.manifests.put(name, reference, data, req.header("content-type"))
+    result = await ctx.manifests.put(name, reference, data, req.header("content-type"), actor=actor)
     headers = {"Location": f"/v2/{name}/manifests/{result.digest}", "Docker-Content-Digest": result.digest}
     if result.subject:
         headers["OCI-Subject"] = result.subject
     await send_bytes(send, 201, headers=headers)
 
 
-async def delete_manifest(ctx: RegistryContext, req: Request, send: Send) -> None:
-    await ctx.manifests.delete(req.params["name"], req.params["reference"])
+async def delete_manifest(ctx: RegistryContext, req: Request, actor: Actor, send: Send) -> None:
+    await ctx.manifests.delete(req.params["name"], req.params["reference"], actor=actor)
     await send_bytes(send, 202)

@@ -5,11 +5,15 @@ from __future__ import annotations
 from starlette.types import Send
 
 from dockyard.auth.base import Access
+from dockyard.auth.errors import AuthenticationFailed, InsufficientScope, Throttled
 from dockyard.oci.digest import Digest
-from dockyard.oci.errors import ErrorCode, InvalidName, RegistryError
+from dockyard.oci.errors import InvalidName
 from dockyard.oci.names import validate_hosted_name
 from dockyard.oci.ranges import parse_content_range
+from dockyard.registry.errors import SizeMismatch
+from dockyard.registry.events import Actor
 from dockyard.registry.http.context import RegistryContext
+from dockyard.registry.http.errors import ErrorCode, RegistryError
 from dockyard.registry.http.request import Request
 from dockyard.registry.http.responses import send_bytes
 from dockyard.registry.uploads import session_headers
@@ -32,12 +36,12 @@ async def _may_pull(ctx: RegistryContext, req: Request, source: str) -> bool:
     try:
         validate_hosted_name(source)
         await ctx.authorizer.authorize(req.caller(), [Access.repository(source, "pull")])
-    except (InvalidName, RegistryError):
+    except (InvalidName, AuthenticationFailed, InsufficientScope, Throttled):
         return False
     return True
 
 
-async def start_upload(ctx: RegistryContext, req: Request, send: Send) -> None:
+async def start_upload(ctx: RegistryContext, req: Request, actor: Actor, send: Send) -> None:
     name = req.params["name"]
     mount, source = req.query.get("mount"), req.query.get("from")
     if mount and source:
@@ -65,33 +69,30 @@ def _content_range(req: Request) -> int | None:
         )
     length = req.content_length()
     if length is not None and length != found.length:
-        raise RegistryError(
-            ErrorCode.SIZE_INVALID,
-            f"Content-Range covers {found.length} bytes but Content-Length is {length}",
-        )
+        raise SizeMismatch(f"Content-Range covers {found.length} bytes but Content-Length is {length}")
     return found.start
 
 
-async def patch_upload(ctx: RegistryContext, req: Request, send: Send) -> None:
+async def patch_upload(ctx: RegistryContext, req: Request, actor: Actor, send: Send) -> None:
     name, upload_id = req.params["name"], req.params["upload"]
     start = _content_range(req)
     status = await ctx.uploads.append(name, upload_id, req.body(), start, req.content_length())
     await send_bytes(send, 202, headers=session_headers(name, upload_id, status.offset))
 
 
-async def finish_upload(ctx: RegistryContext, req: Request, send: Send) -> None:
+async def finish_upload(ctx: RegistryContext, req: Request, actor: Actor, send: Send) -> None:
     name, upload_id = req.params["name"], req.params["upload"]
     digest = _digest_param(req)
     await ctx.uploads.finish(name, upload_id, digest, req.body(), req.content_length())
     await send_bytes(send, 201, headers=_created(name, digest))
 
 
-async def upload_status(ctx: RegistryContext, req: Request, send: Send) -> None:
+async def upload_status(ctx: RegistryContext, req: Request, actor: Actor, send: Send) -> None:
     name, upload_id = req.params["name"], req.params["upload"]
     status = await ctx.uploads.status(name, upload_id)
     await send_bytes(send, 204, headers=session_headers(name, upload_id, status.offset))
 
 
-async def cancel_upload(ctx: RegistryContext, req: Request, send: Send) -> None:
+async def cancel_upload(ctx: RegistryContext, req: Request, actor: Actor, send: Send) -> None:
     await ctx.uploads.cancel(req.params["name"], req.params["upload"])
     await send_bytes(send, 204)

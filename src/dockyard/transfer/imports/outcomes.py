@@ -1,0 +1,143 @@
+"""How an import's end is recorded in its session: ``done`` with the images it found, or
+``failed`` with the reason and nothing it staged kept.
+
+An import ends in one of three ways: a request waits for it (``finish``), it finishes in the
+background after the last chunk (``finish_in_background``), or it refuses its archive
+between two requests (``ended``: the feed's consumer failed while no request was pushing).
+Whichever it is, the session's row says so once, and only for the import of its current
+generation. While an import finishes, a heartbeat keeps the session's ``updated_at`` fresh,
+so that another process does not take it for abandoned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Coroutine
+from typing import Any
+
+from sqlalchemy import update
+
+from dockyard.archive.errors import ArchiveError
+from dockyard.cluster.locks import UploadLocks
+from dockyard.db.engine import Database
+from dockyard.storage.base import PathNotFound, StorageDriver
+from dockyard.transfer.imports.checkpoint import checkpoint_path
+from dockyard.transfer.imports.feed import ImportCancelled
+from dockyard.transfer.imports.live import LiveImports
+from dockyard.transfer.imports.runner import LiveImport
+from dockyard.transfer.imports.sessions import DONE, FAILED, IMPORTING, RECEIVING, load_session
+from dockyard.transfer.imports.sink import session_folder
+from dockyard.transfer.tables import archive_uploads
+
+log = logging.getLogger("dockyard.archives")
+
+HEARTBEAT = 1.0  # seconds between progress records while importing
+
+
+def reason_of(failure: BaseException) -> str:
+    """What a session that failed with ``failure`` says: a refusal's reason, or that it broke."""
+    return str(failure) if isinstance(failure, ArchiveError) else "the import failed on the server"
+
+
+class Outcomes:
+    def __init__(self, db: Database, storage: StorageDriver, locks: UploadLocks, live: LiveImports) -> None:
+        self.db = db
+        self.storage = storage
+        self.locks = locks
+        self.live = live
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def finish(self, archive_id: str, live: LiveImport) -> Exception | None:
+        """End the import (it has every byte); the refusal, if the archive was refused."""
+        heartbeat = asyncio.create_task(self._heartbeat(archive_id))
+        try:
+            result = await live.finish()
+        except asyncio.CancelledError:
+            await live.stop()  # the server is stopping: the session resumes from its checkpoint
+            raise
+        except ArchiveError as refused:
+            await self.fail(archive_id, str(refused))
+            return refused
+        except BaseException:
+            log.exception("import of archive %s failed", archive_id)
+            await self.fail(archive_id, "the import failed on the server")
+            raise
+        finally:
+            heartbeat.cancel()
+        with contextlib.suppress(PathNotFound):
+            await self.storage.delete(checkpoint_path(archive_id))
+        async with self.db.write() as conn:
+            await conn.execute(
+                update(archive_uploads)
+                .where(archive_uploads.c.id == archive_id, archive_uploads.c.generation == live.generation)
+                .values(state=DONE, result=json.dumps(result), reason=None, updated_at=time.time())
+            )
+        return None
+
+    def finish_in_background(self, archive_id: str, live: LiveImport) -> None:
+        self._spawn(self._background(archive_id, live))
+
+    async def fail(self, archive_id: str, reason: str) -> None:
+        """Nothing of a refused archive stays: staged blobs go, the reason stays."""
+        await self.live.drop(archive_id)
+        with contextlib.suppress(PathNotFound):
+            await self.storage.delete(session_folder(archive_id))
+        async with self.db.write() as conn:
+            await conn.execute(
+                update(archive_uploads)
+                .where(archive_uploads.c.id == archive_id)
+                .values(state=FAILED, reason=reason, result=None, updated_at=time.time())
+            )
+
+    def ended(self, live: LiveImport) -> None:
+        """An import refused its archive between requests: record it in the session now."""
+        failure = live.failed
+        if failure is None or isinstance(failure, (ImportCancelled, asyncio.CancelledError)):
+            return
+        self._spawn(self._refused_between_requests(live, failure))
+
+    async def close(self) -> None:
+        """Shutdown: stop what runs in the background (a session resumes from its checkpoint)."""
+        for task in list(self._tasks):
+            task.cancel()
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _refused_between_requests(self, live: LiveImport, failure: BaseException) -> None:
+        """Fail the session (once no request is working on it, unless one did it first)."""
+        while True:
+            async with self.locks.hold(live.archive_id) as held:
+                async with self.db.read() as conn:
+                    s = await load_session(conn, live.archive_id)
+                if s is None or s.state != RECEIVING or s.generation != live.generation:
+                    return  # reported, or no longer this import's session
+                if held:
+                    if not isinstance(failure, ArchiveError):
+                        log.error("import of archive %s failed", live.archive_id, exc_info=failure)
+                    await self.fail(live.archive_id, reason_of(failure))
+                    return
+            await asyncio.sleep(0.2)  # a request holds the session: it may report it itself
+
+    async def _background(self, archive_id: str, live: LiveImport) -> None:
+        with contextlib.suppress(Exception):  # recorded in the session (and logged when a bug)
+            await self.finish(archive_id, live)
+
+    async def _heartbeat(self, archive_id: str) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT)
+            with contextlib.suppress(Exception):  # liveness is a courtesy; the import goes on
+                async with self.db.write() as conn:
+                    await conn.execute(
+                        update(archive_uploads)
+                        .where(archive_uploads.c.id == archive_id, archive_uploads.c.state == IMPORTING)
+                        .values(updated_at=time.time())
+                    )

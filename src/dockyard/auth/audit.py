@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 
 from dockyard.auth.policy import Subject
-from dockyard.auth.tables import audit_log
+from dockyard.auth.tables import audit_log, workspaces
 from dockyard.db.engine import Connection, Database
 
 
@@ -25,6 +25,7 @@ class AuditEntry:
     target: str
     client_ip: str | None
     detail: dict[str, Any]
+    workspace: str | None = None  # its name, while the workspace exists
 
 
 async def record(
@@ -58,15 +59,30 @@ async def query(
     *,
     workspace_id: int | None = None,
     action: str | None = None,
+    actor_name: str | None = None,
+    since: float | None = None,
+    until: float | None = None,
     before_id: int | None = None,
     limit: int = 100,
 ) -> list[AuditEntry]:
-    """Newest first; ``before_id`` pages backwards."""
-    stmt = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
+    """Newest first; ``before_id`` pages backwards. ``since`` and ``until`` bound the time
+    (seconds since the epoch, ``since`` included, ``until`` not)."""
+    stmt = (
+        select(audit_log, workspaces.c.name.label("workspace_name"))
+        .outerjoin(workspaces, workspaces.c.id == audit_log.c.workspace_id)
+        .order_by(audit_log.c.id.desc())
+        .limit(limit)
+    )
     if workspace_id is not None:
         stmt = stmt.where(audit_log.c.workspace_id == workspace_id)
     if action is not None:
         stmt = stmt.where(audit_log.c.action == action)
+    if actor_name is not None:
+        stmt = stmt.where(audit_log.c.actor_name == actor_name)
+    if since is not None:
+        stmt = stmt.where(audit_log.c.at >= since)
+    if until is not None:
+        stmt = stmt.where(audit_log.c.at < until)
     if before_id is not None:
         stmt = stmt.where(audit_log.c.id < before_id)
     async with db.read() as conn:
@@ -82,6 +98,7 @@ async def query(
             target=row["target"],
             client_ip=row["client_ip"],
             detail=json.loads(row["detail"]),
+            workspace=row["workspace_name"],
         )
         for row in rows
     ]

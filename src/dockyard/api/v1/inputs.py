@@ -55,6 +55,11 @@ Index = Annotated[int, Field(ge=0, le=MAX_ID)]
 # A size in bytes (bodies), and a position in a stream of bytes (queries).
 Bytes = Annotated[int, Field(ge=0, le=MAX_BYTES)]
 ByteOffset = Annotated[int, Query(ge=0, le=MAX_BYTES, description="Bytes to skip.")]
+# A moment as a query parameter: seconds since the epoch, finite, no later than the year 9999.
+Moment = Annotated[
+    float | None,
+    Query(ge=0, le=253_402_300_799, allow_inf_nan=False, description="Seconds since 1970-01-01 UTC."),
+]
 
 _DAYS = "Days, a finite number; at least two minutes (a registry token lasts at least one)."
 # How long a grant of access lasts.

@@ -3,11 +3,17 @@
 import { RepositoryPage } from "./pages/repository.js";
 import { ImagePage } from "./pages/image.js";
 import { TokensPage } from "./pages/tokens.js";
+import { AccessPage } from "./pages/access.js";
+import { SettingsPage } from "./pages/settings.js";
+import { AdminPage } from "./pages/admin.js";
 
 export const ROUTES = [
   { pattern: "/repository", page: RepositoryPage, nav: "Docker Repository" },
   { pattern: "/images/:name*", page: ImagePage },
   { pattern: "/account/tokens", page: TokensPage },
+  { pattern: "/access", page: AccessPage, nav: "Access" },
+  { pattern: "/workspaces", page: SettingsPage, nav: "Workspace settings" },
+  { pattern: "/admin", page: AdminPage, nav: "Admin", admin: true },
 ];
 
 // The main navigation, in order (admin-only entries say so).

@@ -46,6 +46,7 @@ function Notifications() {
       </ul>
       <div class="row">
         ${unread > 0 && html`<button type="button" class="btn btn-ghost" onClick=${readAll}>Mark all read</button>`}
+        <span class="notes-all" onClick=${() => setOpen(false)}><${Link} href="/access">All requests and notifications</${Link}></span>
       </div>
     </div>`}
   </div>`;

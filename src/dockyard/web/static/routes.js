@@ -3,9 +3,11 @@
 import { RepositoryPage } from "./pages/repository.js";
 import { ImagePage } from "./pages/image.js";
 import { TokensPage } from "./pages/tokens.js";
+import { UploadPage } from "./pages/upload.js";
 
 export const ROUTES = [
   { pattern: "/repository", page: RepositoryPage, nav: "Docker Repository" },
+  { pattern: "/repository/upload", page: UploadPage },
   { pattern: "/images/:name*", page: ImagePage },
   { pattern: "/account/tokens", page: TokensPage },
 ];

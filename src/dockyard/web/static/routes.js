@@ -6,9 +6,11 @@ import { TokensPage } from "./pages/tokens.js";
 import { AccessPage } from "./pages/access.js";
 import { SettingsPage } from "./pages/settings.js";
 import { AdminPage } from "./pages/admin.js";
+import { UploadPage } from "./pages/upload.js";
 
 export const ROUTES = [
   { pattern: "/repository", page: RepositoryPage, nav: "Docker Repository" },
+  { pattern: "/repository/upload", page: UploadPage },
   { pattern: "/images/:name*", page: ImagePage },
   { pattern: "/account/tokens", page: TokensPage },
   { pattern: "/access", page: AccessPage, nav: "Access" },

@@ -186,6 +186,7 @@ export function RepositoryPage() {
         <${Menu} id="manage" label="Manage" disabled=${chosen.length === 0} items=${manageItems(chosen, { setDeleting, download })} />
         <${Menu} id="create" kind="primary" label="Create" items=${[
           { label: "External image", icon: "link", onSelect: () => setCreating(true) },
+          { label: "Image from a TAR", icon: "upload", onSelect: () => navigate("/repository/upload") },
         ]} />
       </div>
     </header>
@@ -199,7 +200,10 @@ export function RepositoryPage() {
     html`<${Empty} title="No images yet">
       <p>Push one with <code>docker push ${location.host}/${workspace || "WORKSPACE"}/IMAGE:VERSION</code>,
         upload a <code>docker save</code> tar, or register an image from another registry.</p>
-      <${Button} kind="primary" icon="link" onClick=${() => setCreating(true)}>Create external image</${Button}>
+      <div class="row empty-actions">
+        <${Button} kind="primary" icon="link" onClick=${() => setCreating(true)}>Create external image</${Button}>
+        <${Button} icon="upload" onClick=${() => navigate("/repository/upload")}>Upload a TAR</${Button}>
+      </div>
     </${Empty}>`}
     ${page.data && rows.length === 0 && filtered &&
     html`<${Empty} title="No image matches these filters" icon="filter">

@@ -3,6 +3,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { del, get, post } from "../lib/api.js";
 import { html } from "../lib/html.js";
+import { notificationsChanged, onNotificationsChanged } from "../lib/events.js";
 import { Icon } from "../lib/icons.js";
 import { Link, navigate, useLocation } from "../lib/router.js";
 import { useSession } from "../lib/session.js";
@@ -24,12 +25,16 @@ function Notifications() {
   useEffect(() => {
     load();
     const timer = setInterval(load, 30000);
-    return () => clearInterval(timer);
+    const unsubscribe = onNotificationsChanged(load);
+    return () => {
+      clearInterval(timer);
+      unsubscribe();
+    };
   }, []);
   const unread = items.filter((n) => !n.read).length;
   const readAll = async () => {
     await post("/notifications/read");
-    load();
+    notificationsChanged();
   };
   return html`<div class="menu">
     <button type="button" class="icon-btn" aria-haspopup="true" aria-expanded=${open} onClick=${() => setOpen(!open)}
@@ -93,7 +98,7 @@ export function Shell({ children }) {
         <${Menu}
           id="user-menu"
           kind="ghost"
-          label=${html`<${Icon} name="user" /><span>${user.username}</span>`}
+          label=${html`<${Icon} name="user" /><span class="user-name">${user.username}</span>`}
           items=${[
             { label: "Access tokens", icon: "key", onSelect: () => navigate("/account/tokens") },
             { label: "Sign out", icon: "signout", onSelect: leave },

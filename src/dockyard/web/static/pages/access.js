@@ -4,6 +4,7 @@
 import { useState } from "preact/hooks";
 import { get, imagePath, post, query } from "../lib/api.js";
 import { html } from "../lib/html.js";
+import { notificationsChanged } from "../lib/events.js";
 import { Icon } from "../lib/icons.js";
 import { Link } from "../lib/router.js";
 import { useSession } from "../lib/session.js";
@@ -206,6 +207,7 @@ function Notifications() {
   const [mark, busy, error] = useAction(async (note) => {
     await post(note ? `/notifications/${note.id}/read` : "/notifications/read");
     notes.reload();
+    notificationsChanged();
   });
   const items = notes.data || [];
   const unread = items.filter((n) => !n.read).length;

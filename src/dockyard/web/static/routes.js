@@ -3,11 +3,15 @@
 import { RepositoryPage } from "./pages/repository.js";
 import { ImagePage } from "./pages/image.js";
 import { TokensPage } from "./pages/tokens.js";
+import { BuildsPage } from "./pages/builds.js";
+import { EditorPage } from "./pages/editor.js";
 
 export const ROUTES = [
   { pattern: "/repository", page: RepositoryPage, nav: "Docker Repository" },
   { pattern: "/images/:name*", page: ImagePage },
   { pattern: "/account/tokens", page: TokensPage },
+  { pattern: "/builds", page: BuildsPage, nav: "Docker Images" },
+  { pattern: "/builds/:name*", page: EditorPage },
 ];
 
 // The main navigation, in order (admin-only entries say so).

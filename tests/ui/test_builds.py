@@ -135,6 +135,9 @@ def test_a_build_from_the_editor_streams_its_log_turns_the_tile_green_and_an_edi
     expect(page.locator(".page-head .badge")).to_have_text("Built")
     expect(page.locator(".facts dd").nth(2)).to_contain_text(team.owner)  # built by
     screenshot(page, "34-build-succeeded")
+    page.get_by_role("button", name="Refresh").click()  # reads the log again, from the top
+    expect(log).to_contain_text("[dockyard] build succeeded: sha256:")
+    expect(log.locator(".log-line").first).to_contain_text("[dockyard]")
 
     # The history: both builds, newest first; a row opens to its log.
     history = page.get_by_role("table", name="Build history")
@@ -193,6 +196,12 @@ def test_build_is_disabled_with_the_reason_for_a_developer_who_may_still_save(
     page.get_by_label("Description").fill("Field notes, edited by a developer")
     save(page)
     expect(build).to_be_disabled()
+    page.get_by_label("Name", exact=True).fill("field-notes")  # a rename
+    save(page)
+    renamed = f"{team.workspace}/field-notes"
+    expect(page.get_by_role("heading", name=renamed, level=1)).to_be_visible()
+    expect(page).to_have_url(re.compile(f"/builds/{renamed}$"))
+    expect(page.get_by_label("Description")).to_have_value("Field notes, edited by a developer")
     screenshot(page, "41-editor-developer")
     check_accessibility(page, "41-editor-developer")
 
@@ -263,6 +272,35 @@ def test_the_tiles_and_the_editor_fit_a_narrow_window(
     expect(dockerfile(page)).to_be_visible()
     screenshot(page, "47-editor-narrow")
     check_accessibility(page, "47-editor-narrow")
+
+
+def test_a_long_log_follows_live_then_shows_its_end_with_a_link_to_the_whole_log(
+    page: Page, team: Team, ui_server: RunningRegistry
+) -> None:
+    loop = 'RUN i=0; while [ $i -lt 30000 ]; do echo "line $i of a long log"; i=$((i+1)); done\n'
+    with Api.connect(ui_server, team.owner, PASSWORD) as api:
+        body = {"workspace": team.workspace, "name": "chatty", "dockerfile": f"FROM {team.base}\n{loop}"}
+        name = api.call("POST", "/builds", 201, json=body)["name"]
+        run = api.call("POST", f"/builds/{name}/runs", 202)
+    sign_in(page, team.owner, PASSWORD)
+    page.goto(f"/builds/{name}")
+    log = build_log(page)
+    expect(log).to_contain_text("[dockyard] build succeeded", timeout=BUILD_TIMEOUT)
+    expect(log).to_contain_text("line 29999 of a long log")
+    # Followed live, the page keeps the last 5000 lines and says how many it left out.
+    expect(page.get_by_text(re.compile(r"The first [\d,]+ lines are not shown here"))).to_be_visible()
+    expect(log.locator(".log-line")).to_have_count(5000)
+
+    # Opened again once ended, only the log's end is read.
+    page.reload()
+    log = build_log(page)
+    expect(log).to_contain_text("line 29999 of a long log")
+    expect(page.get_by_text(re.compile(r"Only the last 524 KB of this \d+ KB log"))).to_be_visible()
+    whole = page.get_by_role("link", name="Download the whole log")
+    expect(whole).to_have_attribute("href", f"/api/v1/build-runs/{run['id']}/log")
+    expect(log).not_to_contain_text("line 0 of a long log")
+    screenshot(page, "48-build-long-log")
+    check_accessibility(page, "48-build-long-log")
 
 
 def test_an_unknown_definition_says_so(page: Page, team: Team) -> None:

@@ -6,10 +6,11 @@
 import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import { api, get, imagePath, post } from "../lib/api.js";
 import { html } from "../lib/html.js";
-import { duration, when } from "../lib/format.js";
+import { bytes, duration, when } from "../lib/format.js";
 import { Button, ErrorNote, Spinner, StatusBadge, useAction, useLoad } from "../components/ui.js";
 
 const SHOWN_LINES = 5000; // past this, the oldest lines are left out of the page (not the log)
+const TAIL_BYTES = 512 * 1024; // of an ended build's long log, only the end is read
 const CONTROL = /\x1b\[([0-9;?]*)([@-~])|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]|[\x00-\x08\x0b-\x1f\x7f]/g;
 
 // One line of text with ANSI escapes -> [[className, text], ...].
@@ -50,29 +51,35 @@ function classOf(text) {
   return "log-line";
 }
 
-// Follow a run's log: {lines, dropped, reading, error}. `version` restarts it from the top.
-function useRunLog(runId, version, onEnded) {
-  const [state, setState] = useState({ lines: [], dropped: 0, reading: true, error: null });
+// Follow a run's log from byte `start`: {lines, dropped, reading, error}. `version` reads it
+// again. Lines past SHOWN_LINES push the oldest out (`dropped` counts them).
+function useRunLog(runId, version, onEnded, start) {
+  const [state, setState] = useState({ lines: [], dropped: 0, from: 0, reading: true, error: null });
   useEffect(() => {
     const controller = new AbortController();
     let lines = [];
     let dropped = 0;
     let pending = "";
+    let partial = start > 0; // reading from the middle of a line: that line is left out
     const colours = { fg: null, bold: false };
     const take = (text) => {
       const parts = (pending + text).split("\n");
       pending = parts.pop();
+      if (partial && parts.length) {
+        parts.shift();
+        partial = false;
+      }
       for (const part of parts) lines.push({ text: part, tokens: ansi(part, colours) });
       if (lines.length > SHOWN_LINES) {
         dropped += lines.length - SHOWN_LINES;
         lines = lines.slice(-SHOWN_LINES);
       }
-      setState({ lines, dropped, reading: true, error: null });
+      setState({ lines, dropped, from: start, reading: true, error: null });
     };
-    setState({ lines, dropped, reading: true, error: null });
+    setState({ lines, dropped, from: start, reading: true, error: null });
     (async () => {
       try {
-        const response = await api("GET", `/build-runs/${runId}/log?follow=true`, undefined, { signal: controller.signal, raw: true });
+        const response = await api("GET", `/build-runs/${runId}/log?follow=true&offset=${start}`, undefined, { signal: controller.signal, raw: true });
         const reader = response.body.getReader();
         const decoder = new TextDecoder();
         for (;;) {
@@ -81,10 +88,10 @@ function useRunLog(runId, version, onEnded) {
           take(decoder.decode(value, { stream: true }));
         }
         take(decoder.decode() + (pending ? "\n" : ""));
-        setState({ lines, dropped, reading: false, error: null });
+        setState({ lines, dropped, from: start, reading: false, error: null });
         onEnded?.();
       } catch (error) {
-        if (error.name !== "AbortError") setState({ lines, dropped, reading: false, error });
+        if (error.name !== "AbortError") setState({ lines, dropped, from: start, reading: false, error });
       }
     })();
     return () => controller.abort();
@@ -95,7 +102,8 @@ function useRunLog(runId, version, onEnded) {
 // The log of one run, live while it runs. Keeps itself scrolled to the end unless the user
 // scrolled up to read.
 export function LogView({ run, version = 0, onEnded, label }) {
-  const { lines, dropped, reading, error } = useRunLog(run.id, version, onEnded);
+  const start = run.finished_at && run.log_bytes > TAIL_BYTES ? run.log_bytes - TAIL_BYTES : 0;
+  const { lines, dropped, from, reading, error } = useRunLog(run.id, version, onEnded, start);
   const box = useRef(null);
   // Read before the new lines are drawn: was the end of the log in view?
   const el = box.current;
@@ -104,8 +112,8 @@ export function LogView({ run, version = 0, onEnded, label }) {
     if (box.current && atEnd) box.current.scrollTop = box.current.scrollHeight;
   }, [lines.length, dropped]); // the array grows in place: its length says it changed
   return html`<div class="log-wrap">
-    ${dropped > 0 &&
-    html`<p class="hint">The first ${dropped.toLocaleString()} lines are not shown here.
+    ${(dropped > 0 || from > 0) &&
+    html`<p class="hint">${from > 0 ? `Only the last ${bytes(TAIL_BYTES)} of this ${bytes(run.log_bytes)} log are shown here.` : `The first ${dropped.toLocaleString()} lines are not shown here.`}${" "}
       <a href=${`/api/v1/build-runs/${run.id}/log`} download=${`build-${run.id}.log`}>Download the whole log</a></p>`}
     <pre class="log" ref=${box} tabindex="0" role="log" aria-label=${label || `Log of build #${run.id}`}>${lines.map(
       (line) => html`<span class=${classOf(line.text)}>${line.tokens.map(([cls, text]) => (cls ? html`<span class=${cls}>${text}</span>` : text))}</span>`,

@@ -32,6 +32,8 @@ from dockyard.auth.tables import workspaces
 from dockyard.builds import spec as checks
 from dockyard.builds.contexts import StoredContext, context_path, store_context
 from dockyard.builds.gitsource import check_git_url
+from dockyard.builds.reading import definition_view
+from dockyard.builds.rights import DELETE, EDIT, NEEDED, Rights, needs_role
 from dockyard.builds.spec import (
     DEFAULT_PLATFORM,
     DEFAULT_VERSION,
@@ -43,16 +45,7 @@ from dockyard.builds.spec import (
     Recipe,
 )
 from dockyard.builds.tables import build_definitions, build_events, build_runs
-from dockyard.builds.views import (
-    BUILT,
-    MODIFIED,
-    NOT_BUILT,
-    SUCCEEDED,
-    BuildEvent,
-    DefinitionView,
-    recipe_of,
-    run_view,
-)
+from dockyard.builds.views import BuildEvent, DefinitionView, recipe_of
 from dockyard.catalog.tables import images
 from dockyard.db.engine import Connection, Database
 from dockyard.errors import Conflict, Forbidden, Invalid, NotFound
@@ -120,9 +113,7 @@ async def load(conn: Connection, actor: Subject, name: str, needed: str) -> tupl
     if row is None or role is None:
         raise NotFound(f"build definition {name!r} not found")
     if not role_at_least(role, needed):
-        raise Forbidden(
-            f"this needs the {needed} role (or higher) in workspace {row._mapping['workspace_name']!r}"
-        )
+        raise Forbidden(needs_role(needed, row._mapping["workspace_name"]))
     return row._mapping, role
 
 
@@ -223,8 +214,8 @@ class BuildDefinitions:
         async with self.db.write() as conn:
             require_user(actor)
             ws = await find_workspace(conn, workspace)
-            if not role_at_least(await workspace_role(conn, actor, ws.id), "developer"):
-                raise Forbidden(f"this needs the developer role (or higher) in workspace {workspace!r}")
+            if not role_at_least(await workspace_role(conn, actor, ws.id), NEEDED[EDIT]):
+                raise Forbidden(needs_role(NEEDED[EDIT], workspace))
             await self._name_free(conn, full, ws.id)
             definition_id = (
                 await conn.execute(
@@ -262,7 +253,7 @@ class BuildDefinitions:
     async def update(self, actor: Subject, name: str, changes: DefinitionChanges) -> DefinitionView:
         if changes.git is not None or changes.external_destination:
             async with self.db.read() as conn:
-                await load(conn, actor, name, "developer")  # who may not edit learns nothing more
+                await load(conn, actor, name, NEEDED[EDIT])  # who may not edit learns nothing more
             git_url = destination = None
             with contextlib.suppress(Invalid):  # bad input is reported below, with the rest
                 git_url = checks.check_git(changes.git, self.git_protocols).url if changes.git else None
@@ -270,7 +261,7 @@ class BuildDefinitions:
                 destination = checks.check_destination(changes.external_destination)
             await self._reachable(git_url, destination)
         async with self.db.write() as conn:
-            m, _ = await load(conn, actor, name, "developer")
+            m, role = await load(conn, actor, name, NEEDED[EDIT])
             current = _input_of(m)
             wanted = replace(
                 current,
@@ -288,7 +279,7 @@ class BuildDefinitions:
             content_hash = _recipe(values, m["context_digest"]).content_hash()
             changed = sorted(k for k, v in values.items() if m[k] != v)
             if not changed:
-                return await self._view(conn, m["id"])
+                return await definition_view(conn, m["id"], Rights(conn, role))
             await conn.execute(
                 update(build_definitions)
                 .where(build_definitions.c.id == m["id"])
@@ -304,12 +295,12 @@ class BuildDefinitions:
             if new_name != name:
                 detail["renamed_from"] = name
             await record_event(conn, m["id"], actor.name, "modified", **detail)
-            return await self._view(conn, m["id"])
+            return await definition_view(conn, m["id"], Rights(conn, role))
 
     async def upload_context(self, actor: Subject, name: str, source: AsyncIterable[bytes]) -> DefinitionView:
         """Replace the definition's files with an uploaded tar (checked; see :mod:`.contexts`)."""
         async with self.db.read() as conn:
-            m, _ = await load(conn, actor, name, "developer")
+            m, _ = await load(conn, actor, name, NEEDED[EDIT])
         if m["context"] != LOCAL:
             raise Conflict("only a local context has uploaded files; this one builds from git")
         stored = await store_context(self.storage, m["id"], source, self.context_max_bytes)
@@ -322,12 +313,12 @@ class BuildDefinitions:
         upload), it is the digest the change started from: a change made meanwhile is a
         ``Conflict``, and the same files again change nothing."""
         async with self.db.write() as conn:
-            m, _ = await load(conn, actor, name, "developer")
+            m, role = await load(conn, actor, name, NEEDED[EDIT])
             if based_on is not _UNSET:
                 if m["context_digest"] != based_on:
                     raise Conflict("the context files changed meanwhile; try again")
                 if stored.digest == based_on:
-                    return await self._view(conn, m["id"])
+                    return await definition_view(conn, m["id"], Rights(conn, role))
             recipe = replace(_recipe(dict(m), None), context_digest=stored.digest)
             content_hash = recipe.content_hash()
             await conn.execute(
@@ -353,7 +344,7 @@ class BuildDefinitions:
                 content_hash=content_hash,
                 **detail,
             )
-            view = await self._view(conn, m["id"])
+            view = await definition_view(conn, m["id"], Rights(conn, role))
         await self._drop_unused_contexts(m["id"], keep=stored.digest)
         return view
 
@@ -379,14 +370,15 @@ class BuildDefinitions:
 
     async def get(self, actor: Subject, name: str) -> DefinitionView:
         async with self.db.read() as conn:
-            m, _ = await load(conn, actor, name, "reader")
-            return await self._view(conn, m["id"])
+            m, role = await load(conn, actor, name, "reader")
+            return await definition_view(conn, m["id"], Rights(conn, role))
 
     async def in_workspace(self, actor: Subject, workspace: str) -> list[DefinitionView]:
         async with self.db.read() as conn:
             require_user(actor)
             ws = await find_workspace(conn, workspace)
-            if await workspace_role(conn, actor, ws.id) is None:
+            role = await workspace_role(conn, actor, ws.id)
+            if role is None:
                 raise Forbidden(f"this needs a role in workspace {workspace!r}")
             ids = (
                 await conn.execute(
@@ -395,7 +387,8 @@ class BuildDefinitions:
                     .order_by(build_definitions.c.name)
                 )
             ).all()
-            return [await self._view(conn, row[0]) for row in ids]
+            rights = Rights(conn, role)
+            return [await definition_view(conn, row[0], rights) for row in ids]
 
     async def history(self, actor: Subject, name: str, limit: int = 200) -> list[BuildEvent]:
         async with self.db.read() as conn:
@@ -416,7 +409,7 @@ class BuildDefinitions:
 
     async def delete(self, actor: Subject, name: str) -> None:
         async with self.db.write() as conn:
-            m, _ = await load(conn, actor, name, "maintainer")
+            m, _ = await load(conn, actor, name, NEEDED[DELETE])
             active = (
                 await conn.execute(
                     select(build_runs.c.id).where(
@@ -438,48 +431,3 @@ class BuildDefinitions:
         for path in [f"builds/contexts/{m['id']}", *(f"builds/logs/{run_id}.log" for run_id in run_ids)]:
             with contextlib.suppress(PathNotFound):
                 await self.storage.delete(path)
-
-    async def _view(self, conn: Connection, definition_id: int) -> DefinitionView:
-        m = (
-            (
-                await conn.execute(
-                    select(build_definitions, workspaces.c.name.label("workspace_name"))
-                    .join(workspaces, workspaces.c.id == build_definitions.c.workspace_id)
-                    .where(build_definitions.c.id == definition_id)
-                )
-            )
-            .mappings()
-            .one()
-        )
-        runs = (
-            select(build_runs)
-            .where(build_runs.c.definition_id == definition_id)
-            .order_by(build_runs.c.id.desc())
-        )
-        last = (await conn.execute(runs.limit(1))).mappings().first()
-        success = (
-            (await conn.execute(runs.where(build_runs.c.status == SUCCEEDED).limit(1))).mappings().first()
-        )
-        if success is None:
-            status = NOT_BUILT
-        else:
-            status = BUILT if success["content_hash"] == m["content_hash"] else MODIFIED
-        return DefinitionView(
-            id=m["id"],
-            name=m["name"],
-            workspace=m["workspace_name"],
-            description=m["description"],
-            recipe=_recipe(dict(m), m["context_digest"]),
-            context_size=m["context_size"],
-            version=m["version"],
-            external_destination=m["external_destination"],
-            content_hash=m["content_hash"],
-            revision=m["revision"],
-            status=status,
-            created_at=m["created_at"],
-            created_by=m["created_by"],
-            updated_at=m["updated_at"],
-            updated_by=m["updated_by"],
-            last_build=None if last is None else run_view(last, m["name"]),
-            last_success=None if success is None else run_view(success, m["name"]),
-        )

@@ -27,7 +27,6 @@ from typing import Any
 from sqlalchemy import select
 
 from dockyard.auth.policy import Subject
-from dockyard.auth.tables import memberships, users
 from dockyard.builds import runs
 from dockyard.builds.builder import Builder, BuildFailed, BuildResult, BuildSpec, RegistryLogin
 from dockyard.builds.contexts import context_path
@@ -35,6 +34,7 @@ from dockyard.builds.definitions import BuildDefinitions, load, record_event
 from dockyard.builds.files import ContextFiles
 from dockyard.builds.logins import InternalLogins
 from dockyard.builds.logs import LogHub, RunLog, read_log
+from dockyard.builds.rights import BUILD, NEEDED, owners_of, owners_only
 from dockyard.builds.spec import LOCAL, Recipe, check_version
 from dockyard.builds.tables import build_runs
 from dockyard.builds.views import CANCELLED, FAILED, FINISHED, SUCCEEDED, DefinitionView, RunView, recipe_of
@@ -97,7 +97,7 @@ class BuildService:
         """Queue a build of the definition as it is now (the workspace's owners only)."""
         async with self.db.write() as conn:
             m, role = await load(conn, actor, name, "reader")
-            if role != "owner":
+            if role != NEEDED[BUILD]:
                 raise Forbidden(await self._owners_only(conn, m, "start builds of"))
             recipe = recipe_of(m)
             if recipe.context == LOCAL and not recipe.dockerfile:
@@ -133,25 +133,14 @@ class BuildService:
         return await self.run(actor, run_id)
 
     async def _owners_only(self, conn: Connection, m: Any, what: str) -> str:
-        rows = (
-            await conn.execute(
-                select(users.c.username)
-                .join(memberships, memberships.c.user_id == users.c.id)
-                .where(memberships.c.workspace_id == m["workspace_id"], memberships.c.role == "owner")
-                .order_by(users.c.username)
-            )
-        ).all()
-        owners = ", ".join(r[0] for r in rows) or "none"
-        return (
-            f"only owners of workspace {m['workspace_name']!r} (and Dockyard admins) may {what} "
-            f"{m['name']!r}: ask an owner ({owners}), or ask to be made an owner"
-        )
+        owners = await owners_of(conn, m["workspace_id"])
+        return owners_only(m["workspace_name"], m["name"], owners, what)
 
     async def cancel(self, actor: Subject, run_id: int) -> RunView:
         async with self.db.write() as conn:
             m = await self._run_row(conn, actor, run_id)
             definition, role = await load(conn, actor, m["image"], "reader")
-            if role != "owner":
+            if role != NEEDED[BUILD]:
                 raise Forbidden(await self._owners_only(conn, definition, "cancel builds of"))
             if m["status"] in FINISHED:
                 raise Conflict(f"build {run_id} already ended ({m['status']})")

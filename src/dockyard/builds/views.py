@@ -69,6 +69,8 @@ class DefinitionView:
     updated_by: str
     last_build: RunView | None = None  # the latest run, whatever its outcome
     last_success: RunView | None = None
+    my_role: str = "reader"  # the reader's role in the workspace (admins: owner)
+    refused: dict[str, str] = field(default_factory=dict)  # action -> why the reader may not
 
 
 @dataclass(frozen=True)

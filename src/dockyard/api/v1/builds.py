@@ -3,6 +3,7 @@
     POST   /builds                          create a definition (developers)      -> 201
     GET    /workspaces/{workspace}/builds   the workspace's definitions
     GET    /builds/{name}                   one definition, with its status (built, not_built, modified)
+                                            and what the caller may not do to it, and why (refused)
     PATCH  /builds/{name}                   SAVE changes (developers)
     DELETE /builds/{name}                   (maintainers)
     PUT    /builds/{name}/context           the context files: a tar (plain or gzip) as the body
@@ -158,6 +159,11 @@ class DefinitionOut(BaseModel):
     updated_by: str
     last_build: RunOut | None
     last_success: RunOut | None
+    my_role: str = Field(description="Your role in the workspace (admins: owner).")
+    refused: dict[str, str] = Field(
+        description="What you may not do to this definition (edit, delete, build), each with the "
+        "reason the action itself would give; an action not named is allowed."
+    )
 
 
 class FileOut(BaseModel):
@@ -210,6 +216,8 @@ def definition_out(view: DefinitionView) -> DefinitionOut:
         updated_by=view.updated_by,
         last_build=None if view.last_build is None else run_out(view.last_build),
         last_success=None if view.last_success is None else run_out(view.last_success),
+        my_role=view.my_role,
+        refused=view.refused,
     )
 
 

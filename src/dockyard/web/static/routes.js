@@ -7,15 +7,19 @@ import { AccessPage } from "./pages/access.js";
 import { SettingsPage } from "./pages/settings.js";
 import { AdminPage } from "./pages/admin.js";
 import { UploadPage } from "./pages/upload.js";
+import { BuildsPage } from "./pages/builds.js";
+import { EditorPage } from "./pages/editor.js";
 
 export const ROUTES = [
   { pattern: "/repository", page: RepositoryPage, nav: "Docker Repository" },
   { pattern: "/repository/upload", page: UploadPage },
   { pattern: "/images/:name*", page: ImagePage },
-  { pattern: "/account/tokens", page: TokensPage },
+  { pattern: "/builds", page: BuildsPage, nav: "Docker Images" },
+  { pattern: "/builds/:name*", page: EditorPage },
   { pattern: "/access", page: AccessPage, nav: "Access" },
   { pattern: "/workspaces", page: SettingsPage, nav: "Workspace settings" },
   { pattern: "/admin", page: AdminPage, nav: "Admin", admin: true },
+  { pattern: "/account/tokens", page: TokensPage },
 ];
 
 // The main navigation, in order (admin-only entries say so).

@@ -183,7 +183,7 @@ def test_create_external_fills_name_and_version_as_the_url_is_typed_and_verifies
     expect(row.get_by_text("External")).to_be_visible()
     expect(row.get_by_text("Unverified")).to_be_visible()
     row.get_by_role("button", name=f"Verify {user}/amd:v1").click()
-    expect(row.get_by_text("Reachable")).to_be_visible()
+    expect(row.get_by_text("Reachable", exact=True)).to_be_visible()
     expect(row).to_contain_text("linux/amd64")
     screenshot(page, "16-create-external-verified")
 

@@ -64,6 +64,14 @@ function PinDigest({ image, version, onPinned }) {
   </${Dialog}>`;
 }
 
+// A download is a link; when it is not allowed, a disabled button that says why.
+function DownloadLink({ href, reason, children }) {
+  if (reason) {
+    return html`<button type="button" class="btn btn-secondary" disabled title=${reason}><${Icon} name="download" />${children}</button>`;
+  }
+  return html`<a class="btn btn-secondary" href=${href} download><${Icon} name="download" />${children}</a>`;
+}
+
 function VersionCard({ image, version, session, reload, usage }) {
   const reason = downloadReason(image, version, session);
   const [removing, setRemoving] = useState(false);
@@ -93,10 +101,8 @@ function VersionCard({ image, version, session, reload, usage }) {
     ${moving && html`<p class="warning" role="note">${moving.message}</p>`}
     <${PullCommand} image=${image.name} version=${version} />
     <div class="row">
-      <a class=${`btn btn-secondary${reason ? " disabled" : ""}`} href=${reason ? undefined : archive("docker")} aria-disabled=${reason ? "true" : undefined}>
-        <${Icon} name="download" />Download for docker load</a>
-      <a class=${`btn btn-secondary${reason ? " disabled" : ""}`} href=${reason ? undefined : archive("oci")} aria-disabled=${reason ? "true" : undefined}>
-        <${Icon} name="download" />Download OCI archive</a>
+      <${DownloadLink} href=${archive("docker")} reason=${reason}>Download for docker load</${DownloadLink}>
+      <${DownloadLink} href=${archive("oci")} reason=${reason}>Download OCI archive</${DownloadLink}>
       ${moving && version.digest && html`<${PinDigest} image=${image.name} version=${version} onPinned=${reload} />`}
       ${version.source === "external" && html`<${Button} kind="danger" icon="trash" onClick=${() => setRemoving(true)}>Delete</${Button}>`}
     </div>

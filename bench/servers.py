@@ -113,12 +113,15 @@ def _spawn(argv: list[str], env: dict[str, str], log_path: Path) -> subprocess.P
         )
 
 
-def start_dockyard(base: Path, name: str = DOCKYARD, token_mode: bool = False) -> Server:
+def start_dockyard(
+    base: Path, name: str = DOCKYARD, token_mode: bool = False, database_url: str = ""
+) -> Server:
     """``python -m dockyard serve`` with default settings but a fresh data dir and a free port.
 
     Dev mode (anonymous push from loopback, as the reference runs without auth), or with
     ``token_mode`` users and workspaces, which ``/api/v1`` needs: the first admin is
-    ``ADMIN_USERNAME`` with ``ADMIN_PASSWORD`` (``Server.credentials``)."""
+    ``ADMIN_USERNAME`` with ``ADMIN_PASSWORD`` (``Server.credentials``). The metadata database
+    is SQLite in the data dir unless ``database_url`` names another (``DOCKYARD_DATABASE_URL``)."""
     base.mkdir(parents=True, exist_ok=True)
     data_dir = base / "data"
     data_dir.mkdir()
@@ -132,6 +135,8 @@ def start_dockyard(base: Path, name: str = DOCKYARD, token_mode: bool = False) -
         # The working tree's code, whether or not the package is installed in the venv.
         PYTHONPATH=os.pathsep.join(p for p in (str(REPO_ROOT / "src"), env.get("PYTHONPATH", "")) if p),
     )
+    if database_url:
+        env.update(DOCKYARD_DATABASE_URL=database_url)
     credentials = (ADMIN_USERNAME, ADMIN_PASSWORD) if token_mode else None
     if credentials is not None:
         env.update(DOCKYARD_ADMIN_USERNAME=credentials[0], DOCKYARD_ADMIN_PASSWORD=credentials[1])

@@ -6,6 +6,9 @@
   ``workspace`` (members of the owning workspace), ``private`` (its maintainers and owners).
 - Registering and changing images needs the developer role in the workspace (push);
   deleting needs maintainer. Admins may do everything.
+
+The lists ask the same rule in SQL (:mod:`.visibility`); a change here is a change there,
+and ``tests/unit/catalog/test_visibility.py`` fails until both say the same.
 """
 
 from __future__ import annotations

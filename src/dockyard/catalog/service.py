@@ -9,12 +9,15 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 
 from dockyard.auth.guard import find_workspace
 from dockyard.auth.policy import Subject
 from dockyard.auth.tables import workspaces
 from dockyard.catalog.access import Access
+from dockyard.catalog.queries import ORDERS, SORTS, Filters, VersionPage, list_versions, search_images
+from dockyard.catalog.queries import Page as Page  # where callers have always found them
+from dockyard.catalog.queries import platform_matches as platform_matches
 from dockyard.catalog.tables import catalog_policies, image_events, image_versions, images
 from dockyard.catalog.views import (
     ACCESS,
@@ -33,14 +36,6 @@ from dockyard.oci.reference import ReferenceError, parse_reference
 from dockyard.oci.reference import warnings as reference_warnings
 
 VERSION_MAX = 128
-
-
-@dataclass(frozen=True)
-class Page:
-    items: list[ImageView]
-    total: int
-    limit: int
-    offset: int
 
 
 @dataclass(frozen=True)
@@ -89,11 +84,6 @@ async def record_event(
             detail=json.dumps(detail, sort_keys=True, default=str),
         )
     )
-
-
-def platform_matches(wanted: str, platforms: list[str]) -> bool:
-    """``linux/arm64`` matches ``linux/arm64/v8`` (any variant); ``linux/arm64/v8`` only itself."""
-    return any(p == wanted or p.startswith(wanted + "/") for p in platforms)
 
 
 async def create_image(
@@ -195,46 +185,52 @@ class Catalog:
         limit: int = 50,
         offset: int = 0,
     ) -> Page:
-        """Images the actor may see, by name, with only the versions that match the filters."""
-        stmt = (
-            select(images, workspaces.c.name.label("workspace_name"))
-            .join(workspaces, workspaces.c.id == images.c.workspace_id)
-            .order_by(images.c.name)
-        )
-        if workspace:
-            stmt = stmt.where(workspaces.c.name == workspace)
-        if query:
-            pattern = f"%{query.lower()}%"
-            stmt = stmt.where(
-                func.lower(images.c.name).like(pattern) | func.lower(images.c.description).like(pattern)
-            )
-        matched: list[ImageView] = []
+        """Images the actor may see, by name, with only the versions that match the filters
+        (filtered, counted and paged in the database: :func:`.queries.search_images`)."""
+        filters = Filters(workspace, source, kind, status, platform, query)
         async with self.db.read() as conn:
-            access = Access(conn, actor)
-            for row in (await conn.execute(stmt)).all():
-                view = await self._view(conn, access, row)
-                if view is None:
-                    continue
-                versions = [
-                    v
-                    for v in view.versions
-                    if (source is None or v.source == source)
-                    and (kind is None or v.kind == kind)
-                    and (status is None or v.status == status)
-                    and (platform is None or platform_matches(platform, v.platforms))
-                ]
-                if (source or kind or status or platform) and not versions:
-                    continue
-                matched.append(
-                    ImageView(
-                        **{
-                            **view.__dict__,
-                            "versions": versions,
-                            "source": source_of(versions or view.versions),
-                        }
-                    )
-                )
-        return Page(matched[offset : offset + limit], len(matched), limit, offset)
+            return await search_images(
+                conn, actor, filters, limit, offset, now=time.time(), is_sqlite=self.db.is_sqlite
+            )
+
+    async def versions(
+        self,
+        actor: Subject,
+        *,
+        workspace: str | None = None,
+        source: str | None = None,
+        kind: str | None = None,
+        status: str | None = None,
+        platform: str | None = None,
+        query: str | None = None,
+        sort: str = "name",
+        order: str = "asc",
+        limit: int = 50,
+        offset: int = 0,
+    ) -> VersionPage:
+        """Every version the actor may see, one row each with its image's workspace and
+        description, filtered, sorted (``sort`` one of :data:`.queries.SORTS`, ``order`` asc or
+        desc; ties by image name, then version) and paged in the database. Empty filter values
+        filter nothing."""
+        if sort not in SORTS:
+            raise Invalid(f"sort is one of {', '.join(SORTS)}, not {sort!r}")
+        if order not in ORDERS:
+            raise Invalid(f"order is asc or desc, not {order!r}")
+        filters = Filters(
+            workspace or None, source or None, kind or None, status or None, platform or None, query or None
+        )
+        async with self.db.read() as conn:
+            return await list_versions(
+                conn,
+                actor,
+                filters,
+                sort=sort,
+                order=order,
+                limit=limit,
+                offset=offset,
+                now=time.time(),
+                is_sqlite=self.db.is_sqlite,
+            )
 
     async def events(self, actor: Subject, name: str, limit: int = 200) -> list[ImageEvent]:
         await self.get(actor, name)  # visibility check

@@ -4,7 +4,7 @@ run, pinned references, storage usage and workspace policies."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from dockyard.api.deps import Caller, ClientIp
 from dockyard.api.v1.inputs import Name, Names, Offset, Text
+from dockyard.catalog.queries import VersionPage
 from dockyard.catalog.service import Catalog, Page, VersionSettings
 from dockyard.catalog.usage import ImageUsage, Usage, WorkspaceUsage
 from dockyard.catalog.verify import Pinned, Runnable, Verification
@@ -101,6 +102,45 @@ async def list_images(
         status=status,
         platform=platform,
         query=q,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.get(
+    "/versions",
+    summary="Versions you may see, one row each (filter, sort and page; for tables)",
+)
+async def list_versions(
+    services: Services,
+    actor: Caller,
+    workspace: Name | None = None,
+    source: Annotated[Name | None, Query(description="internal or external")] = None,
+    type: Annotated[Name | None, Query(description="tool or bench")] = None,
+    status: Name | None = None,
+    platform: Annotated[
+        Name | None, Query(description="e.g. linux/arm64 (any variant) or linux/arm64/v8 (only it)")
+    ] = None,
+    q: Annotated[Text | None, Query(description="Text in the image's name or description.")] = None,
+    sort: Annotated[
+        Literal["name", "version", "source", "type", "status", "size", "modified"],
+        Query(description="size: compressed size (unknown counts as largest); modified: last change."),
+    ] = "name",
+    order: Literal["asc", "desc"] = "asc",
+    limit: int = Query(50, ge=1, le=500),
+    offset: Offset = 0,
+) -> VersionPage:
+    """Ties are broken by image name, then version (in the same order), so pages are stable."""
+    return await services.catalog.versions(
+        actor,
+        workspace=workspace,
+        source=source,
+        kind=type,
+        status=status,
+        platform=platform,
+        query=q,
+        sort=sort,
+        order=order,
         limit=limit,
         offset=offset,
     )

@@ -1,0 +1,306 @@
+"""The catalog's lists, filtered, sorted and paged in the database: the image list
+(``GET /api/v1/images``) and the flat version list (``GET /api/v1/versions``).
+
+Who sees what is the condition of :mod:`.visibility`, in the same query as the filters, so a
+page costs a count and a page of rows, not a query per image. Every filter is exact:
+
+- ``platform``: ``linux/arm64`` matches ``linux/arm64/v8`` (any variant), ``linux/arm64/v8``
+  only itself (:func:`platform_matches`), on the ``platforms`` JSON list as ``json.dumps``
+  writes it: a substring search on the JSON text, and where that could be fooled (escapes in
+  the text) a check of the elements themselves (:func:`platform_condition`).
+- ``q`` on the version list: the text anywhere in the image's name or description, case
+  folded by the database (``%`` and ``_`` are themselves). The image list keeps its
+  historical ``LIKE`` on the lowered text, where ``%`` and ``_`` are wildcards.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import JSON, ColumnElement, Select, Text, and_, cast, func, literal, or_, select, text, true
+from sqlalchemy.sql.elements import UnaryExpression
+
+from dockyard.auth.policy import Subject
+from dockyard.auth.tables import workspaces
+from dockyard.catalog.tables import image_versions, images
+from dockyard.catalog.views import ImageView, VersionView, source_of, version_view
+from dockyard.catalog.visibility import image_member, version_visible
+from dockyard.db.engine import Connection
+
+SORTS = ("name", "version", "source", "type", "status", "size", "modified")
+ORDERS = ("asc", "desc")
+
+
+def platform_matches(wanted: str, platforms: list[str]) -> bool:
+    """``linux/arm64`` matches ``linux/arm64/v8`` (any variant); ``linux/arm64/v8`` only itself."""
+    return any(p == wanted or p.startswith(wanted + "/") for p in platforms)
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[ImageView]
+    total: int
+    limit: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class ListedVersion(VersionView):
+    """A row of the version list: the version, its image's workspace and description."""
+
+    workspace: str
+    description: str
+
+
+@dataclass(frozen=True)
+class VersionPage:
+    items: list[ListedVersion]
+    total: int
+    limit: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What a list is narrowed to; ``None`` is no filter."""
+
+    workspace: str | None = None
+    source: str | None = None
+    kind: str | None = None
+    status: str | None = None
+    platform: str | None = None
+    query: str | None = None
+
+    @property
+    def on_versions(self) -> bool:
+        """An image is listed only with a matching version (an empty value filters nothing here,
+        as the image list always did, though it still narrows the versions shown)."""
+        return bool(self.source or self.kind or self.status or self.platform)
+
+
+def platform_condition(wanted: str, is_sqlite: bool) -> ColumnElement[bool]:
+    """A condition on ``image_versions``: :func:`platform_matches` on its ``platforms``.
+
+    Wherever an element matches, the JSON text holds ``"E"`` or ``"E/`` (E: ``wanted`` as
+    ``json.dumps`` escapes it), so a case-sensitive substring search finds every match. It
+    can only find more where a ``"`` of the text is not an element's opening quote: an escaped
+    one (the text then holds a backslash), or a closing one followed by the list's ``, "``
+    (E is then ``, ``). Those lists are decided by their decoded elements, the others (every
+    list of plain platforms) by the substring search alone.
+    """
+    escaped = json.dumps(wanted)[1:-1]  # as json.dumps writes it inside a list
+    column = image_versions.c.platforms
+    find = func.instr if is_sqlite else func.strpos
+    found = or_(find(column, f'"{escaped}"') > 0, find(column, f'"{escaped}/') > 0)
+    if is_sqlite:
+        elements = func.json_each(column).table_valued("value")
+        value = elements.c.value
+        element = (
+            select(literal(1))
+            .select_from(elements)
+            .where(or_(value == wanted, func.substr(value, 1, len(wanted) + 1) == wanted + "/"))
+        )
+    else:
+        # The elements' JSON text, compared with the escaped value: decoding them could fail
+        # (PostgreSQL has no text for \u0000), comparing never does.
+        raw = cast(func.json_array_elements(cast(column, JSON)).column_valued("element"), Text)
+        prefix = f'"{escaped}/'
+        element = select(literal(1)).where(
+            or_(raw == f'"{escaped}"', func.substr(raw, 1, len(prefix)) == prefix)
+        )
+    if escaped == ", ":
+        return and_(found, element.exists())
+    return and_(found, or_(find(column, "\\") == 0, element.exists()))
+
+
+def _version_filters(filters: Filters, is_sqlite: bool) -> list[ColumnElement[bool]]:
+    found: list[ColumnElement[bool]] = []
+    if filters.source is not None:
+        found.append(image_versions.c.source == filters.source)
+    if filters.kind is not None:
+        found.append(image_versions.c.kind == filters.kind)
+    if filters.status is not None:
+        found.append(image_versions.c.status == filters.status)
+    if filters.platform is not None:
+        found.append(platform_condition(filters.platform, is_sqlite))
+    return found
+
+
+def _in_workspace(name: str) -> ColumnElement[bool]:
+    return images.c.workspace_id == select(workspaces.c.id).where(workspaces.c.name == name).scalar_subquery()
+
+
+def _all(conditions: list[ColumnElement[bool]]) -> ColumnElement[bool]:
+    return and_(*conditions) if conditions else true()
+
+
+async def _no_jit(conn: Connection, is_sqlite: bool) -> None:
+    """PostgreSQL compiles a query it estimates as costly (a count over every version, probing
+    a set per row) to machine code first: measured, the compiling took longer (~1 s) than the
+    query. This transaction's queries are run as they are."""
+    if not is_sqlite:
+        await conn.execute(text("SET LOCAL jit = off"))
+
+
+async def _count(conn: Connection, stmt: Select[Any]) -> int:
+    total: int = (await conn.execute(select(func.count()).select_from(stmt.subquery()))).scalar_one()
+    return total
+
+
+async def search_images(
+    conn: Connection,
+    subject: Subject,
+    filters: Filters,
+    limit: int,
+    offset: int,
+    *,
+    now: float,
+    is_sqlite: bool,
+) -> Page:
+    """Images the subject may see, by name, with only their visible versions that match the
+    filters: an image is listed when it has such a version; without version filters also
+    when it has no version at all and the subject holds a role in its workspace (or is an
+    admin, who sees every image)."""
+    await _no_jit(conn, is_sqlite)
+    visible = version_visible(subject, now)
+    matching = _all(_version_filters(filters, is_sqlite))
+    owned = image_versions.c.image_id == images.c.id
+    if filters.on_versions:
+        shown: ColumnElement[bool] = select(image_versions.c.id).where(owned, visible, matching).exists()
+    elif subject.is_admin:
+        shown = true()
+    else:
+        empty = ~select(image_versions.c.id).where(owned).exists()
+        shown = or_(
+            select(image_versions.c.id).where(owned, visible).exists(), and_(image_member(subject), empty)
+        )
+    where: list[ColumnElement[bool]] = [shown]
+    if filters.workspace:
+        where.append(_in_workspace(filters.workspace))
+    if filters.query:
+        pattern = f"%{filters.query.lower()}%"
+        where.append(func.lower(images.c.name).like(pattern) | func.lower(images.c.description).like(pattern))
+    total = await _count(conn, select(images.c.id).where(*where))
+    rows = (
+        await conn.execute(
+            select(images, workspaces.c.name.label("workspace_name"))
+            .join(workspaces, workspaces.c.id == images.c.workspace_id)
+            .where(*where)
+            .order_by(images.c.name)
+            .limit(limit)
+            .offset(offset)
+        )
+    ).all()
+    seen: dict[int, list[tuple[VersionView, bool]]] = {row._mapping["id"]: [] for row in rows}
+    if seen:
+        versions = (
+            await conn.execute(
+                select(image_versions, images.c.name.label("image_name"), matching.label("matches"))
+                .join(images, images.c.id == image_versions.c.image_id)
+                .where(image_versions.c.image_id.in_(list(seen)), visible)
+                .order_by(image_versions.c.image_id, image_versions.c.id)
+            )
+        ).all()
+        for version in versions:
+            m = version._mapping
+            seen[m["image_id"]].append((version_view(m["image_name"], version), bool(m["matches"])))
+    items = []
+    for row in rows:
+        m = row._mapping
+        listed = [view for view, matches in seen[m["id"]] if matches]
+        items.append(
+            ImageView(
+                name=m["name"],
+                workspace=m["workspace_name"],
+                description=m["description"],
+                source=source_of(listed or [view for view, _ in seen[m["id"]]]),
+                created_at=m["created_at"],
+                created_by=m["created_by"],
+                updated_at=m["updated_at"],
+                updated_by=m["updated_by"],
+                built_at=m["built_at"],
+                built_by=m["built_by"],
+                versions=listed,
+            )
+        )
+    return Page(items, total, limit, offset)
+
+
+def _order(sort: str, order: str) -> list[UnaryExpression[Any]]:
+    """The sort key, then the image name and the version (unique together), all in ``order``:
+    descending is the exact reverse of ascending. An unknown size counts as larger than any
+    known one (after them ascending, before them descending), where both databases' indexes
+    keep it."""
+    keys: dict[str, Any] = {
+        "name": images.c.name,
+        "version": image_versions.c.version,
+        "source": image_versions.c.source,
+        "type": image_versions.c.kind,
+        "status": image_versions.c.status,
+        "size": image_versions.c.compressed_size,
+        "modified": image_versions.c.updated_at,
+    }
+    columns = [keys[sort], *(c for c in (images.c.name, image_versions.c.version) if c is not keys[sort])]
+    ordered = [c.asc() if order == "asc" else c.desc() for c in columns]
+    if sort == "size":  # the databases disagree on where NULL goes unless told
+        ordered[0] = ordered[0].nulls_last() if order == "asc" else ordered[0].nulls_first()
+    return ordered
+
+
+async def list_versions(
+    conn: Connection,
+    subject: Subject,
+    filters: Filters,
+    *,
+    sort: str,
+    order: str,
+    limit: int,
+    offset: int,
+    now: float,
+    is_sqlite: bool,
+) -> VersionPage:
+    """Every version the subject sees that matches the filters, one row each."""
+    await _no_jit(conn, is_sqlite)
+    where = [version_visible(subject, now), *_version_filters(filters, is_sqlite)]
+    if filters.workspace is not None:
+        where.append(_in_workspace(filters.workspace))
+    if filters.query:
+        pattern = "%" + filters.query.replace("/", "//").replace("%", "/%").replace("_", "/_") + "%"
+        described = or_(
+            images.c.name.ilike(pattern, escape="/"), images.c.description.ilike(pattern, escape="/")
+        )
+        where.append(image_versions.c.image_id.in_(select(images.c.id).where(described)))  # once per image
+    joined = image_versions.join(images, images.c.id == image_versions.c.image_id)
+    # An admin's count without image filters needs no join: one scan of an index.
+    on_images = not subject.is_admin or filters.workspace is not None
+    counted = joined if on_images else image_versions
+    total = await _count(conn, select(image_versions.c.id).select_from(counted).where(*where))
+    if total <= offset:
+        return VersionPage([], total, limit, offset)
+    # The page's ids first, sorted on narrow rows; then those rows whole.
+    page = select(image_versions.c.id).select_from(joined).where(*where).order_by(*_order(sort, order))
+    ids = [row[0] for row in await conn.execute(page.limit(limit).offset(offset))]
+    found = {
+        row._mapping["id"]: row
+        for row in await conn.execute(
+            select(
+                image_versions,
+                images.c.name.label("image_name"),
+                images.c.description.label("image_description"),
+                workspaces.c.name.label("workspace_name"),
+            )
+            .select_from(joined.join(workspaces, workspaces.c.id == images.c.workspace_id))
+            .where(image_versions.c.id.in_(ids))
+        )
+    }
+    rows = [found[version_id] for version_id in ids]
+    items = []
+    for row in rows:
+        m = row._mapping
+        view = version_view(m["image_name"], row)
+        items.append(
+            ListedVersion(**view.__dict__, workspace=m["workspace_name"], description=m["image_description"])
+        )
+    return VersionPage(items, total, limit, offset)

@@ -1,0 +1,176 @@
+"""Who sees which catalog version, as SQL: the rule of :class:`~dockyard.catalog.access.Access`
+written as conditions a list query can filter, sort and page with.
+
+:func:`version_visible` is a condition on ``image_versions`` joined to ``images`` that is true
+exactly where ``Access(conn, subject).sees(image.workspace_id, image.name, version.source,
+version.access)`` is; :func:`image_member` is ``Access.role(image.workspace_id) is not None``.
+Spelled out (``tests/unit/catalog/test_visibility.py`` checks the two against each other on
+random workspaces, members, teams, robots, grants and versions, on SQLite and PostgreSQL):
+
+- Admins see every version.
+- An internal version is seen by whoever may pull its repository (``auth.policy.decide`` over
+  ``auth.facts.load_facts``): a token without the ``pull`` scope pulls nothing; otherwise any
+  role on the whole workspace (membership or a team's permission for users; a robot's own
+  permission, and only in its home workspace), a team's or the robot's role on the repository,
+  a user's active grant (not revoked, not expired) on it, or the repository being public.
+- An external version follows its ``access``: ``public`` is seen by everyone (signed in or not,
+  whatever the token's scopes), ``private`` by maintainers and owners of the workspace, any
+  other value (``workspace``) by whoever holds a role in it.
+
+Two facts the Python rule derives from the image's *name* are read from its row here: the
+workspace (``load_facts`` takes the name's first component, which is the image's workspace:
+images are named ``<workspace>/...`` when they are registered, pushed or built) and the
+repository (the one named like the image, if any).
+
+Every subquery is uncorrelated (the subject's workspaces, the names of the repositories it
+may pull), so the databases evaluate each once per query and probe it per row.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import ColumnElement, Select, and_, false, not_, or_, select, true, tuple_, union_all
+
+from dockyard.auth.policy import PULL, ROLES, Subject, role_at_least
+from dockyard.auth.tables import (
+    memberships,
+    permissions,
+    repositories,
+    repository_grants,
+    robots,
+    team_members,
+)
+from dockyard.catalog.tables import image_versions, images
+from dockyard.catalog.views import INTERNAL
+
+ANY_ROLE = ROLES
+MAINTAINER_ROLES = tuple(role for role in ROLES if role_at_least(role, "maintainer"))
+GRANTED = ("pull", "push")  # the grant actions that include pull (auth.policy.GRANT_ACTIONS)
+
+
+def _home(subject: Subject) -> ColumnElement[int]:
+    """The robot's own workspace."""
+    return select(robots.c.workspace_id).where(robots.c.id == subject.id).scalar_subquery()
+
+
+def role_workspaces(
+    subject: Subject, roles: tuple[str, ...], *, home_only: bool = False
+) -> Select[tuple[int]]:
+    """Ids of the workspaces where ``subject`` holds one of ``roles`` on the whole workspace
+    (``auth.facts.workspace_roles``); ``home_only``: a robot's only in its own workspace (what
+    ``load_facts`` counts)."""
+    if subject.kind == "user":
+        member = select(memberships.c.workspace_id).where(
+            memberships.c.user_id == subject.id, memberships.c.role.in_(roles)
+        )
+        team = (
+            select(permissions.c.workspace_id)
+            .join(team_members, team_members.c.team_id == permissions.c.team_id)
+            .where(
+                team_members.c.user_id == subject.id,
+                permissions.c.repository_id.is_(None),
+                permissions.c.role.in_(roles),
+            )
+        )
+        rows = union_all(member, team).subquery()
+        return select(rows.c.workspace_id)
+    if subject.kind == "robot":
+        stmt = select(permissions.c.workspace_id).where(
+            permissions.c.robot_id == subject.id,
+            permissions.c.repository_id.is_(None),
+            permissions.c.role.in_(roles),
+        )
+        return stmt.where(permissions.c.workspace_id == _home(subject)) if home_only else stmt
+    return select(permissions.c.workspace_id).where(false())
+
+
+def _repository_roles(subject: Subject) -> Select[tuple[int, int]]:
+    """``(repository id, workspace id)`` of the subject's roles on single repositories
+    (``auth.facts.repository_roles``: the permission's workspace must be the repository's)."""
+    if subject.kind == "user":
+        return (
+            select(permissions.c.repository_id, permissions.c.workspace_id)
+            .join(team_members, team_members.c.team_id == permissions.c.team_id)
+            .where(
+                team_members.c.user_id == subject.id,
+                permissions.c.repository_id.is_not(None),
+                permissions.c.role.in_(ANY_ROLE),
+            )
+        )
+    if subject.kind == "robot":
+        return select(permissions.c.repository_id, permissions.c.workspace_id).where(
+            permissions.c.robot_id == subject.id,
+            permissions.c.repository_id.is_not(None),
+            permissions.c.role.in_(ANY_ROLE),
+            permissions.c.workspace_id == _home(subject),
+        )
+    return select(permissions.c.repository_id, permissions.c.workspace_id).where(false())
+
+
+def _granted(subject: Subject, now: float) -> Select[tuple[int]]:
+    """Repositories the user holds an active pull or push grant on."""
+    return select(repository_grants.c.repository_id).where(
+        repository_grants.c.user_id == subject.id,
+        repository_grants.c.revoked_at.is_(None),
+        or_(repository_grants.c.expires_at.is_(None), repository_grants.c.expires_at > now),
+        repository_grants.c.action.in_(GRANTED),
+    )
+
+
+def image_pullable(subject: Subject, now: float) -> ColumnElement[bool]:
+    """A condition on ``images``: the subject may pull the repository named like the image
+    (``PULL in decide(subject, load_facts(...)).actions``)."""
+    if subject.scopes is not None and PULL not in subject.scopes:
+        return false()
+    if subject.is_admin:
+        return true()
+    # Sets the database builds once per query and probes per row: repository names (public,
+    # granted, held through a role) and workspaces; never a lookup per version.
+    public = images.c.name.in_(select(repositories.c.name).where(repositories.c.visibility == "public"))
+    if subject.is_anonymous:
+        return public
+    roles = _repository_roles(subject).subquery()
+    held = select(repositories.c.name, roles.c.workspace_id).join(
+        roles, roles.c.repository_id == repositories.c.id
+    )
+    found = [
+        images.c.workspace_id.in_(role_workspaces(subject, ANY_ROLE, home_only=True)),
+        public,
+        tuple_(images.c.name, images.c.workspace_id).in_(held),
+    ]
+    if subject.kind == "user":
+        granted = select(repositories.c.name).where(repositories.c.id.in_(_granted(subject, now)))
+        found.append(images.c.name.in_(granted))
+    return or_(*found)
+
+
+def image_member(subject: Subject) -> ColumnElement[bool]:
+    """A condition on ``images``: the subject holds a role in the image's workspace
+    (``Access.role(workspace_id) is not None``; admins count as owners)."""
+    if subject.is_admin:
+        return true()
+    if subject.is_anonymous:
+        return false()
+    return images.c.workspace_id.in_(role_workspaces(subject, ANY_ROLE))
+
+
+def version_visible(subject: Subject, now: float) -> ColumnElement[bool]:
+    """A condition on ``image_versions`` joined to ``images``: the versions ``subject`` sees."""
+    if subject.is_admin:
+        return true()
+    access = image_versions.c.access
+    external = [access == "public"]
+    if not subject.is_anonymous:
+        external += [
+            and_(
+                access == "private",
+                images.c.workspace_id.in_(role_workspaces(subject, MAINTAINER_ROLES)),
+            ),
+            and_(
+                not_(access.in_(("public", "private"))),
+                images.c.workspace_id.in_(role_workspaces(subject, ANY_ROLE)),
+            ),
+        ]
+    return or_(
+        and_(image_versions.c.source == INTERNAL, image_pullable(subject, now)),
+        and_(image_versions.c.source != INTERNAL, or_(*external)),
+    )

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.app import Services
+from dockyard.app.services import Services
 from dockyard.storage.memory import MemoryDriver
 from tests.unit.catalog.factories import People, people_of_lab
 from tests.unit.registry.factories import open_services

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
-from dockyard.app import Services
+from dockyard.app.services import Services
 from dockyard.auth.policy import ANONYMOUS, Subject
 from dockyard.catalog.inspections import JOB_KIND
 from dockyard.catalog.tables import image_events, images

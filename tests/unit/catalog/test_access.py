@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from dockyard.app import Services
+from dockyard.app.services import Services
 from dockyard.catalog.service import VersionSettings
 from dockyard.errors import NotFound
 from tests.unit.catalog.factories import WORKSPACE, People, push

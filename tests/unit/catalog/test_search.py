@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from dockyard.app import Services
+from dockyard.app.services import Services
 from dockyard.auth.errors import AuthenticationFailed
 from dockyard.catalog.service import VersionSettings, platform_matches
 from dockyard.errors import Forbidden, NotFound

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from dockyard.app import Services
+from dockyard.app.services import Services
 from dockyard.auth.errors import AuthenticationFailed
 from dockyard.catalog.service import VersionSettings
 from dockyard.catalog.views import UpstreamInfo

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from dockyard.app import Services
+from dockyard.app.services import Services
 from dockyard.catalog.usage import ImageUsage, Usage, VersionUsage
 from dockyard.errors import NotFound
 from tests.support.catalog import gzip_layer, image_config

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from dockyard.app import Services
+from dockyard.app.services import Services
 from dockyard.catalog.verify import Pinned, Runnable
 from dockyard.errors import Conflict, Invalid, NotFound
 from dockyard.upstream.verifier import Unresolved

@@ -3,6 +3,11 @@
 # (unit, storage contract, black-box HTTP and real clients on SQLite and PostgreSQL).
 # Installs what it needs first (Debian packages too, when run as root).
 # Extra arguments go to pytest, e.g. scripts/test.sh tests/unit -x
+#
+# pytest measures line and branch coverage of src/dockyard, the servers and CLI processes the
+# tests start included ([tool.coverage.*] in pyproject.toml): the files short of 100% and the
+# total are printed after the tests, the full report is build/coverage/html/index.html (and
+# build/coverage/coverage.xml). scripts/test.sh --no-cov runs without measuring.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,5 +24,5 @@ echo "== mypy --strict"
 mypy
 echo "== import layers"
 lint-imports
-echo "== pytest"
-exec pytest "$@"
+echo "== pytest (with coverage of src/dockyard)"
+exec pytest --cov --cov-report=term:skip-covered --cov-report=xml --cov-report=html "$@"

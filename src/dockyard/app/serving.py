@@ -257,4 +257,8 @@ def run(settings: Settings) -> None:
         log_config=None,
         timeout_keep_alive=30,
         timeout_graceful_shutdown=10,
+        # uvicorn kills a worker that does not answer its supervisor's ping in time; a worker
+        # answers only once it has imported the application (~2 s of CPU), which on a loaded
+        # machine took over uvicorn's default of 5 s and killed healthy workers at start-up.
+        timeout_worker_healthcheck=30,
     )

@@ -334,7 +334,16 @@ class Catalog:
                 update(images).where(images.c.id == image_id).values(updated_at=now, updated_by=who)
             )
             await record_event(conn, image_id, who, "version.added", version, reference=ref.canonical)
-        return await self.version(actor, full, version)
+            added = (
+                await conn.execute(
+                    select(image_versions).where(
+                        image_versions.c.image_id == image_id, image_versions.c.version == version
+                    )
+                )
+            ).one()
+        # The version as registered, even when its access hides it from the actor (a developer
+        # registering a private version): the registration was theirs to make, and it was made.
+        return version_view(full, added)
 
     # --- changes ------------------------------------------------------------------
 

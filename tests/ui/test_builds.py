@@ -74,7 +74,7 @@ def test_a_build_from_the_editor_streams_its_log_turns_the_tile_green_and_an_edi
     dialog.get_by_label("Description").fill("Says hello from a file")
     screenshot(page, "31-builds-new-image")
     check_accessibility(page, "31-builds-new-image")
-    dialog.get_by_role("button", name="Create").click()
+    dialog.get_by_role("button", name="Create", exact=True).click()
     name = f"{team.workspace}/greeter"
     expect(page.get_by_role("heading", name=name, level=1)).to_be_visible()
     expect(page).to_have_url(re.compile(f"/builds/{name}$"))

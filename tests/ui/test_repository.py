@@ -31,12 +31,18 @@ def showing(first: int, last: int, total: int) -> str:
     return f"{first}\u2013{last} of {total}"
 
 
-def rows(page: Page) -> list[str]:
-    """The Name:Version of each row, top to bottom."""
-    return [
-        f"{row.locator('td').nth(1).inner_text()}:{row.locator('td').nth(2).inner_text()}"
-        for row in page.locator("table.data tbody tr").all()
-    ]
+def expect_rows(page: Page, expected: list[str]) -> None:
+    """Wait until the table shows exactly these rows (Name:Version), top to bottom."""
+    names = [row.rsplit(":", 1)[0] for row in expected]
+    versions = [row.rsplit(":", 1)[1] for row in expected]
+    expect(page.locator("table.data tbody tr td:nth-child(2)")).to_have_text(names)
+    expect(page.locator("table.data tbody tr td:nth-child(3)")).to_have_text(versions)
+
+
+def expect_first_row(page: Page, expected: str) -> None:
+    name, version = expected.rsplit(":", 1)
+    expect(page.locator("table.data tbody tr").first.locator("td").nth(1)).to_have_text(name)
+    expect(page.locator("table.data tbody tr").first.locator("td").nth(2)).to_have_text(version)
 
 
 def test_a_new_user_sees_the_empty_state_with_what_to_do(page: Page, admin_api: Api) -> None:
@@ -63,25 +69,24 @@ def test_the_table_filters_sorts_pages_and_remembers_columns(
     for header in ("Name", "Version", "Source", "Type", "Status", "Regions", "Platforms", "Size", "Modified"):
         expect(page.get_by_role("columnheader", name=header)).to_be_visible()
     expect(page.get_by_text(showing(1, 50, 53))).to_be_visible()
-    assert rows(page)[0] == f"{user}/pushed:v1"
+    expect_first_row(page, f"{user}/pushed:v1")
     screenshot(page, "11-repository")
     check_accessibility(page, "11-repository")
 
     page.get_by_role("button", name="Next").click()
     expect(page.get_by_text(showing(51, 53, 53))).to_be_visible()
-    assert rows(page) == [f"{user}/tool49:1.49", f"{user}/tool50:1.50", f"{user}/tool51:1.51"]
+    expect_rows(page, [f"{user}/tool49:1.49", f"{user}/tool50:1.50", f"{user}/tool51:1.51"])
 
     # Sorting by name, descending, goes back to the first page.
-    page.get_by_role("button", name="Name").click()
-    page.get_by_role("button", name="Name").click()
+    page.get_by_role("button", name="Name", exact=True).click()  # sorted by name already: now descending
     expect(page.get_by_role("columnheader", name="Name")).to_have_attribute("aria-sort", "descending")
     expect(page.get_by_text(showing(1, 50, 53))).to_be_visible()
-    assert rows(page)[0] == f"{user}/tool51:1.51"
+    expect_first_row(page, f"{user}/tool51:1.51")
 
     # Filters: internal only, then a search.
     page.get_by_label("Source").select_option("internal")
     expect(page.get_by_text(showing(1, 1, 1))).to_be_visible()
-    assert rows(page) == [f"{user}/pushed:v1"]
+    expect_rows(page, [f"{user}/pushed:v1"])
     row = page.locator("table.data tbody tr").first
     expect(row.get_by_text("Internal")).to_be_visible()
     expect(row.get_by_text("Available")).to_be_visible()
@@ -89,18 +94,18 @@ def test_the_table_filters_sorts_pages_and_remembers_columns(
     page.get_by_label("Source").select_option("")
     page.get_by_role("searchbox").fill("number 17")
     expect(page.get_by_text(showing(1, 1, 1))).to_be_visible()
-    assert rows(page) == [f"{user}/tool17:1.17"]
+    expect_rows(page, [f"{user}/tool17:1.17"])
     screenshot(page, "12-repository-filtered")
 
     # The column chooser hides Source; the choice survives a reload.
     page.get_by_role("button", name="Columns").click()
-    page.get_by_label("Source").uncheck()
+    page.get_by_role("checkbox", name="Source").uncheck()
     expect(page.get_by_role("columnheader", name="Source")).to_have_count(0)
     page.reload()
     expect(page.get_by_role("columnheader", name="Type")).to_be_visible()
     expect(page.get_by_role("columnheader", name="Source")).to_have_count(0)
     page.get_by_role("button", name="Columns").click()
-    page.get_by_label("Source").check()
+    page.get_by_role("checkbox", name="Source").check()
     expect(page.get_by_role("columnheader", name="Source")).to_be_visible()
 
 
@@ -112,7 +117,7 @@ def test_manage_is_enabled_by_a_selection_and_says_why_an_action_is_not_possible
     push_internal(ui_server, user, f"{user}/pushed", "v1")
     wait_status(ui_server, user, f"{user}/pushed", "v1", "available")
     sign_in(page, user, PASSWORD)
-    manage = page.get_by_role("button", name="Manage")
+    manage = page.get_by_role("button", name="Manage", exact=True)
     expect(manage).to_be_disabled()
 
     # Keyboard only: select the external row, open Manage, read the reasons.
@@ -135,7 +140,7 @@ def test_manage_is_enabled_by_a_selection_and_says_why_an_action_is_not_possible
     expect(dialog).to_contain_text(f"{user}/alpine:3.20")
     dialog.get_by_role("button", name="Delete").click()
     expect(page.locator("table.data tbody tr")).to_have_count(1)
-    assert rows(page) == [f"{user}/pushed:v1"]
+    expect_rows(page, [f"{user}/pushed:v1"])
 
     # An internal version downloads as a tar.
     page.get_by_label(f"Select {user}/pushed:v1").check()
@@ -153,7 +158,7 @@ def test_create_external_fills_name_and_version_as_the_url_is_typed_and_verifies
 ) -> None:
     user = new_user(admin_api, "create")
     sign_in(page, user, PASSWORD)
-    page.get_by_role("button", name="Create").click()
+    page.get_by_role("button", name="Create", exact=True).click()
     page.get_by_role("menuitem", name="External image").click()
     dialog = page.get_by_role("dialog", name="Create external image")
     url = dialog.get_by_label("Image URL")
@@ -194,7 +199,7 @@ def test_a_name_that_is_taken_is_refused_next_to_the_field(
     user = new_user(admin_api, "taken")
     register_external(ui_server, user, "docker.io/library/busybox:1.36")
     sign_in(page, user, PASSWORD)
-    page.get_by_role("button", name="Create").click()
+    page.get_by_role("button", name="Create", exact=True).click()
     page.get_by_role("menuitem", name="External image").click()
     dialog = page.get_by_role("dialog", name="Create external image")
     dialog.get_by_label("Image URL").fill("docker.io/library/busybox:1.37")

@@ -67,7 +67,7 @@ def saved_archive(tag: str, size: int) -> bytes:
 
 
 def open_upload_page(page: Page) -> None:
-    page.get_by_role("button", name="Create").click()
+    page.get_by_role("button", name="Create", exact=True).click()
     page.get_by_role("menuitem", name="Image from a TAR").click()
     expect(page.get_by_role("heading", name="Image from a TAR")).to_be_visible()
     expect(page).to_have_url(re.compile(r"/repository/upload$"))

@@ -17,6 +17,10 @@ times on one keep-alive connection after two warm-up requests:
 - **deep**: ``?limit=50&offset=50000`` (``--deep-offset``);
 - **filtered**: ``?limit=50&platform=linux/arm64&status=available``.
 
+And the web UI's rows (issue 14, target: median under 100 ms): the Docker Repository page as a
+browser asks for it, the page shell (``GET /repository``) and its data call (``GET
+/api/v1/versions?sort=name&order=asc&limit=50&offset=0``, the table's first page).
+
 Every answer carries the exact ``total``, so each request counts every matching row: that
 count, not the page, is what grows with the catalog. Client-side wall times (request sent to
 body read); p50 and p99 (nearest rank, so with fewer than 100 samples p99 is the slowest but
@@ -55,6 +59,8 @@ PG_DEFAULT = os.environ.get("DOCKYARD_TEST_PG", "postgresql://postgres@127.0.0.1
 MEMBER, MEMBER_PASSWORD = "member", "bench-member-password"
 MEMBER_WORKSPACES = 10
 TARGET_MS = 50.0
+UI_TARGET_MS = 100.0  # the web UI's rows: median
+UI_DATA_CALL = {"sort": "name", "order": "asc", "limit": 50, "offset": 0}
 FILTER = {"platform": "linux/arm64", "status": "available"}
 
 
@@ -115,7 +121,7 @@ def _prepare_member(admin: httpx.Client, shape: Shape) -> None:
 
 
 def _measure(
-    client: httpx.Client, path: str, params: dict[str, Any], samples: int
+    client: httpx.Client, path: str, params: dict[str, Any], samples: int, *, json_body: bool = True
 ) -> tuple[dict[str, Any], list[float]]:
     for _ in range(2):  # warm-up: caches, the password check the server then remembers
         client.get(path, params=params).raise_for_status()
@@ -125,7 +131,7 @@ def _measure(
         started = time.perf_counter()
         response = client.get(path, params=params)
         response.raise_for_status()
-        body = response.json()
+        body = response.json() if json_body else {}
         times.append((time.perf_counter() - started) * 1000)
     return body, times
 
@@ -151,6 +157,7 @@ def run_database(kind: str, shape: Shape, args: argparse.Namespace, base: Path) 
                     "deep": {"offset": args.deep_offset},
                     "filtered": FILTER,
                 }
+                rows += _ui_rows(kind, server, admin, member, args.samples)
                 for endpoint in ("versions", "images"):
                     for page, params in pages.items():
                         for caller, client in (("admin", admin), ("member", member)):
@@ -162,6 +169,25 @@ def run_database(kind: str, shape: Shape, args: argparse.Namespace, base: Path) 
                             _print_row(row)
         finally:
             server.stop()
+    return rows
+
+
+def _ui_rows(kind: str, server: Server, admin: httpx.Client, member: httpx.Client, samples: int) -> list[Row]:
+    """The Docker Repository page of the web UI: its shell, then its data call, per caller."""
+    rows: list[Row] = []
+    with httpx.Client(base_url=server.url, timeout=600) as browser:
+        _, times = _measure(browser, "/repository", {}, samples, json_body=False)
+        rows.append(Row(kind, "ui:page", "shell", "anyone", 0, 0, times))
+    for caller, client in (("admin", admin), ("member", member)):
+        body, times = _measure(client, "/versions", UI_DATA_CALL, samples)
+        rows.append(Row(kind, "ui:data", "first", caller, body["total"], len(body["items"]), times))
+    for row in rows:
+        verdict = "ok" if row.p50 <= UI_TARGET_MS else "over"
+        print(
+            f"  {row.database:8} {row.endpoint:9} {row.page:9} {row.caller:7} p50={row.p50:9.1f} ms  "
+            f"p99={row.p99:9.1f} ms  (web UI target p50 <= {UI_TARGET_MS:.0f} ms: {verdict})",
+            flush=True,
+        )
     return rows
 
 

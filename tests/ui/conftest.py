@@ -57,13 +57,16 @@ def admin_api(ui_server: RunningRegistry) -> Iterator[Api]:
         yield api
 
 
-@pytest.fixture(scope="session")
+# Module-scoped, not session-scoped: Playwright's sync API keeps an event loop running while it
+# is open, and the asyncio tests that run after tests/ui could not start theirs. Each UI module
+# starts the driver and the browser, and stops them when its last test ends.
+@pytest.fixture(scope="module")
 def playwright_driver() -> Iterator[Playwright]:
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright_driver: Playwright) -> Iterator[Browser]:
     _require(CHROMIUM, "Debian's Chromium (package chromium)")
     found = playwright_driver.chromium.launch(

@@ -75,6 +75,6 @@ def test_a_narrow_window_keeps_every_control_reachable(page: Page, admin_api: Ap
     sign_in(page, user, PASSWORD)
     for name in ("Docker Repository",):
         expect(page.get_by_role("link", name=name)).to_be_visible()
-    expect(page.get_by_role("button", name="Create")).to_be_visible()
+    expect(page.get_by_role("button", name="Create", exact=True)).to_be_visible()
     screenshot(page, "03-narrow-window")
     check_accessibility(page, "03-narrow-window")

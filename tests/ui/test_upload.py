@@ -271,7 +271,7 @@ def test_a_reload_mid_upload_asks_for_the_same_file_and_goes_on_from_the_server_
     # Without the address, the upload page lists it among the user's unfinished uploads.
     # (Reached with the keyboard this time.)
     page.get_by_role("link", name="Docker Repository").first.click()
-    page.get_by_role("button", name="Create").focus()
+    page.get_by_role("button", name="Create", exact=True).focus()
     page.keyboard.press("Enter")
     expect(page.get_by_role("menuitem", name="External image")).to_be_focused()
     page.keyboard.press("ArrowDown")

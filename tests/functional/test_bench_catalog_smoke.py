@@ -34,13 +34,14 @@ def test_bench_catalog_pages_quick_run(kind: str, tmp_path: Path) -> None:
         for endpoint in ("versions", "images")
         for page in ("first", "deep", "filtered")
         for caller in ("admin", "member")
-    }
+    } | {("ui:page", "shell", "anyone"), ("ui:data", "first", "admin"), ("ui:data", "first", "member")}
     for row in rows:
         assert len(row["samples_ms"]) == 2, row
         assert all(ms > 0 for ms in row["samples_ms"]), row
         assert row["items"] == min(50, max(0, row["total"] - (60 if row["page"] == "deep" else 0))), row
     totals = {(r["endpoint"], r["page"], r["caller"]): r["total"] for r in rows}
     assert totals[("versions", "first", "admin")] == 600
+    assert totals[("ui:data", "first", "admin")] == 600  # the web UI's table: the same versions
     assert totals[("images", "first", "admin")] == 200
     # The member sees less than everything, and a filter narrows it further.
     assert 0 < totals[("versions", "filtered", "member")] < totals[("versions", "first", "member")] < 600

@@ -132,6 +132,7 @@ def fill_sqlite(path: str, shape: Shape) -> float:
         )
         ids = dict(conn.execute("SELECT name, id FROM workspaces").fetchall())
         workspace_ids = [ids[shape.workspace_name(w)] for w in range(shape.workspaces)]
+        # The column names are this module's constants, never input; the values are bound.
         conn.executemany(
             f"INSERT INTO images ({', '.join(IMAGE_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
             _image_rows(shape, workspace_ids, now),

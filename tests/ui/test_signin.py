@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from playwright._impl._api_structures import SetCookieParam
 from playwright.sync_api import Page, expect
 
@@ -78,3 +79,34 @@ def test_a_narrow_window_keeps_every_control_reachable(page: Page, admin_api: Ap
     expect(page.get_by_role("button", name="Create", exact=True)).to_be_visible()
     screenshot(page, "03-narrow-window")
     check_accessibility(page, "03-narrow-window")
+
+
+def test_a_personal_access_token_is_created_shown_once_and_revoked(
+    page: Page, admin_api: Api, ui_server: RunningRegistry
+) -> None:
+    user = new_user(admin_api, "tokens")
+    sign_in(page, user, PASSWORD)
+    page.goto("/account/tokens")
+    page.get_by_role("button", name="New token").click()
+    dialog = page.get_by_role("dialog", name="New access token")
+    dialog.get_by_label("Name").fill("laptop")
+    dialog.get_by_label("Delete images").check()
+    dialog.get_by_role("button", name="Create token").click()
+    created = page.get_by_role("dialog", name="Token created")
+    expect(created.get_by_text("it is not shown again")).to_be_visible()
+    secret = created.locator("code").first.inner_text()
+    assert secret.startswith("dyk_")
+    screenshot(page, "04-token-created")
+    check_accessibility(page, "04-token-created")
+    created.get_by_role("button", name="Done").click()
+    row = page.get_by_role("row", name="laptop")
+    expect(row).to_contain_text("api, delete, pull, push")
+    # Made in a 12-hour browser session, the token still lives its 90 days.
+    expect(row).not_to_contain_text("never")
+    with Api.connect(ui_server, user, PASSWORD) as api:
+        (made,) = [t for t in api.call("GET", "/user/tokens") if t["name"] == "laptop"]
+        assert made["expires_at"] - made["created_at"] == pytest.approx(90 * 86400, abs=60)
+    with Api.connect(ui_server, user, secret) as api:  # the secret works
+        assert api.call("GET", "/user")["username"] == user
+    row.get_by_role("button", name="Revoke laptop").click()
+    expect(page.get_by_role("row", name="laptop")).to_have_count(0)

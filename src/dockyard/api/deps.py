@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import OrderedDict
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -82,7 +83,10 @@ class Authenticator:
         if subject is None:
             raise AuthenticationFailed("your session has ended; sign in again")
         request.state.signed_in_by_cookie = True
-        return subject
+        request.state.session_expires_at = subject.expires_at
+        # A session stands for the password it was signed in with: what the user makes in it
+        # (a 90-day token, say) is not capped at the session's 12 hours, as a token's would be.
+        return replace(subject, expires_at=None)
 
 
 def signed_in_by_cookie(request: Request) -> bool:

@@ -103,3 +103,18 @@ def test_signing_out_with_a_token_does_not_revoke_that_token(
         headers = {"Authorization": f"Bearer {secret}"}
         assert cli.delete("/session", headers=headers).status_code == 204
         assert cli.get("/user", headers=headers).status_code == 200
+
+
+def test_a_token_made_in_a_session_is_not_capped_at_the_session(
+    token_registry: RunningRegistry, user: str
+) -> None:
+    with _browser(token_registry) as browser:
+        signed = browser.post("/session", json={"username": user, "password": PASSWORD}, headers=WEB).json()
+        made = browser.post(
+            "/user/tokens", json={"name": "ci", "scopes": ["pull"], "expires_in_days": 30}, headers=WEB
+        ).json()
+        assert made["info"]["expires_at"] - made["info"]["created_at"] == pytest.approx(30 * 86400, abs=60)
+        # The session itself still ends when it was said to.
+        assert browser.get("/session", headers=WEB).json()["expires_at"] == pytest.approx(
+            signed["expires_at"]
+        )

@@ -56,9 +56,10 @@ async def sign_in(
 
 
 @router.get("/session", summary="The signed-in user of this session")
-async def current(services: Services, actor: Caller) -> Session:
+async def current(request: Request, services: Services, actor: Caller) -> Session:
     require_user(actor)
-    return Session(user=await services.accounts.get_user(actor.name), expires_at=actor.expires_at)
+    expires_at = getattr(request.state, "session_expires_at", actor.expires_at)
+    return Session(user=await services.accounts.get_user(actor.name), expires_at=expires_at)
 
 
 @router.delete("/session", status_code=204, summary="Sign out: revokes the session and clears its cookie")

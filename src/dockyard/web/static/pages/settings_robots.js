@@ -3,8 +3,9 @@
 import { useState } from "preact/hooks";
 import { del, get, patch, post, put } from "../lib/api.js";
 import { html } from "../lib/html.js";
+import { NewTokenDialog } from "../components/new_token.js";
 import { ago, when } from "../lib/format.js";
-import { Button, CopyText, Dialog, Empty, ErrorNote, Field, Spinner, useAction, useLoad } from "../components/ui.js";
+import { Button, Empty, ErrorNote, Field, Spinner, useAction, useLoad } from "../components/ui.js";
 import { Confirm, DELEGATED_ROLES, InlineError, Reason, RoleSelect, Saved, atLeast, capital, needs, wsPath } from "./settings_common.js";
 
 const enc = encodeURIComponent;
@@ -15,56 +16,10 @@ const SCOPES = [
 ];
 
 function NewRobotToken({ workspace, robot, onClose, onCreated }) {
-  const [name, setName] = useState("");
-  const [scopes, setScopes] = useState(new Set(["pull"]));
-  const [days, setDays] = useState("365");
-  const [created, setCreated] = useState(null);
-  const [create, busy, error] = useAction(async () => {
-    const token = await post(wsPath(workspace, `/robots/${enc(robot.name)}/tokens`), {
-      name: name.trim(),
-      scopes: [...scopes],
-      expires_in_days: days ? Number(days) : undefined,
-    });
-    setCreated(token);
-    onCreated();
-  });
-  const flip = (scope) => {
-    const next = new Set(scopes);
-    if (next.has(scope)) next.delete(scope);
-    else next.add(scope);
-    setScopes(next);
-  };
-  if (created) {
-    return html`<${Dialog} title="Robot token created" onClose=${onClose}>
-      <p>Copy the token now: it is not shown again.</p>
-      <${CopyText} text=${created.secret} label="robot token" />
-      <p class="hint">Sign in with <code>docker login ${location.host} -u ${robot.login}</code> and this token as the password.</p>
-      <div class="actions"><${Button} kind="primary" onClick=${onClose}>Done</${Button}></div>
-    </${Dialog}>`;
-  }
-  const fields = error?.fields || {};
-  return html`<${Dialog} title=${`New token for ${robot.login}`} onClose=${onClose}>
-    <form novalidate onSubmit=${(e) => {
-      e.preventDefault();
-      create();
-    }}>
-      <${Field} id="robot-token-name" label="Name" hint="Where it is used, e.g. ci or cluster" error=${fields.name}>
-        <input id="robot-token-name" value=${name} onInput=${(e) => setName(e.target.value)} autofocus autocomplete="off" />
-      </${Field}>
-      <fieldset class="checks">
-        <legend>Allowed to</legend>
-        ${SCOPES.map(([scope, label]) => html`<label><input type="checkbox" checked=${scopes.has(scope)} onChange=${() => flip(scope)} />${label}</label>`)}
-      </fieldset>
-      <${Field} id="robot-token-days" label="Expires after (days)" hint="Leave empty for a token that does not expire" error=${fields.expires_in_days}>
-        <input id="robot-token-days" type="number" min="1" max="3650" value=${days} onInput=${(e) => setDays(e.target.value)} />
-      </${Field}>
-      <${ErrorNote} error=${Object.keys(fields).length ? null : error} />
-      <div class="actions">
-        <${Button} onClick=${onClose}>Cancel</${Button}>
-        <${Button} kind="primary" type="submit" busy=${busy} disabled=${!name.trim() || scopes.size === 0}>Create token</${Button}>
-      </div>
-    </form>
-  </${Dialog}>`;
+  return html`<${NewTokenDialog} path=${wsPath(workspace, `/robots/${enc(robot.name)}/tokens`)} title=${`New token for ${robot.login}`}
+    createdTitle="Robot token created" idPrefix="robot-token" nameHint="Where it is used, e.g. ci or cluster" choices=${SCOPES}
+    initialScopes=${["pull"]} initialDays="365" secretLabel="robot token" onClose=${onClose} onCreated=${onCreated}
+    usage=${html`Sign in with <code>docker login ${location.host} -u ${robot.login}</code> and this token as the password.`} />`;
 }
 
 function RobotTokens({ workspace, robot, reason }) {

@@ -1,10 +1,11 @@
 // The signed-in user's personal access tokens: for the CLI, scripts and `docker login`.
 // A new token's secret is shown once.
 import { useState } from "preact/hooks";
-import { del, get, post } from "../lib/api.js";
+import { del, get } from "../lib/api.js";
 import { html } from "../lib/html.js";
+import { NewTokenDialog } from "../components/new_token.js";
 import { ago, when } from "../lib/format.js";
-import { Button, CopyText, Dialog, Empty, ErrorNote, Field, Spinner, useAction, useLoad } from "../components/ui.js";
+import { Button, Empty, ErrorNote, Spinner, useAction, useLoad } from "../components/ui.js";
 
 const SCOPES = [
   ["pull", "Pull images"],
@@ -14,58 +15,10 @@ const SCOPES = [
 ];
 
 function NewToken({ onClose, onCreated }) {
-  const [name, setName] = useState("");
-  const [scopes, setScopes] = useState(new Set(["pull", "push", "api"]));
-  const [days, setDays] = useState("90");
-  const [created, setCreated] = useState(null);
-  const [create, busy, error] = useAction(async () => {
-    const token = await post("/user/tokens", {
-      name: name.trim(),
-      scopes: [...scopes],
-      expires_in_days: days ? Number(days) : undefined,
-    });
-    setCreated(token);
-    onCreated();
-  });
-  const flip = (scope) => {
-    const next = new Set(scopes);
-    if (next.has(scope)) next.delete(scope);
-    else next.add(scope);
-    setScopes(next);
-  };
-  if (created) {
-    return html`<${Dialog} title="Token created" onClose=${onClose}>
-      <p>Copy the token now: it is not shown again.</p>
-      <${CopyText} text=${created.secret} label="token" />
-      <p class="hint">Use it as the password of <code>docker login ${location.host}</code> or in <code>dockyard login</code>.</p>
-      <div class="actions"><${Button} kind="primary" onClick=${onClose}>Done</${Button}></div>
-    </${Dialog}>`;
-  }
-  const fields = error?.fields || {};
-  return html`<${Dialog} title="New access token" onClose=${onClose}>
-    <form onSubmit=${(e) => {
-      e.preventDefault();
-      create();
-    }} novalidate>
-      <${Field} id="token-name" label="Name" hint="Where it is used, e.g. laptop or ci" error=${fields.name}>
-        <input id="token-name" value=${name} onInput=${(e) => setName(e.target.value)} autofocus />
-      </${Field}>
-      <fieldset class="checks">
-        <legend>Allowed to</legend>
-        ${SCOPES.map(
-          ([scope, label]) => html`<label><input type="checkbox" checked=${scopes.has(scope)} onChange=${() => flip(scope)} />${label}</label>`,
-        )}
-      </fieldset>
-      <${Field} id="token-days" label="Expires after (days)" hint="Leave empty for a token that does not expire" error=${fields.expires_in_days}>
-        <input id="token-days" type="number" min="1" max="3650" value=${days} onInput=${(e) => setDays(e.target.value)} />
-      </${Field}>
-      <${ErrorNote} error=${Object.keys(fields).length ? null : error} />
-      <div class="actions">
-        <${Button} onClick=${onClose}>Cancel</${Button}>
-        <${Button} kind="primary" type="submit" busy=${busy} disabled=${!name.trim() || scopes.size === 0}>Create token</${Button}>
-      </div>
-    </form>
-  </${Dialog}>`;
+  return html`<${NewTokenDialog} path="/user/tokens" title="New access token" createdTitle="Token created" idPrefix="token"
+    nameHint="Where it is used, e.g. laptop or ci" choices=${SCOPES} initialScopes=${["pull", "push", "api"]} initialDays="90"
+    secretLabel="token" onClose=${onClose} onCreated=${onCreated}
+    usage=${html`Use it as the password of <code>docker login ${location.host}</code> or in <code>dockyard login</code>.`} />`;
 }
 
 function RevokeButton({ token, onRevoked }) {

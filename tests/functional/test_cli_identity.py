@@ -191,6 +191,7 @@ def test_users_and_passwords(admin: Cli, cli: CliFactory) -> None:
     assert "only admins" in me.fails("user", "create", unique("x"), "--password-stdin", stdin=PASSWORD + "\n")
     users = {u["username"]: u for u in admin.json("user", "list")}
     assert users[name]["is_admin"] is False
+    assert [u["username"] for u in admin.json("user", "list", "--search", name.upper())] == [name]
 
     assert "wrong username or password" in me.fails(
         "user", "passwd", "--password-stdin", stdin="not-my-password\nnew-password-1\n"

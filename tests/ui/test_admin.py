@@ -75,6 +75,37 @@ def test_an_admin_creates_promotes_and_disables_users(admin_page: Page, ui_serve
     expect(me).to_contain_text("you cannot disable your own account")
 
 
+def test_users_are_searched_and_paged_by_the_server(admin_page: Page, admin_api: Api) -> None:
+    """A platform with many accounts shows a page of 100 and reads the next on demand."""
+    page = admin_page
+    prefix = unique("crowd")
+    names = [f"{prefix}-{i:03d}" for i in range(101)]
+    for name in names:
+        admin_api.create_user(name)
+    page.goto("/admin")
+    page.get_by_label("Search users").fill(prefix.upper())  # any case
+    users = page.get_by_role("table", name="Users")
+    expect(users.get_by_role("row")).to_have_count(101)  # the header and the first 100, in name order
+    expect(users.get_by_role("row").nth(1)).to_contain_text(names[0])
+    expect(users.get_by_role("row").last).to_contain_text(names[99])
+    expect(page.get_by_text(f"100 users matching “{prefix.upper()}” shown, more to come.")).to_be_visible()
+    page.get_by_role("button", name="Show more").click()
+    expect(users.get_by_role("row")).to_have_count(102)
+    expect(users.get_by_role("row").last).to_contain_text(names[100])
+    expect(page.get_by_text(f"101 users matching “{prefix.upper()}”.")).to_be_visible()
+    expect(page.get_by_role("button", name="Show more")).to_have_count(0)
+    # A change on a later page stays where it is.
+    row = users.get_by_role("row").filter(has_text=names[100])
+    row.get_by_role("button", name=f"Disable {names[100]}").click()
+    expect(row).to_contain_text("Disabled")
+    expect(users.get_by_role("row")).to_have_count(102)
+    screenshot(page, "72-admin-users-paged")
+    check_accessibility(page, "72-admin-users-paged")
+
+    page.get_by_label("Search users").fill(f"{prefix}-no-such")
+    expect(page.get_by_text(f"No user matches “{prefix}-no-such”")).to_be_visible()
+
+
 def test_the_audit_log_filters_by_user_action_and_time_and_pages(
     admin_page: Page, admin_api: Api, ui_server: RunningRegistry
 ) -> None:

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Executable, Row, select, update
+from sqlalchemy import Executable, Row, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from dockyard.auth import audit, bearer
@@ -292,9 +292,20 @@ class Accounts:
             raise NotFound(f"user {user_id} not found")
         return _user(row)
 
-    async def list_users(self) -> list[User]:
+    async def list_users(self, *, search: str = "", last: str = "", limit: int = 1000) -> list[User]:
+        """Users in name order, ``limit`` after ``last``; ``search`` matches a part of the name,
+        full name or email, any case. Paged on the username index (keyset), in the database."""
+        stmt = select(users).where(users.c.username > last).order_by(users.c.username).limit(limit)
+        if search:
+            stmt = stmt.where(
+                or_(
+                    users.c.username.icontains(search, autoescape=True),
+                    users.c.full_name.icontains(search, autoescape=True),
+                    users.c.email.icontains(search, autoescape=True),
+                )
+            )
         async with self.db.read() as conn:
-            rows = (await conn.execute(select(users).order_by(users.c.username))).all()
+            rows = (await conn.execute(stmt)).all()
         return [_user(row) for row in rows]
 
     async def create_user(

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from dockyard.cli import output
-from dockyard.cli.client import connect, seg
+from dockyard.cli.client import Client, connect, seg
 from dockyard.cli.numbers import MAX_ID, token_days
 from dockyard.cli.session import read_secret
 
@@ -47,11 +47,30 @@ def create_user(
     output.say(f"Created user {user['username']}{' (admin)' if user['is_admin'] else ''}.")
 
 
+PAGE = 1000
+
+
+def _all_users(api: Client, search: str | None) -> list[dict[str, Any]]:
+    """Every user (matching ``search``), a page of the API at a time."""
+    found: list[dict[str, Any]] = []
+    while True:
+        page = api.get("/users", q=search, last=found[-1]["username"] if found else None, limit=PAGE)
+        found.extend(page)
+        if len(page) < PAGE:
+            return found
+
+
 @user_app.command("list")
-def list_users(json: output.JsonFlag = False) -> None:
+def list_users(
+    search: Annotated[
+        str | None,
+        typer.Option("--search", "-s", help="Only users whose name, full name or email contains this."),
+    ] = None,
+    json: output.JsonFlag = False,
+) -> None:
     """List users (admins)."""
     with connect() as api:
-        users = api.get("/users")
+        users = _all_users(api, search)
     if json:
         output.print_json(users)
         return

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from dockyard.api.deps import Caller, ClientIp, Services
@@ -57,12 +57,24 @@ async def create_user(body: UserCreate, services: Services, actor: Caller, ip: C
     )
 
 
-@router.get("/users", summary="List users (admins)")
-async def list_users(services: Services, actor: Caller) -> list[User]:
+@router.get(
+    "/users",
+    summary="List users (admins)",
+    description="In name order, a page at a time: pass last= the last username you have for the next "
+    "page (a page shorter than limit is the last). q= keeps users whose name, full name or email "
+    "contains it, any case.",
+)
+async def list_users(
+    services: Services,
+    actor: Caller,
+    q: Name = "",
+    last: Name = "",
+    limit: int = Query(100, ge=1, le=1000),
+) -> list[User]:
     require_user(actor)
     if not actor.is_admin:
         raise Forbidden("only admins list users")
-    return await services.accounts.list_users()
+    return await services.accounts.list_users(search=q.strip(), last=last, limit=limit)
 
 
 @router.get("/user", summary="The signed-in user")

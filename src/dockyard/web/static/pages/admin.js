@@ -1,7 +1,7 @@
 // "Admin" (administrators only): Dockyard's users (create, disable or enable, admin rights)
 // and the audit log. Others get a plain refusal; the API refuses them too.
-import { useState } from "preact/hooks";
-import { get, patch, post } from "../lib/api.js";
+import { useEffect, useState } from "preact/hooks";
+import { get, patch, post, query } from "../lib/api.js";
 import { html } from "../lib/html.js";
 import { Icon } from "../lib/icons.js";
 import { Link, useLocation } from "../lib/router.js";
@@ -85,16 +85,33 @@ function UserRow({ account, me, onChanged }) {
   </tr>`;
 }
 
+const PAGE = 100; // users per request; "Show more" reads the next page after the last name shown
+
+// The users, searched and paged by the server (GET /users?q=&last=&limit=): a platform with
+// 100,000 accounts shows its first 100 at once and never loads them all.
 function Users() {
   const { user } = useSession();
-  const users = useLoad((signal) => get("/users", { signal }), []);
   const [creating, setCreating] = useState(false);
   const [created, setCreated] = useState(null);
   const [filter, setFilter] = useState("");
-  const text = filter.trim().toLowerCase();
-  const rows = (users.data || []).filter(
-    (u) => !text || [u.username, u.full_name || "", u.email || ""].some((value) => value.toLowerCase().includes(text)),
-  );
+  const [search, setSearch] = useState("");
+  useEffect(() => {
+    const timer = setTimeout(() => setSearch(filter.trim()), 300);
+    return () => clearTimeout(timer);
+  }, [filter]);
+  const first = useLoad((signal) => get(`/users${query({ q: search, limit: PAGE })}`, { signal }), [search]);
+  const [more, setMore] = useState({ rows: [], done: false }); // the pages after the first
+  const [changed, setChanged] = useState({}); // username -> the account as changed on this page
+  useEffect(() => setMore({ rows: [], done: false }), [first.data]);
+  const loaded = [...(first.data || []), ...more.rows];
+  const rows = loaded.map((u) => changed[u.username] || u);
+  const hasMore = Boolean(first.data) && (more.rows.length ? !more.done : first.data.length === PAGE);
+  const [showMore, loadingMore, moreError] = useAction(async () => {
+    const last = loaded[loaded.length - 1].username;
+    const page = await get(`/users${query({ q: search, last, limit: PAGE })}`);
+    setMore((old) => ({ rows: [...old.rows, ...page], done: page.length < PAGE }));
+  });
+  const onChanged = (account) => setChanged((old) => ({ ...old, [account.username]: account }));
   return html`
     <div class="toolbar">
       <label class="search">
@@ -107,22 +124,26 @@ function Users() {
     ${created &&
     html`<p class="notice" role="status"><${Icon} name="ok" />Created <strong>${created.username}</strong>${created.is_admin ? " (admin)" : ""},
       with a personal workspace of the same name. Give them their password.</p>`}
-    <${ErrorNote} error=${users.error} />
-    ${users.loading && !users.data && html`<${Spinner} label="Loading users…" />`}
-    ${users.data && rows.length === 0 && html`<${Empty} title="No user matches" icon="user" />`}
+    <${ErrorNote} error=${first.error} />
+    ${first.loading && !first.data && html`<${Spinner} label="Loading users…" />`}
+    ${first.data && rows.length === 0 && html`<${Empty} title=${search ? `No user matches “${search}”` : "No users"} icon="user" />`}
     ${rows.length > 0 &&
     html`<div class="table-wrap"><table class="data">
       <caption class="visually-hidden">Users</caption>
       <thead><tr><th scope="col">User</th><th scope="col">Email</th><th scope="col">Role</th><th scope="col">Status</th>
         <th scope="col">Created</th><th scope="col">Last sign-in</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead>
-      <tbody>${rows.map((u) => html`<${UserRow} key=${u.username} account=${u} me=${user.username} onChanged=${users.reload} />`)}</tbody>
+      <tbody>${rows.map((u) => html`<${UserRow} key=${u.username} account=${u} me=${user.username} onChanged=${onChanged} />`)}</tbody>
     </table></div>
-    <p class="hint">${users.data.length} users${text ? `, ${rows.length} shown` : ""}.</p>`}
+    <div class="pager-more">
+      <p class="hint">${rows.length.toLocaleString()} ${rows.length === 1 ? "user" : "users"}${search ? ` matching “${search}”` : ""}${hasMore ? " shown, more to come" : ""}.</p>
+      ${hasMore && html`<${Button} icon="chevron" busy=${loadingMore} onClick=${() => showMore()}>Show more</${Button}>`}
+    </div>
+    <${ErrorNote} error=${moreError} />`}
     ${creating &&
     html`<${NewUser} onClose=${() => setCreating(false)} onCreated=${(u) => {
       setCreating(false);
       setCreated(u);
-      users.reload();
+      first.reload();
     }} />`}`;
 }
 

@@ -57,23 +57,25 @@ class Notification:
     read: bool
 
 
-_SELECT = select(
-    access_requests,
-    users.c.username.label("requester_name"),
-).join(users, users.c.id == access_requests.c.requester_id)
+_DECIDER = users.alias("decider")
+_SELECT = (
+    select(
+        access_requests,
+        users.c.username.label("requester_name"),
+        _DECIDER.c.username.label("decider_name"),
+    )
+    .join(users, users.c.id == access_requests.c.requester_id)
+    .outerjoin(_DECIDER, _DECIDER.c.id == access_requests.c.decided_by)
+)
 
 
 async def _load(conn: Connection, request_id: int) -> AccessRequest | None:
     row = (await conn.execute(_SELECT.where(access_requests.c.id == request_id))).first()
-    return None if row is None else await _request(conn, row)
+    return None if row is None else _request(row)
 
 
-async def _request(conn: Connection, row: Row[Any]) -> AccessRequest:
+def _request(row: Row[Any]) -> AccessRequest:
     m = row._mapping
-    decider = None
-    if m["decided_by"] is not None:
-        found = (await conn.execute(select(users.c.username).where(users.c.id == m["decided_by"]))).first()
-        decider = None if found is None else found[0]
     return AccessRequest(
         id=m["id"],
         repository=m["repository"],
@@ -83,7 +85,7 @@ async def _request(conn: Connection, row: Row[Any]) -> AccessRequest:
         message=m["message"],
         status=m["status"],
         created_at=m["created_at"],
-        decided_by=decider,
+        decided_by=m["decider_name"],
         decided_at=m["decided_at"],
         decision_note=m["decision_note"],
         grant_expires_at=m["grant_expires_at"],
@@ -177,13 +179,23 @@ class AccessRequests:
         return found
 
     async def find(
-        self, actor: Subject, *, workspace: str | None = None, status: str | None = None, mine: bool = False
+        self,
+        actor: Subject,
+        *,
+        workspace: str | None = None,
+        status: str | None = None,
+        mine: bool = False,
+        before: int | None = None,
+        limit: int = 100,
     ) -> list[AccessRequest]:
-        """The actor's own requests (``mine``), or those of a workspace they maintain."""
+        """The actor's own requests (``mine``), or those of a workspace they maintain: newest
+        first, ``limit`` of them older than request ``before``."""
         require_user(actor)
         if status is not None and status not in STATUSES:
             raise Invalid(f"status is one of {', '.join(STATUSES)}")
-        stmt = _SELECT.order_by(access_requests.c.id.desc()).limit(500)
+        stmt = _SELECT.order_by(access_requests.c.id.desc()).limit(limit)
+        if before is not None:
+            stmt = stmt.where(access_requests.c.id < before)
         if status is not None:
             stmt = stmt.where(access_requests.c.status == status)
         async with self.db.read() as conn:
@@ -194,7 +206,7 @@ class AccessRequests:
                 await require_role(conn, actor, ws, "maintainer")
                 stmt = stmt.where(access_requests.c.workspace_id == ws.id)
             rows = (await conn.execute(stmt)).all()
-            return [await _request(conn, row) for row in rows]
+        return [_request(row) for row in rows]
 
     async def get(self, actor: Subject, request_id: int) -> AccessRequest:
         require_user(actor)
@@ -343,14 +355,19 @@ class AccessRequests:
 
     # --- notifications ------------------------------------------------------------
 
-    async def notifications(self, actor: Subject, unread_only: bool = False) -> list[Notification]:
+    async def notifications(
+        self, actor: Subject, unread_only: bool = False, *, before: int | None = None, limit: int = 200
+    ) -> list[Notification]:
+        """The actor's notifications, newest first: ``limit`` of them older than ``before``."""
         require_user(actor)
         stmt = (
             select(notifications)
             .where(notifications.c.user_id == actor.id)
             .order_by(notifications.c.id.desc())
-            .limit(200)
+            .limit(limit)
         )
+        if before is not None:
+            stmt = stmt.where(notifications.c.id < before)
         if unread_only:
             stmt = stmt.where(notifications.c.read_at.is_(None))
         async with self.db.read() as conn:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from dockyard.api.deps import Caller, ClientIp, Services
-from dockyard.api.v1.inputs import GrantDays, IdPath, Name, Text
+from dockyard.api.v1.inputs import GrantDays, IdPath, IdQuery, Name, Text
 from dockyard.tenancy.repositories import Grant
 from dockyard.tenancy.requests import AccessRequest, Notification
 
@@ -44,15 +44,23 @@ async def create_request(
     return await services.requests.create(actor, body.repository, body.action, body.message, ip)
 
 
-@router.get("/access-requests", summary="Your requests, or a workspace's (maintainers)")
+@router.get(
+    "/access-requests",
+    summary="Your requests, or a workspace's (maintainers)",
+    description="Newest first; page back with before= the id of the oldest request you have.",
+)
 async def list_requests(
     services: Services,
     actor: Caller,
     workspace: Name | None = None,
     status: Name | None = None,
     mine: bool = False,
+    before: IdQuery = None,
+    limit: int = Query(100, ge=1, le=500),
 ) -> list[AccessRequest]:
-    return await services.requests.find(actor, workspace=workspace, status=status, mine=mine)
+    return await services.requests.find(
+        actor, workspace=workspace, status=status, mine=mine, before=before, limit=limit
+    )
 
 
 @router.get(
@@ -91,9 +99,20 @@ async def cancel(request_id: IdPath, services: Services, actor: Caller, ip: Clie
     return await services.requests.cancel(actor, request_id, ip)
 
 
-@router.get("/notifications", tags=["notifications"], summary="Your notifications, newest first")
-async def notifications(services: Services, actor: Caller, unread: bool = False) -> list[Notification]:
-    return await services.requests.notifications(actor, unread)
+@router.get(
+    "/notifications",
+    tags=["notifications"],
+    summary="Your notifications, newest first",
+    description="Page back with before= the id of the oldest notification you have.",
+)
+async def notifications(
+    services: Services,
+    actor: Caller,
+    unread: bool = False,
+    before: IdQuery = None,
+    limit: int = Query(200, ge=1, le=500),
+) -> list[Notification]:
+    return await services.requests.notifications(actor, unread, before=before, limit=limit)
 
 
 @router.post("/notifications/read", tags=["notifications"], summary="Mark all your notifications read")

@@ -383,6 +383,39 @@ def test_versions_without_amd64_are_not_resolved_once_the_workspace_requires_it(
 # --------------------------------------------------------------------------- external versions
 
 
+def test_signature_and_referrer_tags_are_not_catalog_versions(
+    token_registry: RunningRegistry, owner: CatalogUser
+) -> None:
+    """cosign pushes ``sha256-<digest>.sig`` (and ``.att``, ``.sbom``); the OCI referrers
+    fallback tags ``sha256-<digest>``. The registry serves them; the catalog lists the image's
+    real versions only."""
+    workspace = owner.new_workspace("signed")
+    image = f"{workspace}/app"
+    # As cosign writes one: an image config and the signed payload as the one layer.
+    payload = Blob(b'{"critical":{}}', "application/vnd.dev.cosign.simplesigning.v1+json")
+    signature = oci_manifest(layers=[payload])
+    with oci_as(token_registry, owner.name, PASSWORD) as oci:
+        pushed = oci.push(image, oci_manifest(), "v1")
+        assert pushed.status_code == 201
+        tag = "sha256-" + pushed.headers["docker-content-digest"].removeprefix("sha256:")
+        names = [tag + suffix for suffix in (".sig", ".att", ".sbom", "")]
+        for name in names:
+            assert oci.push(image, signature, name).status_code == 201
+        # "sha256-" and a digest that is not one, or a suffix cosign does not use: a tag like any.
+        assert oci.push(image, signature, "sha256-latest").status_code == 201
+        assert oci.push(image, signature, tag + ".sig2").status_code == 201
+        for name in names:
+            assert oci.get_manifest(image, name).status_code == 200
+    assert sorted(v["version"] for v in owner.image(image)["versions"]) == sorted(
+        ["sha256-latest", tag + ".sig2", "v1"]
+    )
+    assert {e["version"] for e in owner.events(image) if e["kind"] == "pushed"} == {
+        "v1",
+        "sha256-latest",
+        tag + ".sig2",
+    }
+
+
 def test_a_tag_push_does_not_replace_an_external_version(
     token_registry: RunningRegistry, owner: CatalogUser, layouts: UpstreamImages, skopeo_in: Skopeo
 ) -> None:

@@ -3,16 +3,19 @@
 
 A tag push creates or updates the version named after the tag with status ``pending`` and
 queues its inspection (:mod:`.inspections`), which sets ``available``, or ``failed`` with the
-reason. Untagged pushes (index children, signatures, SBOMs) and artifacts that are not
-container images are not catalog versions. Deleting the tag or the manifest removes the
-version. A tag push never replaces an external version: the push admission
-(:mod:`.admission`) refuses it, and should one slip through (a registration racing the push)
-the external version stays and its history says so.
+reason. Untagged pushes (index children, signatures, SBOMs), artifacts that are not
+container images, and the tags cosign and the OCI referrers fallback name after the image they
+belong to (``sha256-<hex>``, ``sha256-<hex>.sig``, ``.att``, ``.sbom``) are not catalog versions:
+the registry keeps and serves them, the catalog does not list a signature as a version.
+Deleting the tag or the manifest removes the version. A tag push never replaces an external
+version: the push admission (:mod:`.admission`) refuses it, and should one slip through (a
+registration racing the push) the external version stays and its history says so.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import time
 
 from sqlalchemy import delete, select, update
@@ -27,6 +30,15 @@ from dockyard.registry.events import Actor, Event, ManifestDeleted, ManifestPush
 
 log = logging.getLogger("dockyard.catalog")
 
+# Tags that name another manifest's digest: cosign's signatures, attestations and SBOMs, and
+# the OCI 1.1 referrers tag schema (for registries without the referrers API).
+DIGEST_TAG = re.compile(r"sha256-[0-9a-f]{64}(?:\.(?:sig|att|sbom))?")
+
+
+def is_digest_tag(tag: str) -> bool:
+    """Whether ``tag`` names another manifest (a signature's, an attestation's or an SBOM's)."""
+    return DIGEST_TAG.fullmatch(tag) is not None
+
 
 def _who(actor: Actor | None) -> str:
     """The name the catalog's history gives the actor; "system" when no one acted."""
@@ -40,7 +52,7 @@ class CatalogSync:
 
     async def __call__(self, event: Event) -> None:
         if isinstance(event, ManifestPushed):
-            if event.tag is not None:
+            if event.tag is not None and not is_digest_tag(event.tag):
                 await self._pushed(event)
         elif isinstance(event, TagDeleted):
             await self._removed(event.repository, _who(event.actor), tag=event.tag)

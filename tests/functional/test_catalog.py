@@ -250,8 +250,14 @@ def test_changing_access_changes_who_sees_an_external_version(world: World, owne
         assert [v["access"] for v in outsider.image(image)["versions"]] == ["public"]
     bad = owner.http.patch(version, json={"access": "everyone"})
     assert problem(bad, 422) == "access is one of public, workspace, private, not 'everyone'"
-    modified = [e["detail"]["fields"] for e in owner.events(image) if e["kind"] == "modified"]
-    assert modified == [["access", "regions"], ["access"]]
+    modified = [e["detail"]["changes"] for e in owner.events(image) if e["kind"] == "modified"]
+    assert modified == [
+        {"access": {"before": "private", "after": "workspace"}, "regions": {"before": [], "after": ["eu"]}},
+        {"access": {"before": "workspace", "after": "public"}},
+    ]
+    # A change to what a version already is changes nothing and is not history.
+    owner.api.call("PATCH", version, json={"access": "public", "regions": ["eu"]})
+    assert len([e for e in owner.events(image) if e["kind"] == "modified"]) == 2
 
 
 def test_a_developer_making_a_version_private_gets_the_version_as_changed(
@@ -281,7 +287,19 @@ def test_a_developer_making_a_version_private_gets_the_version_as_changed(
     modified = [
         (e["actor"], e["version"], e["detail"]) for e in owner.events(image) if e["kind"] == "modified"
     ]
-    assert modified == [(developer, "1", {"fields": ["access", "regions"]})]
+    assert modified == [
+        (
+            developer,
+            "1",
+            {
+                "fields": ["access", "regions"],
+                "changes": {
+                    "access": {"before": "workspace", "after": "private"},
+                    "regions": {"before": [], "after": ["eu"]},
+                },
+            },
+        )
+    ]
 
 
 BENCH_ONLY = (

@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -225,6 +226,11 @@ def test_pushed_image_listed_shown_resolved_runnable_and_measured(
     kinds = [e["kind"] for e in me.json("image", "events", image)]
     assert {"created", "pushed", "inspected"} <= set(kinds)
     assert "pushed" in me.ok("image", "events", image)
+    # A change is history with what it was and what it became.
+    me.ok("image", "set", image, "2.0", "--region", "eu", "--region", "us")
+    modified = [line for line in me.ok("image", "events", image).splitlines() if " modified " in line]
+    assert len(modified) == 1
+    assert re.search(r" 2\.0 +regions: none -> eu, us$", modified[0].rstrip()), modified
 
 
 def test_arm64_only_push_flagged_and_refused_by_policy(me: Cli, token_registry: RunningRegistry) -> None:

@@ -39,6 +39,8 @@ def test_an_internal_image_shows_its_version_pull_command_history_and_downloads(
     user = new_user(admin_api, "imgpage")
     digest = push_internal(ui_server, user, f"{user}/pipeline", "2.1")
     wait_status(ui_server, user, f"{user}/pipeline", "2.1", "available")
+    with Api.connect(ui_server, user, PASSWORD) as api:
+        api.call("PATCH", f"/images/{user}/pipeline/versions/2.1", json={"regions": ["eu-west", "us-east"]})
     sign_in(page, user, PASSWORD)
     page.goto(f"/images/{user}/pipeline")
     expect(page.get_by_role("heading", name=f"{user}/pipeline")).to_be_visible()
@@ -49,6 +51,13 @@ def test_an_internal_image_shows_its_version_pull_command_history_and_downloads(
     expect(card.get_by_text(digest, exact=True)).to_be_visible()
     expect(card.get_by_text(f"docker pull {ui_server.host}/{user}/pipeline@{digest}")).to_be_visible()
     expect(page.get_by_role("list").filter(has_text="Pushed")).to_be_visible()
+    # The history says what a change was and what it became.
+    modified = page.get_by_role("listitem").filter(has_text="Modified")
+    expect(modified).to_contain_text(f"by {user}")
+    change = modified.get_by_role("listitem")
+    expect(change).to_contain_text("regions:")
+    expect(change.locator("del")).to_have_text("none")
+    expect(change.locator("ins")).to_have_text("eu-west, us-east")
     download = card.get_by_role("link", name="Download for docker load")
     expect(download).to_be_visible()
     screenshot(page, "18-image-internal")

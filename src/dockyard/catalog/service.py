@@ -15,6 +15,7 @@ from dockyard.auth.guard import find_workspace
 from dockyard.auth.policy import Subject
 from dockyard.auth.tables import workspaces
 from dockyard.catalog.access import Access
+from dockyard.catalog.history import changes, setting_value
 from dockyard.catalog.queries import ORDERS, SORTS, Filters, VersionPage, list_versions, search_images
 from dockyard.catalog.queries import Page as Page  # where callers have always found them
 from dockyard.catalog.queries import platform_matches as platform_matches
@@ -360,13 +361,23 @@ class Catalog:
     async def update_image(self, actor: Subject, name: str, description: str) -> ImageView:
         async with self.db.write() as conn:
             image_id, _ = await self._writable(conn, actor, name, "developer")
-            now = time.time()
-            await conn.execute(
-                update(images)
-                .where(images.c.id == image_id)
-                .values(description=description, updated_at=now, updated_by=actor_name(actor))
-            )
-            await record_event(conn, image_id, actor_name(actor), "modified", fields=["description"])
+            before = (
+                await conn.execute(select(images.c.description).where(images.c.id == image_id))
+            ).scalar()
+            if before != description:
+                now = time.time()
+                await conn.execute(
+                    update(images)
+                    .where(images.c.id == image_id)
+                    .values(description=description, updated_at=now, updated_by=actor_name(actor))
+                )
+                await record_event(
+                    conn,
+                    image_id,
+                    actor_name(actor),
+                    "modified",
+                    **changes({"description": (before, description)}),
+                )
         return await self.get(actor, name)
 
     async def update_version(
@@ -399,16 +410,24 @@ class Catalog:
                 if settings.cluster_compatibility is None
                 else settings.cluster_compatibility,
             )
-            now = time.time()
-            await conn.execute(
-                update(image_versions).where(image_versions.c.id == row.id).values(updated_at=now, **values)
-            )
-            await conn.execute(
-                update(images)
-                .where(images.c.id == image_id)
-                .values(updated_at=now, updated_by=actor_name(actor))
-            )
-            await record_event(conn, image_id, actor_name(actor), "modified", version, fields=sorted(values))
+            compared = {
+                field: (setting_value(field, row._mapping[field]), setting_value(field, value))
+                for field, value in values.items()
+            }
+            diff = {field: pair for field, pair in compared.items() if pair[0] != pair[1]}
+            if diff:
+                now = time.time()
+                await conn.execute(
+                    update(image_versions)
+                    .where(image_versions.c.id == row.id)
+                    .values(updated_at=now, **values)
+                )
+                await conn.execute(
+                    update(images)
+                    .where(images.c.id == image_id)
+                    .values(updated_at=now, updated_by=actor_name(actor))
+                )
+                await record_event(conn, image_id, actor_name(actor), "modified", version, **changes(diff))
             changed = (await conn.execute(select(image_versions).where(image_versions.c.id == row.id))).one()
         # The version as changed, even when the change hides it from the actor (a developer
         # making it private): the change was theirs to make, and it was made.

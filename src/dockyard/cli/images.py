@@ -8,7 +8,7 @@ credentials in :mod:`dockyard.cli.catalog_admin`.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -145,6 +145,19 @@ def show(name: Image, json: output.JsonFlag = False) -> None:
         version_details(version)
 
 
+def _shown(value: Any) -> str:
+    if value in (None, "", []):
+        return "none"
+    return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def _detail(detail: dict[str, Any]) -> str:
+    """A history event's detail on one line; a change as ``field: before -> after``."""
+    if changes := detail.get("changes"):
+        return "; ".join(f"{k}: {_shown(c['before'])} -> {_shown(c['after'])}" for k, c in changes.items())
+    return ", ".join(f"{k}={v}" for k, v in detail.items() if v is not None)
+
+
 @image_app.command("events")
 def events(name: Image, json: output.JsonFlag = False) -> None:
     """The image's history: created, pushed, verified, modified (newest first)."""
@@ -161,7 +174,7 @@ def events(name: Image, json: output.JsonFlag = False) -> None:
                 e["actor"],
                 e["kind"],
                 e["version"],
-                ", ".join(f"{k}={v}" for k, v in e["detail"].items() if v is not None),
+                _detail(e["detail"]),
             ]
             for e in found
         ),

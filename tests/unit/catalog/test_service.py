@@ -262,7 +262,15 @@ async def test_a_version_s_settings_change_and_the_change_is_recorded(
     assert await services.catalog.version(people.outsider, "lab/alpine", "3") == changed  # public now
     events = await services.catalog.events(people.developer, "lab/alpine")
     assert (events[0].kind, events[0].version, events[0].actor) == ("modified", "3", "dev")
-    assert events[0].detail == {"fields": ["access", "cluster_compatibility", "kind", "regions"]}
+    assert events[0].detail == {
+        "fields": ["access", "cluster_compatibility", "kind", "regions"],
+        "changes": {
+            "access": {"before": "workspace", "after": "public"},
+            "cluster_compatibility": {"before": [], "after": ["hpc1"]},
+            "kind": {"before": "tool", "after": "bench"},
+            "regions": {"before": [], "after": ["eu", "us"]},
+        },
+    }
 
 
 async def test_a_tool_image_cannot_keep_clusters(services: Services, people: People) -> None:

@@ -22,6 +22,24 @@ const EVENT_TEXT = {
   built: "Built",
 };
 
+const FIELD_TEXT = { access: "access", kind: "type", regions: "regions", cluster_compatibility: "clusters", description: "description" };
+
+// A setting's value as the history shows it: lists joined, nothing as "none", long text cut.
+function shown(value) {
+  if (value === null || value === undefined || value === "" || (Array.isArray(value) && value.length === 0)) return "none";
+  const text = Array.isArray(value) ? value.join(", ") : String(value);
+  return text.length > 80 ? `${text.slice(0, 79)}…` : text;
+}
+
+// What a "modified" event changed: each field with its value before and after.
+function Changes({ detail }) {
+  const changes = Object.entries(detail?.changes || {});
+  if (!changes.length) return null;
+  return html`<ul class="changes">
+    ${changes.map(([field, { before, after }]) => html`<li key=${field}>${FIELD_TEXT[field] || field}:${" "}<del>${shown(before)}</del>${" "}<span aria-hidden="true">→</span><span class="visually-hidden">became</span>${" "}<ins>${shown(after)}</ins></li>`)}
+  </ul>`;
+}
+
 function downloadReason(image, version, session) {
   if (version.source === "external") return "external images are pulled from their own registry";
   if (version.status !== "available") return `this version is ${version.status}, not available`;
@@ -188,7 +206,7 @@ export function ImagePage({ name }) {
     html`<ol class="timeline">
       ${history.data.map(
         (e) => html`<li><strong>${EVENT_TEXT[e.kind] || e.kind}</strong>${e.version ? html` <code>${e.version}</code>` : ""}
-          <span class="muted"> by ${e.actor}, ${when(e.at)}</span></li>`,
+          <span class="muted"> by ${e.actor}, ${when(e.at)}</span><${Changes} detail=${e.detail} /></li>`,
       )}
     </ol>`}
     ${history.error && html`<${ErrorNote} error=${history.error} />`}

@@ -1,0 +1,24 @@
+"""What an image's history says of a change: the fields that changed, each with its value before
+and after (``modified`` events), as the API, the CLI and the web UI show them."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+LIST_SETTINGS = ("regions", "cluster_compatibility")  # stored as JSON text, shown as lists
+
+
+def changes(diff: dict[str, tuple[Any, Any]]) -> dict[str, Any]:
+    """A ``modified`` event's detail: the fields that changed, and each one's value before and after."""
+    return {
+        "fields": sorted(diff),
+        "changes": {
+            field: {"before": before, "after": after} for field, (before, after) in sorted(diff.items())
+        },
+    }
+
+
+def setting_value(field: str, stored: Any) -> Any:
+    """A version setting as the API shows it."""
+    return json.loads(stored) if field in LIST_SETTINGS and stored is not None else stored

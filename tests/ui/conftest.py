@@ -141,7 +141,11 @@ def screenshot(page: Page, name: str) -> Path:
 
 
 def check_accessibility(page: Page, screen: str) -> None:
-    """axe-core on the page as it is now: no serious or critical violation of WCAG 2.1 A/AA."""
+    """axe-core on the page as it is now: no serious or critical violation of WCAG 2.1 A/AA;
+    and the page fits its window's width (WCAG 1.4.10 reflow: no sideways scrolling of the
+    page; wide tables and logs scroll inside their own boxes)."""
+    wide = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+    assert wide[0] <= wide[1], f"{screen}: the page is {wide[0]} px wide in a {wide[1]} px window"
     _require(AXE, "axe-core (web/node_modules)")
     page.evaluate(AXE.read_text())  # evaluated by the driver: the page's CSP allows no inline script
     result: dict[str, Any] = page.evaluate(

@@ -166,7 +166,12 @@ def test_a_build_from_the_editor_streams_its_log_turns_the_tile_green_and_an_edi
     expect(page.locator("#save-state")).to_have_text("Unsaved changes")
     save(page)
     expect(page.locator(".page-head .badge")).to_have_text("Modified")
+    # The change history shows the lines the edit added.
+    page.get_by_text(re.compile(r"^All changes \(\d+\)$")).click()
+    page.get_by_text("Dockerfile changed: show the lines").first.click()
+    expect(page.get_by_label("Dockerfile changes").first).to_contain_text("+LABEL edited=yes")
     screenshot(page, "37-editor-modified")
+    check_accessibility(page, "37-editor-modified")
     page.get_by_role("link", name="← Docker Images").click()
     expect(tile(page, "greeter").locator(".badge")).to_have_text("Modified")
     expect(tile(page, "greeter").locator(".badge")).to_have_class(re.compile("badge-warn"))  # orange

@@ -32,6 +32,7 @@ from dockyard.auth.tables import workspaces
 from dockyard.builds import spec as checks
 from dockyard.builds.contexts import StoredContext, context_path, store_context
 from dockyard.builds.gitsource import check_git_url
+from dockyard.builds.history import definition_changes
 from dockyard.builds.reading import definition_view
 from dockyard.builds.rights import DELETE, EDIT, NEEDED, Rights, needs_role
 from dockyard.builds.spec import (
@@ -291,7 +292,11 @@ class BuildDefinitions:
                     **values,
                 )
             )
-            detail: dict[str, Any] = {"fields": changed, "content_hash": content_hash}
+            detail: dict[str, Any] = {
+                "fields": changed,
+                "content_hash": content_hash,
+                "changes": definition_changes(m, values, changed),
+            }
             if new_name != name:
                 detail["renamed_from"] = name
             await record_event(conn, m["id"], actor.name, "modified", **detail)

@@ -166,6 +166,11 @@ async def test_an_edit_marks_the_image_modified_until_it_is_built_again(team: Te
         ("built", team.owner),
     ]
     assert history[4].detail["fields"] == ["dockerfile"]
+    assert history[4].detail["changes"]["dockerfile"]["diff"].splitlines()[-2:] == [
+        "-RUN echo one > /one.txt",
+        "+RUN echo two > /two.txt",
+    ]
+    assert history[3].detail["changes"] == {"description": {"before": "", "after": "only words"}}
     assert [run.id for run in await builds.service.history(owner, name)] == [
         rebuilt.id,
         history[1].detail["run_id"],

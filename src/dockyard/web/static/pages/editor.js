@@ -6,6 +6,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { get, imagePath, patch, post } from "../lib/api.js";
 import { html } from "../lib/html.js";
+import { Changes as Changed } from "../components/changes.js";
 import { Icon } from "../lib/icons.js";
 import { Link, navigate } from "../lib/router.js";
 import { when } from "../lib/format.js";
@@ -66,8 +67,8 @@ function Changes({ definition: d, tick }) {
       <summary>All changes (${events.data.length})</summary>
       <ol class="timeline">
         ${events.data.map(
-          (e) => html`<li><strong>${EVENTS[e.kind] || e.kind}</strong>${e.detail.fields ? html` <span class="muted">(${e.detail.fields.join(", ")})</span>` : ""}
-            <span class="muted"> by ${e.actor}, ${when(e.at)}</span></li>`,
+          (e) => html`<li><strong>${EVENTS[e.kind] || e.kind}</strong>${e.detail.fields && !e.detail.changes ? html` <span class="muted">(${e.detail.fields.join(", ")})</span>` : ""}
+            <span class="muted"> by ${e.actor}, ${when(e.at)}</span><${Changed} detail=${e.detail} /></li>`,
         )}
       </ol>
     </details>`}

@@ -8,6 +8,7 @@ import { Link } from "../lib/router.js";
 import { useSession } from "../lib/session.js";
 import { ago, bytes, shortDigest, when } from "../lib/format.js";
 import { Button, CopyText, Dialog, Empty, ErrorNote, Field, Spinner, useAction, useLoad } from "../components/ui.js";
+import { Changes } from "../components/changes.js";
 import { VersionStatus } from "./repository.js";
 
 const EVENT_TEXT = {
@@ -21,24 +22,6 @@ const EVENT_TEXT = {
   "build.started": "Build started",
   built: "Built",
 };
-
-const FIELD_TEXT = { access: "access", kind: "type", regions: "regions", cluster_compatibility: "clusters", description: "description" };
-
-// A setting's value as the history shows it: lists joined, nothing as "none", long text cut.
-function shown(value) {
-  if (value === null || value === undefined || value === "" || (Array.isArray(value) && value.length === 0)) return "none";
-  const text = Array.isArray(value) ? value.join(", ") : String(value);
-  return text.length > 80 ? `${text.slice(0, 79)}…` : text;
-}
-
-// What a "modified" event changed: each field with its value before and after.
-function Changes({ detail }) {
-  const changes = Object.entries(detail?.changes || {});
-  if (!changes.length) return null;
-  return html`<ul class="changes">
-    ${changes.map(([field, { before, after }]) => html`<li key=${field}>${FIELD_TEXT[field] || field}:${" "}<del>${shown(before)}</del>${" "}<span aria-hidden="true">→</span><span class="visually-hidden">became</span>${" "}<ins>${shown(after)}</ins></li>`)}
-  </ul>`;
-}
 
 function downloadReason(image, version, session) {
   if (version.source === "external") return "external images are pulled from their own registry";

@@ -103,7 +103,11 @@ async def list_tools(
         await conn.execute(text("SET LOCAL jit = off"))  # see queries._no_jit
     visible = version_visible(subject, now)
     tool_version = [image_versions.c.image_id == images.c.id, image_versions.c.kind == TOOL, visible]
-    where = [select(image_versions.c.id).where(*tool_version).exists(), *_conditions(filters)]
+    # OFFSET 0 keeps PostgreSQL from turning the EXISTS into a semi-join, which hashes every
+    # visible version of the catalog first (measured: 280 ms for one workspace's 200 images of
+    # 20,000); as a subplan it probes the (image_id, version) index once per candidate image.
+    shown = select(image_versions.c.id).where(*tool_version).offset(0).exists()
+    where = [shown, *_conditions(filters)]
     counted = select(images.c.id).where(*where).subquery()
     total: int = (await conn.execute(select(func.count()).select_from(counted))).scalar_one()
     if total <= offset:

@@ -103,6 +103,9 @@ def test_anonymous_lists_and_reads_the_public_tool_pinned_by_digest(
     assert image["size"] > 0
     assert anonymous.get(f"{tool_path(built.tool)}/versions", "ToolVersionList") == tool["versions"]
     assert anonymous.get(f"{tool_path(built.tool)}/versions/latest", "ToolVersion") == version
+    # The urls a client follows (the tool id's '/' encoded) answer the same documents.
+    assert check(anonymous.http.get(tool["url"]).json(), "Tool") == tool
+    assert check(anonymous.http.get(version["url"]).json(), "ToolVersion") == version
     # The image named is the one the registry serves anonymously under that digest.
     manifest = httpx.head(
         f"{server.url}/v2/{built.tool}/manifests/{built.digest}",

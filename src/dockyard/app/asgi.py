@@ -2,7 +2,7 @@
 
 :class:`Dockyard` owns the HTTP edges and the dispatch between them: ``/v2`` goes to the
 registry's thin router, everything else (``/healthz``, ``/metrics``, the token endpoint,
-``/api/v1``) to Starlette; both write the access log. It builds no service: each edge
+``/api/v1``, ``/ga4gh/trs/v2``) to Starlette; both write the access log. It builds no service: each edge
 receives the ones it serves from :class:`~dockyard.app.services.Services`. Start-up and
 shutdown are :class:`~dockyard.app.lifespan.Lifespan`'s.
 """
@@ -17,6 +17,8 @@ from starlette.types import Receive, Scope, Send
 from dockyard import __version__
 from dockyard.api.rest import create_api
 from dockyard.api.token_endpoint import TokenEndpoint
+from dockyard.api.trs.app import PREFIX as TRS_PREFIX
+from dockyard.api.trs.app import TrsServices, create_trs
 from dockyard.api.v1.archives import ArchiveServices
 from dockyard.api.v1.catalog import CatalogServices
 from dockyard.app.health import health_routes
@@ -50,6 +52,12 @@ def build_api(services: Services) -> FastAPI:
     )
 
 
+def build_trs(services: Services) -> FastAPI:
+    """``/ga4gh/trs/v2`` on the catalog's tools, with ``/api/v1``'s authentication."""
+    trs = TrsServices(services.tools, services.settings.public_url, __version__)
+    return create_trs(services.identity, trs)
+
+
 class Dockyard:
     """The ASGI application: /v2 goes to the registry's thin router, the rest to Starlette."""
 
@@ -65,6 +73,7 @@ class Dockyard:
             *health_routes(services.db),
             *TokenEndpoint(services.identity).routes(),
             Mount("/api/v1", self.api),
+            Mount(TRS_PREFIX, build_trs(services)),  # GA4GH TRS v2: the catalog's tools
             Mount("/", WebUI(__version__)),  # the web UI: /, /static and its page paths (last)
         ]
         self.web = AccessLog(Starlette(routes=routes), self.access_lines)

@@ -39,6 +39,7 @@ from dockyard.catalog.inspections import INSPECTION_GATE_ENV, Inspections, file_
 from dockyard.catalog.measure import MeasureLimits
 from dockyard.catalog.service import Catalog
 from dockyard.catalog.sync import CatalogSync
+from dockyard.catalog.tools import Tools
 from dockyard.catalog.usage import Usage
 from dockyard.catalog.verify import Verification
 from dockyard.cluster.cache import Generations, PostgresGenerations, SharedMemoryGenerations
@@ -88,6 +89,7 @@ class Services:
     catalog: Catalog
     usage: Usage  # storage counted for quotas and the catalog's usage reports
     catalog_sync: CatalogSync
+    tools: Tools  # the catalog's tool images, for the GA4GH TRS endpoint
     inspections: Inspections
     credentials: CredentialStore
     verification: Verification
@@ -173,6 +175,7 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
         catalog=catalog,
         usage=usage,
         catalog_sync=sync,
+        tools=Tools(db),
         inspections=inspections,
         credentials=credentials,
         verification=verification,

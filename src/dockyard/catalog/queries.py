@@ -16,10 +16,25 @@ page costs a count and a page of rows, not a query per image. Every filter is ex
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import JSON, ColumnElement, Select, Text, and_, cast, func, literal, or_, select, text, true
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Row,
+    Select,
+    Text,
+    and_,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    true,
+)
 from sqlalchemy.sql.elements import UnaryExpression
 
 from dockyard.auth.policy import Subject
@@ -149,6 +164,22 @@ async def _count(conn: Connection, stmt: Select[Any]) -> int:
     return total
 
 
+async def images_by_name(
+    conn: Connection, where: list[ColumnElement[bool]], limit: int, offset: int
+) -> Sequence[Row[Any]]:
+    """One page of the image rows (with ``workspace_name``) that match ``where``, by name."""
+    return (
+        await conn.execute(
+            select(images, workspaces.c.name.label("workspace_name"))
+            .join(workspaces, workspaces.c.id == images.c.workspace_id)
+            .where(*where)
+            .order_by(images.c.name)
+            .limit(limit)
+            .offset(offset)
+        )
+    ).all()
+
+
 async def search_images(
     conn: Connection,
     subject: Subject,
@@ -183,16 +214,7 @@ async def search_images(
         pattern = f"%{filters.query.lower()}%"
         where.append(func.lower(images.c.name).like(pattern) | func.lower(images.c.description).like(pattern))
     total = await _count(conn, select(images.c.id).where(*where))
-    rows = (
-        await conn.execute(
-            select(images, workspaces.c.name.label("workspace_name"))
-            .join(workspaces, workspaces.c.id == images.c.workspace_id)
-            .where(*where)
-            .order_by(images.c.name)
-            .limit(limit)
-            .offset(offset)
-        )
-    ).all()
+    rows = await images_by_name(conn, where, limit, offset)
     seen: dict[int, list[tuple[VersionView, bool]]] = {row._mapping["id"]: [] for row in rows}
     if seen:
         versions = (

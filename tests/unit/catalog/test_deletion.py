@@ -11,6 +11,7 @@ from sqlalchemy import select
 from dockyard.app.services import Services
 from dockyard.auth import audit
 from dockyard.auth.tables import repositories
+from dockyard.builds.definitions import DefinitionInput
 from dockyard.errors import Forbidden, NotFound, StillHolds
 from dockyard.registry.errors import ManifestUnknown, NameUnknown, PushRefused
 from tests.unit.catalog.factories import WORKSPACE, People, push
@@ -135,3 +136,25 @@ async def test_a_workspace_delete_is_refused_with_what_it_holds_then_forced(
     entry = (await audit.query(services.db, action="workspace.delete"))[0]
     assert entry.detail == {"forced": True, "deleted": held}
     assert entry.actor_name == "ada"
+
+
+async def test_a_build_definition_delete_is_audited_in_the_image_history_and_held_by_its_workspace(
+    services: Services, people: People
+) -> None:
+    assert services.builds is not None
+    definitions = services.builds.definitions
+    await definitions.create(
+        people.developer, WORKSPACE, "tools", DefinitionInput(dockerfile="FROM scratch\n")
+    )
+    await push(services, "lab/tools", "v1")
+    with pytest.raises(StillHolds) as refused:
+        await services.identity.workspaces.delete(people.owner, WORKSPACE)
+    assert refused.value.holdings == ["image lab/tools", "build definition lab/tools"]
+    with pytest.raises(Forbidden):
+        await definitions.delete(people.developer, "lab/tools")
+
+    await definitions.delete(people.maintainer, "lab/tools", "192.0.2.9")
+
+    assert ("build_definition.delete", "lab/tools") in await actions(services)
+    event = (await services.deletions.events(people.reader, "lab/tools"))[0]
+    assert (event.kind, event.actor) == ("build_definition.deleted", "mia")

@@ -115,7 +115,9 @@ def test_an_owner_deletes_a_version_then_the_image_and_gc_reclaims_the_bytes(
         assert "lab/tool" not in oci.catalog().json()["repositories"]
 
     history = owner.call("GET", "/images/lab/tool/events")
-    assert [(e["kind"], e["version"]) for e in history[:3]] == [
+    # (Inspections run in the background and add their events whenever they finish.)
+    told = [(e["kind"], e["version"]) for e in history if e["kind"] != "inspected"]
+    assert told[:3] == [
         ("image.deleted", None),
         ("version.deleted", "v2"),
         ("version.added", "ext"),

@@ -27,7 +27,7 @@ from sqlalchemy import delete, select, update
 
 from dockyard.auth import audit
 from dockyard.auth.facts import workspace_role
-from dockyard.auth.guard import find_workspace, require_user
+from dockyard.auth.guard import find_workspace, require_deleter, require_user
 from dockyard.auth.policy import Subject, role_at_least
 from dockyard.auth.tables import workspaces
 from dockyard.builds import spec as checks
@@ -412,6 +412,7 @@ class BuildDefinitions:
     async def delete(self, actor: Subject, name: str, client_ip: str | None = None) -> None:
         """Delete a definition, its runs and events (maintainers); audited, and recorded in the
         history of the image it builds."""
+        require_deleter(actor)
         async with self.db.write() as conn:
             m, _ = await load(conn, actor, name, NEEDED[DELETE])
             active = (

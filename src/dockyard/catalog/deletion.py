@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from dockyard.auth import audit
+from dockyard.auth.guard import require_deleter
 from dockyard.auth.policy import Subject
 from dockyard.auth.tables import repositories
 from dockyard.catalog.access import DELETER, Access
@@ -68,6 +69,7 @@ class Deletions:
 
     async def _image(self, conn: Connection, actor: Subject, name: str) -> Any:
         """The image's row if the actor may delete it (404 when unseen, 403 without the role)."""
+        require_deleter(actor)
         image_id, _ = await self.catalog.writable(conn, actor, name, DELETER)
         row = (await conn.execute(select(images).where(images.c.id == image_id))).one()
         return row._mapping
@@ -140,6 +142,7 @@ class Deletions:
             await self.delete_image(actor, name, client_ip)
             return
         async with self.db.write() as conn:
+            require_deleter(actor)
             row = (
                 await conn.execute(
                     select(repositories.c.id, repositories.c.workspace_id).where(repositories.c.name == name)

@@ -16,7 +16,14 @@ from sqlalchemy import delete, func, or_, select, update
 from dockyard.auth import audit
 from dockyard.auth.accounts import _name_taken, check_name
 from dockyard.auth.facts import workspace_role, workspace_role_rows
-from dockyard.auth.guard import Workspace, find_workspace, require_role, require_user, workspace_of
+from dockyard.auth.guard import (
+    Workspace,
+    find_workspace,
+    require_deleter,
+    require_role,
+    require_user,
+    workspace_of,
+)
 from dockyard.auth.policy import ROLES, Subject, highest
 from dockyard.auth.tables import (
     memberships,
@@ -203,6 +210,7 @@ class Workspaces:
         it (the registry's bytes once the garbage collector runs); the list is returned and
         audited. Owners and platform admins only, forced or not."""
         async with self.db.write() as conn:
+            require_deleter(actor)
             ws = await find_workspace(conn, name)
             await require_role(conn, actor, ws, "owner")
             if ws.kind == "personal":

@@ -5,6 +5,8 @@ history keep, and that a deleted name is free again."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from sqlalchemy import select
 
@@ -158,3 +160,19 @@ async def test_a_build_definition_delete_is_audited_in_the_image_history_and_hel
     assert ("build_definition.delete", "lab/tools") in await actions(services)
     event = (await services.deletions.events(people.reader, "lab/tools"))[0]
     assert (event.kind, event.actor) == ("build_definition.deleted", "mia")
+
+
+async def test_a_token_without_the_delete_scope_deletes_nothing(services: Services, people: People) -> None:
+    await push(services, "lab/bwa", "v1")
+    api_only = replace(people.owner, scopes=frozenset({"api", "pull", "push"}), token_id=1)
+
+    for attempt in (
+        services.deletions.delete_image(api_only, "lab/bwa"),
+        services.deletions.delete_version(api_only, "lab/bwa", "v1"),
+        services.deletions.delete_repository(api_only, "lab/bwa"),
+        services.identity.workspaces.delete(api_only, WORKSPACE, force=True),
+    ):
+        with pytest.raises(Forbidden, match="the 'delete' scope"):
+            await attempt
+
+    assert (await services.manifests.get("lab/bwa", "v1")).digest

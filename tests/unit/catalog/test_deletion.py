@@ -16,7 +16,8 @@ from dockyard.auth.tables import repositories
 from dockyard.builds.definitions import DefinitionInput
 from dockyard.errors import Forbidden, NotFound, StillHolds
 from dockyard.registry.errors import ManifestUnknown, NameUnknown, PushRefused
-from tests.unit.catalog.factories import WORKSPACE, People, push
+from tests.unit.catalog.factories import WORKSPACE, People, image, push
+from tests.unit.registry.factories import push_manifest
 
 
 async def actions(services: Services) -> list[tuple[str, str]]:
@@ -176,3 +177,21 @@ async def test_a_token_without_the_delete_scope_deletes_nothing(services: Servic
             await attempt
 
     assert (await services.manifests.get("lab/bwa", "v1")).digest
+
+
+async def test_a_repository_without_a_catalog_image_is_deleted_by_a_maintainer(
+    services: Services, people: People
+) -> None:
+    manifest = image()
+    await push_manifest(services, "lab/artifacts", manifest)  # untagged: no catalog image
+    with pytest.raises(NotFound):
+        await services.catalog.get(people.owner, "lab/artifacts")
+
+    await services.deletions.delete_repository(people.maintainer, "lab/artifacts")
+
+    assert "lab/artifacts" not in await repository_names(services)
+    with pytest.raises(ManifestUnknown):
+        await services.manifests.get("lab/artifacts", manifest.digest)
+    assert ("repository.delete", "lab/artifacts") in await actions(services)
+    with pytest.raises(NotFound):
+        await services.deletions.delete_repository(people.maintainer, "lab/artifacts")

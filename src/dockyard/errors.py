@@ -24,3 +24,12 @@ class Conflict(DomainError):
 
 class Invalid(DomainError):
     """Malformed input; the message says what is expected."""
+
+
+class StillHolds(Conflict):
+    """A container (a workspace) cannot go while it holds things; ``holdings`` names each one
+    (``"repository genomics/samtools"``, ``"build definition genomics/tools"``)."""
+
+    def __init__(self, message: str, holdings: list[str]) -> None:
+        super().__init__(message)
+        self.holdings = holdings

@@ -326,9 +326,13 @@ def test_external_images_registered_verified_changed_removed(me: Cli) -> None:
     assert "description: Sequence alignment [tools]" in me.ok("image", "show", samtools)
     assert "verified" in [e["kind"] for e in me.json("image", "events", samtools)]
 
-    me.ok("image", "remove", samtools, "local")
+    assert "nothing was deleted" in me.fails("image", "remove", samtools, "local").stderr
+    me.ok("image", "remove", samtools, "local", "--yes")
     assert [v["version"] for v in me.json("image", "show", samtools)["versions"]] == ["1.19--h50ea8bc_0"]
-    assert "no version" in me.fails("image", "remove", samtools, "local").stderr
+    assert "no version" in me.fails("version", "delete", samtools, "local", "--yes").stderr
+    assert "Deleted image" in me.ok("image", "delete", samtools, stdin="y\n")
+    assert "not found" in me.fails("image", "show", samtools).stderr
+    assert me.json("image", "events", samtools)[0]["kind"] == "image.deleted"
 
 
 def test_upstream_credentials_set_list_remove(me: Cli) -> None:

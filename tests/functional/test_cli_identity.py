@@ -306,14 +306,19 @@ def test_workspace_members_teams_robots(admin: Cli, cli: CliFactory, token_regis
     assert "only admins" in owner.fails("audit")
     assert "error:" in developer.fails("audit", "--workspace", ws)
 
-    # An empty workspace can go; one with repositories cannot.
-    assert "repositories" in owner.fails("workspace", "delete", ws)
+    # An empty workspace can go; one with repositories cannot, unless forced; nothing goes
+    # without a yes.
+    refused = owner.fails("workspace", "delete", ws, "--yes")
+    assert f"repository {ws}/app" in refused or f"image {ws}/app" in refused
+    assert "force" in refused
+    assert "nothing was deleted" in owner.fails("workspace", "delete", ws, "--force")
+    assert "error:" in developer.fails("workspace", "delete", ws, "--force", "--yes")
     spare = unique("spare")
     assert "public" in owner.ok("workspace", "create", spare, "--public-default")
     owner.ok("workspace", "set", spare, "--default-visibility", "private", "--description", "later")
     shown = owner.json("workspace", "show", spare)
     assert (shown["default_visibility"], shown["description"]) == ("private", "later")
-    owner.ok("workspace", "delete", spare)
+    owner.ok("workspace", "delete", spare, stdin="y\n")
     assert "not found" in owner.fails("workspace", "show", spare)
 
 

@@ -41,6 +41,7 @@ def build_api(services: Services) -> FastAPI:
         services.usage,
         services.credentials,
         services.settings.public_url,
+        services.deletions,
     )
     return create_api(
         services.identity,

@@ -30,11 +30,12 @@ from dockyard.auth.token_server import TokenServer
 from dockyard.auth.tokens import Tokens
 from dockyard.builds import runs
 from dockyard.builds.buildah import BuildahBuilder
-from dockyard.builds.definitions import BuildDefinitions
+from dockyard.builds.definitions import BuildDefinitions, definition_holdings
 from dockyard.builds.logins import FixedLogins, InternalLogins, UserTokenLogins
 from dockyard.builds.service import JOB_KIND, BuildLimits, BuildService
 from dockyard.catalog.admission import PushPolicy
 from dockyard.catalog.content import RegistryContent
+from dockyard.catalog.deletion import Deletions, workspace_holdings
 from dockyard.catalog.inspections import INSPECTION_GATE_ENV, Inspections, file_gate
 from dockyard.catalog.measure import MeasureLimits
 from dockyard.catalog.service import Catalog
@@ -87,6 +88,7 @@ class Services:
     identity: Identity
     authorizer: Authorizer  # who may do what on /v2
     catalog: Catalog
+    deletions: Deletions
     usage: Usage  # storage counted for quotas and the catalog's usage reports
     catalog_sync: CatalogSync
     tools: Tools  # the catalog's tool images, for the GA4GH TRS endpoint
@@ -159,6 +161,15 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
         run_dir=run_dir_for(settings.data_dir),
     )
     builds = build_builds(settings, db, storage, jobs, identity, credentials, outbound)
+
+    async def forget_repositories(held: list[str]) -> None:  # a forced workspace deletion
+        for line in held:
+            kind, _, name = line.partition(" ")
+            if kind in ("image", "repository"):
+                await generations.changed(name)
+
+    identity.workspaces.holdings_from(workspace_holdings, forget_repositories)
+    identity.workspaces.holdings_from(definition_holdings)
     return Services(
         settings=settings,
         db=db,
@@ -173,6 +184,7 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
         identity=identity,
         authorizer=build_authorizer(settings, identity),
         catalog=catalog,
+        deletions=Deletions(db, catalog, generations),
         usage=usage,
         catalog_sync=sync,
         tools=Tools(db),

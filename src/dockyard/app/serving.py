@@ -90,7 +90,7 @@ def sendfile_step(out_fd: int, in_fd: int, offset: int, count: int) -> int:
     return sent
 
 
-async def _writable(loop: asyncio.AbstractEventLoop, fd: int) -> None:
+async def writable(loop: asyncio.AbstractEventLoop, fd: int) -> None:
     ready = loop.create_future()
 
     def wake() -> None:
@@ -115,7 +115,7 @@ async def send_file(
             sent = await loop.run_in_executor(_threads(), sendfile_step, out_fd, in_fd, offset, end - offset)
             if sent == 0:
                 try:
-                    await _writable(loop, out_fd)
+                    await writable(loop, out_fd)
                 except TimeoutError:
                     raise ConnectionError("the client stopped reading") from None
             offset += sent

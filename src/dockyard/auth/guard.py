@@ -13,7 +13,7 @@ from sqlalchemy import Row, select
 
 from dockyard.auth.errors import AuthenticationFailed
 from dockyard.auth.facts import workspace_role
-from dockyard.auth.policy import Subject, role_at_least
+from dockyard.auth.policy import DELETE, Subject, role_at_least
 from dockyard.auth.tables import workspaces
 from dockyard.db.engine import Connection
 from dockyard.errors import Forbidden, NotFound
@@ -58,6 +58,14 @@ def require_user(actor: Subject) -> None:
         raise Forbidden("robot accounts may only pull and push")
     if not actor.may_use_api():
         raise Forbidden("this token is limited to the registry; create one with the 'api' scope")
+
+
+def require_deleter(actor: Subject) -> None:
+    """A deletion through the API needs what a /v2 delete needs: a signed-in user whose token,
+    if it has scopes, has the 'delete' scope (as well as 'api')."""
+    require_user(actor)
+    if actor.scopes is not None and DELETE not in actor.scopes:
+        raise Forbidden("this token may not delete; create one with the 'delete' scope")
 
 
 async def require_role(conn: Connection, actor: Subject, workspace: Workspace, needed: str) -> str:

@@ -25,8 +25,9 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 
+from dockyard.auth import audit
 from dockyard.auth.facts import workspace_role
-from dockyard.auth.guard import find_workspace, require_user
+from dockyard.auth.guard import find_workspace, require_deleter, require_user
 from dockyard.auth.policy import Subject, role_at_least
 from dockyard.auth.tables import workspaces
 from dockyard.builds import spec as checks
@@ -47,6 +48,7 @@ from dockyard.builds.spec import (
 )
 from dockyard.builds.tables import build_definitions, build_events, build_runs
 from dockyard.builds.views import BuildEvent, DefinitionView, recipe_of
+from dockyard.catalog.service import record_event as record_image_event
 from dockyard.catalog.tables import images
 from dockyard.db.engine import Connection, Database
 from dockyard.errors import Conflict, Forbidden, Invalid, NotFound
@@ -412,7 +414,10 @@ class BuildDefinitions:
             )
         return [BuildEvent(r["id"], r["at"], r["actor"], r["kind"], json.loads(r["detail"])) for r in rows]
 
-    async def delete(self, actor: Subject, name: str) -> None:
+    async def delete(self, actor: Subject, name: str, client_ip: str | None = None) -> None:
+        """Delete a definition, its runs and events (maintainers); audited, and recorded in the
+        history of the image it builds."""
+        require_deleter(actor)
         async with self.db.write() as conn:
             m, _ = await load(conn, actor, name, NEEDED[DELETE])
             active = (
@@ -433,6 +438,30 @@ class BuildDefinitions:
             await conn.execute(
                 delete(build_definitions).where(build_definitions.c.id == m["id"])
             )  # runs, events too
+            await audit.record(
+                conn,
+                actor,
+                "build_definition.delete",
+                workspace_id=m["workspace_id"],
+                target=name,
+                client_ip=client_ip,
+                detail={"runs": len(run_ids)},
+            )
+            image = (await conn.execute(select(images.c.id).where(images.c.name == name))).first()
+            if image is not None:
+                await record_image_event(
+                    conn, image[0], actor.name, "build_definition.deleted", runs=len(run_ids)
+                )
         for path in [f"builds/contexts/{m['id']}", *(f"builds/logs/{run_id}.log" for run_id in run_ids)]:
             with contextlib.suppress(PathNotFound):
                 await self.storage.delete(path)
+
+
+async def definition_holdings(conn: Connection, workspace_id: int) -> list[str]:
+    """The workspace's build definitions, one line each (what a workspace deletion lists)."""
+    rows = await conn.execute(
+        select(build_definitions.c.name)
+        .where(build_definitions.c.workspace_id == workspace_id)
+        .order_by(build_definitions.c.name)
+    )
+    return [f"build definition {row[0]}" for row in rows]

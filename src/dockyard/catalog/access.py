@@ -21,6 +21,8 @@ from dockyard.auth.policy import PULL, Subject, decide, role_at_least
 from dockyard.db.engine import Connection
 from dockyard.errors import Forbidden
 
+DELETER = "maintainer"  # the least workspace role that may delete versions and images (.deletion)
+
 
 class Access:
     """Caches decisions for one request (listing many versions asks the same questions)."""
@@ -56,6 +58,10 @@ class Access:
             return True
         role = await self.role(workspace_id)
         return role_at_least(role, "maintainer" if access == "private" else "reader")
+
+    async def may_delete(self, workspace_id: int) -> bool:
+        """Whether the subject may delete the workspace's images and versions (the UI asks)."""
+        return self.subject.is_admin or role_at_least(await self.role(workspace_id), DELETER)
 
     async def require(self, workspace_id: int, workspace: str, needed: str) -> None:
         require_user(self.subject)

@@ -39,6 +39,7 @@ from sqlalchemy.sql.elements import UnaryExpression
 
 from dockyard.auth.policy import Subject
 from dockyard.auth.tables import workspaces
+from dockyard.catalog.access import Access
 from dockyard.catalog.tables import image_versions, images
 from dockyard.catalog.views import ImageView, VersionView, source_of, version_view
 from dockyard.catalog.visibility import image_member, version_visible
@@ -228,6 +229,7 @@ async def search_images(
         for version in versions:
             m = version._mapping
             seen[m["image_id"]].append((version_view(m["image_name"], version), bool(m["matches"])))
+    access = Access(conn, subject)  # one role question per workspace on the page
     items = []
     for row in rows:
         m = row._mapping
@@ -245,6 +247,7 @@ async def search_images(
                 built_at=m["built_at"],
                 built_by=m["built_by"],
                 versions=listed,
+                may_delete=await access.may_delete(m["workspace_id"]),
             )
         )
     return Page(items, total, limit, offset)

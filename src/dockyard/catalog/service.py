@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 
 from dockyard.auth.guard import find_workspace
 from dockyard.auth.policy import Subject
@@ -120,7 +120,7 @@ class Catalog:
 
     # --- reading ------------------------------------------------------------------
 
-    async def _image_row(self, conn: Connection, name: str) -> Any:
+    async def image_row(self, conn: Connection, name: str) -> Any:
         row = (
             await conn.execute(
                 select(images, workspaces.c.name.label("workspace_name"))
@@ -157,11 +157,12 @@ class Catalog:
             built_at=m["built_at"],
             built_by=m["built_by"],
             versions=seen,
+            may_delete=await access.may_delete(m["workspace_id"]),
         )
 
     async def get(self, actor: Subject, name: str) -> ImageView:
         async with self.db.read() as conn:
-            row = await self._image_row(conn, name)
+            row = await self.image_row(conn, name)
             view = None if row is None else await self._view(conn, Access(conn, actor), row)
         if view is None:
             raise NotFound(f"image {name!r} not found")
@@ -236,7 +237,7 @@ class Catalog:
     async def events(self, actor: Subject, name: str, limit: int = 200) -> list[ImageEvent]:
         await self.get(actor, name)  # visibility check
         async with self.db.read() as conn:
-            row = await self._image_row(conn, name)
+            row = await self.image_row(conn, name)
             rows = (
                 (
                     await conn.execute(
@@ -288,7 +289,7 @@ class Catalog:
             ws = await find_workspace(conn, workspace)
             access = Access(conn, actor)
             await access.require(ws.id, workspace, "developer")
-            row = await self._image_row(conn, full)
+            row = await self.image_row(conn, full)
             if row is not None and new_image:
                 raise Conflict(
                     f"an image named {full!r} already exists; image names are unique across Dockyard. "
@@ -348,9 +349,9 @@ class Catalog:
 
     # --- changes ------------------------------------------------------------------
 
-    async def _writable(self, conn: Connection, actor: Subject, name: str, needed: str) -> tuple[int, int]:
+    async def writable(self, conn: Connection, actor: Subject, name: str, needed: str) -> tuple[int, int]:
         """(image id, workspace id) if the actor may see the image and has ``needed``."""
-        row = await self._image_row(conn, name)
+        row = await self.image_row(conn, name)
         access = Access(conn, actor)
         if row is None or await self._view(conn, access, row) is None:
             raise NotFound(f"image {name!r} not found")
@@ -360,7 +361,7 @@ class Catalog:
 
     async def update_image(self, actor: Subject, name: str, description: str) -> ImageView:
         async with self.db.write() as conn:
-            image_id, _ = await self._writable(conn, actor, name, "developer")
+            image_id, _ = await self.writable(conn, actor, name, "developer")
             before = (
                 await conn.execute(select(images.c.description).where(images.c.id == image_id))
             ).scalar()
@@ -394,7 +395,7 @@ class Catalog:
         if settings.cluster_compatibility is not None:
             values["cluster_compatibility"] = json.dumps(settings.cluster_compatibility)
         async with self.db.write() as conn:
-            image_id, workspace_id = await self._writable(conn, actor, name, "developer")
+            image_id, workspace_id = await self.writable(conn, actor, name, "developer")
             row = (
                 await conn.execute(
                     select(image_versions).where(
@@ -432,27 +433,6 @@ class Catalog:
         # The version as changed, even when the change hides it from the actor (a developer
         # making it private): the change was theirs to make, and it was made.
         return version_view(name, changed)
-
-    async def delete_external_version(self, actor: Subject, name: str, version: str) -> None:
-        async with self.db.write() as conn:
-            image_id, _ = await self._writable(conn, actor, name, "maintainer")
-            row = (
-                await conn.execute(
-                    select(image_versions.c.source).where(
-                        image_versions.c.image_id == image_id, image_versions.c.version == version
-                    )
-                )
-            ).first()
-            if row is None:
-                raise NotFound(f"image {name!r} has no version {version!r}")
-            if row[0] != EXTERNAL:
-                raise Conflict("internal versions are deleted in the registry (delete the tag)")
-            await conn.execute(
-                delete(image_versions).where(
-                    image_versions.c.image_id == image_id, image_versions.c.version == version
-                )
-            )
-            await record_event(conn, image_id, actor_name(actor), "version.deleted", version)
 
     # --- policies -----------------------------------------------------------------
 

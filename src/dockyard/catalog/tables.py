@@ -104,3 +104,20 @@ catalog_policies = Table(
     Column("workspace_id", Integer, ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True),
     Column("require_amd64", Boolean, nullable=False, server_default=false()),
 )
+
+
+# What a deleted image was: who deleted it, when, its versions and its history up to then, so
+# that its history outlives it (and is shown again should the name be reused). Rows go with
+# their workspace; the audit log keeps the deletion beyond that.
+image_deletions = Table(
+    "image_deletions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("workspace_id", Integer, ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    Column("image_name", String(255), nullable=False),
+    Column("at", Float, nullable=False),
+    Column("actor", String(140), nullable=False, server_default=""),
+    Column("detail", Text, nullable=False, server_default="{}"),  # JSON: versions, tags
+    Column("history", Text, nullable=False, server_default="[]"),  # JSON list of image events
+    Index("ix_image_deletions_name", "image_name", "id"),
+)

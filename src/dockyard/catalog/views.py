@@ -79,6 +79,7 @@ class ImageView:
     built_at: float | None
     built_by: str | None
     versions: list[VersionView]
+    may_delete: bool = False  # the caller may delete the image and its versions (the UI asks)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""``dockyard image add``, ``add-version``, ``set``, ``describe``, ``remove`` and ``verify``:
+"""``dockyard image add``, ``add-version``, ``set``, ``describe`` and ``verify``:
 registering external images and changing versions (attached to ``dockyard image``)."""
 
 from __future__ import annotations
@@ -146,13 +146,6 @@ def describe(
     output.say(f"{found['name']}: description set.")
 
 
-def remove(name: Image, version: Version) -> None:
-    """Remove an external version (maintainers); internal ones go when their tag is deleted."""
-    with connect() as api:
-        api.delete(version_path(name, version))
-    output.say(f"Removed {name}:{version}.")
-
-
 def verify(name: Image, version: Version, json: output.JsonFlag = False) -> None:
     """Check an external version against its registry now; exits 1 when it is unreachable."""
     with connect() as api:
@@ -180,7 +173,6 @@ def attach(image_app: typer.Typer) -> None:
         ("add-version", add_version),
         ("set", update_version),
         ("describe", describe),
-        ("remove", remove),
         ("verify", verify),
     ):
         image_app.command(name)(command)

@@ -15,12 +15,12 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from dockyard import __version__
 from dockyard.cli import (
     access,
     builds,
     catalog_admin,
     client,
+    deletes,
     images,
     output,
     repos,
@@ -35,6 +35,7 @@ from dockyard.cli.errors import CliError
 app = typer.Typer(help="Dockyard: a container image platform for research computing.", no_args_is_help=True)
 for module in (session, users, workspaces, robots, repos, access, images, catalog_admin, builds, server):
     module.register(app)
+deletes.register(app, images.image_app, workspaces.workspace_app, repos.repo_app, builds.build_app)
 console = Console(stderr=True)
 
 
@@ -51,11 +52,6 @@ def _global_options(
     ] = None,
 ) -> None:
     client.use_server(server)
-
-
-@app.command(help="Print the version.")
-def version() -> None:
-    typer.echo(__version__)
 
 
 def main() -> None:

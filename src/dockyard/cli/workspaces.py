@@ -104,14 +104,6 @@ def update(
     output.say(f"Workspace {ws['name']}: new repositories are {ws['default_visibility']}.")
 
 
-@workspace_app.command("delete")
-def delete(name: Ws) -> None:
-    """Delete an empty workspace (owners)."""
-    with connect() as api:
-        api.delete(f"/workspaces/{seg(name)}")
-    output.say(f"Deleted workspace {name}.")
-
-
 # --- members ----------------------------------------------------------------------------
 
 

@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
 from dockyard.auth.errors import AuthenticationFailed, InsufficientScope, Throttled
-from dockyard.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from dockyard.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, StillHolds
 from dockyard.oci.errors import InvalidDigest, InvalidManifest, InvalidMediaType, InvalidName, InvalidTag
 from dockyard.registry.errors import (
     BlobBeingCollected,
@@ -43,6 +43,7 @@ PROBLEMS: dict[type[Exception], tuple[int, str, str]] = {
     InsufficientScope: (403, "forbidden", "Not allowed"),
     NotFound: (404, "not-found", "Not found"),
     Conflict: (409, "conflict", "Conflict"),
+    StillHolds: (409, "still-holds", "Still holds content"),
     Invalid: (422, "invalid", "Invalid request"),
     # The registry's refusals (an archive's image pushed into it), named after the spec's codes.
     NameUnknown: (404, "name-unknown", "repository name not known to registry"),
@@ -87,7 +88,8 @@ def domain_problem(exc: DomainError, *, challenge: bool = True) -> Response:
         headers["Retry-After"] = str(int(exc.retry_after) + 1)
     if isinstance(exc, AuthenticationFailed) and challenge:
         headers["WWW-Authenticate"] = 'Basic realm="dockyard"'
-    return problem(status, slug, title, str(exc), headers)
+    extra = {"holds": exc.holdings} if isinstance(exc, StillHolds) else {}
+    return problem(status, slug, title, str(exc), headers, **extra)
 
 
 def storage_problem(exc: InsufficientStorage) -> Response:

@@ -8,6 +8,7 @@ delete an empty workspace. Admins may do everything.
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from sqlalchemy import delete, func, or_, select, update
@@ -15,7 +16,14 @@ from sqlalchemy import delete, func, or_, select, update
 from dockyard.auth import audit
 from dockyard.auth.accounts import _name_taken, check_name
 from dockyard.auth.facts import workspace_role, workspace_role_rows
-from dockyard.auth.guard import Workspace, find_workspace, require_role, require_user, workspace_of
+from dockyard.auth.guard import (
+    Workspace,
+    find_workspace,
+    require_deleter,
+    require_role,
+    require_user,
+    workspace_of,
+)
 from dockyard.auth.policy import ROLES, Subject, highest
 from dockyard.auth.tables import (
     memberships,
@@ -27,7 +35,7 @@ from dockyard.auth.tables import (
     workspaces,
 )
 from dockyard.db.engine import Connection, Database
-from dockyard.errors import Conflict, Invalid, NotFound
+from dockyard.errors import Conflict, Invalid, NotFound, StillHolds
 
 VISIBILITIES = ("private", "public")
 
@@ -58,9 +66,35 @@ class Team:
     permissions: list[tuple[str | None, str]]  # (repository or None for the workspace, role)
 
 
+# What a feature above this package still keeps in a workspace, one line each (wired by app).
+Holdings = Callable[[Connection, int], Awaitable[list[str]]]
+
+
 class Workspaces:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._holdings: list[Holdings] = []
+        self._after_delete: list[Callable[[list[str]], Awaitable[None]]] = []
+
+    def holdings_from(
+        self, holdings: Holdings, after_delete: Callable[[list[str]], Awaitable[None]] | None = None
+    ) -> None:
+        """Also count what ``holdings`` lists before a workspace may be deleted; once a forced
+        deletion committed, ``after_delete`` hears what went (to invalidate caches)."""
+        self._holdings.append(holdings)
+        if after_delete is not None:
+            self._after_delete.append(after_delete)
+
+    async def _held(self, conn: Connection, workspace_id: int) -> list[str]:
+        held: list[str] = []
+        for holdings in self._holdings:
+            held += await holdings(conn, workspace_id)
+        if not self._holdings:  # no feature wired (unit tests): the registry's repositories
+            rows = await conn.execute(
+                select(repositories.c.name).where(repositories.c.workspace_id == workspace_id)
+            )
+            held = [f"repository {row[0]}" for row in rows]
+        return held
 
     async def create(
         self,
@@ -168,21 +202,39 @@ class Workspaces:
                 )
             return await find_workspace(conn, name)
 
-    async def delete(self, actor: Subject, name: str, client_ip: str | None = None) -> None:
+    async def delete(
+        self, actor: Subject, name: str, client_ip: str | None = None, *, force: bool = False
+    ) -> list[str]:
+        """Delete an organisation. While it holds anything (images, repositories, build
+        definitions) it is refused with the list, unless ``force``d: then everything goes with
+        it (the registry's bytes once the garbage collector runs); the list is returned and
+        audited. Owners and platform admins only, forced or not."""
         async with self.db.write() as conn:
+            require_deleter(actor)
             ws = await find_workspace(conn, name)
             await require_role(conn, actor, ws, "owner")
             if ws.kind == "personal":
                 raise Conflict("a personal workspace goes with its user; it cannot be deleted on its own")
-            count = (
-                await conn.execute(select(func.count()).where(repositories.c.workspace_id == ws.id))
-            ).scalar_one()
-            if count:
-                raise Conflict(f"workspace {name!r} still holds {count} repositories; delete them first")
+            held = await self._held(conn, ws.id)
+            if held and not force:
+                raise StillHolds(
+                    f"workspace {name!r} still holds {len(held)} item(s): {', '.join(held[:20])}"
+                    f"{' ...' if len(held) > 20 else ''}; delete them first, or force the deletion",
+                    held,
+                )
             await conn.execute(delete(workspaces).where(workspaces.c.id == ws.id))
             await audit.record(
-                conn, actor, "workspace.delete", workspace_id=ws.id, target=name, client_ip=client_ip
+                conn,
+                actor,
+                "workspace.delete",
+                workspace_id=ws.id,
+                target=name,
+                client_ip=client_ip,
+                detail={"forced": True, "deleted": held} if held else {},
             )
+        for after in self._after_delete:
+            await after(held)
+        return held
 
     # --- members ------------------------------------------------------------------
 

@@ -143,7 +143,7 @@ async def test_a_personal_workspace_gets_no_members(env: Env) -> None:
 
 async def test_a_workspace_with_repositories_cannot_be_deleted(env: Env) -> None:
     people = await lab(env)
-    with pytest.raises(Conflict, match="workspace 'lab' still holds 2 repositories; delete them first"):
+    with pytest.raises(Conflict, match="workspace 'lab' still holds 2 item"):
         await env.workspaces.delete(people.owner, "lab")
     await env.workspaces.create(people.owner, "empty")
     with pytest.raises(Forbidden, match="this needs the owner role"):

@@ -80,7 +80,7 @@ async def test_a_member_sees_an_image_whose_versions_are_all_gone(services: Serv
     await services.catalog.register_external(
         people.owner, WORKSPACE, "alpine:3", settings=VersionSettings(access="public")
     )
-    await services.catalog.delete_external_version(people.maintainer, "lab/alpine", "3")
+    await services.deletions.delete_version(people.maintainer, "lab/alpine", "3")
 
     assert (await services.catalog.get(people.reader, "lab/alpine")).versions == []
     assert (await services.catalog.get(people.admin, "lab/alpine")).versions == []
@@ -99,6 +99,6 @@ async def test_someone_who_may_not_see_an_image_may_not_change_it(services: Serv
         with pytest.raises(NotFound, match=f"image '{name}' not found"):
             await services.catalog.update_version(people.outsider, name, "3", VersionSettings(kind="bench"))
         with pytest.raises(NotFound, match=f"image '{name}' not found"):
-            await services.catalog.delete_external_version(people.outsider, name, "3")
+            await services.deletions.delete_version(people.outsider, name, "3")
 
     assert (await services.catalog.version(people.owner, "lab/alpine", "3")).kind == "tool"

@@ -14,6 +14,7 @@ from dockyard.auth.errors import AuthenticationFailed
 from dockyard.catalog.service import VersionSettings
 from dockyard.catalog.views import UpstreamInfo
 from dockyard.errors import Conflict, Forbidden, Invalid, NotFound
+from dockyard.registry.errors import ManifestUnknown
 from tests.unit.catalog.factories import WORKSPACE, People, event_kinds, push
 
 SAMTOOLS = "quay.io/biocontainers/samtools:1.19--h50ea8bc_0"
@@ -328,23 +329,26 @@ async def test_a_maintainer_deletes_an_external_version(services: Services, peop
     await services.catalog.register_external(people.developer, WORKSPACE, "alpine:3")
     await services.catalog.register_external(people.developer, WORKSPACE, "alpine:4", new_image=False)
     with pytest.raises(Forbidden, match="this needs the maintainer role"):
-        await services.catalog.delete_external_version(people.developer, "lab/alpine", "3")
+        await services.deletions.delete_version(people.developer, "lab/alpine", "3")
 
-    await services.catalog.delete_external_version(people.maintainer, "lab/alpine", "3")
+    await services.deletions.delete_version(people.maintainer, "lab/alpine", "3")
 
     assert [v.version for v in (await services.catalog.get(people.reader, "lab/alpine")).versions] == ["4"]
     assert (await event_kinds(services, "lab/alpine"))[-1] == ("version.deleted", "3")
     with pytest.raises(NotFound, match="has no version '3'"):
-        await services.catalog.delete_external_version(people.maintainer, "lab/alpine", "3")
+        await services.deletions.delete_version(people.maintainer, "lab/alpine", "3")
 
 
-async def test_internal_versions_are_deleted_in_the_registry(services: Services, people: People) -> None:
+async def test_an_internal_version_is_deleted_with_its_tag(services: Services, people: People) -> None:
     await push(services, "lab/bwa", "v1")
+    await push(services, "lab/bwa", "v2")
 
-    with pytest.raises(Conflict, match="internal versions are deleted in the registry"):
-        await services.catalog.delete_external_version(people.owner, "lab/bwa", "v1")
+    await services.deletions.delete_version(people.maintainer, "lab/bwa", "v1")
 
-    assert [v.version for v in (await services.catalog.get(people.owner, "lab/bwa")).versions] == ["v1"]
+    assert [v.version for v in (await services.catalog.get(people.owner, "lab/bwa")).versions] == ["v2"]
+    with pytest.raises(ManifestUnknown):
+        await services.manifests.get("lab/bwa", "v1")
+    assert (await services.manifests.get("lab/bwa", "v2")).digest
 
 
 async def test_the_history_lists_newest_first_to_those_who_see_the_image(

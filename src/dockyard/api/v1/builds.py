@@ -34,7 +34,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 from starlette.responses import Response, StreamingResponse
 
-from dockyard.api.deps import Caller
+from dockyard.api.deps import Caller, ClientIp
 from dockyard.api.v1.inputs import ByteOffset, Document, IdPath, Name, Text
 from dockyard.auth.policy import Subject
 from dockyard.builds.definitions import DefinitionChanges, DefinitionInput
@@ -373,8 +373,8 @@ async def update(name: Text, body: Changes, services: Services, actor: Caller) -
 @router.delete(
     "/builds/{name:path}", status_code=204, summary="Delete a definition and its builds (maintainers)"
 )
-async def delete(name: Text, services: Services, actor: Caller) -> None:
-    await services.definitions.delete(actor, name)
+async def delete(name: Text, services: Services, actor: Caller, ip: ClientIp) -> None:
+    await services.definitions.delete(actor, name, ip)
 
 
 @router.get("/builds/{name:path}", summary="One definition, with its status")

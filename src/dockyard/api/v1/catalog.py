@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from dockyard.api.deps import Caller, ClientIp
 from dockyard.api.v1.inputs import Name, Names, Offset, Text
+from dockyard.catalog.deletion import Deletions
 from dockyard.catalog.queries import VersionPage
 from dockyard.catalog.service import Catalog, Page, VersionSettings
 from dockyard.catalog.usage import ImageUsage, Usage, WorkspaceUsage
@@ -29,6 +30,7 @@ class CatalogServices:
     usage: Usage
     credentials: CredentialStore
     public_url: str
+    deletions: Deletions
 
 
 def catalog_services(request: Request) -> CatalogServices:
@@ -237,6 +239,21 @@ async def delete_credentials(
     await services.credentials.remove(actor, workspace, registry, ip)
 
 
+@router.delete(
+    "/repository",
+    status_code=204,
+    tags=["repositories"],
+    summary="Delete a repository: its catalog image with it, if it has one (maintainers)",
+)
+async def delete_repository(
+    services: Services,
+    actor: Caller,
+    ip: ClientIp,
+    name: Annotated[Text, Query(description="The repository, like 'genomics/samtools'.")],
+) -> None:
+    await services.deletions.delete_repository(actor, name, ip)
+
+
 # Image names contain '/', so the routes below take the name as a path and are declared
 # from the most specific to the least.
 
@@ -268,10 +285,14 @@ async def update_version(
 
 
 @router.delete(
-    "/images/{name:path}/versions/{version}", status_code=204, summary="Delete an external version"
+    "/images/{name:path}/versions/{version}",
+    status_code=204,
+    summary="Delete a version (maintainers): an external one, or an internal one with its tag",
 )
-async def delete_version(name: Text, version: Name, services: Services, actor: Caller) -> None:
-    await services.catalog.delete_external_version(actor, name, version)
+async def delete_version(name: Text, version: Name, services: Services, actor: Caller, ip: ClientIp) -> None:
+    """An internal version's tag goes from the registry at once (its manifest and bytes once
+    the garbage collector finds them unreferenced). Audited and recorded in the history."""
+    await services.deletions.delete_version(actor, name, version, ip)
 
 
 @router.post("/images/{name:path}/versions", status_code=201, summary="Add an external version (developers)")
@@ -289,9 +310,11 @@ async def add_version(name: Text, body: ExternalVersion, services: Services, act
     return await _policy_check(services, actor, created, new_image=False)
 
 
-@router.get("/images/{name:path}/events", summary="The image's history")
+@router.get("/images/{name:path}/events", summary="The image's history (also of a deleted image)")
 async def events(name: Text, services: Services, actor: Caller) -> list[ImageEvent]:
-    return await services.catalog.events(actor, name)
+    """Newest first. A deletion shows as ``image.deleted`` (with the versions that went),
+    followed by the history the image had; the workspace's readers still see it after."""
+    return await services.deletions.events(actor, name)
 
 
 @router.get("/images/{name:path}/usage", summary="Bytes stored for the image and each internal version")
@@ -307,3 +330,15 @@ async def get_image(name: Text, services: Services, actor: Caller) -> ImageView:
 @router.patch("/images/{name:path}", summary="Change an image's description (developers)")
 async def update_image(name: Text, body: ImageChange, services: Services, actor: Caller) -> ImageView:
     return await services.catalog.update_image(actor, name, body.description)
+
+
+@router.delete(
+    "/images/{name:path}",
+    status_code=204,
+    summary="Delete an image: every version, internal or external, its tags and repository (maintainers)",
+)
+async def delete_image(name: Text, services: Services, actor: Caller, ip: ClientIp) -> None:
+    """Its name is free again afterwards; /v2 answers NAME_UNKNOWN for the repository at once,
+    and the garbage collector reclaims the bytes no other repository uses. Audited, and the
+    history stays readable (GET .../events)."""
+    await services.deletions.delete_image(actor, name, ip)

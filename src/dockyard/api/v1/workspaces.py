@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from dockyard.api.deps import Caller, ClientIp, Services
@@ -89,9 +90,25 @@ async def update_workspace(
     return _view(ws, role)
 
 
-@router.delete("/workspaces/{name}", status_code=204, summary="Delete an empty workspace (owners)")
-async def delete_workspace(name: Name, services: Services, actor: Caller, ip: ClientIp) -> None:
-    await services.workspaces.delete(actor, name, ip)
+@router.delete(
+    "/workspaces/{name}",
+    status_code=204,
+    summary="Delete a workspace (owners and admins); refused with what it holds unless forced",
+    responses={409: {"description": "It still holds content: the problem's ``holds`` lists it."}},
+)
+async def delete_workspace(
+    name: Name,
+    services: Services,
+    actor: Caller,
+    ip: ClientIp,
+    force: Annotated[
+        bool, Query(description="Delete everything it holds too (images, repositories, build definitions).")
+    ] = False,
+) -> None:
+    """Refused (409, problem type ``still-holds`` with a ``holds`` list) while the workspace
+    holds images, repositories or build definitions; ``force=true`` deletes them with it (the
+    registry's bytes once the garbage collector runs). Audited with what went."""
+    await services.workspaces.delete(actor, name, ip, force=force)
 
 
 @router.get("/workspaces/{name}/members", summary="Members (members)")

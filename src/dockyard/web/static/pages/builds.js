@@ -36,7 +36,7 @@ function lastBuild(d) {
   return `Last build ${run.status} ${ago(run.finished_at || run.queued_at)}`;
 }
 
-function ConfirmDelete({ definition, onClose, onDeleted }) {
+export function ConfirmDelete({ definition, onClose, onDeleted }) {
   const [remove, busy, error] = useAction(async () => {
     await del(`/builds/${imagePath(definition.name)}`);
     onDeleted();

@@ -11,7 +11,7 @@ import { Icon } from "../lib/icons.js";
 import { Link, navigate } from "../lib/router.js";
 import { when } from "../lib/format.js";
 import { Button, Empty, ErrorNote, Field, Spinner, useAction, useLoad } from "../components/ui.js";
-import { BuildStatus, STARTER, shortName } from "./builds.js";
+import { BuildStatus, ConfirmDelete, STARTER, shortName } from "./builds.js";
 import { CodeEditor } from "./editor_code.js";
 import { ContextFiles } from "./editor_files.js";
 import { BuildHistory, CurrentBuild } from "./editor_log.js";
@@ -95,6 +95,7 @@ export function EditorPage({ name }) {
   const [form, setForm] = useState(null);
   const [tick, setTick] = useState(0); // reloads the changes and the history
   const [saved, setSaved] = useState(false);
+  const [deleting, setDeleting] = useState(false);
   const refresh = async () => {
     try {
       setDefinition(await get(`/builds/${imagePath(name)}`));
@@ -166,6 +167,7 @@ export function EditorPage({ name }) {
             aria-describedby="save-state" onClick=${() => save()}>Save</${Button}>
           <${Button} kind="primary" icon="play" class="btn btn-primary btn-caps" busy=${starting} disabled=${Boolean(buildRefusal)}
             aria-describedby=${buildRefusal ? "build-reason" : undefined} onClick=${() => build()}>Build</${Button}>
+          ${!d.refused.delete && html`<${Button} kind="danger" icon="trash" onClick=${() => setDeleting(true)}>Delete</${Button}>`}
         </div>
         <p class="reason" id="save-state" role="status">${editRefusal ? `Save: ${editRefusal}` : dirty ? "Unsaved changes" : saved ? "Saved" : "No unsaved changes"}</p>
         ${buildRefusal && html`<p class="reason" id="build-reason">Build: ${buildRefusal}</p>`}
@@ -173,6 +175,7 @@ export function EditorPage({ name }) {
     </header>
     <${ErrorNote} error=${Object.keys(fields).length ? null : saveError} />
     <${ErrorNote} error=${buildError} />
+    ${deleting && html`<${ConfirmDelete} definition=${d} onClose=${() => setDeleting(false)} onDeleted=${() => navigate("/builds")} />`}
     <div class="editor-grid">
       <section class="card" aria-labelledby="details-title">
         <h2 id="details-title">Details</h2>

@@ -4,7 +4,7 @@ import { useState } from "preact/hooks";
 import { ApiError, del, get, imagePath, post } from "../lib/api.js";
 import { html } from "../lib/html.js";
 import { Icon } from "../lib/icons.js";
-import { Link } from "../lib/router.js";
+import { Link, navigate } from "../lib/router.js";
 import { useSession } from "../lib/session.js";
 import { ago, bytes, shortDigest, when } from "../lib/format.js";
 import { Button, CopyText, Dialog, Empty, ErrorNote, Field, Spinner, useAction, useLoad } from "../components/ui.js";
@@ -19,6 +19,9 @@ const EVENT_TEXT = {
   verified: "Verified",
   "version.added": "Version added",
   "version.deleted": "Version deleted",
+  "image.deleted": "Image deleted",
+  "build_definition.deleted": "Build definition deleted",
+  "push.ignored": "Push ignored",
   "build.started": "Build started",
   built: "Built",
 };
@@ -105,12 +108,15 @@ function VersionCard({ image, version, session, reload, usage }) {
       <${DownloadLink} href=${archive("docker")} reason=${reason}>Download for docker load</${DownloadLink}>
       <${DownloadLink} href=${archive("oci")} reason=${reason}>Download OCI archive</${DownloadLink}>
       ${moving && version.digest && html`<${PinDigest} image=${image.name} version=${version} onPinned=${reload} />`}
-      ${version.source === "external" && html`<${Button} kind="danger" icon="trash" onClick=${() => setRemoving(true)}>Delete</${Button}>`}
+      ${image.may_delete && html`<${Button} kind="danger" icon="trash" onClick=${() => setRemoving(true)}
+        aria-label=${`Delete version ${version.version}`}>Delete</${Button}>`}
     </div>
     ${reason && html`<p class="hint">Downloads: ${reason}.</p>`}
     ${removing &&
     html`<${Dialog} title=${`Delete ${image.name}:${version.version}?`} onClose=${() => setRemoving(false)}>
-      <p>The version leaves the catalog; the image stays in its own registry.</p>
+      <p>${version.source === "external"
+        ? "The version leaves the catalog; the image stays in its own registry."
+        : "The tag is deleted from this registry, and its bytes at the next garbage collection. This cannot be undone."}</p>
       <${ErrorNote} error=${error} />
       <div class="actions">
         <${Button} onClick=${() => setRemoving(false)}>Cancel</${Button}>
@@ -118,6 +124,28 @@ function VersionCard({ image, version, session, reload, usage }) {
       </div>
     </${Dialog}>`}
   </article>`;
+}
+
+// Delete the whole image: offered only to who may (the API's may_delete), after a confirmation.
+function DeleteImage({ image }) {
+  const [open, setOpen] = useState(false);
+  const [remove, busy, error] = useAction(async () => {
+    await del(`/images/${imagePath(image.name)}`);
+    navigate("/repository");
+  });
+  if (!image.may_delete) return null;
+  return html`<${Button} kind="danger" icon="trash" onClick=${() => setOpen(true)}>Delete image</${Button}>
+    ${open &&
+    html`<${Dialog} title=${`Delete ${image.name}?`} onClose=${() => setOpen(false)}>
+      <p>Every version (${image.versions.map((v) => v.version).join(", ") || "none"}), its tags and the
+        repository are deleted; the bytes go at the next garbage collection and the name is free again.
+        This cannot be undone.</p>
+      <${ErrorNote} error=${error} />
+      <div class="actions">
+        <${Button} onClick=${() => setOpen(false)}>Cancel</${Button}>
+        <${Button} kind="danger" icon="trash" busy=${busy} onClick=${() => remove()}>Delete image</${Button}>
+      </div>
+    </${Dialog}>`}`;
 }
 
 function RequestAccess({ name }) {
@@ -176,6 +204,7 @@ export function ImagePage({ name }) {
         <dt>Stored here</dt><dd>${usage.data ? bytes(usage.data.bytes) : "—"}</dd>
         <dt>Modified</dt><dd>${ago(data.updated_at)} by ${data.updated_by}</dd>
       </dl>
+      <${DeleteImage} image=${data} />
     </header>
     <h2>Versions</h2>
     ${data.versions.length === 0 && html`<p class="muted">No versions you may see.</p>`}

@@ -104,8 +104,11 @@ function ConfirmDelete({ versions, onClose, onDeleted }) {
     for (const v of versions) await del(`/images/${imagePath(v.image)}/versions/${encodeURIComponent(v.version)}`);
     onDeleted();
   });
+  const internal = versions.some((v) => v.source === "internal");
   return html`<${Dialog} title=${`Delete ${versions.length === 1 ? "this version" : `${versions.length} versions`}?`} onClose=${onClose}>
-    <p>These external versions are removed from the catalog (the images stay in their own registries):</p>
+    <p>${internal
+      ? "Pushed versions lose their tag here and their bytes at the next garbage collection; external ones leave the catalog (they stay in their own registries). This cannot be undone:"
+      : "These external versions are removed from the catalog (the images stay in their own registries):"}</p>
     <ul class="plain">${versions.map((v) => html`<li><code>${keyOf(v)}</code></li>`)}</ul>
     <${ErrorNote} error=${error} />
     <div class="actions">
@@ -115,9 +118,14 @@ function ConfirmDelete({ versions, onClose, onDeleted }) {
   </${Dialog}>`;
 }
 
+// Who may delete a workspace's versions: its maintainers and owners, and admins (as the API says).
+export const DELETERS = new Set(["maintainer", "owner"]);
+export function mayDelete(session, workspace) {
+  return session.user.is_admin || DELETERS.has(session.workspaces.find((w) => w.name === workspace)?.my_role);
+}
+
 // Which Manage actions the selection allows, and why not when it does not.
-function manageItems(chosen, { setDeleting, download }) {
-  const internal = chosen.filter((v) => v.source === "internal");
+function manageItems(chosen, { setDeleting, download, session }) {
   const external = chosen.filter((v) => v.source === "external");
   const downloadReason =
     chosen.length !== 1
@@ -127,17 +135,21 @@ function manageItems(chosen, { setDeleting, download }) {
         : chosen[0].status !== "available"
           ? `the version is ${chosen[0].status}, not available`
           : undefined;
-  const deleteReason = internal.length ? "pushed (internal) versions cannot be deleted from the catalog yet" : undefined;
-  return [
+  const items = [
     { label: "Download (docker load)", icon: "download", disabled: Boolean(downloadReason), reason: downloadReason, onSelect: () => download("docker") },
     { label: "Download (OCI archive)", icon: "download", disabled: Boolean(downloadReason), reason: downloadReason, onSelect: () => download("oci") },
-    { label: "Delete", icon: "trash", disabled: Boolean(deleteReason), reason: deleteReason, onSelect: () => setDeleting(true) },
   ];
+  // Offered only to who may delete every chosen version (the API would refuse the others).
+  if (chosen.length && chosen.every((v) => mayDelete(session, v.workspace))) {
+    items.push({ label: "Delete", icon: "trash", onSelect: () => setDeleting(true) });
+  }
+  return items;
 }
 
 export function RepositoryPage() {
   const { query: search } = useLocation();
-  const { workspace } = useSession();
+  const session = useSession();
+  const { workspace } = session;
   const params = Object.fromEntries(FILTERS.map((key) => [key, search.get(key) || ""]));
   const sort = params.sort || "name";
   const order = params.order || "asc";
@@ -183,7 +195,7 @@ export function RepositoryPage() {
         <p class="muted">Images and versions you may see, across workspaces.</p>
       </div>
       <div class="row">
-        <${Menu} id="manage" label="Manage" disabled=${chosen.length === 0} items=${manageItems(chosen, { setDeleting, download })} />
+        <${Menu} id="manage" label="Manage" disabled=${chosen.length === 0} items=${manageItems(chosen, { setDeleting, download, session })} />
         <${Menu} id="create" kind="primary" label="Create" items=${[
           { label: "External image", icon: "link", onSelect: () => setCreating(true) },
           { label: "Image from a TAR", icon: "upload", onSelect: () => navigate("/repository/upload") },

@@ -1,0 +1,239 @@
+"""Deleting what was created: a version, an image with all its versions and tags (its
+registry repository goes with it), and what a workspace still holds.
+
+Who may: as in Harbor (project maintainers and admins delete repositories and artifacts,
+developers only push) and Quay (repository admins), a version or an image is deleted by the
+workspace's maintainers and owners, and by platform admins (who count as owners). A reader or
+developer is refused (403) when they may see the image, and told it does not exist (404)
+otherwise.
+
+Every delete is audited (``image.delete``, ``version.delete``) and recorded in the image's
+history: a version's deletion as an event of the image, an image's deletion in
+``image_deletions`` with the history it had, which the image's history keeps showing (also
+once the name is used again; deleting frees the name, see :mod:`.admission`).
+
+The registry stays consistent in the same transaction: a deleted internal version's tag is
+gone, a deleted image's repository row goes with its manifests, tags and blob links
+(foreign-key cascades), and the per-repository caches are invalidated once it committed.
+The bytes stay until the garbage collector finds them unreferenced
+(:mod:`dockyard.registry.gc`)."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from dockyard.auth import audit
+from dockyard.auth.guard import require_deleter
+from dockyard.auth.policy import Subject
+from dockyard.auth.tables import repositories
+from dockyard.catalog.access import DELETER, Access
+from dockyard.catalog.service import Catalog, actor_name, record_event
+from dockyard.catalog.tables import image_deletions, image_events, image_versions, images
+from dockyard.catalog.views import EXTERNAL, ImageEvent
+from dockyard.cluster.cache import Generations
+from dockyard.db.engine import Connection, Database
+from dockyard.errors import NotFound
+from dockyard.registry.tables import tags
+
+
+async def workspace_holdings(conn: Connection, workspace_id: int) -> list[str]:
+    """Catalog images and registry repositories the workspace still holds, one line each."""
+    held = [
+        f"image {row[0]}"
+        for row in await conn.execute(
+            select(images.c.name).where(images.c.workspace_id == workspace_id).order_by(images.c.name)
+        )
+    ]
+    imaged = {line.removeprefix("image ") for line in held}
+    held += [
+        f"repository {row[0]}"
+        for row in await conn.execute(
+            select(repositories.c.name)
+            .where(repositories.c.workspace_id == workspace_id)
+            .order_by(repositories.c.name)
+        )
+        if row[0] not in imaged
+    ]
+    return held
+
+
+class Deletions:
+    def __init__(self, db: Database, catalog: Catalog, generations: Generations) -> None:
+        self.db = db
+        self.catalog = catalog
+        self.generations = generations
+
+    async def _image(self, conn: Connection, actor: Subject, name: str) -> Any:
+        """The image's row if the actor may delete it (404 when unseen, 403 without the role)."""
+        require_deleter(actor)
+        image_id, _ = await self.catalog.writable(conn, actor, name, DELETER)
+        row = (await conn.execute(select(images).where(images.c.id == image_id))).one()
+        return row._mapping
+
+    async def delete_version(
+        self, actor: Subject, name: str, version: str, client_ip: str | None = None
+    ) -> None:
+        """Delete one version: an external one from the catalog, an internal one with its tag."""
+        who = actor_name(actor)
+        async with self.db.write() as conn:
+            image = await self._image(conn, actor, name)
+            row = (
+                await conn.execute(
+                    select(image_versions).where(
+                        image_versions.c.image_id == image["id"], image_versions.c.version == version
+                    )
+                )
+            ).first()
+            if row is None or not await Access(conn, actor).sees(
+                image["workspace_id"], name, row.source, row.access
+            ):
+                raise NotFound(f"image {name!r} has no version {version!r}")
+            await conn.execute(delete(image_versions).where(image_versions.c.id == row.id))
+            untagged = 0
+            if row.source != EXTERNAL:
+                repo = select(repositories.c.id).where(repositories.c.name == name).scalar_subquery()
+                untagged = (
+                    await conn.execute(
+                        delete(tags).where(tags.c.repository_id == repo, tags.c.name == version)
+                    )
+                ).rowcount
+            detail = {"source": row.source, "digest": row.digest, "reference": row.external_reference}
+            await record_event(conn, image["id"], who, "version.deleted", version, **detail)
+            await audit.record(
+                conn,
+                actor,
+                "version.delete",
+                workspace_id=image["workspace_id"],
+                target=f"{name}:{version}",
+                client_ip=client_ip,
+                detail={**detail, "tags": untagged},
+            )
+        await self.generations.changed(name)
+
+    async def delete_image(self, actor: Subject, name: str, client_ip: str | None = None) -> list[str]:
+        """Delete the image, every version (internal or external) and its registry repository
+        (manifests, tags); the versions deleted."""
+        who = actor_name(actor)
+        async with self.db.write() as conn:
+            image = await self._image(conn, actor, name)
+            gone = await self._remove(conn, image["id"], image["workspace_id"], name, who)
+            await audit.record(
+                conn,
+                actor,
+                "image.delete",
+                workspace_id=image["workspace_id"],
+                target=name,
+                client_ip=client_ip,
+                detail={"versions": gone},
+            )
+        await self.generations.changed(name)
+        return gone
+
+    async def delete_repository(self, actor: Subject, name: str, client_ip: str | None = None) -> None:
+        """Delete a registry repository: its image when the catalog has one, else the bare
+        repository (artifacts only), with the same rule."""
+        async with self.db.read() as conn:
+            has_image = (await conn.execute(select(images.c.id).where(images.c.name == name))).first()
+        if has_image is not None:
+            await self.delete_image(actor, name, client_ip)
+            return
+        async with self.db.write() as conn:
+            require_deleter(actor)
+            row = (
+                await conn.execute(
+                    select(repositories.c.id, repositories.c.workspace_id).where(repositories.c.name == name)
+                )
+            ).first()
+            access = Access(conn, actor)
+            if row is None or row[1] is None or not await access.may_pull(name):
+                raise NotFound(f"repository {name!r} not found")
+            await access.require(row[1], name.split("/", 1)[0], DELETER)
+            await conn.execute(delete(repositories).where(repositories.c.id == row[0]))
+            await audit.record(
+                conn, actor, "repository.delete", workspace_id=row[1], target=name, client_ip=client_ip
+            )
+        await self.generations.changed(name)
+
+    async def _remove(
+        self, conn: Connection, image_id: int, workspace_id: int, name: str, who: str
+    ) -> list[str]:
+        versions = [
+            row[0]
+            for row in await conn.execute(
+                select(image_versions.c.version)
+                .where(image_versions.c.image_id == image_id)
+                .order_by(image_versions.c.version)
+            )
+        ]
+        history = [
+            dict(r)
+            for r in (
+                await conn.execute(
+                    select(
+                        image_events.c.at,
+                        image_events.c.actor,
+                        image_events.c.kind,
+                        image_events.c.version,
+                        image_events.c.detail,
+                    )
+                    .where(image_events.c.image_id == image_id)
+                    .order_by(image_events.c.id)
+                )
+            ).mappings()
+        ]
+        await conn.execute(
+            image_deletions.insert().values(
+                workspace_id=workspace_id,
+                image_name=name,
+                at=time.time(),
+                actor=who,
+                detail=json.dumps({"versions": versions}),
+                history=json.dumps(history),
+            )
+        )
+        await conn.execute(delete(repositories).where(repositories.c.name == name))
+        await conn.execute(delete(images).where(images.c.id == image_id))
+        return versions
+
+    async def events(self, actor: Subject, name: str, limit: int = 200) -> list[ImageEvent]:
+        """The image's history, newest first, with the lives it had before being deleted: each
+        deletion is an ``image.deleted`` event followed by what happened before it. Readers of
+        the workspace (and admins) see a deleted image's history."""
+        async with self.db.read() as conn:
+            exists = await self.catalog.image_row(conn, name)
+            rows = (
+                await conn.execute(
+                    select(image_deletions)
+                    .where(image_deletions.c.image_name == name)
+                    .order_by(image_deletions.c.id.desc())
+                    .limit(limit)
+                )
+            ).all()
+            if exists is None:
+                access = Access(conn, actor)
+                rows = [r for r in rows if access.subject.is_admin or await access.role(r.workspace_id)]
+                if not rows:
+                    raise NotFound(f"image {name!r} not found")
+        found = [] if exists is None else await self.catalog.events(actor, name, limit)
+        number = 0  # past lives' events have no row id of their own: numbered downwards
+        for row in rows:
+            detail = json.loads(row.detail)
+            number -= 1
+            found.append(ImageEvent(number, row.at, row.actor, "image.deleted", None, detail))
+            for past in reversed(json.loads(row.history)):
+                number -= 1
+                found.append(
+                    ImageEvent(
+                        number,
+                        past["at"],
+                        past["actor"],
+                        past["kind"],
+                        past["version"],
+                        json.loads(past["detail"]),
+                    )
+                )
+        return found[:limit]

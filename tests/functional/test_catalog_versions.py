@@ -132,7 +132,7 @@ ALL = ("aligner:v1", "aligner:v2", "bam-tools:1.19", "bam-tools:1.20", "caller:v
 def test_one_row_per_version_with_its_workspace_and_description(table: Table, owner: CatalogUser) -> None:
     page = versions(owner, workspace=table.lab)
 
-    assert (page["total"], page["limit"], page["offset"]) == (5, 50, 0)
+    assert (page["total"], page["total_exact"], page["limit"], page["offset"]) == (5, True, 50, 0)
     rows = {(row["image"], row["version"]): row for row in page["items"]}
     assert list(rows) == table.rows(*(n for n in ALL if not n.startswith("caller")))
     for row in page["items"]:

@@ -36,7 +36,8 @@ images = Table(
     Column("updated_by", String(140), nullable=False, server_default=""),
     Column("built_at", Float),
     Column("built_by", String(140)),
-    Index("ix_images_workspace", "workspace_id"),
+    # A workspace's images in name order (the catalog lists filtered by workspace).
+    Index("ix_images_workspace_name", "workspace_id", "name"),
 )
 
 

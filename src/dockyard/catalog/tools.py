@@ -23,7 +23,7 @@ from dockyard.auth.tables import workspaces
 from dockyard.catalog.queries import images_by_name
 from dockyard.catalog.tables import image_events, image_versions, images
 from dockyard.catalog.views import VersionView, version_view
-from dockyard.catalog.visibility import version_visible
+from dockyard.catalog.visibility import resolve, version_visible
 from dockyard.db.engine import Connection, Database
 from dockyard.errors import NotFound
 
@@ -100,8 +100,8 @@ async def list_tools(
 ) -> ToolPage:
     """The tools ``subject`` sees that match ``filters``, by name: a count and one page."""
     if not is_sqlite:
-        await conn.execute(text("SET LOCAL jit = off"))  # see queries._no_jit
-    visible = version_visible(subject, now)
+        await conn.execute(text("SET LOCAL jit = off"))  # see queries._walk_indexes
+    visible = version_visible(await resolve(conn, subject, now))
     tool_version = [image_versions.c.image_id == images.c.id, image_versions.c.kind == TOOL, visible]
     # OFFSET 0 keeps PostgreSQL from turning the EXISTS into a semi-join, which hashes every
     # visible version of the catalog first (measured: 280 ms for one workspace's 200 images of

@@ -22,13 +22,19 @@ workspace (``load_facts`` takes the name's first component, which is the image's
 images are named ``<workspace>/...`` when they are registered, pushed or built) and the
 repository (the one named like the image, if any).
 
-Every subquery is uncorrelated (the subject's workspaces, the names of the repositories it
-may pull), so the databases evaluate each once per query and probe it per row.
+The subject's workspaces are read once per request (:func:`resolve`, one small query) and
+written into the conditions as lists of ids, so a list query is ``workspace_id IN (...)`` an
+index serves and a planner can estimate; the few repositories it holds a role or grant on
+are uncorrelated subqueries (built once per query, probed per row), and whether the image's
+repository is public is a lookup of its unique name (public repositories can be many: a set of
+them all would be built whole for a page of 50).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, Select, and_, false, not_, or_, select, true, tuple_, union_all
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, Select, and_, false, literal, not_, or_, select, true, tuple_, union_all
 
 from dockyard.auth.policy import PULL, ROLES, Subject, role_at_least
 from dockyard.auth.tables import (
@@ -41,6 +47,7 @@ from dockyard.auth.tables import (
 )
 from dockyard.catalog.tables import image_versions, images
 from dockyard.catalog.views import INTERNAL
+from dockyard.db.engine import Connection
 
 ANY_ROLE = ROLES
 MAINTAINER_ROLES = tuple(role for role in ROLES if role_at_least(role, "maintainer"))
@@ -116,16 +123,53 @@ def _granted(subject: Subject, now: float) -> Select[tuple[int]]:
     )
 
 
-def image_pullable(subject: Subject, now: float) -> ColumnElement[bool]:
+@dataclass(frozen=True)
+class Viewer:
+    """Who asks, with the ids of the workspaces where they hold a role, read once per request
+    (:func:`resolve`): ``pulling`` where a role lets them pull (a robot's only at home),
+    ``members`` any role, ``maintaining`` maintainer or owner."""
+
+    subject: Subject
+    now: float
+    pulling: tuple[int, ...] = ()
+    members: tuple[int, ...] = ()
+    maintaining: tuple[int, ...] = ()
+
+
+async def resolve(conn: Connection, subject: Subject, now: float) -> Viewer:
+    """The :class:`Viewer` for ``subject``: one query (none for admins and anonymous callers)."""
+    if subject.is_admin or subject.is_anonymous:
+        return Viewer(subject, now)
+    sets = {
+        "pulling": role_workspaces(subject, ANY_ROLE, home_only=True),
+        "members": role_workspaces(subject, ANY_ROLE),
+        "maintaining": role_workspaces(subject, MAINTAINER_ROLES),
+    }
+    tagged = union_all(*(stmt.add_columns(literal(name).label("set")) for name, stmt in sets.items()))
+    found: dict[str, set[int]] = {name: set() for name in sets}
+    for workspace_id, name in await conn.execute(tagged):
+        found[name].add(workspace_id)
+    return Viewer(subject, now, **{name: tuple(sorted(ids)) for name, ids in found.items()})
+
+
+def image_pullable(viewer: Viewer) -> ColumnElement[bool]:
     """A condition on ``images``: the subject may pull the repository named like the image
     (``PULL in decide(subject, load_facts(...)).actions``)."""
+    subject, now = viewer.subject, viewer.now
     if subject.scopes is not None and PULL not in subject.scopes:
         return false()
     if subject.is_admin:
         return true()
-    # Sets the database builds once per query and probes per row: repository names (public,
-    # granted, held through a role) and workspaces; never a lookup per version.
-    public = images.c.name.in_(select(repositories.c.name).where(repositories.c.visibility == "public"))
+    # The subject's workspaces are ids (resolve); the repositories granted or held through a
+    # role are small sets the database builds once per query and probes per row.
+    # The repository named like the image, looked up by its unique name per row a page reads
+    # (a set of every public name would be built whole for a page of 50).
+    public = (
+        select(repositories.c.id)
+        .where(repositories.c.name == images.c.name, repositories.c.visibility == "public")
+        .correlate(images)  # also inside a subquery on the versions, whose query reads images
+        .exists()
+    )
     if subject.is_anonymous:
         return public
     roles = _repository_roles(subject).subquery()
@@ -133,7 +177,7 @@ def image_pullable(subject: Subject, now: float) -> ColumnElement[bool]:
         roles, roles.c.repository_id == repositories.c.id
     )
     found = [
-        images.c.workspace_id.in_(role_workspaces(subject, ANY_ROLE, home_only=True)),
+        images.c.workspace_id.in_(viewer.pulling),
         public,
         tuple_(images.c.name, images.c.workspace_id).in_(held),
     ]
@@ -143,18 +187,17 @@ def image_pullable(subject: Subject, now: float) -> ColumnElement[bool]:
     return or_(*found)
 
 
-def image_member(subject: Subject) -> ColumnElement[bool]:
+def image_member(viewer: Viewer) -> ColumnElement[bool]:
     """A condition on ``images``: the subject holds a role in the image's workspace
     (``Access.role(workspace_id) is not None``; admins count as owners)."""
-    if subject.is_admin:
+    if viewer.subject.is_admin:
         return true()
-    if subject.is_anonymous:
-        return false()
-    return images.c.workspace_id.in_(role_workspaces(subject, ANY_ROLE))
+    return images.c.workspace_id.in_(viewer.members)
 
 
-def version_visible(subject: Subject, now: float) -> ColumnElement[bool]:
-    """A condition on ``image_versions`` joined to ``images``: the versions ``subject`` sees."""
+def version_visible(viewer: Viewer) -> ColumnElement[bool]:
+    """A condition on ``image_versions`` joined to ``images``: the versions the viewer sees."""
+    subject = viewer.subject
     if subject.is_admin:
         return true()
     access = image_versions.c.access
@@ -163,14 +206,14 @@ def version_visible(subject: Subject, now: float) -> ColumnElement[bool]:
         external += [
             and_(
                 access == "private",
-                images.c.workspace_id.in_(role_workspaces(subject, MAINTAINER_ROLES)),
+                images.c.workspace_id.in_(viewer.maintaining),
             ),
             and_(
                 not_(access.in_(("public", "private"))),
-                images.c.workspace_id.in_(role_workspaces(subject, ANY_ROLE)),
+                images.c.workspace_id.in_(viewer.members),
             ),
         ]
     return or_(
-        and_(image_versions.c.source == INTERNAL, image_pullable(subject, now)),
+        and_(image_versions.c.source == INTERNAL, image_pullable(viewer)),
         and_(image_versions.c.source != INTERNAL, or_(*external)),
     )

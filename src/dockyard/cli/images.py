@@ -92,11 +92,14 @@ def list_images(
         empty="No images.",
     )
     total = page["total"]
+    exact = page.get("total_exact", True)  # counted up to the server's cap, then "N+"
     if items:
         first = page["offset"] + 1
-        shown = f"{len(items)} of {total}" if first == 1 else f"{first}-{first + len(items) - 1} of {total}"
+        of = total if exact else f"{max(total, first + len(items) - 1)}+"
+        shown = f"{len(items)} of {of}" if first == 1 else f"{first}-{first + len(items) - 1} of {of}"
         output.say(f"{shown} image{'s' if total != 1 else ''}")
-        if page["offset"] + len(items) < total:
+        more = page["offset"] + len(items) < total if exact else len(items) == page["limit"]
+        if more:
             output.note(f"next page: --offset {page['offset'] + len(items)}")
 
 

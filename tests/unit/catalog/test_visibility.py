@@ -19,7 +19,7 @@ from dockyard.catalog.access import Access
 from dockyard.catalog.queries import SORTS
 from dockyard.catalog.service import Catalog
 from dockyard.catalog.tables import image_versions, images
-from dockyard.catalog.visibility import image_member, version_visible
+from dockyard.catalog.visibility import image_member, resolve, version_visible
 from dockyard.db.engine import Database
 from tests.unit.catalog.random_worlds import (
     Grant,
@@ -145,9 +145,9 @@ async def test_the_sql_rule_is_the_python_rule(catalog: Catalog, world: World) -
         every = (await conn.execute(rows.add_columns(image_versions.c.access))).all()
         every_image = (await conn.execute(select(images.c.id, images.c.workspace_id))).all()
         for subject in subjects():
-            now = time.time()
-            seen = {row[0] for row in await conn.execute(rows.where(version_visible(subject, now)))}
-            member = {row[0] for row in await conn.execute(select(images.c.id).where(image_member(subject)))}
+            viewer = await resolve(conn, subject, time.time())
+            seen = {row[0] for row in await conn.execute(rows.where(version_visible(viewer)))}
+            member = {row[0] for row in await conn.execute(select(images.c.id).where(image_member(viewer)))}
             access = Access(conn, subject)
             expected = {
                 version_id

@@ -87,13 +87,17 @@ export function DataTable({ caption, columns, rows, rowKey, sort, order, onSort,
   </div>`;
 }
 
-export function Pager({ total, limit, offset, onPage }) {
-  if (!total) return null;
+// A list's total is exact up to the server's cap; beyond it (exact false) the pager says
+// "1–50 of 1,000+" and Next stays enabled while pages come back full.
+export function Pager({ total, exact = true, shown, limit, offset, onPage }) {
+  if (!total && !shown) return null;
   const first = offset + 1;
-  const last = Math.min(offset + limit, total);
+  const last = exact ? Math.min(offset + limit, total) : offset + (shown ?? limit);
+  const of = exact ? total.toLocaleString() : `${Math.max(total, last).toLocaleString()}+`;
+  const more = exact ? last < total : (shown ?? limit) >= limit;
   return html`<nav class="pager" aria-label="Pages">
-    <span>${first}–${last} of ${total.toLocaleString()}</span>
+    <span>${first}–${last} of ${of}</span>
     <button type="button" class="btn btn-secondary" disabled=${offset === 0} onClick=${() => onPage(Math.max(0, offset - limit))}>Previous</button>
-    <button type="button" class="btn btn-secondary" disabled=${last >= total} onClick=${() => onPage(offset + limit)}>Next</button>
+    <button type="button" class="btn btn-secondary" disabled=${!more} onClick=${() => onPage(offset + limit)}>Next</button>
   </nav>`;
 }

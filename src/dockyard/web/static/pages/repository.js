@@ -224,7 +224,7 @@ export function RepositoryPage() {
     ${rows.length > 0 &&
     html`<${DataTable} caption="Image versions" columns=${columns} rows=${rows} rowKey=${keyOf} sort=${sort} order=${order}
       onSort=${(s, o) => set({ sort: s, order: o, offset: "" })} selected=${selected} onSelect=${setSelected} busy=${page.loading} />
-      <${Pager} total=${page.data.total} limit=${LIMIT} offset=${offset} onPage=${(o) => set({ offset: o || "" })} />`}
+      <${Pager} total=${page.data.total} exact=${page.data.total_exact !== false} shown=${rows.length} limit=${LIMIT} offset=${offset} onPage=${(o) => set({ offset: o || "" })} />`}
     ${created &&
     html`<p class="notice" role="status"><${Icon} name="ok" />Created <code>${keyOf(created)}</code> (external, not verified yet):
       press Verify to check that it can be pulled. <${Link} href=${`/images/${imagePath(created.image)}`}>Open the image</${Link}></p>`}

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run every check and test: ruff, mypy --strict, the import-layer contracts, then pytest
-# (unit, storage contract, black-box HTTP and real clients on SQLite and PostgreSQL).
+# (unit, storage contract on filesystem, memory and S3 (Ceph radosgw), black-box HTTP and
+# real clients on SQLite and PostgreSQL).
 # Installs what it needs first (Debian packages too, when run as root).
 # Extra arguments go to pytest, e.g. scripts/test.sh tests/unit -x
 #
@@ -16,6 +17,8 @@ scripts/setup.sh test
 . .venv/bin/activate
 DOCKYARD_TEST_PG="$(scripts/postgres.sh)"
 export DOCKYARD_TEST_PG
+# Ceph radosgw for the S3 driver's tests (they would start it themselves; failing here is clearer)
+scripts/ceph.sh >/dev/null
 
 echo "== ruff"
 ruff check src tests bench

@@ -42,3 +42,17 @@ def s3_config(**overrides: object) -> S3Config:
     }
     options.update(overrides)
     return S3Config(**options)  # type: ignore[arg-type]
+
+
+def s3_env() -> dict[str, str]:
+    """``DOCKYARD_*`` settings that put a server's blobs in the test bucket, under a prefix of
+    its own."""
+    config = s3_config()
+    return {
+        "DOCKYARD_STORAGE_DRIVER": "s3",
+        "DOCKYARD_S3_ENDPOINT": config.endpoint,
+        "DOCKYARD_S3_BUCKET": config.bucket,
+        "DOCKYARD_S3_ACCESS_KEY": config.access_key,
+        "DOCKYARD_S3_SECRET_KEY": config.secret_key,
+        "DOCKYARD_S3_PREFIX": config.prefix,
+    }

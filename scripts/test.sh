@@ -28,4 +28,7 @@ mypy
 echo "== import layers"
 lint-imports
 echo "== pytest (with coverage of src/dockyard)"
-exec pytest --cov --cov-report=term:skip-covered --cov-report=xml --cov-report=html "$@"
+pytest --cov --cov-report=term:skip-covered --cov-report=xml --cov-report=html "$@"
+echo "== the real clients and the pull/push spec tests once more, against Dockyard on S3 (radosgw)"
+DOCKYARD_TEST_STORAGE=s3 DOCKYARD_TEST_DB=sqlite pytest --no-cov -p no:cacheprovider -q \
+    tests/functional/test_clients.py tests/functional/test_spec_pull.py tests/functional/test_spec_push_blobs.py

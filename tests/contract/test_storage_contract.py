@@ -305,11 +305,15 @@ async def test_stat_of_an_object(driver: StorageDriver) -> None:
 
 
 async def test_stat_of_a_folder(driver: StorageDriver) -> None:
+    """A folder's time is recent when something was just written below it (the GC judges
+    orphaned upload folders by it)."""
+    before = time.time()
     await driver.put_content("f/sub/obj", b"12345")
     for folder in ("f", "f/sub"):
         info = await driver.stat(folder)
         assert info.is_dir, folder
         assert info.path == folder
+        assert before - 5 <= info.modified <= time.time() + 5, folder
 
 
 async def test_stat_missing_raises_path_not_found(driver: StorageDriver) -> None:

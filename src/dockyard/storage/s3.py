@@ -322,7 +322,7 @@ class S3Driver:
         await writer._start(append)
         return writer
 
-    async def _children(self, path: str, limit: int | None = None) -> list[str]:
+    async def _children(self, path: str) -> list[str]:
         folder = self.key(path) + "/"
         children: list[str] = []
         token: str | None = None
@@ -330,22 +330,23 @@ class S3Driver:
             kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": folder, "Delimiter": "/"}
             if token:
                 kwargs["ContinuationToken"] = token
-            if limit:
-                kwargs["MaxKeys"] = limit
             answer = await _run(self.client.list_objects_v2, **kwargs)
             children += [self._path(item["Key"]) for item in answer.get("Contents", [])]
             children += [self._path(item["Prefix"].rstrip("/")) for item in answer.get("CommonPrefixes", [])]
             token = answer.get("NextContinuationToken")
-            if not token or (limit and children):
+            if not token:
                 return children
 
     async def stat(self, path: str) -> FileInfo:
         try:
             head = await self._head(path)
         except PathNotFound:
-            if await self._children(path, limit=1):
-                return FileInfo(path, 0, 0.0, is_dir=True)
-            raise
+            # A folder: modified when the newest object of (the first page) below it was.
+            answer = await _run(self.client.list_objects_v2, Bucket=self.bucket, Prefix=self.key(path) + "/")
+            below = answer.get("Contents", [])
+            if not below:
+                raise
+            return FileInfo(path, 0, max(item["LastModified"].timestamp() for item in below), is_dir=True)
         return FileInfo(path, int(head["ContentLength"]), head["LastModified"].timestamp())
 
     async def list(self, prefix: str) -> list[str]:

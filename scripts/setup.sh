@@ -72,6 +72,8 @@ test_packages=(
     git openssh-client ca-certificates
     # the browser the UI tests drive with Playwright (never a downloaded one)
     chromium
+    # real S3 for the S3 storage driver's tests: one-node Ceph with radosgw (scripts/ceph.sh)
+    ceph-mon ceph-osd radosgw ceph-common uuid-runtime
 )
 if [[ $mode == test ]]; then
     packages+=("${test_packages[@]}")
@@ -112,7 +114,7 @@ fi
 if [[ $mode == test ]]; then
     tools=(skopeo podman buildah runc newuidmap conmon dockerd docker containerd ctr
         containerd-shim-runc-v2 docker-registry busybox psql nginx wrk hey curl git htpasswd
-        slirp4netns unshare ssh chromium)
+        slirp4netns unshare ssh chromium ceph-mon ceph-osd radosgw radosgw-admin ceph uuidgen)
     absent=()
     for tool in "${tools[@]}"; do
         PATH=$PATH:/usr/sbin:/sbin:/usr/libexec/podman command -v "$tool" >/dev/null 2>&1 || absent+=("$tool")

@@ -4,6 +4,8 @@
 against ``dockyard serve`` on SQLite and on PostgreSQL. ``DOCKYARD_TEST_DB=sqlite`` (or
 ``postgres``) narrows that; ``DOCKYARD_TEST_TARGET=reference`` runs the same black-box tests
 against Debian's docker-registry instead, to check the tests themselves.
+``DOCKYARD_TEST_STORAGE=s3`` keeps the servers' blobs in Ceph radosgw (``scripts/ceph.sh``)
+instead of a folder.
 """
 
 from __future__ import annotations

@@ -38,8 +38,20 @@ class Settings(BaseSettings):
         "",
         description="SQLAlchemy async URL (postgresql+asyncpg://user@host/db); empty: SQLite in data_dir.",
     )
-    storage_driver: Literal["filesystem"] = Field("filesystem", description="Blob storage backend.")
+    storage_driver: Literal["filesystem", "s3"] = Field(
+        "filesystem", description="Blob storage backend: filesystem (storage_root) or s3 (the s3_* settings)."
+    )
     storage_root: Path | None = Field(None, description="Filesystem driver root; default data_dir/storage.")
+    s3_endpoint: str = Field("", description="S3 endpoint URL (http://host:port); empty: AWS for s3_region.")
+    s3_bucket: str = Field("", description="S3 bucket holding the blobs (created when missing).")
+    s3_access_key: str = Field("", description="S3 access key id.")
+    s3_secret_key: SecretStr = Field(SecretStr(""), description="S3 secret access key.")
+    s3_region: str = Field("us-east-1", description="S3 region (signing).")
+    s3_path_style: bool = Field(True, description="Path-style bucket addressing (false: virtual-hosted).")
+    s3_prefix: str = Field("", description="Key prefix inside the bucket, ending in '/' (e.g. dockyard/).")
+    s3_redirect: bool = Field(
+        False, description="Blob GETs redirect to a presigned S3 URL instead of streaming through Dockyard."
+    )
     auth_mode: Literal["token", "dev", "basic"] = Field(
         "token",
         description=(
@@ -214,6 +226,10 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
+        if self.storage_driver == "s3" and not (self.s3_bucket and self.s3_access_key):
+            raise ValueError("storage_driver 's3' needs s3_bucket, s3_access_key and s3_secret_key")
+        if self.s3_prefix and not self.s3_prefix.endswith("/"):
+            raise ValueError(f"s3_prefix must end with '/', not {self.s3_prefix!r}")
         if self.auth_mode == "basic" and not (self.admin_username and self.admin_password.get_secret_value()):
             raise ValueError("auth_mode 'basic' needs admin_username and admin_password")
         if self.auth_mode == "dev" and not _is_loopback(self.host):

@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import mmap
 import os
+import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -24,18 +25,34 @@ from dockyard.storage.base import (
 )
 from dockyard.storage.filesystem import CHUNK, FilesystemDriver
 from dockyard.storage.memory import MemoryDriver
+from dockyard.storage.s3 import S3Driver
+from tests.support.s3 import s3_config
 
-DRIVERS = ["filesystem", "memory"]
+DRIVERS = ["filesystem", "memory", "s3"]
 
 
 @pytest.fixture(params=DRIVERS)
-def driver(request: pytest.FixtureRequest, tmp_path: Path) -> StorageDriver:
+async def driver(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[StorageDriver]:
+    """Each driver on a fresh store: a new folder, a new memory, a new key prefix in a bucket
+    of a real Ceph radosgw (``scripts/ceph.sh``, started once per session)."""
     kind: str = request.param
     if kind == "filesystem":
-        return FilesystemDriver(tmp_path / "root")
-    if kind == "memory":
-        return MemoryDriver()
-    raise ValueError(kind)
+        yield FilesystemDriver(tmp_path / "root")
+    elif kind == "memory":
+        yield MemoryDriver()
+    elif kind == "s3":
+        s3 = S3Driver(s3_config())
+        await s3.ensure_bucket()
+        yield s3
+        await _empty(s3)
+    else:
+        raise ValueError(kind)
+
+
+async def _empty(s3: S3Driver) -> None:
+    answer = await asyncio.to_thread(s3.client.list_objects_v2, Bucket=s3.bucket, Prefix=s3.config.prefix)
+    for item in answer.get("Contents", []):
+        await asyncio.to_thread(s3.client.delete_object, Bucket=s3.bucket, Key=item["Key"])
 
 
 async def read_all(driver: StorageDriver, path: str, offset: int = 0, length: int | None = None) -> bytes:
@@ -288,11 +305,15 @@ async def test_stat_of_an_object(driver: StorageDriver) -> None:
 
 
 async def test_stat_of_a_folder(driver: StorageDriver) -> None:
+    """A folder's time is recent when something was just written below it (the GC judges
+    orphaned upload folders by it)."""
+    before = time.time()
     await driver.put_content("f/sub/obj", b"12345")
     for folder in ("f", "f/sub"):
         info = await driver.stat(folder)
         assert info.is_dir, folder
         assert info.path == folder
+        assert before - 5 <= info.modified <= time.time() + 5, folder
 
 
 async def test_stat_missing_raises_path_not_found(driver: StorageDriver) -> None:
@@ -462,7 +483,8 @@ async def test_a_path_below_an_object_is_missing(driver: StorageDriver, operatio
 
 
 async def test_redirect_url_is_none(driver: StorageDriver) -> None:
-    """Neither local driver can hand out URLs: the registry serves the bytes itself."""
+    """By default no driver hands out URLs: the registry serves the bytes itself (the S3
+    driver's presigned redirects are a setting, off unless chosen)."""
     await driver.put_content("obj", b"x")
     assert await driver.redirect_url("obj") is None
     assert await driver.redirect_url("obj", "HEAD") is None
@@ -472,7 +494,7 @@ async def test_local_file(driver: StorageDriver) -> None:
     data = pattern(3000)
     await driver.put_content("f/obj", data)
     local = await driver.local_file("f/obj")
-    if driver.name == "memory":
+    if driver.name in ("memory", "s3"):
         assert local is None
         return
     assert isinstance(local, LocalFile)
@@ -610,3 +632,93 @@ async def test_filesystem_objects_survive_a_new_driver_on_the_same_root(tmp_path
     await resumed.write(b", after")
     await resumed.commit()
     assert await first.get_content("uploads/u/data") == b"before restart, after"
+
+
+# ---------------------------------------------------------------- where object stores differ
+# S3 has no rename (``move`` is a copy plus a delete), writes land in parts, listings may lag on
+# some servers, and one driver is shared by the event loops of several threads. These hold on
+# every driver.
+
+LARGE = 6 * 1024 * 1024 + 7  # above S3's smallest part (5 MiB) and the reader's chunk
+
+
+async def test_move_of_a_large_object_copies_it_whole(driver: StorageDriver) -> None:
+    data = pattern(2 * LARGE)
+    writer = await driver.writer("uploads/big/data")
+    for start in range(0, len(data), 1_000_003):
+        await writer.write(data[start : start + 1_000_003])
+    await writer.commit()
+    await driver.move("uploads/big/data", "blobs/big")
+    assert await read_all(driver, "blobs/big") == data
+    assert (await driver.stat("blobs/big")).size == len(data)
+    with pytest.raises(PathNotFound):
+        await driver.stat("uploads/big/data")
+    with pytest.raises(PathNotFound):
+        await driver.list("uploads/big")
+
+
+async def test_writer_resumes_a_large_object(driver: StorageDriver) -> None:
+    """A resumed upload keeps every byte written before, however many parts they filled."""
+    first, second = pattern(LARGE), pattern(LARGE + 11)[::-1]
+    writer = await driver.writer("uploads/u/data")
+    await writer.write(first)
+    await writer.close()
+    assert (await driver.stat("uploads/u/data")).size == len(first)
+    resumed = await driver.writer("uploads/u/data", append=True)
+    assert resumed.size == len(first)
+    await resumed.write(second[:100])
+    await resumed.write(second[100:])
+    await resumed.commit()
+    assert await read_all(driver, "uploads/u/data") == first + second
+    assert (
+        await read_all(driver, "uploads/u/data", len(first) - 5, 10)
+        == (first + second)[len(first) - 5 :][:10]
+    )
+
+
+async def test_reads_follow_writes_and_deletes_at_once(driver: StorageDriver) -> None:
+    """Listings may lag behind writes on some object stores; ``stat`` and reads of one path may
+    not: an object is readable as soon as its write returns and gone once its delete returns."""
+    for round_ in range(3):
+        content = f"version {round_}".encode()
+        await driver.put_content("rw/obj", content)
+        assert (await driver.stat("rw/obj")).size == len(content)
+        assert await driver.get_content("rw/obj") == content
+        await driver.delete("rw/obj")
+        with pytest.raises(PathNotFound):
+            await driver.stat("rw/obj")
+        with pytest.raises(PathNotFound):
+            await driver.get_content("rw/obj")
+
+
+def test_one_driver_serves_several_event_loops(driver: StorageDriver) -> None:
+    """Servers run a loop per thread (and tests a loop per test): one driver instance must work
+    from all of them, also at the same time."""
+    errors: list[BaseException] = []
+
+    async def work(name: str) -> None:
+        data = pattern(LARGE) + name.encode()
+        writer = await driver.writer(f"loops/{name}")
+        await writer.write(data)
+        await writer.commit()
+        await driver.move(f"loops/{name}", f"loops/done-{name}")
+        assert await read_all(driver, f"loops/done-{name}") == data
+
+    def thread(name: str) -> None:
+        try:
+            asyncio.run(work(name))
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=thread, args=(f"t{i}",)) for i in range(3)]
+    for each in threads:
+        each.start()
+    for each in threads:
+        each.join()
+    assert errors == []
+    asyncio.run(work("after"))
+
+    async def listing() -> list[str]:
+        return await driver.list("loops")
+
+    assert asyncio.run(listing()) == ["loops/done-after", "loops/done-t0", "loops/done-t1", "loops/done-t2"]

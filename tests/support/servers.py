@@ -21,6 +21,8 @@ from typing import Any
 
 import httpx
 
+from tests.support.s3 import s3_env
+
 PG_ADMIN_DSN = os.environ.get("DOCKYARD_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
 # Every upstream, git server and external registry of the tests is on loopback: the test servers
 # allow it, as an admin would allow a lab's own registry. Tests of the refusal override it.
@@ -121,6 +123,8 @@ def start_dockyard(
     )
     if database_url:
         env["DOCKYARD_DATABASE_URL"] = database_url
+    if os.environ.get("DOCKYARD_TEST_STORAGE") == "s3":
+        env.update(s3_env())
     env.update(extra_env or {})
     with log_path.open("ab") as log:
         process = subprocess.Popen(

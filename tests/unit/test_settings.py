@@ -42,10 +42,10 @@ def test_basic_mode_needs_credentials(username: str, password: str) -> None:
 
 def test_basic_mode_may_listen_anywhere() -> None:
     settings = Settings(
-        host="0.0.0.0", auth_mode="basic", admin_username="admin", admin_password=SecretStr("secret")
+        host="0.0.0.0", auth_mode="basic", admin_username="admin", admin_password=SecretStr("pw-7f3a9")
     )
-    assert settings.admin_password.get_secret_value() == "secret"
-    assert "secret" not in repr(settings), "the password never shows in logs"
+    assert settings.admin_password.get_secret_value() == "pw-7f3a9"
+    assert "pw-7f3a9" not in repr(settings), "the password never shows in logs"
 
 
 def test_environment_variables(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

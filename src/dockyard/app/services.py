@@ -59,6 +59,7 @@ from dockyard.registry.uploads import UploadService
 from dockyard.settings import Settings
 from dockyard.storage.base import StorageDriver
 from dockyard.storage.factory import create_driver
+from dockyard.storage.s3 import S3Config
 from dockyard.tenancy.repositories import Repositories
 from dockyard.tenancy.requests import AccessRequests
 from dockyard.tenancy.services import Identity
@@ -112,11 +113,28 @@ class Services:
         await self.db.dispose()
 
 
+def configured_storage(settings: Settings) -> StorageDriver:
+    """The storage driver the settings choose (``DOCKYARD_STORAGE_DRIVER`` and its options)."""
+    s3 = None
+    if settings.storage_driver == "s3":
+        s3 = S3Config(
+            endpoint=settings.s3_endpoint,
+            bucket=settings.s3_bucket,
+            access_key=settings.s3_access_key,
+            secret_key=settings.s3_secret_key.get_secret_value(),
+            region=settings.s3_region,
+            path_style=settings.s3_path_style,
+            prefix=settings.s3_prefix,
+            redirect=settings.s3_redirect,
+        )
+    return create_driver(settings.storage_driver, settings.effective_storage_root, s3)
+
+
 def build_services(settings: Settings, storage: StorageDriver | None = None) -> Services:
     """Every service for ``settings`` (``storage``: a driver to use instead of the configured
     one, for tests), wired together; nothing is started yet."""
     db = Database(settings.effective_database_url)
-    storage = storage or create_driver(settings.storage_driver, settings.effective_storage_root)
+    storage = storage or configured_storage(settings)
     events = EventBus()
     generations = build_generations(settings, db)
     blobs = BlobService(db, storage, generations)

@@ -114,15 +114,21 @@ def serve(
         str | None, typer.Option(help="Database URL (default: SQLite in the data folder).")
     ] = None,
 ) -> None:
+    from dockyard.app.services import configured_storage
     from dockyard.app.serving import run
     from dockyard.ops import logs
     from dockyard.storage.filesystem import FilesystemDriver
+    from dockyard.storage.s3 import S3Driver
 
     settings = _settings(host=host, port=port, workers=workers, data_dir=data_dir, database_url=database_url)
     logs.configure(settings.log_level)
     revision = _migrate_in_child(settings)
     if settings.storage_driver == "filesystem":
         FilesystemDriver(settings.effective_storage_root).purge_temporaries()
+    else:
+        storage = configured_storage(settings)
+        if isinstance(storage, S3Driver):
+            asyncio.run(storage.ensure_bucket())  # once, before the workers start
     mode = {
         "dev": "DEVELOPMENT MODE: anonymous push and pull from loopback",
         "basic": "basic auth with the settings' admin",

@@ -100,9 +100,10 @@ class BlobService:
         except PathNotFound:
             raise BlobUnknown(f"blob {digest} is missing from storage") from None
 
-    def stream(self, digest: Digest) -> AsyncIterator[bytes]:
-        """A stored blob's bytes, in chunks (for measuring layers; no repository check)."""
-        return self.storage.reader(blob_path(digest))
+    def stream(self, digest: Digest, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+        """A stored blob's bytes, in chunks (for measuring layers and for drivers without local
+        files; no repository check: callers have located the blob first)."""
+        return self.storage.reader(blob_path(digest), offset, length)
 
     async def claim(self, digest: Digest, size: int) -> str:
         """Step 1 above: make sure a live row exists, freshly touched and claimed; returns the

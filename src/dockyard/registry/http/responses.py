@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.types import Scope, Send
 
 from dockyard.registry.errors import BlobUnknown
-from dockyard.storage.base import LocalFile
+from dockyard.storage.base import LocalFile, PathNotFound
 
 API_VERSION = (b"docker-distribution-api-version", b"registry/2.0")
 _CHUNK = 4 * 1024 * 1024
@@ -74,3 +75,27 @@ async def send_file(
             await send({"type": "http.response.body", "body": chunk, "more_body": remaining > 0})
     finally:
         os.close(fd)
+
+
+async def send_stream(
+    send: Send, scope: Scope, status: int, chunks: AsyncIterator[bytes], length: int, headers: dict[str, str]
+) -> None:
+    """Send ``length`` bytes read from a storage driver's reader (a driver with no local file,
+    such as S3). The first chunk is read before the head, so a vanished blob is a clean error."""
+    if scope["method"] == "HEAD" or length == 0:
+        await send({"type": "http.response.start", "status": status, "headers": _encode(headers)})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    try:
+        chunk = await anext(chunks, b"")
+    except PathNotFound:
+        raise BlobUnknown("the blob's bytes are gone (collected?)") from None
+    await send({"type": "http.response.start", "status": status, "headers": _encode(headers)})
+    sent = 0
+    while chunk:
+        sent += len(chunk)
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        chunk = await anext(chunks, b"")
+    if sent != length:
+        raise RuntimeError(f"the stored blob is {sent} bytes, not {length}")
+    await send({"type": "http.response.body", "body": b""})

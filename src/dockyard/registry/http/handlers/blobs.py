@@ -10,7 +10,7 @@ from dockyard.registry.events import Actor
 from dockyard.registry.http.context import RegistryContext
 from dockyard.registry.http.errors import ErrorCode, RegistryError
 from dockyard.registry.http.request import Request
-from dockyard.registry.http.responses import send_bytes, send_file
+from dockyard.registry.http.responses import send_bytes, send_file, send_stream
 
 
 def parse_range(header: str, size: int) -> tuple[int, int]:
@@ -47,10 +47,10 @@ async def get_blob(ctx: RegistryContext, req: Request, actor: Actor, send: Send)
         status = 206
         headers["Content-Range"] = f"bytes {offset}-{offset + length - 1}/{location.size}"
     headers["Content-Length"] = str(length)
-    if location.local is None:
-        raise RegistryError(
-            ErrorCode.UNAVAILABLE, "the storage driver can neither redirect nor serve a local file"
-        )
+    if location.local is None:  # an object store without a redirect: stream through us
+        chunks = ctx.blobs.stream(digest, offset, length)
+        await send_stream(send, req.scope, status, chunks, length, headers)
+        return
     await send_file(send, req.scope, status, location.local, offset, length, headers)
 
 

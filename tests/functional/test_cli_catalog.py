@@ -265,6 +265,14 @@ def test_arm64_only_push_flagged_and_refused_by_policy(me: Cli, token_registry: 
     assert "allowed" in me.ok("workspace", "policy", ws, "--no-require-amd64")
     assert me.ok("image", "resolve", f"{image}:1.0") == f"{token_registry.host}/{image}@{found['digest']}\n"
 
+    # Immutable tags: shown, set (replacing), cleared.
+    assert me.ok("workspace", "immutable-tags", ws) == f"{ws}: no immutable tags; a push may move any tag.\n"
+    said = me.ok("workspace", "immutable-tags", ws, "--pattern", "v*", "-p", "1.*", "--except", "v*-rc")
+    assert said == f"{ws}: tags matching v*, 1.* are immutable (except: v*-rc).\n"
+    assert me.json("workspace", "immutable-tags", ws) == {"patterns": ["v*", "1.*"], "exceptions": ["v*-rc"]}
+    assert "tag pattern 'a/b'" in me.fails("workspace", "immutable-tags", ws, "-p", "a/b").stderr
+    assert "no immutable tags" in me.ok("workspace", "immutable-tags", ws, "--clear")
+
 
 def test_external_images_registered_verified_changed_removed(me: Cli) -> None:
     ws = new_workspace(me, "ext")

@@ -8,6 +8,7 @@ from __future__ import annotations
 from playwright.sync_api import Page, expect
 
 from tests.support.identity import PASSWORD, Api, oci_as, unique
+from tests.support.oci import oci_manifest
 from tests.support.servers import RunningRegistry
 from tests.ui.conftest import check_accessibility, screenshot, sign_in
 from tests.ui.data import new_user, push_internal
@@ -157,6 +158,25 @@ def test_repository_visibility_permissions_policy_and_credentials(
     screenshot(page, "67-settings-policy")
     check_accessibility(page, "67-settings-policy")
 
+    # Immutable tags: a bad pattern is shown next to its field; then v* except v*-dev is kept.
+    open_section(page, "Immutable tags")
+    patterns = page.get_by_label("Immutable tags (patterns, separated by commas)")
+    patterns.fill("v/1")
+    page.get_by_role("button", name="Save rules").click()
+    expect(page.locator("#tags-patterns-error")).to_contain_text("tag pattern 'v/1'")
+    patterns.fill("v*")
+    page.get_by_label("Exceptions (stay movable)").fill("v*-dev")
+    page.get_by_role("button", name="Save rules").click()
+    expect(page.get_by_role("status")).to_contain_text("tags matching v* are immutable except v*-dev")
+    with oci_as(ui_server, owner, PASSWORD) as oci:
+        other = oci_manifest()
+        oci.push_blobs(repository, other.blobs)
+        moved = oci.put_manifest(repository, "v1", other)
+        assert moved.status_code == 403, moved.text
+        assert oci.put_manifest(repository, "v1-dev", other).status_code == 201
+    screenshot(page, "67b-settings-immutable-tags")
+    check_accessibility(page, "67b-settings-immutable-tags")
+
     # Registry credentials: set, listed without the secret, deleted.
     open_section(page, "Registry credentials")
     expect(page.get_by_text("No registry credentials")).to_be_visible()
@@ -213,6 +233,12 @@ def test_a_reader_sees_what_they_may_not_change_disabled_with_the_reason(
     open_section(page, "Catalog policy")
     expect(page.get_by_label("Require linux/amd64 in every new version")).to_be_disabled()
     expect(page.get_by_text("Only owners change the catalog policy; you are a reader here.")).to_be_visible()
+    open_section(page, "Immutable tags")
+    expect(page.get_by_label("Immutable tags (patterns, separated by commas)")).to_be_disabled()
+    expect(page.get_by_role("button", name="Save rules")).to_be_disabled()
+    expect(
+        page.get_by_text("Only owners change which tags are immutable; you are a reader here.")
+    ).to_be_visible()
     open_section(page, "Registry credentials")
     expect(page.get_by_text("Only maintainers and owners see and set registry credentials")).to_be_visible()
     open_section(page, "Repositories")

@@ -42,6 +42,7 @@ def build_api(services: Services) -> FastAPI:
         services.credentials,
         services.settings.public_url,
         services.deletions,
+        services.immutability,
     )
     return create_api(
         services.identity,

@@ -36,6 +36,7 @@ from dockyard.builds.service import JOB_KIND, BuildLimits, BuildService
 from dockyard.catalog.admission import PushPolicy
 from dockyard.catalog.content import RegistryContent
 from dockyard.catalog.deletion import Deletions, workspace_holdings
+from dockyard.catalog.immutability import TagImmutability
 from dockyard.catalog.inspections import INSPECTION_GATE_ENV, Inspections, file_gate
 from dockyard.catalog.measure import MeasureLimits
 from dockyard.catalog.service import Catalog
@@ -90,6 +91,7 @@ class Services:
     authorizer: Authorizer  # who may do what on /v2
     catalog: Catalog
     deletions: Deletions
+    immutability: TagImmutability  # tags a push may not move
     usage: Usage  # storage counted for quotas and the catalog's usage reports
     catalog_sync: CatalogSync
     tools: Tools  # the catalog's tool images, for the GA4GH TRS endpoint
@@ -203,6 +205,7 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
         authorizer=build_authorizer(settings, identity),
         catalog=catalog,
         deletions=Deletions(db, catalog, generations),
+        immutability=TagImmutability(db),
         usage=usage,
         catalog_sync=sync,
         tools=Tools(db),

@@ -5,7 +5,8 @@
   reference to another registry into bytes stored here;
 - in a workspace whose policy requires linux/amd64, a tagged image without that platform
   (artifacts such as signatures and SBOMs are not images, and untagged pushes are not
-  versions: both are admitted).
+  versions: both are admitted);
+- a push that would move an immutable tag (:mod:`.immutability`) to another manifest.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ import logging
 from sqlalchemy import select
 
 from dockyard.auth.tables import workspaces
+from dockyard.catalog.immutability import immutable_refusal, load_rules, tag_target
 from dockyard.catalog.inspect import AMD64_HELP, ContentSource, has_amd64, inspect_manifest
 from dockyard.catalog.tables import catalog_policies, image_versions, images
 from dockyard.catalog.views import EXTERNAL
-from dockyard.db.engine import Database
+from dockyard.db.engine import Connection, Database
 from dockyard.registry.admission import ProposedPush
 
 log = logging.getLogger("dockyard.catalog")
@@ -66,8 +68,11 @@ class PushPolicy:
                     .where(workspaces.c.name == workspace)
                 )
             ).first()
+            moved = await self._moves_immutable(conn, push, workspace)
         if external is not None:
             return external_refusal(push.repository, push.tag, str(external[0]))
+        if moved is not None:
+            return moved
         if required is None or not required[0]:
             return None
         try:
@@ -78,3 +83,17 @@ class PushPolicy:
         if facts.is_image and not has_amd64(facts.platforms):
             return amd64_refusal(workspace)
         return None
+
+    async def _moves_immutable(self, conn: Connection, push: ProposedPush, workspace: str) -> str | None:
+        """The refusal when the push would move an immutable tag, else None."""
+        assert push.tag is not None
+        ws = (await conn.execute(select(workspaces.c.id).where(workspaces.c.name == workspace))).first()
+        if ws is None:
+            return None
+        pattern = (await load_rules(conn, ws[0])).rule_for(push.tag)
+        if pattern is None:
+            return None
+        current = await tag_target(conn, push.repository, push.tag)
+        if current is None or current == push.digest:
+            return None
+        return immutable_refusal(push.repository, push.tag, pattern, workspace)

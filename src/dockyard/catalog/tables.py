@@ -122,3 +122,17 @@ image_deletions = Table(
     Column("history", Text, nullable=False, server_default="[]"),  # JSON list of image events
     Index("ix_image_deletions_name", "image_name", "id"),
 )
+
+
+# Tags a push may not move, per workspace: glob patterns (``v*``) and exceptions to them
+# (``latest``), JSON lists. A tag that matches a pattern and no exception keeps the manifest
+# it was first pushed with (:mod:`dockyard.catalog.immutability`).
+immutable_tags = Table(
+    "immutable_tags",
+    metadata,
+    Column("workspace_id", Integer, ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True),
+    Column("patterns", Text, nullable=False, server_default="[]"),
+    Column("exceptions", Text, nullable=False, server_default="[]"),
+    Column("updated_at", Float, nullable=False),
+    Column("updated_by", String(140), nullable=False, server_default=""),
+)

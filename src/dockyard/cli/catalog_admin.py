@@ -74,6 +74,40 @@ def policy(
         output.say(f"{workspace}: versions without linux/amd64 are allowed and flagged (require-amd64 off).")
 
 
+@workspace_app.command("immutable-tags")
+def immutable_tags(
+    workspace: Ws,
+    pattern: Annotated[
+        list[str] | None,
+        typer.Option("--pattern", "-p", help="Tags never moved once pushed, like 'v*' or '*'; repeat it."),
+    ] = None,
+    exception: Annotated[
+        list[str] | None,
+        typer.Option("--except", "-e", help="Tags that stay movable, like 'latest'; repeat it."),
+    ] = None,
+    clear: Annotated[bool, typer.Option("--clear", help="No tag is immutable any more.")] = False,
+    json: output.JsonFlag = False,
+) -> None:
+    """Show or set the tags a push may not move (owners set them). Setting replaces the rules."""
+    path = f"/workspaces/{seg(workspace)}/immutable-tags"
+    if clear and (pattern or exception):
+        raise CliError("--clear takes no --pattern or --except", exit_code=2)
+    with connect() as api:
+        if clear or pattern or exception:
+            found = api.put(path, {"patterns": pattern or [], "exceptions": exception or []})
+        else:
+            found = api.get(path)
+    if json:
+        output.print_json(found)
+    elif not found["patterns"]:
+        output.say(f"{workspace}: no immutable tags; a push may move any tag.")
+    else:
+        kept = ", ".join(found["exceptions"]) or "none"
+        output.say(
+            f"{workspace}: tags matching {', '.join(found['patterns'])} are immutable (except: {kept})."
+        )
+
+
 def _read_secret(from_stdin: bool) -> str:
     if from_stdin:
         value = sys.stdin.readline().rstrip("\r\n")

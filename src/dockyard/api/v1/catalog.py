@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from dockyard.api.deps import Caller, ClientIp
 from dockyard.api.v1.inputs import Name, Names, Offset, Text
 from dockyard.catalog.deletion import Deletions
+from dockyard.catalog.immutability import MAX_RULES, TagImmutability, TagRules
 from dockyard.catalog.queries import VersionPage
 from dockyard.catalog.service import Catalog, Page, VersionSettings
 from dockyard.catalog.usage import ImageUsage, Usage, WorkspaceUsage
@@ -31,6 +32,7 @@ class CatalogServices:
     credentials: CredentialStore
     public_url: str
     deletions: Deletions
+    immutability: TagImmutability
 
 
 def catalog_services(request: Request) -> CatalogServices:
@@ -206,6 +208,34 @@ async def get_policy(workspace: Name, services: Services, actor: Caller) -> Poli
 @router.put("/workspaces/{workspace}/catalog-policy", summary="Set the catalog policy (owners)")
 async def set_policy(workspace: Name, body: Policy, services: Services, actor: Caller) -> Policy:
     return Policy(require_amd64=await services.catalog.set_policy(actor, workspace, body.require_amd64))
+
+
+class ImmutableTags(BaseModel):
+    patterns: list[Name] = Field(
+        [], max_length=MAX_RULES, description="Tags matching one of these (globs: * ? [...]) are never moved."
+    )
+    exceptions: list[Name] = Field(
+        [], max_length=MAX_RULES, description="Tags matching one of these stay movable, e.g. 'latest'."
+    )
+
+
+@router.get("/workspaces/{workspace}/immutable-tags", summary="Tags a push may not move (readers)")
+async def get_immutable_tags(workspace: Name, services: Services, actor: Caller) -> ImmutableTags:
+    rules = await services.immutability.get(actor, workspace)
+    return ImmutableTags(patterns=rules.patterns, exceptions=rules.exceptions)
+
+
+@router.put(
+    "/workspaces/{workspace}/immutable-tags",
+    summary="Set the tags a push may not move (owners)",
+    description="A push that would point an immutable tag at another manifest is refused with DENIED; "
+    "a tag's first push and pushing the same manifest again are allowed.",
+)
+async def set_immutable_tags(
+    workspace: Name, body: ImmutableTags, services: Services, actor: Caller, ip: ClientIp
+) -> ImmutableTags:
+    rules = await services.immutability.set(actor, workspace, TagRules(body.patterns, body.exceptions), ip)
+    return ImmutableTags(patterns=rules.patterns, exceptions=rules.exceptions)
 
 
 class CredentialBody(BaseModel):

@@ -1,7 +1,7 @@
 """image deletions: a deleted image's history outlives it
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-07 05:00:00
 """
 

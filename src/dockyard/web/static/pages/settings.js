@@ -15,6 +15,7 @@ import { MembersSection, TeamsSection } from "./settings_people.js";
 import { RobotsSection } from "./settings_robots.js";
 import { RepositoriesSection } from "./settings_repositories.js";
 import { CredentialsSection, PolicySection } from "./settings_catalog.js";
+import { ImmutableTagsSection } from "./settings_tags.js";
 
 const SECTIONS = [
   ["members", "Members", "user", MembersSection],
@@ -22,6 +23,7 @@ const SECTIONS = [
   ["robots", "Robot accounts", "key", RobotsSection],
   ["repositories", "Repositories", "box", RepositoriesSection],
   ["policy", "Catalog policy", "filter", PolicySection],
+  ["tags", "Immutable tags", "lock", ImmutableTagsSection],
   ["credentials", "Registry credentials", "lock", CredentialsSection],
 ];
 

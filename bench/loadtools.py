@@ -149,11 +149,24 @@ def wrk_get(url: str, headers: dict[str, str], connections: int, seconds: int) -
 
 
 def hey_head(url: str, headers: dict[str, str], connections: int, seconds: int) -> LoadResult:
+    return hey_run("HEAD", url, headers, connections, seconds)
+
+
+def hey_get(
+    url: str, headers: dict[str, str], connections: int, seconds: int, timeout: int = 5
+) -> LoadResult:
+    return hey_run("GET", url, headers, connections, seconds, timeout)
+
+
+def hey_run(
+    method: str, url: str, headers: dict[str, str], connections: int, seconds: int, timeout: int = 5
+) -> LoadResult:
+    """hey for ``seconds``; a request not answered within ``timeout`` seconds is an error."""
     hey = require("hey", "hey")
-    argv = [hey, "-z", f"{seconds}s", "-c", str(connections), "-m", "HEAD", "-t", "5"]
+    argv = [hey, "-z", f"{seconds}s", "-c", str(connections), "-m", method, "-t", str(timeout)]
     for name, value in headers.items():
         argv += ["-H", f"{name}: {value}"]
-    stdout = _run([*argv, url], timeout=seconds + 30)
+    stdout = _run([*argv, url], timeout=seconds + timeout + 30)
 
     def number(pattern: str) -> float:
         found = re.search(pattern, stdout)

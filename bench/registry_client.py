@@ -61,8 +61,9 @@ def sha256_digest(data: bytes) -> str:
 class RegistryClient:
     """One keep-alive connection to a registry on 127.0.0.1."""
 
-    def __init__(self, port: int, timeout: float = 300.0) -> None:
+    def __init__(self, port: int, timeout: float = 300.0, authorization: str = "") -> None:
         self.port = port
+        self.authorization_header = {"Authorization": authorization} if authorization else {}
         self.base = f"http://127.0.0.1:{port}"
         self.timeout = timeout
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
@@ -90,7 +91,7 @@ class RegistryClient:
         length = file[2] if file else len(body)
         self.conn.putrequest(method, path, skip_accept_encoding=True)
         self.conn.putheader("Content-Length", str(length))
-        for name, value in headers.items():
+        for name, value in {**self.authorization_header, **headers}.items():
             self.conn.putheader(name, value)
         self.conn.endheaders(body if body else None)
         sock = self.conn.sock

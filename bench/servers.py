@@ -114,18 +114,24 @@ def _spawn(argv: list[str], env: dict[str, str], log_path: Path) -> subprocess.P
 
 
 def start_dockyard(
-    base: Path, name: str = DOCKYARD, token_mode: bool = False, database_url: str = ""
+    base: Path,
+    name: str = DOCKYARD,
+    token_mode: bool = False,
+    database_url: str = "",
+    src: Path | None = None,
 ) -> Server:
     """``python -m dockyard serve`` with default settings but a fresh data dir and a free port.
 
     Dev mode (anonymous push from loopback, as the reference runs without auth), or with
     ``token_mode`` users and workspaces, which ``/api/v1`` needs: the first admin is
     ``ADMIN_USERNAME`` with ``ADMIN_PASSWORD`` (``Server.credentials``). The metadata database
-    is SQLite in the data dir unless ``database_url`` names another (``DOCKYARD_DATABASE_URL``)."""
+    is SQLite in the data dir unless ``database_url`` names another (``DOCKYARD_DATABASE_URL``).
+    ``src`` runs another source tree than this one's ``src/``."""
     base.mkdir(parents=True, exist_ok=True)
     data_dir = base / "data"
     data_dir.mkdir()
     port = free_port()
+    code = src or REPO_ROOT / "src"
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKYARD_")}
     env.update(
         DOCKYARD_DATA_DIR=str(data_dir),
@@ -133,7 +139,7 @@ def start_dockyard(
         DOCKYARD_HOST="127.0.0.1",
         DOCKYARD_AUTH_MODE="token" if token_mode else "dev",
         # The working tree's code, whether or not the package is installed in the venv.
-        PYTHONPATH=os.pathsep.join(p for p in (str(REPO_ROOT / "src"), env.get("PYTHONPATH", "")) if p),
+        PYTHONPATH=os.pathsep.join(p for p in (str(code), env.get("PYTHONPATH", "")) if p),
     )
     if database_url:
         env.update(DOCKYARD_DATABASE_URL=database_url)

@@ -38,6 +38,7 @@ log = logging.getLogger("dockyard.auth")
 NAME_RE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
 NAME_MAX = 64
 WRONG_CREDENTIALS = "wrong username or password"
+LAST_USE_SECONDS = 60.0  # a token's "last used" is recorded to the minute (one write a minute at most)
 RESERVED = frozenset({"v2", "api", "auth", "anonymous", "healthz", "metrics"})
 
 
@@ -169,6 +170,7 @@ class Accounts:
                 access_tokens.c.scopes,
                 access_tokens.c.expires_at,
                 access_tokens.c.revoked_at,
+                access_tokens.c.last_used_at,
                 users.c.id.label("user_id"),
                 users.c.username,
                 users.c.is_admin,
@@ -209,10 +211,14 @@ class Accounts:
             raise AuthenticationFailed(f"this token was revoked on {_utc(m['revoked_at'])}; create a new one")
         if m["expires_at"] is not None and m["expires_at"] <= now:
             raise AuthenticationFailed(f"this token expired on {_utc(m['expires_at'])}; create a new one")
-        await self._note(
-            "a token's last use",
-            update(access_tokens).where(access_tokens.c.id == m["id"]).values(last_used_at=now),
-        )
+        last_used = m["last_used_at"]
+        if last_used is None or not now - LAST_USE_SECONDS < last_used <= now:
+            # One write a minute per token at most: a write per use was most of what a token
+            # login cost (a database write transaction per ``docker login`` or token request).
+            await self._note(
+                "a token's last use",
+                update(access_tokens).where(access_tokens.c.id == m["id"]).values(last_used_at=now),
+            )
         return subject
 
     async def _robot_login(self, login: str, secret: str) -> Subject | None:

@@ -1,13 +1,31 @@
-"""Password hashing with argon2id (OWASP's minimum parameters: 19 MiB, 2 passes)."""
+"""Password hashing with argon2id (OWASP's minimum parameters: 19 MiB, 2 passes).
+
+A successful verification is remembered (bounded, :data:`REMEMBER_SECONDS`), so that a
+client that logs in again and again (``docker login``, a token per pull, a CI job per
+minute) pays argon2's ~30 ms of CPU once, not every time. What is remembered is only that
+this password matches this stored hash: the stored hash holds a random salt and changes with
+every password change, so an old password stops working at once, in every process, and
+whether the account exists, is disabled or is an admin is read from the database on every
+login as before. Failures are never remembered: a guess always costs argon2. The memory
+holds an HMAC of (stored hash, password) under a random key of this process, never the
+password.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
+import secrets
+import time
+from collections import OrderedDict
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 MIN_LENGTH = 8
+REMEMBER_SECONDS = 600.0
+REMEMBER_MAX = 1024
 
 
 class Passwords:
@@ -15,6 +33,8 @@ class Passwords:
         self._hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=1)
         # Verified for unknown users, so that they take as long as known ones.
         self._dummy = self._hasher.hash("dockyard-dummy-password")
+        self._key = secrets.token_bytes(32)
+        self._matched: OrderedDict[bytes, float] = OrderedDict()  # HMAC -> remembered until
 
     def hash(self, password: str) -> str:
         return self._hasher.hash(password)
@@ -28,9 +48,27 @@ class Passwords:
         except (VerificationError, InvalidHashError):
             return False
 
+    def _mac(self, encoded: str, password: str) -> bytes:
+        message = encoded.encode() + b"\0" + password.encode("utf-8", "surrogatepass")
+        return hmac.digest(self._key, message, hashlib.sha256)
+
     async def verify(self, encoded: str | None, password: str) -> bool:
         """True if ``password`` matches; ``encoded=None`` (no such user) costs the same and is False."""
-        return await asyncio.to_thread(self._verify, encoded, password)
+        if encoded is None:
+            return await asyncio.to_thread(self._verify, None, password)
+        mac = self._mac(encoded, password)
+        now = time.monotonic()
+        until = self._matched.get(mac)
+        if until is not None:
+            if until > now:
+                return True
+            del self._matched[mac]
+        if not await asyncio.to_thread(self._verify, encoded, password):
+            return False
+        self._matched[mac] = now + REMEMBER_SECONDS
+        if len(self._matched) > REMEMBER_MAX:
+            self._matched.popitem(last=False)
+        return True
 
 
 def check_strength(password: str, username: str) -> str | None:

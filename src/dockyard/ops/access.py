@@ -1,4 +1,5 @@
-"""ASGI middleware: one JSON log line and metrics per request.
+"""ASGI middleware: one JSON log line and metrics per request (the metrics are counted in
+plain integers and handed to Prometheus in batches: :mod:`dockyard.ops.tally`).
 
 Lines are written straight to stderr in batches (at 64 KiB, after 0.2 s, and at shutdown),
 like nginx's buffered access log: formatting a record through :mod:`logging` and writing
@@ -9,16 +10,14 @@ request without the log, 81 us with a logging-module line per request).
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import os
 import time
 from json.encoder import encode_basestring
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from dockyard.ops.metrics import BYTES_SENT, LATENCY, REQUESTS
+from dockyard.ops.metrics import TALLY
 
 log = logging.getLogger("dockyard")
 FLUSH_BYTES = 64 * 1024
@@ -35,16 +34,6 @@ def route_of(path: str) -> str:
         if marker in path:
             return "v2" + marker.rstrip("/")
     return "v2_catalog" if path.endswith("_catalog") else "v2"
-
-
-@functools.lru_cache(maxsize=1024)
-def _children(method: str, route: str, status: int) -> tuple[Any, Any, Any]:
-    """The labelled metrics of one kind of request (``labels()`` costs more than ``inc()``)."""
-    return (
-        REQUESTS.labels(method, route, str(status)),
-        LATENCY.labels(method, route),
-        BYTES_SENT.labels(route),
-    )
 
 
 class LineBuffer:
@@ -85,20 +74,6 @@ class AccessLog:
     def __init__(self, app: ASGIApp, lines: LineBuffer | None) -> None:
         self.app = app
         self.lines = lines
-        self._metrics_failing = False
-
-    def _count(self, method: str, route: str, status: int, elapsed: float, length: int) -> None:
-        try:
-            requests, latency, sent = _children(method, route, status)
-        except OSError as exc:  # a new kind of request, and no room to record it (full disk)
-            if not self._metrics_failing:
-                log.warning("metrics of %s %s %s not recorded: %s", method, route, status, exc)
-            self._metrics_failing = True
-            return
-        self._metrics_failing = False
-        requests.inc()
-        latency.observe(elapsed)
-        sent.inc(length)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -122,7 +97,7 @@ class AccessLog:
         finally:
             elapsed = time.perf_counter() - started
             method: str = scope["method"]
-            self._count(method, route_of(scope["path"]), status, elapsed, length)
+            TALLY.add(method, route_of(scope["path"]), status, elapsed, length)
             if self.lines is not None:
                 client = scope.get("client")
                 self.lines.add(

@@ -26,6 +26,7 @@ from prometheus_client import (
 )
 from prometheus_client.mmap_dict import MmapedDict
 
+from dockyard.ops.tally import RequestTally
 from dockyard.volumes import allocate
 
 PREALLOCATE = 1 << 20
@@ -62,17 +63,20 @@ class AllocatedMmapedDict(MmapedDict):
 # Looked up by prometheus_client each time a process opens its sample file.
 values.MmapedDict = AllocatedMmapedDict  # type: ignore[attr-defined]  # not re-exported; replacing it is the point
 
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 REQUESTS = Counter("dockyard_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram(
     "dockyard_http_request_duration_seconds",
     "Time to the end of the response",
     ["method", "route"],
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+    buckets=LATENCY_BUCKETS,
 )
 BYTES_SENT = Counter("dockyard_http_response_bytes_total", "Response body bytes announced", ["route"])
+TALLY = RequestTally(REQUESTS, LATENCY, BYTES_SENT, LATENCY_BUCKETS)
 
 
 def render() -> tuple[bytes, str]:
+    TALLY.flush()  # this process's latest requests; the others' are at most FLUSH_SECONDS old
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         # prometheus_client leaves this constructor unannotated.

@@ -458,3 +458,39 @@ def test_key_rotation_logs_nobody_out(world: World, token_registry: RunningRegis
     with httpx.Client(base_url=token_registry.url, timeout=30, auth=holder) as client:
         assert client.get(f"/v2/{world.private}/manifests/v1").status_code == 200, "the client re-asked"
     assert holder.token != old
+
+
+def test_a_password_change_ends_remembered_password_logins_on_every_worker(
+    token_registry: RunningRegistry,
+) -> None:
+    """Workers remember a password that matched (argon2 once per login, not per request);
+    after a password change the old one is refused at once by every worker."""
+    user = unique("changer")
+    with Api.connect(token_registry, ADMIN, ADMIN_PASSWORD) as admin:
+        admin.create_user(user)
+    path = "/auth/token?service=dockyard"
+
+    def basic(password: str) -> dict[str, str]:
+        return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+    def every_worker(password: str, times: int) -> dict[int, list[int]]:
+        """The statuses each worker answered, until every worker has answered ``times``."""
+        workers = set(serving_processes(token_registry))
+        seen: dict[int, list[int]] = {}
+        deadline = time.monotonic() + 60
+        while any(len(seen.get(w, [])) < times for w in workers):
+            assert time.monotonic() < deadline, f"workers {workers - seen.keys()} were never asked"
+            worker, status = ask_a_worker(token_registry, path, basic(password))
+            seen.setdefault(worker, []).append(status)
+        return seen
+
+    # Twice each: the second login is the remembered one.
+    assert all(statuses == [200] * len(statuses) for statuses in every_worker(PASSWORD, 2).values())
+    with Api.connect(token_registry, user, PASSWORD) as api:
+        api.call(
+            "PATCH", f"/users/{user}", json={"password": "a-brand-new-password", "current_password": PASSWORD}
+        )
+    refused = every_worker(PASSWORD, 1)  # once each: ten failures would lock the account
+    assert all(set(statuses) == {401} for statuses in refused.values()), refused
+    accepted = every_worker("a-brand-new-password", 2)
+    assert all(statuses == [200] * len(statuses) for statuses in accepted.values()), accepted

@@ -169,6 +169,31 @@ async def test_a_personal_access_token_works_as_the_password_and_carries_its_sco
     assert info.last_used_at is not None
 
 
+async def test_a_tokens_last_use_is_recorded_to_the_minute(env: Env) -> None:
+    alice = await new_user(env, "alice")
+    token = await env.tokens.create_personal(alice, "laptop", ["pull"])
+
+    async def set_last_use(value: float) -> None:
+        async with env.db.write() as conn:
+            await conn.execute(update(access_tokens).values(last_used_at=value))
+
+    async def last_use() -> float | None:
+        [info] = await env.tokens.list_personal(alice)
+        return info.last_used_at
+
+    await set_last_use(time.time() - 10)
+    recent = await last_use()
+    await env.accounts.authenticate("alice", token.secret, IP)
+    assert await last_use() == recent  # used 10 s ago: not written again
+    await set_last_use(time.time() - 120)
+    started = time.time()
+    await env.accounts.authenticate("alice", token.secret, IP)
+    assert (await last_use() or 0) >= started  # two minutes ago: now
+    await set_last_use(time.time() + 3600)  # a clock that went back
+    await env.accounts.authenticate("alice", token.secret, IP)
+    assert (await last_use() or 0) <= time.time()
+
+
 async def test_a_token_with_the_api_scope_may_use_the_api(env: Env) -> None:
     alice = await new_user(env, "alice")
     token = await env.tokens.create_personal(alice, "script", ["api"])

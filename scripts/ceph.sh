@@ -40,16 +40,35 @@ report() {
         "$endpoint" "$access" "$secret" | tee "$state/s3.env"
 }
 
-answers() { curl -s -o /dev/null --max-time 2 "$endpoint/"; }
+answers() { curl -s -o /dev/null --max-time 10 "$endpoint/"; }
+alive() { [[ -f $state/run/$1.pidx ]] && kill -0 "$(cat "$state/run/$1.pidx")" 2>/dev/null; }
 
 if [[ ${1:-start} == stop ]]; then
     stop
     exit 0
 fi
 
+if [[ -f $state/s3.env ]] && alive rgw; then
+    # Ours, running: on a loaded machine it may answer slowly; never restart it under the tests
+    # that use it.
+    for _ in $(seq 1 60); do
+        if answers; then
+            report
+            exit 0
+        fi
+        sleep 1
+    done
+    echo "error: radosgw (pid $(cat "$state/run/rgw.pidx")) runs but does not answer on $endpoint; see $state/log" >&2
+    exit 1
+fi
 if answers && [[ -f $state/s3.env ]]; then
     report
     exit 0
+fi
+if answers || (exec 3<>"/dev/tcp/127.0.0.1/$mon2") 2>/dev/null; then
+    echo "error: another server already listens on $endpoint (another checkout's Ceph?);" \
+        "stop it, or choose other ports with DOCKYARD_CEPH_PORT" >&2
+    exit 1
 fi
 
 if ! command -v radosgw >/dev/null 2>&1 || ! command -v ceph-mon >/dev/null 2>&1; then

@@ -16,7 +16,14 @@ from starlette.responses import Response
 
 from dockyard.api.deps import WEB_HEADER, anonymous_may_call, require_signed_in
 from dockyard.errors import DomainError
-from dockyard.http.problems import domain_problem, http_problem, problem, storage_problem
+from dockyard.http.problems import (
+    domain_problem,
+    http_problem,
+    problem,
+    storage_problem,
+    unavailable_problem,
+)
+from dockyard.storage.base import StorageUnavailable
 from dockyard.volumes import InsufficientStorage
 
 log = logging.getLogger("dockyard.api")
@@ -37,6 +44,12 @@ async def _insufficient_storage(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, InsufficientStorage)
     log.warning("%s %s: %s (%s)", request.method, request.url.path, exc, exc.__cause__)
     return storage_problem(exc)
+
+
+async def _storage_unavailable(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StorageUnavailable)
+    log.warning("%s %s: %s (%s)", request.method, request.url.path, exc, exc.__cause__)
+    return unavailable_problem()
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
@@ -67,3 +80,4 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(InsufficientStorage, _insufficient_storage)
+    app.add_exception_handler(StorageUnavailable, _storage_unavailable)

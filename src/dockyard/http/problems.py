@@ -97,6 +97,13 @@ def storage_problem(exc: InsufficientStorage) -> Response:
     return problem(507, "insufficient-storage", "Insufficient storage", str(exc), volume=exc.volume)
 
 
+def unavailable_problem() -> Response:
+    """503: the blob storage service refused or did not answer (the cause is logged, not told)."""
+    return problem(
+        503, "storage-unavailable", "Storage unavailable", "the blob storage did not answer; try again"
+    )
+
+
 def http_problem(exc: HTTPException) -> Response:
     """An HTTP error raised by the framework (no such route, method not allowed, ...)."""
     slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")

@@ -16,6 +16,11 @@ class StorageError(Exception):
     """Base of the errors a driver raises."""
 
 
+class StorageUnavailable(StorageError):
+    """The storage service refused or did not answer (S3 down, throttling, access denied): the
+    request may succeed later; answered 503, and logged for the operator."""
+
+
 class PathNotFound(StorageError):
     def __init__(self, path: str) -> None:
         super().__init__(f"path not found: {path}")

@@ -42,7 +42,7 @@ from dockyard.storage.base import (
     InvalidOffset,
     LocalFile,
     PathNotFound,
-    StorageError,
+    StorageUnavailable,
     check_path,
 )
 
@@ -76,11 +76,22 @@ def _missing(exc: botocore.exceptions.ClientError) -> bool:
     return _code(exc) in ("404", "NoSuchKey", "NotFound", "NoSuchUpload")
 
 
+# Answers the driver's callers handle themselves (a missing object, upload or bucket; a
+# precondition that failed because the object changed); every other refusal is the service's.
+_HANDLED = frozenset(
+    {"404", "NoSuchKey", "NotFound", "NoSuchUpload", "NoSuchBucket", "412", "PreconditionFailed"}
+)
+
+
 async def _run(func: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
     try:
         return await asyncio.to_thread(func, *args, **kwargs)
     except botocore.exceptions.BotoCoreError as exc:
-        raise StorageError(f"S3 request failed: {exc}") from exc
+        raise StorageUnavailable(f"S3 request failed: {exc}") from exc
+    except botocore.exceptions.ClientError as exc:
+        if _code(exc) in _HANDLED:
+            raise
+        raise StorageUnavailable(f"S3 refused the request: {_code(exc) or exc}") from exc
 
 
 class S3Writer:
@@ -95,6 +106,7 @@ class S3Writer:
         self._upload_id: str | None = None
         self._size = 0
         self._closed = False
+        self._failed = False  # a part failed: the upload is aborted, never completed
 
     @property
     def size(self) -> int:
@@ -117,8 +129,12 @@ class S3Writer:
             self._buffer += await driver.get_content(self._path)
             return
         await self._ensure_upload()
-        for start in range(0, existing, MAX_COPY):
-            end = min(existing, start + MAX_COPY) - 1
+        # Equal parts (each at most MAX_COPY): a short remainder would be a part under S3's
+        # 5 MiB minimum that is not the last one, and the upload could never complete.
+        count = -(-existing // MAX_COPY)
+        step = -(-existing // count)
+        for start in range(0, existing, step):
+            end = min(existing, start + step) - 1
             answer = await _run(
                 client.upload_part_copy,
                 Bucket=driver.bucket,
@@ -169,12 +185,21 @@ class S3Writer:
     async def write(self, data: bytes | bytearray | memoryview) -> None:
         if self._closed:
             raise ValueError("writer is closed")
+        if self._failed:
+            raise StorageUnavailable("an earlier part of this upload failed")
         self._buffer += data
         self._size += len(data)
         part = self._driver.config.part_size
         while len(self._buffer) >= part:
-            await self._upload_part(memoryview(self._buffer)[:part])
+            chunk = bytes(self._buffer[:part])
             del self._buffer[:part]
+            try:
+                await self._upload_part(chunk)
+            except BaseException:
+                # A part (this one or one sent before) failed: this upload can no longer be
+                # completed whole. close() aborts it; what was stored before stays the checkpoint.
+                self._failed = True
+                raise
 
     async def commit(self) -> None:
         await self.close()
@@ -182,24 +207,35 @@ class S3Writer:
     async def close(self) -> None:
         if self._closed:
             return
+        if self._failed:
+            # Never complete an upload with a part missing: abort it, keep what was there.
+            await self._abort()
+            raise StorageUnavailable(f"an upload to {self._path} failed; nothing new was stored")
         self._closed = True
         driver = self._driver
         if self._upload_id is None:
             await driver.put_content(self._path, bytes(self._buffer))
             return
-        if self._buffer:
-            await self._upload_part(self._buffer)
-        self._buffer = bytearray()
-        await self._drain()
-        await _run(
-            driver.client.complete_multipart_upload,
-            Bucket=driver.bucket,
-            Key=self._key,
-            UploadId=self._upload_id,
-            MultipartUpload={"Parts": sorted(self._parts, key=lambda part: int(part["PartNumber"]))},
-        )
+        try:
+            if self._buffer:
+                await self._upload_part(self._buffer)
+            self._buffer = bytearray()
+            await self._drain()
+            await _run(
+                driver.client.complete_multipart_upload,
+                Bucket=driver.bucket,
+                Key=self._key,
+                UploadId=self._upload_id,
+                MultipartUpload={"Parts": sorted(self._parts, key=lambda part: int(part["PartNumber"]))},
+            )
+        except BaseException:
+            self._failed = True
+            await self._abort()
+            raise
 
-    async def cancel(self) -> None:
+    async def _abort(self) -> None:
+        """Stop the parts in flight and abort the multipart upload; the object (the last
+        checkpoint) stays as it was."""
         self._closed = True
         self._buffer = bytearray()
         for task in self._inflight:
@@ -208,6 +244,10 @@ class S3Writer:
         self._inflight = []
         if self._upload_id is not None:
             await self._driver.abort_upload(self._key, self._upload_id)
+
+    async def cancel(self) -> None:
+        """Abort, and remove the object too (as a cancelled file is removed)."""
+        await self._abort()
         await _run(self._driver.client.delete_object, Bucket=self._driver.bucket, Key=self._key)
 
 
@@ -390,9 +430,15 @@ class S3Driver:
             doomed = [{"Key": item["Key"]} for item in answer.get("Contents", [])]
             if doomed:
                 found = True
-                await _run(
+                answer_d = await _run(
                     self.client.delete_objects, Bucket=self.bucket, Delete={"Objects": doomed, "Quiet": True}
                 )
+                if failed := answer_d.get("Errors"):
+                    first = failed[0]
+                    raise StorageUnavailable(
+                        f"S3 kept {len(failed)} of {len(doomed)} objects under {path}: "
+                        f"{first.get('Key')}: {first.get('Code')}"
+                    )
             token = answer.get("NextContinuationToken")
             if not token:
                 break

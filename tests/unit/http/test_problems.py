@@ -10,7 +10,15 @@ from starlette.responses import Response
 
 from dockyard.auth.errors import AuthenticationFailed, Throttled
 from dockyard.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
-from dockyard.http.problems import BASE, PROBLEMS, domain_problem, http_problem, problem, storage_problem
+from dockyard.http.problems import (
+    BASE,
+    PROBLEMS,
+    domain_problem,
+    http_problem,
+    problem,
+    storage_problem,
+    unavailable_problem,
+)
 from dockyard.volumes import InsufficientStorage
 
 
@@ -47,6 +55,13 @@ def test_a_full_volume_is_507_and_named_by_its_role() -> None:
     response = storage_problem(InsufficientStorage("blob storage"))
     assert response.status_code == 507
     assert body(response)["volume"] == "blob storage"
+
+
+def test_a_storage_outage_is_503_without_its_cause() -> None:
+    response = unavailable_problem()
+    assert response.status_code == 503
+    assert body(response)["type"] == BASE + "storage-unavailable"
+    assert "try again" in str(body(response)["detail"])
 
 
 def test_framework_errors_and_extra_members() -> None:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 
+import botocore.exceptions
 import httpx
 import pytest
 
 from dockyard.app.services import configured_storage
 from dockyard.settings import Settings
-from dockyard.storage.base import PathNotFound
+from dockyard.storage.base import PathNotFound, StorageUnavailable
 from dockyard.storage.s3 import S3Driver
 from tests.support.s3 import s3_config
 
@@ -128,3 +130,42 @@ def test_settings_refuse_an_incomplete_s3_configuration(monkeypatch: pytest.Monk
     monkeypatch.setenv("DOCKYARD_S3_PREFIX", "no-slash")
     with pytest.raises(ValueError, match="must end with '/'"):
         Settings()
+
+
+async def test_a_failed_part_aborts_the_upload_and_keeps_the_checkpoint(s3: S3Driver) -> None:
+    """S3 refusing one part (throttling, here injected in the client below the HTTP edge) must
+    never complete an upload with that part missing: the writer aborts, the object stays what
+    it was (the checkpoint a client resumes from) and the error is the storage's (a 503)."""
+    await s3.put_content("uploads/f/data", b"c" * (PART + 7))
+    real = s3.client.upload_part
+    calls = {"n": 0}
+
+    def flaky(**kwargs: object) -> object:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            error = {"Error": {"Code": "SlowDown", "Message": "Please reduce your request rate."}}
+            raise botocore.exceptions.ClientError(error, "UploadPart")
+        return real(**kwargs)
+
+    s3.client.upload_part = flaky
+    writer = await s3.writer("uploads/f/data", append=True)
+
+    async def fill() -> None:
+        for _ in range(6):
+            await writer.write(b"n" * PART)
+
+    with pytest.raises(StorageUnavailable):
+        await fill()
+    with pytest.raises(StorageUnavailable, match="nothing new was stored"):
+        await writer.close()
+    assert (await s3.stat("uploads/f/data")).size == PART + 7
+    assert await s3.get_content("uploads/f/data") == b"c" * (PART + 7)
+    assert await _uploads(s3) == []
+
+
+async def test_a_refusal_by_s3_is_a_storage_error_not_a_crash(s3: S3Driver) -> None:
+    wrong = S3Driver(dataclasses.replace(s3_config(), secret_key="not-the-secret"))
+    with pytest.raises(StorageUnavailable, match="S3 refused the request"):
+        await wrong.get_content("anything")
+    with pytest.raises(StorageUnavailable):
+        await wrong.put_content("anything", b"x")

@@ -47,6 +47,7 @@ from dockyard.registry.errors import (
     UploadRangeInvalid,
 )
 from dockyard.registry.uploads import session_headers
+from dockyard.storage.base import StorageUnavailable
 from dockyard.volumes import InsufficientStorage
 
 log = logging.getLogger("dockyard.registry")
@@ -204,6 +205,8 @@ TRANSLATED: dict[type[Exception], Answer] = {
     InsufficientScope: Answer(ErrorCode.DENIED, detail=_refusal_detail, headers=_refusal_headers),
     Throttled: Answer(ErrorCode.TOOMANYREQUESTS, headers=_retry_after),
     InsufficientStorage: Answer(ErrorCode.INSUFFICIENT_STORAGE, operational=True),
+    # The blob storage service refused or did not answer (S3 down or throttling): retry later.
+    StorageUnavailable: Answer(ErrorCode.UNAVAILABLE, operational=True),
 }
 
 

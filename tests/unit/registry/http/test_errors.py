@@ -46,6 +46,7 @@ from dockyard.registry.http.errors import (
     translate,
     translate_value,
 )
+from dockyard.storage.base import StorageUnavailable
 from dockyard.volumes import BLOB_STORAGE, InsufficientStorage
 
 UPLOAD = "0b7e4ad1-1f5c-4d3e-9a43-3c1c6d1f2a10"
@@ -192,6 +193,7 @@ ANSWERS: list[tuple[Exception, str, int, Any, dict[str, str]]] = [
     ),
     (Throttled(4.5), "TOOMANYREQUESTS", 429, None, {"Retry-After": "5"}),
     (InsufficientStorage(BLOB_STORAGE), "UNAVAILABLE", 507, None, {}),
+    (StorageUnavailable("S3 refused the request: SlowDown"), "UNAVAILABLE", 503, None, {}),
 ]
 
 
@@ -259,9 +261,9 @@ def test_anything_else_has_no_answer_and_is_a_bug(error: Exception) -> None:
     assert translate(error) is None
 
 
-def test_only_a_full_volume_is_for_the_operator_too() -> None:
+def test_only_a_full_volume_and_a_storage_outage_are_for_the_operator_too() -> None:
     assert is_operational(InsufficientStorage(BLOB_STORAGE))
-    assert not any(
-        is_operational(answer[0]) for answer in ANSWERS if answer[0].__class__ is not InsufficientStorage
-    )
+    assert is_operational(StorageUnavailable("S3 down"))
+    operational = (InsufficientStorage, StorageUnavailable)
+    assert not any(is_operational(answer[0]) for answer in ANSWERS if not isinstance(answer[0], operational))
     assert not is_operational(RuntimeError("a bug"))

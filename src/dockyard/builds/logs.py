@@ -55,8 +55,11 @@ class RunLog:
         """Bytes of log stored so far."""
         return self._size
 
-    async def open(self) -> RunLog:
-        self._writer = await self.storage.writer(log_path(self.run_id), append=True)
+    async def open(self, *, fresh: bool = False) -> RunLog:
+        """Open the run's log; ``fresh``: it starts empty, whatever a file of that name holds
+        (a run's first attempt: an id can be used again once its run was deleted with its
+        workspace, and one tenant's log must never open another's). Later attempts append."""
+        self._writer = await self.storage.writer(log_path(self.run_id), append=not fresh)
         self._size = self._writer.size
         return self
 

@@ -32,6 +32,7 @@ from dockyard.builds.builder import Builder, BuildFailed, BuildResult, BuildSpec
 from dockyard.builds.contexts import context_path
 from dockyard.builds.definitions import BuildDefinitions, load, record_event
 from dockyard.builds.files import ContextFiles
+from dockyard.builds.history import without_userinfo
 from dockyard.builds.logins import InternalLogins
 from dockyard.builds.logs import LogHub, RunLog, read_log
 from dockyard.builds.rights import BUILD, NEEDED, owners_of, owners_only
@@ -227,7 +228,9 @@ class BuildService:
         m = await runs.begin(self.db, run_id)
         if m is None:
             return  # it ended before it started (cancelled while queued)
-        sink = await RunLog(self.storage, self.hub, run_id, self.limits.log_max_bytes).open()
+        sink = await RunLog(self.storage, self.hub, run_id, self.limits.log_max_bytes).open(
+            fresh=m["attempt"] == 1
+        )
         if m["attempt"] > 1:
             await sink.write(
                 f"[dockyard] attempt {m['attempt']}: the previous worker stopped; building again"
@@ -383,7 +386,9 @@ class BuildService:
             "dockerfile": result.dockerfile,
         }
         if recipe.git is not None:
-            provenance.update(git_url=recipe.git.url, git_ref=recipe.git.ref, git_commit=result.git_commit)
+            provenance.update(
+                git_url=without_userinfo(recipe.git.url), git_ref=recipe.git.ref, git_commit=result.git_commit
+            )
             provenance.update(git_directory=recipe.git.directory)
         else:
             provenance["context_digest"] = recipe.context_digest

@@ -213,11 +213,12 @@ class Deletions:
                     .limit(limit)
                 )
             ).all()
-            if exists is None:
-                access = Access(conn, actor)
-                rows = [r for r in rows if access.subject.is_admin or await access.role(r.workspace_id)]
-                if not rows:
-                    raise NotFound(f"image {name!r} not found")
+            # Past lives are for the members of the workspace they lived in (and admins), even
+            # when the name lives again in a repository anyone may read.
+            access = Access(conn, actor)
+            rows = [r for r in rows if access.subject.is_admin or await access.role(r.workspace_id)]
+            if exists is None and not rows:
+                raise NotFound(f"image {name!r} not found")
         found = [] if exists is None else await self.catalog.events(actor, name, limit)
         number = 0  # past lives' events have no row id of their own: numbered downwards
         for row in rows:

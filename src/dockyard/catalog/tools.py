@@ -174,6 +174,8 @@ class Tools:
 
     async def get(self, actor: Subject, tool_id: str) -> Tool:
         """The tool named ``tool_id``; ``NotFound`` also when the actor may not see it."""
+        if "\x00" in tool_id or len(tool_id) > 255:  # no image is named so (and PostgreSQL refuses NUL)
+            raise NotFound(f"tool {tool_id[:100]!r} not found")
         page = await self.search(actor, ToolFilters(tool_id=tool_id), limit=1, offset=0)
         if not page.items:
             raise NotFound(f"tool {tool_id!r} not found")

@@ -138,6 +138,8 @@ def test_descriptor_endpoints_say_there_is_no_descriptor(built: Built, anonymous
         assert "without descriptors" in anonymous.error(f"{version}/{path}", 404)
     assert "has no version 'nope'" in anonymous.error(f"{tool_path(built.tool)}/versions/nope", 404)
     assert "not found" in anonymous.error("/tools/nobody/nothing", 404)
+    assert "not found" in anonymous.error("/tools/lab%00x", 404)  # never a 500 (PostgreSQL refuses NUL)
+    assert "not found" in anonymous.error(f"/tools/{'x' * 300}", 404)
 
 
 def test_a_private_tool_is_hidden_from_anonymous_and_outsiders(

@@ -94,3 +94,19 @@ async def test_a_log_past_its_limit_keeps_a_marker_and_its_last_lines() -> None:
     assert text.endswith("".join(f"line {n}\n" for n in range(50, 100)))
     assert sink.size == len(text.encode())
     assert await read_log(storage, 3, offset=len(text.encode())) == b""
+
+
+async def test_a_first_attempt_starts_an_empty_log_and_a_retry_appends() -> None:
+    """A run id can come again (SQLite reuses the highest id once its row is gone with a
+    deleted workspace): a new run never opens the log an earlier run of that id left."""
+    storage = MemoryDriver()
+    old = await RunLog(storage, LogHub(), 9, limit=10_000).open(fresh=True)
+    await old.write("secret of a deleted workspace")
+    await old.close()
+    first = await RunLog(storage, LogHub(), 9, limit=10_000).open(fresh=True)
+    await first.write("attempt 1")
+    await first.close()
+    retry = await RunLog(storage, LogHub(), 9, limit=10_000).open()
+    await retry.write("attempt 2")
+    await retry.close()
+    assert (await read_log(storage, 9)).decode() == "attempt 1\nattempt 2\n"

@@ -29,19 +29,19 @@ def s3_server() -> dict[str, str]:
     return settings
 
 
-def s3_config(**overrides: object) -> S3Config:
+def s3_config() -> S3Config:
+    """Settings for the test bucket under a prefix of the caller's own (change others with
+    ``dataclasses.replace``)."""
     server = s3_server()
-    options: dict[str, object] = {
-        "endpoint": server["DOCKYARD_S3_ENDPOINT"],
-        "bucket": BUCKET,
-        "access_key": server["DOCKYARD_S3_ACCESS_KEY"],
-        "secret_key": server["DOCKYARD_S3_SECRET_KEY"],
-        "prefix": f"t-{uuid.uuid4().hex[:12]}/",
+    return S3Config(
+        endpoint=server["DOCKYARD_S3_ENDPOINT"],
+        bucket=BUCKET,
+        access_key=server["DOCKYARD_S3_ACCESS_KEY"],
+        secret_key=server["DOCKYARD_S3_SECRET_KEY"],
+        prefix=f"t-{uuid.uuid4().hex[:12]}/",
         # the smallest part S3 allows, so the tests cross part boundaries with small data
-        "part_size": 5 * 1024 * 1024,
-    }
-    options.update(overrides)
-    return S3Config(**options)  # type: ignore[arg-type]
+        part_size=5 * 1024 * 1024,
+    )
 
 
 def s3_env() -> dict[str, str]:

@@ -42,9 +42,8 @@ from sqlalchemy.sql.selectable import Join
 
 from dockyard.auth.policy import Subject
 from dockyard.auth.tables import workspaces
-from dockyard.catalog.access import Access
 from dockyard.catalog.tables import image_versions, images
-from dockyard.catalog.views import ImageView, VersionView, source_of, version_view
+from dockyard.catalog.views import ImageView, VersionView, image_view, source_of, version_view
 from dockyard.catalog.visibility import image_member, resolve, version_visible
 from dockyard.db.engine import Connection
 
@@ -265,27 +264,12 @@ async def search_images(
         for version in versions:
             m = version._mapping
             seen[m["image_id"]].append((version_view(m["image_name"], version), bool(m["matches"])))
-    access = Access(conn, subject)  # one role question per workspace on the page
     items = []
     for row in rows:
         m = row._mapping
         listed = [view for view, matches in seen[m["id"]] if matches]
-        items.append(
-            ImageView(
-                name=m["name"],
-                workspace=m["workspace_name"],
-                description=m["description"],
-                source=source_of(listed or [view for view, _ in seen[m["id"]]]),
-                created_at=m["created_at"],
-                created_by=m["created_by"],
-                updated_at=m["updated_at"],
-                updated_by=m["updated_by"],
-                built_at=m["built_at"],
-                built_by=m["built_by"],
-                versions=listed,
-                may_delete=await access.may_delete(m["workspace_id"]),
-            )
-        )
+        described = listed or [view for view, _ in seen[m["id"]]]  # the source of what is shown
+        items.append(image_view(m, listed, source_of(described), viewer.maintains(m["workspace_id"])))
     return Page(items, total, limit, offset, exact)
 
 

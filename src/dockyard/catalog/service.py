@@ -28,6 +28,7 @@ from dockyard.catalog.views import (
     ImageView,
     VersionView,
     Warning,
+    image_view,
     source_of,
     version_view,
 )
@@ -145,20 +146,7 @@ class Catalog:
             access.subject.is_admin or (not versions and await access.role(m["workspace_id"]) is not None)
         ):
             return None
-        return ImageView(
-            name=m["name"],
-            workspace=m["workspace_name"],
-            description=m["description"],
-            source=source_of(seen),
-            created_at=m["created_at"],
-            created_by=m["created_by"],
-            updated_at=m["updated_at"],
-            updated_by=m["updated_by"],
-            built_at=m["built_at"],
-            built_by=m["built_by"],
-            versions=seen,
-            may_delete=await access.may_delete(m["workspace_id"]),
-        )
+        return image_view(m, seen, source_of(seen), await access.may_delete(m["workspace_id"]))
 
     async def get(self, actor: Subject, name: str) -> ImageView:
         async with self.db.read() as conn:

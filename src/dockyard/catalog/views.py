@@ -82,6 +82,24 @@ class ImageView:
     may_delete: bool = False  # the caller may delete the image and its versions (the UI asks)
 
 
+def image_view(m: Any, versions: list[VersionView], source: str, may_delete: bool) -> ImageView:
+    """An image row (``images`` with ``workspace_name``) as the API shows it."""
+    return ImageView(
+        name=m["name"],
+        workspace=m["workspace_name"],
+        description=m["description"],
+        source=source,
+        created_at=m["created_at"],
+        created_by=m["created_by"],
+        updated_at=m["updated_at"],
+        updated_by=m["updated_by"],
+        built_at=m["built_at"],
+        built_by=m["built_by"],
+        versions=versions,
+        may_delete=may_delete,
+    )
+
+
 @dataclass(frozen=True)
 class ImageEvent:
     id: int

@@ -135,6 +135,10 @@ class Viewer:
     members: tuple[int, ...] = ()
     maintaining: tuple[int, ...] = ()
 
+    def maintains(self, workspace_id: int) -> bool:
+        """``Access.may_delete``: admins, and maintainers or owners of the workspace."""
+        return self.subject.is_admin or workspace_id in self.maintaining
+
 
 async def resolve(conn: Connection, subject: Subject, now: float) -> Viewer:
     """The :class:`Viewer` for ``subject``: one query (none for admins and anonymous callers)."""

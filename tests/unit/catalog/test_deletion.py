@@ -46,6 +46,11 @@ async def test_a_maintainer_deletes_an_image_with_every_version_and_tag(
     )
     assert (await services.catalog.get(people.maintainer, "lab/bwa")).may_delete
     assert not (await services.catalog.get(people.developer, "lab/bwa")).may_delete
+    # The list says the same as the image, for everyone who sees it.
+    for who in (people.admin, people.owner, people.maintainer, people.developer, people.reader):
+        [listed] = (await services.catalog.search(who, workspace=WORKSPACE)).items
+        assert listed.may_delete == (await services.catalog.get(who, "lab/bwa")).may_delete
+    assert [i.may_delete for i in (await services.catalog.search(people.owner)).items] == [True]
 
     gone = await services.deletions.delete_image(people.maintainer, "lab/bwa", "192.0.2.7")
 

@@ -80,7 +80,7 @@ async def test_cancel_aborts_the_multipart_upload(s3: S3Driver) -> None:
 
 
 async def test_presigned_redirects_serve_the_object(s3: S3Driver) -> None:
-    redirecting = S3Driver(s3_config(prefix=s3.config.prefix, redirect=True))
+    redirecting = S3Driver(dataclasses.replace(s3_config(), prefix=s3.config.prefix, redirect=True))
     await redirecting.put_content("blobs/x", b"served by radosgw")
     url = await redirecting.redirect_url("blobs/x")
     assert url is not None

@@ -9,15 +9,13 @@ import json
 import os
 import re
 import socket
-import subprocess
-import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support.cli import Cli
 from tests.support.identity import ADMIN, ADMIN_PASSWORD, PASSWORD, oci_as, unique
 from tests.support.oci import OCI_CONFIG, OCI_LAYER, Blob, Manifest, encode, oci_manifest
 from tests.support.servers import RunningRegistry
@@ -26,45 +24,6 @@ INSPECTION_DEADLINE = 60.0  # seconds a pushed version may stay pending (inspect
 LAYER_BYTES = 1_500_000  # stored uncompressed in the gzip stream, so both sizes read "1.5 MB"
 
 Json = dict[str, Any]
-
-
-@dataclass
-class Cli:
-    """``python -m dockyard`` with one config file (one logged-in person)."""
-
-    registry: RunningRegistry
-    config: Path
-
-    def run(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-        base = {k: v for k, v in os.environ.items() if not k.startswith("DOCKYARD_")}
-        done = subprocess.run(
-            [sys.executable, "-m", "dockyard", *args],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-            env={**base, "DOCKYARD_CLI_CONFIG": str(self.config), "COLUMNS": "200"},
-        )
-        assert "Traceback" not in done.stderr, done.stderr
-        return done
-
-    def ok(self, *args: str, stdin: str = "") -> str:
-        done = self.run(*args, stdin=stdin)
-        assert done.returncode == 0, (
-            f"dockyard {' '.join(args)}: {done.returncode}\n{done.stdout}\n{done.stderr}"
-        )
-        return done.stdout
-
-    def json(self, *args: str) -> Any:
-        return json.loads(self.ok(*args, "--json"))
-
-    def fails(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-        """Runs a command that must fail with one readable message (no traceback)."""
-        done = self.run(*args, stdin=stdin)
-        assert done.returncode != 0, f"dockyard {' '.join(args)} succeeded:\n{done.stdout}"
-        assert "error:" in done.stderr, done.stderr
-        return done
 
 
 @pytest.fixture(scope="module")

@@ -574,13 +574,15 @@ def oras_push_artifact(
     artifact_type: str,
     subject: Descriptor | None = None,
     annotations: Mapping[str, str] | None = None,
+    attach: bool = False,
 ) -> dict[str, str]:
     """Push ``path`` as a one-layer OCI 1.1 artifact (``artifactType`` + empty config) via oras-py.
 
     Returns the headers of the manifest PUT response (``Docker-Content-Digest``, ``OCI-Subject``).
 
     oras-py's ``push`` has no ``artifactType``; its blob and manifest calls are used as the
-    ``oras`` CLI would with ``--artifact-type``.
+    ``oras`` CLI would with ``--artifact-type``. With ``attach`` the manifest is pushed by its
+    digest and no tag, as ``oras attach`` does (``target`` names the repository only).
     """
     import oras.oci
 
@@ -603,7 +605,16 @@ def oras_push_artifact(
         manifest["subject"] = subject.to_dict()
     if annotations:
         manifest["annotations"] = dict(annotations)
-    response = client.upload_manifest(manifest, container)
+    if attach:
+        body = json.dumps(manifest).encode()
+        response = client.do_request(
+            f"{client.prefix}://{container.manifest_url(sha256_digest(body))}",
+            "PUT",
+            headers={"Content-Type": OCI_MANIFEST},
+            data=body,
+        )
+    else:
+        response = client.upload_manifest(manifest, container)
     _check_oras(response, f"manifest {target}")
     return {str(key): str(value) for key, value in response.headers.items()}
 

@@ -13,8 +13,10 @@ history: a version's deletion as an event of the image, an image's deletion in
 once the name is used again; deleting frees the name, see :mod:`.admission`).
 
 The registry stays consistent in the same transaction: a deleted internal version's tag is
-gone, a deleted image's repository row goes with its manifests, tags and blob links
-(foreign-key cascades), and the per-repository caches are invalidated once it committed.
+gone, and so are its signatures, attestations and SBOMs (cosign's tags and the OCI referrers,
+:mod:`.accessories`) unless another tag still names its digest; a deleted image's repository
+row goes with its manifests, tags and blob links (foreign-key cascades), and the
+per-repository caches are invalidated once it committed.
 The bytes stay until the garbage collector finds them unreferenced
 (:mod:`dockyard.registry.gc`)."""
 
@@ -31,6 +33,7 @@ from dockyard.auth.guard import require_deleter
 from dockyard.auth.policy import Subject
 from dockyard.auth.tables import repositories
 from dockyard.catalog.access import DELETER, Access
+from dockyard.catalog.accessories import delete_accessories
 from dockyard.catalog.service import Catalog, actor_name, record_event
 from dockyard.catalog.tables import image_deletions, image_events, image_versions, images
 from dockyard.catalog.views import EXTERNAL, ImageEvent
@@ -93,15 +96,23 @@ class Deletions:
             ):
                 raise NotFound(f"image {name!r} has no version {version!r}")
             await conn.execute(delete(image_versions).where(image_versions.c.id == row.id))
-            untagged = 0
-            if row.source != EXTERNAL:
-                repo = select(repositories.c.id).where(repositories.c.name == name).scalar_subquery()
+            untagged, attached = 0, []
+            repo = (await conn.execute(select(repositories.c.id).where(repositories.c.name == name))).first()
+            if row.source != EXTERNAL and repo is not None:
                 untagged = (
                     await conn.execute(
-                        delete(tags).where(tags.c.repository_id == repo, tags.c.name == version)
+                        delete(tags).where(tags.c.repository_id == repo[0], tags.c.name == version)
                     )
                 ).rowcount
-            detail = {"source": row.source, "digest": row.digest, "reference": row.external_reference}
+                if row.digest:
+                    attached = await delete_accessories(conn, repo[0], row.digest)
+            detail: dict[str, Any] = {
+                "source": row.source,
+                "digest": row.digest,
+                "reference": row.external_reference,
+            }
+            if attached:
+                detail["accessories"] = attached
             await record_event(conn, image["id"], who, "version.deleted", version, **detail)
             await audit.record(
                 conn,

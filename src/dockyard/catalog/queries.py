@@ -42,6 +42,7 @@ from sqlalchemy.sql.selectable import Join
 
 from dockyard.auth.policy import Subject
 from dockyard.auth.tables import workspaces
+from dockyard.catalog.accessories import attach
 from dockyard.catalog.tables import image_versions, images
 from dockyard.catalog.views import ImageView, VersionView, image_view, source_of, version_view
 from dockyard.catalog.visibility import image_member, resolve, version_visible
@@ -261,9 +262,9 @@ async def search_images(
                 .order_by(image_versions.c.image_id, image_versions.c.id)
             )
         ).all()
-        for version in versions:
-            m = version._mapping
-            seen[m["image_id"]].append((version_view(m["image_name"], version), bool(m["matches"])))
+        views = await attach(conn, [version_view(v._mapping["image_name"], v) for v in versions])
+        for version, view in zip(versions, views, strict=True):
+            seen[version._mapping["image_id"]].append((view, bool(version._mapping["matches"])))
     items = []
     for row in rows:
         m = row._mapping
@@ -347,11 +348,9 @@ async def list_versions(
         )
     }
     rows = [found[version_id] for version_id in ids]
-    items = []
-    for row in rows:
-        m = row._mapping
-        view = version_view(m["image_name"], row)
-        items.append(
-            ListedVersion(**view.__dict__, workspace=m["workspace_name"], description=m["image_description"])
-        )
+    views = await attach(conn, [version_view(row._mapping["image_name"], row) for row in rows])
+    items = [
+        ListedVersion(**view.__dict__, workspace=m["workspace_name"], description=m["image_description"])
+        for view, m in zip(views, (row._mapping for row in rows), strict=True)
+    ]
     return VersionPage(items, total, limit, offset, exact)

@@ -15,6 +15,7 @@ from dockyard.auth.guard import find_workspace
 from dockyard.auth.policy import Subject
 from dockyard.auth.tables import workspaces
 from dockyard.catalog.access import Access
+from dockyard.catalog.accessories import attach
 from dockyard.catalog.history import changes, setting_value
 from dockyard.catalog.queries import ORDERS, SORTS, Filters, VersionPage, list_versions, search_images
 from dockyard.catalog.queries import Page as Page  # where callers have always found them
@@ -142,6 +143,7 @@ class Catalog:
         ).all()
         versions = [version_view(m["name"], r) for r in rows]
         seen = [v for v in versions if await access.sees(m["workspace_id"], m["name"], v.source, v.access)]
+        seen = await attach(conn, seen)
         if not seen and not (
             access.subject.is_admin or (not versions and await access.role(m["workspace_id"]) is not None)
         ):

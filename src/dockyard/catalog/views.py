@@ -41,6 +41,19 @@ def upstream_info(reference: str | None) -> UpstreamInfo | None:
 
 
 @dataclass(frozen=True)
+class Accessory:
+    """A signature, attestation or SBOM attached to a version (:mod:`.accessories`)."""
+
+    kind: str  # signature, attestation, sbom or other
+    digest: str
+    tag: str | None  # cosign's sha256-<hex>.sig|.att|.sbom; None for an OCI 1.1 referrer
+    artifact_type: str | None
+    media_type: str
+    size: int
+    pushed_at: float
+
+
+@dataclass(frozen=True)
 class VersionView:
     image: str
     version: str
@@ -64,6 +77,7 @@ class VersionView:
     created_at: float
     created_by: str
     updated_at: float
+    signatures: list[Accessory]  # signatures, attestations and SBOMs attached to the digest
 
 
 @dataclass(frozen=True)
@@ -137,6 +151,7 @@ def version_view(image_name: str, row: Row[Any]) -> VersionView:
         created_at=m["created_at"],
         created_by=m["created_by"],
         updated_at=m["updated_at"],
+        signatures=[],
     )
 
 

@@ -104,6 +104,22 @@ def show_warnings(version: dict[str, Any], indent: str = "  ") -> None:
         output.out.print(Text(f"{indent}warning: {warning['message']}", style="bold yellow"))
 
 
+def signature_summary(signatures: list[dict[str, Any]]) -> str:
+    """ "signed, 2 attestations": what is attached to a version, counted by kind."""
+    counts: dict[str, int] = {}
+    for item in signatures:
+        counts[item["kind"]] = counts.get(item["kind"], 0) + 1
+    words = {"signature": "signed", "attestation": "attestation", "sbom": "SBOM", "other": "other artifact"}
+    parts = []
+    for kind in ("signature", "attestation", "sbom", "other"):
+        n = counts.get(kind, 0)
+        if n and kind == "signature":
+            parts.append("signed" if n == 1 else f"signed ({n} signatures)")
+        elif n:
+            parts.append(f"{n} {words[kind]}{'s' if n != 1 else ''}")
+    return ", ".join(parts)
+
+
 def version_details(version: dict[str, Any], *, heading: bool = True) -> None:
     """What does not fit the versions table: the status reason, the upstream, the warnings."""
     lines: list[tuple[str, str]] = []
@@ -118,6 +134,13 @@ def version_details(version: dict[str, Any], *, heading: bool = True) -> None:
             lines.append(("ECR", f"account {upstream['ecr_account_id']}, region {upstream['ecr_region']}"))
     if version["source"] == "external":
         lines.append(("checked", output.when(version["checked_at"])))
+    signatures = version.get("signatures") or []
+    if signatures:
+        lines.append(("attached", signature_summary(signatures)))
+    for item in signatures:
+        how = f"tag {item['tag']}" if item["tag"] else "referrer"
+        what = item["artifact_type"] or item["media_type"]
+        lines.append((f"  {item['kind']}", f"{short_digest(item['digest'])} ({how}, {what})"))
     if not lines and not version["warnings"]:
         return
     if heading:  # a block per version, under the table

@@ -1,8 +1,8 @@
-"""Deleting: ``dockyard image delete``, ``dockyard version delete`` (also ``image remove``),
-``dockyard repo delete``, ``dockyard build delete`` and ``dockyard workspace delete
-[--force]``. Each asks before it deletes unless given ``--yes``; the server decides who may
-(maintainers for images, versions, repositories and build definitions; owners and admins
-for workspaces) and audits it."""
+"""Deleting (and ``dockyard version show``): ``dockyard image delete``, ``dockyard version
+delete`` (also ``image remove``), ``dockyard repo delete``, ``dockyard build delete`` and
+``dockyard workspace delete [--force]``. Each asks before it deletes unless given ``--yes``;
+the server decides who may (maintainers for images, versions, repositories and build
+definitions; owners and admins for workspaces) and audits it."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from dockyard.cli import output
 from dockyard.cli.catalog_format import PANEL, Image, Version, image_path, version_path
 from dockyard.cli.client import connect, seg
 from dockyard.cli.errors import CliError
+from dockyard.cli.image_changes import show_version
 
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 
@@ -87,7 +88,10 @@ def delete_workspace(
     output.say(f"Deleted workspace {name}.")
 
 
-version_app = typer.Typer(help="Print Dockyard's version; 'version delete' deletes an image's version.")
+version_app = typer.Typer(
+    help="Print Dockyard's version; 'version show' shows an image's version (with its signatures), "
+    "'version delete' deletes one."
+)
 
 
 @version_app.callback(invoke_without_command=True)
@@ -108,6 +112,7 @@ def register(
         delete_version
     )
     version_app.command("delete")(delete_version)
+    version_app.command("show")(show_version)
     workspace_app.command("delete")(delete_workspace)
     repo_app.command("delete")(delete_repository)
     build_app.command("delete")(delete_definition)

@@ -167,6 +167,25 @@ def verify(name: Image, version: Version, json: output.JsonFlag = False) -> None
         )
 
 
+def show_version(name: Image, version: Version, json: output.JsonFlag = False) -> None:
+    """Show one version: its status, digest, platforms, and the signatures, attestations and
+    SBOMs attached to it (cosign tags and OCI referrers; they are not versions themselves)."""
+    with connect() as api:
+        found = api.get(version_path(name, version))
+    if json:
+        output.print_json(found)
+        return
+    output.out.print(
+        Text(f"{found['image']}:{found['version']} ({found['source']}) is ") + styled_status(found["status"])
+    )
+    output.say(f"  digest: {found['digest'] or '-'}")
+    output.say(f"  platforms: {output.cell(found['platforms']).plain}")
+    output.say(f"  size: {human_size(found['compressed_size'])}")
+    version_details(found, heading=False)
+    if not found["signatures"] and found["source"] == "internal":
+        output.say("  attached: nothing (no signature, attestation or SBOM)")
+
+
 def attach(image_app: typer.Typer) -> None:
     for name, command in (
         ("add", add),

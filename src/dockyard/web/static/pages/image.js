@@ -1,5 +1,5 @@
-// One image: its versions (status, platforms, digest, sizes), how to pull each pinned, the
-// storage it uses, its history, downloads, and (when it cannot be seen) a request for access.
+// One image: its versions (status, platforms, digest, sizes, the signatures, attestations and
+// SBOMs attached to each), how to pull each pinned, the storage it uses, its history, downloads, and (when it cannot be seen) a request for access.
 import { useState } from "preact/hooks";
 import { ApiError, del, get, imagePath, post } from "../lib/api.js";
 import { html } from "../lib/html.js";
@@ -76,6 +76,37 @@ function DownloadLink({ href, reason, children }) {
   return html`<a class="btn btn-secondary" href=${href} download><${Icon} name="download" />${children}</a>`;
 }
 
+// "signed · 2 attestations": what is attached to a version (cosign tags, OCI referrers), by kind.
+const ATTACHED = [
+  ["signature", (n) => (n === 1 ? "signed" : `signed (${n} signatures)`)],
+  ["attestation", (n) => `${n} attestation${n === 1 ? "" : "s"}`],
+  ["sbom", (n) => `${n} SBOM${n === 1 ? "" : "s"}`],
+  ["other", (n) => `${n} other artifact${n === 1 ? "" : "s"}`],
+];
+
+export function attachedSummary(signatures) {
+  const counts = {};
+  for (const s of signatures || []) counts[s.kind] = (counts[s.kind] || 0) + 1;
+  return ATTACHED.filter(([kind]) => counts[kind]).map(([kind, text]) => text(counts[kind])).join(" · ");
+}
+
+function SignatureBadge({ version }) {
+  const summary = attachedSummary(version.signatures);
+  if (!summary) return null;
+  const signed = version.signatures.some((s) => s.kind === "signature");
+  return html`<span class=${`badge ${signed ? "badge-ok" : "badge-muted"}`} data-testid="attached"
+    title="Signatures, attestations and SBOMs attached to this version's digest"><${Icon} name="lock" />${summary}</span>`;
+}
+
+function Attached({ signatures }) {
+  return html`<ul class="attached">
+    ${signatures.map(
+      (s) => html`<li key=${s.digest}><strong>${s.kind}</strong> <code title=${s.digest}>${shortDigest(s.digest)}</code>
+        <span class="muted"> ${s.tag ? html`tag <code>${s.tag}</code>` : `OCI referrer (${s.artifact_type || s.media_type})`}${`, ${bytes(s.size)}, ${when(s.pushed_at)}`}</span></li>`,
+    )}
+  </ul>`;
+}
+
 function VersionCard({ image, version, session, reload, usage }) {
   const reason = downloadReason(image, version, session);
   const [removing, setRemoving] = useState(false);
@@ -91,6 +122,7 @@ function VersionCard({ image, version, session, reload, usage }) {
     <header class="card-head">
       <h3 id=${`v-${version.version}`}><code>${version.version}</code></h3>
       <${VersionStatus} version=${{ ...version, image: image.name }} />
+      <${SignatureBadge} version=${version} />
     </header>
     <dl class="facts">
       <dt>Source</dt><dd>${version.source === "external" ? html`External: <code>${version.external_reference}</code>` : "Internal (stored here)"}</dd>
@@ -101,6 +133,7 @@ function VersionCard({ image, version, session, reload, usage }) {
       ${usage !== undefined && html`<dt>Stored here</dt><dd>${bytes(usage)}</dd>`}
       <dt>Regions</dt><dd>${version.regions.length ? version.regions.join(", ") : "—"}</dd>
       <dt>Added</dt><dd>${when(version.created_at)} by ${version.created_by}</dd>
+      ${version.signatures?.length > 0 && html`<dt>Attached</dt><dd><${Attached} signatures=${version.signatures} /></dd>`}
     </dl>
     ${moving && html`<p class="warning" role="note">${moving.message}</p>`}
     <${PullCommand} image=${image.name} version=${version} />
@@ -116,7 +149,7 @@ function VersionCard({ image, version, session, reload, usage }) {
     html`<${Dialog} title=${`Delete ${image.name}:${version.version}?`} onClose=${() => setRemoving(false)}>
       <p>${version.source === "external"
         ? "The version leaves the catalog; the image stays in its own registry."
-        : "The tag is deleted from this registry, and its bytes at the next garbage collection. This cannot be undone."}</p>
+        : "The tag is deleted from this registry with the signatures, attestations and SBOMs attached to it, and its bytes at the next garbage collection. This cannot be undone."}</p>
       <${ErrorNote} error=${error} />
       <div class="actions">
         <${Button} onClick=${() => setRemoving(false)}>Cancel</${Button}>

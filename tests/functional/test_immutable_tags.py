@@ -6,7 +6,9 @@ the rules, only owners change them, bad rules get a clear problem, and each chan
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,7 @@ import pytest
 from tests.support.clients import DockerDaemon, Skopeo, containers_login, docker_as, docker_login
 from tests.support.identity import ADMIN, ADMIN_PASSWORD, PASSWORD, Api, oci_as, unique
 from tests.support.images import DOCKER_ARCHIVE_TAG, TestImages
-from tests.support.oci import oci_manifest
+from tests.support.oci import Manifest, oci_manifest
 from tests.support.servers import RunningRegistry
 
 pytestmark = pytest.mark.clients
@@ -136,3 +138,37 @@ def test_only_owners_set_the_rules_and_bad_rules_are_refused_clearly(
         assert bad.status_code == 422, (body, bad.text)
         assert bad.headers["content-type"].startswith("application/problem+json")
     assert api.call("GET", path) == RULES  # nothing changed
+
+
+def test_concurrent_first_pushes_of_an_immutable_tag_leave_one_winner(
+    token_registry: RunningRegistry, owner: tuple[str, Api]
+) -> None:
+    name, api = owner
+    api.call("PUT", f"/workspaces/{name}/immutable-tags", json={"patterns": ["v*"]})
+    repository = f"{name}/race"
+    racers = [oci_manifest() for _ in range(8)]
+    with oci_as(token_registry, name, PASSWORD) as oci:
+        for manifest in racers:
+            oci.push_blobs(repository, manifest.blobs)
+    start = threading.Barrier(len(racers))
+
+    def put(manifest: Manifest) -> tuple[int, list[dict[str, str]]]:
+        with oci_as(token_registry, name, PASSWORD) as oci:
+            oci.get_manifest(repository, "absent")  # signs in before the race starts
+            start.wait(timeout=30)
+            response = oci.put_manifest(repository, "v1", manifest)
+            errors = response.json().get("errors", []) if response.status_code >= 400 else []
+            return response.status_code, errors
+
+    with ThreadPoolExecutor(len(racers)) as pool:
+        answers = list(pool.map(put, racers))
+    winners = [m.digest for m, (status, _) in zip(racers, answers, strict=True) if status == 201]
+    assert len(winners) == 1, answers
+    for status, errors in answers:
+        if status != 201:
+            assert status == 403, answers
+            assert [e["code"] for e in errors] == ["DENIED"]
+            assert errors[0]["message"].startswith(f"{repository}:v1 is immutable")
+            assert "'v*'" in errors[0]["message"]
+    with oci_as(token_registry, name, PASSWORD) as oci:
+        assert oci.get_manifest(repository, "v1").headers["docker-content-digest"] == winners[0]

@@ -166,7 +166,8 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
     # The catalog hears a push first, then the audit log (the order they were always called in).
     events.subscribe(sync)
     events.subscribe(AuditListener(db))
-    manifests.admit_with(PushPolicy(db, content))
+    policy = PushPolicy(db, content)
+    manifests.admit_with(policy, policy.keep_immutable)
     key_file = settings.credentials_key_file or settings.data_dir.resolve() / "keys" / "credentials.key"
     credentials = CredentialStore(db, key_file)
     outbound = OutboundPolicy(settings.outbound_allow)

@@ -87,13 +87,27 @@ class PushPolicy:
     async def _moves_immutable(self, conn: Connection, push: ProposedPush, workspace: str) -> str | None:
         """The refusal when the push would move an immutable tag, else None."""
         assert push.tag is not None
-        ws = (await conn.execute(select(workspaces.c.id).where(workspaces.c.name == workspace))).first()
-        if ws is None:
-            return None
-        pattern = (await load_rules(conn, ws[0])).rule_for(push.tag)
-        if pattern is None:
+        refusal = await _immutable(conn, push.repository, push.tag)
+        if refusal is None:
             return None
         current = await tag_target(conn, push.repository, push.tag)
         if current is None or current == push.digest:
             return None
-        return immutable_refusal(push.repository, push.tag, pattern, workspace)
+        return refusal
+
+    async def keep_immutable(self, repository: str, tag: str) -> str | None:
+        """The registry's :class:`dockyard.registry.admission.TagGuard`: the refusal for
+        ``repository:tag`` when it is immutable, which the registry answers should the tag
+        name another manifest by the time the push writes it (two first pushes racing)."""
+        async with self.db.read() as conn:
+            return await _immutable(conn, repository, tag)
+
+
+async def _immutable(conn: Connection, repository: str, tag: str) -> str | None:
+    """The refusal a push moving ``repository:tag`` gets when a rule makes it immutable, else None."""
+    workspace = repository.split("/", 1)[0]
+    ws = (await conn.execute(select(workspaces.c.id).where(workspaces.c.name == workspace))).first()
+    if ws is None:
+        return None
+    pattern = (await load_rules(conn, ws[0])).rule_for(tag)
+    return None if pattern is None else immutable_refusal(repository, tag, pattern, workspace)

@@ -5,6 +5,13 @@ The registry sits below the catalog and never imports it; :mod:`dockyard.app` wi
 catalog's policy in (``ManifestService.admit_with``). A policy answers with the reason for a
 refusal, or ``None`` to admit; the registry turns a refusal into the spec's ``DENIED`` (403),
 so docker, podman and skopeo show the reason to whoever pushed.
+
+A policy is consulted before the write, outside its transaction: two pushes of a new tag can
+both be admitted. A tag that must not move (an immutable tag) is therefore also guarded where
+it is written: the policy's :class:`TagGuard` names the refusal, and the registry writes the tag
+only when it is absent or already names the pushed manifest, in one conditional statement of
+the push's transaction (the database's unique key decides between concurrent pushes), and
+answers the refusal otherwise.
 """
 
 from __future__ import annotations
@@ -38,4 +45,16 @@ class PushAdmission(Protocol):
 
 async def admit_all(push: ProposedPush) -> str | None:
     """The do-nothing policy (a registry without a catalog above it)."""
+    return None
+
+
+class TagGuard(Protocol):
+    async def __call__(self, repository: str, tag: str) -> str | None:
+        """The refusal to answer if ``repository:tag`` already names another manifest when the
+        push writes it (the tag may not move), or ``None``: the tag may move. Must not write."""
+        ...
+
+
+async def no_guard(repository: str, tag: str) -> str | None:
+    """Every tag may move (a registry without a catalog above it)."""
     return None

@@ -18,7 +18,7 @@ from dockyard.oci.errors import InvalidTag
 from dockyard.oci.manifest import ParsedManifest, parse_manifest
 from dockyard.oci.names import is_tag, validate_tag
 from dockyard.registry import repositories as repos
-from dockyard.registry.admission import ProposedPush, PushAdmission, admit_all
+from dockyard.registry.admission import ProposedPush, PushAdmission, TagGuard, admit_all, no_guard
 from dockyard.registry.errors import (
     DigestMismatch,
     ManifestBlobUnknown,
@@ -80,10 +80,13 @@ class ManifestService:
             generations, size_of=lambda m: len(m.content) + 200
         )
         self._admission: PushAdmission = admit_all
+        self._guard: TagGuard = no_guard
 
-    def admit_with(self, policy: PushAdmission) -> None:
-        """Consult ``policy`` before storing each manifest (wired by the composition root)."""
+    def admit_with(self, policy: PushAdmission, guard: TagGuard = no_guard) -> None:
+        """Consult ``policy`` before storing each manifest, and ``guard`` for the tags that may
+        not move where the tag is written (wired by the composition root)."""
         self._admission = policy
+        self._guard = guard
 
     async def get(self, repository: str, reference: str) -> StoredManifest:
         """The manifest (with its bytes) a tag or digest names; served from the cache when valid."""
@@ -125,24 +128,51 @@ class ManifestService:
         refusal = await self._admission(ProposedPush(repository, tag, str(digest), data, parsed))
         if refusal is not None:
             raise PushRefused(refusal, repository, tag)
+        kept = None if tag is None else await self._guard(repository, tag)
         now = time.time()
         async with self.db.write() as conn:
             repo_id = await repos.ensure_id(self.db, conn, repository)
             await self._check_references(conn, repo_id, parsed, now)
             await self._insert(conn, repo_id, digest, data, parsed, now)
             if tag is not None:
-                stmt = self.db.insert(tags).values(
-                    repository_id=repo_id, name=tag, manifest_digest=digest, updated_at=now
-                )
-                await conn.execute(
-                    stmt.on_conflict_do_update(
-                        index_elements=["repository_id", "name"],
-                        set_={"manifest_digest": digest, "updated_at": now},
-                    )
-                )
+                await self._tag(conn, repo_id, tag, digest, now, kept, repository)
         await self.generations.changed(repository)
         await self.events.emit(ManifestPushed(repository, digest, parsed.media_type, tag, len(data), actor))
         return PutResult(digest, parsed.subject.digest if parsed.subject else None)
+
+    async def _tag(
+        self,
+        conn: Connection,
+        repo_id: int,
+        tag: str,
+        digest: Digest,
+        now: float,
+        kept: str | None,
+        repository: str,
+    ) -> None:
+        """Point ``tag`` at ``digest``; a tag that may not move (``kept``, the refusal) is only
+        created or left where it is, in one statement: of concurrent first pushes, the first
+        to insert wins and the others wait on the unique key, then see it and are refused."""
+        stmt = self.db.insert(tags).values(
+            repository_id=repo_id, name=tag, manifest_digest=digest, updated_at=now
+        )
+        if kept is None:
+            await conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["repository_id", "name"],
+                    set_={"manifest_digest": digest, "updated_at": now},
+                )
+            )
+            return
+        written = await conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["repository_id", "name"],
+                set_={"updated_at": now},
+                where=tags.c.manifest_digest == digest,
+            ).returning(tags.c.name)
+        )
+        if written.first() is None:
+            raise PushRefused(kept, repository, tag)
 
     async def _check_references(
         self, conn: Connection, repo_id: int, parsed: ParsedManifest, now: float

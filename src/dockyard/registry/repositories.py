@@ -3,7 +3,8 @@
 The repository row is also the lock that keeps online GC and pushes apart: every write
 to a repository's manifests, tags or links holds a share lock on the row for its
 transaction (``for_write=True``), and GC marks and sweeps one repository while holding
-it exclusively (:func:`lock_exclusive`). On SQLite, where writers are serialized by
+it exclusively (:func:`lock_exclusive`). Creating a repository share-locks its workspace's row
+the same way, which a workspace deletion locks exclusively. On SQLite, where writers are serialized by
 ``BEGIN IMMEDIATE`` anyway, the locking clauses render as nothing.
 """
 
@@ -55,7 +56,15 @@ async def _workspace_for(db: Database, conn: Connection, namespace: str) -> tupl
     """
     query = select(workspaces.c.id, workspaces.c.default_visibility).where(workspaces.c.name == namespace)
     row = (await conn.execute(query)).first()
-    if row is None:
+    if row is not None:
+        # Share-lock the workspace until this write commits: a deletion that comes after waits,
+        # then sees the repository and is refused; one that came first and deleted it leaves
+        # nothing to lock, and the push is told the name is unknown (never a foreign-key 500,
+        # never a repository its workspace's cascade missed).
+        row = (await conn.execute(query.with_for_update(read=True))).first()
+        if row is None:
+            raise NameUnknown(f"the workspace {namespace!r} was deleted")
+    else:
         stmt = db.insert(workspaces).values(name=namespace, kind="org", created_at=time.time())
         await conn.execute(stmt.on_conflict_do_nothing(index_elements=["name"]))
         row = (await conn.execute(query)).one()

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, or_, select, update
 
 from dockyard.auth import audit
 from dockyard.auth.accounts import _name_taken, check_name
@@ -36,6 +35,7 @@ from dockyard.auth.tables import (
 )
 from dockyard.db.engine import Connection, Database
 from dockyard.errors import Conflict, Invalid, NotFound, StillHolds
+from dockyard.tenancy.members import Member, Team, find_team_id, find_user_id, keep_an_owner, team_view
 
 VISIBILITIES = ("private", "public")
 
@@ -48,22 +48,6 @@ def check_role(role: str) -> None:
 def check_visibility(visibility: str) -> None:
     if visibility not in VISIBILITIES:
         raise Invalid(f"unknown visibility {visibility!r}; use 'private' or 'public'")
-
-
-@dataclass(frozen=True)
-class Member:
-    username: str
-    role: str
-    since: float
-
-
-@dataclass(frozen=True)
-class Team:
-    id: int
-    name: str
-    description: str
-    members: list[str]
-    permissions: list[tuple[str | None, str]]  # (repository or None for the workspace, role)
 
 
 # What a feature above this package still keeps in a workspace, one line each (wired by app).
@@ -215,6 +199,12 @@ class Workspaces:
             await require_role(conn, actor, ws, "owner")
             if ws.kind == "personal":
                 raise Conflict("a personal workspace goes with its user; it cannot be deleted on its own")
+            # Hold the row first: a push creating a repository in it (which share-locks it,
+            # :mod:`dockyard.registry.repositories`) commits before the holdings are read, or
+            # waits for this deletion and then finds no workspace.
+            held_row = select(workspaces.c.id).where(workspaces.c.id == ws.id).with_for_update()
+            if (await conn.execute(held_row)).first() is None:
+                raise NotFound(f"workspace {name!r} not found")  # deleted meanwhile
             held = await self._held(conn, ws.id)
             if held and not force:
                 raise StillHolds(
@@ -263,7 +253,7 @@ class Workspaces:
                 raise Conflict(
                     "a personal workspace has one member, its user; create an organisation to share"
                 )
-            user_id = await _user_id(conn, username)
+            user_id = await find_user_id(conn, username)
             current = (
                 await conn.execute(
                     select(memberships.c.role).where(
@@ -280,7 +270,7 @@ class Workspaces:
                 )
             else:
                 if current[0] == "owner" and role != "owner":
-                    await _keep_an_owner(conn, ws.id)
+                    await keep_an_owner(conn, ws.id)
                 await conn.execute(
                     update(memberships)
                     .where(memberships.c.workspace_id == ws.id, memberships.c.user_id == user_id)
@@ -305,7 +295,7 @@ class Workspaces:
             ws = await find_workspace(conn, name)
             if actor.name != username:  # leaving needs no role
                 await require_role(conn, actor, ws, "owner")
-            user_id = await _user_id(conn, username)
+            user_id = await find_user_id(conn, username)
             current = (
                 await conn.execute(
                     select(memberships.c.role).where(
@@ -316,7 +306,7 @@ class Workspaces:
             if current is None:
                 raise NotFound(f"{username!r} is not a member of {name!r}")
             if current[0] == "owner":
-                await _keep_an_owner(conn, ws.id)
+                await keep_an_owner(conn, ws.id)
             await conn.execute(
                 delete(memberships).where(
                     memberships.c.workspace_id == ws.id, memberships.c.user_id == user_id
@@ -350,7 +340,7 @@ class Workspaces:
             result = []
             for row in rows:
                 m = row._mapping
-                result.append(await _team(conn, m["id"], m["name"], m["description"]))
+                result.append(await team_view(conn, m["id"], m["name"], m["description"]))
         return result
 
     async def create_team(
@@ -375,13 +365,13 @@ class Workspaces:
             await audit.record(
                 conn, actor, "team.create", workspace_id=ws.id, target=team, client_ip=client_ip
             )
-            return await _team(conn, team_id, team, description)
+            return await team_view(conn, team_id, team, description)
 
     async def delete_team(self, actor: Subject, name: str, team: str, client_ip: str | None = None) -> None:
         async with self.db.write() as conn:
             ws = await find_workspace(conn, name)
             await require_role(conn, actor, ws, "owner")
-            team_id = await _team_id(conn, ws, team)
+            team_id = await find_team_id(conn, ws, team)
             await conn.execute(delete(teams).where(teams.c.id == team_id))
             await audit.record(
                 conn, actor, "team.delete", workspace_id=ws.id, target=team, client_ip=client_ip
@@ -393,8 +383,8 @@ class Workspaces:
         async with self.db.write() as conn:
             ws = await find_workspace(conn, name)
             await require_role(conn, actor, ws, "owner")
-            team_id = await _team_id(conn, ws, team)
-            user_id = await _user_id(conn, username)
+            team_id = await find_team_id(conn, ws, team)
+            user_id = await find_user_id(conn, username)
             await conn.execute(
                 delete(team_members).where(
                     team_members.c.team_id == team_id, team_members.c.user_id == user_id
@@ -411,7 +401,7 @@ class Workspaces:
                 client_ip=client_ip,
             )
             row = (await conn.execute(select(teams.c.description).where(teams.c.id == team_id))).one()
-            return await _team(conn, team_id, team, row[0])
+            return await team_view(conn, team_id, team, row[0])
 
     async def set_team_workspace_role(
         self, actor: Subject, name: str, team: str, role: str | None, client_ip: str | None = None
@@ -425,7 +415,7 @@ class Workspaces:
         async with self.db.write() as conn:
             ws = await find_workspace(conn, name)
             await require_role(conn, actor, ws, "owner")
-            team_id = await _team_id(conn, ws, team)
+            team_id = await find_team_id(conn, ws, team)
             await conn.execute(
                 delete(permissions).where(
                     permissions.c.team_id == team_id, permissions.c.repository_id.is_(None)
@@ -447,53 +437,4 @@ class Workspaces:
                 detail={"role": role},
             )
             row = (await conn.execute(select(teams.c.description).where(teams.c.id == team_id))).one()
-            return await _team(conn, team_id, team, row[0])
-
-
-async def _user_id(conn: Connection, username: str) -> int:
-    row = (await conn.execute(select(users.c.id).where(users.c.username == username))).first()
-    if row is None:
-        raise NotFound(f"user {username!r} not found")
-    return int(row[0])
-
-
-async def _keep_an_owner(conn: Connection, workspace_id: int) -> None:
-    count = (
-        await conn.execute(
-            select(func.count()).where(
-                memberships.c.workspace_id == workspace_id, memberships.c.role == "owner"
-            )
-        )
-    ).scalar_one()
-    if count <= 1:
-        raise Conflict("a workspace needs at least one owner; make someone else owner first")
-
-
-async def _team_id(conn: Connection, ws: Workspace, team: str) -> int:
-    row = (
-        await conn.execute(select(teams.c.id).where(teams.c.workspace_id == ws.id, teams.c.name == team))
-    ).first()
-    if row is None:
-        raise NotFound(f"workspace {ws.name!r} has no team {team!r}")
-    return int(row[0])
-
-
-async def _team(conn: Connection, team_id: int, name: str, description: str) -> Team:
-    members = (
-        await conn.execute(
-            select(users.c.username)
-            .join(team_members, team_members.c.user_id == users.c.id)
-            .where(team_members.c.team_id == team_id)
-            .order_by(users.c.username)
-        )
-    ).all()
-    perms = (
-        await conn.execute(
-            select(repositories.c.name, permissions.c.role)
-            .select_from(
-                permissions.outerjoin(repositories, repositories.c.id == permissions.c.repository_id)
-            )
-            .where(permissions.c.team_id == team_id)
-        )
-    ).all()
-    return Team(team_id, name, description, [m[0] for m in members], [(p[0], p[1]) for p in perms])
+            return await team_view(conn, team_id, team, row[0])

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from dockyard.api.deps import Caller, ClientIp, Services
 from dockyard.api.v1.inputs import Name, Text
 from dockyard.auth.guard import Workspace
-from dockyard.tenancy.workspaces import Member, Team
+from dockyard.tenancy.members import Member, Team
 
 router = APIRouter(tags=["workspaces"])
 

@@ -30,6 +30,7 @@ from dockyard.auth.token_server import TokenServer
 from dockyard.auth.tokens import Tokens
 from dockyard.builds import runs
 from dockyard.builds.buildah import BuildahBuilder
+from dockyard.builds.cleanup import workspace_build_files
 from dockyard.builds.definitions import BuildDefinitions, definition_holdings
 from dockyard.builds.logins import FixedLogins, InternalLogins, UserTokenLogins
 from dockyard.builds.service import JOB_KIND, BuildLimits, BuildService
@@ -191,6 +192,7 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
 
     identity.workspaces.holdings_from(workspace_holdings, forget_repositories)
     identity.workspaces.holdings_from(definition_holdings)
+    identity.workspaces.cleanup_from(workspace_build_files(storage))
     return Services(
         settings=settings,
         db=db,

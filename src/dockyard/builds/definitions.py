@@ -31,6 +31,7 @@ from dockyard.auth.guard import find_workspace, require_deleter, require_user
 from dockyard.auth.policy import Subject, role_at_least
 from dockyard.auth.tables import workspaces
 from dockyard.builds import spec as checks
+from dockyard.builds.cleanup import remove_build_files
 from dockyard.builds.contexts import StoredContext, context_path, store_context
 from dockyard.builds.gitsource import check_git_url
 from dockyard.builds.history import definition_changes
@@ -452,9 +453,7 @@ class BuildDefinitions:
                 await record_image_event(
                     conn, image[0], actor.name, "build_definition.deleted", runs=len(run_ids)
                 )
-        for path in [f"builds/contexts/{m['id']}", *(f"builds/logs/{run_id}.log" for run_id in run_ids)]:
-            with contextlib.suppress(PathNotFound):
-                await self.storage.delete(path)
+        await remove_build_files(self.storage, [m["id"]], run_ids)
 
 
 async def definition_holdings(conn: Connection, workspace_id: int) -> list[str]:

@@ -52,6 +52,10 @@ def check_visibility(visibility: str) -> None:
 
 # What a feature above this package still keeps in a workspace, one line each (wired by app).
 Holdings = Callable[[Connection, int], Awaitable[list[str]]]
+# Inside a workspace deletion's transaction, before its rows go, a feature above reads what it
+# keeps outside the database (build logs and contexts in storage) and returns what removes it
+# once the deletion committed (wired by app).
+Cleanup = Callable[[Connection, int], Awaitable[Callable[[], Awaitable[None]]]]
 
 
 class Workspaces:
@@ -59,6 +63,12 @@ class Workspaces:
         self.db = db
         self._holdings: list[Holdings] = []
         self._after_delete: list[Callable[[list[str]], Awaitable[None]]] = []
+        self._cleanups: list[Cleanup] = []
+
+    def cleanup_from(self, cleanup: Cleanup) -> None:
+        """Also remove, once a (forced) deletion committed, what ``cleanup`` keeps outside the
+        database for the workspace."""
+        self._cleanups.append(cleanup)
 
     def holdings_from(
         self, holdings: Holdings, after_delete: Callable[[list[str]], Awaitable[None]] | None = None
@@ -212,6 +222,7 @@ class Workspaces:
                     f"{' ...' if len(held) > 20 else ''}; delete them first, or force the deletion",
                     held,
                 )
+            removals = [await cleanup(conn, ws.id) for cleanup in self._cleanups]
             await conn.execute(delete(workspaces).where(workspaces.c.id == ws.id))
             await audit.record(
                 conn,
@@ -224,6 +235,8 @@ class Workspaces:
             )
         for after in self._after_delete:
             await after(held)
+        for remove in removals:
+            await remove()
         return held
 
     # --- members ------------------------------------------------------------------

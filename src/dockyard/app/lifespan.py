@@ -5,12 +5,14 @@
   inspection of pushed images and the periodic reconciliation of the catalog.
 - :class:`Lifespan`: a server process's start-up (database check, cross-process caches,
   :mod:`dockyard.app.bootstrap`, the loops above, periodic garbage collection with the purge
-  of archive sessions, the socket where sibling processes pass on requests) and its shutdown
-  in the reverse order, ending with :meth:`~dockyard.app.services.Services.close`.
+  of archive sessions, the queueing of due retention rules, the periodic flush of the pull
+  times this process noted (:mod:`dockyard.registry.pulls`), the socket where sibling
+  processes pass on requests) and its shutdown in the reverse order (the last flush of pull
+  times included), ending with :meth:`~dockyard.app.services.Services.close`.
 - :func:`serve_lifespan`: the ASGI lifespan protocol around them.
 
 The loops that one process among many runs hold a named lease from
-:mod:`dockyard.cluster.leases`. The job recovery (:mod:`dockyard.jobs.recovery`) and the
+:mod:`dockyard.cluster.leases` (``gc``, ``retention``, the recovery's and the reconciliation's). The job recovery (:mod:`dockyard.jobs.recovery`) and the
 catalog's reconciliation (:mod:`dockyard.catalog.inspections`) run at once, then every
 period until a stop event, and release their lease at the end; garbage collection here waits
 a period first and is cancelled at shutdown. One helper for all three would live in

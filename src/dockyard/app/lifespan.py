@@ -12,11 +12,12 @@
 - :func:`serve_lifespan`: the ASGI lifespan protocol around them.
 
 The loops that one process among many runs hold a named lease from
-:mod:`dockyard.cluster.leases` (``gc``, ``retention``, the recovery's and the reconciliation's). The job recovery (:mod:`dockyard.jobs.recovery`) and the
+:mod:`dockyard.cluster.leases`. The job recovery (:mod:`dockyard.jobs.recovery`) and the
 catalog's reconciliation (:mod:`dockyard.catalog.inspections`) run at once, then every
-period until a stop event, and release their lease at the end; garbage collection here waits
-a period first and is cancelled at shutdown. One helper for all three would live in
-:mod:`dockyard.cluster.leases`; it is not written yet, so as not to change when each runs.
+period until a stop event, and release their lease at the end; garbage collection (``gc``)
+and the retention schedule (``retention``) here wait a period first and are cancelled at
+shutdown. One helper for all of them would live in :mod:`dockyard.cluster.leases`; it is not
+written yet, so as not to change when each runs.
 """
 
 from __future__ import annotations

@@ -132,3 +132,18 @@ async def test_pulls_are_noted_in_memory_and_written_in_one_batch_keeping_the_la
     assert await workers[1].flush() == 1  # an older time from another process does not win
     assert await stored() == [(manifest.digest, 1099.0)]
     assert await workers[0].flush() == 0
+
+
+async def test_gc_forgets_the_pull_times_of_manifests_that_are_gone(
+    services: Services, people: People
+) -> None:
+    kept, gone = await push(services, REPO, "kept"), await push(services, REPO, "gone")
+    recorder = PullRecorder(services.db)
+    recorder.pulled(REPO, kept.digest)
+    recorder.pulled(REPO, gone.digest)
+    assert await recorder.flush() == 2
+    await services.manifests.delete(REPO, gone.digest, actor=None)
+    await services.gc.run()
+    async with services.db.read() as conn:
+        left = (await conn.execute(select(manifest_pulls.c.digest))).scalars().all()
+    assert left == [kept.digest]

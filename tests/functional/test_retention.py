@@ -32,7 +32,7 @@ from sqlalchemy import text
 
 from dockyard.db.engine import Database
 from tests.support.clients import Skopeo, containers_login
-from tests.support.identity import ADMIN, ADMIN_PASSWORD, PASSWORD, Api, oci_as
+from tests.support.identity import ADMIN, ADMIN_PASSWORD, PASSWORD, Api, oci_as, unique
 from tests.support.oci import Manifest, image_config, oci_index, oci_manifest, random_blob
 from tests.support.servers import RunningRegistry, dockyard_cli, private_dockyard
 
@@ -376,3 +376,88 @@ def test_pulls_are_written_in_one_batch_and_tags_not_pulled_for_d_days_go(
         assert real.status_code == 202, real.text
         assert wait_run(owner, real.json()["id"])["deleted"] == 2
         assert v2_tags(server, repository) == ["fresh"]
+
+
+def test_the_cli_adds_lists_dry_runs_shows_and_removes_rules(
+    token_registry: RunningRegistry, tmp_path: Path
+) -> None:
+    name = unique("pruner")
+    with Api.connect(token_registry, ADMIN, ADMIN_PASSWORD) as admin:
+        admin.create_user(name)
+    repository = f"{name}/tool"
+    for tag in ("v1.0.0", "v1.2.0", "v1.10.0", "latest"):
+        _push_as(token_registry, name, repository, oci_manifest(), tag)
+    config = tmp_path / "cli.toml"
+    login = cli(
+        token_registry,
+        config,
+        "login",
+        token_registry.url,
+        "-u",
+        name,
+        "--password-stdin",
+        stdin=PASSWORD + "\n",
+    )
+    assert login.returncode == 0, login.stderr
+
+    bad = cli(token_registry, config, "retention", "add", name, "--keep-last", "0")
+    assert bad.returncode != 0
+    assert "error:" in bad.stderr, bad.stderr
+    assert "count" in bad.stderr, bad.stderr
+    neither = cli(token_registry, config, "retention", "add", name)
+    assert neither.returncode == 2
+    assert "exactly one of --keep-last, --untagged-days, --not-pulled-days" in neither.stderr
+
+    added = cli(
+        token_registry,
+        config,
+        "retention",
+        "add",
+        name,
+        "--keep-last",
+        "1",
+        "--by",
+        "semver",
+        "-r",
+        repository,
+    )
+    assert added.returncode == 0, added.stderr
+    assert "Added rule " in added.stdout
+    assert f"{repository}: keep the latest 1 tags (by semantic version), when started." in added.stdout
+    rule_id = added.stdout.split()[2].rstrip(":")
+    listed = cli(token_registry, config, "retention", "list", name)
+    assert "keep the latest 1 tags (by semantic version)" in listed.stdout
+    assert "when started" in listed.stdout
+
+    dry = cli(token_registry, config, "retention", "run", name, rule_id, "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "would delete 2, keep 1." in dry.stdout
+    lines = {
+        line.split()[2]: line.split()[0]
+        for line in dry.stdout.splitlines()
+        if line.startswith(("delete ", "keep ")) and repository in line
+    }
+    assert lines == {"v1.2.0": "delete", "v1.0.0": "delete", "latest": "keep"}
+    assert "not a semantic version" in dry.stdout
+    with oci_as(token_registry, name, PASSWORD) as oci:
+        assert sorted(oci.tags(repository).json()["tags"]) == ["latest", "v1.0.0", "v1.10.0", "v1.2.0"]
+
+    runs = cli(token_registry, config, "retention", "runs", name)
+    assert "dry run" in runs.stdout
+    assert "succeeded" in runs.stdout
+    run_id = dry.stdout.split()[2].rstrip(":")
+    shown = cli(token_registry, config, "retention", "runs", name, "--run", run_id)
+    assert f"Run {run_id} (dry run) succeeded" in shown.stdout
+    assert "v1.0.0" in shown.stdout
+    removed = cli(token_registry, config, "retention", "remove", name, rule_id)
+    assert removed.returncode == 0
+    assert f"Removed rule {rule_id} of {name}." in removed.stdout
+    gone = cli(token_registry, config, "retention", "run", name, rule_id, "--dry-run")
+    assert gone.returncode != 0
+    assert f"has no retention rule {rule_id}" in gone.stderr
+
+
+def _push_as(server: RunningRegistry, user: str, repository: str, manifest: Manifest, tag: str) -> None:
+    with oci_as(server, user, PASSWORD) as oci:
+        response = oci.push(repository, manifest, tag)
+        assert response.status_code == 201, response.text

@@ -29,8 +29,8 @@ from dockyard.auth.tables import workspaces
 from dockyard.catalog.immutability import load_rules
 from dockyard.db.engine import Connection, Database
 from dockyard.errors import Conflict
-from dockyard.jobs.queue import JobQueue
-from dockyard.jobs.worker import JobContext
+from dockyard.jobs.queue import FINISHED, Job, JobQueue
+from dockyard.jobs.worker import JobCancelled, JobContext
 from dockyard.registry.errors import ManifestUnknown
 from dockyard.registry.events import Actor
 from dockyard.registry.manifests import ManifestService
@@ -46,6 +46,7 @@ JOB_KIND = "retention.run"
 MAX_ITEMS = 10_000  # items kept in a run's record (the counts are exact)
 SCHEDULE = "schedule"  # started_by of a scheduled run
 ACTIVE = ("queued", "running")
+ORPHAN_SECONDS = 300.0  # a real run with no job after this long lost its process before queueing
 
 
 async def plan_for(conn: Connection, workspace_id: int, spec: RuleSpec, now: float) -> Plan:
@@ -80,6 +81,12 @@ class RetentionRunner:
     ) -> RunView:
         """A dry run, done now (the run with what would go), or a real run queued as a job."""
         now = self.clock()
+        plan: Plan | None = None
+        if dry_run:  # planned in a read transaction: a large workspace holds no write lock meanwhile
+            async with self.db.read() as conn:
+                ws = await self.rules.workspace(conn, actor, workspace, MANAGER)
+                rule = rule_view(await self.rules.rule_row(conn, ws, rule_id), workspace)
+                plan = await plan_for(conn, ws.id, rule.spec, now)
         async with self.db.write() as conn:
             ws = await self.rules.workspace(conn, actor, workspace, MANAGER)
             rule = rule_view(await self.rules.rule_row(conn, ws, rule_id), workspace)
@@ -95,8 +102,7 @@ class RetentionRunner:
                 client_ip=client_ip,
                 detail={"run": run_id, "dry_run": dry_run, "rule": rule.description},
             )
-            if dry_run:
-                plan = await plan_for(conn, ws.id, rule.spec, now)
+            if plan is not None:
                 await self._finish(conn, run_id, plan, len(plan.doomed), "succeeded", None)
         if dry_run:
             return await self._ended(run_id, workspace)
@@ -104,17 +110,31 @@ class RetentionRunner:
         return await self.rules.run(actor, workspace, run_id)
 
     async def _refuse_second(self, conn: Connection, rule_id: int) -> None:
+        """Refuse while a real run of the rule is queued or running. A run whose job ended
+        without finishing it (its attempts used up) or that never got a job (its process died
+        between the two) is marked failed instead, so it never blocks the rule for good."""
         active = (
             await conn.execute(
-                select(retention_runs.c.id).where(
+                select(retention_runs.c.id, retention_runs.c.job_id, retention_runs.c.queued_at).where(
                     retention_runs.c.rule_id == rule_id,
                     retention_runs.c.dry_run.is_(False),
                     retention_runs.c.status.in_(ACTIVE),
                 )
             )
-        ).scalar_one_or_none()
-        if active is not None:
-            raise Conflict(f"run {active} of rule {rule_id} is still queued or running; wait for it to end")
+        ).all()
+        for run_id, job_id, queued_at in active:
+            job = None if job_id is None else await self.jobs.get(job_id)
+            if job_id is None and self.clock() - queued_at < ORPHAN_SECONDS:
+                raise Conflict(f"run {run_id} of rule {rule_id} is being queued; wait for it to end")
+            if job is not None and job.status not in FINISHED:
+                raise Conflict(
+                    f"run {run_id} of rule {rule_id} is still queued or running; wait for it to end"
+                )
+            await conn.execute(
+                update(retention_runs)
+                .where(retention_runs.c.id == run_id)
+                .values(status="failed", finished_at=self.clock(), error=_lost(job))
+            )
 
     async def _insert_run(
         self, conn: Connection, workspace_id: int, rule_id: int, rule: str, dry_run: bool, by: str, now: float
@@ -190,17 +210,19 @@ class RetentionRunner:
         self, run_id: int, heartbeat: Callable[[dict[str, Any]], Awaitable[None]] | None = None
     ) -> RunView:
         """Plan and delete; the run's record shows progress (``done`` of ``total``)."""
-        async with self.db.write() as conn:
+        async with self.db.read() as conn:
             row = (await conn.execute(select(retention_runs).where(retention_runs.c.id == run_id))).one()
             ws_name = await _workspace_name(conn, row.workspace_id)
             rule_row = (
                 await conn.execute(select(retention_rules).where(retention_rules.c.id == row.rule_id))
             ).first()
+            plan = Plan()
+            if rule_row is not None:
+                plan = await plan_for(conn, row.workspace_id, rule_view(rule_row, ws_name).spec, self.clock())
+        async with self.db.write() as conn:
             if rule_row is None:
-                await self._finish(conn, run_id, Plan(), 0, "failed", "the rule was removed before the run")
+                await self._finish(conn, run_id, plan, 0, "failed", "the rule was removed before the run")
             else:
-                spec = rule_view(rule_row, ws_name).spec
-                plan = await plan_for(conn, row.workspace_id, spec, self.clock())
                 await conn.execute(
                     update(retention_runs)
                     .where(retention_runs.c.id == run_id)
@@ -209,18 +231,22 @@ class RetentionRunner:
         if rule_row is None:
             return await self._ended(run_id, ws_name)
         actor = None if row.started_by == SCHEDULE else Actor(Principal(row.started_by, kind="user"))
-        deleted, error = 0, None
+        deleted, error, stopped = 0, None, None
         try:
             for number, item in enumerate(plan.doomed, 1):
                 deleted += await self._delete(item.repository, item.tag, item.digest, actor)
                 if number % 10 == 0 or number == len(plan.doomed):
                     await self._progress(run_id, number, deleted, heartbeat)
+        except JobCancelled as exc:  # the worker decides what happens to the job: raised again below
+            error, stopped = f"stopped ({exc.reason}) after deleting {deleted}", exc
         except Exception as exc:
             error = str(exc) or type(exc).__name__
             log.exception("retention run %s failed", run_id)
         async with self.db.write() as conn:
             await self._finish(conn, run_id, plan, deleted, "failed" if error else "succeeded", error)
         view = await self._ended(run_id, ws_name)
+        if stopped is not None:
+            raise stopped
         if error:
             raise RuntimeError(f"retention run {run_id} failed: {error}")
         return view
@@ -301,3 +327,9 @@ class RetentionRunner:
 async def _workspace_name(conn: Connection, workspace_id: int) -> str:
     found = await conn.execute(select(workspaces.c.name).where(workspaces.c.id == workspace_id))
     return str(found.scalar_one())
+
+
+def _lost(job: Job | None) -> str:
+    if job is None:
+        return "the run was never queued (its process stopped)"
+    return f"its job ended ({job.status}{': ' + job.error if job.error else ''}) before the run finished"

@@ -147,3 +147,23 @@ async def test_gc_forgets_the_pull_times_of_manifests_that_are_gone(
     async with services.db.read() as conn:
         left = (await conn.execute(select(manifest_pulls.c.digest))).scalars().all()
     assert left == [kept.digest]
+
+
+async def test_a_run_whose_job_died_does_not_block_the_rule_for_good(
+    services: Services, people: People
+) -> None:
+    await push(services, REPO, "v1")
+    rule = await services.retention.add(people.maintainer, "lab", RuleSpec("keep_last", count=1))
+    stuck = await services.retention_runner.start(people.maintainer, "lab", rule.id, dry_run=False)
+    job = await services.jobs.claim([JOB_KIND], "dead-worker", 30)
+    assert job is not None
+    assert job.id == stuck.job_id
+    await services.jobs.finish(job.id, "dead-worker", "failed", "the worker stopped (lost its lease) 2 times")
+    again = await services.retention_runner.start(people.maintainer, "lab", rule.id, dry_run=False)
+    assert again.id != stuck.id
+    failed = await services.retention.run(people.reader, "lab", stuck.id)
+    assert failed.status == "failed"
+    assert (
+        failed.error
+        == "its job ended (failed: the worker stopped (lost its lease) 2 times) before the run finished"
+    )

@@ -34,7 +34,7 @@ def test_an_owner_adds_a_rule_dry_runs_it_and_runs_it(
 
     page.get_by_label("The rule").select_option("keep_last")
     page.get_by_label("Tags to keep per repository (1 to 10000)").fill("2")
-    page.get_by_label("Run every … hours (0: only when started)").fill("0")
+    page.get_by_label("Runs", exact=True).select_option("manual")
     page.get_by_role("button", name="Add rule").click()
     rules = page.get_by_role("table", name="Retention rules")
     expect(rules).to_contain_text("every repository: keep the latest 2 tags (by push time)")

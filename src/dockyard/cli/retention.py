@@ -52,13 +52,22 @@ def add(
     every_hours: Annotated[
         int, typer.Option("--every-hours", help="Run every H hours (default 0: only when started).")
     ] = 0,
+    daily_at: Annotated[
+        int | None,
+        typer.Option("--daily-at", help="Run daily at this hour, 0-23 UTC (instead of --every-hours)."),
+    ] = None,
     json: output.JsonFlag = False,
 ) -> None:
     """Add a rule: exactly one of --keep-last, --untagged-days, --not-pulled-days."""
     chosen = [v is not None for v in (keep_last, untagged_days, not_pulled_days)]
     if sum(chosen) != 1:
         raise CliError("give exactly one of --keep-last, --untagged-days, --not-pulled-days", exit_code=2)
-    body: dict[str, Any] = {"repository": repository, "tag_pattern": tags, "every_hours": every_hours}
+    body: dict[str, Any] = {
+        "repository": repository,
+        "tag_pattern": tags,
+        "every_hours": every_hours,
+        "daily_at": daily_at,
+    }
     if keep_last is not None:
         body |= {"kind": "keep_last", "count": keep_last, "ordering": by}
     elif untagged_days is not None:
@@ -74,7 +83,7 @@ def add(
 
 
 def _schedule(rule: dict[str, Any]) -> str:
-    return f", every {rule['every_hours']} h" if rule["every_hours"] else ", when started"
+    return f", {rule['schedule']}"
 
 
 @retention_app.command("list")
@@ -91,7 +100,7 @@ def list_rules(workspace: Ws, json: output.JsonFlag = False) -> None:
             [
                 r["id"],
                 r["description"],
-                f"every {r['every_hours']} h" if r["every_hours"] else "when started",
+                r["schedule"],
                 output.when(r["next_run_at"], "-"),
                 "yes" if r["enabled"] else "no",
             ]

@@ -53,6 +53,19 @@ class RuleSpec:
     ordering: str | None = None
     days: int | None = None
     every_hours: int = 0
+    daily_at: int | None = None  # an hour of the day (UTC): runs daily then, instead of every_hours
+
+    def schedule(self) -> str:
+        if self.daily_at is not None:
+            return f"daily at {self.daily_at:02d}:00 UTC"
+        return f"every {self.every_hours} h" if self.every_hours else "when started"
+
+    def next_run(self, now: float) -> float | None:
+        """When the schedule runs the rule next after ``now`` (None: only when started)."""
+        if self.daily_at is not None:
+            today = now - now % DAY + self.daily_at * 3600.0
+            return today if today > now else today + DAY
+        return now + self.every_hours * 3600.0 if self.every_hours else None
 
     def describe(self) -> str:
         where = self.repository or "every repository"
@@ -75,6 +88,10 @@ def check_spec(spec: RuleSpec, workspace: str) -> RuleSpec:
         raise Invalid("tag pattern: up to 128 letters, digits, _ . - and the wildcards * ? [ ]")
     if not 0 <= spec.every_hours <= MAX_EVERY_HOURS:
         raise Invalid(f"every_hours must be between 0 (only when started) and {MAX_EVERY_HOURS}")
+    if spec.daily_at is not None and not 0 <= spec.daily_at <= 23:
+        raise Invalid("daily_at must be an hour between 0 and 23 (UTC)")
+    if spec.daily_at is not None and spec.every_hours:
+        raise Invalid("give every_hours or daily_at, not both")
     if spec.kind == "keep_last":
         if spec.count is None or not 1 <= spec.count <= MAX_COUNT:
             raise Invalid(f"count must be between 1 and {MAX_COUNT}")
@@ -82,13 +99,22 @@ def check_spec(spec: RuleSpec, workspace: str) -> RuleSpec:
         if ordering not in ORDERINGS:
             raise Invalid(f"ordering must be one of {', '.join(ORDERINGS)}")
         return RuleSpec(
-            spec.kind, spec.repository, spec.tag_pattern, spec.count, ordering, None, spec.every_hours
+            spec.kind,
+            spec.repository,
+            spec.tag_pattern,
+            spec.count,
+            ordering,
+            None,
+            spec.every_hours,
+            spec.daily_at,
         )
     if spec.days is None or not 1 <= spec.days <= MAX_DAYS:
         raise Invalid(f"days must be between 1 and {MAX_DAYS}")
     if spec.kind == "untagged" and spec.tag_pattern:
         raise Invalid("a rule on untagged manifests takes no tag pattern")
-    return RuleSpec(spec.kind, spec.repository, spec.tag_pattern, None, None, spec.days, spec.every_hours)
+    return RuleSpec(
+        spec.kind, spec.repository, spec.tag_pattern, None, None, spec.days, spec.every_hours, spec.daily_at
+    )
 
 
 def semver_key(tag: str) -> tuple[object, ...] | None:

@@ -290,23 +290,24 @@ class RetentionRunner:
                 await conn.execute(
                     select(retention_rules).where(
                         retention_rules.c.enabled.is_(True),
-                        retention_rules.c.every_hours > 0,
+                        retention_rules.c.next_run_at.is_not(None),
                         retention_rules.c.next_run_at <= now,
                     )
                 )
             ).all()
             for rule in due:
+                ws_name = await _workspace_name(conn, rule.workspace_id)
+                view = rule_view(rule, ws_name)
                 await conn.execute(
                     update(retention_rules)
                     .where(retention_rules.c.id == rule.id)
-                    .values(next_run_at=now + rule.every_hours * 3600.0)
+                    .values(next_run_at=view.spec.next_run(now))
                 )
                 try:
                     await self._refuse_second(conn, rule.id)
                 except Conflict:
                     continue
-                ws_name = await _workspace_name(conn, rule.workspace_id)
-                description = rule_view(rule, ws_name).description
+                description = view.description
                 run_id = await self._insert_run(
                     conn, rule.workspace_id, rule.id, description, False, SCHEDULE, now
                 )

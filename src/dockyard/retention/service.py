@@ -27,7 +27,7 @@ MAX_RULES = 50  # per workspace
 
 
 def first_run_at(spec: RuleSpec, now: float) -> float | None:
-    return now + spec.every_hours * 3600.0 if spec.every_hours else None
+    return spec.next_run(now)
 
 
 class RetentionRules:
@@ -78,6 +78,7 @@ class RetentionRules:
                         ordering=spec.ordering,
                         days=spec.days,
                         every_hours=spec.every_hours,
+                        daily_at=spec.daily_at,
                         next_run_at=first_run_at(spec, now),
                         enabled=True,
                         created_at=now,
@@ -123,6 +124,7 @@ class RetentionRules:
                     ordering=spec.ordering,
                     days=spec.days,
                     every_hours=spec.every_hours,
+                    daily_at=spec.daily_at,
                     next_run_at=first_run_at(spec, self.clock()),
                     enabled=enabled,
                 )

@@ -12,8 +12,8 @@ from dockyard.db.metadata import metadata
 # as immutable tags have them; empty: every tag) and what it does (``kind``):
 # 'keep_last' (keep the latest ``count`` tags per repository, ordered by ``ordering``: 'pushed'
 # or 'semver'), 'untagged' (delete untagged manifests older than ``days``), 'not_pulled'
-# (delete tags not pulled for ``days``). ``every_hours`` schedules it (0: only when started);
-# ``next_run_at`` is when the scheduler queues it next.
+# (delete tags not pulled for ``days``). ``every_hours`` or ``daily_at`` (an hour, UTC)
+# schedules it (neither: only when started); ``next_run_at`` is when the scheduler queues it next.
 retention_rules = Table(
     "retention_rules",
     metadata,
@@ -26,6 +26,7 @@ retention_rules = Table(
     Column("ordering", String(10)),
     Column("days", Integer),
     Column("every_hours", Integer, nullable=False, server_default="0"),
+    Column("daily_at", Integer),
     Column("next_run_at", Float),
     Column("enabled", Boolean, nullable=False, server_default=true()),
     Column("created_at", Float, nullable=False),

@@ -21,6 +21,8 @@ class RuleView:
     ordering: str | None
     days: int | None
     every_hours: int
+    daily_at: int | None
+    schedule: str  # "every 6 h", "daily at 03:00 UTC", "when started"
     next_run_at: float | None
     enabled: bool
     description: str
@@ -37,12 +39,20 @@ class RuleView:
             self.ordering,
             self.days,
             self.every_hours,
+            self.daily_at,
         )
 
 
 def rule_view(row: Any, workspace: str) -> RuleView:
     spec = RuleSpec(
-        row.kind, row.repository, row.tag_pattern, row.count, row.ordering, row.days, row.every_hours
+        row.kind,
+        row.repository,
+        row.tag_pattern,
+        row.count,
+        row.ordering,
+        row.days,
+        row.every_hours,
+        row.daily_at,
     )
     return RuleView(
         row.id,
@@ -54,6 +64,8 @@ def rule_view(row: Any, workspace: str) -> RuleView:
         row.ordering,
         row.days,
         row.every_hours,
+        row.daily_at,
+        spec.schedule(),
         row.next_run_at,
         bool(row.enabled),
         spec.describe(),

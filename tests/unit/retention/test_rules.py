@@ -156,6 +156,8 @@ def test_untagged_older_than_d_days() -> None:
             "the repository must be one of workspace 'lab'",
         ),
         (RuleSpec("keep_last", count=1, every_hours=9000), "every_hours must be between 0"),
+        (RuleSpec("keep_last", count=1, daily_at=24), "daily_at must be an hour between 0 and 23"),
+        (RuleSpec("keep_last", count=1, every_hours=6, daily_at=3), "give every_hours or daily_at, not both"),
         (RuleSpec("expire"), "kind must be one of"),
     ],
 )
@@ -163,3 +165,18 @@ def test_bad_rules_are_refused_with_the_reason(spec: RuleSpec, message: str) -> 
     with pytest.raises(Invalid) as raised:
         check_spec(spec, "lab")
     assert str(raised.value).startswith(message)
+
+
+def test_schedules_run_every_n_hours_daily_at_an_hour_or_when_started() -> None:
+    midnight = 1_800_057_600.0  # 2027-01-15 00:00 UTC
+    assert midnight % DAY == 0
+    daily = RuleSpec("keep_last", count=1, daily_at=3)
+    assert daily.schedule() == "daily at 03:00 UTC"
+    assert daily.next_run(midnight + 3600) == midnight + 3 * 3600  # later today
+    assert daily.next_run(midnight + 3 * 3600) == midnight + DAY + 3 * 3600  # just ran: tomorrow
+    hourly = RuleSpec("keep_last", count=1, every_hours=6)
+    assert hourly.schedule() == "every 6 h"
+    assert hourly.next_run(midnight) == midnight + 6 * 3600
+    manual = RuleSpec("keep_last", count=1)
+    assert manual.schedule() == "when started"
+    assert manual.next_run(midnight) is None

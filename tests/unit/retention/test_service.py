@@ -167,3 +167,16 @@ async def test_a_run_whose_job_died_does_not_block_the_rule_for_good(
         failed.error
         == "its job ended (failed: the worker stopped (lost its lease) 2 times) before the run finished"
     )
+
+
+async def test_a_daily_rule_is_queued_at_its_hour_each_day(services: Services, people: People) -> None:
+    midnight = 1_800_057_600.0  # 2027-01-15 00:00 UTC
+    now = [midnight + 10 * 3600]  # 10:00: today's 03:00 has passed
+    services.retention.clock = services.retention_runner.clock = lambda: now[0]
+    rule = await services.retention.add(people.maintainer, "lab", RuleSpec("untagged", days=7, daily_at=3))
+    assert rule.schedule == "daily at 03:00 UTC"
+    assert rule.next_run_at == midnight + 86400 + 3 * 3600
+    now[0] = midnight + 86400 + 3 * 3600 + 5  # the check runs a little after the hour
+    assert len(await services.retention_runner.queue_due()) == 1
+    (again,) = await services.retention.list_rules(people.reader, "lab")
+    assert again.next_run_at == midnight + 2 * 86400 + 3 * 3600

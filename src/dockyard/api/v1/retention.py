@@ -63,6 +63,9 @@ class RuleFields(BaseModel):
     every_hours: Annotated[int, Field(ge=0, le=MAX_EVERY_HOURS)] = Field(
         0, description="Run every this many hours; 0: only when started."
     )
+    daily_at: Annotated[int, Field(ge=0, le=23)] | None = Field(
+        None, description="Run daily at this hour (UTC) instead of every_hours."
+    )
     enabled: bool = True
 
     def spec(self) -> RuleSpec:
@@ -74,6 +77,7 @@ class RuleFields(BaseModel):
             self.ordering,
             self.days,
             self.every_hours,
+            self.daily_at,
         )
 
 

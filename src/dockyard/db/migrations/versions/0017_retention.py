@@ -41,6 +41,7 @@ def upgrade() -> None:
         sa.Column("ordering", sa.String(10)),
         sa.Column("days", sa.Integer()),
         sa.Column("every_hours", sa.Integer(), nullable=False, server_default="0"),
+        sa.Column("daily_at", sa.Integer()),
         sa.Column("next_run_at", sa.Float()),
         sa.Column("enabled", sa.Boolean(), nullable=False, server_default=sa.true()),
         sa.Column("created_at", sa.Float(), nullable=False),

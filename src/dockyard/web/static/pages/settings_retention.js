@@ -8,10 +8,14 @@ import { html } from "../lib/html.js";
 import { Button, Empty, ErrorNote, Field, Spinner, useAction, useLoad } from "../components/ui.js";
 import { Confirm, Reason, needs, wsPath } from "./settings_common.js";
 
-const EMPTY_FORM = { kind: "keep_last", count: "10", ordering: "pushed", days: "30", repository: "", tag_pattern: "", every_hours: "24" };
+const EMPTY_FORM = {
+  kind: "keep_last", count: "10", ordering: "pushed", days: "30", repository: "", tag_pattern: "", schedule: "daily", every_hours: "24", daily_at: "3",
+};
 
 function ruleBody(form) {
-  const body = { kind: form.kind, tag_pattern: form.tag_pattern.trim(), every_hours: Number(form.every_hours || 0) };
+  const body = { kind: form.kind, tag_pattern: form.tag_pattern.trim() };
+  if (form.schedule === "daily") body.daily_at = Number(form.daily_at);
+  else body.every_hours = form.schedule === "hours" ? Number(form.every_hours || 0) : 0;
   if (form.repository.trim()) body.repository = form.repository.trim();
   if (form.kind === "keep_last") Object.assign(body, { count: Number(form.count), ordering: form.ordering });
   else body.days = Number(form.days);
@@ -57,9 +61,21 @@ function NewRule({ ws, disabled, describedBy, onAdded }) {
     html`<${Field} id="ret-pattern" label="Tags (pattern, empty: every tag)" hint="For example: dev-*" error=${fields.tag_pattern}>
       <input id="ret-pattern" value=${form.tag_pattern} disabled=${disabled} onInput=${set("tag_pattern")} />
     </${Field}>`}
-    <${Field} id="ret-every" label="Run every … hours (0: only when started)" error=${fields.every_hours}>
-      <input id="ret-every" type="number" min="0" max="8784" value=${form.every_hours} disabled=${disabled} onInput=${set("every_hours")} />
+    <${Field} id="ret-schedule" label="Runs">
+      <select id="ret-schedule" value=${form.schedule} disabled=${disabled} onChange=${set("schedule")}>
+        <option value="daily">Daily at an hour (UTC)</option>
+        <option value="hours">Every … hours</option>
+        <option value="manual">Only when started</option>
+      </select>
     </${Field}>
+    ${form.schedule === "daily" &&
+    html`<${Field} id="ret-daily" label="Hour of the day (0 to 23, UTC)" error=${fields.daily_at}>
+      <input id="ret-daily" type="number" min="0" max="23" value=${form.daily_at} disabled=${disabled} onInput=${set("daily_at")} />
+    </${Field}>`}
+    ${form.schedule === "hours" &&
+    html`<${Field} id="ret-every" label="Hours between runs (1 to 8784)" error=${fields.every_hours}>
+      <input id="ret-every" type="number" min="1" max="8784" value=${form.every_hours} disabled=${disabled} onInput=${set("every_hours")} />
+    </${Field}>`}
     <${ErrorNote} error=${Object.keys(fields).length ? null : error} />
     <${Button} kind="primary" type="submit" icon="plus" busy=${busy} disabled=${disabled}>Add rule</${Button}>
   </form>`;
@@ -96,7 +112,7 @@ function Rules({ ws, rules, mayRun, describedBy, onRun, onChanged }) {
     <tbody>${rules.map(
       (rule) => html`<tr key=${rule.id}>
         <td>${rule.description}</td>
-        <td>${rule.every_hours ? `every ${rule.every_hours} h` : "when started"}</td>
+        <td>${rule.schedule}</td>
         <td class="actions">
           <${Button} icon="search" disabled=${!mayRun || busy} aria-describedby=${describedBy} aria-label=${`Dry run of rule ${rule.id}`}
             onClick=${() => run([rule, true])}>Dry run</${Button}>

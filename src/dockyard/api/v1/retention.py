@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from dockyard.api.deps import Caller, ClientIp
-from dockyard.api.v1.inputs import IdPath, IdQuery, Name
+from dockyard.api.v1.inputs import IdPath, IdQuery, Name, TagPattern
 from dockyard.retention.rules import MAX_COUNT, MAX_DAYS, MAX_EVERY_HOURS, RuleSpec
 from dockyard.retention.runner import RetentionRunner
 from dockyard.retention.service import RetentionRules
@@ -52,7 +52,7 @@ class RuleFields(BaseModel):
         "than `days`; not_pulled: delete tags not pulled for `days`."
     )
     repository: Name | None = Field(None, description="One repository of the workspace; none: all of them.")
-    tag_pattern: Annotated[str, Field(max_length=128)] = Field(
+    tag_pattern: TagPattern = Field(
         "", description="Tags the rule looks at (`*`, `?`, `[...]`); empty: every tag."
     )
     count: Count | None = None

@@ -15,6 +15,7 @@ from dockyard.registry.pulls import PullRecorder
 from dockyard.registry.tables import manifest_pulls
 from dockyard.retention.rules import RuleSpec
 from dockyard.retention.runner import JOB_KIND
+from dockyard.retention.tables import retention_rules, retention_runs
 from dockyard.retention.views import RunSummary
 from tests.unit.catalog.factories import People, push
 
@@ -180,3 +181,13 @@ async def test_a_daily_rule_is_queued_at_its_hour_each_day(services: Services, p
     assert len(await services.retention_runner.queue_due()) == 1
     (again,) = await services.retention.list_rules(people.reader, "lab")
     assert again.next_run_at == midnight + 2 * 86400 + 3 * 3600
+
+
+async def test_a_workspace_goes_with_its_rules_and_runs(services: Services, people: People) -> None:
+    await push(services, REPO, "v1")
+    rule = await services.retention.add(people.maintainer, "lab", RuleSpec("keep_last", count=1))
+    await services.retention_runner.start(people.maintainer, "lab", rule.id, dry_run=True)
+    await services.identity.workspaces.delete(people.owner, "lab", force=True)
+    async with services.db.read() as conn:
+        for table in (retention_rules, retention_runs):
+            assert (await conn.execute(select(table.c.id))).all() == []

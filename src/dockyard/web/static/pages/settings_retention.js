@@ -159,17 +159,17 @@ export function RetentionSection({ workspace, role }) {
     <${ErrorNote} error=${rules.error} />
     ${rules.loading && !rules.data && html`<${Spinner} label="Loading the rules…" />`}
     ${rules.data && html`<${Rules} ws=${ws} rules=${rules.data} mayRun=${!reason} describedBy=${described} onRun=${show} onChanged=${rules.reload} />`}
-    <h3>New rule</h3>
+    <h3 class="sub">New rule</h3>
     <${NewRule} ws=${ws} disabled=${Boolean(reason)} describedBy=${described} onAdded=${rules.reload} />
     ${shown &&
     html`<section aria-label="Run ${shown.id}" aria-live="polite">
-      <h3>${shown.dry_run ? "Dry run" : "Run"} ${shown.id}: ${shown.rule}</h3>
+      <h3 class="sub">${shown.dry_run ? "Dry run" : "Run"} ${shown.id}: ${shown.rule}</h3>
       <p role="status">${active
         ? `${shown.status === "queued" ? "Queued" : "Running"}: deleted ${shown.deleted} of ${shown.total}…`
         : `${shown.dry_run ? "Would delete" : "Deleted"} ${shown.deleted}, kept ${shown.kept} (${shown.status}).`}</p>
       ${!active && html`<${RunItems} run=${shown} />`}
     </section>`}
-    <h3>History</h3>
+    <h3 class="sub">History</h3>
     <${ErrorNote} error=${runs.error} />
     ${runs.data && !runs.data.length && html`<p class="muted">No runs yet.</p>`}
     ${runs.data?.length > 0 &&

@@ -58,7 +58,8 @@ class Pushed:
 
 @pytest.fixture
 def servers(db_kind: str, tmp_path: Path) -> Iterator[tuple[RunningRegistry, Any]]:
-    with private_dockyard(db_kind, tmp_path, {**TOKEN_ENV, "DOCKYARD_PULL_FLUSH_SECONDS": "3600"}) as found:
+    env = {**TOKEN_ENV, "DOCKYARD_PULL_FLUSH_SECONDS": "3600", "DOCKYARD_RETENTION_CHECK_SECONDS": "1"}
+    with private_dockyard(db_kind, tmp_path, env) as found:
         yield found
 
 
@@ -335,6 +336,18 @@ def wait_run(api: Api, run_id: int, deadline: float = 60.0) -> Any:
     raise AssertionError(f"run {run_id} did not end within {deadline} s")
 
 
+def wait_scheduled(api: Api, rule_id: int, deadline: float = 60.0) -> Any:
+    """Poll until the schedule has queued and finished a run of the rule."""
+    until = time.monotonic() + deadline
+    while time.monotonic() < until:
+        runs = api.call("GET", f"/workspaces/{WS}/retention/runs", params={"rule": rule_id})
+        done = [r for r in runs if r["started_by"] == "schedule" and r["status"] not in ("queued", "running")]
+        if done:
+            return done[0]
+        time.sleep(0.2)
+    raise AssertionError(f"no scheduled run of rule {rule_id} ended within {deadline} s")
+
+
 def test_pulls_are_written_in_one_batch_and_tags_not_pulled_for_d_days_go(
     servers: tuple[RunningRegistry, Any],
 ) -> None:
@@ -376,6 +389,24 @@ def test_pulls_are_written_in_one_batch_and_tags_not_pulled_for_d_days_go(
         assert real.status_code == 202, real.text
         assert wait_run(owner, real.json()["id"])["deleted"] == 2
         assert v2_tags(server, repository) == ["fresh"]
+
+        # The schedule: a daily rule whose hour came is queued by the server and run as a job.
+        _push(server, repository, oci_manifest(), "newer")
+        daily = owner.call(
+            "POST", f"{base}/rules", expect=201, json={"kind": "keep_last", "count": 1, "daily_at": 3}
+        )
+        assert daily["schedule"] == "daily at 03:00 UTC"
+        sql(
+            server,
+            "UPDATE retention_rules SET next_run_at = :t WHERE id = :id",
+            t=time.time() - 1,
+            id=daily["id"],
+        )
+        scheduled = wait_scheduled(owner, daily["id"])
+        assert (scheduled["status"], scheduled["deleted"]) == ("succeeded", 1)
+        assert v2_tags(server, repository) == ["newer"]
+        (again,) = [r for r in owner.call("GET", f"{base}/rules") if r["id"] == daily["id"]]
+        assert again["next_run_at"] > time.time()  # tomorrow at 03:00
 
 
 def test_the_cli_adds_lists_dry_runs_shows_and_removes_rules(

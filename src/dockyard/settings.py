@@ -118,6 +118,15 @@ class Settings(BaseSettings):
     login_lockout_seconds: float = Field(900.0, gt=0, description="How long a lockout lasts.")
     max_manifest_bytes: int = Field(4 * 1024 * 1024, gt=0, description="Largest manifest accepted.")
     gc_interval_seconds: float = Field(3600.0, ge=0, description="Online GC period; 0 disables it.")
+    retention_check_seconds: float = Field(
+        300.0,
+        ge=0,
+        le=86400,
+        description="How often due retention rules are queued; 0 disables the schedule.",
+    )
+    pull_flush_seconds: float = Field(
+        60.0, gt=0, le=86400, description="How often pull times (for retention) are written, in one batch."
+    )
     gc_grace_seconds: float = Field(
         3600.0, ge=0, description="Unreferenced blobs and untagged manifests younger than this are kept."
     )

@@ -14,6 +14,7 @@ from dockyard.api.v1 import (
     references,
     repositories,
     requests,
+    retention,
     robots,
     session,
     users,
@@ -24,6 +25,7 @@ from dockyard.api.v1 import (
 )
 from dockyard.api.v1.archives import ArchiveServices
 from dockyard.api.v1.catalog import CatalogServices
+from dockyard.api.v1.retention import RetentionServices
 from dockyard.builds.service import BuildService
 from dockyard.tenancy.services import Identity
 from dockyard.transfer.exports.service import Exports
@@ -37,6 +39,7 @@ def create_api(
     exports: Exports,
     archive_services: ArchiveServices,
     build_service: BuildService | None = None,
+    retention_services: RetentionServices | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="Dockyard API",
@@ -57,6 +60,7 @@ def create_api(
     app.state.exports = exports
     app.state.archives = archive_services
     app.state.builds = build_service
+    app.state.retention = retention_services
     problems.install(app)
     archives.install_problems(app)
     # Routes match in the order they are added: the catalog's catch-all /images/{name:path}
@@ -74,6 +78,7 @@ def create_api(
         downloads,
         catalog_routes,
         *([builds] if build_service is not None else []),
+        *([retention] if retention_services is not None else []),
     ):
         app.include_router(module.router)
     return app

@@ -23,6 +23,7 @@ from dockyard.api.trs.app import PREFIX as TRS_PREFIX
 from dockyard.api.trs.app import TrsServices, create_trs
 from dockyard.api.v1.archives import ArchiveServices
 from dockyard.api.v1.catalog import CatalogServices
+from dockyard.api.v1.retention import RetentionServices
 from dockyard.app.health import health_routes
 from dockyard.app.lifespan import Lifespan, serve_lifespan
 from dockyard.app.services import Services, build_services
@@ -53,6 +54,7 @@ def build_api(services: Services) -> FastAPI:
         exports=services.exports,
         archive_services=ArchiveServices(services.archives, services.archive_versions),
         build_service=services.builds,
+        retention_services=RetentionServices(services.retention, services.retention_runner),
     )
 
 
@@ -70,7 +72,9 @@ class Dockyard:
         settings = services.settings
         self.trusted_proxies = parse_networks(settings.trusted_proxies)
         self.access_lines = LineBuffer() if settings.access_log else None
-        ctx = RegistryContext(services.blobs, services.uploads, services.manifests, services.authorizer)
+        ctx = RegistryContext(
+            services.blobs, services.uploads, services.manifests, services.authorizer, services.pulls
+        )
         self.registry = AccessLog(RegistryApp(ctx), self.access_lines)
         self.api = build_api(services)
         routes = [

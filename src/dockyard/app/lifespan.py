@@ -5,16 +5,19 @@
   inspection of pushed images and the periodic reconciliation of the catalog.
 - :class:`Lifespan`: a server process's start-up (database check, cross-process caches,
   :mod:`dockyard.app.bootstrap`, the loops above, periodic garbage collection with the purge
-  of archive sessions, the socket where sibling processes pass on requests) and its shutdown
-  in the reverse order, ending with :meth:`~dockyard.app.services.Services.close`.
+  of archive sessions, the queueing of due retention rules, the periodic flush of the pull
+  times this process noted (:mod:`dockyard.registry.pulls`), the socket where sibling
+  processes pass on requests) and its shutdown in the reverse order (the last flush of pull
+  times included), ending with :meth:`~dockyard.app.services.Services.close`.
 - :func:`serve_lifespan`: the ASGI lifespan protocol around them.
 
 The loops that one process among many runs hold a named lease from
 :mod:`dockyard.cluster.leases`. The job recovery (:mod:`dockyard.jobs.recovery`) and the
 catalog's reconciliation (:mod:`dockyard.catalog.inspections`) run at once, then every
-period until a stop event, and release their lease at the end; garbage collection here waits
-a period first and is cancelled at shutdown. One helper for all three would live in
-:mod:`dockyard.cluster.leases`; it is not written yet, so as not to change when each runs.
+period until a stop event, and release their lease at the end; garbage collection (``gc``)
+and the retention schedule (``retention``) here wait a period first and are cancelled at
+shutdown. One helper for all of them would live in :mod:`dockyard.cluster.leases`; it is not
+written yet, so as not to change when each runs.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from dockyard.jobs.worker import Worker
 log = logging.getLogger("dockyard")
 
 GC_LEASE = "gc"
+RETENTION_LEASE = "retention"
 
 
 async def run_jobs(services: Services, stop: asyncio.Event, holder: str, *, work: bool = True) -> None:
@@ -81,6 +85,7 @@ class Lifespan:
         self._jobs_stop = asyncio.Event()
         self._jobs: asyncio.Task[None] | None = None
         self._sibling: SiblingSocket | None = None
+        self._pulls: asyncio.Task[None] | None = None
 
     async def startup(self) -> None:
         services = self.services
@@ -91,6 +96,9 @@ class Lifespan:
         await bootstrap_identity(settings, services.identity)
         if settings.gc_interval_seconds > 0:
             self._tasks.append(asyncio.create_task(self._gc_loop()))
+        if settings.retention_check_seconds > 0:
+            self._tasks.append(asyncio.create_task(self._retention_loop()))
+        self._pulls = asyncio.create_task(services.pulls.run(self._jobs_stop, settings.pull_flush_seconds))
         self._jobs = asyncio.create_task(
             run_jobs(services, self._jobs_stop, self.holder, work=settings.worker_enabled)
         )
@@ -106,6 +114,8 @@ class Lifespan:
                 await self._jobs
             except Exception:
                 log.exception("background jobs ended with an error")
+        if self._pulls is not None:  # its last flush: the pulls this process noted
+            await self._pulls
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -129,6 +139,19 @@ class Lifespan:
                     await services.archive_purge.run(purge_before)
             except Exception:
                 log.exception("periodic garbage collection failed; retrying next period")
+
+    async def _retention_loop(self) -> None:
+        """Every ``retention_check_seconds``, in the process holding the ``retention`` lease:
+        queue the runs of the retention rules whose time came (the job workers run them)."""
+        services = self.services
+        interval = services.settings.retention_check_seconds
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                if await leases.acquire(services.db, RETENTION_LEASE, self.holder, max(interval, 60.0)):
+                    await services.retention_runner.queue_due()
+            except Exception:
+                log.exception("queueing retention runs failed; retrying next period")
 
 
 async def serve_lifespan(

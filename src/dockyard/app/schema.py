@@ -11,6 +11,7 @@ from dockyard.cluster import tables as cluster_tables
 from dockyard.db.metadata import metadata
 from dockyard.jobs import tables as jobs_tables
 from dockyard.registry import tables as registry_tables
+from dockyard.retention import tables as retention_tables
 from dockyard.tenancy import tables as tenancy_tables
 from dockyard.transfer import tables as transfer_tables
 from dockyard.upstream import tables as upstream_tables
@@ -22,6 +23,7 @@ FEATURE_TABLES = (
     cluster_tables,
     jobs_tables,
     registry_tables,
+    retention_tables,
     tenancy_tables,
     transfer_tables,
     upstream_tables,

@@ -57,7 +57,10 @@ from dockyard.registry.blobs import BlobService
 from dockyard.registry.events import EventBus
 from dockyard.registry.gc import GarbageCollector
 from dockyard.registry.manifests import ManifestService
+from dockyard.registry.pulls import PullRecorder
 from dockyard.registry.uploads import UploadService
+from dockyard.retention import runner as retention_runner
+from dockyard.retention.service import RetentionRules
 from dockyard.settings import Settings
 from dockyard.storage.base import StorageDriver
 from dockyard.storage.factory import create_driver
@@ -104,6 +107,9 @@ class Services:
     archive_versions: ArchiveVersions
     archive_purge: ArchivePurge
     exports: Exports
+    retention: RetentionRules  # retention rules and the history of their runs
+    retention_runner: retention_runner.RetentionRunner  # dry runs, real runs (jobs), the schedule
+    pulls: PullRecorder  # when manifests were last pulled, written in batches
     job_handlers: dict[str, Handler] = field(default_factory=dict)  # job kind -> handler
     builds: BuildService | None = None
 
@@ -193,6 +199,8 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
     identity.workspaces.holdings_from(workspace_holdings, forget_repositories)
     identity.workspaces.holdings_from(definition_holdings)
     identity.workspaces.cleanup_from(workspace_build_files(storage))
+    retention = RetentionRules(db)
+    runner = retention_runner.RetentionRunner(db, retention, manifests, jobs)
     return Services(
         settings=settings,
         db=db,
@@ -222,7 +230,10 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
         # one liveness identity per process, whoever asks.
         archive_purge=ArchivePurge(db, storage, locks, archives.holders),
         exports=Exports(db, catalog, manifests, blobs, storage),
-        job_handlers={JOB_KIND: builds.handle},
+        retention=retention,
+        retention_runner=runner,
+        pulls=PullRecorder(db),
+        job_handlers={JOB_KIND: builds.handle, retention_runner.JOB_KIND: runner.handle},
         builds=builds,
     )
 

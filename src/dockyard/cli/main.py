@@ -24,6 +24,7 @@ from dockyard.cli import (
     images,
     output,
     repos,
+    retention,
     robots,
     server,
     session,
@@ -33,7 +34,19 @@ from dockyard.cli import (
 from dockyard.cli.errors import CliError
 
 app = typer.Typer(help="Dockyard: a container image platform for research computing.", no_args_is_help=True)
-for module in (session, users, workspaces, robots, repos, access, images, catalog_admin, builds, server):
+for module in (
+    session,
+    users,
+    workspaces,
+    robots,
+    repos,
+    access,
+    images,
+    catalog_admin,
+    builds,
+    retention,
+    server,
+):
     module.register(app)
 deletes.register(app, images.image_app, workspaces.workspace_app, repos.repo_app, builds.build_app)
 console = Console(stderr=True)

@@ -41,6 +41,7 @@ from dockyard.registry.paths import blob_path, upload_dir
 from dockyard.registry.tables import (
     blob_claims,
     blobs,
+    manifest_pulls,
     manifest_references,
     manifests,
     repository_blobs,
@@ -196,12 +197,16 @@ class GarbageCollector:
         self, conn: Connection, repo_id: int, name: str, cutoff: float, report: GcReport
     ) -> None:
         dead = await self._dead_manifests(conn, repo_id, cutoff)
-        if not dead:
-            return
-        await conn.execute(
-            delete(manifests).where(manifests.c.id.in_([manifest_id for manifest_id, _ in dead]))
+        if dead:
+            await conn.execute(
+                delete(manifests).where(manifests.c.id.in_([manifest_id for manifest_id, _ in dead]))
+            )
+            report.manifests += [f"{name}@{digest}" for _, digest in dead]
+        # The pull times of manifests gone (collected now, or deleted by digest before).
+        gone = ~exists().where(
+            manifests.c.repository_id == repo_id, manifests.c.digest == manifest_pulls.c.digest
         )
-        report.manifests += [f"{name}@{digest}" for _, digest in dead]
+        await conn.execute(delete(manifest_pulls).where(manifest_pulls.c.repository_id == repo_id, gone))
 
     async def _sweep_links(
         self, conn: Connection, repo_id: int, name: str, cutoff: float, report: GcReport

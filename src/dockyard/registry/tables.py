@@ -109,3 +109,15 @@ uploads = Table(
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
 )
+
+
+# When a manifest was last pulled (a GET by tag or digest), for retention's "not pulled for D
+# days". Written in batches by :mod:`dockyard.registry.pulls` (no write per pull), keeping the
+# latest time any process saw. Keyed by digest, not manifest id, so a batch needs no lookup.
+manifest_pulls = Table(
+    "manifest_pulls",
+    metadata,
+    Column("repository_id", Integer, ForeignKey("repositories.id", ondelete="CASCADE"), primary_key=True),
+    Column("digest", DIGEST, primary_key=True),
+    Column("last_pulled_at", Float, nullable=False),
+)

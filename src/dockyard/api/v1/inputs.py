@@ -38,6 +38,8 @@ def _no_nul(value: str) -> str:
 Name = Annotated[str, StringConstraints(max_length=NAME_LENGTH), AfterValidator(_no_nul)]
 # Free text, references, URLs and paths: descriptions, notes, image names, passwords.
 Text = Annotated[str, StringConstraints(max_length=TEXT_LENGTH), AfterValidator(_no_nul)]
+# A glob of tag names (immutable tags, retention rules): a tag's length.
+TagPattern = Annotated[str, StringConstraints(max_length=128), AfterValidator(_no_nul)]
 # A whole document sent as a string (a Dockerfile).
 Document = Annotated[str, StringConstraints(max_length=DOCUMENT_LENGTH), AfterValidator(_no_nul)]
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from dockyard.auth.base import Authorizer
 from dockyard.registry.blobs import BlobService
 from dockyard.registry.manifests import ManifestService
+from dockyard.registry.pulls import PullRecorder
 from dockyard.registry.uploads import UploadService
 
 
@@ -16,3 +17,4 @@ class RegistryContext:
     uploads: UploadService
     manifests: ManifestService
     authorizer: Authorizer
+    pulls: PullRecorder | None = None  # notes manifest GETs for retention (no write per pull)

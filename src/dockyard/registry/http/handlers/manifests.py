@@ -41,6 +41,8 @@ async def get_manifest(ctx: RegistryContext, req: Request, actor: Actor, send: S
         "ETag": f'"{stored.digest}"',
         "Content-Length": str(stored.size),
     }
+    if not head and ctx.pulls is not None:
+        ctx.pulls.pulled(req.params["name"], stored.digest)
     await send_bytes(send, 200, b"" if head else stored.content, headers)
 
 

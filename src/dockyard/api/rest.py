@@ -11,6 +11,7 @@ from dockyard.api.v1 import (
     audit,
     builds,
     downloads,
+    quotas,
     references,
     repositories,
     requests,
@@ -25,6 +26,7 @@ from dockyard.api.v1 import (
 from dockyard.api.v1.archives import ArchiveServices
 from dockyard.api.v1.catalog import CatalogServices
 from dockyard.builds.service import BuildService
+from dockyard.registry.quota_admin import Quotas
 from dockyard.tenancy.services import Identity
 from dockyard.transfer.exports.service import Exports
 
@@ -36,6 +38,7 @@ def create_api(
     *,
     exports: Exports,
     archive_services: ArchiveServices,
+    quota_service: Quotas,
     build_service: BuildService | None = None,
 ) -> FastAPI:
     app = FastAPI(
@@ -57,6 +60,7 @@ def create_api(
     app.state.exports = exports
     app.state.archives = archive_services
     app.state.builds = build_service
+    app.state.quotas = quota_service
     problems.install(app)
     archives.install_problems(app)
     # Routes match in the order they are added: the catalog's catch-all /images/{name:path}
@@ -66,6 +70,7 @@ def create_api(
         references,
         users,
         workspaces,
+        quotas,
         robots,
         repositories,
         requests,

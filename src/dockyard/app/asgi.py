@@ -52,6 +52,7 @@ def build_api(services: Services) -> FastAPI:
         __version__,
         exports=services.exports,
         archive_services=ArchiveServices(services.archives, services.archive_versions),
+        quota_service=services.quotas,
         build_service=services.builds,
     )
 

@@ -14,7 +14,8 @@ once the name is used again; deleting frees the name, see :mod:`.admission`).
 
 The registry stays consistent in the same transaction: a deleted internal version's tag is
 gone, a deleted image's repository row goes with its manifests, tags and blob links
-(foreign-key cascades), and the per-repository caches are invalidated once it committed.
+(foreign-key cascades), the workspace's quota gives back the blobs no other repository of it
+links, and the per-repository caches are invalidated once it committed.
 The bytes stay until the garbage collector finds them unreferenced
 (:mod:`dockyard.registry.gc`)."""
 
@@ -37,6 +38,7 @@ from dockyard.catalog.views import EXTERNAL, ImageEvent
 from dockyard.cluster.cache import Generations
 from dockyard.db.engine import Connection, Database
 from dockyard.errors import NotFound
+from dockyard.registry.quotas import release
 from dockyard.registry.tables import tags
 
 
@@ -153,6 +155,7 @@ class Deletions:
                 raise NotFound(f"repository {name!r} not found")
             await access.require(row[1], name.split("/", 1)[0], DELETER)
             await conn.execute(delete(repositories).where(repositories.c.id == row[0]))
+            await release(conn, row[1])
             await audit.record(
                 conn, actor, "repository.delete", workspace_id=row[1], target=name, client_ip=client_ip
             )
@@ -196,6 +199,7 @@ class Deletions:
             )
         )
         await conn.execute(delete(repositories).where(repositories.c.name == name))
+        await release(conn, workspace_id)
         await conn.execute(delete(images).where(images.c.id == image_id))
         return versions
 

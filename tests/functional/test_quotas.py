@@ -102,6 +102,8 @@ def test_a_push_over_quota_is_refused_with_the_numbers_and_leaves_nothing_half_v
     assert set_quota(admin, ws, f"{limit}B")["limit_bytes"] == limit
     seen = quota(member, ws)
     assert (seen["limit_bytes"], seen["own_limit_bytes"]) == (limit, limit)
+    view = member.http.get(f"/workspaces/{ws}").json()  # the workspace shows it to members
+    assert (view["used_bytes"], view["limit_bytes"]) == (first["used_bytes"], limit)
 
     refused = skopeo.copy(
         f"docker-archive:{big_image(tmp_path, 'big:2.0')}", f"docker://{host}/{ws}/tool:2.0", check=False

@@ -38,7 +38,7 @@ from dockyard.catalog.views import EXTERNAL, ImageEvent
 from dockyard.cluster.cache import Generations
 from dockyard.db.engine import Connection, Database
 from dockyard.errors import NotFound
-from dockyard.registry.quotas import release
+from dockyard.registry.quotas import linked_digests, release
 from dockyard.registry.tables import tags
 
 
@@ -154,8 +154,9 @@ class Deletions:
             if row is None or row[1] is None or not await access.may_pull(name):
                 raise NotFound(f"repository {name!r} not found")
             await access.require(row[1], name.split("/", 1)[0], DELETER)
+            linked = await linked_digests(conn, name)
             await conn.execute(delete(repositories).where(repositories.c.id == row[0]))
-            await release(conn, row[1])
+            await release(conn, row[1], linked)
             await audit.record(
                 conn, actor, "repository.delete", workspace_id=row[1], target=name, client_ip=client_ip
             )
@@ -198,8 +199,9 @@ class Deletions:
                 history=json.dumps(history),
             )
         )
+        linked = await linked_digests(conn, name)
         await conn.execute(delete(repositories).where(repositories.c.name == name))
-        await release(conn, workspace_id)
+        await release(conn, workspace_id, linked)
         await conn.execute(delete(images).where(images.c.id == image_id))
         return versions
 

@@ -36,7 +36,7 @@ from dockyard.db.engine import Connection, Database
 from dockyard.registry.errors import QuotaExceeded
 from dockyard.registry.tables import repository_blobs, workspace_blobs, workspace_quotas
 
-MAX_LIMIT = 2**53 - 1  # 8 PiB: exact in every JSON reader (as every size the API takes)
+_BATCH = 1000  # digests per statement when giving bytes back
 
 
 def _still_linked() -> Exists:
@@ -165,13 +165,15 @@ async def release(conn: Connection, workspace_id: int | None, digests: Collectio
     )
     if locked.first() is None:
         return 0  # nothing was ever counted
-    condition = and_(workspace_blobs.c.workspace_id == workspace_id, ~_still_linked())
-    if digests is not None:
-        condition = and_(condition, workspace_blobs.c.digest.in_(list(digests)))
-    gone = (
-        await conn.execute(delete(workspace_blobs).where(condition).returning(workspace_blobs.c.size))
-    ).all()
-    freed = sum(int(r[0]) for r in gone)
+    unlinked = and_(workspace_blobs.c.workspace_id == workspace_id, ~_still_linked())
+    listed = None if digests is None else list(digests)
+    # In batches: a statement takes at most 32,767 parameters (asyncpg; SQLite 32,766).
+    batches = [None] if listed is None else [listed[i : i + _BATCH] for i in range(0, len(listed), _BATCH)]
+    freed = 0
+    for batch in batches:
+        condition = unlinked if batch is None else and_(unlinked, workspace_blobs.c.digest.in_(batch))
+        uncounted = delete(workspace_blobs).where(condition).returning(workspace_blobs.c.size)
+        freed += sum(int(r[0]) for r in (await conn.execute(uncounted)).all())
     if freed:
         await conn.execute(
             update(workspace_quotas)
@@ -179,6 +181,16 @@ async def release(conn: Connection, workspace_id: int | None, digests: Collectio
             .values(used_bytes=workspace_quotas.c.used_bytes - freed)
         )
     return freed
+
+
+async def linked_digests(conn: Connection, repository: str) -> list[str]:
+    """The blobs ``repository`` links: what its deletion may give back (see :func:`release`)."""
+    rows = await conn.execute(
+        select(repository_blobs.c.digest)
+        .join(repositories, repositories.c.id == repository_blobs.c.repository_id)
+        .where(repositories.c.name == repository)
+    )
+    return [row[0] for row in rows]
 
 
 async def workspace_of(conn: Connection, repository_id: int) -> int | None:

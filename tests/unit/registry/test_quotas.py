@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from dockyard.app.services import Services
 from dockyard.auth.policy import Subject
@@ -16,7 +16,8 @@ from dockyard.auth.tables import workspaces
 from dockyard.errors import Forbidden
 from dockyard.oci.digest import Digest
 from dockyard.registry.errors import BlobUnknown, ManifestBlobUnknown, ManifestUnknown, QuotaExceeded
-from dockyard.registry.quotas import recount
+from dockyard.registry.quotas import recount, release
+from dockyard.registry.tables import repository_blobs
 from tests.support.oci import image_config, oci_manifest, random_blob
 from tests.unit.registry.factories import GRACE, age, push_blob, push_manifest
 
@@ -151,3 +152,15 @@ async def test_a_workspace_deletion_takes_its_count_with_it(services: Services) 
     async with services.db.read() as conn:
         assert await recount(conn, ws) == 0
         assert await services.ledger.own(conn, ws) == (None, 0)
+
+
+async def test_giving_back_many_digests_goes_in_batches(services: Services) -> None:
+    layer = random_blob(700)
+    await push_blob(services, "lab/a", layer)
+    ws = await workspace_id(services, "lab")
+    async with services.db.write() as conn:
+        await conn.execute(delete(repository_blobs).where(repository_blobs.c.digest == layer.digest))
+        listed = [f"sha256:{i:064x}" for i in range(40_000)]
+        listed.insert(35_000, layer.digest)  # past the first batches and any parameter limit
+        assert await release(conn, ws, listed) == 700
+    assert await used(services, "lab") == 0

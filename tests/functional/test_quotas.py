@@ -197,6 +197,11 @@ def test_an_archive_over_quota_is_refused_with_nothing_created(
     assert problem["adding_bytes"] > 2 * MiB
     assert member.http.get(f"/images/{ws}/second").status_code == 404
     assert quota(member, ws)["used_bytes"] < 3 * MiB
+    # Over the quota (lowered below the usage), a new archive upload is refused at once.
+    set_quota(admin, ws, 1)
+    refused = member.http.post("/archives", json={"workspace": ws})
+    assert refused.status_code == 413, refused.text
+    assert "over its 1 B quota" in refused.json()["detail"]
 
 
 def test_deletes_and_gc_give_the_quota_back(db_kind: str, tmp_path: Path, test_images: TestImages) -> None:

@@ -102,10 +102,16 @@ class QuotaExceeded(DomainError):
         self.used = used
         self.adding = adding
         self.limit = limit
+        if adding:
+            numbers = (
+                f"would use {human_bytes(used + adding)} of its {human_bytes(limit)} quota "
+                f"({what} {human_bytes(adding)}, stored {human_bytes(used)})"
+            )
+        else:  # refused before anything is sent: it is over already
+            numbers = f"stores {human_bytes(used)}, over its {human_bytes(limit)} quota"
         super().__init__(
-            f"quota exceeded: workspace {workspace} would use {human_bytes(used + adding)} of its "
-            f"{human_bytes(limit)} quota ({what} {human_bytes(adding)}, stored {human_bytes(used)}); "
-            "delete images it no longer needs, or ask an administrator for a larger quota"
+            f"quota exceeded: workspace {workspace} {numbers}; delete images it no longer needs, or "
+            "ask an administrator for a larger quota"
         )
 
     def numbers(self) -> dict[str, int]:

@@ -70,3 +70,8 @@ def test_the_refusal_says_the_numbers() -> None:
         "quota exceeded: workspace lab would use 1.17 GiB of its 1 GiB quota "
         "(this blob 300 MiB, stored 900 MiB)"
     )
+
+
+def test_a_refusal_before_anything_is_sent_says_the_workspace_is_over() -> None:
+    refused = QuotaExceeded("lab", 3 << 20, 0, 1 << 20, "this archive")
+    assert str(refused).startswith("quota exceeded: workspace lab stores 3 MiB, over its 1 MiB quota;")

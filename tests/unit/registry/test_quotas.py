@@ -6,13 +6,14 @@ concurrent pushes; ``used_bytes`` always equals the sum of the counted blobs."""
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from sqlalchemy import delete, select
 
 from dockyard.app.services import Services
 from dockyard.auth.policy import Subject
-from dockyard.auth.tables import workspaces
+from dockyard.auth.tables import audit_log, workspaces
 from dockyard.errors import Forbidden
 from dockyard.oci.digest import Digest
 from dockyard.registry.errors import BlobUnknown, ManifestBlobUnknown, ManifestUnknown, QuotaExceeded
@@ -102,6 +103,16 @@ async def test_only_admins_set_quotas_and_members_see_them(services: Services) -
     with pytest.raises(Forbidden):
         await services.quotas.show(stranger, "lab")
     assert (await services.quotas.show(ADMIN, "lab")).used_bytes == 10
+    await services.quotas.set(ADMIN, "lab", 5000, "10.0.0.1")
+    async with services.db.read() as conn:
+        audited = (
+            await conn.execute(
+                select(audit_log.c.actor_name, audit_log.c.target, audit_log.c.detail).where(
+                    audit_log.c.action == "workspace.quota"
+                )
+            )
+        ).all()
+    assert [(a, t, json.loads(d)) for a, t, d in audited] == [("root", "lab", {"limit_bytes": 5000})]
 
 
 async def test_the_last_link_gives_the_bytes_back(services: Services) -> None:

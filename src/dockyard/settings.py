@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import math
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -23,6 +25,43 @@ from pydantic_settings import (
 )
 
 from dockyard.outbound import checked_entries, setting_entries
+
+MAX_SIZE = 2**53 - 1  # sizes: 8 PiB, exact in every JSON reader
+_SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([kmgtp]?i?b?)?\s*$", re.IGNORECASE)
+_POWERS = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4, "p": 5}
+
+
+def parse_size(value: object, *, none_ok: bool = False) -> int | None:
+    """A size in bytes from an integer or a string such as ``500``, ``1.5GiB``, ``2 TB``, ``300M``
+    (``KiB``/``MiB``/... are powers of 1024, ``kB``/``MB``/... and a bare ``k``/``M`` powers of
+    1000, as docker prints them); from 0 to :data:`MAX_SIZE`. ValueError otherwise (also for
+    NaN, infinities, negatives and booleans); ``None``/empty is None when ``none_ok``."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if none_ok:
+            return None
+        raise ValueError("a size is required")
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"{str(value)[:40]!r} is not a size")
+    if isinstance(value, (int, float)):
+        number = float(value)
+        if not math.isfinite(number) or number != int(number) or not 0 <= value <= MAX_SIZE:
+            raise ValueError(f"{value!r} is not a whole number of bytes from 0 to {MAX_SIZE}")
+        return int(value)
+    match = _SIZE.fullmatch(value)
+    if match is None:
+        raise ValueError(f"{value[:40]!r} is not a size (examples: 1073741824, 500MiB, 1.5GiB, 2TB)")
+    unit = (match[2] or "").lower().removesuffix("b")
+    prefix = unit.removesuffix("i")
+    if prefix not in _POWERS or (unit.endswith("i") and not prefix):
+        raise ValueError(f"{value[:40]!r} is not a size (examples: 1073741824, 500MiB, 1.5GiB, 2TB)")
+    size = float(match[1]) * (1024 if unit.endswith("i") else 1000) ** _POWERS[prefix]
+    if not math.isfinite(size) or size > MAX_SIZE:
+        raise ValueError(f"{value[:40]!r} is more than {MAX_SIZE} bytes")
+    return int(size)
+
+
+def _optional_size(value: object) -> int | None:
+    return parse_size(value, none_ok=True)
 
 
 class Settings(BaseSettings):
@@ -136,11 +175,19 @@ class Settings(BaseSettings):
     archive_max_bytes: int = Field(
         32 * 1024**3, gt=0, description="Largest image archive (tar) accepted for upload, in bytes."
     )
+    default_workspace_quota: Annotated[int | None, BeforeValidator(_optional_size)] = Field(
+        None,
+        ge=0,
+        le=MAX_SIZE,
+        description="Bytes every workspace without a quota of its own may store (pushes, archives, "
+        "builds: each blob counted once per workspace), in bytes or a size such as 500GiB or 2TB; "
+        "unset: no limit. Admins set a workspace's own quota with 'dockyard workspace quota set'.",
+    )
     workspace_quota_bytes: int = Field(
         0,
         ge=0,
-        description="Bytes of images a workspace may store (checked when an uploaded archive becomes "
-        "an image version); 0: no quota.",
+        le=MAX_SIZE,
+        description="The former name of default_workspace_quota (used when that is unset); 0: none.",
     )
     worker_enabled: bool = Field(
         True,
@@ -257,6 +304,12 @@ class Settings(BaseSettings):
             except ValueError:
                 raise ValueError(f"{value!r} is not an IP address or CIDR block (e.g. 10.0.0.0/8)") from None
         return values
+
+    @property
+    def effective_default_quota(self) -> int | None:
+        if self.default_workspace_quota is not None:
+            return self.default_workspace_quota
+        return self.workspace_quota_bytes or None
 
     @property
     def effective_database_url(self) -> str:

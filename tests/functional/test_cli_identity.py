@@ -430,3 +430,27 @@ def test_keys_rotate_keeps_old_tokens_valid(
         assert response.status_code == 200
     # Logins keep working after the rotation.
     cli(ADMIN, ADMIN_PASSWORD)
+
+
+def test_workspace_quota_show_set_and_clear(
+    token_registry: RunningRegistry, cli: CliFactory, admin: Cli
+) -> None:
+    name = new_user(admin, "quota")
+    me = cli(name)
+    with oci_as(token_registry, name, PASSWORD) as oci:
+        manifest = oci_manifest()
+        assert oci.push(f"{name}/tool", manifest, "1").status_code == 201
+    stored = sum(blob.size for blob in manifest.blobs)
+    shown = me.ok("workspace", "quota", "show", name)
+    assert f"[{stored} bytes]" in shown
+    assert "quota:     unlimited (no quota)" in shown
+    assert "administrators" in me.fails("workspace", "quota", "set", name, "1GiB")
+
+    assert f"[{3 << 29} bytes] (set for this workspace)" in admin.ok(
+        "workspace", "quota", "set", name, "1.5GiB"
+    )
+    assert "not a size" in admin.fails("workspace", "quota", "set", name, "lots")
+    seen = me.json("workspace", "quota", "show", name)
+    assert (seen["used_bytes"], seen["limit_bytes"], seen["own_limit_bytes"]) == (stored, 3 << 29, 3 << 29)
+    assert admin.json("workspace", "quota", "set", name, "1000")["limit_bytes"] == 1000
+    assert "quota:     unlimited (no quota)" in admin.ok("workspace", "quota", "clear", name)

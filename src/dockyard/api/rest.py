@@ -11,6 +11,7 @@ from dockyard.api.v1 import (
     audit,
     builds,
     downloads,
+    quotas,
     references,
     repositories,
     requests,
@@ -27,6 +28,7 @@ from dockyard.api.v1.archives import ArchiveServices
 from dockyard.api.v1.catalog import CatalogServices
 from dockyard.api.v1.retention import RetentionServices
 from dockyard.builds.service import BuildService
+from dockyard.registry.quota_admin import Quotas
 from dockyard.tenancy.services import Identity
 from dockyard.transfer.exports.service import Exports
 
@@ -38,6 +40,7 @@ def create_api(
     *,
     exports: Exports,
     archive_services: ArchiveServices,
+    quota_service: Quotas,
     build_service: BuildService | None = None,
     retention_services: RetentionServices | None = None,
 ) -> FastAPI:
@@ -61,6 +64,7 @@ def create_api(
     app.state.archives = archive_services
     app.state.builds = build_service
     app.state.retention = retention_services
+    app.state.quotas = quota_service
     problems.install(app)
     archives.install_problems(app)
     # Routes match in the order they are added: the catalog's catch-all /images/{name:path}
@@ -70,6 +74,7 @@ def create_api(
         references,
         users,
         workspaces,
+        quotas,
         robots,
         repositories,
         requests,

@@ -53,6 +53,7 @@ def build_api(services: Services) -> FastAPI:
         __version__,
         exports=services.exports,
         archive_services=ArchiveServices(services.archives, services.archive_versions),
+        quota_service=services.quotas,
         build_service=services.builds,
         retention_services=RetentionServices(services.retention, services.retention_runner),
     )

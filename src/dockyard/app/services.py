@@ -58,6 +58,8 @@ from dockyard.registry.events import EventBus
 from dockyard.registry.gc import GarbageCollector
 from dockyard.registry.manifests import ManifestService
 from dockyard.registry.pulls import PullRecorder
+from dockyard.registry.quota_admin import Quotas
+from dockyard.registry.quotas import Ledger
 from dockyard.registry.uploads import UploadService
 from dockyard.retention import runner as retention_runner
 from dockyard.retention.service import RetentionRules
@@ -87,6 +89,8 @@ class Services:
     events: EventBus
     generations: Generations
     locks: UploadLocks
+    ledger: Ledger  # each workspace's stored bytes and quota
+    quotas: Quotas  # who sees and sets them
     blobs: BlobService
     uploads: UploadService
     manifests: ManifestService
@@ -96,7 +100,7 @@ class Services:
     catalog: Catalog
     deletions: Deletions
     immutability: TagImmutability  # tags a push may not move
-    usage: Usage  # storage counted for quotas and the catalog's usage reports
+    usage: Usage  # storage counted for the catalog's usage reports
     catalog_sync: CatalogSync
     tools: Tools  # the catalog's tool images, for the GA4GH TRS endpoint
     inspections: Inspections
@@ -146,7 +150,8 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
     storage = storage or configured_storage(settings)
     events = EventBus()
     generations = build_generations(settings, db)
-    blobs = BlobService(db, storage, generations)
+    ledger = Ledger(db, settings.effective_default_quota)
+    blobs = BlobService(db, storage, generations, ledger)
     locks = build_upload_locks(settings, db)
     uploads = UploadService(db, storage, blobs, locks)
     manifests = ManifestService(db, events, settings.max_manifest_bytes, generations)
@@ -183,9 +188,8 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
         db,
         storage,
         locks,
-        usage,
+        ledger,
         settings.archive_max_bytes,
-        settings.workspace_quota_bytes,
         run_dir=run_dir_for(settings.data_dir),
     )
     builds = build_builds(settings, db, storage, jobs, identity, credentials, outbound)
@@ -208,6 +212,8 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
         events=events,
         generations=generations,
         locks=locks,
+        ledger=ledger,
+        quotas=Quotas(db, ledger),
         blobs=blobs,
         uploads=uploads,
         manifests=manifests,

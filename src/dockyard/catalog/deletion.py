@@ -15,8 +15,9 @@ once the name is used again; deleting frees the name, see :mod:`.admission`).
 The registry stays consistent in the same transaction: a deleted internal version's tag is
 gone, and so are its signatures, attestations and SBOMs (cosign's tags and the OCI referrers,
 :mod:`.accessories`) unless another tag still names its digest; a deleted image's repository
-row goes with its manifests, tags and blob links (foreign-key cascades), and the
-per-repository caches are invalidated once it committed.
+row goes with its manifests, tags and blob links (foreign-key cascades), the workspace's quota
+gives back the blobs no other repository of it links, and the per-repository caches are
+invalidated once it committed.
 The bytes stay until the garbage collector finds them unreferenced
 (:mod:`dockyard.registry.gc`)."""
 
@@ -40,6 +41,7 @@ from dockyard.catalog.views import EXTERNAL, ImageEvent
 from dockyard.cluster.cache import Generations
 from dockyard.db.engine import Connection, Database
 from dockyard.errors import NotFound
+from dockyard.registry.quotas import linked_digests, release
 from dockyard.registry.tables import tags
 
 
@@ -163,7 +165,9 @@ class Deletions:
             if row is None or row[1] is None or not await access.may_pull(name):
                 raise NotFound(f"repository {name!r} not found")
             await access.require(row[1], name.split("/", 1)[0], DELETER)
+            linked = await linked_digests(conn, name)
             await conn.execute(delete(repositories).where(repositories.c.id == row[0]))
+            await release(conn, row[1], linked)
             await audit.record(
                 conn, actor, "repository.delete", workspace_id=row[1], target=name, client_ip=client_ip
             )
@@ -206,7 +210,9 @@ class Deletions:
                 history=json.dumps(history),
             )
         )
+        linked = await linked_digests(conn, name)
         await conn.execute(delete(repositories).where(repositories.c.name == name))
+        await release(conn, workspace_id, linked)
         await conn.execute(delete(images).where(images.c.id == image_id))
         return versions
 

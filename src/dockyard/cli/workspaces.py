@@ -8,12 +8,14 @@ import typer
 
 from dockyard.cli import output
 from dockyard.cli.client import connect, seg
+from dockyard.cli.quotas import quota_app
 
 workspace_app = typer.Typer(
     help="Workspaces: the first part of a repository name, like 'genomics/'.", no_args_is_help=True
 )
 member_app = typer.Typer(help="Workspace members and their roles (owners manage them).", no_args_is_help=True)
 team_app = typer.Typer(help="Teams of a workspace (owners manage them).", no_args_is_help=True)
+workspace_app.add_typer(quota_app, name="quota")
 
 Ws = Annotated[str, typer.Argument(metavar="WORKSPACE", help="The workspace.")]
 Team = Annotated[str, typer.Argument(metavar="TEAM", help="The team.")]

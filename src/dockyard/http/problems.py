@@ -26,6 +26,7 @@ from dockyard.registry.errors import (
     ManifestUnknown,
     NameUnknown,
     PushRefused,
+    QuotaExceeded,
     SizeMismatch,
     UploadRangeInvalid,
 )
@@ -61,6 +62,9 @@ PROBLEMS: dict[type[Exception], tuple[int, str, str]] = {
         "manifest references a manifest or blob unknown to registry",
     ),
     PushRefused: (403, "denied", "requested access to the resource is denied"),
+    # The workspace's quota has no room (an archive's image): 413, as archive uploads always
+    # answered, with the numbers as members of the document.
+    QuotaExceeded: (413, "quota-exceeded", "Quota exceeded"),
     # Values the OCI grammar refuses (a manifest of an archive, a name or tag asked for).
     InvalidDigest: (400, "digest-invalid", "provided digest did not match uploaded content"),
     InvalidName: (400, "name-invalid", "invalid repository name"),
@@ -88,7 +92,9 @@ def domain_problem(exc: DomainError, *, challenge: bool = True) -> Response:
         headers["Retry-After"] = str(int(exc.retry_after) + 1)
     if isinstance(exc, AuthenticationFailed) and challenge:
         headers["WWW-Authenticate"] = 'Basic realm="dockyard"'
-    extra = {"holds": exc.holdings} if isinstance(exc, StillHolds) else {}
+    extra: dict[str, Any] = {"holds": exc.holdings} if isinstance(exc, StillHolds) else {}
+    if isinstance(exc, QuotaExceeded):
+        extra = {"workspace": exc.workspace, **exc.numbers()}
     return problem(status, slug, title, str(exc), headers, **extra)
 
 

@@ -31,6 +31,7 @@ from dockyard.oci.digest import Digest
 from dockyard.registry import repositories as repos
 from dockyard.registry.errors import BlobBeingCollected, BlobUnknown
 from dockyard.registry.paths import blob_path
+from dockyard.registry.quotas import Ledger, release, workspace_of
 from dockyard.registry.tables import blob_claims, blobs, repository_blobs
 from dockyard.storage.base import LocalFile, PathNotFound, StorageDriver
 
@@ -61,8 +62,12 @@ class BlobLocation:
 
 
 class BlobService:
-    def __init__(self, db: Database, storage: StorageDriver, generations: Generations) -> None:
+    def __init__(
+        self, db: Database, storage: StorageDriver, generations: Generations, ledger: Ledger | None = None
+    ) -> None:
+        """``ledger`` counts each link against its workspace's quota (default: no limits)."""
         self.db = db
+        self.ledger = ledger or Ledger(db, None)
         self.storage = storage
         self.generations = generations
         self._cache: LookupCache[int] = LookupCache(generations)
@@ -133,7 +138,7 @@ class BlobService:
         claim_id = await self.claim(digest, size)
         try:
             await self.storage.move(scratch_path, blob_path(digest))
-            await self._link_claimed(repository, digest, claim_id)
+            await self._link_claimed(repository, digest, claim_id, size)
         except Exception:
             await self._release(claim_id)
             raise
@@ -148,7 +153,7 @@ class BlobService:
         claim_id = await self.claim(digest, size)
         try:
             moved = await self._place(digest, scratch_path)
-            await self._link_claimed(repository, digest, claim_id)
+            await self._link_claimed(repository, digest, claim_id, size)
         except Exception:
             await self._release(claim_id)
             raise
@@ -169,11 +174,12 @@ class BlobService:
             return True
         return False
 
-    async def _link_claimed(self, repository: str, digest: Digest, claim_id: str) -> None:
-        """Step 3 above: the link replaces the claim, in one transaction (GC sees one or the other)."""
+    async def _link_claimed(self, repository: str, digest: Digest, claim_id: str, size: int) -> None:
+        """Step 3 above: the link replaces the claim, in one transaction (GC sees one or the
+        other); a blob over the workspace's quota is refused here, before it is visible."""
         async with self.db.write() as conn:
             repo_id = await repos.ensure_id(self.db, conn, repository)
-            await self._link(conn, repo_id, digest)
+            await self._link(conn, repo_id, digest, size)
             await conn.execute(delete(blob_claims).where(blob_claims.c.id == claim_id))
 
     async def _release(self, claim_id: str) -> None:
@@ -183,12 +189,15 @@ class BlobService:
             async with self.db.write() as conn:
                 await conn.execute(delete(blob_claims).where(blob_claims.c.id == claim_id))
 
-    async def _link(self, conn: Connection, repo_id: int, digest: Digest) -> None:
+    async def _link(self, conn: Connection, repo_id: int, digest: Digest, size: int) -> None:
+        """Link (or touch the link of) ``digest`` into the repository and count it against its
+        workspace's quota: :class:`~dockyard.registry.errors.QuotaExceeded` rolls both back."""
         now = time.time()
         stmt = self.db.insert(repository_blobs).values(repository_id=repo_id, digest=digest, touched_at=now)
         await conn.execute(
             stmt.on_conflict_do_update(index_elements=["repository_id", "digest"], set_={"touched_at": now})
         )
+        await self.ledger.charge(conn, await workspace_of(conn, repo_id), digest, size)
 
     async def mount(self, repository: str, source: str, digest: Digest) -> int | None:
         """Link a blob of ``source`` into ``repository``; its size, or None when not reachable.
@@ -218,7 +227,7 @@ class BlobService:
             if row is None:
                 return None
             repo_id = await repos.ensure_id(self.db, conn, repository)
-            await self._link(conn, repo_id, digest)
+            await self._link(conn, repo_id, digest, int(row[0]))
             return int(row[0])
 
     async def unlink(self, repository: str, digest: Digest) -> None:
@@ -230,6 +239,7 @@ class BlobService:
                     and_(repository_blobs.c.repository_id == repo_id, repository_blobs.c.digest == digest)
                 )
             )
+            await release(conn, await workspace_of(conn, repo_id), [digest])
         await self.generations.changed(repository)
         if result.rowcount == 0:
             raise BlobUnknown(f"blob {digest} is not in repository {repository!r}")

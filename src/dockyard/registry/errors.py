@@ -75,3 +75,44 @@ class PushRefused(RegistryRefusal, Forbidden):
         super().__init__(message)
         self.repository = repository
         self.tag = tag
+
+
+def human_bytes(size: int) -> str:
+    """``size`` bytes in binary units to three significant digits: ``300 MiB``, ``1.25 GiB``,
+    ``1008 KiB`` (two sizes a quota message compares must not both round to ``1 MiB``)."""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if value < 1024 or unit == "PiB":
+            if unit == "B":
+                return f"{size} B"
+            digits = 2 if value < 10 else 1 if value < 100 else 0
+            shown = f"{value:.{digits}f}"
+            return (shown.rstrip("0").rstrip(".") if digits else shown) + f" {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+class QuotaExceeded(DomainError):
+    """Not a :class:`RegistryRefusal` (an import gives up on those as a blob gone missing).
+
+    Storing ``adding`` more bytes would take ``workspace`` past its ``limit``; it stores ``used``."""
+
+    def __init__(self, workspace: str, used: int, adding: int, limit: int, what: str = "this blob") -> None:
+        self.workspace = workspace
+        self.used = used
+        self.adding = adding
+        self.limit = limit
+        if adding:
+            numbers = (
+                f"would use {human_bytes(used + adding)} of its {human_bytes(limit)} quota "
+                f"({what} {human_bytes(adding)}, stored {human_bytes(used)})"
+            )
+        else:  # refused before anything is sent: it is over already
+            numbers = f"stores {human_bytes(used)}, over its {human_bytes(limit)} quota"
+        super().__init__(
+            f"quota exceeded: workspace {workspace} {numbers}; delete images it no longer needs, or "
+            "ask an administrator for a larger quota"
+        )
+
+    def numbers(self) -> dict[str, int]:
+        return {"used_bytes": self.used, "adding_bytes": self.adding, "limit_bytes": self.limit}

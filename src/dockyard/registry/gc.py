@@ -6,7 +6,9 @@ Sweep, each step a conditional statement that re-checks its condition at delete 
 
 1. untagged, unreferenced manifests older than the grace period;
 2. repository links to blobs no remaining manifest references, untouched for the grace
-   period (a manifest PUT touches the links it relies on, in its own transaction);
+   period (a manifest PUT touches the links it relies on, in its own transaction); the
+   workspace's quota gives back a blob when its last link in the workspace goes
+   (:mod:`dockyard.registry.quotas`);
 3. blobs with no link left, no claim (an upload between its claim and its link, whatever
    the grace period) and untouched for the grace period: the row is first marked
    ``deleting`` (so a concurrent upload of the same bytes waits, see
@@ -38,6 +40,7 @@ from dockyard.db.engine import Connection, Database
 from dockyard.oci.digest import Digest
 from dockyard.registry import repositories as repos
 from dockyard.registry.paths import blob_path, upload_dir
+from dockyard.registry.quotas import release, workspace_of
 from dockyard.registry.tables import (
     blob_claims,
     blobs,
@@ -226,6 +229,8 @@ class GarbageCollector:
         rows = (
             await conn.execute(delete(repository_blobs).where(condition).returning(repository_blobs.c.digest))
         ).all()
+        # The workspace's quota gives back the blobs none of its repositories links any more.
+        await release(conn, await workspace_of(conn, repo_id), [r[0] for r in rows])
         report.links += [f"{name}@{r[0]}" for r in rows]
 
     async def _sweep_blobs(self, tx: _Transactions, cutoff: float, report: GcReport) -> None:

@@ -121,3 +121,29 @@ manifest_pulls = Table(
     Column("digest", DIGEST, primary_key=True),
     Column("last_pulled_at", Float, nullable=False),
 )
+
+
+# Quotas (see :mod:`dockyard.registry.quotas`): per workspace, its limit and the bytes it uses,
+# each blob counted once per workspace (one ``workspace_blobs`` row while any of its
+# repositories links it); ``used_bytes`` is the sum of those rows' sizes, kept in the same
+# transaction as every link and unlink. The quota row is also the lock that serialises a
+# workspace's accounting on PostgreSQL.
+# ``limit_bytes``: the workspace's own limit; NULL (or no row): the platform default
+# (``DOCKYARD_DEFAULT_WORKSPACE_QUOTA``, none when unset).
+workspace_quotas = Table(
+    "workspace_quotas",
+    metadata,
+    Column("workspace_id", Integer, ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True),
+    Column("limit_bytes", BigInteger),
+    Column("used_bytes", BigInteger, nullable=False, server_default="0"),
+    Column("updated_at", Float, nullable=False),
+    Column("updated_by", String(140), nullable=False, server_default=""),
+)
+
+workspace_blobs = Table(
+    "workspace_blobs",
+    metadata,
+    Column("workspace_id", Integer, ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True),
+    Column("digest", DIGEST, primary_key=True),
+    Column("size", BigInteger, nullable=False),
+)

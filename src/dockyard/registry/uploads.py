@@ -32,6 +32,7 @@ from dockyard.registry.blobs import BlobService
 from dockyard.registry.errors import (
     BlobUploadUnknown,
     DigestMismatch,
+    QuotaExceeded,
     RegistryRefusal,
     SizeMismatch,
     UploadRangeInvalid,
@@ -315,7 +316,7 @@ class UploadService:
             writer = await self.storage.writer(upload_path(upload_id), append=True)
             await writer.commit()
             await self.blobs.commit(repository, upload_path(upload_id), digest, size)
-        except RegistryRefusal:
+        except (RegistryRefusal, QuotaExceeded):  # a session that cannot finish ends
             await self._discard(upload_id)
             raise
         await self._discard(upload_id)

@@ -1,8 +1,8 @@
 """The composition root builds each service once, and closing the services lets go of what
 they hold.
 
-One process must hold one copy of each stateful service: the quota the archive uploads
-count and the usage the catalog API reports come from the same ``Usage``; the API, the
+One process must hold one copy of each stateful service: the archive uploads and the
+registry's blobs charge the same quota ``Ledger``; the API, the
 registry and the background jobs see the same catalog, credentials and authorizer; the
 registry's events reach each listener once.
 """
@@ -70,7 +70,8 @@ async def test_the_api_and_the_archive_uploads_share_one_usage_and_catalog(app: 
     assert isinstance(archives_api, ArchiveServices)
 
     assert catalog_api.usage is services.usage
-    assert services.archives.usage is services.usage
+    assert services.archives.ledger is services.ledger
+    assert services.blobs.ledger is services.ledger
     assert services.usage.catalog is services.catalog
     assert catalog_api.catalog is services.catalog
     assert catalog_api.verification is services.verification

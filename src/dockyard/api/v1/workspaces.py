@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from dockyard.api.deps import Caller, ClientIp, Services
 from dockyard.api.v1.inputs import Name, Text
+from dockyard.api.v1.quotas import Service as QuotaService
 from dockyard.auth.guard import Workspace
 from dockyard.tenancy.members import Member, Team
 
@@ -24,6 +25,10 @@ class WorkspaceView:
     default_visibility: str
     created_at: float
     my_role: str | None
+    # Shown to members, by GET of one workspace (see /workspaces/{name}/quota): the bytes it
+    # stores (each blob once) and its quota in force (None: unlimited, or not shown).
+    used_bytes: int | None = None
+    limit_bytes: int | None = None
 
 
 def _view(ws: Workspace, role: str | None) -> WorkspaceView:
@@ -73,10 +78,13 @@ async def create_workspace(
     return _view(ws, "owner")
 
 
-@router.get("/workspaces/{name}", summary="A workspace")
-async def get_workspace(name: Name, services: Services, actor: Caller) -> WorkspaceView:
+@router.get("/workspaces/{name}", summary="A workspace (for members: with its storage and quota)")
+async def get_workspace(name: Name, services: Services, quotas: QuotaService, actor: Caller) -> WorkspaceView:
     ws, role = await services.workspaces.get(actor, name)
-    return _view(ws, role)
+    if role is None:
+        return _view(ws, role)
+    quota = await quotas.show(actor, name)
+    return replace(_view(ws, role), used_bytes=quota.used_bytes, limit_bytes=quota.limit_bytes)
 
 
 @router.patch("/workspaces/{name}", summary="Change a workspace (owners)")

@@ -43,6 +43,7 @@ from dockyard.registry.errors import (
     ManifestUnknown,
     NameUnknown,
     PushRefused,
+    QuotaExceeded,
     SizeMismatch,
     UploadRangeInvalid,
 )
@@ -183,6 +184,10 @@ def _missing_reference(exc: ManifestBlobUnknown) -> dict[str, str]:
     return {"digest": exc.digest}
 
 
+def _quota_numbers(exc: QuotaExceeded) -> dict[str, int | str]:
+    return {"workspace": exc.workspace, **exc.numbers()}
+
+
 def _refused_push(exc: PushRefused) -> dict[str, str | None]:
     return {"repository": exc.repository, "tag": exc.tag}
 
@@ -201,6 +206,10 @@ TRANSLATED: dict[type[Exception], Answer] = {
     ManifestTooLarge: Answer(ErrorCode.MANIFEST_TOO_LARGE),
     ManifestBlobUnknown: Answer(ErrorCode.MANIFEST_BLOB_UNKNOWN, detail=_missing_reference),
     PushRefused: Answer(ErrorCode.DENIED, detail=_refused_push),
+    # Over the workspace's quota: DENIED, as Harbor answers, so that docker and skopeo stop and
+    # print the message (with the numbers) instead of retrying a push that cannot succeed
+    # (a 5xx or UNAVAILABLE invites retries; 413 is about one request's size, not the store's).
+    QuotaExceeded: Answer(ErrorCode.DENIED, detail=_quota_numbers),
     AuthenticationFailed: Answer(ErrorCode.UNAUTHORIZED, detail=_refusal_detail, headers=_refusal_headers),
     InsufficientScope: Answer(ErrorCode.DENIED, detail=_refusal_detail, headers=_refusal_headers),
     Throttled: Answer(ErrorCode.TOOMANYREQUESTS, headers=_retry_after),

@@ -40,12 +40,12 @@ from sqlalchemy import select, update
 from dockyard.archive.errors import ArchiveError
 from dockyard.auth.guard import find_workspace, require_role, require_user
 from dockyard.auth.policy import Subject
-from dockyard.catalog.usage import Usage
 from dockyard.cluster.locks import UploadLocks
 from dockyard.db.engine import Database
 from dockyard.errors import Conflict, Invalid, NotFound
 from dockyard.oci.digest import Digest
 from dockyard.registry.paths import blob_path
+from dockyard.registry.quotas import Ledger
 from dockyard.registry.tables import blobs
 from dockyard.registry.uploads import BodyInterrupted
 from dockyard.storage.base import PathNotFound, StorageDriver
@@ -76,8 +76,6 @@ from dockyard.transfer.tables import archive_uploads
 log = logging.getLogger("dockyard.archives")
 
 LAYER_COMPRESSIONS = ("gzip", "zstd")
-# Counting workspace usage for a quota must see every image, whoever asks.
-SYSTEM = Subject("user", None, "system", is_admin=True)
 
 
 class ArchiveUploads:
@@ -86,9 +84,8 @@ class ArchiveUploads:
         db: Database,
         storage: StorageDriver,
         locks: UploadLocks,
-        usage: Usage,
+        ledger: Ledger,
         max_bytes: int,
-        quota: int,
         run_dir: Path | None = None,
     ) -> None:
         """``run_dir``: where this host's server processes take forwarded requests
@@ -96,9 +93,8 @@ class ArchiveUploads:
         self.db = db
         self.storage = storage
         self.locks = locks
-        self.usage = usage
+        self.ledger = ledger
         self.max_bytes = max_bytes
-        self.quota = quota
         self.run_dir = run_dir
         self.holders = Holders(locks)
         self.live = LiveImports(db, storage, locks, self._is_stored, self.holders)
@@ -119,7 +115,9 @@ class ArchiveUploads:
         async with self.db.read() as conn:
             ws = await find_workspace(conn, workspace)
             await require_role(conn, actor, ws, "developer")
-        await self.check_quota(workspace, 0)
+            # Fail fast: a workspace over its quota stores nothing new (each blob is still
+            # charged when the version is created, see dockyard.registry.quotas).
+            await self.ledger.check(conn, ws.id, {}, "this archive")
         archive_id = str(uuid.uuid4())
         now = time.time()
         async with self.db.write() as conn:
@@ -144,18 +142,11 @@ class ArchiveUploads:
                 f"the archive is {size} bytes; archives of at most {self.max_bytes} bytes are accepted"
             )
 
-    async def check_quota(self, workspace: str, adding: int) -> None:
-        """Refuse when ``adding`` more bytes would take the workspace over its quota."""
-        if self.quota <= 0:
-            return
-        used = (await self.usage.workspace(SYSTEM, workspace)).bytes
-        if used + adding > self.quota:
-            what = f"this image adds {adding} bytes, " if adding else ""
-            raise TooLarge(
-                f"workspace {workspace!r} stores {used} bytes of images; {what}which would exceed "
-                f"its quota of {self.quota} bytes. Delete versions it no longer needs, or ask an "
-                "administrator for a larger quota"
-            )
+    async def check_quota(self, workspace_id: int, blobs: dict[str, int]) -> None:
+        """Refuse (:class:`~dockyard.registry.errors.QuotaExceeded`) an image whose blobs
+        (digest -> size) the workspace's quota has no room for; those it stores already are free."""
+        async with self.db.read() as conn:
+            await self.ledger.check(conn, workspace_id, blobs, "this image")
 
     async def _session(self, actor: Subject, archive_id: str) -> Session:
         """The session, if ``actor`` started it (or is an admin); else NotFound."""

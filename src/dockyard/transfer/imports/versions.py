@@ -8,7 +8,9 @@ adopted into the repository (moved from the session's staging area only when not
 yet), the platform manifests are put by digest and the top manifest (or index) by the
 version's tag, so the catalog creates the version ``pending`` and inspects it to
 ``available`` as for any push. An existing version is refused unless ``replace`` is set.
-The workspace's quota is checked first, counting only blobs it does not hold already.
+The workspace's quota is checked first, counting only blobs it does not hold already, and
+each blob is charged as it is linked (:mod:`dockyard.registry.quotas`): an image that does not
+fit leaves no manifest, tag or catalog version.
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ from sqlalchemy import select
 
 from dockyard.auth.base import Principal
 from dockyard.auth.facts import allowed
-from dockyard.auth.guard import require_user
+from dockyard.auth.guard import find_workspace, require_user
 from dockyard.auth.policy import PUSH, Subject
-from dockyard.auth.tables import repositories, workspaces
+from dockyard.auth.tables import repositories
 from dockyard.catalog.service import Catalog, VersionSettings, check_version
 from dockyard.catalog.tables import image_versions, images
 from dockyard.catalog.views import VersionView
@@ -34,7 +36,7 @@ from dockyard.registry.blobs import BlobService
 from dockyard.registry.errors import RegistryRefusal
 from dockyard.registry.events import Actor
 from dockyard.registry.manifests import ManifestService
-from dockyard.registry.tables import repository_blobs, tags
+from dockyard.registry.tables import tags
 from dockyard.transfer.imports.results import ImportedImage
 from dockyard.transfer.imports.service import ArchiveUploads
 from dockyard.transfer.imports.sessions import DONE
@@ -85,7 +87,9 @@ class ArchiveVersions:
                     f"{repository}:{version} already exists; choose another version, "
                     "or ask to replace it (replace: true)"
                 )
-            await self.uploads.check_quota(workspace, await self._adding(workspace, image))
+            async with self.db.read() as conn:
+                workspace_id = (await find_workspace(conn, workspace)).id
+            await self.uploads.check_quota(workspace_id, image.blobs)
             await self._push(actor, session_folder(archive_id), repository, version, image)
             await self.uploads.touch(archive_id)
         if request.settings != VersionSettings():
@@ -109,20 +113,6 @@ class ArchiveVersions:
                 )
             ).first()
         return in_catalog is not None or tagged is not None
-
-    async def _adding(self, workspace: str, image: ImportedImage) -> int:
-        """Bytes the image adds to the workspace: its blobs that none of its repositories hold."""
-        async with self.db.read() as conn:
-            held = {
-                row[0]
-                for row in await conn.execute(
-                    select(repository_blobs.c.digest)
-                    .join(repositories, repositories.c.id == repository_blobs.c.repository_id)
-                    .join(workspaces, workspaces.c.id == repositories.c.workspace_id)
-                    .where(workspaces.c.name == workspace, repository_blobs.c.digest.in_(list(image.blobs)))
-                )
-            }
-        return sum(size for digest, size in image.blobs.items() if digest not in held)
 
     async def _push(
         self, actor: Subject, folder: str, repository: str, version: str, image: ImportedImage

@@ -32,6 +32,7 @@ from dockyard.registry.errors import (
     ManifestUnknown,
     NameUnknown,
     PushRefused,
+    QuotaExceeded,
     RegistryRefusal,
     SizeMismatch,
     UploadRangeInvalid,
@@ -159,6 +160,13 @@ ANSWERS: list[tuple[Exception, str, int, Any, dict[str, str]]] = [
         "DENIED",
         403,
         {"repository": "team/app", "tag": "v1"},
+        {},
+    ),
+    (
+        QuotaExceeded("lab", 900, 300, 1000),
+        "DENIED",
+        403,
+        {"workspace": "lab", "used_bytes": 900, "adding_bytes": 300, "limit_bytes": 1000},
         {},
     ),
     (

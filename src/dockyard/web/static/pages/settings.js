@@ -1,6 +1,6 @@
 // "Workspace settings" for the workspace chosen in the header: members and teams, robot
 // accounts, repositories (visibility, permissions), the catalog policy and registry
-// credentials, immutable tags and retention rules; and creating an organisation workspace. The page reads the user's role from
+// credentials, immutable tags, retention rules and the storage quota; and creating an organisation workspace. The page reads the user's role from
 // the API (my_role) and disables what that role may not do, saying why; the API still
 // decides every change.
 import { useState } from "preact/hooks";
@@ -17,6 +17,7 @@ import { RepositoriesSection } from "./settings_repositories.js";
 import { CredentialsSection, PolicySection } from "./settings_catalog.js";
 import { ImmutableTagsSection } from "./settings_tags.js";
 import { RetentionSection } from "./settings_retention.js";
+import { QuotaSection } from "./settings_quota.js";
 
 const SECTIONS = [
   ["members", "Members", "user", MembersSection],
@@ -27,6 +28,7 @@ const SECTIONS = [
   ["tags", "Immutable tags", "lock", ImmutableTagsSection],
   ["retention", "Retention", "clock", RetentionSection],
   ["credentials", "Registry credentials", "lock", CredentialsSection],
+  ["storage", "Storage and quota", "box", QuotaSection],
 ];
 
 function NewWorkspace({ onClose }) {

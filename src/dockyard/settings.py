@@ -138,6 +138,32 @@ class Settings(BaseSettings):
         description="Run background jobs (builds, ...) inside 'dockyard serve'; turn off when separate "
         "'dockyard worker' processes run them.",
     )
+    webhook_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        allow_inf_nan=False,
+        description="How long a webhook receiver may hold one delivery attempt (connecting, sending, "
+        "answering); a slower one is cut off and the attempt counts as failed.",
+    )
+    webhook_max_attempts: int = Field(
+        10, ge=1, le=100, description="Attempts of a webhook delivery before it is marked failed."
+    )
+    webhook_retry_base_seconds: float = Field(
+        5.0,
+        gt=0,
+        le=3600,
+        allow_inf_nan=False,
+        description="Wait before a webhook delivery's first retry; each further one waits about twice as "
+        "long (with jitter), up to an hour.",
+    )
+    webhook_poll_seconds: float = Field(
+        1.0,
+        gt=0,
+        le=300,
+        allow_inf_nan=False,
+        description="How often each server process looks for webhook deliveries that are due.",
+    )
     worker_concurrency: int = Field(
         1, ge=1, description="Jobs each worker (and each server process) runs at a time."
     )

@@ -17,6 +17,7 @@ from dockyard.api.v1 import (
     robots,
     session,
     users,
+    webhooks,
     workspaces,
 )
 from dockyard.api.v1 import (
@@ -27,6 +28,7 @@ from dockyard.api.v1.catalog import CatalogServices
 from dockyard.builds.service import BuildService
 from dockyard.tenancy.services import Identity
 from dockyard.transfer.exports.service import Exports
+from dockyard.webhooks.service import Webhooks
 
 
 def create_api(
@@ -37,6 +39,7 @@ def create_api(
     exports: Exports,
     archive_services: ArchiveServices,
     build_service: BuildService | None = None,
+    webhook_service: Webhooks | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="Dockyard API",
@@ -57,6 +60,7 @@ def create_api(
     app.state.exports = exports
     app.state.archives = archive_services
     app.state.builds = build_service
+    app.state.webhooks = webhook_service
     problems.install(app)
     archives.install_problems(app)
     # Routes match in the order they are added: the catalog's catch-all /images/{name:path}
@@ -67,6 +71,7 @@ def create_api(
         users,
         workspaces,
         robots,
+        *([webhooks] if webhook_service is not None else []),
         repositories,
         requests,
         audit,

@@ -53,6 +53,7 @@ def build_api(services: Services) -> FastAPI:
         exports=services.exports,
         archive_services=ArchiveServices(services.archives, services.archive_versions),
         build_service=services.builds,
+        webhook_service=services.webhooks,
     )
 
 

@@ -71,6 +71,9 @@ from dockyard.transfer.imports.service import ArchiveUploads
 from dockyard.transfer.imports.versions import ArchiveVersions
 from dockyard.upstream.credentials import CredentialStore
 from dockyard.upstream.verifier import UpstreamResolver
+from dockyard.webhooks.delivery import Deliverer, DeliveryPolicy
+from dockyard.webhooks.outbox import RegistryRecorder
+from dockyard.webhooks.service import Webhooks
 
 
 @dataclass(kw_only=True)
@@ -103,6 +106,7 @@ class Services:
     archive_versions: ArchiveVersions
     archive_purge: ArchivePurge
     exports: Exports
+    webhooks: Webhooks
     job_handlers: dict[str, Handler] = field(default_factory=dict)  # job kind -> handler
     builds: BuildService | None = None
 
@@ -181,6 +185,13 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
         run_dir=run_dir_for(settings.data_dir),
     )
     builds = build_builds(settings, db, storage, jobs, identity, credentials, outbound)
+    webhooks = build_webhooks(settings, db, outbound, credentials)
+    events.record_with(RegistryRecorder())  # in the push's transaction: never lost once answered
+
+    async def wake_deliveries(_event: object) -> None:  # after the commit: deliver at once
+        webhooks.deliverer.wake.set()
+
+    events.subscribe(wake_deliveries)
 
     async def forget_repositories(held: list[str]) -> None:  # a forced workspace deletion
         for line in held:
@@ -219,9 +230,25 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
         # one liveness identity per process, whoever asks.
         archive_purge=ArchivePurge(db, storage, locks, archives.holders),
         exports=Exports(db, catalog, manifests, blobs, storage),
+        webhooks=webhooks,
         job_handlers={JOB_KIND: builds.handle},
         builds=builds,
     )
+
+
+def build_webhooks(
+    settings: Settings, db: Database, outbound: OutboundPolicy, credentials: CredentialStore
+) -> Webhooks:
+    """Webhooks delivered through the outbound policy, their secrets kept with the credentials' key."""
+    policy = DeliveryPolicy(
+        timeout=settings.webhook_timeout_seconds,
+        max_attempts=settings.webhook_max_attempts,
+        backoff_base=settings.webhook_retry_base_seconds,
+        poll=settings.webhook_poll_seconds,
+    )
+    source = settings.public_url.rstrip("/") or f"http://{registry_host(settings)}"
+    deliverer = Deliverer(db, outbound, credentials.cipher, source, policy)
+    return Webhooks(db, outbound, credentials.cipher, deliverer)
 
 
 def build_generations(settings: Settings, db: Database) -> Generations:

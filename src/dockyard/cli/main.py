@@ -1,5 +1,5 @@
 """``dockyard``: serve, run background jobs, collect garbage, migrate the database, rotate
-keys; and manage users, workspaces, robots and access.
+keys; and manage users, workspaces, robots, webhooks and access.
 
 Commands that act on a server's data (``serve``, ``worker``, ``gc``, ``db``, ``keys``) are in
 :mod:`dockyard.cli.server` and build the application from settings; every other command talks
@@ -28,12 +28,25 @@ from dockyard.cli import (
     server,
     session,
     users,
+    webhooks,
     workspaces,
 )
 from dockyard.cli.errors import CliError
 
 app = typer.Typer(help="Dockyard: a container image platform for research computing.", no_args_is_help=True)
-for module in (session, users, workspaces, robots, repos, access, images, catalog_admin, builds, server):
+for module in (
+    session,
+    users,
+    workspaces,
+    robots,
+    webhooks,
+    repos,
+    access,
+    images,
+    catalog_admin,
+    builds,
+    server,
+):
     module.register(app)
 deletes.register(app, images.image_app, workspaces.workspace_app, repos.repo_app, builds.build_app)
 console = Console(stderr=True)

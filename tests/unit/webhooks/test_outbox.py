@@ -1,0 +1,132 @@
+"""The outbox on a real database: which endpoints an event is for, the order deliveries are
+claimed in (per endpoint and repository), and claims that two processes never share."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy import func, select, update
+
+from dockyard.auth.tables import workspaces
+from dockyard.db.engine import Database
+from dockyard.outbound import OutboundPolicy
+from dockyard.webhooks.delivery import Deliverer, DeliveryPolicy
+from dockyard.webhooks.outbox import record
+from dockyard.webhooks.tables import webhook_deliveries, webhook_endpoints, webhook_events
+
+KEY = Fernet(Fernet.generate_key())
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    found = Database(database_url)
+    yield found
+    await found.dispose()
+
+
+async def _workspace(db: Database, name: str = "lab") -> int:
+    async with db.write() as conn:
+        stmt = workspaces.insert().values(name=name, kind="org", created_at=time.time())
+        return int((await conn.execute(stmt.returning(workspaces.c.id))).scalar_one())
+
+
+async def _endpoint(db: Database, workspace_id: int, events: list[str], *, enabled: bool = True) -> int:
+    async with db.write() as conn:
+        stmt = webhook_endpoints.insert().values(
+            workspace_id=workspace_id,
+            url="http://127.0.0.1:9/hook",
+            events=json.dumps(events),
+            enabled=enabled,
+            secret=KEY.encrypt(b"whsec_AAAA").decode(),
+            created_at=time.time(),
+        )
+        return int((await conn.execute(stmt.returning(webhook_endpoints.c.id))).scalar_one())
+
+
+def _deliverer(db: Database) -> Deliverer:
+    return Deliverer(db, OutboundPolicy(), lambda: KEY, "http://dockyard.test", DeliveryPolicy(timeout=5))
+
+
+async def _push(db: Database, workspace_id: int, repository: str, tag: str) -> int | None:
+    async with db.write() as conn:
+        data = {"repository": repository, "tag": tag}
+        return await record(
+            conn, workspace_id, "image.pushed", f"{repository}:{tag}", data, ordering_key=repository
+        )
+
+
+async def _subjects(db: Database, ids: list[int]) -> list[str]:
+    async with db.read() as conn:
+        rows = await conn.execute(
+            select(webhook_events.c.subject)
+            .join(webhook_deliveries, webhook_deliveries.c.event_id == webhook_events.c.id)
+            .where(webhook_deliveries.c.id.in_(ids))
+            .order_by(webhook_deliveries.c.id)
+        )
+        return [row[0] for row in rows]
+
+
+async def _deliver(db: Database, ids: list[int]) -> None:
+    async with db.write() as conn:
+        stmt = update(webhook_deliveries).where(webhook_deliveries.c.id.in_(ids))
+        await conn.execute(stmt.values(state="delivered", lease_until=None))
+
+
+async def test_an_event_goes_to_the_enabled_endpoints_whose_filter_takes_it(db: Database) -> None:
+    lab = await _workspace(db)
+    assert await _push(db, lab, "lab/a", "1") is None  # no endpoint: nothing written
+    everything = await _endpoint(db, lab, [])
+    await _endpoint(db, lab, ["tag.deleted"])
+    await _endpoint(db, lab, [], enabled=False)
+    await _endpoint(db, await _workspace(db, "other"), [])
+    event_id = await _push(db, lab, "lab/a", "2")
+    assert event_id is not None
+    async with db.read() as conn:
+        rows = (
+            await conn.execute(select(webhook_deliveries.c.endpoint_id, webhook_deliveries.c.state))
+        ).all()
+        assert [tuple(row) for row in rows] == [(everything, "pending")]
+        events = (await conn.execute(select(func.count()).select_from(webhook_events))).scalar_one()
+        assert events == 1
+    with pytest.raises(ValueError, match="unknown webhook event"):
+        async with db.write() as conn:
+            await record(conn, lab, "image.exploded", "x", {})
+
+
+async def test_deliveries_are_claimed_in_order_per_repository(db: Database) -> None:
+    lab = await _workspace(db)
+    await _endpoint(db, lab, [])
+    for tag in ("1", "2", "3"):
+        await _push(db, lab, "lab/a", tag)
+    await _push(db, lab, "lab/b", "1")
+    deliverer = _deliverer(db)
+    first = await deliverer.claim(10)
+    assert await _subjects(db, first) == ["lab/a:1", "lab/b:1"]
+    assert await deliverer.claim(10) == []  # claimed, and lab/a:2 waits behind lab/a:1
+    await _deliver(db, first)
+    second = await deliverer.claim(10)
+    assert await _subjects(db, second) == ["lab/a:2"]
+    # A claim whose holder died (its lease ran out) is claimed again.
+    async with db.write() as conn:
+        await conn.execute(
+            update(webhook_deliveries)
+            .values(lease_until=time.time() - 1)
+            .where(webhook_deliveries.c.id.in_(second))
+        )
+    assert await deliverer.claim(10) == second
+
+
+async def test_two_processes_never_claim_the_same_delivery(db: Database) -> None:
+    lab = await _workspace(db)
+    await _endpoint(db, lab, [])
+    for i in range(30):
+        await _push(db, lab, f"lab/r{i}", "1")
+    one, two = _deliverer(db), _deliverer(db)
+    claims = await asyncio.gather(*(d.claim(20) for d in (one, two, one, two)))
+    every = [delivery for claim in claims for delivery in claim]
+    assert len(every) == len(set(every)) == 30

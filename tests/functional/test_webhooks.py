@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.archives import Uploads, oci_archive
 from tests.support.clients import Skopeo, containers_login
 from tests.support.identity import ADMIN, ADMIN_PASSWORD, PASSWORD, Api, oci_as, start_token_dockyard, unique
 from tests.support.images import TestImages
@@ -246,3 +247,48 @@ def test_a_receiver_on_loopback_needs_an_admins_allowance(db_kind: str, tmp_path
                 assert admin.call("GET", "/workspaces/lab/webhooks") == []
         finally:
             server.stop()
+
+
+def test_imports_access_requests_and_catalog_deletes_are_told_too(
+    token_registry: RunningRegistry, owner: tuple[str, Api], receiver: Receiver
+) -> None:
+    user, api = owner
+    name = unique("org")
+    api.create_workspace(name)
+    hook = api.call("POST", f"/workspaces/{name}/webhooks", 201, json={"url": receiver.url})
+    asker = unique("asker")
+    with Api.connect(token_registry, ADMIN, ADMIN_PASSWORD) as admin:
+        admin.create_user(asker)
+
+    # An archive import (then the version it becomes, a push), an access request and its approval.
+    session = Uploads(api.http).upload(name, oci_archive([b"layer one"], "app:1.0"))
+    created = Uploads(api.http).create(session["id"], workspace=name, name="app", version="1.0").json()
+    assert created["version"] == "1.0"
+    with Api.connect(token_registry, asker, PASSWORD) as them:
+        request = them.call("POST", "/access-requests", 201, json={"repository": f"{name}/app"})
+    api.call("POST", f"/access-requests/{request['id']}/approve", json={"expires_in_days": 1})
+    # Deletes through the catalog: a version, then the image with its repository.
+    with oci_as(token_registry, user, PASSWORD) as oci:
+        assert oci.push(f"{name}/app", oci_manifest(), "2.0").status_code == 201
+    api.call("DELETE", f"/images/{name}/app/versions/2.0", 204)
+    api.call("DELETE", "/repository", 204, params={"name": f"{name}/app"})
+
+    received = receiver.wait_for(lambda r: len(r) >= 7)
+    assert all(verified(hook["secret"], r) for r in received)
+    told = [(r.event["type"].removeprefix("org.dockyard."), r.event["subject"]) for r in received]
+    (imported,) = [r.event for r in received if r.event["type"] == "org.dockyard.import.finished"]
+    assert imported["subject"] == f"archives/{session['id']}"
+    assert imported["data"]["status"] == "done"
+    # In order for the repository (not across repositories): what happened to it, one after another.
+    assert [t for t in told if t[0] != "import.finished"] == [
+        ("image.pushed", f"{name}/app:1.0"),
+        ("access.requested", f"{name}/app/access-requests/{request['id']}"),
+        ("access.approved", f"{name}/app/access-requests/{request['id']}"),
+        ("image.pushed", f"{name}/app:2.0"),
+        ("version.deleted", f"{name}/app:2.0"),
+        ("repository.deleted", f"{name}/app"),
+    ]
+    (approved,) = [r.event["data"] for r in received if r.event["type"].endswith("access.approved")]
+    assert approved["requester"] == asker
+    assert approved["status"] == "approved"
+    assert approved["decided_by"] == user

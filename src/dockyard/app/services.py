@@ -72,7 +72,7 @@ from dockyard.transfer.imports.versions import ArchiveVersions
 from dockyard.upstream.credentials import CredentialStore
 from dockyard.upstream.verifier import UpstreamResolver
 from dockyard.webhooks.delivery import Deliverer, DeliveryPolicy
-from dockyard.webhooks.outbox import RegistryRecorder
+from dockyard.webhooks.outbox import RegistryRecorder, record_access_request
 from dockyard.webhooks.service import Webhooks
 
 
@@ -187,6 +187,7 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
     builds = build_builds(settings, db, storage, jobs, identity, credentials, outbound)
     webhooks = build_webhooks(settings, db, outbound, credentials)
     events.record_with(RegistryRecorder())  # in the push's transaction: never lost once answered
+    identity.requests.record_with(record_access_request)
 
     async def wake_deliveries(_event: object) -> None:  # after the commit: deliver at once
         webhooks.deliverer.wake.set()

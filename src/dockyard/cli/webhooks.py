@@ -28,7 +28,8 @@ EventsOption = Annotated[
     list[str] | None,
     typer.Option(
         "--event",
-        help="An event to send (repeat for more): image.pushed, image.deleted, tag.deleted, build.started, "
+        help="An event to send (repeat for more): image.pushed, image.deleted, tag.deleted, version.deleted, "
+        "repository.deleted, build.started, "
         "build.finished, import.finished, access.requested, access.approved, retention.run. Default: all.",
     ),
 ]

@@ -6,6 +6,9 @@ Event types are ``org.dockyard.<name>``; the names (what an endpoint's ``events`
 - ``image.pushed``: a manifest was pushed (by tag or digest); subject ``repository:tag`` or
   ``repository@digest``
 - ``image.deleted``: a manifest was deleted by digest; ``tag.deleted``: a tag was deleted
+  (both through the registry API)
+- ``version.deleted``: a catalog version was deleted (with its tag); ``repository.deleted``: an
+  image with all its versions, or a repository, was deleted
 - ``build.started``, ``build.finished``: a build run of a definition
 - ``import.finished``: an uploaded image archive became an image version
 - ``access.requested``, ``access.approved``: an access request to the workspace
@@ -34,6 +37,8 @@ EVENT_NAMES = (
     "image.pushed",
     "image.deleted",
     "tag.deleted",
+    "version.deleted",
+    "repository.deleted",
     "build.started",
     "build.finished",
     "import.finished",

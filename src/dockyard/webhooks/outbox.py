@@ -19,6 +19,7 @@ from dockyard.auth.tables import repositories
 from dockyard.db.engine import Connection
 from dockyard.registry.events import Event as RegistryEvent
 from dockyard.registry.events import ManifestDeleted, ManifestPushed, TagDeleted
+from dockyard.tenancy.requests import AccessRequest
 from dockyard.webhooks.cloudevents import EVENT_NAMES, PING, event_type
 from dockyard.webhooks.tables import webhook_deliveries, webhook_endpoints, webhook_events
 
@@ -127,3 +128,20 @@ class RegistryRecorder:
             data["tag"] = event.tag
             name, subject = "tag.deleted", f"{event.repository}:{event.tag}"
         await record(conn, int(found[0]), name, subject, data, ordering_key=event.repository)
+
+
+async def record_access_request(
+    conn: Connection, workspace_id: int, change: str, request: AccessRequest
+) -> None:
+    """An access request created or approved (the tenancy hook), in its transaction."""
+    data = {
+        "request": request.id,
+        "repository": request.repository,
+        "requester": request.requester,
+        "action": request.action,
+        "status": request.status,
+        "decided_by": request.decided_by,
+        "grant_expires_at": request.grant_expires_at,
+    }
+    subject = f"{request.repository}/access-requests/{request.id}"
+    await record(conn, workspace_id, f"access.{change}", subject, data, ordering_key=request.repository)

@@ -1,6 +1,6 @@
 // "Workspace settings" for the workspace chosen in the header: members and teams, robot
-// accounts, repositories (visibility, permissions), the catalog policy and registry
-// credentials; and creating an organisation workspace. The page reads the user's role from
+// accounts, repositories (visibility, permissions), the catalog policy, registry
+// credentials and webhooks; and creating an organisation workspace. The page reads the user's role from
 // the API (my_role) and disables what that role may not do, saying why; the API still
 // decides every change.
 import { useState } from "preact/hooks";
@@ -16,6 +16,7 @@ import { RobotsSection } from "./settings_robots.js";
 import { RepositoriesSection } from "./settings_repositories.js";
 import { CredentialsSection, PolicySection } from "./settings_catalog.js";
 import { ImmutableTagsSection } from "./settings_tags.js";
+import { WebhooksSection } from "./settings_webhooks.js";
 
 const SECTIONS = [
   ["members", "Members", "user", MembersSection],
@@ -25,6 +26,7 @@ const SECTIONS = [
   ["policy", "Catalog policy", "filter", PolicySection],
   ["tags", "Immutable tags", "lock", ImmutableTagsSection],
   ["credentials", "Registry credentials", "lock", CredentialsSection],
+  ["webhooks", "Webhooks", "bell", WebhooksSection],
 ];
 
 function NewWorkspace({ onClose }) {

@@ -20,7 +20,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import and_, exists, select, update
 
 from dockyard.db.engine import Database
-from dockyard.outbound import OutboundPolicy, OutboundRefused
+from dockyard.outbound import OutboundClient, OutboundPolicy, OutboundRefused
 from dockyard.webhooks.cloudevents import Event, document, headers
 from dockyard.webhooks.tables import webhook_deliveries, webhook_endpoints, webhook_events
 
@@ -74,23 +74,37 @@ class Deliverer:
         self.source = source
         self.policy = policy
         self.wake = asyncio.Event()
+        self._client: OutboundClient | None = None  # one pool per process: connections are reused
+
+    def client(self) -> OutboundClient:
+        if self._client is None:
+            self._client = self.outbound.client(timeout=self.policy.timeout)
+        return self._client
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until ``stop`` is set: at once when woken (an event recorded in this
         process), else every ``poll`` seconds."""
-        while not stop.is_set():
-            try:
-                busy = await self.deliver_due()
-            except Exception:
-                log.exception("webhook delivery failed; retrying")
-                busy = False
-            if busy:
-                continue
-            self.wake.clear()
-            waits = [asyncio.create_task(stop.wait()), asyncio.create_task(self.wake.wait())]
-            await asyncio.wait(waits, timeout=self.policy.poll, return_when=asyncio.FIRST_COMPLETED)
-            for task in waits:
-                task.cancel()
+        try:
+            while not stop.is_set():
+                try:
+                    busy = await self.deliver_due()
+                except Exception:
+                    log.exception("webhook delivery failed; retrying")
+                    busy = False
+                if busy:
+                    continue
+                self.wake.clear()
+                waits = [asyncio.create_task(stop.wait()), asyncio.create_task(self.wake.wait())]
+                await asyncio.wait(waits, timeout=self.policy.poll, return_when=asyncio.FIRST_COMPLETED)
+                for task in waits:
+                    task.cancel()
+        finally:
+            await self.close()
 
     async def deliver_due(self) -> bool:
         """Claim what is due and send it; whether anything was claimed."""
@@ -112,7 +126,9 @@ class Deliverer:
             earlier.c.state == "pending",
             earlier.c.id < D.c.id,
         )
-        query = query.where(~waiting).order_by(D.c.id).limit(limit)
+        # PostgreSQL: processes claiming at once lock different rows instead of all reaching for
+        # the same ones (the conditional update below is what makes a claim exclusive anyway).
+        query = query.where(~waiting).order_by(D.c.id).limit(limit).with_for_update(of=D, skip_locked=True)
         lease = now + self.policy.timeout + 5
         async with self.db.write() as conn:
             candidates = [int(row[0]) for row in await conn.execute(query)]
@@ -160,8 +176,7 @@ class Deliverer:
         try:
             async with (
                 asyncio.timeout(self.policy.timeout),
-                self.outbound.client(timeout=self.policy.timeout) as client,
-                client.stream("POST", url, content=body, headers=sent) as response,
+                self.client().stream("POST", url, content=body, headers=sent) as response,
             ):
                 status = response.status_code
                 if not 200 <= status < 300:

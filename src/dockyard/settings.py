@@ -157,6 +157,14 @@ class Settings(BaseSettings):
         description="Wait before a webhook delivery's first retry; each further one waits about twice as "
         "long (with jitter), up to an hour.",
     )
+    webhook_log_days: float = Field(
+        30.0,
+        ge=0,
+        le=36500,
+        allow_inf_nan=False,
+        description="Delivered and failed webhook deliveries stay in the delivery log this many days; "
+        "0: forever.",
+    )
     webhook_poll_seconds: float = Field(
         1.0,
         gt=0,

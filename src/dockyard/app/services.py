@@ -246,6 +246,7 @@ def build_webhooks(
         max_attempts=settings.webhook_max_attempts,
         backoff_base=settings.webhook_retry_base_seconds,
         poll=settings.webhook_poll_seconds,
+        keep_days=settings.webhook_log_days,
     )
     source = settings.public_url.rstrip("/") or f"http://{registry_host(settings)}"
     deliverer = Deliverer(db, outbound, credentials.cipher, source, policy)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import httpx
 from cryptography.fernet import Fernet
-from sqlalchemy import and_, exists, select, update
+from sqlalchemy import and_, delete, exists, select, update
 
 from dockyard.db.engine import Database
 from dockyard.outbound import OutboundClient, OutboundPolicy, OutboundRefused
@@ -27,6 +27,7 @@ from dockyard.webhooks.tables import webhook_deliveries, webhook_endpoints, webh
 log = logging.getLogger("dockyard.webhooks")
 
 MAX_ERROR = 500
+PURGE_PERIOD = 3600.0
 D = webhook_deliveries
 
 
@@ -38,6 +39,7 @@ class DeliveryPolicy:
     backoff_cap: float = 3600.0
     poll: float = 1.0  # seconds between looks at the outbox when not woken
     concurrency: int = 8
+    keep_days: float = 30.0  # delivered and failed deliveries stay in the log this long (0: forever)
 
 
 def backoff(policy: DeliveryPolicy, attempts: int, draw: Callable[[], float] = random.random) -> float:
@@ -89,9 +91,13 @@ class Deliverer:
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until ``stop`` is set: at once when woken (an event recorded in this
         process), else every ``poll`` seconds."""
+        purged_at = 0.0
         try:
             while not stop.is_set():
                 try:
+                    if self.policy.keep_days > 0 and time.monotonic() - purged_at > PURGE_PERIOD:
+                        purged_at = time.monotonic()
+                        await self.purge(time.time() - self.policy.keep_days * 86400)
                     busy = await self.deliver_due()
                 except Exception:
                     log.exception("webhook delivery failed; retrying")
@@ -105,6 +111,15 @@ class Deliverer:
                     task.cancel()
         finally:
             await self.close()
+
+    async def purge(self, before: float) -> int:
+        """Forget deliveries that ended before ``before``, and events no delivery needs; how
+        many deliveries went. Idempotent, so every process may run it."""
+        async with self.db.write() as conn:
+            gone = await conn.execute(delete(D).where(D.c.finished_at < before))
+            unused = ~exists().where(D.c.event_id == webhook_events.c.id)
+            await conn.execute(delete(webhook_events).where(webhook_events.c.created_at < before, unused))
+        return int(gone.rowcount)
 
     async def deliver_due(self) -> bool:
         """Claim what is due and send it; whether anything was claimed."""

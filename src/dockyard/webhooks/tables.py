@@ -32,6 +32,7 @@ webhook_events = Table(
     Column("subject", Text, nullable=False),
     Column("data", Text, nullable=False),  # JSON
     Column("created_at", Float, nullable=False),
+    Index("ix_webhook_events_created", "created_at"),  # the purge
 )
 
 webhook_deliveries = Table(
@@ -57,4 +58,5 @@ webhook_deliveries = Table(
     # The delivery log of an endpoint, newest first.
     Index("ix_webhook_deliveries_endpoint", "endpoint_id", "id"),
     Index("ix_webhook_deliveries_event", "event_id"),
+    Index("ix_webhook_deliveries_finished", "finished_at"),  # the purge of the log
 )

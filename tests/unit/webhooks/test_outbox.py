@@ -130,3 +130,25 @@ async def test_two_processes_never_claim_the_same_delivery(db: Database) -> None
     claims = await asyncio.gather(*(d.claim(10) for d in (one, two, one, two)))
     every = [delivery for claim in claims for delivery in claim]
     assert len(every) == len(set(every)) == 30  # none twice, and none left for lack of trying
+
+
+async def test_the_log_forgets_ended_deliveries_after_its_days_but_never_pending_ones(db: Database) -> None:
+    lab = await _workspace(db)
+    await _endpoint(db, lab, [])
+    for tag in ("1", "2", "3"):
+        await _push(db, lab, "lab/a", tag)
+    deliverer = _deliverer(db)
+    ended = await deliverer.claim(10)
+    async with db.write() as conn:
+        stmt = update(webhook_deliveries).where(webhook_deliveries.c.id.in_(ended))
+        await conn.execute(stmt.values(state="failed", finished_at=time.time() - 100))
+    assert await deliverer.purge(time.time() - 200) == 0  # not old enough
+    assert await deliverer.purge(time.time()) == 1
+    async with db.read() as conn:
+        left = (
+            (await conn.execute(select(webhook_events.c.subject).order_by(webhook_events.c.id)))
+            .scalars()
+            .all()
+        )
+        assert left == ["lab/a:2", "lab/a:3"]  # pending ones stay, with their events
+    assert await _subjects(db, await deliverer.claim(10)) == ["lab/a:2"]

@@ -46,6 +46,7 @@ def upgrade() -> None:
         sa.Column("data", sa.Text(), nullable=False),
         sa.Column("created_at", sa.Float(), nullable=False),
     )
+    op.create_index("ix_webhook_events_created", "webhook_events", ["created_at"])
     op.create_table(
         "webhook_deliveries",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
@@ -76,6 +77,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_webhook_deliveries_endpoint", "webhook_deliveries", ["endpoint_id", "id"])
     op.create_index("ix_webhook_deliveries_event", "webhook_deliveries", ["event_id"])
+    op.create_index("ix_webhook_deliveries_finished", "webhook_deliveries", ["finished_at"])
 
 
 def downgrade() -> None:

@@ -104,7 +104,8 @@ class Settings(BaseSettings):
     ] = Field(
         default_factory=list,
         description="Loopback, private or link-local destinations the server may connect to on a "
-        "user's behalf (verifying external images, git clones, pushes to external registries): "
+        "user's behalf (verifying external images, git clones, pushes to external registries, webhook "
+        "receivers): "
         "networks or addresses (10.20.0.0/16, 127.0.0.1), address:port ([::1]:5000) or host[:port] "
         "(registry.lab:5000); a JSON list or comma-separated. Empty: public addresses only.",
     )

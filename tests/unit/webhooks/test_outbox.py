@@ -17,6 +17,7 @@ from dockyard.db.engine import Database
 from dockyard.outbound import OutboundPolicy
 from dockyard.webhooks.delivery import Deliverer, DeliveryPolicy
 from dockyard.webhooks.outbox import record
+from dockyard.webhooks.service import Webhooks
 from dockyard.webhooks.tables import webhook_deliveries, webhook_endpoints, webhook_events
 
 KEY = Fernet(Fernet.generate_key())
@@ -152,3 +153,17 @@ async def test_the_log_forgets_ended_deliveries_after_its_days_but_never_pending
         )
         assert left == ["lab/a:2", "lab/a:3"]  # pending ones stay, with their events
     assert await _subjects(db, await deliverer.claim(10)) == ["lab/a:2"]
+
+
+async def test_a_feature_publishes_a_retention_run_in_a_transaction_of_its_own(db: Database) -> None:
+    lab = await _workspace(db)
+    await _endpoint(db, lab, ["retention.run"])
+    deliverer = _deliverer(db)
+    webhooks = Webhooks(db, OutboundPolicy(), lambda: KEY, deliverer)
+    await webhooks.publish(lab, "retention.run", "lab/a", {"deleted": ["lab/a:1"], "dry_run": False})
+    assert deliverer.wake.is_set()  # this process's delivery loop looks at once
+    async with db.read() as conn:
+        row = (await conn.execute(select(webhook_events.c.type, webhook_events.c.data))).one()
+    assert row.type == "org.dockyard.retention.run"
+    assert json.loads(row.data) == {"deleted": ["lab/a:1"], "dry_run": False}
+    assert await _subjects(db, await deliverer.claim(10)) == ["lab/a"]

@@ -133,8 +133,11 @@ class Deliverer:
         earlier = D.alias("earlier")
         free = and_(D.c.state == "pending", (D.c.lease_until.is_(None)) | (D.c.lease_until < now))
         query = select(D.c.id).where(free, D.c.next_attempt_at <= now)
-        if only is not None:
+        if only is not None:  # a test: sent whether the endpoint is enabled or not
             query = query.where(D.c.id == only)
+        else:  # a disabled endpoint's deliveries wait, in order, until it is enabled again
+            enabled = select(webhook_endpoints.c.id).where(webhook_endpoints.c.enabled.is_(True))
+            query = query.where(D.c.endpoint_id.in_(enabled))
         waiting = exists().where(
             earlier.c.endpoint_id == D.c.endpoint_id,
             earlier.c.ordering_key == D.c.ordering_key,

@@ -167,3 +167,19 @@ async def test_a_feature_publishes_a_retention_run_in_a_transaction_of_its_own(d
     assert row.type == "org.dockyard.retention.run"
     assert json.loads(row.data) == {"deleted": ["lab/a:1"], "dry_run": False}
     assert await _subjects(db, await deliverer.claim(10)) == ["lab/a"]
+
+
+async def test_a_disabled_endpoints_deliveries_wait_until_it_is_enabled_again(db: Database) -> None:
+    lab = await _workspace(db)
+    endpoint = await _endpoint(db, lab, [])
+    await _push(db, lab, "lab/a", "1")
+    async with db.write() as conn:
+        await conn.execute(update(webhook_endpoints).values(enabled=False))
+    assert await _push(db, lab, "lab/a", "2") is None  # not recorded for a disabled endpoint
+    deliverer = _deliverer(db)
+    assert await deliverer.claim(10) == []
+    async with db.write() as conn:
+        await conn.execute(
+            update(webhook_endpoints).where(webhook_endpoints.c.id == endpoint).values(enabled=True)
+        )
+    assert await _subjects(db, await deliverer.claim(10)) == ["lab/a:1"]

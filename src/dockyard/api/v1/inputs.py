@@ -38,6 +38,9 @@ def _no_nul(value: str) -> str:
 Name = Annotated[str, StringConstraints(max_length=NAME_LENGTH), AfterValidator(_no_nul)]
 # Free text, references, URLs and paths: descriptions, notes, image names, passwords.
 Text = Annotated[str, StringConstraints(max_length=TEXT_LENGTH), AfterValidator(_no_nul)]
+# A URL the server will call (a webhook's receiver).
+URL_LENGTH = 2000
+Url = Annotated[str, StringConstraints(max_length=URL_LENGTH), AfterValidator(_no_nul)]
 # A whole document sent as a string (a Dockerfile).
 Document = Annotated[str, StringConstraints(max_length=DOCUMENT_LENGTH), AfterValidator(_no_nul)]
 

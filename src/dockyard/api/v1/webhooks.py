@@ -8,9 +8,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from dockyard.api.deps import Caller, ClientIp
-from dockyard.api.v1.inputs import IdPath, IdQuery, Name, Text
+from dockyard.api.v1.inputs import IdPath, IdQuery, Name, Text, Url
 from dockyard.webhooks.cloudevents import EVENT_NAMES
-from dockyard.webhooks.service import MAX_URL, Webhooks
+from dockyard.webhooks.service import Webhooks
 from dockyard.webhooks.views import Delivery, NewWebhook, Webhook
 
 router = APIRouter(tags=["webhooks"])
@@ -22,9 +22,7 @@ def webhook_service(request: Request) -> Webhooks:
 
 
 Service = Annotated[Webhooks, Depends(webhook_service)]
-Url = Annotated[
-    str, Field(max_length=MAX_URL, description="http:// or https:// URL the events are POSTed to.")
-]
+ReceiverUrl = Annotated[Url, Field(description="The http:// or https:// URL the events are POSTed to.")]
 Events = Annotated[
     list[Name],
     Field(max_length=len(EVENT_NAMES), description=f"Among {', '.join(EVENT_NAMES)}; empty: every event."),
@@ -32,14 +30,14 @@ Events = Annotated[
 
 
 class WebhookCreate(BaseModel):
-    url: Url
+    url: ReceiverUrl
     events: Events = []
     description: Text = ""
     enabled: bool = True
 
 
 class WebhookUpdate(BaseModel):
-    url: Url | None = None
+    url: ReceiverUrl | None = None
     events: Events | None = None
     description: Text | None = None
     enabled: bool | None = None

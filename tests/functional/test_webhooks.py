@@ -184,6 +184,16 @@ def test_only_maintainers_manage_webhooks_and_filters_choose_the_events(
     (got,) = receiver.wait_for(lambda r: len(r) >= 1)
     assert got.event["type"] == "org.dockyard.tag.deleted"
     assert got.event["subject"] == f"{name}/f:gone"
+    # A redirect is not followed (it could lead anywhere): the attempt fails with its status.
+    elsewhere = Receiver().start()
+    try:
+        receiver.status, receiver.location = 307, elsewhere.url
+        redirected = api.call("POST", f"{path}/{hook['id']}/test")
+        assert (redirected["state"], redirected["status_code"]) == ("failed", 307)
+        assert redirected["error"] == "the receiver answered 307"
+        assert elsewhere.events() == []
+    finally:
+        elsewhere.stop()
     changed = api.call("PATCH", f"{path}/{hook['id']}", json={"enabled": False})
     assert changed["enabled"] is False
     assert changed["events"] == ["tag.deleted"]

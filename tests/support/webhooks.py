@@ -33,6 +33,7 @@ class Receiver:
         self.received: list[Received] = []
         self.status = 204
         self.delay = 0.0
+        self.location: str | None = None  # sent with a redirect status
         self.lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -54,6 +55,8 @@ class Receiver:
                         Received({k.lower(): v for k, v in self.headers.items()}, body, time.time())
                     )
                 self.send_response(receiver.status)
+                if receiver.location is not None:
+                    self.send_header("location", receiver.location)
                 self.send_header("content-length", "0")
                 self.end_headers()
 

@@ -4,6 +4,7 @@ the secret is stored encrypted (the key of the upstream credentials)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Callable
@@ -270,9 +271,18 @@ class Webhooks:
             event_id = await record(conn, ws.id, PING, f"webhook/{webhook_id}", data, endpoint_id=webhook_id)
             assert event_id is not None
             delivery_id = (await conn.execute(select(D.c.id).where(D.c.event_id == event_id))).scalar_one()
-        claimed = await self.deliverer.claim(1, only=delivery_id)
-        if claimed:  # else a delivery loop took it first: it is being sent all the same
+        if await self.deliverer.claim(1, only=delivery_id):
             await self.deliverer.attempt(delivery_id, last=True)
+            return await self._delivery(delivery_id)
+        # A delivery loop took it first: answer once its attempt is recorded.
+        deadline = time.monotonic() + self.deliverer.policy.timeout + 5
+        while True:
+            found = await self._delivery(delivery_id)
+            if found.attempts or time.monotonic() > deadline:
+                return found
+            await asyncio.sleep(0.1)
+
+    async def _delivery(self, delivery_id: int) -> Delivery:
         async with self.db.read() as conn:
             row = (
                 await conn.execute(

@@ -53,6 +53,15 @@ def owner(token_registry: RunningRegistry) -> Iterator[tuple[str, Api]]:
         yield name, api
 
 
+@pytest.fixture
+def org(owner: tuple[str, Api]) -> tuple[str, Api, str]:
+    """The owner, their API client, and a new organisation workspace they own."""
+    user, api = owner
+    name = unique("org")
+    api.create_workspace(name)
+    return user, api, name
+
+
 def _database(db_kind: str) -> contextlib.AbstractContextManager[str]:
     return postgres_database() if db_kind == "postgres" else contextlib.nullcontext("")
 
@@ -151,11 +160,9 @@ def test_pushes_reach_the_receiver_signed_in_order_and_after_it_was_down(
 
 
 def test_only_maintainers_manage_webhooks_and_filters_choose_the_events(
-    token_registry: RunningRegistry, owner: tuple[str, Api], receiver: Receiver
+    token_registry: RunningRegistry, org: tuple[str, Api, str], receiver: Receiver
 ) -> None:
-    user, api = owner
-    name = unique("org")
-    api.create_workspace(name)
+    user, api, name = org
     developer = unique("dev")
     with Api.connect(token_registry, ADMIN, ADMIN_PASSWORD) as admin:
         admin.create_user(developer)
@@ -260,11 +267,9 @@ def test_a_receiver_on_loopback_needs_an_admins_allowance(db_kind: str, tmp_path
 
 
 def test_imports_access_requests_and_catalog_deletes_are_told_too(
-    token_registry: RunningRegistry, owner: tuple[str, Api], receiver: Receiver
+    token_registry: RunningRegistry, org: tuple[str, Api, str], receiver: Receiver
 ) -> None:
-    user, api = owner
-    name = unique("org")
-    api.create_workspace(name)
+    user, api, name = org
     hook = api.call("POST", f"/workspaces/{name}/webhooks", 201, json={"url": receiver.url})
     asker = unique("asker")
     with Api.connect(token_registry, ADMIN, ADMIN_PASSWORD) as admin:

@@ -2,7 +2,7 @@
 
 Every connection to a destination a user chose goes through here: verifying an external
 image (the registry, its token service and every redirect), a git clone of a build context,
-a build's push to an external registry. A destination is allowed when each address it
+a build's push to an external registry, a webhook's delivery. A destination is allowed when each address it
 resolves to is a public one, or when an administrator allowed it in ``outbound_allow``
 (``DOCKYARD_OUTBOUND_ALLOW``), whose entries are
 

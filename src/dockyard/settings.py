@@ -143,7 +143,8 @@ class Settings(BaseSettings):
     ] = Field(
         default_factory=list,
         description="Loopback, private or link-local destinations the server may connect to on a "
-        "user's behalf (verifying external images, git clones, pushes to external registries): "
+        "user's behalf (verifying external images, git clones, pushes to external registries, webhook "
+        "receivers): "
         "networks or addresses (10.20.0.0/16, 127.0.0.1), address:port ([::1]:5000) or host[:port] "
         "(registry.lab:5000); a JSON list or comma-separated. Empty: public addresses only.",
     )
@@ -193,6 +194,40 @@ class Settings(BaseSettings):
         True,
         description="Run background jobs (builds, ...) inside 'dockyard serve'; turn off when separate "
         "'dockyard worker' processes run them.",
+    )
+    webhook_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        allow_inf_nan=False,
+        description="How long a webhook receiver may hold one delivery attempt (connecting, sending, "
+        "answering); a slower one is cut off and the attempt counts as failed.",
+    )
+    webhook_max_attempts: int = Field(
+        10, ge=1, le=100, description="Attempts of a webhook delivery before it is marked failed."
+    )
+    webhook_retry_base_seconds: float = Field(
+        5.0,
+        gt=0,
+        le=3600,
+        allow_inf_nan=False,
+        description="Wait before a webhook delivery's first retry; each further one waits about twice as "
+        "long (with jitter), up to an hour.",
+    )
+    webhook_log_days: float = Field(
+        30.0,
+        ge=0,
+        le=36500,
+        allow_inf_nan=False,
+        description="Delivered and failed webhook deliveries stay in the delivery log this many days; "
+        "0: forever.",
+    )
+    webhook_poll_seconds: float = Field(
+        1.0,
+        gt=0,
+        le=300,
+        allow_inf_nan=False,
+        description="How often each server process looks for webhook deliveries that are due.",
     )
     worker_concurrency: int = Field(
         1, ge=1, description="Jobs each worker (and each server process) runs at a time."

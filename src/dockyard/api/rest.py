@@ -19,6 +19,7 @@ from dockyard.api.v1 import (
     robots,
     session,
     users,
+    webhooks,
     workspaces,
 )
 from dockyard.api.v1 import (
@@ -31,6 +32,7 @@ from dockyard.builds.service import BuildService
 from dockyard.registry.quota_admin import Quotas
 from dockyard.tenancy.services import Identity
 from dockyard.transfer.exports.service import Exports
+from dockyard.webhooks.service import Webhooks
 
 
 def create_api(
@@ -43,6 +45,7 @@ def create_api(
     quota_service: Quotas,
     build_service: BuildService | None = None,
     retention_services: RetentionServices | None = None,
+    webhook_service: Webhooks | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="Dockyard API",
@@ -65,6 +68,7 @@ def create_api(
     app.state.builds = build_service
     app.state.retention = retention_services
     app.state.quotas = quota_service
+    app.state.webhooks = webhook_service
     problems.install(app)
     archives.install_problems(app)
     # Routes match in the order they are added: the catalog's catch-all /images/{name:path}
@@ -76,6 +80,7 @@ def create_api(
         workspaces,
         quotas,
         robots,
+        *([webhooks] if webhook_service is not None else []),
         repositories,
         requests,
         audit,

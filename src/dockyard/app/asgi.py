@@ -56,6 +56,7 @@ def build_api(services: Services) -> FastAPI:
         quota_service=services.quotas,
         build_service=services.builds,
         retention_services=RetentionServices(services.retention, services.retention_runner),
+        webhook_service=services.webhooks,
     )
 
 

@@ -50,7 +50,8 @@ async def run_jobs(services: Services, stop: asyncio.Event, holder: str, *, work
     """Background jobs until ``stop`` is set: a worker running the registered handlers (when
     ``work``), the periodic recovery of jobs whose worker stopped, and the purge of old finished jobs.
     Every process also inspects pushed images (their own worker, so that a long build never
-    holds them up) and sweeps the catalog's pending versions."""
+    holds them up), sweeps the catalog's pending versions and delivers webhooks (deliveries are
+    claimed with a lease, so processes share them and never send one twice at once)."""
     settings = services.settings
     retention = settings.job_retention_days * 86400
     lease = settings.job_lease_seconds
@@ -59,6 +60,7 @@ async def run_jobs(services: Services, stop: asyncio.Event, holder: str, *, work
         services.inspections.run(
             stop, holder, settings.job_recover_seconds, settings.inspect_concurrency, lease
         ),
+        services.webhooks.deliverer.run(stop),
     ]
     if work:
         worker = Worker(

@@ -15,6 +15,7 @@ from dockyard.retention import tables as retention_tables
 from dockyard.tenancy import tables as tenancy_tables
 from dockyard.transfer import tables as transfer_tables
 from dockyard.upstream import tables as upstream_tables
+from dockyard.webhooks import tables as webhooks_tables
 
 FEATURE_TABLES = (
     auth_tables,
@@ -27,6 +28,7 @@ FEATURE_TABLES = (
     tenancy_tables,
     transfer_tables,
     upstream_tables,
+    webhooks_tables,
 )
 
 __all__ = ["FEATURE_TABLES", "metadata"]

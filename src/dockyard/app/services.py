@@ -77,6 +77,9 @@ from dockyard.transfer.imports.service import ArchiveUploads
 from dockyard.transfer.imports.versions import ArchiveVersions
 from dockyard.upstream.credentials import CredentialStore
 from dockyard.upstream.verifier import UpstreamResolver
+from dockyard.webhooks.delivery import Deliverer, DeliveryPolicy
+from dockyard.webhooks.outbox import RegistryRecorder, record_access_request
+from dockyard.webhooks.service import Webhooks
 
 
 @dataclass(kw_only=True)
@@ -114,6 +117,7 @@ class Services:
     retention: RetentionRules  # retention rules and the history of their runs
     retention_runner: retention_runner.RetentionRunner  # dry runs, real runs (jobs), the schedule
     pulls: PullRecorder  # when manifests were last pulled, written in batches
+    webhooks: Webhooks
     job_handlers: dict[str, Handler] = field(default_factory=dict)  # job kind -> handler
     builds: BuildService | None = None
 
@@ -193,6 +197,14 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
         run_dir=run_dir_for(settings.data_dir),
     )
     builds = build_builds(settings, db, storage, jobs, identity, credentials, outbound)
+    webhooks = build_webhooks(settings, db, outbound, credentials)
+    events.record_with(RegistryRecorder())  # in the push's transaction: never lost once answered
+    identity.requests.record_with(record_access_request)
+
+    async def wake_deliveries(_event: object) -> None:  # after the commit: deliver at once
+        webhooks.deliverer.wake.set()
+
+    events.subscribe(wake_deliveries)
 
     async def forget_repositories(held: list[str]) -> None:  # a forced workspace deletion
         for line in held:
@@ -205,6 +217,7 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
     identity.workspaces.cleanup_from(workspace_build_files(storage))
     retention = RetentionRules(db)
     runner = retention_runner.RetentionRunner(db, retention, manifests, jobs)
+    runner.hook(wake_deliveries)  # its event is in the outbox: deliver at once
     return Services(
         settings=settings,
         db=db,
@@ -239,9 +252,26 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
         retention=retention,
         retention_runner=runner,
         pulls=PullRecorder(db),
+        webhooks=webhooks,
         job_handlers={JOB_KIND: builds.handle, retention_runner.JOB_KIND: runner.handle},
         builds=builds,
     )
+
+
+def build_webhooks(
+    settings: Settings, db: Database, outbound: OutboundPolicy, credentials: CredentialStore
+) -> Webhooks:
+    """Webhooks delivered through the outbound policy, their secrets kept with the credentials' key."""
+    policy = DeliveryPolicy(
+        timeout=settings.webhook_timeout_seconds,
+        max_attempts=settings.webhook_max_attempts,
+        backoff_base=settings.webhook_retry_base_seconds,
+        poll=settings.webhook_poll_seconds,
+        keep_days=settings.webhook_log_days,
+    )
+    source = settings.public_url.rstrip("/") or f"http://{registry_host(settings)}"
+    deliverer = Deliverer(db, outbound, credentials.cipher, source, policy)
+    return Webhooks(db, outbound, credentials.cipher, deliverer)
 
 
 def build_generations(settings: Settings, db: Database) -> Generations:

@@ -9,7 +9,9 @@
                                      crashed and its attempts are used up): see ``settle``
 
 Every transition to an end is conditional on the run not having ended already, so a late
-write (a worker that lost its job) cannot overwrite what another recorded.
+write (a worker that lost its job) cannot overwrite what another recorded. A run's first start
+and its end are webhook events (``build.started``, ``build.finished``), recorded in the same
+transaction.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ from typing import Any
 
 from sqlalchemy import Select, select, update
 
+from dockyard.auth.tables import workspaces
 from dockyard.builds.tables import build_definitions, build_runs
 from dockyard.builds.views import CANCELLED, FAILED, FINISHED, QUEUED, RUNNING, RunView, run_view
 from dockyard.db.engine import Connection, Database
 from dockyard.jobs.queue import JobQueue
+from dockyard.webhooks.outbox import record
 
 
 def select_runs() -> Any:
@@ -85,7 +89,31 @@ async def begin(db: Database, run_id: int) -> Any | None:
         )
         if not result.rowcount:
             return None
-        return await row(conn, run_id)
+        found = await row(conn, run_id)
+        if found is not None and found["attempt"] == 1:
+            await _tell(conn, found, "build.started")
+        return found
+
+
+async def _tell(conn: Connection, m: Any, name: str) -> None:
+    """The run's webhook event ``name``, in the caller's transaction."""
+    workspace = (
+        await conn.execute(select(workspaces.c.name).where(workspaces.c.id == m["workspace_id"]))
+    ).scalar()
+    repository = f"{workspace}/{m['image']}"
+    data = {
+        "run": m["id"],
+        "repository": repository,
+        "version": m["version"],
+        "status": m["status"],
+        "started_by": m["started_by"],
+        "attempt": m["attempt"],
+    }
+    if name == "build.finished":
+        data |= {"reason": m["reason"], "digest": m["digest"], "pushed": json.loads(m["pushed"])}
+    await record(
+        conn, m["workspace_id"], name, f"{repository}/builds/{m['id']}", data, ordering_key=repository
+    )
 
 
 async def requeue(db: Database, run_id: int) -> None:
@@ -108,7 +136,12 @@ async def finish(db: Database, run_id: int, status: str, **values: Any) -> bool:
             .where(build_runs.c.id == run_id, build_runs.c.status.not_in(FINISHED))
             .values(status=status, finished_at=time.time(), **values)
         )
-        return bool(result.rowcount)
+        if not result.rowcount:
+            return False
+        found = await row(conn, run_id)
+        if found is not None:
+            await _tell(conn, found, "build.finished")
+        return True
 
 
 async def request_cancel(conn: Connection, run_id: int, who: str) -> None:

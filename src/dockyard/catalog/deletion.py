@@ -7,7 +7,8 @@ workspace's maintainers and owners, and by platform admins (who count as owners)
 developer is refused (403) when they may see the image, and told it does not exist (404)
 otherwise.
 
-Every delete is audited (``image.delete``, ``version.delete``) and recorded in the image's
+Every delete is audited (``image.delete``, ``version.delete``), told to the workspace's
+webhooks (``version.deleted``, ``repository.deleted``, in the same transaction) and recorded in the image's
 history: a version's deletion as an event of the image, an image's deletion in
 ``image_deletions`` with the history it had, which the image's history keeps showing (also
 once the name is used again; deleting frees the name, see :mod:`.admission`).
@@ -43,6 +44,7 @@ from dockyard.db.engine import Connection, Database
 from dockyard.errors import NotFound
 from dockyard.registry.quotas import linked_digests, release
 from dockyard.registry.tables import tags
+from dockyard.webhooks.outbox import record
 
 
 async def workspace_holdings(conn: Connection, workspace_id: int) -> list[str]:
@@ -125,6 +127,10 @@ class Deletions:
                 client_ip=client_ip,
                 detail={**detail, "tags": untagged},
             )
+            data = {"repository": name, "version": version, "actor": who, **detail}
+            await record(
+                conn, image["workspace_id"], "version.deleted", f"{name}:{version}", data, ordering_key=name
+            )
         await self.generations.changed(name)
 
     async def delete_image(self, actor: Subject, name: str, client_ip: str | None = None) -> list[str]:
@@ -143,6 +149,8 @@ class Deletions:
                 client_ip=client_ip,
                 detail={"versions": gone},
             )
+            data = {"repository": name, "versions": gone, "actor": who}
+            await record(conn, image["workspace_id"], "repository.deleted", name, data, ordering_key=name)
         await self.generations.changed(name)
         return gone
 
@@ -171,6 +179,8 @@ class Deletions:
             await audit.record(
                 conn, actor, "repository.delete", workspace_id=row[1], target=name, client_ip=client_ip
             )
+            data = {"repository": name, "versions": [], "actor": actor_name(actor)}
+            await record(conn, row[1], "repository.deleted", name, data, ordering_key=name)
         await self.generations.changed(name)
 
     async def _remove(

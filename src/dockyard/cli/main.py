@@ -1,5 +1,5 @@
 """``dockyard``: serve, run background jobs, collect garbage, migrate the database, rotate
-keys; and manage users, workspaces, robots and access.
+keys; and manage users, workspaces, robots, webhooks and access.
 
 Commands that act on a server's data (``serve``, ``worker``, ``gc``, ``db``, ``keys``) are in
 :mod:`dockyard.cli.server` and build the application from settings; every other command talks
@@ -29,6 +29,7 @@ from dockyard.cli import (
     server,
     session,
     users,
+    webhooks,
     workspaces,
 )
 from dockyard.cli.errors import CliError
@@ -39,6 +40,7 @@ for module in (
     users,
     workspaces,
     robots,
+    webhooks,
     repos,
     access,
     images,

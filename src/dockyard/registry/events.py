@@ -3,7 +3,11 @@ never imports them.
 
 Each event names who caused it (:class:`Actor`), as the caller of the service that emits it
 passed it: the /v2 router the principal it let in, an archive import the user creating the
-version. ``None`` is the system itself (maintenance, tests)."""
+version. ``None`` is the system itself (maintenance, tests).
+
+Listeners hear an event after its change committed; recorders (:meth:`EventBus.record_with`)
+hear it inside the change's transaction, before the client is answered (the webhooks' outbox),
+and their failure fails the change."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from dockyard.auth.base import Principal
+from dockyard.db.engine import Connection
 
 log = logging.getLogger("dockyard.events")
 
@@ -51,11 +56,21 @@ class TagDeleted:
 
 Event = ManifestPushed | ManifestDeleted | TagDeleted
 Listener = Callable[[Event], Awaitable[None]]
+Recorder = Callable[[Connection, Event], Awaitable[None]]
 
 
 class EventBus:
     def __init__(self) -> None:
         self._listeners: list[Listener] = []
+        self._recorders: list[Recorder] = []
+
+    def record_with(self, recorder: Recorder) -> None:
+        """Call ``recorder`` with each event inside the transaction of its change."""
+        self._recorders.append(recorder)
+
+    async def record(self, conn: Connection, event: Event) -> None:
+        for recorder in self._recorders:
+            await recorder(conn, event)
 
     def subscribe(self, listener: Listener) -> None:
         self._listeners.append(listener)

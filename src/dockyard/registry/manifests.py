@@ -136,8 +136,10 @@ class ManifestService:
             await self._insert(conn, repo_id, digest, data, parsed, now)
             if tag is not None:
                 await self._tag(conn, repo_id, tag, digest, now, kept, repository)
+            pushed = ManifestPushed(repository, digest, parsed.media_type, tag, len(data), actor)
+            await self.events.record(conn, pushed)
         await self.generations.changed(repository)
-        await self.events.emit(ManifestPushed(repository, digest, parsed.media_type, tag, len(data), actor))
+        await self.events.emit(pushed)
         return PutResult(digest, parsed.subject.digest if parsed.subject else None)
 
     async def _tag(
@@ -287,10 +289,14 @@ class ManifestService:
                 )
                 if result.rowcount == 0:
                     raise ManifestUnknown(f"manifest {value} is unknown in {repository!r}")
+            deleted = (
+                ManifestDeleted(repository, value, actor)
+                if by_digest
+                else TagDeleted(repository, value, actor)
+            )
+            await self.events.record(conn, deleted)
         await self.generations.changed(repository)
-        await self.events.emit(
-            ManifestDeleted(repository, value, actor) if by_digest else TagDeleted(repository, value, actor)
-        )
+        await self.events.emit(deleted)
 
     def _bytewise(self, column: ColumnElement[str]) -> ColumnElement[str]:
         """Lexical (byte) order for listings whatever the database's collation; SQLite's is already."""

@@ -8,8 +8,9 @@ removes the versions and records them in the image's history, the audit log reco
 over /v2; the garbage collector then reclaims the bytes nothing references any more. Just
 before each delete the tag is checked to still point at the manifest planned (a tag pushed again
 meanwhile is left alone). Each run is recorded in ``retention_runs`` and audited
-(``retention.run``), and the hook given (``on_run``: the webhooks' "retention run" event) hears
-its summary at the end.
+(``retention.run``); the transaction that ends a run also puts the webhooks' ``retention.run``
+event in their outbox, and the hook given (``on_run``: the app wakes the webhook delivery with
+it) hears the run's summary once it committed.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from dockyard.retention.rules import Plan, RuleSpec, select_tags, select_untagge
 from dockyard.retention.service import MANAGER, RetentionRules
 from dockyard.retention.tables import retention_rules, retention_runs
 from dockyard.retention.views import RunHook, RunSummary, RunView, no_hook, rule_view, run_view
+from dockyard.webhooks import outbox
 
 log = logging.getLogger("dockyard.retention")
 
@@ -179,6 +181,40 @@ class RetentionRunner:
                 error=error,
             )
         )
+        await self._record_event(conn, run_id)
+
+    async def _record_event(self, conn: Connection, run_id: int) -> None:
+        """The webhooks' ``retention.run`` event, in the transaction that ends the run (so a run
+        that ended is never without its event, whatever happens to the process next)."""
+        row = (
+            await conn.execute(
+                select(
+                    retention_runs.c.workspace_id,
+                    retention_runs.c.rule_id,
+                    retention_runs.c.rule,
+                    retention_runs.c.dry_run,
+                    retention_runs.c.status,
+                    retention_runs.c.started_by,
+                    retention_runs.c.total,
+                    retention_runs.c.deleted,
+                    retention_runs.c.kept,
+                    retention_runs.c.error,
+                ).where(retention_runs.c.id == run_id)
+            )
+        ).one()
+        data = {
+            "run": run_id,
+            "rule_id": row.rule_id,
+            "rule": row.rule,
+            "dry_run": bool(row.dry_run),
+            "status": row.status,
+            "started_by": row.started_by,
+            "total": row.total,
+            "deleted": row.deleted,
+            "kept": row.kept,
+            "error": row.error,
+        }
+        await outbox.record(conn, row.workspace_id, "retention.run", f"retention/runs/{run_id}", data)
 
     async def _ended(self, run_id: int, workspace: str) -> RunView:
         async with self.db.read() as conn:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,9 +101,22 @@ async def notify(conn: Connection, user_id: int, kind: str, payload: dict[str, A
     )
 
 
+# Told of a request created or approved ("requested", "approved") in its transaction: the
+# webhooks' outbox, wired in app (this layer imports nothing above it).
+RequestRecorder = Callable[[Connection, int, str, "AccessRequest"], Awaitable[None]]
+
+
 class AccessRequests:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._recorders: list[RequestRecorder] = []
+
+    def record_with(self, recorder: RequestRecorder) -> None:
+        self._recorders.append(recorder)
+
+    async def _record(self, conn: Connection, workspace_id: int, change: str, request: AccessRequest) -> None:
+        for recorder in self._recorders:
+            await recorder(conn, workspace_id, change, request)
 
     async def create(
         self, actor: Subject, repository: str, action: str, message: str = "", client_ip: str | None = None
@@ -175,7 +189,8 @@ class AccessRequests:
                 detail={"action": action, "request_id": request_id},
             )
             found = await _load(conn, request_id)
-        assert found is not None
+            assert found is not None
+            await self._record(conn, ws.id, "requested", found)
         return found
 
     async def find(
@@ -273,6 +288,7 @@ class AccessRequests:
                 client_ip,
                 {"action": chosen, "expires_at": expires_at},
             )
+            await self._record(conn, ws.id, "approved", found)
         return found, grant
 
     async def reject(

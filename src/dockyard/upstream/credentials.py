@@ -73,6 +73,10 @@ class CredentialStore:
         self._fernet: Fernet | None = None
 
     def _cipher(self) -> Fernet:
+        return self.cipher()
+
+    def cipher(self) -> Fernet:
+        """The cipher of the key file (made on first use); webhooks keep their secrets with it."""
         if self._fernet is None:
             self._fernet = Fernet(_load_key(self.key_file))
         return self._fernet

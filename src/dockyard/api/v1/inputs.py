@@ -40,6 +40,9 @@ Name = Annotated[str, StringConstraints(max_length=NAME_LENGTH), AfterValidator(
 Text = Annotated[str, StringConstraints(max_length=TEXT_LENGTH), AfterValidator(_no_nul)]
 # A glob of tag names (immutable tags, retention rules): a tag's length.
 TagPattern = Annotated[str, StringConstraints(max_length=128), AfterValidator(_no_nul)]
+# A URL the server will call (a webhook's receiver).
+URL_LENGTH = 2000
+Url = Annotated[str, StringConstraints(max_length=URL_LENGTH), AfterValidator(_no_nul)]
 # A whole document sent as a string (a Dockerfile).
 Document = Annotated[str, StringConstraints(max_length=DOCUMENT_LENGTH), AfterValidator(_no_nul)]
 

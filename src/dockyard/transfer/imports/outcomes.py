@@ -5,7 +5,8 @@ An import ends in one of three ways: a request waits for it (``finish``), it fin
 background after the last chunk (``finish_in_background``), or it refuses its archive
 between two requests (``ended``: the feed's consumer failed while no request was pushing).
 Whichever it is, the session's row says so once, and only for the import of its current
-generation. While an import finishes, a heartbeat keeps the session's ``updated_at`` fresh,
+generation, with the webhook event ``import.finished`` in the same transaction. While an import
+finishes, a heartbeat keeps the session's ``updated_at`` fresh,
 so that another process does not take it for abandoned.
 """
 
@@ -23,7 +24,7 @@ from sqlalchemy import update
 
 from dockyard.archive.errors import ArchiveError
 from dockyard.cluster.locks import UploadLocks
-from dockyard.db.engine import Database
+from dockyard.db.engine import Connection, Database
 from dockyard.storage.base import PathNotFound, StorageDriver
 from dockyard.transfer.imports.checkpoint import checkpoint_path
 from dockyard.transfer.imports.feed import ImportCancelled
@@ -32,6 +33,7 @@ from dockyard.transfer.imports.runner import LiveImport
 from dockyard.transfer.imports.sessions import DONE, FAILED, IMPORTING, RECEIVING, load_session
 from dockyard.transfer.imports.sink import session_folder
 from dockyard.transfer.tables import archive_uploads
+from dockyard.webhooks.outbox import record
 
 log = logging.getLogger("dockyard.archives")
 
@@ -41,6 +43,12 @@ HEARTBEAT = 1.0  # seconds between progress records while importing
 def reason_of(failure: BaseException) -> str:
     """What a session that failed with ``failure`` says: a refusal's reason, or that it broke."""
     return str(failure) if isinstance(failure, ArchiveError) else "the import failed on the server"
+
+
+async def _tell(conn: Connection, workspace_id: int, archive_id: str, data: dict[str, Any]) -> None:
+    """The webhook event ``import.finished`` (done or failed), in the transaction recording it."""
+    subject = f"archives/{archive_id}"
+    await record(conn, workspace_id, "import.finished", subject, {"archive": archive_id, **data})
 
 
 class Outcomes:
@@ -71,11 +79,14 @@ class Outcomes:
         with contextlib.suppress(PathNotFound):
             await self.storage.delete(checkpoint_path(archive_id))
         async with self.db.write() as conn:
-            await conn.execute(
+            ended = await conn.execute(
                 update(archive_uploads)
                 .where(archive_uploads.c.id == archive_id, archive_uploads.c.generation == live.generation)
                 .values(state=DONE, result=json.dumps(result), reason=None, updated_at=time.time())
+                .returning(archive_uploads.c.workspace_id, archive_uploads.c.created_by)
             )
+            for workspace_id, created_by in ended.all():
+                await _tell(conn, workspace_id, archive_id, {"status": DONE, "created_by": created_by})
         return None
 
     def finish_in_background(self, archive_id: str, live: LiveImport) -> None:
@@ -87,11 +98,15 @@ class Outcomes:
         with contextlib.suppress(PathNotFound):
             await self.storage.delete(session_folder(archive_id))
         async with self.db.write() as conn:
-            await conn.execute(
+            ended = await conn.execute(
                 update(archive_uploads)
                 .where(archive_uploads.c.id == archive_id)
                 .values(state=FAILED, reason=reason, result=None, updated_at=time.time())
+                .returning(archive_uploads.c.workspace_id, archive_uploads.c.created_by)
             )
+            for workspace_id, created_by in ended.all():
+                data = {"status": FAILED, "reason": reason, "created_by": created_by}
+                await _tell(conn, workspace_id, archive_id, data)
 
     def ended(self, live: LiveImport) -> None:
         """An import refused its archive between requests: record it in the session now."""

@@ -1,6 +1,7 @@
 // "Workspace settings" for the workspace chosen in the header: members and teams, robot
 // accounts, repositories (visibility, permissions), the catalog policy and registry
-// credentials, immutable tags, retention rules and the storage quota; and creating an organisation workspace. The page reads the user's role from
+// credentials, immutable tags, retention rules, the storage quota
+// and webhooks; and creating an organisation workspace. The page reads the user's role from
 // the API (my_role) and disables what that role may not do, saying why; the API still
 // decides every change.
 import { useState } from "preact/hooks";
@@ -18,6 +19,7 @@ import { CredentialsSection, PolicySection } from "./settings_catalog.js";
 import { ImmutableTagsSection } from "./settings_tags.js";
 import { RetentionSection } from "./settings_retention.js";
 import { QuotaSection } from "./settings_quota.js";
+import { WebhooksSection } from "./settings_webhooks.js";
 
 const SECTIONS = [
   ["members", "Members", "user", MembersSection],
@@ -29,6 +31,7 @@ const SECTIONS = [
   ["retention", "Retention", "clock", RetentionSection],
   ["credentials", "Registry credentials", "lock", CredentialsSection],
   ["storage", "Storage and quota", "box", QuotaSection],
+  ["webhooks", "Webhooks", "bell", WebhooksSection],
 ];
 
 function NewWorkspace({ onClose }) {

@@ -4,10 +4,14 @@ written in one batch keeping the latest of several processes."""
 
 from __future__ import annotations
 
+import json
+import time
+
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from dockyard.app.services import Services
+from dockyard.auth.tables import workspaces
 from dockyard.catalog.immutability import TagRules
 from dockyard.errors import Conflict, Forbidden
 from dockyard.jobs.worker import Worker
@@ -17,6 +21,7 @@ from dockyard.retention.rules import RuleSpec
 from dockyard.retention.runner import JOB_KIND
 from dockyard.retention.tables import retention_rules, retention_runs
 from dockyard.retention.views import RunSummary
+from dockyard.webhooks.tables import webhook_deliveries, webhook_endpoints, webhook_events
 from tests.unit.catalog.factories import People, push
 
 REPO = "lab/app"
@@ -191,3 +196,47 @@ async def test_a_workspace_goes_with_its_rules_and_runs(services: Services, peop
     async with services.db.read() as conn:
         for table in (retention_rules, retention_runs):
             assert (await conn.execute(select(table.c.id))).all() == []
+
+
+async def test_every_run_puts_its_webhook_event_in_the_outbox_as_it_ends(
+    services: Services, people: People
+) -> None:
+    for tag in ("v1", "v2", "v3"):
+        await push(services, REPO, tag)
+    async with services.db.write() as conn:
+        lab = (await conn.execute(select(workspaces.c.id).where(workspaces.c.name == "lab"))).scalar_one()
+        await conn.execute(
+            webhook_endpoints.insert().values(
+                workspace_id=lab,
+                url="https://hooks.example.org/in",
+                events=json.dumps(["retention.run"]),
+                enabled=True,
+                secret="unused here",
+                created_at=time.time(),
+            )
+        )
+    rule = await services.retention.add(people.maintainer, "lab", RuleSpec("keep_last", count=1))
+    dry = await services.retention_runner.start(people.maintainer, "lab", rule.id, dry_run=True)
+    real = await services.retention_runner.start(people.maintainer, "lab", rule.id, dry_run=False)
+    async with services.db.read() as conn:  # queued, not ended: no event yet for the real run
+        before = (await conn.execute(select(webhook_events.c.subject))).scalars().all()
+    assert before == [f"retention/runs/{dry.id}"]
+    assert await run_jobs(services) == 1
+    async with services.db.read() as conn:
+        rows = (
+            await conn.execute(
+                select(webhook_events.c.type, webhook_events.c.subject, webhook_events.c.data).order_by(
+                    webhook_events.c.id
+                )
+            )
+        ).all()
+        deliveries = (await conn.execute(select(func.count()).select_from(webhook_deliveries))).scalar_one()
+    assert [(r.type, r.subject) for r in rows] == [
+        ("org.dockyard.retention.run", f"retention/runs/{dry.id}"),
+        ("org.dockyard.retention.run", f"retention/runs/{real.id}"),
+    ]
+    first, second = (json.loads(r.data) for r in rows)
+    assert (first["dry_run"], first["status"], first["deleted"]) == (True, "succeeded", 2)  # would go
+    assert (second["dry_run"], second["status"], second["deleted"]) == (False, "succeeded", 2)
+    assert second["started_by"] == people.maintainer.name
+    assert deliveries == 2  # one for the endpoint, per event

@@ -3,8 +3,7 @@ written as a condition a list query can filter, sort and page with.
 
 :func:`image_visible` is a condition on ``images`` that is true exactly where
 ``Access(conn, subject).sees(image.name)`` is; an image's versions, internal or external, are
-seen with it (one setting: the visibility of the repository named like the image).
-:func:`image_member` is ``Access.role(image.workspace_id) is not None``. Spelled out
+seen with it (one setting: the visibility of the repository named like the image). Spelled out
 (``tests/unit/catalog/test_visibility.py`` checks the two against each other on random
 workspaces, members, teams, robots, grants, repositories and versions, on SQLite and PostgreSQL):
 
@@ -125,12 +124,11 @@ def _granted(subject: Subject, now: float) -> Select[tuple[int]]:
 class Viewer:
     """Who asks, with the ids of the workspaces where they hold a role, read once per request
     (:func:`resolve`): ``pulling`` where a role lets them pull (a robot's only at home),
-    ``members`` any role, ``maintaining`` maintainer or owner."""
+    ``maintaining`` maintainer or owner."""
 
     subject: Subject
     now: float
     pulling: tuple[int, ...] = ()
-    members: tuple[int, ...] = ()
     maintaining: tuple[int, ...] = ()
 
     def maintains(self, workspace_id: int) -> bool:
@@ -144,7 +142,6 @@ async def resolve(conn: Connection, subject: Subject, now: float) -> Viewer:
         return Viewer(subject, now)
     sets = {
         "pulling": role_workspaces(subject, ANY_ROLE, home_only=True),
-        "members": role_workspaces(subject, ANY_ROLE),
         "maintaining": role_workspaces(subject, MAINTAINER_ROLES),
     }
     tagged = union_all(*(stmt.add_columns(literal(name).label("set")) for name, stmt in sets.items()))
@@ -187,14 +184,6 @@ def image_pullable(viewer: Viewer) -> ColumnElement[bool]:
         granted = select(repositories.c.name).where(repositories.c.id.in_(_granted(subject, now)))
         found.append(images.c.name.in_(granted))
     return or_(*found)
-
-
-def image_member(viewer: Viewer) -> ColumnElement[bool]:
-    """A condition on ``images``: the subject holds a role in the image's workspace
-    (``Access.role(workspace_id) is not None``; admins count as owners)."""
-    if viewer.subject.is_admin:
-        return true()
-    return images.c.workspace_id.in_(viewer.members)
 
 
 def image_visible(viewer: Viewer) -> ColumnElement[bool]:

@@ -185,12 +185,16 @@ def test_a_docker_save_archive_uploaded_in_chunks_becomes_a_version_docker_and_p
 
     version = uploads.create(
         archive_id, name="busybox-tool", version="1.0", type="bench", regions=["eu-west"],
-        cluster_compatibility=["hpc-a"], access="private",
+        cluster_compatibility=["hpc-a"], visibility="public",
     ).json()  # fmt: skip
     repository = f"{me.name}/busybox-tool"
     assert (version["image"], version["version"], version["source"]) == (repository, "1.0", "internal")
-    assert (version["kind"], version["regions"], version["access"]) == ("bench", ["eu-west"], "private")
+    assert (version["kind"], version["regions"]) == ("bench", ["eu-west"])
     assert version["cluster_compatibility"] == ["hpc-a"]
+    # The new image is public as asked (the workspace's default is private), and says so in its history.
+    assert me.user.image(repository)["visibility"] == "public"
+    changes = [e["detail"]["changes"] for e in me.user.events(repository) if e["kind"] == "modified"]
+    assert {"visibility": {"before": "private", "after": "public"}} in changes
     inspected = me.user.wait_inspected(repository, "1.0")
     assert inspected["status"] == "available", inspected
     assert inspected["platforms"] == [f"linux/{native_architecture()}"]

@@ -1,6 +1,7 @@
 """The catalog for its consumers: the list of images (paginated, filtered, with a source
 column), what a user may run (``/runnable``, for a compute node's image dropdown), who sees
-what (internal images follow the registry's pull rights; external ones their ``access``), and
+what (one setting per image, its repository's visibility, read by the registry's pull rights
+for internal and external versions alike), and
 storage usage with shared layers counted once per scope.
 
 Internal images are pushed over the Distribution API with token auth (small images with real
@@ -40,8 +41,9 @@ class World:
     ``maintainer`` members, and ``other`` (also the owner's); ``outsider`` belongs to neither.
 
     main/aligner:v1 (internal, linux/amd64), main/aligner:v2 (internal, linux/arm64/v8),
-    main/ext-public (external, public, bench), main/ext-ws (external, workspace access,
-    described as for BAM files), main/ext-private (external, private);
+    main/ext-public (external, public, bench), main/ext-ws (external, registered with the
+    deprecated access 'workspace', described as for BAM files), main/ext-private (external,
+    access 'private'): both private images, as the access of a new image sets its visibility;
     other/caller:v1 (internal, linux/amd64).
     """
 
@@ -89,7 +91,7 @@ def world(token_registry: RunningRegistry, admin: Api) -> World:
                 token_registry, owner, f"{other}/caller", "v1", image_config("amd64"), [gzip_layer("c")]
             ),
         }
-        user.register(main, "alpine:3.20", name="ext-public", access="public", type="bench")
+        user.register(main, "alpine:3.20", name="ext-public", visibility="public", type="bench")
         user.register(main, SAMTOOLS, name="ext-ws", access="workspace", description="samtools for BAM files")
         user.register(main, "nvcr.io/nvidia/pytorch:24.01-py3", name="ext-private", access="private")
         for image, version in (("aligner", "v1"), ("aligner", "v2")):
@@ -213,16 +215,10 @@ def test_members_see_what_their_role_allows(world: World, owner: CatalogUser) ->
     with CatalogUser.connect(world.registry, world.maintainer) as maintainer:
         assert maintainer.image_names(workspace=main) == everything
     with CatalogUser.connect(world.registry, world.reader) as reader:
-        # Readers pull internal images and see workspace-access external ones, not private ones.
-        assert reader.image_names(workspace=main) == [
-            f"{main}/aligner",
-            f"{main}/ext-public",
-            f"{main}/ext-ws",
-        ]
-        assert problem(reader.http.get(f"/images/{main}/ext-private"), 404) == (
-            f"image '{main}/ext-private' not found"
-        )
-        assert f"{main}/ext-private" not in {r["image"] for r in reader.runnable(workspace=main)}
+        # Readers pull every private image of their workspace, internal or external.
+        assert reader.image_names(workspace=main) == everything
+        assert reader.image(f"{main}/ext-private")["visibility"] == "private"
+        assert f"{main}/ext-private" in {r["image"] for r in reader.runnable(workspace=main)}
         # Readers do not change the catalog.
         denied = reader.http.patch(f"/images/{main}/aligner", json={"description": "x"})
         assert "developer" in problem(denied, 403)
@@ -230,76 +226,73 @@ def test_members_see_what_their_role_allows(world: World, owner: CatalogUser) ->
     assert [item["name"] for item in anonymous.json()["items"]] == [f"{main}/ext-public"]
 
 
-def test_changing_access_changes_who_sees_an_external_version(world: World, owner: CatalogUser) -> None:
+def test_an_images_visibility_is_its_repositorys_and_changes_who_sees_it(
+    world: World, owner: CatalogUser
+) -> None:
     workspace = owner.new_workspace("access")
     owner.api.set_member(workspace, world.reader, "reader")
-    image = owner.register(workspace, SAMTOOLS, access="private")["image"]
+    image = owner.register(workspace, SAMTOOLS)["image"]  # private: the workspace's default
     version = f"/images/{image}/versions/1.19--h50ea8bc_0"
+    anonymous = f"{world.registry.url}/api/v1/images/{image}"
     with (
         CatalogUser.connect(world.registry, world.reader) as reader,
         CatalogUser.connect(world.registry, world.outsider) as outsider,
     ):
-        assert problem(reader.http.get(f"/images/{image}"), 404) == f"image '{image}' not found"
+        assert reader.image(image)["visibility"] == "private"
+        assert problem(outsider.http.get(f"/images/{image}"), 404) == f"image '{image}' not found"
+        # A per-version access is refused unless it is the image's (old clients keep working).
+        refused = owner.http.patch(version, json={"access": "public"})
+        assert problem(refused, 409) == (
+            f"visibility is a setting of the whole image and its repository, not of one version: "
+            f"'{image}' and all its versions are private. To make them public, a maintainer changes "
+            f"the image's visibility (PUT /api/v1/images/{image}/visibility, "
+            f"'dockyard image visibility {image} public', or the image page)"
+        )
+        same = owner.api.call("PATCH", version, json={"access": "workspace", "regions": ["eu"]})
+        assert (same["regions"], "access" in same) == (["eu"], False)
+        bad = owner.http.patch(version, json={"access": "everyone"})
+        assert problem(bad, 422) == "access is one of public, workspace, private, not 'everyone'"
+        assert problem(owner.http.put(f"/images/{image}/visibility", json={"visibility": "all"}), 422) == (
+            "unknown visibility 'all'; use 'private' or 'public'"
+        )
 
-        changed = owner.api.call("PATCH", version, json={"access": "workspace", "regions": ["eu"]})
-        assert (changed["access"], changed["regions"]) == ("workspace", ["eu"])
-        assert [v["access"] for v in reader.image(image)["versions"]] == ["workspace"]
-        assert outsider.http.get(f"/images/{image}").status_code == 404
-
-        owner.api.call("PATCH", version, json={"access": "public"})
-        assert [v["access"] for v in outsider.image(image)["versions"]] == ["public"]
-    bad = owner.http.patch(version, json={"access": "everyone"})
-    assert problem(bad, 422) == "access is one of public, workspace, private, not 'everyone'"
-    modified = [e["detail"]["changes"] for e in owner.events(image) if e["kind"] == "modified"]
-    assert modified == [
-        {"access": {"before": "private", "after": "workspace"}, "regions": {"before": [], "after": ["eu"]}},
-        {"access": {"before": "workspace", "after": "public"}},
+        # The image page's switch and the repository settings' are the one setting.
+        opened = owner.api.call("PUT", f"/images/{image}/visibility", json={"visibility": "public"})
+        assert (opened["name"], opened["visibility"]) == (image, "public")
+        assert owner.api.call("GET", "/repository", params={"name": image})["visibility"] == "public"
+        assert [v["version"] for v in outsider.image(image)["versions"]] == ["1.19--h50ea8bc_0"]
+        assert httpx.get(anonymous, timeout=30).json()["visibility"] == "public"
+        owner.api.set_visibility(image, "private")
+        assert problem(outsider.http.get(f"/images/{image}"), 404) == f"image '{image}' not found"
+        assert httpx.get(anonymous, timeout=30).status_code == 404
+    modified = [
+        (e["version"], e["detail"]["changes"]) for e in owner.events(image) if e["kind"] == "modified"
     ]
-    # A change to what a version already is changes nothing and is not history.
-    owner.api.call("PATCH", version, json={"access": "public", "regions": ["eu"]})
-    assert len([e for e in owner.events(image) if e["kind"] == "modified"]) == 2
+    assert modified == [
+        ("1.19--h50ea8bc_0", {"regions": {"before": [], "after": ["eu"]}}),
+        (None, {"visibility": {"before": "private", "after": "public"}}),
+        (None, {"visibility": {"before": "public", "after": "private"}}),
+    ]
 
 
-def test_a_developer_making_a_version_private_gets_the_version_as_changed(
-    world: World, owner: CatalogUser, admin: Api
-) -> None:
+def test_the_visibility_is_the_maintainers_to_change(world: World, owner: CatalogUser, admin: Api) -> None:
     workspace = owner.new_workspace("dev-access")
     developer = new_user(admin, "developer")
     owner.api.set_member(workspace, developer, "developer")
     image = owner.register(workspace, "quay.io/lab/tool:1")["image"]
-    owner.add_version(image, "quay.io/lab/tool:2")
     with CatalogUser.connect(world.registry, developer) as dev:
-        changed = dev.api.call(
-            "PATCH", f"/images/{image}/versions/1", json={"access": "private", "regions": ["eu"]}
+        # A developer registers a new image with the visibility they choose,
+        made = dev.register(workspace, "quay.io/lab/open:1", visibility="public")["image"]
+        assert dev.image(made)["visibility"] == "public"
+        # but changes no image's afterwards, as no repository's.
+        denied = dev.http.put(f"/images/{image}/visibility", json={"visibility": "public"})
+        assert "maintainer" in problem(denied, 403)
+        added = dev.http.post(
+            f"/images/{image}/versions", json={"reference": "quay.io/lab/tool:2", "visibility": "public"}
         )
-
-        assert (changed["image"], changed["version"]) == (image, "1")
-        assert (changed["access"], changed["regions"]) == ("private", ["eu"])
-        # Private versions are for maintainers and owners: the developer sees it no more,
-        assert [v["version"] for v in dev.image(image)["versions"]] == ["2"]
-        no_version = f"image {image!r} has no version '1'"
-        assert problem(dev.http.get(f"/images/{image}/versions/1"), 404) == no_version
-        # and cannot change what they cannot see: nothing is applied.
-        assert problem(dev.http.patch(f"/images/{image}/versions/1", json={"regions": ["us"]}), 404) == (
-            no_version
-        )
-    assert (owner.version(image, "1")["access"], owner.version(image, "1")["regions"]) == ("private", ["eu"])
-    modified = [
-        (e["actor"], e["version"], e["detail"]) for e in owner.events(image) if e["kind"] == "modified"
-    ]
-    assert modified == [
-        (
-            developer,
-            "1",
-            {
-                "fields": ["access", "regions"],
-                "changes": {
-                    "access": {"before": "workspace", "after": "private"},
-                    "regions": {"before": [], "after": ["eu"]},
-                },
-            },
-        )
-    ]
+        assert problem(added, 409).startswith("visibility is a setting of the whole image")
+    assert [v["version"] for v in owner.image(image)["versions"]] == ["1"]
+    assert owner.image(image)["visibility"] == "private"
 
 
 BENCH_ONLY = (

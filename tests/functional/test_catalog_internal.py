@@ -133,7 +133,7 @@ def test_a_podman_push_appears_with_status_platforms_sizes_and_history(
     assert stored.uncompressed == layer_tar + test_images.image.config.size
     assert stored.config_digest == test_images.image.config.digest
     assert version["checked_at"] is not None
-    assert (version["created_by"], version["kind"], version["access"]) == (owner.name, "tool", "workspace")
+    assert (version["created_by"], version["kind"], "access" in version) == (owner.name, "tool", False)
     if native_architecture() == "amd64":
         assert version["warnings"] == []
 
@@ -148,7 +148,7 @@ def test_a_podman_push_appears_with_status_platforms_sizes_and_history(
 
     history = [(e["kind"], e["actor"], e["version"], e["detail"]) for e in owner.events(busybox.image)]
     assert history == [
-        ("created", owner.name, None, {"source": "internal"}),
+        ("created", owner.name, None, {"source": "internal", "visibility": "private"}),
         ("pushed", owner.name, "v1", {"digest": stored.digest}),
         ("inspected", "system", "v1", {"status": "available", "reason": None}),
     ]

@@ -26,7 +26,6 @@ VERSION_FIELDS = {
     "source",
     "kind",
     "cluster_compatibility",
-    "access",
     "regions",
     "status",
     "status_reason",
@@ -58,9 +57,10 @@ class Table:
     """Workspace ``lab`` (owner ``owner``, ``reader`` a reader) and ``other`` (also the owner's):
 
     lab/aligner:v1 (internal, linux/amd64), lab/aligner:v2 (internal, linux/arm64/v8),
-    lab/bam-tools 1.19 (external, workspace access, described "Tools for BAM files"),
-    lab/bam-tools 1.20 (external, private, bench), lab/public-tool 3.20 (external, public,
-    described "100% open"), other/caller:v1 (internal, linux/arm/v7).
+    lab/bam-tools 1.19 (external, described "Tools for BAM files"), lab/bam-tools 1.20
+    (external, bench, added with the image's own access 'private'): a private image;
+    lab/public-tool 3.20 (external, a public image, described "100% open"), other/caller:v1
+    (internal, linux/arm/v7).
     """
 
     registry: RunningRegistry
@@ -99,7 +99,7 @@ def table(token_registry: RunningRegistry, admin: Api) -> Table:
         user.add_version(
             f"{lab}/bam-tools", f"{samtools}:1.20", version="1.20", access="private", type="bench"
         )
-        user.register(lab, "alpine:3.20", name="public-tool", access="public", description="100% open")
+        user.register(lab, "alpine:3.20", name="public-tool", visibility="public", description="100% open")
         for image, version in (("aligner", "v1"), ("aligner", "v2")):
             assert user.wait_inspected(f"{lab}/{image}", version)["status"] == "available"
         assert user.wait_inspected(f"{other}/caller", "v1")["status"] == "available"
@@ -136,8 +136,9 @@ def test_one_row_per_version_with_its_workspace_and_description(table: Table, ow
     rows = {(row["image"], row["version"]): row for row in page["items"]}
     assert list(rows) == table.rows(*(n for n in ALL if not n.startswith("caller")))
     for row in page["items"]:
-        assert set(row) == VERSION_FIELDS | {"workspace", "description"}
+        assert set(row) == VERSION_FIELDS | {"workspace", "description", "visibility"}
         assert row["workspace"] == table.lab
+        assert row["visibility"] == owner.image(row["image"])["visibility"]
         # The row is the version as GET /images/{name}/versions/{version} shows it.
         assert {k: row[k] for k in VERSION_FIELDS} == owner.version(row["image"], row["version"])
     assert rows[(f"{table.lab}/bam-tools", "1.19")]["description"] == "Tools for BAM files"
@@ -150,9 +151,9 @@ def test_each_caller_sees_the_rows_the_image_views_show(table: Table, owner: Cat
         CatalogUser.connect(table.registry, table.reader) as reader,
         CatalogUser.connect(table.registry, table.outsider) as outsider,
     ):
-        # Readers pull internal versions and see workspace-access external ones, not private ones.
+        # Readers pull every image of their workspace, internal or external versions alike.
         assert listed(reader, **lab_and_other) == table.rows(
-            "aligner:v1", "aligner:v2", "bam-tools:1.19", "public-tool:3.20"
+            "aligner:v1", "aligner:v2", "bam-tools:1.19", "bam-tools:1.20", "public-tool:3.20"
         )
         assert listed(outsider, **lab_and_other) == table.rows("public-tool:3.20")
         assert ours(table, listed(outsider)) == table.rows("public-tool:3.20")

@@ -134,7 +134,7 @@ def test_pushed_image_listed_shown_resolved_runnable_and_measured(
 
     shown = me.ok("image", "show", image)
     assert row(shown, "1.0") == [
-        "1.0", "internal", "tool", "workspace", "available", "linux/amd64", "yes", "1.5", "MB", "1.5", "MB",
+        "1.0", "internal", "tool", "available", "linux/amd64", "yes", "1.5", "MB", "1.5", "MB",
         v1.digest[:19],
     ]  # fmt: skip
     built = [line for line in shown.splitlines() if line.startswith("built:")]
@@ -188,8 +188,9 @@ def test_pushed_image_listed_shown_resolved_runnable_and_measured(
     # A change is history with what it was and what it became.
     me.ok("image", "set", image, "2.0", "--region", "eu", "--region", "us")
     modified = [line for line in me.ok("image", "events", image).splitlines() if " modified " in line]
-    assert len(modified) == 1
+    assert len(modified) == 2  # newest first: the regions, then 'repo visibility' above
     assert re.search(r" 2\.0 +regions: none -> eu, us$", modified[0].rstrip()), modified
+    assert re.search(r" - +visibility: private -> public$", modified[1].rstrip()), modified
 
 
 def test_arm64_only_push_flagged_and_refused_by_policy(me: Cli, token_registry: RunningRegistry) -> None:
@@ -238,7 +239,8 @@ def test_external_images_registered_verified_changed_removed(me: Cli) -> None:
     samtools = f"{ws}/samtools"
 
     added = me.ok("image", "add", "quay.io/biocontainers/samtools:1.19--h50ea8bc_0", "--workspace", ws)
-    assert f"Registered {samtools}:1.19--h50ea8bc_0 (external, tool, access workspace, unverified)." in added
+    assert f"Registered {samtools}:1.19--h50ea8bc_0 (external, tool, unverified)." in added
+    assert f"{samtools} is private: members of its workspace and those given access" in added
     assert f"Filled in from the reference: name {samtools}, version 1.19--h50ea8bc_0." in added
     assert "warning: external images are not copied into Dockyard" in added
     assert "pin the digest" not in added  # a release tag: no moving-tag warning
@@ -287,7 +289,20 @@ def test_external_images_registered_verified_changed_removed(me: Cli) -> None:
     assert version["checked_at"] is not None
 
     changed = me.ok("image", "set", samtools, "local", "--type", "bench", "--cluster", "c1", "--region", "eu")
-    assert "bench, access workspace, regions eu, clusters c1" in changed
+    assert "bench, regions eu, clusters c1" in changed
+    assert "visibility:  private" in me.ok("image", "show", samtools)
+
+    # One visibility per image: the image's command and the repository's change the one setting.
+    said = me.ok("image", "visibility", samtools, "public")
+    assert said == f"{samtools} is public: anyone may see it and pull it, signed in or not.\n"
+    assert "visibility:  public" in me.ok("image", "show", samtools)
+    assert f"{samtools} is private." in me.ok("repo", "visibility", samtools, "private")
+    assert "visibility:  private" in me.ok("image", "show", samtools)
+    assert "use 'private' or 'public'" in me.fails("image", "visibility", samtools, "workspace").stderr
+    made = me.ok("image", "add", "quay.io/lab/open:1", "-w", ws, "--visibility", "public")
+    assert f"{ws}/open is public: anyone may see it" in made
+    me.ok("image", "add-version", f"{ws}/open", "quay.io/lab/open:2")  # a version takes the image's
+    assert me.json("image", "show", f"{ws}/open")["visibility"] == "public"
     assert row(me.ok("image", "show", samtools), "local")[2] == "bench"
     me.ok("image", "describe", samtools, "Sequence alignment [tools]")
     assert "description: Sequence alignment [tools]" in me.ok("image", "show", samtools)

@@ -1,17 +1,19 @@
-"""The image page: versions with status, platforms, digest and sizes; the digest-pinned pull
-command; storage used; history; downloads allowed or refused with the reason; pinning a moving
-tag's digest; and, for an image the user may not see, a request for access."""
+"""The image page: its one visibility (changed there by maintainers, the repository's too);
+versions with status, platforms, digest and sizes; the digest-pinned pull command; storage
+used; history; downloads allowed or refused with the reason; pinning a moving tag's digest;
+and, for an image the user may not see, a request for access."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
 from tests.support.catalog import Upstreams, start_upstreams
 from tests.support.clients import Skopeo
-from tests.support.identity import PASSWORD, Api
+from tests.support.identity import PASSWORD, Api, oci_as, unique
 from tests.support.servers import RunningRegistry
 from tests.support.upstreams import build_upstream_images
 from tests.ui.conftest import check_accessibility, screenshot, sign_in
@@ -117,3 +119,62 @@ def test_an_image_the_user_may_not_see_offers_a_request_for_access(
     assert request["requester"] == stranger
     assert request["repository"] == f"{owner}/secret"
     assert request["message"] == "for the variant-calling course"
+
+
+def test_a_maintainer_makes_an_image_and_all_its_versions_public_on_its_page(
+    page: Page, admin_api: Api, ui_server: RunningRegistry
+) -> None:
+    owner, reader = new_user(admin_api, "vis"), new_user(admin_api, "visreader")
+    workspace = unique("lab")
+    with Api.connect(ui_server, owner, PASSWORD) as api:
+        api.create_workspace(workspace)
+    image = f"{workspace}/mixed"
+    push_internal(ui_server, owner, image, "v1")
+    with Api.connect(ui_server, owner, PASSWORD) as api:
+        api.call(
+            "POST",
+            f"/images/{image}/versions",
+            201,
+            json={"reference": "quay.io/lab/mixed:2", "version": "ext"},
+        )
+        api.set_member(workspace, reader, "reader")
+    anonymous = f"{ui_server.url}/api/v1/images/{image}"
+    assert httpx.get(anonymous, timeout=30).status_code == 404
+
+    sign_in(page, owner, PASSWORD)
+    page.goto(f"/images/{image}")
+    visibility = page.get_by_label("Visibility", exact=True)
+    expect(visibility).to_have_value("private")
+    expect(page.locator("#image-visibility-means")).to_contain_text(
+        "Members of the workspace and people given access"
+    )
+    expect(page.locator("#image-visibility-means")).to_contain_text("every version, internal and external")
+    visibility.select_option("public")
+    expect(page.locator(".field-inline").get_by_role("status")).to_have_text("Saved")
+    expect(page.locator("#image-visibility-means")).to_contain_text("Anyone may see it and pull it")
+    change = page.get_by_role("listitem").filter(has_text="Modified").get_by_role("listitem")
+    expect(change).to_contain_text("visibility:")
+    expect(change.locator("del")).to_have_text("private")
+    expect(change.locator("ins")).to_have_text("public")
+    screenshot(page, "1c-image-visibility")
+    check_accessibility(page, "1c-image-visibility")
+    # Both versions, internal (a /v2 pull) and external (the catalog), are open to anyone now.
+    shown = httpx.get(anonymous, timeout=30).json()
+    assert (shown["visibility"], [v["version"] for v in shown["versions"]]) == ("public", ["v1", "ext"])
+    with oci_as(ui_server, None) as pulling:
+        assert pulling.get_manifest(image, "v1").status_code == 200
+    # The repository has the same setting (its settings page shows it: tests/ui/test_settings.py).
+    with Api.connect(ui_server, owner, PASSWORD) as api:
+        assert api.call("GET", "/repository", params={"name": image})["visibility"] == "public"
+
+    # Private again (the UI server is shared: other tests count what anyone sees).
+    visibility.select_option("private")
+    expect(page.locator("#image-visibility-means")).to_contain_text("Members of the workspace")
+    assert httpx.get(anonymous, timeout=30).status_code == 404
+
+    # A reader sees the visibility, with no control to change it.
+    page.context.clear_cookies()
+    sign_in(page, reader, PASSWORD)
+    page.goto(f"/images/{image}")
+    expect(page.get_by_text("Visibility: Private", exact=True)).to_be_visible()
+    expect(page.get_by_label("Visibility", exact=True)).to_have_count(0)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -154,7 +155,7 @@ def test_manage_is_enabled_by_a_selection_and_says_why_an_action_is_not_possible
 
 
 def test_create_external_fills_name_and_version_as_the_url_is_typed_and_verifies(
-    page: Page, admin_api: Api, upstreams: Upstreams
+    page: Page, admin_api: Api, upstreams: Upstreams, ui_server: RunningRegistry
 ) -> None:
     user = new_user(admin_api, "create")
     sign_in(page, user, PASSWORD)
@@ -182,8 +183,16 @@ def test_create_external_fills_name_and_version_as_the_url_is_typed_and_verifies
     expect(dialog.get_by_label("Name")).to_have_value("amd")
     expect(dialog.get_by_label("Version")).to_have_value("v1")
     dialog.get_by_label("Description").fill("the amd64 test image")
+    # One visibility for the new image: the workspace's default (private) until chosen.
+    expect(dialog.get_by_label("Visibility")).to_have_value("private")
+    dialog.get_by_label("Visibility").select_option("public")
     dialog.get_by_role("button", name="Save").click()
     expect(page.get_by_role("status")).to_contain_text(f"Created {user}/amd:v1")
+    shown = httpx.get(f"{ui_server.url}/api/v1/images/{user}/amd", timeout=30)  # anonymous
+    assert (shown.json()["visibility"], [v["version"] for v in shown.json()["versions"]]) == (
+        "public",
+        ["v1"],
+    )
     row = page.locator("table.data tbody tr", has_text=f"{user}/amd")
     expect(row.get_by_text("External")).to_be_visible()
     expect(row.get_by_text("Unverified")).to_be_visible()
@@ -191,6 +200,8 @@ def test_create_external_fills_name_and_version_as_the_url_is_typed_and_verifies
     expect(row.get_by_text("Reachable", exact=True)).to_be_visible()
     expect(row).to_contain_text("linux/amd64")
     screenshot(page, "16-create-external-verified")
+    with Api.connect(ui_server, user, PASSWORD) as api:  # the UI server is shared: private again
+        api.set_visibility(f"{user}/amd", "private")
 
 
 def test_a_name_that_is_taken_is_refused_next_to_the_field(

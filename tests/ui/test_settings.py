@@ -5,6 +5,7 @@ reader who sees every control they may not use disabled, with the reason."""
 
 from __future__ import annotations
 
+import httpx
 from playwright.sync_api import Page, expect
 
 from tests.support.identity import PASSWORD, Api, oci_as, unique
@@ -122,6 +123,9 @@ def test_repository_visibility_permissions_policy_and_credentials(
         expect(row.get_by_role("status")).to_have_text("Saved")
         expect(row).to_contain_text("Anyone may pull")
         assert anonymous.get_manifest(repository, "v1").status_code == 200
+    # The repository's visibility is its image's: the catalog shows it to anonymous callers too.
+    shown = httpx.get(f"{ui_server.url}/api/v1/images/{repository}", timeout=30)
+    assert shown.json()["visibility"] == "public", shown.text
     screenshot(page, "65-settings-repositories")
     check_accessibility(page, "65-settings-repositories")
     visibility.select_option("private")

@@ -17,6 +17,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import httpx
 import zstandard
 from playwright.sync_api import Page, Route, expect
 
@@ -213,7 +214,7 @@ def test_a_dropped_archive_waits_while_offline_and_goes_on_when_back_online(
     expect(page.get_by_label("Name", exact=True)).to_have_value("stream")
     page.get_by_label("Bench").check()
     page.get_by_label("Cluster compatibility").fill("hpc-a, hpc-b")
-    page.get_by_label("Who may see it").select_option("public")
+    page.get_by_label("Visibility of a new image").select_option("public")
     version_field = page.get_by_label("Version", exact=True)
     version_field.fill("2024.1 oci")  # the server's refusal shows under the field
     page.get_by_role("button", name="Save").click()
@@ -225,11 +226,13 @@ def test_a_dropped_archive_waits_while_offline_and_goes_on_when_back_online(
     expect(page.locator(".saved .facts")).to_contain_text("Bench (hpc-a, hpc-b)")
     with Api.connect(ui_server, user, PASSWORD) as api:
         version = api.call("GET", f"/images/{user}/stream/versions/2024.1-oci")
-    assert (version["kind"], version["access"], version["cluster_compatibility"]) == (
-        "bench",
-        "public",
-        ["hpc-a", "hpc-b"],
-    )
+        shown = api.call("GET", f"/images/{user}/stream")
+    assert (version["kind"], version["cluster_compatibility"]) == ("bench", ["hpc-a", "hpc-b"])
+    # The new image (and its repository) are public, as chosen: anyone may see it.
+    assert shown["visibility"] == "public"
+    assert httpx.get(f"{ui_server.url}/api/v1/images/{user}/stream", timeout=30).status_code == 200
+    with Api.connect(ui_server, user, PASSWORD) as api:  # the UI server is shared: private again
+        api.set_visibility(f"{user}/stream", "private")
 
 
 def test_a_reload_mid_upload_asks_for_the_same_file_and_goes_on_from_the_server_offset(

@@ -41,6 +41,7 @@ from dockyard.catalog.immutability import TagImmutability
 from dockyard.catalog.inspections import INSPECTION_GATE_ENV, Inspections, file_gate
 from dockyard.catalog.measure import MeasureLimits
 from dockyard.catalog.service import Catalog
+from dockyard.catalog.sharing import record_visibility
 from dockyard.catalog.sync import CatalogSync
 from dockyard.catalog.tools import Tools
 from dockyard.catalog.usage import Usage
@@ -218,6 +219,7 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
     retention = RetentionRules(db)
     runner = retention_runner.RetentionRunner(db, retention, manifests, jobs)
     runner.hook(wake_deliveries)  # its event is in the outbox: deliver at once
+    identity.repositories.on_visibility(record_visibility)  # the image's history shows it too
     return Services(
         settings=settings,
         db=db,

@@ -1,9 +1,10 @@
 """Who may see and change catalog entries.
 
-- Internal versions are seen by whoever may pull their repository (the registry's rules:
-  roles, teams, grants, public repositories).
-- External versions follow their ``access``: ``public`` (everyone, signed in or not),
-  ``workspace`` (members of the owning workspace), ``private`` (its maintainers and owners).
+- An image and every one of its versions, internal or external, are seen by whoever may pull
+  the repository of the same name (the registry's rule: a public repository by everyone,
+  anonymous callers included; a private one by holders of a role in the workspace, teams and
+  robots with a role on it, users with an active grant, admins). The repository's visibility
+  is the image's: there is no per-version setting (migration 0016 folded the old one in).
 - Registering and changing images needs the developer role in the workspace (push);
   deleting needs maintainer. Admins may do everything.
 
@@ -49,15 +50,9 @@ class Access:
             self._pull[repository] = PULL in decide(self.subject, facts, now).actions
         return self._pull[repository]
 
-    async def sees(self, workspace_id: int, image: str, source: str, access: str) -> bool:
-        if self.subject.is_admin:
-            return True
-        if source == "internal":
-            return await self.may_pull(image)
-        if access == "public":
-            return True
-        role = await self.role(workspace_id)
-        return role_at_least(role, "maintainer" if access == "private" else "reader")
+    async def sees(self, image: str) -> bool:
+        """Whether the subject sees the image ``image`` and all its versions."""
+        return self.subject.is_admin or await self.may_pull(image)
 
     async def may_delete(self, workspace_id: int) -> bool:
         """Whether the subject may delete the workspace's images and versions (the UI asks)."""

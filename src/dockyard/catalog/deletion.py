@@ -95,9 +95,7 @@ class Deletions:
                     )
                 )
             ).first()
-            if row is None or not await Access(conn, actor).sees(
-                image["workspace_id"], name, row.source, row.access
-            ):
+            if row is None:
                 raise NotFound(f"image {name!r} has no version {version!r}")
             await conn.execute(delete(image_versions).where(image_versions.c.id == row.id))
             untagged, attached = 0, []

@@ -4,7 +4,12 @@ and after (``modified`` events), as the API, the CLI and the web UI show them.""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
+
+from dockyard.auth.policy import Subject
+from dockyard.catalog.tables import image_events
+from dockyard.db.engine import Connection
 
 LIST_SETTINGS = ("regions", "cluster_compatibility")  # stored as JSON text, shown as lists
 
@@ -22,3 +27,22 @@ def changes(diff: dict[str, tuple[Any, Any]]) -> dict[str, Any]:
 def setting_value(field: str, stored: Any) -> Any:
     """A version setting as the API shows it."""
     return json.loads(stored) if field in LIST_SETTINGS and stored is not None else stored
+
+
+def actor_name(subject: Subject) -> str:
+    return subject.name or "anonymous"
+
+
+async def record_event(
+    conn: Connection, image_id: int, actor: str, kind: str, version: str | None = None, **detail: Any
+) -> None:
+    await conn.execute(
+        image_events.insert().values(
+            image_id=image_id,
+            version=version,
+            at=time.time(),
+            actor=actor,
+            kind=kind,
+            detail=json.dumps(detail, sort_keys=True, default=str),
+        )
+    )

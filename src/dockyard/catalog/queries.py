@@ -41,11 +41,11 @@ from sqlalchemy.sql.elements import UnaryExpression
 from sqlalchemy.sql.selectable import Join
 
 from dockyard.auth.policy import Subject
-from dockyard.auth.tables import workspaces
+from dockyard.auth.tables import repositories, workspaces
 from dockyard.catalog.accessories import attach
 from dockyard.catalog.tables import image_versions, images
-from dockyard.catalog.views import ImageView, VersionView, image_view, source_of, version_view
-from dockyard.catalog.visibility import image_member, resolve, version_visible
+from dockyard.catalog.views import PRIVATE, ImageView, VersionView, image_view, source_of, version_view
+from dockyard.catalog.visibility import image_visible, resolve
 from dockyard.db.engine import Connection
 
 # A list's ``total`` is exact up to this many rows; beyond it the answer says "1,000 or
@@ -75,6 +75,7 @@ class ListedVersion(VersionView):
 
     workspace: str
     description: str
+    visibility: str  # the image's (its repository's): public or private
 
 
 @dataclass(frozen=True)
@@ -206,8 +207,9 @@ async def images_by_name(
     """One page of the image rows (with ``workspace_name``) that match ``where``, by name."""
     return (
         await conn.execute(
-            select(images, workspaces.c.name.label("workspace_name"))
+            select(images, workspaces.c.name.label("workspace_name"), repositories.c.visibility)
             .join(workspaces, workspaces.c.id == images.c.workspace_id)
+            .outerjoin(repositories, repositories.c.name == images.c.name)
             .where(*where)
             .order_by(images.c.name)
             .limit(limit)
@@ -226,25 +228,16 @@ async def search_images(
     now: float,
     is_sqlite: bool,
 ) -> Page:
-    """Images the subject may see, by name, with only their visible versions that match the
-    filters: an image is listed when it has such a version; without version filters also
-    when it has no version at all and the subject holds a role in its workspace (or is an
-    admin, who sees every image)."""
+    """Images the subject may see, by name, with only their versions that match the filters:
+    with version filters an image is listed when it has such a version, without them every
+    image the subject sees (with or without versions)."""
     await _walk_indexes(conn, is_sqlite)
     viewer = await resolve(conn, subject, now)
-    visible = version_visible(viewer)
     matching = _all(_version_filters(filters, is_sqlite))
     owned = image_versions.c.image_id == images.c.id
+    where: list[ColumnElement[bool]] = [image_visible(viewer)]
     if filters.on_versions:
-        shown: ColumnElement[bool] = select(image_versions.c.id).where(owned, visible, matching).exists()
-    elif subject.is_admin:
-        shown = true()
-    else:
-        empty = ~select(image_versions.c.id).where(owned).exists()
-        shown = or_(
-            select(image_versions.c.id).where(owned, visible).exists(), and_(image_member(viewer), empty)
-        )
-    where: list[ColumnElement[bool]] = [shown]
+        where.append(select(image_versions.c.id).where(owned, matching).exists())
     if filters.workspace:
         where.append(_in_workspace(filters.workspace))
     if filters.query:
@@ -258,7 +251,7 @@ async def search_images(
             await conn.execute(
                 select(image_versions, images.c.name.label("image_name"), matching.label("matches"))
                 .join(images, images.c.id == image_versions.c.image_id)
-                .where(image_versions.c.image_id.in_(list(seen)), visible)
+                .where(image_versions.c.image_id.in_(list(seen)))
                 .order_by(image_versions.c.image_id, image_versions.c.id)
             )
         ).all()
@@ -309,7 +302,7 @@ async def list_versions(
 ) -> VersionPage:
     """Every version the subject sees that matches the filters, one row each."""
     await _walk_indexes(conn, is_sqlite)
-    where = [version_visible(await resolve(conn, subject, now)), *_version_filters(filters, is_sqlite)]
+    where = [image_visible(await resolve(conn, subject, now)), *_version_filters(filters, is_sqlite)]
     if filters.workspace is not None:
         where.append(_in_workspace(filters.workspace))
     if filters.query:
@@ -342,15 +335,25 @@ async def list_versions(
                 images.c.name.label("image_name"),
                 images.c.description.label("image_description"),
                 workspaces.c.name.label("workspace_name"),
+                repositories.c.visibility,
             )
-            .select_from(joined.join(workspaces, workspaces.c.id == images.c.workspace_id))
+            .select_from(
+                joined.join(workspaces, workspaces.c.id == images.c.workspace_id).outerjoin(
+                    repositories, repositories.c.name == images.c.name
+                )
+            )
             .where(image_versions.c.id.in_(ids))
         )
     }
     rows = [found[version_id] for version_id in ids]
     views = await attach(conn, [version_view(row._mapping["image_name"], row) for row in rows])
     items = [
-        ListedVersion(**view.__dict__, workspace=m["workspace_name"], description=m["image_description"])
+        ListedVersion(
+            **view.__dict__,
+            workspace=m["workspace_name"],
+            description=m["image_description"],
+            visibility=m["visibility"] or PRIVATE,
+        )
         for view, m in zip(views, (row._mapping for row in rows), strict=True)
     ]
     return VersionPage(items, total, limit, offset, exact)

@@ -13,18 +13,27 @@ from sqlalchemy import select, update
 
 from dockyard.auth.guard import find_workspace
 from dockyard.auth.policy import Subject
-from dockyard.auth.tables import workspaces
+from dockyard.auth.tables import repositories, workspaces
 from dockyard.catalog.access import Access
 from dockyard.catalog.accessories import attach
+from dockyard.catalog.history import actor_name as actor_name
 from dockyard.catalog.history import changes, setting_value
+from dockyard.catalog.history import record_event as record_event
 from dockyard.catalog.queries import ORDERS, SORTS, Filters, VersionPage, list_versions, search_images
 from dockyard.catalog.queries import Page as Page  # where callers have always found them
 from dockyard.catalog.queries import platform_matches as platform_matches
+from dockyard.catalog.sharing import (
+    ACCESS,
+    check_visibility_of,
+    image_visibility,
+    per_image,
+    record_visibility,
+)
 from dockyard.catalog.tables import catalog_policies, image_events, image_versions, images
 from dockyard.catalog.views import (
-    ACCESS,
     EXTERNAL,
     KINDS,
+    VISIBILITIES,
     ImageEvent,
     ImageView,
     VersionView,
@@ -37,6 +46,7 @@ from dockyard.db.engine import Connection, Database
 from dockyard.errors import Conflict, Invalid, NotFound
 from dockyard.oci.reference import ReferenceError, parse_reference
 from dockyard.oci.reference import warnings as reference_warnings
+from dockyard.registry.repositories import ensure_id
 
 VERSION_MAX = 128
 
@@ -44,20 +54,34 @@ VERSION_MAX = 128
 @dataclass(frozen=True)
 class VersionSettings:
     kind: str | None = None
+    # Deprecated: the image's visibility asked for per version ('public', 'workspace' or
+    # 'private'); accepted only where it is, or makes, the whole image's (:func:`wanted_visibility`).
     access: str | None = None
     regions: list[str] | None = None
     cluster_compatibility: list[str] | None = None
+    visibility: str | None = None  # the image's, 'public' or 'private': for a new image only
 
     def check(self) -> None:
         if self.kind is not None and self.kind not in KINDS:
             raise Invalid(f"type is 'tool' or 'bench', not {self.kind!r}")
         if self.access is not None and self.access not in ACCESS:
             raise Invalid(f"access is one of {', '.join(ACCESS)}, not {self.access!r}")
+        if self.visibility is not None and self.visibility not in VISIBILITIES:
+            raise Invalid(f"visibility is 'public' or 'private', not {self.visibility!r}")
+        if self.access is not None and self.visibility is not None and ACCESS[self.access] != self.visibility:
+            raise Invalid(
+                f"access {self.access!r} and visibility {self.visibility!r} disagree; "
+                "give visibility only (access is deprecated)"
+            )
         for region in self.regions or []:
             if not region or len(region) > 64:
                 raise Invalid("a region is a name of 1 to 64 characters")
         if self.kind is not None:
             check_bench_only(self.kind, self.cluster_compatibility or [])
+
+    def wanted_visibility(self) -> str | None:
+        """The image visibility the request asks for, if it asks for one."""
+        return self.visibility or (None if self.access is None else ACCESS[self.access])
 
 
 def check_bench_only(kind: str, clusters: list[str]) -> None:
@@ -72,21 +96,6 @@ def check_bench_only(kind: str, clusters: list[str]) -> None:
 def check_version(version: str) -> None:
     if not version or len(version) > VERSION_MAX or not all(c.isalnum() or c in "._-" for c in version):
         raise Invalid(f"version {version[:80]!r} must be 1-{VERSION_MAX} letters, digits, '.', '_' or '-'")
-
-
-async def record_event(
-    conn: Connection, image_id: int, actor: str, kind: str, version: str | None = None, **detail: Any
-) -> None:
-    await conn.execute(
-        image_events.insert().values(
-            image_id=image_id,
-            version=version,
-            at=time.time(),
-            actor=actor,
-            kind=kind,
-            detail=json.dumps(detail, sort_keys=True, default=str),
-        )
-    )
 
 
 async def create_image(
@@ -108,12 +117,10 @@ async def create_image(
             .returning(images.c.id)
         )
     ).scalar_one()
-    await record_event(conn, image_id, who, "created", source=source)
+    await record_event(
+        conn, image_id, who, "created", source=source, visibility=await image_visibility(conn, name)
+    )
     return image_id
-
-
-def actor_name(subject: Subject) -> str:
-    return subject.name or "anonymous"
 
 
 class Catalog:
@@ -125,8 +132,9 @@ class Catalog:
     async def image_row(self, conn: Connection, name: str) -> Any:
         row = (
             await conn.execute(
-                select(images, workspaces.c.name.label("workspace_name"))
+                select(images, workspaces.c.name.label("workspace_name"), repositories.c.visibility)
                 .join(workspaces, workspaces.c.id == images.c.workspace_id)
+                .outerjoin(repositories, repositories.c.name == images.c.name)
                 .where(images.c.name == name)
             )
         ).first()
@@ -134,6 +142,8 @@ class Catalog:
 
     async def _view(self, conn: Connection, access: Access, row: Any) -> ImageView | None:
         m = row._mapping
+        if not await access.sees(m["name"]):
+            return None
         rows = (
             await conn.execute(
                 select(image_versions)
@@ -142,13 +152,8 @@ class Catalog:
             )
         ).all()
         versions = [version_view(m["name"], r) for r in rows]
-        seen = [v for v in versions if await access.sees(m["workspace_id"], m["name"], v.source, v.access)]
-        seen = await attach(conn, seen)
-        if not seen and not (
-            access.subject.is_admin or (not versions and await access.role(m["workspace_id"]) is not None)
-        ):
-            return None
-        return image_view(m, seen, source_of(seen), await access.may_delete(m["workspace_id"]))
+        versions = await attach(conn, versions)
+        return image_view(m, versions, source_of(versions), await access.may_delete(m["workspace_id"]))
 
     async def get(self, actor: Subject, name: str) -> ImageView:
         async with self.db.read() as conn:
@@ -260,7 +265,11 @@ class Catalog:
         new_image: bool = True,
     ) -> VersionView:
         """Register ``reference`` as a version of ``workspace/name`` (name and version are
-        taken from the reference when not given). ``new_image`` refuses an existing name."""
+        taken from the reference when not given). ``new_image`` refuses an existing name.
+
+        A new image gets its repository (the one setting of who sees it), with the visibility
+        the settings ask for or else the workspace's default; a version added to an image
+        takes the image's, and asking for another is refused (:func:`per_image`)."""
         settings = settings or VersionSettings()
         settings.check()
         check_bench_only(settings.kind or "tool", settings.cluster_compatibility or [])
@@ -288,11 +297,13 @@ class Catalog:
             if row is None:
                 if not new_image:
                     raise NotFound(f"image {full!r} not found")
+                await self._repository_for(conn, full, settings.wanted_visibility())
                 image_id = await create_image(conn, ws.id, full, who, EXTERNAL, now, description)
             else:
                 image_id = row._mapping["id"]
                 if row._mapping["workspace_id"] != ws.id:
                     raise Conflict(f"image {full!r} belongs to another workspace")
+                await check_visibility_of(conn, full, settings.wanted_visibility())
             taken = (
                 await conn.execute(
                     select(image_versions.c.id).where(
@@ -310,7 +321,6 @@ class Catalog:
                     version=version,
                     source=EXTERNAL,
                     kind=settings.kind or "tool",
-                    access=settings.access or "workspace",
                     regions=json.dumps(settings.regions or []),
                     cluster_compatibility=json.dumps(settings.cluster_compatibility or []),
                     status="unverified",
@@ -333,9 +343,22 @@ class Catalog:
                     )
                 )
             ).one()
-        # The version as registered, even when its access hides it from the actor (a developer
-        # registering a private version): the registration was theirs to make, and it was made.
         return version_view(full, added)
+
+    async def _repository_for(self, conn: Connection, name: str, visibility: str | None) -> None:
+        """The repository of a new external image: created (with the workspace's default
+        visibility) unless a push made it already, then given ``visibility`` when asked for
+        one, unless the repository was there with another (it is the same setting)."""
+        existed = (await conn.execute(select(repositories.c.id).where(repositories.c.name == name))).first()
+        repo_id = await ensure_id(self.db, conn, name)
+        if visibility is None:
+            return
+        current = await image_visibility(conn, name)
+        if existed is not None and current != visibility:
+            raise per_image(name, current, visibility)
+        await conn.execute(
+            update(repositories).where(repositories.c.id == repo_id).values(visibility=visibility)
+        )
 
     # --- changes ------------------------------------------------------------------
 
@@ -371,6 +394,19 @@ class Catalog:
                 )
         return await self.get(actor, name)
 
+    async def start_visibility(self, actor: Subject, name: str, visibility: str) -> None:
+        """Give the image ``name`` that the actor just created (by an upload) the visibility
+        they asked for, recorded in its history (the repository was made with the workspace's
+        default)."""
+        async with self.db.write() as conn:
+            await self.writable(conn, actor, name, "developer")
+            before = await image_visibility(conn, name)
+            if before != visibility:
+                await conn.execute(
+                    update(repositories).where(repositories.c.name == name).values(visibility=visibility)
+                )
+                await record_visibility(conn, actor, name, before, visibility)
+
     async def update_version(
         self, actor: Subject, name: str, version: str, settings: VersionSettings
     ) -> VersionView:
@@ -378,14 +414,12 @@ class Catalog:
         values: dict[str, Any] = {}
         if settings.kind is not None:
             values["kind"] = settings.kind
-        if settings.access is not None:
-            values["access"] = settings.access
         if settings.regions is not None:
             values["regions"] = json.dumps(settings.regions)
         if settings.cluster_compatibility is not None:
             values["cluster_compatibility"] = json.dumps(settings.cluster_compatibility)
         async with self.db.write() as conn:
-            image_id, workspace_id = await self.writable(conn, actor, name, "developer")
+            image_id, _ = await self.writable(conn, actor, name, "developer")
             row = (
                 await conn.execute(
                     select(image_versions).where(
@@ -393,8 +427,9 @@ class Catalog:
                     )
                 )
             ).first()
-            if row is None or not await Access(conn, actor).sees(workspace_id, name, row.source, row.access):
+            if row is None:
                 raise NotFound(f"image {name!r} has no version {version!r}")
+            await check_visibility_of(conn, name, settings.wanted_visibility())
             check_bench_only(
                 settings.kind or row.kind,
                 json.loads(row.cluster_compatibility)
@@ -420,8 +455,6 @@ class Catalog:
                 )
                 await record_event(conn, image_id, actor_name(actor), "modified", version, **changes(diff))
             changed = (await conn.execute(select(image_versions).where(image_versions.c.id == row.id))).one()
-        # The version as changed, even when the change hides it from the actor (a developer
-        # making it private): the change was theirs to make, and it was made.
         return version_view(name, changed)
 
     # --- policies -----------------------------------------------------------------

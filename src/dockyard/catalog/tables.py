@@ -50,7 +50,6 @@ image_versions = Table(
     Column("source", String(10), nullable=False),  # internal, external
     Column("kind", String(10), nullable=False, server_default="tool"),  # tool, bench
     Column("cluster_compatibility", Text, nullable=False, server_default="[]"),  # JSON list, bench only
-    Column("access", String(10), nullable=False, server_default="workspace"),  # public, workspace, private
     Column("regions", Text, nullable=False, server_default="[]"),  # JSON list
     # internal: pending, available, failed; external: unverified, reachable, unreachable
     Column("status", String(12), nullable=False),

@@ -1,8 +1,8 @@
 """Tools: the catalog's images seen through their versions of type ``tool``, filtered and
 paged in the database, for the GA4GH Tool Registry Service (``/ga4gh/trs/v2``).
 
-An image is a tool for a subject when it has at least one version of type ``tool`` the
-subject sees (:func:`.visibility.version_visible`, in the same query as the filters), and it
+An image is a tool for a subject when the subject sees it (:func:`.visibility.image_visible`,
+in the same query as the filters) and it has at least one version of type ``tool``, and it
 lists only those versions: a private image is never listed, and reads as not found, for
 whoever may not see it. A version's Dockerfile is the one of its ``built`` history event
 (recorded when Dockyard built and pushed it) whose digest is the version's: whoever sees the
@@ -23,7 +23,7 @@ from dockyard.auth.tables import workspaces
 from dockyard.catalog.queries import images_by_name
 from dockyard.catalog.tables import image_events, image_versions, images
 from dockyard.catalog.views import VersionView, version_view
-from dockyard.catalog.visibility import resolve, version_visible
+from dockyard.catalog.visibility import image_visible, resolve
 from dockyard.db.engine import Connection, Database
 from dockyard.errors import NotFound
 
@@ -101,13 +101,13 @@ async def list_tools(
     """The tools ``subject`` sees that match ``filters``, by name: a count and one page."""
     if not is_sqlite:
         await conn.execute(text("SET LOCAL jit = off"))  # see queries._walk_indexes
-    visible = version_visible(await resolve(conn, subject, now))
-    tool_version = [image_versions.c.image_id == images.c.id, image_versions.c.kind == TOOL, visible]
+    visible = image_visible(await resolve(conn, subject, now))
+    tool_version = [image_versions.c.image_id == images.c.id, image_versions.c.kind == TOOL]
     # OFFSET 0 keeps PostgreSQL from turning the EXISTS into a semi-join, which hashes every
     # visible version of the catalog first (measured: 280 ms for one workspace's 200 images of
     # 20,000); as a subplan it probes the (image_id, version) index once per candidate image.
     shown = select(image_versions.c.id).where(*tool_version).offset(0).exists()
-    where = [shown, *_conditions(filters)]
+    where = [visible, shown, *_conditions(filters)]
     counted = select(images.c.id).where(*where).subquery()
     total: int = (await conn.execute(select(func.count()).select_from(counted))).scalar_one()
     if total <= offset:
@@ -118,7 +118,7 @@ async def list_tools(
     for version in await conn.execute(
         select(image_versions, images.c.name.label("image_name"))
         .join(images, images.c.id == image_versions.c.image_id)
-        .where(image_versions.c.image_id.in_(ids), image_versions.c.kind == TOOL, visible)
+        .where(image_versions.c.image_id.in_(ids), image_versions.c.kind == TOOL)
         .order_by(image_versions.c.image_id, image_versions.c.id)
     ):
         versions[version._mapping["image_id"]].append(version_view(version._mapping["image_name"], version))

@@ -12,7 +12,8 @@ from dockyard.oci.reference import parse_reference
 
 INTERNAL, EXTERNAL = "internal", "external"
 KINDS = ("tool", "bench")
-ACCESS = ("public", "workspace", "private")
+PUBLIC, PRIVATE = "public", "private"
+VISIBILITIES = (PUBLIC, PRIVATE)  # an image's, which is its repository's
 INTERNAL_STATUSES = ("pending", "available", "failed")
 EXTERNAL_STATUSES = ("unverified", "reachable", "unreachable")
 RUNNABLE = frozenset({"available", "reachable", "unverified"})
@@ -60,7 +61,6 @@ class VersionView:
     source: str
     kind: str
     cluster_compatibility: list[str]
-    access: str
     regions: list[str]
     status: str
     status_reason: str | None
@@ -86,6 +86,7 @@ class ImageView:
     workspace: str
     description: str
     source: str  # internal, external or mixed
+    visibility: str  # public or private: the image's and all its versions', its repository's
     created_at: float
     created_by: str
     updated_at: float
@@ -97,12 +98,14 @@ class ImageView:
 
 
 def image_view(m: Any, versions: list[VersionView], source: str, may_delete: bool) -> ImageView:
-    """An image row (``images`` with ``workspace_name``) as the API shows it."""
+    """An image row (``images`` with ``workspace_name`` and its repository's ``visibility``) as
+    the API shows it."""
     return ImageView(
         name=m["name"],
         workspace=m["workspace_name"],
         description=m["description"],
         source=source,
+        visibility=m["visibility"] or PRIVATE,  # no repository row: nobody but members pulls
         created_at=m["created_at"],
         created_by=m["created_by"],
         updated_at=m["updated_at"],
@@ -134,7 +137,6 @@ def version_view(image_name: str, row: Row[Any]) -> VersionView:
         source=m["source"],
         kind=m["kind"],
         cluster_compatibility=json.loads(m["cluster_compatibility"]),
-        access=m["access"],
         regions=json.loads(m["regions"]),
         status=m["status"],
         status_reason=m["status_reason"],

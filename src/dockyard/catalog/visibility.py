@@ -1,26 +1,24 @@
-"""Who sees which catalog version, as SQL: the rule of :class:`~dockyard.catalog.access.Access`
-written as conditions a list query can filter, sort and page with.
+"""Who sees which catalog image, as SQL: the rule of :class:`~dockyard.catalog.access.Access`
+written as a condition a list query can filter, sort and page with.
 
-:func:`version_visible` is a condition on ``image_versions`` joined to ``images`` that is true
-exactly where ``Access(conn, subject).sees(image.workspace_id, image.name, version.source,
-version.access)`` is; :func:`image_member` is ``Access.role(image.workspace_id) is not None``.
-Spelled out (``tests/unit/catalog/test_visibility.py`` checks the two against each other on
-random workspaces, members, teams, robots, grants and versions, on SQLite and PostgreSQL):
+:func:`image_visible` is a condition on ``images`` that is true exactly where
+``Access(conn, subject).sees(image.name)`` is; an image's versions, internal or external, are
+seen with it (one setting: the visibility of the repository named like the image). Spelled out
+(``tests/unit/catalog/test_visibility.py`` checks the two against each other on random
+workspaces, members, teams, robots, grants, repositories and versions, on SQLite and PostgreSQL):
 
-- Admins see every version.
-- An internal version is seen by whoever may pull its repository (``auth.policy.decide`` over
+- Admins see every image.
+- Others see an image when they may pull its repository (``auth.policy.decide`` over
   ``auth.facts.load_facts``): a token without the ``pull`` scope pulls nothing; otherwise any
   role on the whole workspace (membership or a team's permission for users; a robot's own
   permission, and only in its home workspace), a team's or the robot's role on the repository,
-  a user's active grant (not revoked, not expired) on it, or the repository being public.
-- An external version follows its ``access``: ``public`` is seen by everyone (signed in or not,
-  whatever the token's scopes), ``private`` by maintainers and owners of the workspace, any
-  other value (``workspace``) by whoever holds a role in it.
+  a user's active grant (not revoked, not expired) on it, or the repository being public
+  (anonymous callers included).
 
 Two facts the Python rule derives from the image's *name* are read from its row here: the
 workspace (``load_facts`` takes the name's first component, which is the image's workspace:
 images are named ``<workspace>/...`` when they are registered, pushed or built) and the
-repository (the one named like the image, if any).
+repository (the one named like the image; every image has one since migration 0016).
 
 The subject's workspaces are read once per request (:func:`resolve`, one small query) and
 written into the conditions as lists of ids, so a list query is ``workspace_id IN (...)`` an
@@ -34,7 +32,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Select, and_, false, literal, not_, or_, select, true, tuple_, union_all
+from sqlalchemy import ColumnElement, Select, false, literal, or_, select, true, tuple_, union_all
 
 from dockyard.auth.policy import PULL, ROLES, Subject, role_at_least
 from dockyard.auth.tables import (
@@ -45,8 +43,7 @@ from dockyard.auth.tables import (
     robots,
     team_members,
 )
-from dockyard.catalog.tables import image_versions, images
-from dockyard.catalog.views import INTERNAL
+from dockyard.catalog.tables import images
 from dockyard.db.engine import Connection
 
 ANY_ROLE = ROLES
@@ -127,12 +124,11 @@ def _granted(subject: Subject, now: float) -> Select[tuple[int]]:
 class Viewer:
     """Who asks, with the ids of the workspaces where they hold a role, read once per request
     (:func:`resolve`): ``pulling`` where a role lets them pull (a robot's only at home),
-    ``members`` any role, ``maintaining`` maintainer or owner."""
+    ``maintaining`` maintainer or owner."""
 
     subject: Subject
     now: float
     pulling: tuple[int, ...] = ()
-    members: tuple[int, ...] = ()
     maintaining: tuple[int, ...] = ()
 
     def maintains(self, workspace_id: int) -> bool:
@@ -146,7 +142,6 @@ async def resolve(conn: Connection, subject: Subject, now: float) -> Viewer:
         return Viewer(subject, now)
     sets = {
         "pulling": role_workspaces(subject, ANY_ROLE, home_only=True),
-        "members": role_workspaces(subject, ANY_ROLE),
         "maintaining": role_workspaces(subject, MAINTAINER_ROLES),
     }
     tagged = union_all(*(stmt.add_columns(literal(name).label("set")) for name, stmt in sets.items()))
@@ -191,33 +186,8 @@ def image_pullable(viewer: Viewer) -> ColumnElement[bool]:
     return or_(*found)
 
 
-def image_member(viewer: Viewer) -> ColumnElement[bool]:
-    """A condition on ``images``: the subject holds a role in the image's workspace
-    (``Access.role(workspace_id) is not None``; admins count as owners)."""
+def image_visible(viewer: Viewer) -> ColumnElement[bool]:
+    """A condition on ``images``: the images (and with each all its versions) the viewer sees."""
     if viewer.subject.is_admin:
         return true()
-    return images.c.workspace_id.in_(viewer.members)
-
-
-def version_visible(viewer: Viewer) -> ColumnElement[bool]:
-    """A condition on ``image_versions`` joined to ``images``: the versions the viewer sees."""
-    subject = viewer.subject
-    if subject.is_admin:
-        return true()
-    access = image_versions.c.access
-    external = [access == "public"]
-    if not subject.is_anonymous:
-        external += [
-            and_(
-                access == "private",
-                images.c.workspace_id.in_(viewer.maintaining),
-            ),
-            and_(
-                not_(access.in_(("public", "private"))),
-                images.c.workspace_id.in_(viewer.members),
-            ),
-        ]
-    return or_(
-        and_(image_versions.c.source == INTERNAL, image_pullable(viewer)),
-        and_(image_versions.c.source != INTERNAL, or_(*external)),
-    )
+    return image_pullable(viewer)

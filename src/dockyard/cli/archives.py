@@ -30,7 +30,7 @@ from rich.progress import (
 )
 
 from dockyard.cli import config, output
-from dockyard.cli.catalog_format import Access, Clusters, Kind, Regions, human_size, settings_body
+from dockyard.cli.catalog_format import Clusters, Kind, Regions, Visibility, human_size, settings_body
 from dockyard.cli.client import Client, connect, seg
 from dockyard.cli.errors import ApiError, CliError
 
@@ -61,7 +61,7 @@ def upload(
         str | None, typer.Option(help="Which image of a multi-image archive: its tag or index.")
     ] = None,
     kind: Kind = None,
-    access: Access = None,
+    visibility: Visibility = None,
     region: Regions = None,
     cluster: Clusters = None,
     replace: Annotated[bool, typer.Option(help="Replace the version if it exists.")] = False,
@@ -86,7 +86,7 @@ def upload(
             "name": name,
             "version": version,
             "replace": replace,
-            **settings_body(kind, access, region, cluster),
+            **settings_body(kind, visibility, region, cluster),
         }
         created = api.post(f"/archives/{seg(archive_id)}/create-version", body)
         with contextlib.suppress(CliError):

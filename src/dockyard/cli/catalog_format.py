@@ -27,7 +27,13 @@ Status = Annotated[
     ),
 ]
 Platform = Annotated[str | None, typer.Option(help="Like linux/amd64 (any variant matches).")]
-Access = Annotated[str | None, typer.Option(help="public, workspace or private.")]
+Visibility = Annotated[
+    str | None,
+    typer.Option(
+        help="public or private: the new image's, for all its versions (its repository's). "
+        "Default: the workspace's. Change it later with 'dockyard image visibility'."
+    ),
+]
 Regions = Annotated[list[str] | None, typer.Option("--region", help="A region it may run in; repeat it.")]
 Clusters = Annotated[
     list[str] | None, typer.Option("--cluster", help="Bench images: a cluster it runs on; repeat it.")
@@ -152,11 +158,11 @@ def version_details(version: dict[str, Any], *, heading: bool = True) -> None:
 
 
 def settings_body(
-    kind: str | None, access: str | None, regions: list[str] | None, clusters: list[str] | None
+    kind: str | None, visibility: str | None, regions: list[str] | None, clusters: list[str] | None
 ) -> dict[str, Any]:
     return {
         "type": kind,
-        "access": access,
+        "visibility": visibility,
         "regions": regions or None,
         "cluster_compatibility": clusters or None,
     }

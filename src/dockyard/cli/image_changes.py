@@ -1,5 +1,6 @@
-"""``dockyard image add``, ``add-version``, ``set``, ``describe`` and ``verify``:
-registering external images and changing versions (attached to ``dockyard image``)."""
+"""``dockyard image add``, ``add-version``, ``set``, ``visibility``, ``describe`` and ``verify``:
+registering external images, changing versions and the image's one visibility (attached to
+``dockyard image``)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,13 @@ from rich.text import Text
 from dockyard.cli import output
 from dockyard.cli.catalog_format import (
     CREDENTIALS_HINT,
-    Access,
     Clusters,
     Image,
     Kind,
     NewVersion,
     Regions,
     Version,
+    Visibility,
     human_size,
     image_path,
     settings_body,
@@ -33,7 +34,7 @@ from dockyard.cli.errors import CliError
 def _registered(version: dict[str, Any], reference: str, filled: list[str]) -> None:
     output.say(
         f"Registered {version['image']}:{version['version']} "
-        f"({version['source']}, {version['kind']}, access {version['access']}, {version['status']})."
+        f"({version['source']}, {version['kind']}, {version['status']})."
     )
     if filled:
         output.say("Filled in from the reference: " + ", ".join(filled) + ".")
@@ -73,7 +74,7 @@ def add(
     ] = None,
     version: NewVersion = None,
     kind: Kind = None,
-    access: Access = None,
+    visibility: Visibility = None,
     region: Regions = None,
     cluster: Clusters = None,
     description: Annotated[str, typer.Option(help="What the image is for.")] = "",
@@ -87,13 +88,15 @@ def add(
             "name": name,
             "version": version,
             "description": description,
-            **settings_body(kind, access, region, cluster),
+            **settings_body(kind, visibility, region, cluster),
         }
         created = api.post("/images", body)
+        shown = api.get(image_path(created["image"]))
     if json:
         output.print_json(created)
     else:
         _registered(created, reference, _filled(created, name, version))
+        output.say(f"{shown['name']} is {shown['visibility']}: {VISIBILITY_MEANS[shown['visibility']]}.")
 
 
 def add_version(
@@ -101,13 +104,12 @@ def add_version(
     reference: Annotated[str, typer.Argument(help="The external reference of the new version.")],
     version: NewVersion = None,
     kind: Kind = None,
-    access: Access = None,
     region: Regions = None,
     cluster: Clusters = None,
     json: output.JsonFlag = False,
 ) -> None:
-    """Add an external version to an image (developers)."""
-    body = {"reference": reference, "version": version, **settings_body(kind, access, region, cluster)}
+    """Add an external version to an image (developers); it has the image's visibility."""
+    body = {"reference": reference, "version": version, **settings_body(kind, None, region, cluster)}
     with connect() as api:
         created = api.post(f"{image_path(name)}/versions", body)
     if json:
@@ -120,21 +122,37 @@ def update_version(
     name: Image,
     version: Version,
     kind: Kind = None,
-    access: Access = None,
     region: Regions = None,
     cluster: Clusters = None,
 ) -> None:
-    """Change a version's type, access, regions or clusters (developers)."""
-    body = {k: v for k, v in settings_body(kind, access, region, cluster).items() if v is not None}
+    """Change a version's type, regions or clusters (developers). Who sees it is the image's
+    visibility: 'dockyard image visibility'."""
+    body = {k: v for k, v in settings_body(kind, None, region, cluster).items() if v is not None}
     if not body:
-        raise typer.BadParameter("give --type, --access, --region and/or --cluster")
+        raise typer.BadParameter("give --type, --region and/or --cluster")
     with connect() as api:
         found = api.patch(version_path(name, version), body)
     regions, clusters = (output.cell(found[k]).plain for k in ("regions", "cluster_compatibility"))
     output.say(
-        f"{found['image']}:{found['version']}: {found['kind']}, access {found['access']}, "
-        f"regions {regions}, clusters {clusters}."
+        f"{found['image']}:{found['version']}: {found['kind']}, regions {regions}, clusters {clusters}."
     )
+
+
+VISIBILITY_MEANS = {
+    "public": "anyone may see it and pull it, signed in or not",
+    "private": "members of its workspace and those given access (teams, grants, approved requests)",
+}
+
+
+def visibility(
+    name: Image,
+    value: Annotated[str, typer.Argument(metavar="public|private", help="Who may see and pull it.")],
+) -> None:
+    """Make an image, all its versions and its repository public or private (maintainers).
+    The same setting as 'dockyard repo visibility'; recorded in the image's history."""
+    with connect() as api:
+        found = api.put(f"{image_path(name)}/visibility", {"visibility": value})
+    output.say(f"{found['name']} is {found['visibility']}: {VISIBILITY_MEANS[found['visibility']]}.")
 
 
 def describe(
@@ -191,6 +209,7 @@ def attach(image_app: typer.Typer) -> None:
         ("add", add),
         ("add-version", add_version),
         ("set", update_version),
+        ("visibility", visibility),
         ("describe", describe),
         ("verify", verify),
     ):

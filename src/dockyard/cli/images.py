@@ -117,6 +117,7 @@ def show(name: Image, json: output.JsonFlag = False) -> None:
             ("name", image["name"]),
             ("workspace", image["workspace"]),
             ("source", image["source"]),
+            ("visibility", image["visibility"]),
             ("description", image["description"]),
             ("created", f"{output.when(image['created_at'])} by {image['created_by']}"),
             ("modified", f"{output.when(image['updated_at'])} by {image['updated_by']}"),
@@ -126,13 +127,12 @@ def show(name: Image, json: output.JsonFlag = False) -> None:
     versions = image["versions"]
     output.say("")
     grid(
-        ["VERSION", "SOURCE", "TYPE", "ACCESS", "STATUS", "PLATFORMS", "AMD64", "SIZE", "UNPACKED", "DIGEST"],
+        ["VERSION", "SOURCE", "TYPE", "STATUS", "PLATFORMS", "AMD64", "SIZE", "UNPACKED", "DIGEST"],
         (
             [
                 v["version"],
                 v["source"],
                 v["kind"],
-                v["access"],
                 styled_status(v["status"]),
                 v["platforms"],
                 amd64_flag(v["has_amd64"]),

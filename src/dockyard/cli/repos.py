@@ -74,7 +74,8 @@ def visibility(
     name: Repo,
     value: Annotated[str, typer.Argument(metavar="public|private", help="Public: anyone may pull.")],
 ) -> None:
-    """Make a repository public or private (maintainers)."""
+    """Make a repository public or private (maintainers): also its catalog image and all the
+    image's versions, internal and external (the same setting as 'dockyard image visibility')."""
     with connect() as api:
         repo = api.put("/repository/visibility", {"visibility": value}, name=name)
     output.say(f"{repo['name']} is {repo['visibility']}.")

@@ -1,11 +1,17 @@
 """Repository access settings: visibility, repository-level permissions, and what a
 subject may see. A repository the subject may not pull is reported as not found, exactly
-like one that does not exist."""
+like one that does not exist.
+
+A repository's visibility is also the visibility of the catalog image of the same name and of
+all its versions (one setting, however it is changed: here, or on the image). Layers above
+hear each change in its transaction (:meth:`Repositories.on_visibility`: the catalog records
+it in the image's history)."""
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select, update
@@ -49,9 +55,18 @@ def not_found(name: str) -> NotFound:
     return NotFound(f"repository {name!r} not found")
 
 
+# Hears a visibility change in its transaction: (conn, actor, repository, before, after).
+VisibilityListener = Callable[[Connection, Subject, str, str, str], Awaitable[None]]
+
+
 class Repositories:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._visibility_listeners: list[VisibilityListener] = []
+
+    def on_visibility(self, listener: VisibilityListener) -> None:
+        """Call ``listener`` in the transaction of every visibility change."""
+        self._visibility_listeners.append(listener)
 
     async def get(self, actor: Subject, name: str) -> RepositoryInfo:
         decision = await allowed(self.db, actor, name)
@@ -93,9 +108,14 @@ class Repositories:
     async def set_visibility(
         self, actor: Subject, name: str, visibility: str, client_ip: str | None = None
     ) -> RepositoryInfo:
+        """Make the repository (and the catalog image of its name) public or private
+        (maintainers); audited with the value before and after, heard by the listeners."""
         check_visibility(visibility)
         async with self.db.write() as conn:
             ws, repo_id = await self._manageable(conn, actor, name)
+            before = (
+                await conn.execute(select(repositories.c.visibility).where(repositories.c.id == repo_id))
+            ).scalar_one()
             await conn.execute(
                 update(repositories).where(repositories.c.id == repo_id).values(visibility=visibility)
             )
@@ -106,8 +126,11 @@ class Repositories:
                 workspace_id=ws.id,
                 target=name,
                 client_ip=client_ip,
-                detail={"visibility": visibility},
+                detail={"visibility": visibility, "before": before, "after": visibility},
             )
+            if before != visibility:
+                for listener in self._visibility_listeners:
+                    await listener(conn, actor, name, before, visibility)
         return await self.get(actor, name)
 
     async def permissions(self, actor: Subject, name: str) -> RepositoryPermissions:

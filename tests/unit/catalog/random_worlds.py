@@ -3,7 +3,8 @@
 permissions (on workspaces and on repositories, usually in the holder's own workspace but not
 always), repositories (public, private, or missing), grants (pull, push, or an action that
 gives nothing; lasting, expired or not yet; revoked or not), images and versions (internal
-and external, every access, kind and status, a few platforms and sizes).
+and external, every kind and status, a few platforms and sizes). An image is seen, with all
+its versions, by whoever may pull its repository (the one visibility since migration 0016).
 
 :func:`load` writes a world straight into the tables (the services refuse some of these
 states, which is the point: the SQL rule must agree with the Python one on whatever the tables
@@ -53,7 +54,6 @@ PLATFORMS = ("linux/amd64", "linux/arm64/v8", "linux/arm64", "windows/amd64")
 class Version:
     source: str
     kind: str
-    access: str
     status: str
     platforms: tuple[str, ...]
     size: int | None
@@ -102,7 +102,6 @@ versions = st.builds(
     Version,
     source=st.sampled_from(("internal", "external")),
     kind=st.sampled_from(("tool", "bench")),
-    access=st.sampled_from(("public", "workspace", "private")),
     status=st.sampled_from(("available", "pending", "unverified", "reachable")),
     platforms=st.lists(st.sampled_from(PLATFORMS), max_size=2, unique=True).map(tuple),
     size=st.one_of(st.none(), st.integers(0, 3)),
@@ -247,7 +246,6 @@ async def load(db: Database, world: World, now: float) -> None:
                         version=f"v{number}",
                         source=version.source,
                         kind=version.kind,
-                        access=version.access,
                         status=version.status,
                         platforms=json.dumps(list(version.platforms)),
                         compressed_size=version.size,

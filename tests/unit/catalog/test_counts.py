@@ -10,7 +10,7 @@ import time
 from sqlalchemy import insert, select
 
 from dockyard.app.services import Services
-from dockyard.auth.tables import workspaces
+from dockyard.auth.tables import repositories, workspaces
 from dockyard.catalog.queries import COUNT_CAP
 from dockyard.catalog.tables import image_versions, images
 from tests.unit.catalog.factories import WORKSPACE, People
@@ -37,6 +37,18 @@ async def many_images(services: Services) -> None:
             ],
         )
         ids = (await conn.execute(select(images.c.id).order_by(images.c.name))).scalars().all()
+        await conn.execute(  # public: anonymous callers see them too
+            insert(repositories),
+            [
+                {
+                    "workspace_id": workspace,
+                    "name": f"{WORKSPACE}/tool-{i:05d}",
+                    "created_at": now,
+                    "visibility": "public",
+                }
+                for i in range(MORE)
+            ],
+        )
         await conn.execute(
             insert(image_versions),
             [
@@ -44,7 +56,6 @@ async def many_images(services: Services) -> None:
                     "image_id": image_id,
                     "version": "1",
                     "source": "external",
-                    "access": "public",
                     "status": "unverified" if i else "reachable",
                     "created_at": now,
                     "updated_at": now,

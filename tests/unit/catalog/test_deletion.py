@@ -112,7 +112,7 @@ async def test_a_deleted_name_is_free_again_and_its_past_stays_in_the_history(
     # The name lives again in a public repository: others see this life, never the past one.
     await services.identity.repositories.set_visibility(people.owner, "lab/alpine", "public")
     seen = [e.kind for e in await services.deletions.events(people.outsider, "lab/alpine")]
-    assert seen == ["pushed", "created"]
+    assert seen == ["modified", "pushed", "created"]  # modified: made public
 
 
 async def test_deleting_one_version_is_audited_and_in_the_history(services: Services, people: People) -> None:

@@ -34,21 +34,17 @@ async def test_an_external_image_is_named_and_versioned_after_its_reference(
     )
     assert added.external_reference == SAMTOOLS
     assert added.upstream == UpstreamInfo("quay.io", "biocontainers/samtools", "quay", None, None)
-    assert (added.kind, added.access, added.regions, added.cluster_compatibility) == (
-        "tool",
-        "workspace",
-        [],
-        [],
-    )
+    assert (added.kind, added.regions, added.cluster_compatibility) == ("tool", [], [])
     assert (added.digest, added.platforms, added.has_amd64) == (None, [], None)  # not verified yet
     assert [w.code for w in added.warnings] == ["not_copied"]  # a release tag: no moving_tag warning
     assert added.created_by == "dev"
     shown = await services.catalog.get(people.reader, "lab/samtools")
-    assert (shown.name, shown.workspace, shown.description, shown.source) == (
+    assert (shown.name, shown.workspace, shown.description, shown.source, shown.visibility) == (
         "lab/samtools",
         "lab",
         "SAM",
         "external",
+        "private",  # the workspace's default for new repositories
     )
     assert (shown.created_by, shown.updated_by, shown.built_at) == ("dev", "dev", None)
     assert shown.versions == [added]
@@ -160,6 +156,16 @@ async def test_a_version_for_an_image_that_does_not_exist_is_refused(
         ("alpine:3", {"version": "v" * 129}, "must be 1-128 letters, digits"),
         ("alpine:3", {"settings": VersionSettings(kind="app")}, "type is 'tool' or 'bench', not 'app'"),
         ("alpine:3", {"settings": VersionSettings(access="everyone")}, "access is one of public, workspace"),
+        (
+            "alpine:3",
+            {"settings": VersionSettings(visibility="workspace")},
+            "visibility is 'public' or 'private'",
+        ),
+        (
+            "alpine:3",
+            {"settings": VersionSettings(access="public", visibility="private")},
+            "access 'public' and visibility 'private' disagree",
+        ),
         ("alpine:3", {"settings": VersionSettings(regions=[""])}, "a region is a name of 1 to 64"),
         ("alpine:3", {"settings": VersionSettings(regions=["r" * 65])}, "a region is a name of 1 to 64"),
         (
@@ -184,38 +190,28 @@ async def test_invalid_registrations_are_refused_and_leave_nothing(
 
 
 async def test_a_bench_image_lists_the_clusters_it_runs_on(services: Services, people: People) -> None:
-    settings = VersionSettings(kind="bench", access="public", regions=["eu"], cluster_compatibility=["hpc1"])
+    settings = VersionSettings(kind="bench", regions=["eu"], cluster_compatibility=["hpc1"])
 
     added = await services.catalog.register_external(
         people.developer, WORKSPACE, "alpine:3", settings=settings
     )
 
-    assert (added.kind, added.access, added.regions, added.cluster_compatibility) == (
-        "bench",
-        "public",
-        ["eu"],
-        ["hpc1"],
-    )
+    assert (added.kind, added.regions, added.cluster_compatibility) == ("bench", ["eu"], ["hpc1"])
 
 
-async def test_a_developer_registering_a_private_version_is_answered_with_it(
+async def test_a_developer_registering_a_private_image_sees_it_as_every_member_does(
     services: Services, people: People
 ) -> None:
-    """Private versions are for maintainers and owners, yet registering one is a developer's
-    right: the answer is the version registered, not 'not found' for a version that was made."""
+    """The former ``private`` (maintainers only) is the image's private: every member sees it."""
     added = await services.catalog.register_external(
         people.developer, WORKSPACE, "alpine:3", settings=VersionSettings(access="private")
     )
 
-    assert (added.image, added.version, added.access, added.created_by) == (
-        "lab/alpine",
-        "3",
-        "private",
-        "dev",
-    )
+    assert (added.image, added.version, added.created_by) == ("lab/alpine", "3", "dev")
+    for who in (people.developer, people.reader):
+        assert (await services.catalog.get(who, "lab/alpine")).visibility == "private"
     with pytest.raises(NotFound, match="image 'lab/alpine' not found"):
-        await services.catalog.get(people.developer, "lab/alpine")
-    assert await services.catalog.version(people.maintainer, "lab/alpine", "3") == added
+        await services.catalog.get(people.outsider, "lab/alpine")
 
 
 async def test_registering_needs_the_developer_role(services: Services, people: People) -> None:
@@ -249,24 +245,18 @@ async def test_a_version_s_settings_change_and_the_change_is_recorded(
 ) -> None:
     await services.catalog.register_external(people.developer, WORKSPACE, "alpine:3")
     settings = VersionSettings(
-        kind="bench", access="public", regions=["eu", "us"], cluster_compatibility=["hpc1"]
+        kind="bench", access="workspace", regions=["eu", "us"], cluster_compatibility=["hpc1"]
     )
 
     changed = await services.catalog.update_version(people.developer, "lab/alpine", "3", settings)
 
-    assert (changed.kind, changed.access, changed.regions, changed.cluster_compatibility) == (
-        "bench",
-        "public",
-        ["eu", "us"],
-        ["hpc1"],
-    )
-    assert await services.catalog.version(people.outsider, "lab/alpine", "3") == changed  # public now
+    assert (changed.kind, changed.regions, changed.cluster_compatibility) == ("bench", ["eu", "us"], ["hpc1"])
+    assert await services.catalog.version(people.reader, "lab/alpine", "3") == changed
     events = await services.catalog.events(people.developer, "lab/alpine")
     assert (events[0].kind, events[0].version, events[0].actor) == ("modified", "3", "dev")
-    assert events[0].detail == {
-        "fields": ["access", "cluster_compatibility", "kind", "regions"],
+    assert events[0].detail == {  # the image's own visibility, given again, changed nothing
+        "fields": ["cluster_compatibility", "kind", "regions"],
         "changes": {
-            "access": {"before": "workspace", "after": "public"},
             "cluster_compatibility": {"before": [], "after": ["hpc1"]},
             "kind": {"before": "tool", "after": "bench"},
             "regions": {"before": [], "after": ["eu", "us"]},
@@ -293,32 +283,10 @@ async def test_a_tool_image_cannot_keep_clusters(services: Services, people: Peo
     assert (changed.kind, changed.cluster_compatibility) == ("tool", [])
 
 
-async def test_a_developer_making_a_version_private_no_longer_sees_it(
-    services: Services, people: People
-) -> None:
-    await services.catalog.register_external(people.developer, WORKSPACE, "alpine:3")
-
-    changed = await services.catalog.update_version(
-        people.developer, "lab/alpine", "3", VersionSettings(access="private")
-    )
-
-    assert changed.access == "private"  # the change was theirs to make, and it was made
-    with pytest.raises(NotFound):
-        await services.catalog.version(people.developer, "lab/alpine", "3")
-    with pytest.raises(NotFound, match="image 'lab/alpine' not found"):
-        await services.catalog.update_version(
-            people.developer, "lab/alpine", "3", VersionSettings(access="public")
-        )
-    assert (await services.catalog.version(people.maintainer, "lab/alpine", "3")).access == "private"
-
-
 async def test_changing_a_version_that_is_not_there_is_not_found(services: Services, people: People) -> None:
     await services.catalog.register_external(people.developer, WORKSPACE, "alpine:3")
-    await services.catalog.register_external(
-        people.developer, WORKSPACE, "alpine:4", new_image=False, settings=VersionSettings(access="private")
-    )
 
-    for version in ("5", "4"):  # missing; private, so hidden from a developer
+    for version in ("5", "4"):
         with pytest.raises(NotFound, match=f"image 'lab/alpine' has no version '{version}'"):
             await services.catalog.update_version(
                 people.developer, "lab/alpine", version, VersionSettings(kind="bench")
@@ -367,7 +335,7 @@ async def test_the_history_lists_newest_first_to_those_who_see_the_image(
         ("created", None, "dev"),
     ]
     assert events[1].detail == {"reference": "docker.io/library/alpine:4"}
-    assert events[3].detail == {"source": "external"}
+    assert events[3].detail == {"source": "external", "visibility": "private"}
     assert [e.id for e in events] == sorted((e.id for e in events), reverse=True)
     assert [e.kind for e in await services.catalog.events(people.reader, "lab/alpine", limit=2)] == [
         "modified",

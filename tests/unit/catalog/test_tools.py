@@ -58,17 +58,17 @@ tool_filters = st.builds(
 )
 
 
-def public(kind: str) -> Version:
-    return Version("external", kind, "public", "unverified", (), None, 1)
+def external(kind: str) -> Version:
+    return Version("external", kind, "unverified", (), None, 1)
 
 
 # A tool with a bench version beside its tool one (not listed), and an image of bench versions
 # only (not a tool), both public; a private internal tool version (members only).
 MIXED = World(
     images=(
-        Image(1, "aligner for BAM", None, (public("tool"), public("bench"))),
-        Image(2, "", None, (public("bench"),)),
-        Image(2, "Samtools", "private", (Version("internal", "tool", "workspace", "available", (), 1, 1),)),
+        Image(1, "aligner for BAM", "public", (external("tool"), external("bench"))),
+        Image(2, "", "public", (external("bench"),)),
+        Image(2, "Samtools", "private", (Version("internal", "tool", "available", (), 1, 1),)),
     ),
     roles={(2, 2): "reader"},
 )

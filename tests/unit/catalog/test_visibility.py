@@ -1,5 +1,6 @@
 """The catalog's permission rule in SQL (:mod:`dockyard.catalog.visibility`) is the Python rule
-(:class:`dockyard.catalog.access.Access`), and the lists built on it (``Catalog.search``,
+(:class:`dockyard.catalog.access.Access`), which is the registry's pull rule for the repository
+named like the image, for internal and external versions alike; and the lists built on it (``Catalog.search``,
 ``Catalog.versions``) are the image views ``Catalog.get`` gives, filtered, sorted and paged:
 checked on random worlds (:mod:`.random_worlds`) for every kind of caller, on SQLite and
 PostgreSQL. Examples are derandomized, so a run cannot flake on a new draw."""
@@ -15,11 +16,13 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from dockyard.auth.facts import allowed
+from dockyard.auth.policy import PULL
 from dockyard.catalog.access import Access
 from dockyard.catalog.queries import SORTS
 from dockyard.catalog.service import Catalog
-from dockyard.catalog.tables import image_versions, images
-from dockyard.catalog.visibility import image_member, resolve, version_visible
+from dockyard.catalog.tables import images
+from dockyard.catalog.visibility import image_visible, resolve
 from dockyard.db.engine import Database
 from tests.unit.catalog.random_worlds import (
     Grant,
@@ -42,20 +45,20 @@ SETTINGS = settings(
 )
 
 
-def internal(access: str = "workspace") -> Version:
-    return Version("internal", "tool", access, "available", ("linux/amd64",), 10, 1)
+def internal() -> Version:
+    return Version("internal", "tool", "available", ("linux/amd64",), 10, 1)
 
 
-def external(access: str) -> Version:
-    return Version("external", "bench", access, "unverified", (), None, 2)
+def external() -> Version:
+    return Version("external", "bench", "unverified", (), None, 2)
 
 
 PRIVATE = "private"
 # Worlds where one clause of the rule decides (the random ones find them too, but not every run).
 EDGES = [
-    # A robot's role outside its home workspace shows external versions there, never a pull.
+    # A robot's role outside its home workspace shows nothing there, external versions included.
     World(
-        images=(Image(2, "", PRIVATE, (internal(), external("workspace"), external("private"))),),
+        images=(Image(2, "", PRIVATE, (internal(), external(), external())),),
         permissions=(Permission("robot", 1, 2, None, "maintainer"),),
     ),
     # Grants: revoked, expired, still running, one that gives nothing, a lasting one.
@@ -74,7 +77,7 @@ EDGES = [
     World(
         images=(
             Image(1, "", PRIVATE, (internal(),)),
-            Image(2, "", PRIVATE, (internal(), external("workspace"))),
+            Image(2, "", PRIVATE, (internal(), external())),
             Image(3, "", None, (internal(),)),
         ),
         team_members=frozenset({(1, 4), (3, 5), (4, 6)}),
@@ -84,19 +87,21 @@ EDGES = [
             Permission("team", 4, 3, None, "guest"),
         ),
     ),
-    # No such role; an image without versions; an internal version without a repository.
+    # No such role; an image without versions; versions without a repository (members only);
+    # a public image's external version (everyone, anonymous callers included).
     World(
         images=(
             Image(1, "", "public", (internal(),)),
             Image(1, "", None, ()),
-            Image(1, "", None, (internal(),)),
+            Image(1, "", None, (internal(), external())),
+            Image(2, "", "public", (external(),)),
         ),
         roles={(1, 2): "guest", (1, 3): "reader"},
     ),
-    # Private external versions are for maintainers and owners; a team's role that does not
-    # exist gives nothing on a repository either.
+    # Every role in the workspace sees a private image's external versions (no longer only
+    # maintainers); a team's role that does not exist gives nothing on a repository either.
     World(
-        images=(Image(1, "", PRIVATE, (internal(), external("private"), external("workspace"))),),
+        images=(Image(1, "", PRIVATE, (internal(), external(), external())),),
         roles={(1, 2): "reader", (1, 3): "developer", (1, 4): "maintainer", (1, 5): "owner"},
         team_members=frozenset({(1, 6)}),
         permissions=(Permission("team", 1, 1, 0, "guest"),),
@@ -137,30 +142,25 @@ def edges(test: Any) -> Any:
 @given(world=worlds())
 @edges
 async def test_the_sql_rule_is_the_python_rule(catalog: Catalog, world: World) -> None:
-    await load(catalog.db, world, time.time())
-    rows = select(
-        image_versions.c.id, images.c.id, images.c.workspace_id, images.c.name, image_versions.c.source
-    ).join(images, images.c.id == image_versions.c.image_id)
+    now = time.time()
+    await load(catalog.db, world, now)
     async with catalog.db.read() as conn:
-        every = (await conn.execute(rows.add_columns(image_versions.c.access))).all()
-        every_image = (await conn.execute(select(images.c.id, images.c.workspace_id))).all()
-        for subject in subjects():
-            viewer = await resolve(conn, subject, time.time())
-            seen = {row[0] for row in await conn.execute(rows.where(version_visible(viewer)))}
-            member = {row[0] for row in await conn.execute(select(images.c.id).where(image_member(viewer)))}
+        every_image = (await conn.execute(select(images.c.id, images.c.name))).all()
+    for subject in subjects():
+        async with catalog.db.read() as conn:
+            viewer = await resolve(conn, subject, now)
+            seen = {row[0] for row in await conn.execute(select(images.c.id).where(image_visible(viewer)))}
             access = Access(conn, subject)
-            expected = {
-                version_id
-                for version_id, _, workspace_id, name, source, version_access in every
-                if await access.sees(workspace_id, name, source, version_access)
-            }
-            expected_member = {
-                image_id
-                for image_id, workspace_id in every_image
-                if subject.is_admin or await access.role(workspace_id) is not None
-            }
-            assert seen == expected, subject
-            assert member == expected_member, subject
+            expected = {image_id for image_id, name in every_image if await access.sees(name)}
+        # The one rule is the registry's: who sees an image (with all its versions) may pull
+        # its repository, and the other way round (admins see every image, whatever the scopes).
+        pulls = {
+            image_id
+            for image_id, name in every_image
+            if PULL in (await allowed(catalog.db, subject, name, now)).actions
+        }
+        assert seen == expected, subject
+        assert seen == (set(expected) if subject.is_admin else pulls), subject
 
 
 filters = st.fixed_dictionaries(

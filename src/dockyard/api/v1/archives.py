@@ -28,6 +28,7 @@ from pydantic import BaseModel, Field
 from starlette.responses import JSONResponse, Response
 
 from dockyard.api.deps import Caller
+from dockyard.api.v1.catalog import ACCESS, VISIBILITY
 from dockyard.api.v1.inputs import Bytes, Index, Name, Names, Text
 from dockyard.archive.errors import ArchiveError, DigestMismatch, UnsafeArchive
 from dockyard.auth.guard import require_user
@@ -82,13 +83,16 @@ class CreateVersion(BaseModel):
     name: Text | None = Field(None, description="Image name in the workspace; default: from the image's tag.")
     version: Name | None = Field(None, description="Default: the image's tag.")
     type: Name | None = Field(None, description="'tool' (default) or 'bench'.")
-    access: Name | None = Field(None, description="'public', 'workspace' or 'private'.")
+    visibility: Name | None = Field(None, description=VISIBILITY)
+    access: Name | None = Field(None, description=ACCESS, deprecated=True)
     regions: Names | None = None
     cluster_compatibility: Names | None = Field(None, description="Bench images: clusters they run on.")
     replace: bool = Field(False, description="Replace the version if it exists.")
 
     def request(self) -> VersionRequest:
-        settings = VersionSettings(self.type, self.access, self.regions, self.cluster_compatibility)
+        settings = VersionSettings(
+            self.type, self.access, self.regions, self.cluster_compatibility, visibility=self.visibility
+        )
         return VersionRequest(self.image, self.workspace, self.name, self.version, settings, self.replace)
 
 
@@ -217,7 +221,8 @@ async def one_shot(
     name: Text | None = None,
     version: Name | None = None,
     type: Annotated[Name | None, Query(description="'tool' or 'bench'.")] = None,
-    access: Name | None = None,
+    visibility: Annotated[Name | None, Query(description=VISIBILITY)] = None,
+    access: Annotated[Name | None, Query(description=ACCESS, deprecated=True)] = None,
     regions: Annotated[Names | None, Query()] = None,
     cluster_compatibility: Annotated[Names | None, Query()] = None,
     replace: bool = False,
@@ -235,7 +240,7 @@ async def one_shot(
         chosen: int | str | None = image
         if image is not None and image.isascii() and image.isdigit():  # not '²'
             chosen = int(image)
-        settings = VersionSettings(type, access, regions, cluster_compatibility)
+        settings = VersionSettings(type, access, regions, cluster_compatibility, visibility=visibility)
         request_ = VersionRequest(chosen, None, name, version, settings, replace)
         created = await services.versions.create(actor, started.id, request_)
         status = await uploads.status(actor, started.id)

@@ -50,14 +50,24 @@ def registry_host(request: Request, services: CatalogServices) -> str:
     return request.headers.get("host", "localhost")
 
 
+VISIBILITY = (
+    "'public' or 'private': the image's and all its versions' (its repository's). Sets it for a new "
+    "image; elsewhere accepted only when it is the image's (PUT /api/v1/images/{name}/visibility changes it)."
+)
+ACCESS = "Deprecated: visibility is per image ('public' is public; 'workspace' and 'private' are private)."
+
+
 class VersionFields(BaseModel):
     type: Name | None = Field(None, description="'tool' or 'bench'.")
-    access: Name | None = Field(None, description="'public', 'workspace' or 'private'.")
+    visibility: Name | None = Field(None, description=VISIBILITY)
+    access: Name | None = Field(None, description=ACCESS, deprecated=True)
     regions: Names | None = None
     cluster_compatibility: Names | None = Field(None, description="Bench images: clusters they run on.")
 
     def settings(self) -> VersionSettings:
-        return VersionSettings(self.type, self.access, self.regions, self.cluster_compatibility)
+        return VersionSettings(
+            self.type, self.access, self.regions, self.cluster_compatibility, visibility=self.visibility
+        )
 
 
 class ExternalImage(VersionFields):
@@ -307,7 +317,7 @@ async def get_version(name: Text, version: Name, services: Services, actor: Call
     return await services.catalog.version(actor, name, version)
 
 
-@router.patch("/images/{name:path}/versions/{version}", summary="Change a version's type, access, regions")
+@router.patch("/images/{name:path}/versions/{version}", summary="Change a version's type, regions, clusters")
 async def update_version(
     name: Text, version: Name, body: VersionFields, services: Services, actor: Caller
 ) -> VersionView:

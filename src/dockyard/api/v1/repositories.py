@@ -1,5 +1,9 @@
 """Repositories: what you may see, visibility, and repository-level permissions.
 
+A repository's visibility is the visibility of the catalog image of the same name and all its
+versions, internal and external: ``PUT /repository/visibility`` and
+``PUT /images/{name}/visibility`` change the one setting.
+
 Repository names contain slashes, so they are passed as the ``name`` query parameter
 where a path would be ambiguous. A repository you may not pull answers 404, exactly like
 one that does not exist.
@@ -53,10 +57,25 @@ async def get_repository(services: Services, actor: Caller, name: Repository) ->
     return await services.repositories.get(actor, name)
 
 
-@router.put("/repository/visibility", summary="Make a repository public or private (maintainers)")
+@router.put(
+    "/repository/visibility",
+    summary="Make a repository and the image of its name public or private (maintainers)",
+)
 async def set_visibility(
     body: VisibilityBody, services: Services, actor: Caller, ip: ClientIp, name: Repository
 ) -> RepositoryInfo:
+    return await services.repositories.set_visibility(actor, name, body.visibility, ip)
+
+
+@router.put(
+    "/images/{name:path}/visibility",
+    summary="Make an image, all its versions and its repository public or private (maintainers)",
+)
+async def set_image_visibility(
+    name: Text, body: VisibilityBody, services: Services, actor: Caller, ip: ClientIp
+) -> RepositoryInfo:
+    """The same setting as ``PUT /repository/visibility``: an image's visibility is its
+    repository's. Recorded in the image's history (before and after) and the audit log."""
     return await services.repositories.set_visibility(actor, name, body.visibility, ip)
 
 

@@ -1,8 +1,8 @@
 """Create an image version from an imported archive.
 
 The user picks one image of the archive (or none, when it holds one) and names the version:
-``<workspace>/<name>:<version>``, with the catalog's type, access, regions and cluster
-compatibility. Name and version default to the image's first tag (``repo/app:1.0`` ->
+``<workspace>/<name>:<version>``, with the catalog's type, visibility (of a new image), regions
+and cluster compatibility. Name and version default to the image's first tag (``repo/app:1.0`` ->
 ``app``, ``1.0``). Creating it is a push, with the pusher's rights: the image's blobs are
 adopted into the repository (moved from the session's staging area only when not stored
 yet), the platform manifests are put by digest and the top manifest (or index) by the
@@ -90,11 +90,20 @@ class ArchiveVersions:
             async with self.db.read() as conn:
                 workspace_id = (await find_workspace(conn, workspace)).id
             await self.uploads.check_quota(workspace_id, image.blobs)
+            new = not await self._repository_exists(repository)
             await self._push(actor, session_folder(archive_id), repository, version, image)
+            wanted = request.settings.wanted_visibility()
+            if new and wanted is not None:  # the new image's one setting is the uploader's to choose
+                await self.catalog.start_visibility(actor, repository, wanted)
             await self.uploads.touch(archive_id)
         if request.settings != VersionSettings():
             return await self.catalog.update_version(actor, repository, version, request.settings)
         return await self.catalog.version(actor, repository, version)
+
+    async def _repository_exists(self, repository: str) -> bool:
+        async with self.db.read() as conn:
+            found = await conn.execute(select(repositories.c.id).where(repositories.c.name == repository))
+            return found.first() is not None
 
     async def _exists(self, repository: str, version: str) -> bool:
         async with self.db.read() as conn:

@@ -17,7 +17,6 @@ VERSION = VersionView(
     source="internal",
     kind="tool",
     cluster_compatibility=[],
-    access="workspace",
     regions=[],
     status="available",
     status_reason=None,

@@ -1,10 +1,12 @@
 // What a history event changed: each field with its value before and after (an image's
-// description, type, access, regions, clusters; a build definition's fields), and for a
+// description, visibility, type, regions, clusters, and the access a version had before
+// visibility was one setting per image; a build definition's fields), and for a
 // Dockerfile the lines removed and added.
 import { html } from "../lib/html.js";
 
 const FIELD_TEXT = {
-  access: "access",
+  access: "access (before one visibility per image)",
+  visibility: "visibility",
   kind: "type",
   regions: "regions",
   cluster_compatibility: "clusters",

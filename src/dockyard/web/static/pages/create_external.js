@@ -11,20 +11,28 @@ const WRITERS = new Set(["developer", "maintainer", "owner"]);
 export function CreateExternal({ onClose, onCreated }) {
   const { workspaces, workspace: current, user } = useSession();
   const writable = workspaces.filter((w) => user.is_admin || WRITERS.has(w.my_role));
+  const start = writable.some((w) => w.name === current) ? current : writable[0]?.name || "";
+  // The image's one visibility (its repository's): the workspace's default until chosen.
+  const defaultOf = (name) => writable.find((w) => w.name === name)?.default_visibility || "private";
   const [form, setForm] = useState({
     reference: "",
-    workspace: writable.some((w) => w.name === current) ? current : writable[0]?.name || "",
+    workspace: start,
     name: "",
     version: "",
     description: "",
     type: "tool",
-    access: "workspace",
+    visibility: defaultOf(start),
   });
-  const [touched, setTouched] = useState({ name: false, version: false });
+  const [touched, setTouched] = useState({ name: false, version: false, visibility: false });
   const [check, setCheck] = useState(null);
   const update = (key) => (event) => {
-    setForm((old) => ({ ...old, [key]: event.target.value }));
-    if (key === "name" || key === "version") setTouched((old) => ({ ...old, [key]: true }));
+    const value = event.target.value;
+    setForm((old) => ({
+      ...old,
+      [key]: value,
+      ...(key === "workspace" && !touched.visibility ? { visibility: defaultOf(value) } : {}),
+    }));
+    if (key in touched) setTouched((old) => ({ ...old, [key]: true }));
   };
   useEffect(() => {
     const text = form.reference.trim();
@@ -61,7 +69,7 @@ export function CreateExternal({ onClose, onCreated }) {
       version: form.version.trim() || undefined,
       description: form.description,
       type: form.type,
-      access: form.access,
+      visibility: form.visibility,
     });
     onCreated(created);
   });
@@ -112,11 +120,11 @@ export function CreateExternal({ onClose, onCreated }) {
       <${Field} id="description" label="Description" error=${fields.description}>
         <textarea id="description" rows="2" value=${form.description} onInput=${update("description")}></textarea>
       </${Field}>
-      <${Field} id="access" label="Who may see it">
-        <select id="access" value=${form.access} onChange=${update("access")}>
-          <option value="public">Everyone</option>
-          <option value="workspace">Members of the workspace</option>
-          <option value="private">Maintainers of the workspace</option>
+      <${Field} id="visibility" label="Visibility" error=${fields.visibility}
+        hint="The image's and all its versions', the same setting as its repository's; maintainers change it later on the image page.">
+        <select id="visibility" value=${form.visibility} onChange=${update("visibility")} aria-describedby="visibility-hint">
+          <option value="private">Private: members of the workspace and people given access</option>
+          <option value="public">Public: anyone, signed in or not</option>
         </select>
       </${Field}>
       <${ErrorNote} error=${Object.keys(fields).length ? null : error} />

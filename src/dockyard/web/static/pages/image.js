@@ -1,7 +1,9 @@
-// One image: its versions (status, platforms, digest, sizes, the signatures, attestations and
-// SBOMs attached to each), how to pull each pinned, the storage it uses, its history, downloads, and (when it cannot be seen) a request for access.
+// One image: its visibility (one setting for it and all its versions, its repository's), its
+// versions (status, platforms, digest, sizes, the signatures, attestations and SBOMs attached to
+// each), how to pull each pinned, the storage it uses, its history, downloads, and (when it
+// cannot be seen) a request for access.
 import { useState } from "preact/hooks";
-import { ApiError, del, get, imagePath, post } from "../lib/api.js";
+import { ApiError, del, get, imagePath, post, put } from "../lib/api.js";
 import { html } from "../lib/html.js";
 import { Icon } from "../lib/icons.js";
 import { Link, navigate } from "../lib/router.js";
@@ -10,6 +12,7 @@ import { ago, bytes, shortDigest, when } from "../lib/format.js";
 import { Button, CopyText, Dialog, Empty, ErrorNote, Field, Spinner, useAction, useLoad } from "../components/ui.js";
 import { Changes } from "../components/changes.js";
 import { VersionStatus } from "./repository.js";
+import { InlineError, Saved } from "./settings_common.js";
 
 const EVENT_TEXT = {
   created: "Created",
@@ -159,6 +162,41 @@ function VersionCard({ image, version, session, reload, usage }) {
   </article>`;
 }
 
+const VISIBILITY_MEANS = {
+  public: "Anyone may see it and pull it, signed in or not.",
+  private: "Members of the workspace and people given access (teams, grants, approved requests).",
+};
+
+// The image's visibility, which is its repository's: everyone who sees the image sees it; its
+// maintainers (who may delete it, the API's may_delete) change it, as in the repository settings.
+function ImageVisibility({ image, onChanged }) {
+  const [saved, setSaved] = useState(false);
+  const [change, busy, error] = useAction(async (visibility) => {
+    setSaved(false);
+    await put(`/images/${imagePath(image.name)}/visibility`, { visibility });
+    setSaved(true);
+    onChanged();
+  });
+  const text = `${VISIBILITY_MEANS[image.visibility]} It applies to every version, internal and external.`;
+  const means = html`<small class="reason" id="image-visibility-means">${text}</small>`;
+  if (!image.may_delete) {
+    return html`<div class="field field-inline">
+      <span>Visibility: <strong>${image.visibility === "public" ? "Public" : "Private"}</strong></span>${means}
+    </div>`;
+  }
+  return html`<div class="field field-inline">
+    <label for="image-visibility">Visibility</label>
+    <select id="image-visibility" value=${image.visibility} disabled=${busy} aria-describedby="image-visibility-means"
+      onChange=${(e) => change(e.target.value)}>
+      <option value="private">Private</option>
+      <option value="public">Public</option>
+    </select>
+    <${Saved} when=${saved && !busy} />
+    ${means}
+    <${InlineError} error=${error} />
+  </div>`;
+}
+
 // Delete the whole image: offered only to who may (the API's may_delete), after a confirmation.
 function DeleteImage({ image }) {
   const [open, setOpen] = useState(false);
@@ -239,6 +277,7 @@ export function ImagePage({ name }) {
       </dl>
       <${DeleteImage} image=${data} />
     </header>
+    <${ImageVisibility} image=${data} onChanged=${reload} />
     <h2>Versions</h2>
     ${data.versions.length === 0 && html`<p class="muted">No versions you may see.</p>`}
     <div class="cards">

@@ -44,7 +44,7 @@ const COLUMNS = [
   },
   { key: "size", label: "Size", sort: "size", className: "num", render: (v) => bytes(v.compressed_size) },
   { key: "digest", label: "Digest", hidden: true, render: (v) => html`<code>${shortDigest(v.digest)}</code>` },
-  { key: "access", label: "Access", hidden: true, render: (v) => v.access },
+  { key: "visibility", label: "Visibility", hidden: true, render: (v) => (v.visibility === "public" ? "Public" : "Private") },
   { key: "modified", label: "Modified", sort: "modified", render: (v) => html`<span title=${new Date(v.updated_at * 1000).toISOString()}>${ago(v.updated_at)}</span>` },
 ];
 

@@ -173,7 +173,9 @@ export function RepositoriesSection({ workspace, role, reload }) {
   const more = rows.length >= pages.length * PAGE;
   const reason = needs(role, "maintainer", "change visibility and permissions");
   return html`
-    <p class="muted">Anyone may pull a public repository; a private one only members and those given access.</p>
+    <p class="muted">Anyone may pull a public repository; a private one only members and those given access.
+      A repository's visibility is also the visibility of its image in the catalog and of all its versions,
+      internal and external: one setting, changed here or on the image's page.</p>
     <${DefaultVisibility} workspace=${workspace} reason=${needs(role, "owner", "choose the default for new repositories")} onChanged=${reload} />
     <${Reason} id="repositories-why" text=${reason} />
     <${ErrorNote} error=${list.error} />

@@ -1,5 +1,5 @@
 // After the upload: what the archive holds, the form that makes a version of it (name,
-// version, type, cluster compatibility for benches, access), and the new version's status,
+// version, type, cluster compatibility for benches, a new image's visibility), and the new version's status,
 // followed until Dockyard has inspected it.
 import { useEffect, useState } from "preact/hooks";
 import { get, imagePath, post } from "../lib/api.js";
@@ -71,7 +71,7 @@ export function Describe({ status, onSaved, onDiscard, discarding }) {
   const tagOf = (index) => status.images.find((i) => i.index === index)?.repo_tags[0];
   const [form, setForm] = useState(() => {
     const [name, version] = fromTag(tagOf(choice));
-    return { workspace: status.workspace, name, version, type: "tool", clusters: "", access: "workspace" };
+    return { workspace: status.workspace, name, version, type: "tool", clusters: "", visibility: "" };
   });
   const update = (key) => (event) => setForm((old) => ({ ...old, [key]: event.target.value }));
   const choose = (index) => {
@@ -86,9 +86,10 @@ export function Describe({ status, onSaved, onDiscard, discarding }) {
       name: form.name.trim() || null,
       version: form.version.trim() || null,
       type: form.type,
-      access: form.access,
       replace,
     };
+    // A new image's visibility (its repository's); an existing image keeps its own.
+    if (form.visibility) body.visibility = form.visibility;
     if (form.type === "bench") body.cluster_compatibility = form.clusters.split(/[\s,]+/).filter(Boolean);
     onSaved(await post(`/archives/${status.id}/create-version`, body));
   });
@@ -112,11 +113,12 @@ export function Describe({ status, onSaved, onDiscard, discarding }) {
             ${writable.map((name) => html`<option value=${name}>${name}</option>`)}
           </select>
         </${Field}>
-        <${Field} id="access" label="Who may see it" error=${fields.access}>
-          <select id="access" value=${form.access} onChange=${update("access")}>
-            <option value="public">Everyone</option>
-            <option value="workspace">Members of the workspace</option>
-            <option value="private">Maintainers of the workspace</option>
+        <${Field} id="visibility" label="Visibility of a new image" error=${fields.visibility}
+          hint="For the image and all its versions (its repository's); an existing image keeps its own.">
+          <select id="visibility" value=${form.visibility} onChange=${update("visibility")} aria-describedby=${described("visibility")}>
+            <option value="">The workspace's default</option>
+            <option value="private">Private: members and people given access</option>
+            <option value="public">Public: anyone, signed in or not</option>
           </select>
         </${Field}>
         <${Field} id="name" label="Name" error=${fields.name} hint=${`The image: ${form.workspace}/${form.name || "NAME"}`}>

@@ -20,7 +20,6 @@ import hashlib
 import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ import pytest
 from sqlalchemy import text
 
 from dockyard.db.engine import Database
+from tests.support.cli import Cli
 from tests.support.clients import Skopeo, containers_login
 from tests.support.identity import ADMIN, ADMIN_PASSWORD, PASSWORD, Api, oci_as, unique
 from tests.support.oci import Manifest, image_config, oci_index, oci_manifest, random_blob
@@ -77,18 +77,7 @@ def people(server: RunningRegistry, stack: contextlib.ExitStack) -> tuple[Api, A
 def cli(
     server: RunningRegistry, config: Path, *args: str, stdin: str = ""
 ) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("DOCKYARD_")}
-    done = subprocess.run(
-        [sys.executable, "-m", "dockyard", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env={**base, "DOCKYARD_CLI_CONFIG": str(config), "COLUMNS": "200"},
-    )
-    assert "Traceback" not in done.stderr, done.stderr
-    return done
+    return Cli(server, config).run(*args, stdin=stdin)
 
 
 def sql(server: RunningRegistry, statement: str, **params: Any) -> list[Any]:

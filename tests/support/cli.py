@@ -27,7 +27,7 @@ class Cli:
             input=stdin,
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=300,  # a generous bound: `retention run` and builds follow their job
             check=False,
             env={**base, "DOCKYARD_CLI_CONFIG": str(self.config), "COLUMNS": "200"},
         )

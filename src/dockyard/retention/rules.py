@@ -26,6 +26,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
+from typing import Any
 
 from dockyard.catalog.immutability import PATTERN
 from dockyard.catalog.sync import is_digest_tag
@@ -44,6 +45,9 @@ SEMVER = re.compile(
 )
 
 
+SPEC_FIELDS = ("kind", "repository", "tag_pattern", "count", "ordering", "days", "every_hours", "daily_at")
+
+
 @dataclass(frozen=True)
 class RuleSpec:
     kind: str
@@ -54,6 +58,15 @@ class RuleSpec:
     days: int | None = None
     every_hours: int = 0
     daily_at: int | None = None  # an hour of the day (UTC): runs daily then, instead of every_hours
+
+    @classmethod
+    def of(cls, source: Any) -> RuleSpec:
+        """The spec an object with the same attributes holds (a table row, a request, a view)."""
+        return cls(*(getattr(source, name) for name in SPEC_FIELDS))
+
+    def columns(self) -> dict[str, Any]:
+        """The spec as the ``retention_rules`` columns of the same names."""
+        return {name: getattr(self, name) for name in SPEC_FIELDS}
 
     def schedule(self) -> str:
         if self.daily_at is not None:

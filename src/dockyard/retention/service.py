@@ -71,14 +71,7 @@ class RetentionRules:
                     retention_rules.insert()
                     .values(
                         workspace_id=ws.id,
-                        repository=spec.repository,
-                        tag_pattern=spec.tag_pattern,
-                        kind=spec.kind,
-                        count=spec.count,
-                        ordering=spec.ordering,
-                        days=spec.days,
-                        every_hours=spec.every_hours,
-                        daily_at=spec.daily_at,
+                        **spec.columns(),
                         next_run_at=first_run_at(spec, now),
                         enabled=True,
                         created_at=now,
@@ -117,14 +110,7 @@ class RetentionRules:
                 update(retention_rules)
                 .where(retention_rules.c.id == rule_id)
                 .values(
-                    repository=spec.repository,
-                    tag_pattern=spec.tag_pattern,
-                    kind=spec.kind,
-                    count=spec.count,
-                    ordering=spec.ordering,
-                    days=spec.days,
-                    every_hours=spec.every_hours,
-                    daily_at=spec.daily_at,
+                    **spec.columns(),
                     next_run_at=first_run_at(spec, self.clock()),
                     enabled=enabled,
                 )

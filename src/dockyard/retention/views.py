@@ -31,29 +31,11 @@ class RuleView:
 
     @property
     def spec(self) -> RuleSpec:
-        return RuleSpec(
-            self.kind,
-            self.repository,
-            self.tag_pattern,
-            self.count,
-            self.ordering,
-            self.days,
-            self.every_hours,
-            self.daily_at,
-        )
+        return RuleSpec.of(self)
 
 
 def rule_view(row: Any, workspace: str) -> RuleView:
-    spec = RuleSpec(
-        row.kind,
-        row.repository,
-        row.tag_pattern,
-        row.count,
-        row.ordering,
-        row.days,
-        row.every_hours,
-        row.daily_at,
-    )
+    spec = RuleSpec.of(row)
     return RuleView(
         row.id,
         workspace,

@@ -69,16 +69,7 @@ class RuleFields(BaseModel):
     enabled: bool = True
 
     def spec(self) -> RuleSpec:
-        return RuleSpec(
-            self.kind,
-            self.repository,
-            self.tag_pattern,
-            self.count,
-            self.ordering,
-            self.days,
-            self.every_hours,
-            self.daily_at,
-        )
+        return RuleSpec.of(self)
 
 
 class RunRequest(BaseModel):

@@ -42,6 +42,7 @@ VERSION_FIELDS = {
     "created_at",
     "created_by",
     "updated_at",
+    "signatures",
 }
 SORTS = ("name", "version", "source", "type", "status", "size", "modified")
 Row = tuple[str, str]

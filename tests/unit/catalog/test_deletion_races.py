@@ -70,3 +70,23 @@ async def test_deleting_an_image_gives_back_a_blob_another_workspace_stores_too(
     await push(services, REPO, "v1")
     await services.deletions.delete_image(people.maintainer, REPO)
     assert await counted_in(services, lab) == ([], 0)
+
+
+async def test_deleting_an_image_while_a_push_links_a_blob_gives_that_blob_back_too(
+    services: Services, people: People
+) -> None:
+    await push(services, REPO, "v1")
+    lab = await workspace_id(services)
+    data = b"a blob linked while the image is deleted"
+    await linking_while(services, data, services.deletions.delete_image(people.maintainer, REPO))
+    assert await counted_in(services, lab) == ([], 0)
+
+
+async def test_deleting_a_bare_repository_while_a_push_links_a_blob_gives_that_blob_back_too(
+    services: Services, people: People
+) -> None:
+    lab = await workspace_id(services)
+    await push_blob(services, REPO, b"the repository's first blob, no image")
+    data = b"a blob linked while the repository is deleted"
+    await linking_while(services, data, services.deletions.delete_repository(people.maintainer, REPO))
+    assert await counted_in(services, lab) == ([], 0)

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 
 from dockyard.app.services import Services
-from dockyard.auth.tables import workspaces
+from dockyard.auth.tables import repositories, workspaces
 from dockyard.oci.digest import Digest
 from dockyard.registry import repositories as repos
 from dockyard.registry.tables import workspace_blobs, workspace_quotas
@@ -90,3 +90,16 @@ async def test_deleting_a_bare_repository_while_a_push_links_a_blob_gives_that_b
     data = b"a blob linked while the repository is deleted"
     await linking_while(services, data, services.deletions.delete_repository(people.maintainer, REPO))
     assert await counted_in(services, lab) == ([], 0)
+
+
+async def test_a_forced_workspace_deletion_waits_for_a_push_into_an_existing_repository(
+    services: Services, people: People
+) -> None:
+    await push(services, REPO, "v1")
+    data = b"a new layer pushed as the workspace goes"
+    deleting = services.identity.workspaces.delete(people.owner, WORKSPACE, force=True)
+    await linking_while(services, data, deleting)
+    async with services.db.read() as conn:
+        left = (await conn.execute(select(repositories.c.name).where(repositories.c.name == REPO))).all()
+        gone = (await conn.execute(select(workspaces.c.id).where(workspaces.c.name == WORKSPACE))).all()
+    assert (left, gone) == ([], [])

@@ -22,6 +22,11 @@ class Conflict(DomainError):
     """A name is taken, or the object is in a state that forbids the change."""
 
 
+class Contention(Conflict):
+    """The database gave up on the change because a concurrent one held what it needed
+    (PostgreSQL's deadlock or serialization failure): nothing was written, trying again works."""
+
+
 class Invalid(DomainError):
     """Malformed input; the message says what is expected."""
 

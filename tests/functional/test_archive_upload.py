@@ -191,10 +191,12 @@ def test_a_docker_save_archive_uploaded_in_chunks_becomes_a_version_docker_and_p
     assert (version["image"], version["version"], version["source"]) == (repository, "1.0", "internal")
     assert (version["kind"], version["regions"]) == ("bench", ["eu-west"])
     assert version["cluster_compatibility"] == ["hpc-a"]
-    # The new image is public as asked (the workspace's default is private), and says so in its history.
+    # The new image is public as asked (the workspace's default is private) from the start: its
+    # history says it was created public, never private then changed.
     assert me.user.image(repository)["visibility"] == "public"
-    changes = [e["detail"]["changes"] for e in me.user.events(repository) if e["kind"] == "modified"]
-    assert {"visibility": {"before": "private", "after": "public"}} in changes
+    events = me.user.events(repository)
+    assert [e["detail"]["visibility"] for e in events if e["kind"] == "created"] == ["public"]
+    assert not [e for e in events if e["kind"] == "modified" and "visibility" in e["detail"]["changes"]]
     inspected = me.user.wait_inspected(repository, "1.0")
     assert inspected["status"] == "available", inspected
     assert inspected["platforms"] == [f"linux/{native_architecture()}"]

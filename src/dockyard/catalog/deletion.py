@@ -42,6 +42,7 @@ from dockyard.catalog.views import EXTERNAL, ImageEvent
 from dockyard.cluster.cache import Generations
 from dockyard.db.engine import Connection, Database
 from dockyard.errors import NotFound
+from dockyard.registry import repositories as repos
 from dockyard.registry.quotas import linked_digests, release
 from dockyard.registry.tables import tags
 from dockyard.webhooks.outbox import record
@@ -171,6 +172,10 @@ class Deletions:
             if row is None or row[1] is None or not await access.may_pull(name):
                 raise NotFound(f"repository {name!r} not found")
             await access.require(row[1], name.split("/", 1)[0], DELETER)
+            # The row first, then what it links: a push holding its share lock may still link
+            # a blob, which the quota must give back too (lock order: repository, then quota).
+            if not await repos.lock_exclusive(conn, row[0]):
+                raise NotFound(f"repository {name!r} not found")
             linked = await linked_digests(conn, name)
             await conn.execute(delete(repositories).where(repositories.c.id == row[0]))
             await release(conn, row[1], linked)
@@ -218,7 +223,12 @@ class Deletions:
                 history=json.dumps(history),
             )
         )
-        linked = await linked_digests(conn, name)
+        repo = (await conn.execute(select(repositories.c.id).where(repositories.c.name == name))).first()
+        # Hold the repository row before reading its links, so that a blob a push links
+        # meanwhile is given back too (lock order: repository, then quota row).
+        linked = (
+            await linked_digests(conn, name) if repo and await repos.lock_exclusive(conn, repo[0]) else []
+        )
         await conn.execute(delete(repositories).where(repositories.c.name == name))
         await release(conn, workspace_id, linked)
         await conn.execute(delete(images).where(images.c.id == image_id))

@@ -27,7 +27,6 @@ from dockyard.catalog.sharing import (
     check_visibility_of,
     image_visibility,
     per_image,
-    record_visibility,
 )
 from dockyard.catalog.tables import catalog_policies, image_events, image_versions, images
 from dockyard.catalog.views import (
@@ -346,7 +345,7 @@ class Catalog:
         return version_view(full, added)
 
     async def _repository_for(self, conn: Connection, name: str, visibility: str | None) -> None:
-        """The repository of a new external image: created (with the workspace's default
+        """The repository of a new external image (or an upload's): created (with the workspace's default
         visibility) unless a push made it already, then given ``visibility`` when asked for
         one, unless the repository was there with another (it is the same setting)."""
         existed = (await conn.execute(select(repositories.c.id).where(repositories.c.name == name))).first()
@@ -394,18 +393,14 @@ class Catalog:
                 )
         return await self.get(actor, name)
 
-    async def start_visibility(self, actor: Subject, name: str, visibility: str) -> None:
-        """Give the image ``name`` that the actor just created (by an upload) the visibility
-        they asked for, recorded in its history (the repository was made with the workspace's
-        default)."""
-        async with self.db.write() as conn:
-            await self.writable(conn, actor, name, "developer")
-            before = await image_visibility(conn, name)
-            if before != visibility:
-                await conn.execute(
-                    update(repositories).where(repositories.c.name == name).values(visibility=visibility)
-                )
-                await record_visibility(conn, actor, name, before, visibility)
+    async def prepare_upload(self, name: str, visibility: str | None) -> None:
+        """Before an upload (whose pusher may push to ``name``) links its first blob: a new
+        repository is created with the ``visibility`` asked for, so it is never more visible
+        than that, and its image's "created" event says so; an existing one with another
+        visibility is refused before anything is pushed (it is the whole image's setting)."""
+        if visibility is not None:
+            async with self.db.write() as conn:
+                await self._repository_for(conn, name, visibility)
 
     async def update_version(
         self, actor: Subject, name: str, version: str, settings: VersionSettings

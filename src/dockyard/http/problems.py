@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
 from dockyard.auth.errors import AuthenticationFailed, InsufficientScope, Throttled
-from dockyard.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, StillHolds
+from dockyard.errors import Conflict, Contention, DomainError, Forbidden, Invalid, NotFound, StillHolds
 from dockyard.oci.errors import InvalidDigest, InvalidManifest, InvalidMediaType, InvalidName, InvalidTag
 from dockyard.registry.errors import (
     BlobBeingCollected,
@@ -45,6 +45,8 @@ PROBLEMS: dict[type[Exception], tuple[int, str, str]] = {
     NotFound: (404, "not-found", "Not found"),
     Conflict: (409, "conflict", "Conflict"),
     StillHolds: (409, "still-holds", "Still holds content"),
+    # The database aborted the change for a concurrent one (a deadlock): nothing was written.
+    Contention: (409, "try-again", "Concurrent change, try again"),
     Invalid: (422, "invalid", "Invalid request"),
     # The registry's refusals (an archive's image pushed into it), named after the spec's codes.
     NameUnknown: (404, "name-unknown", "repository name not known to registry"),

@@ -44,7 +44,12 @@ def _still_linked() -> Exists:
     return exists().where(
         repository_blobs.c.digest == workspace_blobs.c.digest,
         repository_blobs.c.repository_id.in_(
-            select(repositories.c.id).where(repositories.c.workspace_id == workspace_blobs.c.workspace_id)
+            # Correlated to the outer statement's row explicitly: left to itself, SQLAlchemy
+            # adds ``workspace_blobs`` to this inner FROM, and a blob any other workspace
+            # links counted as still linked here (never given back).
+            select(repositories.c.id)
+            .where(repositories.c.workspace_id == workspace_blobs.c.workspace_id)
+            .correlate(workspace_blobs)
         ),
     )
 

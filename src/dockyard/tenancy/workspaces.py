@@ -209,9 +209,14 @@ class Workspaces:
             await require_role(conn, actor, ws, "owner")
             if ws.kind == "personal":
                 raise Conflict("a personal workspace goes with its user; it cannot be deleted on its own")
-            # Hold the row first: a push creating a repository in it (which share-locks it,
+            # Its repositories' rows first, then its own (the order a push takes them: it
+            # share-locks the repository, then its inserts key-share-lock the workspace), so a
+            # push into an existing repository commits first or waits, and never deadlocks.
+            # Then the workspace row: a push creating a repository in it (which share-locks it,
             # :mod:`dockyard.registry.repositories`) commits before the holdings are read, or
             # waits for this deletion and then finds no workspace.
+            owned = select(repositories.c.id).where(repositories.c.workspace_id == ws.id)
+            await conn.execute(owned.order_by(repositories.c.id).with_for_update())
             held_row = select(workspaces.c.id).where(workspaces.c.id == ws.id).with_for_update()
             if (await conn.execute(held_row)).first() is None:
                 raise NotFound(f"workspace {name!r} not found")  # deleted meanwhile

@@ -7,8 +7,10 @@ from typing import Any
 
 import asyncpg
 import pytest
+from sqlalchemy import text
 
 from dockyard.db.engine import Database
+from dockyard.errors import Contention
 
 
 @pytest.mark.parametrize("empty_database_url", ["postgres"], indirect=True)
@@ -48,5 +50,23 @@ async def test_concurrent_first_fetches_read(database_url: str) -> None:
         query = "SELECT count(*) FROM repositories WHERE name = $1"
         rows = await asyncio.gather(*(db.fetch_one(query, f"r{n}") for n in range(40)))
         assert rows == [(0,)] * 40
+    finally:
+        await db.dispose()
+
+
+@pytest.mark.parametrize("empty_database_url", ["postgres"], indirect=True)
+@pytest.mark.parametrize("sqlstate", ["40P01", "40001"])
+async def test_a_deadlock_or_serialization_failure_is_a_contention(
+    empty_database_url: str, sqlstate: str
+) -> None:
+    """What PostgreSQL aborts for a concurrent transaction is a domain error the edges answer
+    "try again", in a write and in a (locking) read alike."""
+    db = Database(empty_database_url, pool_size=1)
+    abort = text(f"DO $$ BEGIN RAISE EXCEPTION 'aborted' USING ERRCODE = '{sqlstate}'; END $$")
+    try:
+        for transaction in (db.write, db.read):
+            with pytest.raises(Contention, match="try again"):
+                async with transaction() as conn:
+                    await conn.execute(abort)
     finally:
         await db.dispose()

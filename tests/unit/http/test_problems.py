@@ -9,7 +9,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from dockyard.auth.errors import AuthenticationFailed, Throttled
-from dockyard.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from dockyard.errors import Conflict, Contention, DomainError, Forbidden, Invalid, NotFound
 from dockyard.http.problems import (
     BASE,
     PROBLEMS,
@@ -27,7 +27,7 @@ def body(response: Response) -> dict[str, object]:
     return document
 
 
-@pytest.mark.parametrize("error", [AuthenticationFailed, Forbidden, NotFound, Conflict, Invalid])
+@pytest.mark.parametrize("error", [AuthenticationFailed, Forbidden, NotFound, Conflict, Contention, Invalid])
 def test_a_domain_error_is_answered_as_its_row_says(error: type[DomainError]) -> None:
     status, slug, title = PROBLEMS[error]
     response = domain_problem(error("what went wrong"))

@@ -25,6 +25,7 @@ from enum import Enum
 from typing import Any
 
 from dockyard.auth.errors import AuthenticationFailed, Challenge, InsufficientScope, Throttled
+from dockyard.errors import Contention
 from dockyard.oci.errors import (
     InvalidDigest,
     InvalidManifest,
@@ -214,6 +215,9 @@ TRANSLATED: dict[type[Exception], Answer] = {
     InsufficientScope: Answer(ErrorCode.DENIED, detail=_refusal_detail, headers=_refusal_headers),
     Throttled: Answer(ErrorCode.TOOMANYREQUESTS, headers=_retry_after),
     InsufficientStorage: Answer(ErrorCode.INSUFFICIENT_STORAGE, operational=True),
+    # The database aborted the write for a concurrent one (a deadlock): nothing was written, and
+    # the same request may succeed now, which UNAVAILABLE tells clients (they retry).
+    Contention: Answer(ErrorCode.UNAVAILABLE),
     # The blob storage service refused or did not answer (S3 down or throttling): retry later.
     StorageUnavailable: Answer(ErrorCode.UNAVAILABLE, operational=True),
 }

@@ -90,20 +90,14 @@ class ArchiveVersions:
             async with self.db.read() as conn:
                 workspace_id = (await find_workspace(conn, workspace)).id
             await self.uploads.check_quota(workspace_id, image.blobs)
-            new = not await self._repository_exists(repository)
+            # The new image's visibility is the uploader's to choose, from its first blob on;
+            # an existing image's other visibility is refused before anything is pushed.
+            await self.catalog.prepare_upload(repository, request.settings.wanted_visibility())
             await self._push(actor, session_folder(archive_id), repository, version, image)
-            wanted = request.settings.wanted_visibility()
-            if new and wanted is not None:  # the new image's one setting is the uploader's to choose
-                await self.catalog.start_visibility(actor, repository, wanted)
             await self.uploads.touch(archive_id)
         if request.settings != VersionSettings():
             return await self.catalog.update_version(actor, repository, version, request.settings)
         return await self.catalog.version(actor, repository, version)
-
-    async def _repository_exists(self, repository: str) -> bool:
-        async with self.db.read() as conn:
-            found = await conn.execute(select(repositories.c.id).where(repositories.c.name == repository))
-            return found.first() is not None
 
     async def _exists(self, repository: str, version: str) -> bool:
         async with self.db.read() as conn:

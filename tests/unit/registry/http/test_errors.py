@@ -12,7 +12,7 @@ import pytest
 from dockyard.auth import errors as auth_errors
 from dockyard.auth.base import CATALOG, Access
 from dockyard.auth.errors import AuthenticationFailed, Challenge, InsufficientScope, Throttled
-from dockyard.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from dockyard.errors import Conflict, Contention, DomainError, Forbidden, Invalid, NotFound
 from dockyard.oci.errors import (
     InvalidDigest,
     InvalidManifest,
@@ -202,6 +202,7 @@ ANSWERS: list[tuple[Exception, str, int, Any, dict[str, str]]] = [
     (Throttled(4.5), "TOOMANYREQUESTS", 429, None, {"Retry-After": "5"}),
     (InsufficientStorage(BLOB_STORAGE), "UNAVAILABLE", 507, None, {}),
     (StorageUnavailable("S3 refused the request: SlowDown"), "UNAVAILABLE", 503, None, {}),
+    (Contention("a concurrent change got in the way; try again"), "UNAVAILABLE", 503, None, {}),
 ]
 
 

@@ -12,13 +12,14 @@ Two ways of attaching exist and both are read (Harbor calls them a version's *ac
 Lists attach them to a whole page at once (:func:`attach`): two queries per page whatever
 its length, never one per version. Deleting a version deletes its accessories with it
 (:func:`delete_accessories`, in the deletion's transaction) unless another tag still names
-the digest they are attached to."""
+the digest they are attached to; a cosign tag an immutability rule protects stays (as retention
+keeps it), and so does the manifest it names."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from sqlalchemy import and_, delete, func, select, tuple_
@@ -138,10 +139,14 @@ async def attach(conn: Connection, views: list[V]) -> list[V]:
     ]
 
 
-async def delete_accessories(conn: Connection, repository_id: int, digest: str) -> list[str]:
+async def delete_accessories(
+    conn: Connection, repository_id: int, digest: str, immutable: Callable[[str], str | None]
+) -> list[str]:
     """Delete what is attached to ``digest`` in the repository (its cosign tags and the
     manifests they name, its referrers and their tags) unless a tag still names ``digest``;
-    the digests of the manifests deleted. GC reclaims their blobs."""
+    the digests of the manifests deleted. GC reclaims their blobs. A cosign tag an
+    immutability rule protects (``immutable(tag)``: its pattern) stays, and so does the
+    manifest it names, as retention keeps it: an immutable tag is never deleted implicitly."""
     still = await conn.execute(
         select(func.count())
         .select_from(tags)
@@ -150,7 +155,11 @@ async def delete_accessories(conn: Connection, repository_id: int, digest: str) 
     if still.scalar_one():
         return []
     hex_ = digest.removeprefix("sha256:")
-    named = [*accessory_tags(digest), f"sha256-{hex_}"]  # and the referrers fallback tag
+    named = [
+        tag
+        for tag in [*accessory_tags(digest), f"sha256-{hex_}"]  # and the referrers fallback tag
+        if immutable(tag) is None
+    ]
     in_repo = tags.c.repository_id == repository_id
     tagged = {
         row[0]

@@ -36,6 +36,7 @@ from dockyard.auth.policy import Subject
 from dockyard.auth.tables import repositories
 from dockyard.catalog.access import DELETER, Access
 from dockyard.catalog.accessories import delete_accessories
+from dockyard.catalog.immutability import load_rules
 from dockyard.catalog.service import Catalog, actor_name, record_event
 from dockyard.catalog.tables import image_deletions, image_events, image_versions, images
 from dockyard.catalog.views import EXTERNAL, ImageEvent
@@ -108,7 +109,8 @@ class Deletions:
                     )
                 ).rowcount
                 if row.digest:
-                    attached = await delete_accessories(conn, repo[0], row.digest)
+                    protected = await load_rules(conn, image["workspace_id"])
+                    attached = await delete_accessories(conn, repo[0], row.digest, protected.rule_for)
             detail: dict[str, Any] = {
                 "source": row.source,
                 "digest": row.digest,

@@ -7,7 +7,8 @@ import json
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, delete, func, select, update
+from sqlalchemy import ColumnElement, delete, exists, func, select, update
+from sqlalchemy.orm import aliased
 
 from dockyard.auth.tables import repositories
 from dockyard.cluster.cache import Generations, LookupCache
@@ -68,6 +69,26 @@ _BY_DIGEST = """
 """
 _GET_BY_TAG = _BY_TAG.format(content=", m.content")
 _GET_BY_DIGEST = _BY_DIGEST.format(content=", m.content")
+
+
+def unheld() -> ColumnElement[bool]:
+    """A ``manifests`` row nothing holds: no tag names it, no index of its repository lists it,
+    and it is no referrer of a manifest still there (retention's "untagged" and its re-check)."""
+    parent = aliased(manifests)
+    subject = aliased(manifests)
+    untagged = ~exists().where(
+        tags.c.repository_id == manifests.c.repository_id, tags.c.manifest_digest == manifests.c.digest
+    )
+    not_a_child = ~exists().where(
+        manifest_references.c.kind == "manifest",
+        manifest_references.c.digest == manifests.c.digest,
+        parent.c.id == manifest_references.c.manifest_id,
+        parent.c.repository_id == manifests.c.repository_id,
+    )
+    subject_gone = manifests.c.subject_digest.is_(None) | ~exists().where(
+        subject.c.repository_id == manifests.c.repository_id, subject.c.digest == manifests.c.subject_digest
+    )
+    return untagged & not_a_child & subject_gone
 
 
 class ManifestService:
@@ -269,25 +290,49 @@ class ManifestService:
         if unique:
             await conn.execute(manifest_references.insert(), unique)
 
-    async def delete(self, repository: str, reference: str, *, actor: Actor | None) -> None:
-        """Delete a tag, or a manifest (and its tags) by digest; ``actor`` did it (the event says so)."""
+    async def delete(
+        self,
+        repository: str,
+        reference: str,
+        *,
+        actor: Actor | None,
+        expect_digest: str | None = None,
+        only_if_unheld: bool = False,
+    ) -> bool:
+        """Delete a tag, or a manifest (and its tags) by digest; ``actor`` did it (the event says so).
+
+        Conditional deletes (retention's) hold the repository exclusively, as GC does, so no
+        push lands between the check and the delete: ``expect_digest`` deletes the tag only while
+        it still names that digest; ``only_if_unheld`` deletes the manifest only while nothing
+        holds it (:func:`unheld`). False, with nothing deleted, when the condition no longer holds.
+        """
         by_digest, value = _reference_clause(reference)
+        conditional = expect_digest is not None or only_if_unheld
         async with self.db.write() as conn:
-            repo_id = await repos.require_id(conn, repository, for_write=True)
+            repo_id = await repos.require_id(conn, repository, for_write=not conditional)
+            if conditional and not await repos.lock_exclusive(conn, repo_id):
+                return False
             if not by_digest:
-                result = await conn.execute(
-                    delete(tags).where(tags.c.repository_id == repo_id, tags.c.name == value)
-                )
+                where = [tags.c.repository_id == repo_id, tags.c.name == value]
+                if expect_digest is not None:
+                    where.append(tags.c.manifest_digest == expect_digest)
+                result = await conn.execute(delete(tags).where(*where))
                 if result.rowcount == 0:
+                    if conditional:
+                        return False
                     raise ManifestUnknown(f"tag {value!r} is unknown in {repository!r}")
             else:
-                await conn.execute(
-                    delete(tags).where(tags.c.repository_id == repo_id, tags.c.manifest_digest == value)
-                )
-                result = await conn.execute(
-                    delete(manifests).where(manifests.c.repository_id == repo_id, manifests.c.digest == value)
-                )
+                where = [manifests.c.repository_id == repo_id, manifests.c.digest == value]
+                if only_if_unheld:
+                    where.append(unheld())
+                else:
+                    await conn.execute(
+                        delete(tags).where(tags.c.repository_id == repo_id, tags.c.manifest_digest == value)
+                    )
+                result = await conn.execute(delete(manifests).where(*where))
                 if result.rowcount == 0:
+                    if conditional:
+                        return False
                     raise ManifestUnknown(f"manifest {value} is unknown in {repository!r}")
             deleted = (
                 ManifestDeleted(repository, value, actor)
@@ -297,6 +342,7 @@ class ManifestService:
             await self.events.record(conn, deleted)
         await self.generations.changed(repository)
         await self.events.emit(deleted)
+        return True
 
     def _bytewise(self, column: ColumnElement[str]) -> ColumnElement[str]:
         """Lexical (byte) order for listings whatever the database's collation; SQLite's is already."""

@@ -8,8 +8,10 @@ stored and the noted time. Several processes each flush their own notes; the ups
 makes the order irrelevant. A process killed without its shutdown loses at most one period of
 notes: the time is a retention hint ("not pulled for D days"), measured in days.
 
-Memory is bounded: at most :data:`MAX_NOTES` distinct manifests wait for a flush; past that a
-flush is started at once.
+Memory is bounded: at :data:`MAX_NOTES` distinct manifests waiting, a flush is started at once;
+should flushes fail meanwhile (the notes are kept for the next), the oldest notes beyond twice
+that are dropped, logged once per process. A flush looks the repositories up :data:`_BATCH` names
+per statement (PostgreSQL takes at most 32,767 parameters in one).
 """
 
 from __future__ import annotations
@@ -30,14 +32,19 @@ log = logging.getLogger("dockyard.pulls")
 
 FLUSH_SECONDS = 60.0
 MAX_NOTES = 50_000
+_BATCH = 1000  # repository names per lookup
 
 
 class PullRecorder:
-    def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, db: Database, clock: Callable[[], float] = time.time, max_notes: int = MAX_NOTES
+    ) -> None:
         self.db = db
         self.clock = clock
+        self.max_notes = max_notes
         self._notes: dict[tuple[str, str], float] = {}
         self._flushing: asyncio.Task[int] | None = None
+        self._dropped = False
 
     def pulled(self, repository: str, digest: str) -> None:
         """Note a pull now (no I/O)."""
@@ -45,8 +52,20 @@ class PullRecorder:
         now = self.clock()
         if self._notes.get(key, 0.0) < now:
             self._notes[key] = now
-        if len(self._notes) >= MAX_NOTES and self._flushing is None:
+        if len(self._notes) >= self.max_notes and self._flushing is None:
             self._flushing = asyncio.get_running_loop().create_task(self._flush_soon())
+        self._cap()
+
+    def _cap(self) -> None:
+        """Past twice :attr:`max_notes` (flushes failing), keep only the newest ``max_notes``."""
+        if len(self._notes) <= 2 * self.max_notes:
+            return
+        newest = sorted(self._notes.items(), key=lambda note: note[1])[-self.max_notes :]
+        dropped = len(self._notes) - len(newest)
+        self._notes = dict(newest)
+        if not self._dropped:
+            self._dropped = True
+            log.warning("pull times are not being written; dropped the %d oldest (logged once)", dropped)
 
     async def _flush_soon(self) -> int:
         try:
@@ -68,15 +87,14 @@ class PullRecorder:
         try:
             async with self.db.write() as conn:
                 names = sorted({repo for repo, _ in notes})
-                ids = dict(
-                    (
-                        await conn.execute(
-                            select(repositories.c.name, repositories.c.id).where(
-                                repositories.c.name.in_(names)
-                            )
+                ids: dict[str, int] = {}
+                for start in range(0, len(names), _BATCH):
+                    found = await conn.execute(
+                        select(repositories.c.name, repositories.c.id).where(
+                            repositories.c.name.in_(names[start : start + _BATCH])
                         )
-                    ).all()
-                )
+                    )
+                    ids.update((name, int(repo_id)) for name, repo_id in found)
                 rows = [
                     {"repository_id": ids[repo], "digest": digest, "last_pulled_at": at}
                     for (repo, digest), at in notes.items()
@@ -101,6 +119,7 @@ class PullRecorder:
             for key, at in notes.items():  # keep them (merged with newer ones) for the next flush
                 if self._notes.get(key, 0.0) < at:
                     self._notes[key] = at
+            self._cap()
             raise
         return len(rows)
 

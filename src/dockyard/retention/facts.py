@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, exists, select
-from sqlalchemy.orm import aliased
+from sqlalchemy import and_, select
 
 from dockyard.auth.tables import repositories
 from dockyard.db.engine import Connection
-from dockyard.registry.tables import manifest_pulls, manifest_references, manifests, tags
+from dockyard.registry.manifests import unheld
+from dockyard.registry.tables import manifest_pulls, manifests, tags
 from dockyard.retention.rules import RuleSpec, TagFact, UntaggedFact
 
 
@@ -45,42 +45,9 @@ async def tag_facts(conn: Connection, workspace_id: int, spec: RuleSpec) -> list
 
 
 async def untagged_facts(conn: Connection, workspace_id: int, spec: RuleSpec) -> list[UntaggedFact]:
-    parent = aliased(manifests)
-    subject = aliased(manifests)
-    untagged = ~exists().where(
-        tags.c.repository_id == manifests.c.repository_id, tags.c.manifest_digest == manifests.c.digest
-    )
-    not_a_child = ~exists().where(
-        manifest_references.c.kind == "manifest",
-        manifest_references.c.digest == manifests.c.digest,
-        parent.c.id == manifest_references.c.manifest_id,
-        parent.c.repository_id == manifests.c.repository_id,
-    )
-    subject_gone = manifests.c.subject_digest.is_(None) | ~exists().where(
-        subject.c.repository_id == manifests.c.repository_id, subject.c.digest == manifests.c.subject_digest
-    )
     stmt = (
         select(repositories.c.name, manifests.c.digest, manifests.c.created_at)
         .select_from(manifests.join(repositories, repositories.c.id == manifests.c.repository_id))
-        .where(*_scope(workspace_id, spec), untagged, not_a_child, subject_gone)
+        .where(*_scope(workspace_id, spec), unheld())
     )
     return [UntaggedFact(r[0], r[1], float(r[2])) for r in await conn.execute(stmt)]
-
-
-async def tag_points_at(conn: Connection, repository: str, tag: str, digest: str) -> bool:
-    found = await conn.execute(
-        select(tags.c.manifest_digest)
-        .join(repositories, repositories.c.id == tags.c.repository_id)
-        .where(repositories.c.name == repository, tags.c.name == tag)
-    )
-    return found.scalar_one_or_none() == digest
-
-
-async def still_untagged(conn: Connection, repository: str, digest: str) -> bool:
-    found = await conn.execute(
-        select(tags.c.name)
-        .join(repositories, repositories.c.id == tags.c.repository_id)
-        .where(repositories.c.name == repository, tags.c.manifest_digest == digest)
-        .limit(1)
-    )
-    return found.first() is None

@@ -243,12 +243,15 @@ def select_tags(
             )
         else:
             plan.items.append(Item(fact.repository, fact.tag, fact.digest, True, reason))
-    plan.items += _signatures_of_untagged(facts, plan)
+    plan.items += _signatures_of_untagged(facts, plan, immutable)
     return plan
 
 
-def _signatures_of_untagged(facts: list[TagFact], plan: Plan) -> list[Item]:
-    """The signature tags of manifests the plan leaves with no tag: they go with them."""
+def _signatures_of_untagged(
+    facts: list[TagFact], plan: Plan, immutable: Callable[[str], str | None]
+) -> list[Item]:
+    """The signature tags of manifests the plan leaves with no tag: they go with them, unless
+    an immutability rule protects the signature tag itself."""
     doomed = {(i.repository, i.tag) for i in plan.doomed}
     still_tagged = {
         (f.repository, f.digest)
@@ -260,7 +263,12 @@ def _signatures_of_untagged(facts: list[TagFact], plan: Plan) -> list[Item]:
     found = []
     for f in sorted(facts, key=lambda f: (f.repository, f.tag)):
         signed = named.get((f.repository, f.tag.split(".", 1)[0])) if is_digest_tag(f.tag) else None
-        if signed is not None:
+        if signed is None:
+            continue
+        pattern = immutable(f.tag)
+        if pattern is not None:
+            found.append(Item(f.repository, f.tag, f.digest, False, f"immutable (pattern {pattern!r})"))
+        else:
             found.append(
                 Item(f.repository, f.tag, f.digest, True, f"signature of {signed[:19]}…, whose tags go")
             )

@@ -5,12 +5,15 @@ A real run plans again when its job starts (what a dry run listed earlier may ha
 and deletes through the registry's own delete (:meth:`ManifestService.delete`), so the catalog
 removes the versions and records them in the image's history, the audit log records each
 ``tag.delete`` or ``manifest.delete``, and the caches are invalidated, exactly as for a delete
-over /v2; the garbage collector then reclaims the bytes nothing references any more. Just
-before each delete the tag is checked to still point at the manifest planned (a tag pushed again
-meanwhile is left alone). Each run is recorded in ``retention_runs`` and audited
-(``retention.run``); the transaction that ends a run also puts the webhooks' ``retention.run``
-event in their outbox, and the hook given (``on_run``: the app wakes the webhook delivery with
-it) hears the run's summary once it committed.
+over /v2; the garbage collector then reclaims the bytes nothing references any more. Each
+delete is conditional, checked in its own transaction while it holds the repository row
+exclusively as GC does (pushes share-lock it): a tag goes only while it still points at the
+manifest planned (a tag pushed again meanwhile is left alone), an untagged manifest only while
+nothing holds it yet (no tag, no index listing it, no subject of its own pushed again).
+
+Each run is recorded in ``retention_runs`` and audited (``retention.run``); the transaction that
+ends a run also puts the webhooks' ``retention.run`` event in their outbox, and the hook given
+(``on_run``: the app wakes the webhook delivery with it) hears the run's summary once it committed.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from dockyard.db.engine import Connection, Database
 from dockyard.errors import Conflict
 from dockyard.jobs.queue import FINISHED, Job, JobQueue
 from dockyard.jobs.worker import JobCancelled, JobContext
-from dockyard.registry.errors import ManifestUnknown
+from dockyard.registry.errors import NameUnknown
 from dockyard.registry.events import Actor
 from dockyard.registry.manifests import ManifestService
 from dockyard.retention import facts
@@ -302,19 +305,16 @@ class RetentionRunner:
             await heartbeat({"done": done, "deleted": deleted})
 
     async def _delete(self, repository: str, tag: str | None, digest: str, actor: Actor | None) -> int:
-        """Delete one planned item if it is still as planned; 1 if it was deleted."""
-        async with self.db.read() as conn:
-            if tag is not None:
-                current = await facts.tag_points_at(conn, repository, tag, digest)
-            else:
-                current = await facts.still_untagged(conn, repository, digest)
-        if not current:
-            return 0
+        """Delete one planned item if it is still as planned; 1 if it was deleted. The check and
+        the delete are one transaction holding the repository (a push waits for it)."""
         try:
-            await self.manifests.delete(repository, tag if tag is not None else digest, actor=actor)
-        except ManifestUnknown:
-            return 0  # deleted meanwhile
-        return 1
+            if tag is not None:
+                done = await self.manifests.delete(repository, tag, actor=actor, expect_digest=digest)
+            else:
+                done = await self.manifests.delete(repository, digest, actor=actor, only_if_unheld=True)
+        except NameUnknown:
+            return 0  # the repository was deleted meanwhile
+        return 1 if done else 0
 
     async def queue_due(self) -> list[int]:
         """Queue a run of every enabled rule whose time came (skipping a rule whose previous

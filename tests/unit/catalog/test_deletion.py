@@ -14,6 +14,7 @@ from dockyard.app.services import Services
 from dockyard.auth import audit
 from dockyard.auth.tables import repositories
 from dockyard.builds.definitions import DefinitionInput
+from dockyard.catalog.immutability import TagRules
 from dockyard.errors import Forbidden, NotFound, StillHolds
 from dockyard.registry.errors import ManifestUnknown, NameUnknown, PushRefused
 from tests.unit.catalog.factories import WORKSPACE, People, image, push
@@ -204,3 +205,20 @@ async def test_a_repository_without_a_catalog_image_is_deleted_by_a_maintainer(
     assert ("repository.delete", "lab/artifacts") in await actions(services)
     with pytest.raises(NotFound):
         await services.deletions.delete_repository(people.maintainer, "lab/artifacts")
+
+
+async def test_a_version_delete_keeps_the_signature_tags_an_immutability_rule_protects(
+    services: Services, people: People
+) -> None:
+    version = await push(services, "lab/bwa", "v1")
+    await push(services, "lab/bwa", "v2")
+    hex_ = version.digest.removeprefix("sha256:")
+    signature, attestation = image("s390x"), image("ppc64le")
+    await push(services, "lab/bwa", f"sha256-{hex_}.sig", signature)
+    await push(services, "lab/bwa", f"sha256-{hex_}.att", attestation)
+    await services.immutability.set(people.owner, WORKSPACE, TagRules(["sha256-*.sig"]))
+    await services.deletions.delete_version(people.maintainer, "lab/bwa", "v1")
+    assert await services.manifests.tags("lab/bwa", None, None) == [f"sha256-{hex_}.sig", "v2"]
+    assert (await services.manifests.get("lab/bwa", f"sha256-{hex_}.sig")).digest == signature.digest
+    with pytest.raises(ManifestUnknown):
+        await services.manifests.get("lab/bwa", attestation.digest)

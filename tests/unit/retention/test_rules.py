@@ -180,3 +180,22 @@ def test_schedules_run_every_n_hours_daily_at_an_hour_or_when_started() -> None:
     manual = RuleSpec("keep_last", count=1)
     assert manual.schedule() == "when started"
     assert manual.next_run(midnight) is None
+
+
+def test_signature_tags_an_immutability_rule_protects_stay_with_their_reason() -> None:
+    old, new, signature = "sha256:" + "a" * 64, "sha256:" + "b" * 64, "sha256:" + "c" * 64
+    sig = "sha256-" + "a" * 64 + ".sig"
+    facts = [
+        TagFact("lab/app", "v1", old, 1.0, None),
+        TagFact("lab/app", "v2", new, 2.0, None),
+        TagFact("lab/app", sig, signature, 1.5, None),
+    ]
+
+    def immutable(tag: str) -> str | None:
+        return "sha256-*" if tag.startswith("sha256-") else None
+
+    plan = select_tags(RuleSpec("keep_last", count=1), facts, 10.0, immutable)
+    assert [(i.tag, i.delete) for i in plan.items] == [("v1", True), (sig, False)]
+    assert plan.kept[0].reason == "immutable (pattern 'sha256-*')"
+    unprotected = select_tags(RuleSpec("keep_last", count=1), facts, 10.0, lambda _: None)
+    assert [(i.tag, i.delete) for i in unprotected.items] == [("v1", True), (sig, True)]

@@ -57,8 +57,7 @@ class Verification:
             raise Conflict("only external versions are verified; internal ones are checked when pushed")
         async with self.catalog.db.read() as conn:
             image = (await conn.execute(select(images.c.workspace_id).where(images.c.name == name))).one()
-        kept = await self.credentials.lookup(image[0], parse_reference(found.external_reference).registry)
-        result = await self.resolver(found.external_reference, kept)
+        result = await self.resolver(found.external_reference, image[0])
         now = time.time()
         values: dict[str, object] = {"checked_at": now}
         if isinstance(result, Resolved):

@@ -20,6 +20,7 @@ from dockyard.catalog.usage import ImageUsage, Usage, WorkspaceUsage
 from dockyard.catalog.verify import Pinned, Runnable, Verification
 from dockyard.catalog.views import ImageEvent, ImageView, VersionView
 from dockyard.upstream.credentials import CredentialStore, StoredCredential
+from dockyard.upstream.registries import Registries
 
 router = APIRouter(tags=["catalog"])
 
@@ -33,6 +34,7 @@ class CatalogServices:
     public_url: str
     deletions: Deletions
     immutability: TagImmutability
+    registries: Registries | None = None  # registry profiles (api.v1.registries)
 
 
 def catalog_services(request: Request) -> CatalogServices:

@@ -19,6 +19,7 @@ class Resolved:
     media_type: str
     platforms: list[str]
     compressed_size: int | None
+    private: bool = False  # anonymous access was refused: the workspace's credentials were needed
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,12 @@ class UpstreamResolver:
             verify=reach.verify,
         )
         if isinstance(result, upstream.Resolved):
+            private = False
+            if reach.credentials is not None and not anonymous:
+                alone = await self._resolve(reference, workspace_id, anonymous=True)
+                private = isinstance(alone, Unresolved) and alone.kind in ("unauthorized", "forbidden")
             # What one machine downloads: the amd64 image's size (else the first platform's).
-            return Resolved(result.digest, result.media_type, result.platforms, result.compressed_size)
+            return Resolved(
+                result.digest, result.media_type, result.platforms, result.compressed_size, private
+            )
         return Unresolved(result.kind, result.message)

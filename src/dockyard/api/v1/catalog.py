@@ -179,6 +179,7 @@ async def create_external(body: ExternalImage, services: Services, actor: Caller
 async def _policy_check(
     services: CatalogServices, actor: Caller, created: VersionView, *, new_image: bool
 ) -> VersionView:
+    created = await services.verification.keep_private_upstream_private(actor, created, new_image=new_image)
     workspace = created.image.split("/", 1)[0]
     if await services.catalog.get_policy(actor, workspace):
         return await services.verification.check_platforms(

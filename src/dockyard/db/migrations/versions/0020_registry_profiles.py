@@ -28,9 +28,15 @@ def upgrade() -> None:
         batch.add_column(sa.Column("ecr_account", sa.String(12), nullable=True))
         batch.add_column(sa.Column("ecr_region", sa.String(40), nullable=True))
     op.create_index("ix_upstream_credentials_registry", "upstream_credentials", ["registry", "workspace_id"])
+    with op.batch_alter_table("image_versions") as batch:
+        batch.add_column(
+            sa.Column("private_upstream", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("image_versions") as batch:
+        batch.drop_column("private_upstream")
     op.drop_index("ix_upstream_credentials_registry", table_name="upstream_credentials")
     op.execute("DELETE FROM upstream_credentials WHERE workspace_id IS NULL")
     with op.batch_alter_table("upstream_credentials") as batch:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from dockyard.api.deps import Caller, ClientIp
-from dockyard.api.v1.inputs import Name, Text
+from dockyard.api.v1.inputs import Document, Name, Text
 from dockyard.errors import NotFound
 from dockyard.upstream.credentials import ProfileSettings, StoredCredential
 from dockyard.upstream.profiles import MAX_CA_BUNDLE
@@ -18,11 +18,9 @@ from dockyard.upstream.registries import CheckResult, Registries
 router = APIRouter(tags=["registries"])
 
 Kind = Literal["dockerhub", "quay", "gitlab", "ghcr", "ecr", "ngc", "distribution"]
-Host = Annotated[
-    str, Field(max_length=255, description="The registry host, e.g. quay.io or reg.example.org:5000.")
-]
+Host = Name  # a registry host, e.g. quay.io or registry.example.org:5000
 PageSize = Annotated[int, Query(ge=1, le=500, description="At most this many profiles.")]
-After = Annotated[str | None, Query(max_length=255, description="Only hosts sorting after this one.")]
+After = Annotated[Name | None, Query(description="Only hosts sorting after this one.")]
 
 
 def registries_service(request: Request) -> Registries:
@@ -44,11 +42,11 @@ class ProfileBody(BaseModel):
         None, description="Speak plain HTTP (administrators only); unset: only for loopback hosts."
     )
     tls_verify: bool = True
-    ca_bundle: str | None = Field(
-        None, max_length=MAX_CA_BUNDLE, description="PEM certificates of a private CA to trust."
+    ca_bundle: Document | None = Field(
+        None, description=f"PEM certificates of a private CA to trust ({MAX_CA_BUNDLE // 1024} KiB at most)."
     )
-    ecr_account: str | None = Field(None, max_length=12, description="ECR: the 12-digit account id.")
-    ecr_region: str | None = Field(None, max_length=40, description="ECR: the region, e.g. us-west-2.")
+    ecr_account: Name | None = Field(None, description="ECR: the 12-digit account id.")
+    ecr_region: Name | None = Field(None, description="ECR: the region, e.g. us-west-2.")
 
     def settings(self) -> ProfileSettings:
         return ProfileSettings(

@@ -38,3 +38,19 @@ class StillHolds(Conflict):
     def __init__(self, message: str, holdings: list[str]) -> None:
         super().__init__(message)
         self.holdings = holdings
+
+
+class UpstreamError(DomainError):
+    """Another registry could not be used; ``reason`` is machine-readable (not_found,
+    unauthorized, forbidden, rate_limited, unreachable, tls, upstream_error, invalid,
+    refused) and ``members`` are extra facts for the problem document (``detail_kind``,
+    ``profile``, ``retry_after``)."""
+
+    def __init__(self, message: str, reason: str, **members: object) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.members = {key: value for key, value in members.items() if value is not None}
+
+
+class PrivateUpstream(Conflict):
+    """An image whose upstream needs credentials may only back a private catalog entry."""

@@ -34,6 +34,7 @@ import asyncio
 import ipaddress
 import json
 import socket
+import ssl
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -285,7 +286,7 @@ class OutboundPolicy:
         except (OSError, TimeoutError):
             pass
 
-    def transport(self, *, verify: bool = True) -> httpx.AsyncHTTPTransport:
+    def transport(self, *, verify: ssl.SSLContext | bool = True) -> httpx.AsyncHTTPTransport:
         """An httpx transport whose every connection goes through :meth:`addresses`."""
         return _GuardedTransport(self, verify=verify)
 
@@ -298,8 +299,10 @@ class OutboundClient(httpx.AsyncClient):
     """An ``httpx.AsyncClient`` that connects only where its policy allows (and ignores proxy
     variables, see the module docstring)."""
 
-    def __init__(self, policy: OutboundPolicy, **options: Any) -> None:
-        super().__init__(transport=policy.transport(), trust_env=False, **options)
+    def __init__(
+        self, policy: OutboundPolicy, *, verify: ssl.SSLContext | bool = True, **options: Any
+    ) -> None:
+        super().__init__(transport=policy.transport(verify=verify), trust_env=False, **options)
         self.policy = policy
 
 
@@ -353,7 +356,7 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
 
 
 class _GuardedTransport(httpx.AsyncHTTPTransport):
-    def __init__(self, policy: OutboundPolicy, *, verify: bool) -> None:
+    def __init__(self, policy: OutboundPolicy, *, verify: ssl.SSLContext | bool) -> None:
         super().__init__(verify=verify)
         # httpx takes no network backend, so the pool it made (unused: no connection was opened)
         # is replaced by the same pool (httpx's default limits) on ours. httpx is pinned, and

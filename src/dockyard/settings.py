@@ -132,6 +132,11 @@ class Settings(BaseSettings):
         description="Registries (host[:port]) spoken to over plain HTTP when verifying external images; "
         "loopback addresses always are.",
     )
+    ecr_endpoint_url: str | None = Field(
+        None,
+        description="The ECR API endpoint ECR registry profiles exchange their access keys at; default: "
+        "AWS's own for the profile's region (tests point it at a local emulator).",
+    )
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="Reverse proxies (IP addresses or CIDR blocks, as a JSON list) whose "

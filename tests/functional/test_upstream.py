@@ -321,8 +321,11 @@ async def test_a_missing_digest_is_not_found(upstream: OpenUpstream) -> None:
 async def test_a_missing_repository_is_not_found(upstream: OpenUpstream) -> None:
     result = failed(await http_resolve(upstream.host, "nobody/nothing", "v1"), "not_found")
     assert result.status == 404
-    # Distribution (and Dockyard) answer MANIFEST_UNKNOWN here; NAME_UNKNOWN: see the nginx cases.
-    assert result.message == f"tag v1 not found in {upstream.host}/nobody/nothing"
+    # Distribution (and Dockyard) answer MANIFEST_UNKNOWN here: the tags list (404) tells.
+    assert (result.detail, result.message) == (
+        "repository",
+        f"repository nobody/nothing not found on {upstream.host}",
+    )
 
 
 @pytest.mark.parametrize(
@@ -387,9 +390,9 @@ async def test_a_closed_port_is_unreachable() -> None:
     assert result.message.startswith(f"could not reach {host}: the connection was refused")
 
 
-async def test_a_failing_proxy_is_unreachable(front: Nginx) -> None:
+async def test_a_failing_proxy_is_an_upstream_error(front: Nginx) -> None:
     host = front.host("broken")
-    result = failed(await http_resolve(host, "library/amd", "v1"), "unreachable")
+    result = failed(await http_resolve(host, "library/amd", "v1"), "upstream_error")
     assert result.status == 502
     assert f"{host} answered HTTP 502 (Bad Gateway)" in result.message
 
@@ -542,7 +545,8 @@ async def test_dockyard_missing_repository_is_not_found_for_a_signed_in_user(
     admin = Credentials(ADMIN, ADMIN_PASSWORD)
     result = failed(await http_resolve(up.registry.host, missing, "v1", credentials=admin), "not_found")
     assert result.status == 404
-    assert result.message == f"tag v1 not found in {up.registry.host}/{missing}"  # MANIFEST_UNKNOWN
+    # MANIFEST_UNKNOWN, and the tags list says which is missing
+    assert result.message == f"repository {missing} not found on {up.registry.host}"
 
 
 def test_images_are_what_the_tests_assume(images: UpstreamImages) -> None:

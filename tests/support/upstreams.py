@@ -37,8 +37,15 @@ REF_NAME = "org.opencontainers.image.ref.name"
 # --------------------------------------------------------------------------- registries
 
 
-def start_upstream_registry(base: Path, users: dict[str, str] | None = None) -> RunningRegistry:
-    """``docker-registry`` on a free loopback port; with ``users``, Basic auth (bcrypt htpasswd)."""
+def start_upstream_registry(
+    base: Path,
+    users: dict[str, str] | None = None,
+    *,
+    tls: tuple[Path, Path] | None = None,
+    data_dir: Path | None = None,
+) -> RunningRegistry:
+    """``docker-registry`` on a free loopback port; with ``users``, Basic auth (bcrypt htpasswd);
+    with ``tls`` (certificate, key), HTTPS only; ``data_dir`` shares another one's storage."""
     binary = shutil.which("docker-registry")
     if binary is None:
         raise RuntimeError(
@@ -46,7 +53,7 @@ def start_upstream_registry(base: Path, users: dict[str, str] | None = None) -> 
         )
     base.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    data_dir = base / "data"
+    data_dir = data_dir or base / "data"
     data_dir.mkdir(exist_ok=True)
     auth = ""
     if users:
@@ -63,13 +70,17 @@ def start_upstream_registry(base: Path, users: dict[str, str] | None = None) -> 
         f"storage:\n  filesystem:\n    rootdirectory: {data_dir}\n"
         f"{auth}"
         f"http:\n  addr: 127.0.0.1:{port}\n  secret: dockyard-upstream-test\n"
+        + (f"  tls:\n    certificate: {tls[0]}\n    key: {tls[1]}\n" if tls else "")
     )
     log_path = base / "server.log"
     with log_path.open("ab") as log:
         process = subprocess.Popen([binary, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT)
     server = RunningRegistry("reference", f"127.0.0.1:{port}", data_dir, log_path, process)
     try:
-        wait_healthy(f"{server.url}/v2/", process, log_path)  # 401 counts as up
+        if tls:
+            wait_listening(port, process, log_path)
+        else:
+            wait_healthy(f"{server.url}/v2/", process, log_path)  # 401 counts as up
     except BaseException:
         server.stop()
         raise
@@ -155,6 +166,23 @@ def start_nginx(base: Path, servers: dict[str, str], http_extra: str = "", timeo
         nginx.stop()
         raise
     return nginx
+
+
+def wait_listening(
+    port: int, process: subprocess.Popen[bytes], log_path: Path, timeout: float = 60.0
+) -> None:
+    """Until something accepts connections on loopback ``port`` (the server did not exit)."""
+    deadline = time.monotonic() + timeout
+    while not _listening(port):
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"server exited with {process.returncode}:\n{log_path.read_text(errors='replace')}"
+            )
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"nothing listened on {port} in {timeout}s:\n{log_path.read_text(errors='replace')}"
+            )
+        time.sleep(0.05)
 
 
 def _is_root() -> bool:

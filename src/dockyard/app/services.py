@@ -77,6 +77,8 @@ from dockyard.transfer.imports.purge import ArchivePurge
 from dockyard.transfer.imports.service import ArchiveUploads
 from dockyard.transfer.imports.versions import ArchiveVersions
 from dockyard.upstream.credentials import CredentialStore
+from dockyard.upstream.profiles import EcrTokens, Profiles
+from dockyard.upstream.registries import Registries
 from dockyard.upstream.verifier import UpstreamResolver
 from dockyard.webhooks.delivery import Deliverer, DeliveryPolicy
 from dockyard.webhooks.outbox import RegistryRecorder, record_access_request
@@ -109,6 +111,7 @@ class Services:
     tools: Tools  # the catalog's tool images, for the GA4GH TRS endpoint
     inspections: Inspections
     credentials: CredentialStore
+    registries: Registries  # registry profiles: how each workspace reaches other registries
     verification: Verification
     jobs: JobQueue
     archives: ArchiveUploads
@@ -188,7 +191,13 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
     key_file = settings.credentials_key_file or settings.data_dir.resolve() / "keys" / "credentials.key"
     credentials = CredentialStore(db, key_file)
     outbound = OutboundPolicy(settings.outbound_allow)
-    verification = Verification(catalog, UpstreamResolver(settings.upstream_insecure, outbound), credentials)
+    profiles = Profiles(
+        db,
+        credentials.cipher(),
+        insecure=settings.upstream_insecure,
+        ecr=EcrTokens(settings.ecr_endpoint_url),
+    )
+    verification = Verification(catalog, UpstreamResolver(profiles, outbound), credentials)
     archives = ArchiveUploads(
         db,
         storage,
@@ -243,6 +252,7 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
         tools=Tools(db),
         inspections=inspections,
         credentials=credentials,
+        registries=Registries(credentials, profiles, outbound),
         verification=verification,
         jobs=jobs,
         archives=archives,

@@ -17,10 +17,10 @@ from sqlalchemy import select, update
 from dockyard.auth.policy import Subject
 from dockyard.auth.tables import repositories
 from dockyard.catalog.history import actor_name, changes, record_event
-from dockyard.catalog.tables import images
+from dockyard.catalog.tables import image_versions, images
 from dockyard.catalog.views import PRIVATE, PUBLIC
 from dockyard.db.engine import Connection
-from dockyard.errors import Conflict
+from dockyard.errors import Conflict, PrivateUpstream
 
 # What a request's former per-version ``access`` means for the image's one visibility (the
 # mapping migration 0016 used): only ``public`` is public.
@@ -41,6 +41,16 @@ async def record_visibility(conn: Connection, actor: Subject, name: str, before:
     """A repository's visibility changed: the image of its name (if any) records it in its
     history, before and after (``tenancy.Repositories.on_visibility`` calls this)."""
     image_id = (await conn.execute(select(images.c.id).where(images.c.name == name))).scalar()
+    if image_id is not None and after == PUBLIC:
+        private = (
+            await conn.execute(
+                select(image_versions.c.external_reference)
+                .where(image_versions.c.image_id == image_id, image_versions.c.private_upstream.is_(True))
+                .limit(1)
+            )
+        ).scalar()
+        if private is not None:
+            raise PrivateUpstream(private_upstream_message(name, str(private).split("/", 1)[0]))
     if image_id is not None:
         await conn.execute(
             update(images)
@@ -50,6 +60,15 @@ async def record_visibility(conn: Connection, actor: Subject, name: str, before:
         await record_event(
             conn, image_id, actor_name(actor), "modified", **changes({"visibility": (before, after)})
         )
+
+
+def private_upstream_message(name: str, host: str) -> str:
+    return (
+        f"{name!r} cannot be public: its upstream {host} refuses anonymous pulls, and the image is "
+        f"reached with the workspace's registry profile for {host}, whose credentials must not serve "
+        "everyone. Keep the image private and grant access inside Dockyard, or use an image that "
+        "the upstream serves anonymously"
+    )
 
 
 async def check_visibility_of(conn: Connection, name: str, wanted: str | None) -> None:

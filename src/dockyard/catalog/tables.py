@@ -55,6 +55,9 @@ image_versions = Table(
     Column("status", String(12), nullable=False),
     Column("status_reason", Text),
     Column("external_reference", String(600)),  # canonical reference, external versions
+    # external: the upstream refused anonymous access and the workspace's registry profile
+    # was needed (such an image stays private: catalog.sharing)
+    Column("private_upstream", Boolean, nullable=False, server_default=false()),
     Column("digest", String(150)),
     Column("media_type", String(255)),
     Column("compressed_size", BigInteger),

@@ -11,16 +11,21 @@ import json
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 
 from dockyard.auth.policy import Subject
+from dockyard.auth.tables import repositories
 from dockyard.catalog.inspect import AMD64_HELP, has_amd64
 from dockyard.catalog.service import Catalog, actor_name, record_event
+from dockyard.catalog.sharing import image_visibility, private_upstream_message
 from dockyard.catalog.tables import image_versions, images
-from dockyard.catalog.views import EXTERNAL, RUNNABLE, VersionView
-from dockyard.errors import Conflict, Invalid
+from dockyard.catalog.views import EXTERNAL, PUBLIC, RUNNABLE, VersionView
+from dockyard.errors import Conflict, Invalid, PrivateUpstream
 from dockyard.oci.reference import ReferenceWarning, WarningCode, parse_reference
+from dockyard.registry.tables import manifests
 from dockyard.upstream.credentials import CredentialStore
+from dockyard.upstream.profiles import host_aliases
+from dockyard.upstream.tables import upstream_credentials
 from dockyard.upstream.verifier import Resolved, Resolver
 
 
@@ -57,8 +62,7 @@ class Verification:
             raise Conflict("only external versions are verified; internal ones are checked when pushed")
         async with self.catalog.db.read() as conn:
             image = (await conn.execute(select(images.c.workspace_id).where(images.c.name == name))).one()
-        kept = await self.credentials.lookup(image[0], parse_reference(found.external_reference).registry)
-        result = await self.resolver(found.external_reference, kept)
+        result = await self.resolver(found.external_reference, image[0])
         now = time.time()
         values: dict[str, object] = {"checked_at": now}
         if isinstance(result, Resolved):
@@ -81,6 +85,7 @@ class Verification:
                 values.update(
                     status="reachable",
                     status_reason=None,
+                    private_upstream=result.private,
                     digest=result.digest,
                     media_type=result.media_type,
                     platforms=json.dumps(result.platforms),
@@ -117,21 +122,92 @@ class Verification:
         does not go through the maintainers' delete."""
         checked = await self.verify(actor, name, version)
         if checked.status == "reachable" and checked.has_amd64 is False:
-            async with self.catalog.db.write() as conn:
-                image_id = (await conn.execute(select(images.c.id).where(images.c.name == name))).scalar_one()
-                if new_image:
-                    await conn.execute(delete(images).where(images.c.id == image_id))
-                else:
-                    await conn.execute(
-                        delete(image_versions).where(
-                            image_versions.c.image_id == image_id, image_versions.c.version == version
-                        )
-                    )
-                    await record_event(
-                        conn, image_id, actor_name(actor), "version.refused", version, reason="no linux/amd64"
-                    )
+            await self._forget(actor, name, version, new_image=new_image, reason="no linux/amd64")
             raise Invalid("refused by the workspace policy: " + AMD64_HELP)
         return checked
+
+    async def keep_private_upstream_private(
+        self, actor: Subject, created: VersionView, *, new_image: bool
+    ) -> VersionView:
+        """Refuse (409, nothing left behind) an external version of a PUBLIC image whose
+        upstream refuses anonymous access and needed the workspace's registry profile: the
+        credentials would otherwise serve everyone. Asked only when a profile with
+        credentials exists for the reference's registry (else nothing could be private)."""
+        if created.source != EXTERNAL or created.external_reference is None:
+            return created
+        host = parse_reference(created.external_reference).registry
+        async with self.catalog.db.read() as conn:
+            if await image_visibility(conn, created.image) != PUBLIC:
+                return created
+            workspace_id = (
+                await conn.execute(select(images.c.workspace_id).where(images.c.name == created.image))
+            ).scalar_one()
+            owner = upstream_credentials.c.workspace_id
+            kept = (
+                await conn.execute(
+                    select(upstream_credentials.c.id)
+                    .where(
+                        upstream_credentials.c.registry.in_(host_aliases(host)),
+                        upstream_credentials.c.username != "",
+                        or_(owner == workspace_id, owner.is_(None)),
+                    )
+                    .limit(1)
+                )
+            ).first()
+        if kept is None:
+            return created
+        checked = await self.verify(actor, created.image, created.version)
+        async with self.catalog.db.read() as conn:
+            private = (
+                await conn.execute(
+                    select(image_versions.c.private_upstream)
+                    .join(images, images.c.id == image_versions.c.image_id)
+                    .where(images.c.name == created.image, image_versions.c.version == created.version)
+                )
+            ).scalar_one()
+        if private:
+            await self._forget(
+                actor,
+                created.image,
+                created.version,
+                new_image=new_image,
+                reason="private upstream, public image",
+                drop_repository=True,
+            )
+            raise PrivateUpstream(private_upstream_message(created.image, host))
+        return checked
+
+    async def _forget(
+        self,
+        actor: Subject,
+        name: str,
+        version: str,
+        *,
+        new_image: bool,
+        reason: str,
+        drop_repository: bool = False,
+    ) -> None:
+        """A refused registration leaves nothing behind: the version, and the image too when this
+        registration created it. The registering developer may not delete versions, so this
+        does not go through the maintainers' delete."""
+        async with self.catalog.db.write() as conn:
+            image_id = (await conn.execute(select(images.c.id).where(images.c.name == name))).scalar_one()
+            if new_image:
+                await conn.execute(delete(images).where(images.c.id == image_id))
+                if drop_repository:  # made by this registration: nothing pushed to it
+                    holds = select(manifests.c.digest).where(manifests.c.repository_id == repositories.c.id)
+                    await conn.execute(
+                        delete(repositories).where(repositories.c.name == name, ~holds.exists())
+                    )
+            else:
+                await conn.execute(
+                    delete(image_versions).where(
+                        image_versions.c.image_id == image_id, image_versions.c.version == version
+                    )
+                )
+                await record_event(
+                    conn, image_id, actor_name(actor), "version.refused", version, reason=reason
+                )
 
     async def runnable(
         self,

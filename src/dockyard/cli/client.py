@@ -67,7 +67,9 @@ def _detail(response: httpx.Response) -> str:
         body = None
     if isinstance(body, dict) and isinstance(body.get("detail"), str):
         # Validation problems name their field like "body.password"; the field is enough.
-        return re.sub(r"(^|; )(?:body|query|path)\.", r"\1", str(body["detail"]))
+        detail = re.sub(r"(^|; )(?:body|query|path)\.", r"\1", str(body["detail"]))
+        reason = body.get("reason")  # upstream failures: unauthorized, tls, rate_limited, ...
+        return f"{reason}: {detail}" if isinstance(reason, str) and reason else detail
     return f"HTTP {response.status_code} {response.reason_phrase}".strip()
 
 

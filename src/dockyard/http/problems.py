@@ -14,7 +14,17 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
 from dockyard.auth.errors import AuthenticationFailed, InsufficientScope, Throttled
-from dockyard.errors import Conflict, Contention, DomainError, Forbidden, Invalid, NotFound, StillHolds
+from dockyard.errors import (
+    Conflict,
+    Contention,
+    DomainError,
+    Forbidden,
+    Invalid,
+    NotFound,
+    PrivateUpstream,
+    StillHolds,
+    UpstreamError,
+)
 from dockyard.oci.errors import InvalidDigest, InvalidManifest, InvalidMediaType, InvalidName, InvalidTag
 from dockyard.registry.errors import (
     BlobBeingCollected,
@@ -47,6 +57,9 @@ PROBLEMS: dict[type[Exception], tuple[int, str, str]] = {
     StillHolds: (409, "still-holds", "Still holds content"),
     # The database aborted the change for a concurrent one (a deadlock): nothing was written.
     Contention: (409, "try-again", "Concurrent change, try again"),
+    # Another registry failed; the document's ``reason`` says how (see dockyard.upstream.results).
+    UpstreamError: (502, "upstream", "The upstream registry could not be used"),
+    PrivateUpstream: (409, "private-upstream", "The upstream image needs credentials: keep it private"),
     Invalid: (422, "invalid", "Invalid request"),
     # The registry's refusals (an archive's image pushed into it), named after the spec's codes.
     NameUnknown: (404, "name-unknown", "repository name not known to registry"),
@@ -95,6 +108,12 @@ def domain_problem(exc: DomainError, *, challenge: bool = True) -> Response:
     if isinstance(exc, AuthenticationFailed) and challenge:
         headers["WWW-Authenticate"] = 'Basic realm="dockyard"'
     extra: dict[str, Any] = {"holds": exc.holdings} if isinstance(exc, StillHolds) else {}
+    if isinstance(exc, UpstreamError):
+        extra = {"reason": exc.reason, **exc.members}
+        if exc.reason == "rate_limited" and isinstance(exc.members.get("retry_after"), (int, float)):
+            headers["Retry-After"] = str(int(float(str(exc.members["retry_after"]))) + 1)
+    if isinstance(exc, PrivateUpstream):
+        extra = {"reason": "private_upstream"}
     if isinstance(exc, QuotaExceeded):
         extra = {"workspace": exc.workspace, **exc.numbers()}
     return problem(status, slug, title, str(exc), headers, **extra)

@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import json
 import re
+import ssl
 
 import httpx
 
@@ -45,7 +46,7 @@ from dockyard.upstream.results import (
 from dockyard.upstream.session import UpstreamSession
 from dockyard.upstream.wire import Fetched, invalid
 
-__all__ = ["Credentials", "Failed", "Resolution", "Resolved", "resolve"]
+__all__ = ["Credentials", "Failed", "Resolution", "Resolved", "check_login", "resolve"]
 
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024  # the Distribution reference refuses manifests over 4 MiB
 MAX_CONFIG_BYTES = 1024 * 1024
@@ -75,13 +76,15 @@ async def resolve(
     scheme: str = "https",
     client: OutboundClient | None = None,
     deadline: float = DEFAULT_DEADLINE,
+    verify: ssl.SSLContext | bool = True,
 ) -> Resolution:
     """Resolve ``host/repository`` at ``reference`` (a tag or a digest) on the upstream.
 
     ``host`` is the registry as users name it (``quay.io``, ``docker.io``, ``127.0.0.1:5000``),
     ``repository`` its normalised path (``library/alpine``). ``outbound`` decides where it may
     connect: without ``client``, one is made from it with :data:`DEFAULT_TIMEOUT` and closed
-    afterwards; a ``client`` handed in connects where its own policy allows. Never raises for
+    afterwards (``verify``: TLS verification, or the context trusting a profile's CA bundle);
+    a ``client`` handed in connects where its own policy allows. Never raises for
     upstream trouble: every failure is a :class:`Failed`.
     """
     try:
@@ -89,7 +92,9 @@ async def resolve(
         async with contextlib.AsyncExitStack() as stack:
             http = client
             if http is None:
-                http = await stack.enter_async_context(outbound.client(timeout=DEFAULT_TIMEOUT))
+                http = await stack.enter_async_context(
+                    outbound.client(timeout=DEFAULT_TIMEOUT, verify=verify)
+                )
             session = UpstreamSession(
                 http,
                 scheme=scheme,
@@ -108,6 +113,40 @@ async def resolve(
             f"{host} did not finish answering within {deadline:g} seconds: it is too slow or stalls; "
             "try again later",
         )
+
+
+async def check_login(
+    host: str,
+    *,
+    outbound: OutboundPolicy,
+    credentials: Credentials | None,
+    scheme: str = "https",
+    verify: ssl.SSLContext | bool = True,
+    deadline: float = 30.0,
+) -> Failed | None:
+    """Log in as ``docker login`` does (``GET /v2/``, answering its challenge): None when the
+    registry accepts the credentials (or anonymous access), else why not."""
+    try:
+        _check_arguments(host, "x", "latest", scheme)
+        async with outbound.client(timeout=DEFAULT_TIMEOUT, verify=verify) as http:
+            session = UpstreamSession(
+                http,
+                scheme=scheme,
+                host=host,
+                api_host=API_HOSTS.get(host.lower(), host),
+                repository="",
+                credentials=credentials,
+            )
+            async with asyncio.timeout(deadline):
+                fetched = await session.get("", what="the API root (/v2/)", limit=MAX_CONFIG_BYTES)
+            if fetched.status == 200:
+                return None
+            missing = f"{host} does not serve the registry API at /v2/ (HTTP 404): is it a registry?"
+            return session.failure(fetched, what="/v2/", not_found=missing, not_found_kind="invalid")
+    except UpstreamFailure as exc:
+        return exc.failure
+    except TimeoutError:
+        return Failed("unreachable", f"{host} did not answer within {deadline:g} seconds", detail="timeout")
 
 
 def _check_arguments(host: str, repository: str, reference: str, scheme: str) -> None:
@@ -140,9 +179,8 @@ class _Resolver:
             f"/manifests/{self.reference}", what=what, limit=MAX_MANIFEST_BYTES, accept=MANIFEST_ACCEPT
         )
         if fetched.status != 200:
-            raise UpstreamFailure(
-                self.session.failure(fetched, what=what, not_found=self._not_found(fetched))
-            )
+            missing = await self._not_found(fetched) if fetched.status == 404 else ""
+            raise UpstreamFailure(self.session.failure(fetched, what=what, not_found=missing))
         digest = _verified_digest(fetched, Digest(self.reference) if by_digest else None, what)
         manifest = _parse(fetched, what)
         if manifest.is_index:
@@ -161,8 +199,14 @@ class _Resolver:
             is_index=manifest.is_index,
         )
 
-    def _not_found(self, fetched: Fetched) -> str:
-        if "NAME_UNKNOWN" in fetched.error_codes():
+    async def _not_found(self, fetched: Fetched) -> str:
+        """Which is missing: the repository or the tag (manifest). Registries that answer
+        MANIFEST_UNKNOWN for both (Distribution does) are asked for the repository's tags."""
+        missing_repository = "NAME_UNKNOWN" in fetched.error_codes()
+        if not missing_repository:
+            tags = await self.session.get("/tags/list?n=1", what="the tags", limit=MAX_MANIFEST_BYTES)
+            missing_repository = tags.status == 404
+        if missing_repository:
             return f"repository {self.session.repository} not found on {self.session.host}"
         if ":" in self.reference:
             return f"manifest {self.reference} not found in {self.where}"

@@ -13,15 +13,29 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
-from sqlalchemy import delete, select
+from sqlalchemy import RowMapping, delete, select
 
 from dockyard.auth import audit
 from dockyard.auth.guard import find_workspace, require_role
 from dockyard.auth.policy import Subject
-from dockyard.db.engine import Database
-from dockyard.errors import Invalid, NotFound
+from dockyard.db.engine import Connection, Database
+from dockyard.errors import Forbidden, Invalid, NotFound
 from dockyard.oci.reference import ReferenceError, parse_reference
+from dockyard.upstream.profiles import KINDS, check_ca_bundle, ecr_parts
 from dockyard.upstream.tables import upstream_credentials
+
+
+@dataclass(frozen=True)
+class ProfileSettings:
+    """How a registry profile reaches its host: see :mod:`dockyard.upstream.profiles`.
+    ``plain_http`` None keeps the default (plain HTTP for loopback and ``upstream_insecure``)."""
+
+    kind: str = "distribution"
+    plain_http: bool | None = None
+    tls_verify: bool = True
+    ca_bundle: str | None = None
+    ecr_account: str | None = None
+    ecr_region: str | None = None
 
 
 @dataclass(frozen=True)
@@ -30,6 +44,7 @@ class StoredCredential:
     username: str
     created_at: float
     created_by: str
+    settings: ProfileSettings = ProfileSettings()
 
 
 def _load_key(path: Path) -> bytes:
@@ -66,6 +81,27 @@ def normalise_registry(registry: str) -> str:
         ) from None
 
 
+def check_settings(host: str, settings: ProfileSettings) -> ProfileSettings:
+    """The settings, checked: a known kind, a bounded PEM CA bundle, ECR's account and region
+    (from the host ``<12 digits>.dkr.ecr.<region>.amazonaws.com`` when not given)."""
+    if settings.kind not in KINDS:
+        raise Invalid(f"unknown registry kind {settings.kind[:40]!r}: use one of {', '.join(KINDS)}")
+    bundle = check_ca_bundle(settings.ca_bundle)
+    account, region = settings.ecr_account, settings.ecr_region
+    if settings.kind == "ecr":
+        parts = ecr_parts(host)
+        account = account or (parts[0] if parts else None)
+        region = region or (parts[1] if parts else None)
+        if not account or not region or len(account) != 12 or not account.isdigit() or len(region) > 40:
+            raise Invalid(
+                "an ECR profile needs the 12-digit account id and the region (the host "
+                "<account>.dkr.ecr.<region>.amazonaws.com names both)"
+            )
+    else:
+        account = region = None
+    return ProfileSettings(settings.kind, settings.plain_http, settings.tls_verify, bundle, account, region)
+
+
 class CredentialStore:
     def __init__(self, db: Database, key_file: Path) -> None:
         self.db = db
@@ -84,84 +120,113 @@ class CredentialStore:
     async def put(
         self,
         actor: Subject,
-        workspace: str,
+        workspace: str | None,
         registry: str,
         username: str,
         secret: str,
         client_ip: str | None = None,
+        settings: ProfileSettings | None = None,
     ) -> StoredCredential:
+        """Keep the registry profile of ``registry`` for ``workspace`` (None: platform-wide,
+        admins only), replacing the one there was. Plain HTTP needs an admin."""
         host = normalise_registry(registry)
-        if not username or not secret:
-            raise Invalid("give both a username and a secret (password or access token)")
-        encrypted = self._cipher().encrypt(secret.encode()).decode()
+        settings = check_settings(host, settings or ProfileSettings())
+        if bool(username) != bool(secret):
+            raise Invalid("give both a username and a secret (password or access token), or neither")
+        if not username and settings.kind == "ecr":
+            raise Invalid("an ECR profile needs an access key id (username) and its secret access key")
+        if (workspace is None or settings.plain_http) and not actor.is_admin:
+            raise Forbidden(
+                "only an administrator may keep platform-wide registry profiles or use plain HTTP"
+                if workspace is None
+                else "only an administrator may set a registry profile to plain HTTP (credentials "
+                "and images would cross the network unprotected)"
+            )
+        encrypted = self._cipher().encrypt(secret.encode()).decode() if secret else ""
         now = time.time()
         async with self.db.write() as conn:
-            ws = await find_workspace(conn, workspace)
-            await require_role(conn, actor, ws, "maintainer")
+            ws_id: int | None = None
+            if workspace is not None:
+                ws = await find_workspace(conn, workspace)
+                await require_role(conn, actor, ws, "maintainer")
+                ws_id = ws.id
+            owner = upstream_credentials.c.workspace_id
             await conn.execute(
                 delete(upstream_credentials).where(
-                    upstream_credentials.c.workspace_id == ws.id, upstream_credentials.c.registry == host
+                    owner.is_(None) if ws_id is None else owner == ws_id,
+                    upstream_credentials.c.registry == host,
                 )
             )
             await conn.execute(
                 upstream_credentials.insert().values(
-                    workspace_id=ws.id,
+                    workspace_id=ws_id,
                     registry=host,
                     username=username,
                     secret=encrypted,
                     created_at=now,
                     created_by=actor.name,
+                    **settings.__dict__,
                 )
             )
             await audit.record(
                 conn,
                 actor,
                 "upstream_credentials.set",
-                workspace_id=ws.id,
+                workspace_id=ws_id,
                 target=host,
                 client_ip=client_ip,
-                detail={"username": username},
+                detail={"username": username, "kind": settings.kind},
             )
-        return StoredCredential(host, username, now, actor.name)
+        return StoredCredential(host, username, now, actor.name, settings)
 
-    async def stored(self, actor: Subject, workspace: str) -> list[StoredCredential]:
+    async def stored(
+        self,
+        actor: Subject,
+        workspace: str | None,
+        *,
+        limit: int = 500,
+        after: str | None = None,
+        hosts: tuple[str, ...] | None = None,
+    ) -> list[StoredCredential]:
+        """The workspace's profiles (maintainers), or the platform-wide ones (None: every
+        signed-in user may see them, never their secrets), by host, ``limit`` after ``after``."""
         async with self.db.read() as conn:
-            ws = await find_workspace(conn, workspace)
-            await require_role(conn, actor, ws, "maintainer")
-            rows = (
-                (
-                    await conn.execute(
-                        select(upstream_credentials)
-                        .where(upstream_credentials.c.workspace_id == ws.id)
-                        .order_by(upstream_credentials.c.registry)
-                    )
-                )
-                .mappings()
-                .all()
+            ws_id = await _owner(conn, actor, workspace, manage=False)
+            owner = upstream_credentials.c.workspace_id
+            query = (
+                select(upstream_credentials)
+                .where(owner.is_(None) if ws_id is None else owner == ws_id)
+                .order_by(upstream_credentials.c.registry)
+                .limit(limit)
             )
-        return [
-            StoredCredential(r["registry"], r["username"], r["created_at"], r["created_by"]) for r in rows
-        ]
+            if after is not None:
+                query = query.where(upstream_credentials.c.registry > after)
+            if hosts is not None:
+                query = query.where(upstream_credentials.c.registry.in_(hosts))
+            rows = (await conn.execute(query)).mappings().all()
+        return [_stored(r) for r in rows]
 
     async def remove(
-        self, actor: Subject, workspace: str, registry: str, client_ip: str | None = None
+        self, actor: Subject, workspace: str | None, registry: str, client_ip: str | None = None
     ) -> None:
         host = normalise_registry(registry)
         async with self.db.write() as conn:
-            ws = await find_workspace(conn, workspace)
-            await require_role(conn, actor, ws, "maintainer")
+            ws_id = await _owner(conn, actor, workspace, manage=True)
+            owner = upstream_credentials.c.workspace_id
             result = await conn.execute(
                 delete(upstream_credentials).where(
-                    upstream_credentials.c.workspace_id == ws.id, upstream_credentials.c.registry == host
+                    owner.is_(None) if ws_id is None else owner == ws_id,
+                    upstream_credentials.c.registry == host,
                 )
             )
             if not result.rowcount:
-                raise NotFound(f"workspace {workspace!r} keeps no credentials for {host}")
+                where = "the platform" if workspace is None else f"workspace {workspace!r}"
+                raise NotFound(f"{where} keeps no registry profile for {host}")
             await audit.record(
                 conn,
                 actor,
                 "upstream_credentials.remove",
-                workspace_id=ws.id,
+                workspace_id=ws_id,
                 target=host,
                 client_ip=client_ip,
             )
@@ -183,3 +248,29 @@ class CredentialStore:
             return row[0], self._cipher().decrypt(row[1].encode()).decode()
         except InvalidToken:
             return None  # the key changed: as if none were kept (the API lets maintainers set them again)
+
+
+async def _owner(conn: Connection, actor: Subject, workspace: str | None, *, manage: bool) -> int | None:
+    """The workspace's id once ``actor`` is its maintainer; None (platform-wide) for an admin
+    (or, to read, any signed-in user)."""
+    if workspace is not None:
+        ws = await find_workspace(conn, workspace)
+        await require_role(conn, actor, ws, "maintainer")
+        return ws.id
+    if manage and not actor.is_admin:
+        raise Forbidden("only an administrator may manage platform-wide registry profiles")
+    if actor.kind == "anonymous":
+        raise Forbidden("sign in to see the platform-wide registry profiles")
+    return None
+
+
+def _stored(row: RowMapping) -> StoredCredential:
+    settings = ProfileSettings(
+        row["kind"],
+        row["plain_http"],
+        bool(row["tls_verify"]),
+        row["ca_bundle"],
+        row["ecr_account"],
+        row["ecr_region"],
+    )
+    return StoredCredential(row["registry"], row["username"], row["created_at"], row["created_by"], settings)

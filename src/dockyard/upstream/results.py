@@ -10,7 +10,34 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
-FailureKind = Literal["not_found", "unauthorized", "rate_limited", "unreachable", "invalid", "refused"]
+# What went wrong, as a machine-readable ``reason`` (problem+json on /api, the catalog's
+# status_reason prefix, the CLI): not_found (``detail`` says repository, tag or manifest),
+# unauthorized (no or wrong credentials; ``profile`` names the registry profile to fix),
+# forbidden, rate_limited (``retry_after``), unreachable (``detail``: dns, connect or
+# timeout), tls (certificate or handshake), upstream_error (a 5xx); invalid (the upstream's
+# answer cannot be used) and refused (the outbound policy forbids the destination).
+FailureKind = Literal[
+    "not_found",
+    "unauthorized",
+    "forbidden",
+    "rate_limited",
+    "unreachable",
+    "tls",
+    "upstream_error",
+    "invalid",
+    "refused",
+]
+FAILURE_KINDS: tuple[FailureKind, ...] = (
+    "not_found",
+    "unauthorized",
+    "forbidden",
+    "rate_limited",
+    "unreachable",
+    "tls",
+    "upstream_error",
+    "invalid",
+    "refused",
+)
 
 
 def _now() -> datetime:
@@ -23,6 +50,7 @@ class Credentials:
 
     username: str
     secret: str = field(repr=False)
+    profile: str | None = None  # the registry profile they come from, named in failures
 
 
 @dataclass(frozen=True)
@@ -53,7 +81,9 @@ class Failed:
     """The reference could not be verified; ``message`` tells the user why and what to do.
 
     ``status`` is the upstream's HTTP status when it answered; ``retry_after`` (seconds) is
-    set when a rate-limited upstream said when to come back.
+    set when a rate-limited upstream said when to come back. ``detail`` narrows the kind
+    (``repository``/``tag``/``manifest`` for not_found, ``dns``/``connect``/``timeout`` for
+    unreachable); ``profile`` names the registry profile whose credentials were used.
     """
 
     kind: FailureKind
@@ -61,6 +91,13 @@ class Failed:
     status: int | None = None
     retry_after: float | None = None
     checked_at: datetime = field(default_factory=_now)
+    detail: str | None = None
+    profile: str | None = None
+
+    @property
+    def reason(self) -> FailureKind:
+        """The machine-readable reason (the ``reason`` member of problem+json answers)."""
+        return self.kind
 
     @property
     def ok(self) -> Literal[False]:

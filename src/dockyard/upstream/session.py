@@ -133,7 +133,8 @@ class UpstreamSession:
         params: list[tuple[str, str]] = []
         if challenge.get("service"):
             params.append(("service", challenge["service"]))
-        scopes = challenge.get("scope", "").split() or [f"repository:{self.repository}:pull"]
+        default = [f"repository:{self.repository}:pull"] if self.repository else []  # a login: no scope
+        scopes = challenge.get("scope", "").split() or default
         params += [("scope", scope) for scope in scopes]
         basic = None
         if self.credentials is not None:
@@ -155,8 +156,9 @@ class UpstreamSession:
                 Failed(
                     "unauthorized",
                     f"{self.host} rejected the credentials of {self.credentials.username} (its token "
-                    f"service answered HTTP {answer.status}): update the credentials stored for {self.host}",
+                    f"service answered HTTP {answer.status}): update {self._profile_name()}",
                     answer.status,
+                    profile=self.credentials.profile,
                 )
             )
         if answer.status != 200:
@@ -177,6 +179,10 @@ class UpstreamSession:
 
     # ----------------------------------------------------------------------- failures
 
+    def _profile_name(self) -> str:
+        profile = self.credentials.profile if self.credentials is not None else None
+        return f"the registry profile {profile}" if profile else f"the credentials stored for {self.host}"
+
     def unauthorized(self, status: int | None) -> Failed:
         where = f"{self.host}/{self.repository}"
         if self.credentials is None:
@@ -184,14 +190,22 @@ class UpstreamSession:
                 f"the upstream registry refused anonymous access to {where}: the image is private "
                 f"(or does not exist); add credentials for {self.host} or ask its owner for access"
             )
-        else:
-            user = self.credentials.username
-            message = (
-                f"{self.host} refused {user} access to {self.repository}: the credentials are wrong, or "
-                f"{user} may not pull this image (or it does not exist); check the credentials stored "
-                f"for {self.host} or ask the image's owner for access"
+            return Failed("unauthorized", message, status)
+        user = self.credentials.username
+        if status == 403:
+            return Failed(
+                "forbidden",
+                f"{self.host} knows {user} but forbids it to pull {self.repository} (HTTP 403): ask the "
+                f"image's owner for access, or use other credentials in {self._profile_name()}",
+                status,
+                profile=self.credentials.profile,
             )
-        return Failed("unauthorized", message, status)
+        message = (
+            f"{self.host} refused {user} access to {self.repository}: the credentials are wrong, or "
+            f"{user} may not pull this image (or it does not exist); check {self._profile_name()} "
+            "or ask the image's owner for access"
+        )
+        return Failed("unauthorized", message, status, profile=self.credentials.profile)
 
     def rate_limited(self, fetched: Fetched) -> Failed:
         wait = retry_after_seconds(fetched.headers.get("retry-after"))
@@ -218,11 +232,12 @@ class UpstreamSession:
         if status in (401, 403):
             return self.unauthorized(status)
         if status == 404:
-            return Failed(not_found_kind, not_found, status)
+            detail = not_found.split(" ", 1)[0] if not_found_kind == "not_found" else None
+            return Failed(not_found_kind, not_found, status, detail=detail)
         reason = httpx.codes.get_reason_phrase(status) or "unexpected status"
         if status >= 500:
             return Failed(
-                "unreachable",
+                "upstream_error",
                 f"{self.host} answered HTTP {status} ({reason}) to {what}: the registry, or a proxy in "
                 "front of it, is failing; try again later",
                 status,

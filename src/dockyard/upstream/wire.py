@@ -97,23 +97,32 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
 
 
 def unreachable(label: str, exc: Exception) -> Failed:
-    """A connection-level failure (DNS, refused, TLS, timeout, broken connection) as a Failed."""
+    """A connection-level failure as a Failed: ``tls`` for a certificate or handshake error,
+    else ``unreachable`` with ``detail`` dns, connect or timeout."""
     causes = list(_causes(exc))
     text = str(exc)[:200] or type(exc).__name__
+    if any(isinstance(c, ssl.SSLError) for c in causes) or "certificate verify failed" in text.lower():
+        return Failed(
+            "tls",
+            f"could not reach {label}: the TLS handshake failed ({text}); if the registry uses a "
+            "private certificate authority, add its CA bundle to the registry profile",
+            detail="certificate",
+        )
+    detail = "connect"
     if isinstance(exc, httpx.TimeoutException) or any(isinstance(c, TimeoutError) for c in causes):
-        reason = "it did not answer in time"
+        reason, detail = "it did not answer in time", "timeout"
     elif any(isinstance(c, socket.gaierror) for c in causes) or any(m in text.lower() for m in _DNS_FAILURES):
-        reason = "its host name does not resolve (DNS)"
+        reason, detail = "its host name does not resolve (DNS)", "dns"
     elif any(isinstance(c, ConnectionRefusedError) for c in causes):
         reason = "the connection was refused (nothing listens there, or a firewall rejects it)"
-    elif any(isinstance(c, ssl.SSLError) for c in causes):
-        reason = f"the TLS handshake failed ({text})"
     elif isinstance(exc, httpx.ConnectError):
         reason = f"the connection failed ({text})"
     else:
         reason = f"the connection broke ({type(exc).__name__}: {text})"
     return Failed(
-        "unreachable", f"could not reach {label}: {reason}; check the host name and try again later"
+        "unreachable",
+        f"could not reach {label}: {reason}; check the host name and try again later",
+        detail=detail,
     )
 
 

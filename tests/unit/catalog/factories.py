@@ -116,10 +116,10 @@ class FakeResolver:
     """Answers a reference from ``answers`` (else ``not_found``) and remembers every question."""
 
     answers: dict[str, Resolved | Unresolved] = field(default_factory=dict)
-    calls: list[tuple[str, tuple[str, str] | None]] = field(default_factory=list)
+    calls: list[tuple[str, int]] = field(default_factory=list)
 
-    async def __call__(self, reference: str, credentials: tuple[str, str] | None) -> Resolved | Unresolved:
-        self.calls.append((reference, credentials))
+    async def __call__(self, reference: str, workspace_id: int) -> Resolved | Unresolved:
+        self.calls.append((reference, workspace_id))
         return self.answers.get(reference, Unresolved("not_found", f"{reference} is not there"))
 
 

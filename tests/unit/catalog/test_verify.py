@@ -9,6 +9,8 @@ import pytest
 from dockyard.app.services import Services
 from dockyard.catalog.verify import Pinned, Runnable
 from dockyard.errors import Conflict, Invalid, NotFound
+from dockyard.upstream.profiles import Profiles
+from dockyard.upstream.results import Credentials
 from dockyard.upstream.verifier import Unresolved
 from tests.unit.catalog.factories import (
     AMD64,
@@ -51,7 +53,7 @@ async def test_a_reachable_version_records_what_its_registry_answers(
         f"(docker.io/library/alpine@{AMD64}) to keep this version reproducible"
     ]
     assert [w.code for w in checked.warnings] == ["moving_tag", "not_copied"]
-    assert resolver.calls == [(ALPINE, None)]
+    assert [reference for reference, _ in resolver.calls] == [ALPINE]
     events = await services.catalog.events(people.reader, "lab/alpine")
     assert (events[0].kind, events[0].version, events[0].detail) == (
         "verified",
@@ -129,7 +131,17 @@ async def test_the_workspace_s_kept_credentials_are_used_for_its_registry(
     await checks.verify(people.developer, "lab/samtools", "1.19")
     await checks.verify(people.developer, "lab/alpine", "3.20")
 
-    assert resolver.calls == [(SAMTOOLS, ("robot$lab", "s3cret")), ("docker.io/library/alpine:3.20", None)]
+    workspace_id = resolver.calls[0][1]
+    assert resolver.calls == [(SAMTOOLS, workspace_id), ("docker.io/library/alpine:3.20", workspace_id)]
+    profiles = Profiles(services.db, credentials.cipher())
+    quay = await profiles.connection_for(None, workspace_id, "quay.io")
+    assert (quay.scheme, quay.credentials, quay.kind) == (
+        "https",
+        Credentials("robot$lab", "s3cret", f"quay.io (workspace {workspace_id})"),
+        "distribution",
+    )
+    hub = await profiles.connection_for(None, workspace_id, "docker.io")
+    assert (hub.scheme, hub.credentials, hub.profile) == ("https", None, None)
 
 
 async def test_a_strict_workspace_refuses_a_registration_without_amd64(

@@ -20,6 +20,7 @@ from dockyard.catalog.usage import ImageUsage, Usage, WorkspaceUsage
 from dockyard.catalog.verify import Pinned, Runnable, Verification
 from dockyard.catalog.views import ImageEvent, ImageView, VersionView
 from dockyard.upstream.credentials import CredentialStore, StoredCredential
+from dockyard.upstream.registries import Registries
 
 router = APIRouter(tags=["catalog"])
 
@@ -33,6 +34,7 @@ class CatalogServices:
     public_url: str
     deletions: Deletions
     immutability: TagImmutability
+    registries: Registries | None = None  # registry profiles (api.v1.registries)
 
 
 def catalog_services(request: Request) -> CatalogServices:
@@ -177,6 +179,7 @@ async def create_external(body: ExternalImage, services: Services, actor: Caller
 async def _policy_check(
     services: CatalogServices, actor: Caller, created: VersionView, *, new_image: bool
 ) -> VersionView:
+    created = await services.verification.keep_private_upstream_private(actor, created, new_image=new_image)
     workspace = created.image.split("/", 1)[0]
     if await services.catalog.get_policy(actor, workspace):
         return await services.verification.check_platforms(

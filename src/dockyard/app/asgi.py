@@ -46,6 +46,7 @@ def build_api(services: Services) -> FastAPI:
         services.settings.public_url,
         services.deletions,
         services.immutability,
+        services.imports,
     )
     return create_api(
         services.identity,

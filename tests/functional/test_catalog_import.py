@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,6 +20,7 @@ import pytest
 # The external-image tests' upstreams (a 2-platform index on docker-registry), admin and user.
 from tests.functional import test_catalog_external as external
 from tests.support.catalog import CatalogUser, Upstreams, new_user
+from tests.support.cli import Cli
 from tests.support.identity import PASSWORD, Api, oci_as
 from tests.support.servers import RunningRegistry
 
@@ -121,3 +123,29 @@ def test_importing_needs_push_permission_and_an_external_version(
     assert wait_import(user, image, version)["state"] == "succeeded"
     again = user.http.post(f"/images/{image}/versions/{version}/import", json={})
     assert again.status_code == 409, again.text
+
+
+def test_the_cli_imports_chosen_platforms_and_explains_a_failure(
+    user: CatalogUser, upstreams: Upstreams, token_registry: RunningRegistry, tmp_path: Path
+) -> None:
+    cli = Cli(token_registry, tmp_path / "cli.toml")
+    cli.ok("login", token_registry.url, "-u", user.name, "--password-stdin", stdin=PASSWORD + "\n")
+    created = user.register(user.name, upstreams.ref("library/multi:v1"), name="multi-arm")
+    image, version = created["image"], created["version"]
+    said = cli.ok("image", "import", f"{image}:{version}", "--platform", "linux/arm64/v8")
+    assert f"Imported {image}:{version} from {upstreams.ref('library/multi:v1')}" in said
+    found = cli.json("image", "import", f"{image}:{version}", "--json")  # done: shows the import
+    assert found["state"] == "succeeded"
+    assert found["platforms"] == ["linux/arm64/v8"]
+    assert found["source_digest"] == upstreams.images.index.digest
+    assert found["digest"] != found["source_digest"]  # the index now lists one platform
+    arm = upstreams.images.arm64
+    assert found["progress"]["blobs_total"] == 1 + len(arm.layers)
+    with oci_as(token_registry, user.name, PASSWORD) as oci:
+        index = json.loads(oci.get_manifest(image, version).content)
+        assert [entry["digest"] for entry in index["manifests"]] == [arm.manifest.digest]
+        assert not oci.blob_exists(image, upstreams.images.amd64.layers[0].digest)
+
+    missing = user.register(user.name, upstreams.ref("library/multi:nope"), name="multi-missing")
+    failed = cli.fails("image", "import", f"{missing['image']}:{missing['version']}")
+    assert "library/multi:nope was not found" in failed.stderr

@@ -130,6 +130,11 @@ def run_import(
         kill_hard(server)
         for digest in early:
             assert fetches(log, digest) == 1, digest
+        # nginx logs the cut-off request once it notices the client went away.
+        deadline = time.monotonic() + 30
+        while fetches(log, big) < 1:
+            assert time.monotonic() < deadline, "nginx never logged the interrupted download"
+            time.sleep(0.05)
         assert fetches(log, big) == 1
         again = restart()
         with CatalogUser.connect(again, name) as user:

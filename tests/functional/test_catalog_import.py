@@ -101,6 +101,10 @@ def test_an_external_index_is_imported_byte_identical_and_becomes_internal(
     assert served == expected
     view = user.version(image, version)
     assert view["source"] == "internal"
+    assert view["digest"] == upstreams.images.index.digest
+    assert view["imported"]["source_reference"] == upstreams.ref("library/multi:v1")
+    assert view["imported"]["source_digest"] == upstreams.images.index.digest
+    assert view["imported"]["imported_by"] == user.name
     history = user.api.call("GET", f"/images/{image}/events")
     imported = [event for event in history if event["kind"] == "imported"]
     assert imported

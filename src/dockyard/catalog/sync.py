@@ -16,6 +16,7 @@ the version internal here, in the push's transaction, and the history keeps its 
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -113,6 +114,7 @@ class CatalogSync:
                 "digest": event.digest,
                 "media_type": event.media_type,
                 "external_reference": None,
+                "imported_from": None if provenance is None else json.dumps(provenance),
                 "updated_at": now,
             }
             if existing is None:

@@ -62,6 +62,7 @@ image_versions = Table(
     Column("platforms", Text, nullable=False, server_default="[]"),  # JSON list of os/arch[/variant]
     Column("warnings", Text, nullable=False, server_default="[]"),  # JSON list of {code, message}
     Column("checked_at", Float),
+    Column("imported_from", Text),  # JSON: the provenance of a version imported by URL
     Column("created_at", Float, nullable=False),
     Column("created_by", String(140), nullable=False, server_default=""),
     Column("updated_at", Float, nullable=False),

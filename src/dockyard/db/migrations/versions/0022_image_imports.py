@@ -35,6 +35,11 @@ def upgrade() -> None:
         sa.UniqueConstraint("image_id", "version", name="uq_image_imports_image_version"),
     )
 
+    with op.batch_alter_table("image_versions") as batch:
+        batch.add_column(sa.Column("imported_from", sa.Text()))
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("image_versions") as batch:
+        batch.drop_column("imported_from")
     op.drop_table("image_imports")

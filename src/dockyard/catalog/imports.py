@@ -107,7 +107,7 @@ class Imports:
                     f"{name}:{version} is stored in Dockyard already; only external versions import"
                 )
             existing = await _row(conn, image_id, version)
-            if existing is not None and existing.state == RUNNING:
+            if existing is not None and existing.state == RUNNING and await self._alive(existing.job_id):
                 return await self._view(name, existing)
             values = {
                 "state": RUNNING,
@@ -154,12 +154,21 @@ class Imports:
             raise NotFound(f"no image {name!r}")
         return int(found[0])
 
+    async def _alive(self, job_id: int | None) -> bool:
+        """Whether the import's job is still queued or running (else it may start again)."""
+        job = None if job_id is None else await self.jobs.get(job_id)
+        return job is not None and job.status in ("queued", "running")
+
     async def _view(self, name: str, row: Row[Any]) -> ImportView:
         job = None if row.job_id is None else await self.jobs.get(row.job_id)
+        state, error = row.state, row.error
+        if state == RUNNING and job is not None and job.status in ("failed", "cancelled"):
+            # The job ended without the handler recording it (its worker stopped too often).
+            state, error = FAILED, job.error or f"the import's job was {job.status}"
         return ImportView(
             image=name,
             version=row.version,
-            state=row.state,
+            state=state,
             source_reference=row.source_reference,
             source_digest=row.source_digest,
             digest=row.target_digest,
@@ -167,7 +176,7 @@ class Imports:
             requested_at=row.requested_at,
             requested_by=row.requested_by,
             imported_at=row.imported_at,
-            error=row.error,
+            error=error,
             job_id=row.job_id,
             job_status=None if job is None else job.status,
             progress={} if job is None else job.progress,

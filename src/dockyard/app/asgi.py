@@ -47,6 +47,7 @@ def build_api(services: Services) -> FastAPI:
         services.deletions,
         services.immutability,
         services.registries,
+        services.imports,
     )
     return create_api(
         services.identity,

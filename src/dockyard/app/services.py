@@ -38,6 +38,8 @@ from dockyard.catalog.admission import PushPolicy
 from dockyard.catalog.content import RegistryContent
 from dockyard.catalog.deletion import Deletions, workspace_holdings
 from dockyard.catalog.immutability import TagImmutability
+from dockyard.catalog.imports import JOB_KIND as IMPORT_JOB
+from dockyard.catalog.imports import Imports
 from dockyard.catalog.inspections import INSPECTION_GATE_ENV, Inspections, file_gate
 from dockyard.catalog.measure import MeasureLimits
 from dockyard.catalog.service import Catalog
@@ -78,6 +80,7 @@ from dockyard.transfer.imports.service import ArchiveUploads
 from dockyard.transfer.imports.versions import ArchiveVersions
 from dockyard.upstream.credentials import CredentialStore
 from dockyard.upstream.profiles import EcrTokens, Profiles
+from dockyard.upstream.reach import Reach
 from dockyard.upstream.registries import Registries
 from dockyard.upstream.verifier import UpstreamResolver
 from dockyard.webhooks.delivery import Deliverer, DeliveryPolicy
@@ -122,6 +125,7 @@ class Services:
     retention_runner: retention_runner.RetentionRunner  # dry runs, real runs (jobs), the schedule
     pulls: PullRecorder  # when manifests were last pulled, written in batches
     webhooks: Webhooks
+    imports: Imports  # imports by URL: external versions copied into storage (jobs)
     job_handlers: dict[str, Handler] = field(default_factory=dict)  # job kind -> handler
     builds: BuildService | None = None
 
@@ -198,6 +202,8 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
         ecr=EcrTokens(settings.ecr_endpoint_url),
     )
     verification = Verification(catalog, UpstreamResolver(profiles, outbound), credentials)
+    reach = Reach(profiles)
+    imports = Imports(db, jobs, reach, outbound, blobs, manifests, storage)
     archives = ArchiveUploads(
         db,
         storage,
@@ -265,7 +271,12 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
         retention_runner=runner,
         pulls=PullRecorder(db),
         webhooks=webhooks,
-        job_handlers={JOB_KIND: builds.handle, retention_runner.JOB_KIND: runner.handle},
+        imports=imports,
+        job_handlers={
+            JOB_KIND: builds.handle,
+            retention_runner.JOB_KIND: runner.handle,
+            IMPORT_JOB: imports.handle,
+        },
         builds=builds,
     )
 

@@ -2,7 +2,8 @@
 :mod:`dockyard.app`):
 
 - a tag push onto an *external* version of the same name: the push would silently turn a
-  reference to another registry into bytes stored here;
+  reference to another registry into bytes stored here (except the push that completes the
+  version's import by URL, :mod:`.imports`, the one path that converts it);
 - in a workspace whose policy requires linux/amd64, a tagged image without that platform
   (artifacts such as signatures and SBOMs are not images, and untagged pushes are not
   versions: both are admitted);
@@ -17,6 +18,7 @@ from sqlalchemy import select
 
 from dockyard.auth.tables import workspaces
 from dockyard.catalog.immutability import immutable_refusal, load_rules, tag_target
+from dockyard.catalog.imports import allows_import
 from dockyard.catalog.inspect import AMD64_HELP, ContentSource, has_amd64, inspect_manifest
 from dockyard.catalog.tables import catalog_policies, image_versions, images
 from dockyard.catalog.views import EXTERNAL
@@ -69,7 +71,10 @@ class PushPolicy:
                 )
             ).first()
             moved = await self._moves_immutable(conn, push, workspace)
-        if external is not None:
+            importing = external is not None and await allows_import(
+                conn, push.repository, push.tag, push.digest
+            )
+        if external is not None and not importing:
             return external_refusal(push.repository, push.tag, str(external[0]))
         if moved is not None:
             return moved

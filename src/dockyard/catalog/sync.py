@@ -9,11 +9,14 @@ belong to (``sha256-<hex>``, ``sha256-<hex>.sig``, ``.att``, ``.sbom``) are not 
 the registry keeps and serves them, the catalog does not list a signature as a version.
 Deleting the tag or the manifest removes the version. A tag push never replaces an external
 version: the push admission (:mod:`.admission`) refuses it, and should one slip through (a
-registration racing the push) the external version stays and its history says so.
+registration racing the push) the external version stays and its history says so. The one
+exception is the push that completes the version's import by URL (:mod:`.imports`): it turns
+the version internal here, in the push's transaction, and the history keeps its provenance.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -21,6 +24,7 @@ import time
 from sqlalchemy import delete, select, update
 
 from dockyard.auth.tables import repositories
+from dockyard.catalog.imports import converted
 from dockyard.catalog.inspections import Inspections
 from dockyard.catalog.service import create_image, record_event
 from dockyard.catalog.tables import image_versions, images
@@ -83,7 +87,10 @@ class CatalogSync:
                     ).where(image_versions.c.image_id == image_id, image_versions.c.version == event.tag)
                 )
             ).first()
+            provenance = None
             if existing is not None and existing[1] == EXTERNAL:
+                provenance = await converted(conn, image_id, event.tag, event.digest, now)
+            if existing is not None and existing[1] == EXTERNAL and provenance is None:
                 log.warning(
                     "%s:%s was pushed but is an external version (%s); the catalog keeps the external one",
                     event.repository,
@@ -107,6 +114,7 @@ class CatalogSync:
                 "digest": event.digest,
                 "media_type": event.media_type,
                 "external_reference": None,
+                "imported_from": None if provenance is None else json.dumps(provenance),
                 "updated_at": now,
             }
             if existing is None:
@@ -124,7 +132,12 @@ class CatalogSync:
                 .where(images.c.id == image_id)
                 .values(updated_at=now, updated_by=who, built_at=now, built_by=who)
             )
-            await record_event(conn, image_id, who, "pushed", event.tag, digest=event.digest)
+            if provenance is not None:
+                await record_event(
+                    conn, image_id, who, "imported", event.tag, digest=event.digest, **provenance
+                )
+            else:
+                await record_event(conn, image_id, who, "pushed", event.tag, digest=event.digest)
         # Queued after the version's commit: a crash between the two leaves a pending version
         # with no job, which the inspections' sweep finds and queues.
         await self.inspections.enqueue(event.repository, image_id, event.tag, event.digest)

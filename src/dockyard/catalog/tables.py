@@ -65,6 +65,7 @@ image_versions = Table(
     Column("platforms", Text, nullable=False, server_default="[]"),  # JSON list of os/arch[/variant]
     Column("warnings", Text, nullable=False, server_default="[]"),  # JSON list of {code, message}
     Column("checked_at", Float),
+    Column("imported_from", Text),  # JSON: the provenance of a version imported by URL
     Column("created_at", Float, nullable=False),
     Column("created_by", String(140), nullable=False, server_default=""),
     Column("updated_at", Float, nullable=False),
@@ -137,4 +138,27 @@ immutable_tags = Table(
     Column("exceptions", Text, nullable=False, server_default="[]"),
     Column("updated_at", Float, nullable=False),
     Column("updated_by", String(140), nullable=False, server_default=""),
+)
+
+
+# Imports by URL (:mod:`dockyard.catalog.imports`): one row per version being or having been
+# copied from its external reference into Dockyard's storage. It keeps where the version came
+# from (reference, digest, when, by whom) once the version is internal.
+image_imports = Table(
+    "image_imports",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("image_id", Integer, ForeignKey("images.id", ondelete="CASCADE"), nullable=False),
+    Column("version", String(128), nullable=False),
+    Column("state", String(12), nullable=False),  # running, succeeded, failed
+    Column("job_id", Integer),
+    Column("source_reference", String(600), nullable=False),
+    Column("source_digest", String(150)),  # the upstream's digest, once fetched
+    Column("target_digest", String(150)),  # what the tag is pushed as (differs if platforms chosen)
+    Column("platforms", Text, nullable=False, server_default="[]"),  # JSON list; [] = all
+    Column("requested_at", Float, nullable=False),
+    Column("requested_by", String(140), nullable=False),
+    Column("imported_at", Float),
+    Column("error", Text),
+    UniqueConstraint("image_id", "version", name="uq_image_imports_image_version"),
 )

@@ -55,6 +55,17 @@ class Accessory:
 
 
 @dataclass(frozen=True)
+class Imported:
+    """Where an imported version came from: the external reference and the digest it had
+    there, when it was imported and by whom."""
+
+    source_reference: str
+    source_digest: str | None
+    imported_at: float
+    imported_by: str
+
+
+@dataclass(frozen=True)
 class VersionView:
     image: str
     version: str
@@ -78,6 +89,7 @@ class VersionView:
     created_by: str
     updated_at: float
     signatures: list[Accessory]  # signatures, attestations and SBOMs attached to the digest
+    imported: Imported | None  # where an imported version came from (import by URL)
 
 
 @dataclass(frozen=True)
@@ -154,6 +166,7 @@ def version_view(image_name: str, row: Row[Any]) -> VersionView:
         created_by=m["created_by"],
         updated_at=m["updated_at"],
         signatures=[],
+        imported=Imported(**json.loads(m["imported_from"])) if m.get("imported_from") else None,
     )
 
 

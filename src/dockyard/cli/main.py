@@ -22,6 +22,7 @@ from dockyard.cli import (
     client,
     deletes,
     images,
+    imports,
     output,
     registries,
     repos,
@@ -52,6 +53,7 @@ for module in (
     server,
 ):
     module.register(app)
+imports.attach(images.image_app)
 deletes.register(app, images.image_app, workspaces.workspace_app, repos.repo_app, builds.build_app)
 console = Console(stderr=True)
 

@@ -14,8 +14,10 @@ session as a ``refused`` failure.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+from collections.abc import AsyncIterator
 
 import httpx
 
@@ -70,6 +72,57 @@ class UpstreamSession:
         if fetched.status == 401 and await self._authenticate(fetched):
             fetched = await self._send(self.base + path, headers, self._authorization, what, limit, self.host)
         return fetched
+
+    @contextlib.asynccontextmanager
+    async def stream(
+        self, path: str, *, what: str, not_found: str, offset: int = 0
+    ) -> AsyncIterator[httpx.Response]:
+        """GET ``base + path`` without reading the body: the open response (200, or 206 when
+        ``offset`` was asked for and honoured), for the caller to read in chunks. Redirects
+        are followed by hand as in :meth:`get`; a 401 is answered once; any other status is
+        an :class:`UpstreamFailure`."""
+        for attempt in range(2):
+            response = await self._open(self.base + path, what, offset)
+            if response.status_code in (200, 206):
+                try:
+                    yield response
+                finally:
+                    await response.aclose()
+                return
+            try:
+                body = await read_bounded(response, MAX_ERROR_BYTES, what, self.host, truncate=True)
+            finally:
+                await response.aclose()
+            fetched = Fetched(response.status_code, response.headers, body)
+            if fetched.status == 401 and attempt == 0 and await self._authenticate(fetched):
+                continue
+            raise UpstreamFailure(self.failure(fetched, what=what, not_found=not_found))
+
+    async def _open(self, url: str, what: str, offset: int) -> httpx.Response:
+        target = httpx.URL(url)
+        origin = (target.scheme, target.host, target.port)
+        for _ in range(MAX_REDIRECTS + 1):
+            sent = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
+            if offset:
+                sent["Range"] = f"bytes={offset}-"
+            if self._authorization is not None and (target.scheme, target.host, target.port) == origin:
+                sent["Authorization"] = self._authorization
+            try:
+                request = self.client.build_request("GET", target, headers=sent)
+                response = await self.client.send(request, stream=True, follow_redirects=False)
+            except OutboundRefused as exc:
+                raise UpstreamFailure(Failed("refused", exc.message)) from None
+            except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+                raise invalid(f"{self.host} sent an unusable URL for {what}: {str(exc)[:200]}") from None
+            except httpx.TransportError as exc:
+                raise UpstreamFailure(unreachable(self.host, exc)) from None
+            location = response.headers.get("location")
+            if response.status_code in _REDIRECTS and location:
+                await response.aclose()
+                target = target.join(location)
+                continue
+            return response
+        raise invalid(f"{self.host} redirected {what} more than {MAX_REDIRECTS} times")
 
     async def _send(
         self, url: str, headers: dict[str, str], authorization: str | None, what: str, limit: int, label: str

@@ -14,6 +14,7 @@ from dockyard.api.deps import Caller, ClientIp
 from dockyard.api.v1.inputs import Name, Names, Offset, Text
 from dockyard.catalog.deletion import Deletions
 from dockyard.catalog.immutability import MAX_RULES, TagImmutability, TagRules
+from dockyard.catalog.imports import Imports
 from dockyard.catalog.queries import VersionPage
 from dockyard.catalog.service import Catalog, Page, VersionSettings
 from dockyard.catalog.usage import ImageUsage, Usage, WorkspaceUsage
@@ -35,6 +36,7 @@ class CatalogServices:
     deletions: Deletions
     immutability: TagImmutability
     registries: Registries | None = None  # registry profiles (api.v1.registries)
+    imports: Imports | None = None  # imports by URL (api/v1/imports.py)
 
 
 def catalog_services(request: Request) -> CatalogServices:

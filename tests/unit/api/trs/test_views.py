@@ -34,6 +34,7 @@ VERSION = VersionView(
     created_by="alice",
     updated_at=0.0,
     signatures=[],
+    imported=None,
 )
 
 

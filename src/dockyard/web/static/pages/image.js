@@ -13,6 +13,7 @@ import { Button, CopyText, Dialog, Empty, ErrorNote, Field, Spinner, useAction, 
 import { Changes } from "../components/changes.js";
 import { VersionStatus } from "./repository.js";
 import { InlineError, Saved } from "./settings_common.js";
+import { ImportButton } from "./image_import.js";
 
 const EVENT_TEXT = {
   created: "Created",
@@ -25,9 +26,16 @@ const EVENT_TEXT = {
   "image.deleted": "Image deleted",
   "build_definition.deleted": "Build definition deleted",
   "push.ignored": "Push ignored",
+  imported: "Imported",
   "build.started": "Build started",
   built: "Built",
 };
+
+// Importing needs push permission (the server decides); the button shows to the workspace's members.
+function mayImport(image, session) {
+  if (!session?.user) return false;
+  return session.user.is_admin || session.workspaces.some((w) => w.name === image.workspace);
+}
 
 function downloadReason(image, version, session) {
   if (version.source === "external") return "external images are pulled from their own registry";
@@ -129,6 +137,8 @@ function VersionCard({ image, version, session, reload, usage }) {
     </header>
     <dl class="facts">
       <dt>Source</dt><dd>${version.source === "external" ? html`External: <code>${version.external_reference}</code>` : "Internal (stored here)"}</dd>
+      ${version.imported && html`<dt>Imported from</dt><dd><code>${version.imported.source_reference}</code>${" "}
+        (<code title=${version.imported.source_digest}>${shortDigest(version.imported.source_digest || "")}</code>)${`, ${when(version.imported.imported_at)} by ${version.imported.imported_by}`}</dd>`}
       <dt>Type</dt><dd>${version.kind === "bench" ? "Bench" : "Tool"}</dd>
       <dt>Platforms</dt><dd>${version.platforms.length ? version.platforms.join(", ") : "—"}</dd>
       <dt>Digest</dt><dd>${version.digest ? html`<code title=${version.digest}>${version.digest}</code>` : "—"}</dd>
@@ -143,6 +153,7 @@ function VersionCard({ image, version, session, reload, usage }) {
     <div class="row">
       <${DownloadLink} href=${archive("docker")} reason=${reason}>Download for docker load</${DownloadLink}>
       <${DownloadLink} href=${archive("oci")} reason=${reason}>Download OCI archive</${DownloadLink}>
+      ${version.source === "external" && mayImport(image, session) && html`<${ImportButton} image=${image.name} version=${version} onImported=${reload} />`}
       ${moving && version.digest && html`<${PinDigest} image=${image.name} version=${version} onPinned=${reload} />`}
       ${image.may_delete && html`<${Button} kind="danger" icon="trash" onClick=${() => setRemoving(true)}
         aria-label=${`Delete version ${version.version}`}>Delete</${Button}>`}

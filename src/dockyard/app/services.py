@@ -76,6 +76,9 @@ from dockyard.transfer.exports.service import Exports
 from dockyard.transfer.imports.purge import ArchivePurge
 from dockyard.transfer.imports.service import ArchiveUploads
 from dockyard.transfer.imports.versions import ArchiveVersions
+from dockyard.upstream.cache import CacheSettings, ManifestCache, Upstreams
+from dockyard.upstream.cache_admin import CacheAdmin
+from dockyard.upstream.cache_blobs import BlobCache, PullThroughCache
 from dockyard.upstream.credentials import CredentialStore
 from dockyard.upstream.verifier import UpstreamResolver
 from dockyard.webhooks.delivery import Deliverer, DeliveryPolicy
@@ -119,6 +122,8 @@ class Services:
     retention_runner: retention_runner.RetentionRunner  # dry runs, real runs (jobs), the schedule
     pulls: PullRecorder  # when manifests were last pulled, written in batches
     webhooks: Webhooks
+    cache: PullThroughCache  # cache workspaces filled from their upstreams on pull
+    cache_admin: CacheAdmin  # which workspaces are caches (admins set it)
     job_handlers: dict[str, Handler] = field(default_factory=dict)  # job kind -> handler
     builds: BuildService | None = None
 
@@ -189,6 +194,12 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
     credentials = CredentialStore(db, key_file)
     outbound = OutboundPolicy(settings.outbound_allow)
     verification = Verification(catalog, UpstreamResolver(settings.upstream_insecure, outbound), credentials)
+    cache_settings = CacheSettings(db)
+    upstreams = Upstreams(credentials, outbound, frozenset(settings.upstream_insecure))
+    cache = PullThroughCache(
+        ManifestCache(db, manifests, cache_settings, upstreams),
+        BlobCache(blobs, cache_settings, upstreams, locks),
+    )
     archives = ArchiveUploads(
         db,
         storage,
@@ -255,6 +266,8 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
         retention_runner=runner,
         pulls=PullRecorder(db),
         webhooks=webhooks,
+        cache=cache,
+        cache_admin=CacheAdmin(db, ledger, cache_settings),
         job_handlers={JOB_KIND: builds.handle, retention_runner.JOB_KIND: runner.handle},
         builds=builds,
     )

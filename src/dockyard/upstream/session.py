@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 
@@ -70,6 +72,51 @@ class UpstreamSession:
         if fetched.status == 401 and await self._authenticate(fetched):
             fetched = await self._send(self.base + path, headers, self._authorization, what, limit, self.host)
         return fetched
+
+    @asynccontextmanager
+    async def stream(self, path: str, *, what: str, not_found: str) -> AsyncIterator[httpx.Response]:
+        """GET ``base + path`` for its body as a stream (a blob): the 200 response, body unread;
+        any other answer is raised as :class:`UpstreamFailure` (``not_found`` for a 404)."""
+        response = await self._open(self.base + path, what)
+        try:
+            if response.status_code == 401:
+                body = await read_bounded(response, MAX_ERROR_BYTES, what, self.host, truncate=True)
+                await response.aclose()
+                if not await self._authenticate(Fetched(401, response.headers, body)):
+                    raise UpstreamFailure(self.unauthorized(401))
+                response = await self._open(self.base + path, what)
+            if response.status_code != 200:
+                body = await read_bounded(response, MAX_ERROR_BYTES, what, self.host, truncate=True)
+                fetched = Fetched(response.status_code, response.headers, body)
+                raise UpstreamFailure(self.failure(fetched, what=what, not_found=not_found))
+            yield response
+        finally:
+            await response.aclose()
+
+    async def _open(self, url: str, what: str) -> httpx.Response:
+        """The response to a GET, its body unread, redirects followed by hand as in :meth:`_send`."""
+        target = httpx.URL(url)
+        origin = (target.scheme, target.host, target.port)
+        for _ in range(MAX_REDIRECTS + 1):
+            sent = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
+            if self._authorization is not None and (target.scheme, target.host, target.port) == origin:
+                sent["Authorization"] = self._authorization
+            try:
+                request = self.client.build_request("GET", target, headers=sent)
+                response = await self.client.send(request, stream=True, follow_redirects=False)
+            except OutboundRefused as exc:
+                raise UpstreamFailure(Failed("refused", exc.message)) from None
+            except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+                raise invalid(f"{self.host} sent an unusable URL for {what}: {str(exc)[:200]}") from None
+            except httpx.TransportError as exc:
+                raise UpstreamFailure(unreachable(self.host, exc)) from None
+            location = response.headers.get("location")
+            if response.status_code in _REDIRECTS and location:
+                await response.aclose()
+                target = target.join(location)
+                continue
+            return response
+        raise invalid(f"{self.host} redirected {what} more than {MAX_REDIRECTS} times")
 
     async def _send(
         self, url: str, headers: dict[str, str], authorization: str | None, what: str, limit: int, label: str

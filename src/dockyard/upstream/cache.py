@@ -2,8 +2,9 @@
 the upstream registry ``host`` (zot-like prefix mapping: many upstreams in one workspace).
 
 - Naming: the first component after the workspace is the upstream host as in a reference
-  (``docker.io``, ``quay.io``, ``127.0.0.1:5000``); it must look like a host (a dot, a port
-  or ``localhost``) so a typo is not sent to the internet. ``docker.io/alpine`` asks Docker
+  (``docker.io``, ``quay.io``), a port written after ``_`` (``127.0.0.1_5000``: a repository
+  name cannot hold ``:``, a host name cannot hold ``_``); it must look like a host (a dot, a
+  port or ``localhost``) so a typo is not sent to the internet. ``docker.io/alpine`` asks Docker
   Hub for ``library/alpine``, as docker does; the cache repository keeps the name pulled.
 - Manifests: a digest is served from storage once stored, and never asked again; a tag is
   asked again once older than the cache's revalidation time. A revalidation that cannot reach
@@ -32,7 +33,7 @@ from dockyard.oci.errors import InvalidDigest
 from dockyard.outbound import OutboundPolicy
 from dockyard.registry.errors import BlobUnknown, ManifestUnknown, NameUnknown
 from dockyard.registry.manifests import ManifestService, StoredManifest
-from dockyard.registry.pullthrough import Freshness, UpstreamRateLimited, UpstreamUnavailable
+from dockyard.registry.pullthrough import Freshness, UpstreamRateLimited
 from dockyard.upstream.client import API_HOSTS, MANIFEST_ACCEPT, MAX_MANIFEST_BYTES
 from dockyard.upstream.credentials import CredentialStore
 from dockyard.upstream.reach import connection_for
@@ -68,6 +69,9 @@ def split_cached(repository: str) -> tuple[str, str]:
             f"{repository!r} is in a pull-through cache: name images <cache>/<registry host>/<path>, "
             f"like {parts[0]}/docker.io/library/alpine"
         )
+    name, _, port = host.rpartition("_")
+    if name and port.isdigit() and len(port) <= 5:  # a port: a name component cannot hold ":"
+        host = f"{name}:{port}"
     path = parts[2]
     host = _DOCKER_HUB.get(host, host)
     if host == "docker.io" and "/" not in path:
@@ -76,17 +80,21 @@ def split_cached(repository: str) -> tuple[str, str]:
 
 
 def refusal(failure: Failed, target: CacheTarget, what: str, *, blob: bool = False) -> Exception:
-    """The registry error for an upstream failure when nothing is stored (the message names the
-    upstream and its reason)."""
+    """The registry error for an upstream failure when nothing is stored, its message naming the
+    upstream and its reason.
+
+    A rate limit is TOOMANYREQUESTS (429, with the upstream's Retry-After). Every other reason
+    (not found, unreachable, unauthorized, TLS, a failing server) is MANIFEST_UNKNOWN or
+    BLOB_UNKNOWN (404): docker, podman and skopeo share one error parser that shows the
+    registry's message for 4xx answers only (a 503 prints as "503 Service Unavailable" and
+    nothing else), and the content is indeed unknown here; the message says why."""
     message = (
         f"pull-through cache: {what} of {target.label()} is not cached and the upstream failed "
         f"({failure.kind}): {failure.message}"
     )
-    if failure.kind == "not_found":
-        return BlobUnknown(message) if blob else ManifestUnknown(message)
     if failure.kind == "rate_limited":
         return UpstreamRateLimited(message, failure.retry_after)
-    return UpstreamUnavailable(message, failure.retry_after)
+    return BlobUnknown(message) if blob else ManifestUnknown(message)
 
 
 class CacheSettings:
@@ -98,8 +106,11 @@ class CacheSettings:
         self._known: dict[str, tuple[int, int]] = {}
         self._read_at = -SETTINGS_SECONDS
 
-    async def target(self, repository: str) -> CacheTarget | None:
-        if time.monotonic() - self._read_at > SETTINGS_SECONDS:
+    async def target(self, repository: str, *, fresh: bool = False) -> CacheTarget | None:
+        """Where ``repository`` is cached from; None when not in a cache workspace. ``fresh``:
+        read the settings again first (asked before answering "unknown", so a cache made a
+        moment ago, by another process too, is one at once)."""
+        if fresh or time.monotonic() - self._read_at > SETTINGS_SECONDS:
             async with self.db.read() as conn:
                 rows = await conn.execute(
                     select(workspaces.c.name, workspaces.c.id, cache_workspaces.c.revalidate_seconds).join(
@@ -156,9 +167,11 @@ class ManifestCache:
 
     async def manifest(self, repository: str, reference: str) -> Freshness | None:
         target = await self.settings.target(repository)
+        stored = await self._stored(repository, reference)
+        if target is None and stored is None:
+            target = await self.settings.target(repository, fresh=True)
         if target is None:
             return None
-        stored = await self._stored(repository, reference)
         by_digest = ":" in reference
         if by_digest and stored is not None:
             return Freshness("hit")

@@ -50,7 +50,7 @@ class BlobCache:
         self.locks = locks
 
     async def blob(self, repository: str, digest: Digest) -> Streamed | None:
-        target = await self.settings.target(repository)
+        target = await self.settings.target(repository, fresh=True)  # asked only for unknown blobs
         if target is None:
             return None
         deadline = time.monotonic() + WAIT_SECONDS

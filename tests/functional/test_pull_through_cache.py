@@ -9,21 +9,24 @@ reason, and concurrent first pulls of one blob fetch it from the upstream once.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from tests.support.clients import Skopeo
-from tests.support.identity import ADMIN, ADMIN_PASSWORD, Api, TokenAuth, unique
-from tests.support.servers import RunningRegistry
+from tests.support.identity import ADMIN, ADMIN_PASSWORD, Api, TokenAuth, start_token_dockyard, unique
+from tests.support.servers import RunningRegistry, dockyard_cli, postgres_database
 from tests.support.upstreams import (
     Nginx,
     UpstreamImages,
@@ -82,6 +85,7 @@ def start_upstream(base: Path, images: UpstreamImages) -> Upstream:
         raise
     upstream = Upstream(registry, nginx)
     skopeo = Skopeo(base / "skopeo")
+    skopeo.copy(images.ref("arm64"), f"docker://{registry.host}/library/arm:v1", extra=["--preserve-digests"])
     for tag in ("v1", "v2"):
         skopeo.copy(
             images.ref("amd64"), f"docker://{registry.host}/library/amd:{tag}", extra=["--preserve-digests"]
@@ -223,3 +227,46 @@ def test_eight_concurrent_first_pulls_of_a_256_mib_layer_fetch_it_once(
     with ThreadPoolExecutor(8) as pool:
         assert list(pool.map(pull, range(8))) == [expected] * 8
     assert len(upstream.requests(rf"GET /v2/library/big/blobs/{digest}")) == 1
+
+
+def _gc(server: RunningRegistry, *args: str) -> dict[str, Any]:
+    result = dockyard_cli(server, "gc", *args)
+    assert result.returncode == 0, result.stderr
+    found: dict[str, Any] = json.loads(result.stdout)
+    return found
+
+
+def test_gc_evicts_the_least_recently_pulled_until_the_cache_is_under_its_limit(
+    tmp_path: Path, images: UpstreamImages, db_kind: str
+) -> None:
+    upstream = start_upstream(tmp_path / "upstream", images)
+    with contextlib.ExitStack() as stack:
+        stack.callback(upstream.stop)
+        url = stack.enter_context(postgres_database()) if db_kind == "postgres" else ""
+        server = start_token_dockyard(
+            db_kind, tmp_path / "dockyard", url, extra_env={"DOCKYARD_PULL_FLUSH_SECONDS": "0.2"}
+        )
+        stack.callback(server.stop)
+        _evict(tmp_path, images, upstream, server)
+
+
+def _evict(tmp_path: Path, images: UpstreamImages, upstream: Upstream, server: RunningRegistry) -> None:
+    with Api.connect(server, ADMIN, ADMIN_PASSWORD) as api:
+        api.create_workspace("lru")
+        limit = images.amd64.compressed_size  # room for the amd64 image only
+        api.call("PUT", "/workspaces/lru/cache", json={"limit_bytes": limit, "revalidate_seconds": "1h"})
+        base = upstream.cache_path("lru")
+        for name in ("amd", "arm", "amd"):  # amd64 pulled again last: arm64 is the least recent
+            skopeo_pull(tmp_path, server, f"{base}/library/{name}:v1")
+        assert api.call("GET", "/workspaces/lru/cache")["used_bytes"] > limit
+        arm = f"{base}/library/arm@{images.arm64.manifest.digest}"
+        deadline = time.monotonic() + 30
+        while _gc(server, "--dry-run")["evicted"] != [arm]:  # until the last pulls are written
+            assert time.monotonic() < deadline, _gc(server, "--dry-run")
+            time.sleep(0.2)
+        assert _gc(server, "--grace-seconds", "0")["evicted"] == [arm]
+        assert api.call("GET", "/workspaces/lru/cache")["used_bytes"] <= limit
+    arm_fetches = len(upstream.requests(r"GET /v2/library/arm/manifests/v1"))
+    skopeo_pull(tmp_path, server, f"{base}/library/amd:v1")  # still cached
+    skopeo_pull(tmp_path, server, f"{base}/library/arm:v1")  # evicted: fetched again
+    assert len(upstream.requests(r"GET /v2/library/arm/manifests/v1")) == arm_fetches + 1

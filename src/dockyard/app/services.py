@@ -79,6 +79,7 @@ from dockyard.transfer.imports.versions import ArchiveVersions
 from dockyard.upstream.cache import CacheSettings, ManifestCache, Upstreams
 from dockyard.upstream.cache_admin import CacheAdmin
 from dockyard.upstream.cache_blobs import BlobCache, PullThroughCache
+from dockyard.upstream.cache_evict import CacheEviction
 from dockyard.upstream.credentials import CredentialStore
 from dockyard.upstream.verifier import UpstreamResolver
 from dockyard.webhooks.delivery import Deliverer, DeliveryPolicy
@@ -195,6 +196,7 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
     outbound = OutboundPolicy(settings.outbound_allow)
     verification = Verification(catalog, UpstreamResolver(settings.upstream_insecure, outbound), credentials)
     cache_settings = CacheSettings(db)
+    gc.evict_with(CacheEviction(db, ledger, manifests))  # caches over their size limit, LRU first
     upstreams = Upstreams(credentials, outbound, frozenset(settings.upstream_insecure))
     cache = PullThroughCache(
         ManifestCache(db, manifests, cache_settings, upstreams),

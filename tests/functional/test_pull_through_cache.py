@@ -24,8 +24,18 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.clients import Skopeo
+from tests.support.clients import (
+    POLICY_JSON,
+    DockerDaemon,
+    Podman,
+    Result,
+    Skopeo,
+    containers_login,
+    docker_as,
+    docker_login,
+)
 from tests.support.identity import ADMIN, ADMIN_PASSWORD, Api, TokenAuth, start_token_dockyard, unique
+from tests.support.images import TestImages
 from tests.support.servers import RunningRegistry, dockyard_cli, postgres_database
 from tests.support.upstreams import (
     Nginx,
@@ -270,3 +280,54 @@ def _evict(tmp_path: Path, images: UpstreamImages, upstream: Upstream, server: R
     skopeo_pull(tmp_path, server, f"{base}/library/amd:v1")  # still cached
     skopeo_pull(tmp_path, server, f"{base}/library/arm:v1")  # evicted: fetched again
     assert len(upstream.requests(r"GET /v2/library/arm/manifests/v1")) == arm_fetches + 1
+
+
+@pytest.mark.parametrize("client", ["podman", "docker"])
+def test_podman_and_docker_pull_through_the_cache_then_with_the_upstream_stopped(
+    client: str,
+    token_registry: RunningRegistry,
+    upstream: Upstream,
+    test_images: TestImages,
+    cache: str,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> None:
+    if client == "podman":
+        podman = Podman(tmp_path / "podman")
+        request.addfinalizer(podman.close)
+        containers_login(podman, token_registry.host, ADMIN, ADMIN_PASSWORD)
+
+        def pull(ref: str, check: bool = True) -> Result:
+            return podman(
+                "pull", "--tls-verify=false", "--signature-policy", str(POLICY_JSON), ref, check=check
+            )
+
+        def forget(ref: str) -> None:
+            podman.rmi(ref)
+    else:
+        daemon: DockerDaemon = request.getfixturevalue("dockerd")
+        config = tmp_path / "docker-config"
+        docker_login(daemon, config, token_registry.host, ADMIN, ADMIN_PASSWORD)
+
+        def pull(ref: str, check: bool = True) -> Result:
+            return docker_as(daemon, config, "pull", ref, check=check)
+
+        def forget(ref: str) -> None:
+            docker_as(daemon, config, "rmi", "--force", ref)
+
+    skopeo = Skopeo(tmp_path / "skopeo-push")
+    for tag in ("v1", "v2"):  # a runnable busybox image for this machine, in a 2-platform index
+        target = f"docker://{upstream.registry.host}/library/busybox:{tag}"
+        skopeo.copy(test_images.index_ref, target, all_images=True, extra=["--preserve-digests"])
+    ref = f"{token_registry.host}/{upstream.cache_path(cache)}/library/busybox"
+    pull(f"{ref}:v1")
+    assert len(upstream.requests(r"GET /v2/library/busybox/manifests/v1")) == 1
+    # Once at most: a layer another workspace already stored (a previous run) is linked, not fetched.
+    assert len(upstream.requests(rf"GET /v2/library/busybox/blobs/{test_images.image.layer.digest}")) <= 1
+    forget(f"{ref}:v1")
+    upstream.stop()
+    pull(f"{ref}:v1")  # the tag is revalidated on every pull here: served stale
+    failed = pull(f"{ref}:v2", check=False)
+    assert failed.returncode != 0
+    output = failed.stdout + failed.stderr
+    assert "not cached and the upstream failed (unreachable)" in output, output

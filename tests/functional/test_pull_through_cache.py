@@ -34,7 +34,15 @@ from tests.support.clients import (
     docker_as,
     docker_login,
 )
-from tests.support.identity import ADMIN, ADMIN_PASSWORD, Api, TokenAuth, start_token_dockyard, unique
+from tests.support.identity import (
+    ADMIN,
+    ADMIN_PASSWORD,
+    PASSWORD,
+    Api,
+    TokenAuth,
+    start_token_dockyard,
+    unique,
+)
 from tests.support.images import TestImages
 from tests.support.servers import RunningRegistry, dockyard_cli, postgres_database
 from tests.support.upstreams import (
@@ -331,3 +339,22 @@ def test_podman_and_docker_pull_through_the_cache_then_with_the_upstream_stopped
     assert failed.returncode != 0
     output = failed.stdout + failed.stderr
     assert "not cached and the upstream failed (unreachable)" in output, output
+
+
+def test_pulls_through_the_cache_need_the_workspace_pull_permission(
+    token_registry: RunningRegistry, upstream: Upstream, cache: str
+) -> None:
+    member, outsider = unique("reader"), unique("outsider")
+    with Api.connect(token_registry, ADMIN, ADMIN_PASSWORD) as api:
+        api.create_user(member)
+        api.create_user(outsider)
+        api.set_member(cache, member, "reader")
+    ref = f"{upstream.cache_path(cache)}/library/amd"  # no such repository yet
+    with httpx.Client(base_url=token_registry.url, auth=TokenAuth(outsider, PASSWORD), timeout=60) as http:
+        refused = http.get(f"/v2/{ref}/manifests/v1", headers={"Accept": OCI_MANIFEST})
+    assert refused.status_code in (401, 403), refused.text
+    assert upstream.requests(r"GET /v2/library/amd/manifests/v1") == []  # nothing asked upstream
+    with httpx.Client(base_url=token_registry.url, auth=TokenAuth(member, PASSWORD), timeout=60) as http:
+        pulled = http.get(f"/v2/{ref}/manifests/v1", headers={"Accept": OCI_MANIFEST})
+    assert pulled.status_code == 200, pulled.text
+    assert pulled.headers["dockyard-cache"] == "miss"

@@ -47,6 +47,7 @@ from dockyard.registry.http.errors import (
     translate,
     translate_value,
 )
+from dockyard.registry.pullthrough import UpstreamRateLimited, UpstreamUnavailable
 from dockyard.storage.base import StorageUnavailable
 from dockyard.volumes import BLOB_STORAGE, InsufficientStorage
 
@@ -202,6 +203,14 @@ ANSWERS: list[tuple[Exception, str, int, Any, dict[str, str]]] = [
     (Throttled(4.5), "TOOMANYREQUESTS", 429, None, {"Retry-After": "5"}),
     (InsufficientStorage(BLOB_STORAGE), "UNAVAILABLE", 507, None, {}),
     (StorageUnavailable("S3 refused the request: SlowDown"), "UNAVAILABLE", 503, None, {}),
+    (
+        UpstreamRateLimited("docker.io is rate limiting", 29.5),
+        "TOOMANYREQUESTS",
+        429,
+        None,
+        {"Retry-After": "30"},
+    ),
+    (UpstreamUnavailable("still being fetched; retry"), "UNAVAILABLE", 503, None, {}),
 ]
 
 

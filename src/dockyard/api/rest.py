@@ -10,6 +10,7 @@ from dockyard.api.v1 import (
     archives,
     audit,
     builds,
+    caches,
     downloads,
     imports,
     quotas,
@@ -34,6 +35,7 @@ from dockyard.builds.service import BuildService
 from dockyard.registry.quota_admin import Quotas
 from dockyard.tenancy.services import Identity
 from dockyard.transfer.exports.service import Exports
+from dockyard.upstream.cache_admin import CacheAdmin
 from dockyard.webhooks.service import Webhooks
 
 
@@ -48,6 +50,7 @@ def create_api(
     build_service: BuildService | None = None,
     retention_services: RetentionServices | None = None,
     webhook_service: Webhooks | None = None,
+    cache_service: CacheAdmin | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="Dockyard API",
@@ -71,6 +74,7 @@ def create_api(
     app.state.retention = retention_services
     app.state.quotas = quota_service
     app.state.webhooks = webhook_service
+    app.state.caches = cache_service
     problems.install(app)
     archives.install_problems(app)
     # Routes match in the order they are added: the catalog's catch-all /images/{name:path}
@@ -81,6 +85,7 @@ def create_api(
         users,
         workspaces,
         quotas,
+        *([caches] if cache_service is not None else []),
         robots,
         *([webhooks] if webhook_service is not None else []),
         repositories,

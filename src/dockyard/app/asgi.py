@@ -59,6 +59,7 @@ def build_api(services: Services) -> FastAPI:
         build_service=services.builds,
         retention_services=RetentionServices(services.retention, services.retention_runner),
         webhook_service=services.webhooks,
+        cache_service=services.cache_admin,
     )
 
 
@@ -77,7 +78,12 @@ class Dockyard:
         self.trusted_proxies = parse_networks(settings.trusted_proxies)
         self.access_lines = LineBuffer() if settings.access_log else None
         ctx = RegistryContext(
-            services.blobs, services.uploads, services.manifests, services.authorizer, services.pulls
+            services.blobs,
+            services.uploads,
+            services.manifests,
+            services.authorizer,
+            services.pulls,
+            services.cache,
         )
         self.registry = AccessLog(RegistryApp(ctx), self.access_lines)
         self.api = build_api(services)

@@ -78,6 +78,10 @@ from dockyard.transfer.exports.service import Exports
 from dockyard.transfer.imports.purge import ArchivePurge
 from dockyard.transfer.imports.service import ArchiveUploads
 from dockyard.transfer.imports.versions import ArchiveVersions
+from dockyard.upstream.cache import CacheSettings, ManifestCache, Upstreams
+from dockyard.upstream.cache_admin import CacheAdmin
+from dockyard.upstream.cache_blobs import BlobCache, PullThroughCache
+from dockyard.upstream.cache_evict import CacheEviction
 from dockyard.upstream.credentials import CredentialStore
 from dockyard.upstream.profiles import EcrTokens, Profiles
 from dockyard.upstream.reach import Reach
@@ -126,6 +130,8 @@ class Services:
     pulls: PullRecorder  # when manifests were last pulled, written in batches
     webhooks: Webhooks
     imports: Imports  # imports by URL: external versions copied into storage (jobs)
+    cache: PullThroughCache  # cache workspaces filled from their upstreams on pull
+    cache_admin: CacheAdmin  # which workspaces are caches (admins set it)
     job_handlers: dict[str, Handler] = field(default_factory=dict)  # job kind -> handler
     builds: BuildService | None = None
 
@@ -204,6 +210,13 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
     verification = Verification(catalog, UpstreamResolver(profiles, outbound), credentials)
     reach = Reach(profiles)
     imports = Imports(db, jobs, reach, outbound, blobs, manifests, storage)
+    cache_settings = CacheSettings(db)
+    gc.evict_with(CacheEviction(db, ledger, manifests))  # caches over their size limit, LRU first
+    upstreams = Upstreams(reach, outbound)
+    cache = PullThroughCache(
+        ManifestCache(db, manifests, cache_settings, upstreams),
+        BlobCache(blobs, cache_settings, upstreams, locks),
+    )
     archives = ArchiveUploads(
         db,
         storage,
@@ -272,6 +285,8 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
         pulls=PullRecorder(db),
         webhooks=webhooks,
         imports=imports,
+        cache=cache,
+        cache_admin=CacheAdmin(db, ledger, cache_settings),
         job_handlers={
             JOB_KIND: builds.handle,
             retention_runner.JOB_KIND: runner.handle,

@@ -176,6 +176,7 @@ def gc(
             **archives.summary(),
             "blobs": report.blobs,
             "manifests": report.manifests,
+            "evicted": report.evicted,
             "archive_sessions": archives.sessions,
             "archive_imports": archives.reclaimed,
         }

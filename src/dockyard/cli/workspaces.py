@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from dockyard.cli import output
+from dockyard.cli.caches import cache_app
 from dockyard.cli.client import connect, seg
 from dockyard.cli.quotas import quota_app
 
@@ -16,6 +17,7 @@ workspace_app = typer.Typer(
 member_app = typer.Typer(help="Workspace members and their roles (owners manage them).", no_args_is_help=True)
 team_app = typer.Typer(help="Teams of a workspace (owners manage them).", no_args_is_help=True)
 workspace_app.add_typer(quota_app, name="quota")
+workspace_app.add_typer(cache_app, name="cache")
 
 Ws = Annotated[str, typer.Argument(metavar="WORKSPACE", help="The workspace.")]
 Team = Annotated[str, typer.Argument(metavar="TEAM", help="The team.")]

@@ -67,6 +67,7 @@ class GcReport:
     bytes_freed: int = 0
     uploads: int = 0
     seconds: float = 0.0
+    evicted: list[str] = field(default_factory=list)  # "repo@digest" a size-limited cache evicted
 
     def summary(self) -> dict[str, object]:
         return {
@@ -76,8 +77,15 @@ class GcReport:
             "blobs_deleted": len(self.blobs),
             "bytes_freed": self.bytes_freed,
             "uploads_purged": self.uploads,
+            "manifests_evicted": len(self.evicted),
             "seconds": round(self.seconds, 3),
         }
+
+
+class Evictor(Protocol):
+    async def __call__(self, dry_run: bool) -> list[str]:
+        """Delete what must go before collection (``repo@digest``); a dry run only names it."""
+        ...
 
 
 class _DryRunRollback(Exception):
@@ -100,6 +108,12 @@ class GarbageCollector:
         self.uploads = uploads
         self.grace = grace
         self.upload_purge = upload_purge
+        self._evictors: list[Evictor] = []
+
+    def evict_with(self, evictor: Evictor) -> None:
+        """Run ``evictor`` first in each run (a layer above: the pull-through cache's size
+        limits); what it deletes is then swept by the same run."""
+        self._evictors.append(evictor)
 
     async def run(self, dry_run: bool = False) -> GcReport:
         """Collect garbage. ``dry_run`` runs the very same statements in one transaction
@@ -124,6 +138,8 @@ class GarbageCollector:
     async def _run(self, dry_run: bool) -> GcReport:
         started = time.monotonic()
         report = GcReport(dry_run)
+        for evictor in self._evictors:
+            report.evicted += await evictor(dry_run)
         cutoff = time.time() - self.grace
         if dry_run:
             try:

@@ -127,10 +127,19 @@ class ManifestService:
         return found
 
     async def put(
-        self, repository: str, reference: str, data: bytes, content_type: str | None, *, actor: Actor | None
+        self,
+        repository: str,
+        reference: str,
+        data: bytes,
+        content_type: str | None,
+        *,
+        actor: Actor | None,
+        mirrored: bool = False,
     ) -> PutResult:
         """Store ``data`` as the manifest ``reference`` (a tag or the digest) names; ``actor``
-        pushed it (the event says so)."""
+        pushed it (the event says so). ``mirrored``: a copy of an upstream's manifest kept by a
+        pull-through cache, stored before its blobs are (they follow on first pull), so neither
+        admission nor the check that its blobs are linked applies."""
         if len(data) > self.max_bytes:
             raise ManifestTooLarge(f"manifest is {len(data)} bytes; the limit is {self.max_bytes}")
         digest = Digest.of(data)
@@ -146,14 +155,16 @@ class ManifestService:
             else:
                 digest = expected
         parsed = parse_manifest(data, content_type)
-        refusal = await self._admission(ProposedPush(repository, tag, str(digest), data, parsed))
-        if refusal is not None:
-            raise PushRefused(refusal, repository, tag)
-        kept = None if tag is None else await self._guard(repository, tag)
+        if not mirrored:
+            refusal = await self._admission(ProposedPush(repository, tag, str(digest), data, parsed))
+            if refusal is not None:
+                raise PushRefused(refusal, repository, tag)
+        kept = None if tag is None or mirrored else await self._guard(repository, tag)
         now = time.time()
         async with self.db.write() as conn:
             repo_id = await repos.ensure_id(self.db, conn, repository)
-            await self._check_references(conn, repo_id, parsed, now)
+            if not mirrored:
+                await self._check_references(conn, repo_id, parsed, now)
             await self._insert(conn, repo_id, digest, data, parsed, now)
             if tag is not None:
                 await self._tag(conn, repo_id, tag, digest, now, kept, repository)

@@ -6,6 +6,7 @@ Timestamps are float seconds since the epoch (UTC). All tables are on the one
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Float,
@@ -44,4 +45,24 @@ upstream_credentials = Table(
     Column("ecr_region", String(40)),
     UniqueConstraint("workspace_id", "registry", name="uq_upstream_credentials_workspace_registry"),
     Index("ix_upstream_credentials_registry", "registry", "workspace_id"),
+)
+
+# A workspace that is a pull-through cache: repositories below it are named
+# ``<workspace>/<upstream host>/<path>`` and filled from that upstream on first pull.
+cache_workspaces = Table(
+    "cache_workspaces",
+    metadata,
+    Column("workspace_id", Integer, ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True),
+    Column("limit_bytes", BigInteger, nullable=False),
+    Column("revalidate_seconds", Integer, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+# When each cached tag was last confirmed with its upstream (digests are never revalidated).
+cache_tag_checks = Table(
+    "cache_tag_checks",
+    metadata,
+    Column("repository", String(255), primary_key=True),
+    Column("tag", String(128), primary_key=True),
+    Column("checked_at", Float, nullable=False),
 )

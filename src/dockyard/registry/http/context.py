@@ -8,6 +8,7 @@ from dockyard.auth.base import Authorizer
 from dockyard.registry.blobs import BlobService
 from dockyard.registry.manifests import ManifestService
 from dockyard.registry.pulls import PullRecorder
+from dockyard.registry.pullthrough import PullThrough
 from dockyard.registry.uploads import UploadService
 
 
@@ -18,3 +19,4 @@ class RegistryContext:
     manifests: ManifestService
     authorizer: Authorizer
     pulls: PullRecorder | None = None  # notes manifest GETs for retention (no write per pull)
+    pull_through: PullThrough | None = None  # fills cache workspaces from their upstreams

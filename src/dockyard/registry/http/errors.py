@@ -48,6 +48,7 @@ from dockyard.registry.errors import (
     SizeMismatch,
     UploadRangeInvalid,
 )
+from dockyard.registry.pullthrough import UpstreamRateLimited, UpstreamUnavailable
 from dockyard.registry.uploads import session_headers
 from dockyard.storage.base import StorageUnavailable
 from dockyard.volumes import InsufficientStorage
@@ -176,6 +177,10 @@ def _retry_after(exc: Throttled) -> dict[str, str]:
     return {"Retry-After": str(int(exc.retry_after) + 1)}
 
 
+def _upstream_retry(exc: UpstreamUnavailable) -> dict[str, str]:
+    return {} if exc.retry_after is None else {"Retry-After": str(int(exc.retry_after) + 1)}
+
+
 def _upload_session(exc: UploadRangeInvalid) -> dict[str, str]:
     """Where the upload is and how far it got: the client resumes from there."""
     return session_headers(exc.repository, exc.upload_id, exc.offset)
@@ -220,6 +225,11 @@ TRANSLATED: dict[type[Exception], Answer] = {
     Contention: Answer(ErrorCode.UNAVAILABLE),
     # The blob storage service refused or did not answer (S3 down or throttling): retry later.
     StorageUnavailable: Answer(ErrorCode.UNAVAILABLE, operational=True),
+    # A pull-through cache with nothing stored whose upstream failed: 429 passes the upstream's
+    # rate limit on (with its Retry-After); any other reason is UNAVAILABLE (503), naming it:
+    # not DENIED or UNAUTHORIZED, which would send the client after its own credentials.
+    UpstreamRateLimited: Answer(ErrorCode.TOOMANYREQUESTS, headers=_upstream_retry),
+    UpstreamUnavailable: Answer(ErrorCode.UNAVAILABLE, headers=_upstream_retry),
 }
 
 

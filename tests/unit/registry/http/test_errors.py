@@ -47,6 +47,7 @@ from dockyard.registry.http.errors import (
     translate,
     translate_value,
 )
+from dockyard.registry.pullthrough import UpstreamRateLimited, UpstreamUnavailable
 from dockyard.storage.base import StorageUnavailable
 from dockyard.volumes import BLOB_STORAGE, InsufficientStorage
 
@@ -203,6 +204,14 @@ ANSWERS: list[tuple[Exception, str, int, Any, dict[str, str]]] = [
     (InsufficientStorage(BLOB_STORAGE), "UNAVAILABLE", 507, None, {}),
     (StorageUnavailable("S3 refused the request: SlowDown"), "UNAVAILABLE", 503, None, {}),
     (Contention("a concurrent change got in the way; try again"), "UNAVAILABLE", 503, None, {}),
+    (
+        UpstreamRateLimited("docker.io is rate limiting", 29.5),
+        "TOOMANYREQUESTS",
+        429,
+        None,
+        {"Retry-After": "30"},
+    ),
+    (UpstreamUnavailable("still being fetched; retry"), "UNAVAILABLE", 503, None, {}),
 ]
 
 

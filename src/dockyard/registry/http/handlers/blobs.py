@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from starlette.types import Send
 
 from dockyard.oci.digest import Digest
 from dockyard.oci.ranges import parse_range as parse_range_header
+from dockyard.registry.errors import BlobUnknown
 from dockyard.registry.events import Actor
 from dockyard.registry.http.context import RegistryContext
 from dockyard.registry.http.errors import ErrorCode, RegistryError
 from dockyard.registry.http.request import Request
 from dockyard.registry.http.responses import send_bytes, send_file, send_stream
+from dockyard.registry.pullthrough import Streamed
 
 
 def parse_range(header: str, size: int) -> tuple[int, int]:
@@ -29,7 +33,21 @@ def parse_range(header: str, size: int) -> tuple[int, int]:
 
 async def get_blob(ctx: RegistryContext, req: Request, actor: Actor, send: Send) -> None:
     digest = Digest.parse(req.params["digest"])
-    location = await ctx.blobs.locate(req.params["name"], digest, req.method)
+    try:
+        location = await ctx.blobs.locate(req.params["name"], digest, req.method)
+    except BlobUnknown:
+        if ctx.pull_through is None:
+            raise
+        streamed = await ctx.pull_through.blob(req.params["name"], digest)
+        if streamed is not None:
+            async with contextlib.aclosing(streamed.chunks):
+                if req.method != "HEAD" and streamed.size > 0:
+                    await _send_streamed(req, send, digest, streamed)
+                    return
+                # A HEAD (or an empty blob) stores it first, then answers as for a stored one.
+                async for _ in streamed.chunks:
+                    pass
+        location = await ctx.blobs.locate(req.params["name"], digest, req.method)
     if location.redirect is not None:
         await send_bytes(send, 307, headers={"Location": location.redirect, "Docker-Content-Digest": digest})
         return
@@ -52,6 +70,18 @@ async def get_blob(ctx: RegistryContext, req: Request, actor: Actor, send: Send)
         await send_stream(send, req.scope, status, chunks, length, headers)
         return
     await send_file(send, req.scope, status, location.local, offset, length, headers)
+
+
+async def _send_streamed(req: Request, send: Send, digest: Digest, streamed: Streamed) -> None:
+    """A blob arriving from a cache's upstream: the whole of it (a Range is ignored, as the spec
+    allows: the bytes are being stored from the start), sent as it is stored."""
+    headers = {
+        "Content-Type": "application/octet-stream",
+        "Docker-Content-Digest": digest,
+        "Content-Length": str(streamed.size),
+        "Dockyard-Cache": "miss",
+    }
+    await send_stream(send, req.scope, 200, streamed.chunks, streamed.size, headers)
 
 
 async def delete_blob(ctx: RegistryContext, req: Request, actor: Actor, send: Send) -> None:

@@ -10,6 +10,7 @@ from dockyard.registry.events import Actor
 from dockyard.registry.http.context import RegistryContext
 from dockyard.registry.http.request import Request
 from dockyard.registry.http.responses import send_bytes
+from dockyard.registry.pullthrough import Freshness
 
 
 def _acceptable(accept: str | None, media_type: str) -> bool:
@@ -29,6 +30,9 @@ def _acceptable(accept: str | None, media_type: str) -> bool:
 
 async def get_manifest(ctx: RegistryContext, req: Request, actor: Actor, send: Send) -> None:
     head = req.method == "HEAD"
+    freshness = None
+    if ctx.pull_through is not None:
+        freshness = await ctx.pull_through.manifest(req.params["name"], req.params["reference"])
     stored = await ctx.manifests.get(req.params["name"], req.params["reference"])
     by_tag = ":" not in req.params["reference"]
     if by_tag and not _acceptable(req.header("accept"), stored.media_type):
@@ -41,9 +45,21 @@ async def get_manifest(ctx: RegistryContext, req: Request, actor: Actor, send: S
         "ETag": f'"{stored.digest}"',
         "Content-Length": str(stored.size),
     }
+    if freshness is not None:
+        headers.update(cache_headers(freshness))
     if not head and ctx.pulls is not None:
         ctx.pulls.pulled(req.params["name"], stored.digest)
     await send_bytes(send, 200, b"" if head else stored.content, headers)
+
+
+def cache_headers(freshness: Freshness) -> dict[str, str]:
+    """``Dockyard-Cache: hit|miss|stale``; a stale answer also carries RFC 7234's warning 110
+    and the upstream's reason, so that a client (or whoever reads its debug log) sees why."""
+    headers = {"Dockyard-Cache": freshness.source}
+    if freshness.stale is not None:
+        reason = freshness.stale.replace('"', "'").encode("ascii", "replace").decode()[:300]
+        headers["Warning"] = f'110 - "Response is Stale: {reason}"'
+    return headers
 
 
 async def put_manifest(ctx: RegistryContext, req: Request, actor: Actor, send: Send) -> None:

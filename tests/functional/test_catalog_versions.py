@@ -43,6 +43,7 @@ VERSION_FIELDS = {
     "created_by",
     "updated_at",
     "signatures",
+    "imported",
 }
 SORTS = ("name", "version", "source", "type", "status", "size", "modified")
 Row = tuple[str, str]

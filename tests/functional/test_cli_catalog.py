@@ -336,4 +336,4 @@ def test_upstream_credentials_set_list_remove(me: Cli) -> None:
     )
     me.ok("credentials", "remove", ws, registry)
     assert "No credentials kept." in me.ok("credentials", "list", ws)
-    assert "keeps no credentials" in me.fails("credentials", "remove", ws, registry).stderr
+    assert "keeps no registry profile" in me.fails("credentials", "remove", ws, registry).stderr

@@ -408,3 +408,26 @@ def test_a_blob_stored_only_in_another_workspace_is_not_served_through_the_cache
     assert secret not in read.content
     assert read.json()["errors"][0]["code"] == "BLOB_UNKNOWN"
     assert len(upstream.requests(rf"GET /v2/library/amd/blobs/{digest}")) == 2  # asked, refused
+
+
+def test_pushes_into_a_cache_workspace_are_refused_and_pulls_still_work(
+    token_registry: RunningRegistry, upstream: Upstream, images: UpstreamImages, cache: str, tmp_path: Path
+) -> None:
+    ref = f"{upstream.cache_path(cache)}/library/amd"
+    message = f"{cache} is a pull-through cache of other registries: push to another workspace"
+    pushed = Skopeo(tmp_path / "skopeo-push").copy(
+        images.ref("arm64"),
+        f"docker://{token_registry.host}/{ref}:v1",
+        extra=["--dest-creds", f"{ADMIN}:{ADMIN_PASSWORD}", "--dest-tls-verify=false"],
+        check=False,
+    )
+    assert pushed.returncode != 0
+    assert message in pushed.stderr, pushed.stderr
+    skopeo_pull(tmp_path, token_registry, f"{ref}:v1")  # the cache's own writes still work
+    with httpx.Client(base_url=token_registry.url, auth=TokenAuth(ADMIN, ADMIN_PASSWORD), timeout=60) as http:
+        served = http.get(f"/v2/{ref}/manifests/v1", headers={"Accept": OCI_MANIFEST})
+        assert served.headers["docker-content-digest"] == images.amd64.manifest.digest
+        deleted = http.delete(f"/v2/{ref}/manifests/v1")
+    assert deleted.status_code == 403
+    error = deleted.json()["errors"][0]
+    assert (error["code"], error["message"]) == ("DENIED", message)

@@ -113,19 +113,27 @@ class CacheSettings:
         read the settings again first (asked before answering "unknown", so a cache made a
         moment ago, by another process too, is one at once)."""
         if fresh or time.monotonic() - self._read_at > SETTINGS_SECONDS:
-            async with self.db.read() as conn:
-                rows = await conn.execute(
-                    select(workspaces.c.name, workspaces.c.id, cache_workspaces.c.revalidate_seconds).join(
-                        cache_workspaces, cache_workspaces.c.workspace_id == workspaces.c.id
-                    )
-                )
-                self._known = {row[0]: (int(row[1]), int(row[2])) for row in rows}
-            self._read_at = time.monotonic()
+            await self._read()
         found = self._known.get(repository.split("/", 1)[0])
         if found is None:
             return None
         host, path = split_cached(repository)
         return CacheTarget(found[0], found[1], host, path)
+
+    async def _read(self) -> None:
+        async with self.db.read() as conn:
+            rows = await conn.execute(
+                select(workspaces.c.name, workspaces.c.id, cache_workspaces.c.revalidate_seconds).join(
+                    cache_workspaces, cache_workspaces.c.workspace_id == workspaces.c.id
+                )
+            )
+            self._known = {row[0]: (int(row[1]), int(row[2])) for row in rows}
+        self._read_at = time.monotonic()
+
+    async def is_cache(self, workspace: str) -> bool:
+        """Whether ``workspace`` is a cache workspace, read afresh (asked before a write)."""
+        await self._read()
+        return workspace in self._known
 
     def forget(self) -> None:
         """Read the settings again on the next request (after a change in this process)."""

@@ -184,3 +184,9 @@ class PullThroughCache:
 
     async def blob(self, repository: str, digest: Digest) -> Streamed | None:
         return await self._blobs.blob(repository, digest)
+
+    async def refuse_write(self, repository: str) -> str | None:
+        workspace = repository.split("/", 1)[0]
+        if not await self._blobs.settings.is_cache(workspace):
+            return None
+        return f"{workspace} is a pull-through cache of other registries: push to another workspace"

@@ -78,6 +78,10 @@ class Upstream:
         lines = path.read_text().splitlines() if path.exists() else []
         return [line for line in lines if re.search(pattern, line)]
 
+    def fail(self) -> None:
+        """nginx answers every request 503 from now on (the upstream itself keeps running)."""
+        (self.nginx.base / "down").touch()
+
     def stop(self) -> None:
         self.nginx.stop()
         self.registry.stop()
@@ -94,7 +98,8 @@ def start_upstream(base: Path, images: UpstreamImages) -> Upstream:
         nginx = start_nginx(
             base / "nginx",
             {
-                "upstream": f"location / {{ proxy_pass http://{registry.host}; "
+                "upstream": f"location / {{ if (-f {base / 'nginx' / 'down'}) {{ return 503; }} "
+                f"proxy_pass http://{registry.host}; "
                 "proxy_buffering off; client_max_body_size 0; proxy_request_buffering off; }"
             },
         )
@@ -431,3 +436,18 @@ def test_pushes_into_a_cache_workspace_are_refused_and_pulls_still_work(
     assert deleted.status_code == 403
     error = deleted.json()["errors"][0]
     assert (error["code"], error["message"]) == ("DENIED", message)
+
+
+def test_a_cached_tag_is_served_stale_while_the_upstream_answers_503(
+    token_registry: RunningRegistry, upstream: Upstream, cache: str
+) -> None:
+    ref = f"{upstream.cache_path(cache)}/library/amd"
+    with httpx.Client(base_url=token_registry.url, auth=TokenAuth(ADMIN, ADMIN_PASSWORD), timeout=60) as http:
+        fresh = http.get(f"/v2/{ref}/manifests/v1", headers={"Accept": OCI_MANIFEST})
+        assert fresh.headers["dockyard-cache"] == "miss"
+        upstream.fail()
+        stale = http.get(f"/v2/{ref}/manifests/v1", headers={"Accept": OCI_MANIFEST})
+        assert stale.status_code == 200, stale.text
+        assert stale.headers["dockyard-cache"] == "stale"
+        assert stale.content == fresh.content
+    assert upstream.requests(r"GET /v2/library/amd/manifests/v1 HTTP/1.1\" 503")

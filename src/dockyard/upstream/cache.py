@@ -8,7 +8,7 @@ the upstream registry ``host`` (zot-like prefix mapping: many upstreams in one w
   Hub for ``library/alpine``, as docker does; the cache repository keeps the name pulled.
 - Manifests: a digest is served from storage once stored, and never asked again; a tag is
   asked again once older than the cache's revalidation time. A revalidation that cannot reach
-  the upstream (unreachable, rate limited, a failing server) serves the stored copy marked
+  the upstream (unreachable, rate limited, a failing server: 5xx) serves the stored copy marked
   stale (:class:`~dockyard.registry.pullthrough.Freshness`); a tag the upstream says is gone
   (404) or refuses (401/403) is answered as the upstream answered: nothing is invented.
 - Fetched manifests are stored as ordinary manifests and tags of the cache repository
@@ -45,7 +45,7 @@ from dockyard.upstream.tables import cache_tag_checks, cache_workspaces
 
 TIMEOUT = httpx.Timeout(60.0, connect=5.0)
 SETTINGS_SECONDS = 5.0  # how long a process trusts what it read of the cache workspaces
-STALE_KINDS = frozenset({"unreachable", "rate_limited"})
+STALE_KINDS = frozenset({"unreachable", "rate_limited", "upstream_error"})
 _DOCKER_HUB = {"docker.io": "docker.io", "index.docker.io": "docker.io", "registry-1.docker.io": "docker.io"}
 
 

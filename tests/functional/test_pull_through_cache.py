@@ -451,3 +451,31 @@ def test_a_cached_tag_is_served_stale_while_the_upstream_answers_503(
         assert stale.headers["dockyard-cache"] == "stale"
         assert stale.content == fresh.content
     assert upstream.requests(r"GET /v2/library/amd/manifests/v1 HTTP/1.1\" 503")
+
+
+def test_a_repository_pulled_with_credentials_is_private_in_a_public_cache(
+    token_registry: RunningRegistry, upstream: Upstream
+) -> None:
+    cache = unique("pubcache")
+    with Api.connect(token_registry, ADMIN, ADMIN_PASSWORD) as api:
+        api.create_workspace(cache, default_visibility="public")
+        api.call(
+            "PUT", f"/workspaces/{cache}/cache", json={"limit_bytes": "1GiB", "revalidate_seconds": "1h"}
+        )
+        api.call(
+            "PUT",
+            f"/workspaces/{cache}/registries",
+            json={
+                "registry": upstream.host,
+                "kind": "distribution",
+                "username": "mirror",
+                "secret": "s3cret",
+            },
+        )
+    ref = f"{upstream.cache_path(cache)}/library/amd"
+    with httpx.Client(base_url=token_registry.url, auth=TokenAuth(ADMIN, ADMIN_PASSWORD), timeout=60) as http:
+        pulled = http.get(f"/v2/{ref}/manifests/v1", headers={"Accept": OCI_MANIFEST})
+        assert pulled.status_code == 200, pulled.text
+    with httpx.Client(base_url=token_registry.url, auth=TokenAuth(), timeout=60) as http:
+        anonymous = http.get(f"/v2/{ref}/manifests/v1", headers={"Accept": OCI_MANIFEST})
+    assert anonymous.status_code in (401, 403, 404), anonymous.text

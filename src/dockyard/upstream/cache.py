@@ -34,6 +34,7 @@ from dockyard.db.engine import Database
 from dockyard.oci.digest import Digest
 from dockyard.oci.errors import InvalidDigest
 from dockyard.outbound import OutboundPolicy
+from dockyard.registry import repositories as repos
 from dockyard.registry.errors import BlobUnknown, ManifestUnknown, NameUnknown
 from dockyard.registry.manifests import ManifestService, StoredManifest
 from dockyard.registry.pullthrough import Freshness, UpstreamRateLimited
@@ -97,6 +98,14 @@ def refusal(failure: Failed, target: CacheTarget, what: str, *, blob: bool = Fal
     if failure.kind == "rate_limited":
         return UpstreamRateLimited(message, failure.retry_after)
     return BlobUnknown(message) if blob else ManifestUnknown(message)
+
+
+async def create_private(db: Database, repository: str) -> None:
+    """Create the cache repository private if it does not exist yet: its upstream was reached
+    with credentials, so it may be private there, whatever the workspace's default visibility
+    (created so in one transaction: never public for a moment)."""
+    async with db.write() as conn:
+        await repos.ensure_id(db, conn, repository, visibility="private")
 
 
 class CacheSettings:
@@ -190,7 +199,7 @@ class ManifestCache:
         ):
             return Freshness("hit")
         try:
-            content, media_type, digest = await self._fetch(target, reference)
+            content, media_type, digest, private = await self._fetch(target, reference)
         except UpstreamFailure as exc:
             if stored is not None and exc.failure.kind in STALE_KINDS:
                 return Freshness("stale", f"{target.host}: {exc.failure.message}")
@@ -198,6 +207,8 @@ class ManifestCache:
         if stored is not None and stored.digest == digest:
             await self._checked(repository, reference)
             return Freshness("hit")
+        if private:
+            await create_private(self.db, repository)
         await self.manifests.put(repository, reference, content, media_type, actor=None, mirrored=True)
         if not by_digest:
             await self._checked(repository, reference)
@@ -209,10 +220,12 @@ class ManifestCache:
         except (ManifestUnknown, InvalidDigest):
             return None
 
-    async def _fetch(self, target: CacheTarget, reference: str) -> tuple[bytes, str | None, str]:
-        """The upstream's manifest bytes, media type and verified digest."""
+    async def _fetch(self, target: CacheTarget, reference: str) -> tuple[bytes, str | None, str, bool]:
+        """The upstream's manifest bytes, media type, verified digest, and whether it was asked
+        with credentials."""
         async with self.upstreams.connect(target) as session:
             what = f"the manifest {reference}"
+            private = session.credentials is not None
             fetched = await session.get(
                 f"/manifests/{reference}", what=what, limit=MAX_MANIFEST_BYTES, accept=MANIFEST_ACCEPT
             )
@@ -228,7 +241,7 @@ class ManifestCache:
             raise UpstreamFailure(
                 Failed("invalid", f"{target.host} sent a manifest whose digest is not {expected or claimed}")
             )
-        return fetched.body, fetched.content_type, str(digest)
+        return fetched.body, fetched.content_type, str(digest), private
 
     async def _checked_at(self, repository: str, tag: str) -> float:
         async with self.db.read() as conn:

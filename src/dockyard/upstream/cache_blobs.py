@@ -35,7 +35,14 @@ from dockyard.registry.errors import BlobUnknown, DigestMismatch
 from dockyard.registry.paths import upload_dir, upload_path
 from dockyard.registry.pullthrough import Freshness, Streamed, UpstreamUnavailable
 from dockyard.registry.tables import blobs, repository_blobs
-from dockyard.upstream.cache import CacheSettings, CacheTarget, ManifestCache, Upstreams, refusal
+from dockyard.upstream.cache import (
+    CacheSettings,
+    CacheTarget,
+    ManifestCache,
+    Upstreams,
+    create_private,
+    refusal,
+)
 from dockyard.upstream.results import UpstreamFailure
 from dockyard.upstream.wire import unreachable
 
@@ -127,6 +134,8 @@ class BlobCache:
             )
         except UpstreamFailure as exc:
             raise refusal(exc.failure, target, f"blob {digest}", blob=True) from None
+        if session.credentials is not None:
+            await create_private(self.blobs.db, repository)
         raw = response.headers.get("content-length", "")
         if not raw.isascii() or not raw.isdigit() or len(raw) > 19:
             raise UpstreamUnavailable(f"pull-through cache: {target.host} sent {what} without a length")

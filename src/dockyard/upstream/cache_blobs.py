@@ -122,9 +122,9 @@ class BlobCache:
     async def _lead(
         self, stack: contextlib.AsyncExitStack, target: CacheTarget, repository: str, digest: Digest
     ) -> Streamed:
-        session = await stack.enter_async_context(self.upstreams.connect(target))
         what = f"the blob {digest}"
-        try:
+        try:  # connecting may fail too (an ECR token exchange): UpstreamFailure, never a 500
+            session = await stack.enter_async_context(self.upstreams.connect(target))
             response = await stack.enter_async_context(
                 session.stream(
                     f"/blobs/{digest}",

@@ -78,6 +78,10 @@ class Upstream:
         lines = path.read_text().splitlines() if path.exists() else []
         return [line for line in lines if re.search(pattern, line)]
 
+    def fail(self) -> None:
+        """nginx answers every request 503 from now on (the upstream itself keeps running)."""
+        (self.nginx.base / "down").touch()
+
     def stop(self) -> None:
         self.nginx.stop()
         self.registry.stop()
@@ -94,7 +98,8 @@ def start_upstream(base: Path, images: UpstreamImages) -> Upstream:
         nginx = start_nginx(
             base / "nginx",
             {
-                "upstream": f"location / {{ proxy_pass http://{registry.host}; "
+                "upstream": f"location / {{ if (-f {base / 'nginx' / 'down'}) {{ return 503; }} "
+                f"proxy_pass http://{registry.host}; "
                 "proxy_buffering off; client_max_body_size 0; proxy_request_buffering off; }"
             },
         )
@@ -330,7 +335,7 @@ def test_podman_and_docker_pull_through_the_cache_then_with_the_upstream_stopped
     ref = f"{token_registry.host}/{upstream.cache_path(cache)}/library/busybox"
     pull(f"{ref}:v1")
     assert len(upstream.requests(r"GET /v2/library/busybox/manifests/v1")) == 1
-    # Once at most: a layer another workspace already stored (a previous run) is linked, not fetched.
+    # Once at most, even when another workspace stored the layer already (it is fetched, not linked).
     assert len(upstream.requests(rf"GET /v2/library/busybox/blobs/{test_images.image.layer.digest}")) <= 1
     forget(f"{ref}:v1")
     upstream.stop()
@@ -358,3 +363,119 @@ def test_pulls_through_the_cache_need_the_workspace_pull_permission(
         pulled = http.get(f"/v2/{ref}/manifests/v1", headers={"Accept": OCI_MANIFEST})
     assert pulled.status_code == 200, pulled.text
     assert pulled.headers["dockyard-cache"] == "miss"
+
+
+def _push(http: httpx.Client, repository: str, blobs: list[bytes], tag: str) -> None:
+    """Push an OCI image of ``blobs`` (the first is the config) to ``repository:tag``."""
+    described = []
+    for data in blobs:
+        digest = f"sha256:{hashlib.sha256(data).hexdigest()}"
+        start = http.post(f"/v2/{repository}/blobs/uploads/")
+        assert start.status_code == 202, start.text
+        location = httpx.URL(start.headers["location"]).copy_merge_params({"digest": digest})
+        done = http.put(location, content=data)
+        assert done.status_code == 201, done.text
+        described.append({"digest": digest, "size": len(data)})
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, **described[0]},
+        "layers": [{"mediaType": LAYER, **blob} for blob in described[1:]],
+    }
+    put = http.put(
+        f"/v2/{repository}/manifests/{tag}",
+        content=json.dumps(manifest),
+        headers={"Content-Type": OCI_MANIFEST},
+    )
+    assert put.status_code == 201, put.text
+
+
+def test_a_blob_stored_only_in_another_workspace_is_not_served_through_the_cache(
+    token_registry: RunningRegistry, upstream: Upstream, cache: str
+) -> None:
+    lab, reader = unique("lab"), unique("reader")
+    with Api.connect(token_registry, ADMIN, ADMIN_PASSWORD) as api:
+        api.create_workspace(lab)  # private
+        api.create_user(reader)
+        api.set_member(cache, reader, "reader")
+    secret = f"lab's private layer {unique('x')}".encode()
+    digest = f"sha256:{hashlib.sha256(secret).hexdigest()}"
+    with httpx.Client(base_url=token_registry.url, auth=TokenAuth(ADMIN, ADMIN_PASSWORD), timeout=60) as http:
+        _push(http, f"{lab}/private", [b'{"architecture":"amd64","os":"linux"}', secret], "v1")
+        assert http.get(f"/v2/{lab}/private/blobs/{digest}").content == secret
+    ref = f"{upstream.cache_path(cache)}/library/amd"  # the upstream has no such layer
+    with httpx.Client(base_url=token_registry.url, auth=TokenAuth(reader, PASSWORD), timeout=60) as http:
+        assert http.get(f"/v2/{ref}/manifests/v1").status_code == 200  # the cache works for reader
+        probed = http.head(f"/v2/{ref}/blobs/{digest}")
+        read = http.get(f"/v2/{ref}/blobs/{digest}")
+    assert probed.status_code == 404
+    assert read.status_code == 404, read.content[:200]
+    assert secret not in read.content
+    assert read.json()["errors"][0]["code"] == "BLOB_UNKNOWN"
+    assert len(upstream.requests(rf"GET /v2/library/amd/blobs/{digest}")) == 2  # asked, refused
+
+
+def test_pushes_into_a_cache_workspace_are_refused_and_pulls_still_work(
+    token_registry: RunningRegistry, upstream: Upstream, images: UpstreamImages, cache: str, tmp_path: Path
+) -> None:
+    ref = f"{upstream.cache_path(cache)}/library/amd"
+    message = f"{cache} is a pull-through cache of other registries: push to another workspace"
+    pushed = Skopeo(tmp_path / "skopeo-push").copy(
+        images.ref("arm64"),
+        f"docker://{token_registry.host}/{ref}:v1",
+        extra=["--dest-creds", f"{ADMIN}:{ADMIN_PASSWORD}", "--dest-tls-verify=false"],
+        check=False,
+    )
+    assert pushed.returncode != 0
+    assert message in pushed.stderr, pushed.stderr
+    skopeo_pull(tmp_path, token_registry, f"{ref}:v1")  # the cache's own writes still work
+    with httpx.Client(base_url=token_registry.url, auth=TokenAuth(ADMIN, ADMIN_PASSWORD), timeout=60) as http:
+        served = http.get(f"/v2/{ref}/manifests/v1", headers={"Accept": OCI_MANIFEST})
+        assert served.headers["docker-content-digest"] == images.amd64.manifest.digest
+        deleted = http.delete(f"/v2/{ref}/manifests/v1")
+    assert deleted.status_code == 403
+    error = deleted.json()["errors"][0]
+    assert (error["code"], error["message"]) == ("DENIED", message)
+
+
+def test_a_cached_tag_is_served_stale_while_the_upstream_answers_503(
+    token_registry: RunningRegistry, upstream: Upstream, cache: str
+) -> None:
+    ref = f"{upstream.cache_path(cache)}/library/amd"
+    with httpx.Client(base_url=token_registry.url, auth=TokenAuth(ADMIN, ADMIN_PASSWORD), timeout=60) as http:
+        fresh = http.get(f"/v2/{ref}/manifests/v1", headers={"Accept": OCI_MANIFEST})
+        assert fresh.headers["dockyard-cache"] == "miss"
+        upstream.fail()
+        stale = http.get(f"/v2/{ref}/manifests/v1", headers={"Accept": OCI_MANIFEST})
+        assert stale.status_code == 200, stale.text
+        assert stale.headers["dockyard-cache"] == "stale"
+        assert stale.content == fresh.content
+    assert upstream.requests(r"GET /v2/library/amd/manifests/v1 HTTP/1.1\" 503")
+
+
+def test_a_repository_pulled_with_credentials_is_private_in_a_public_cache(
+    token_registry: RunningRegistry, upstream: Upstream
+) -> None:
+    cache = unique("pubcache")
+    with Api.connect(token_registry, ADMIN, ADMIN_PASSWORD) as api:
+        api.create_workspace(cache, default_visibility="public")
+        api.call(
+            "PUT", f"/workspaces/{cache}/cache", json={"limit_bytes": "1GiB", "revalidate_seconds": "1h"}
+        )
+        api.call(
+            "PUT",
+            f"/workspaces/{cache}/registries",
+            json={
+                "registry": upstream.host,
+                "kind": "distribution",
+                "username": "mirror",
+                "secret": "s3cret",
+            },
+        )
+    ref = f"{upstream.cache_path(cache)}/library/amd"
+    with httpx.Client(base_url=token_registry.url, auth=TokenAuth(ADMIN, ADMIN_PASSWORD), timeout=60) as http:
+        pulled = http.get(f"/v2/{ref}/manifests/v1", headers={"Accept": OCI_MANIFEST})
+        assert pulled.status_code == 200, pulled.text
+    with httpx.Client(base_url=token_registry.url, auth=TokenAuth(), timeout=60) as http:
+        anonymous = http.get(f"/v2/{ref}/manifests/v1", headers={"Accept": OCI_MANIFEST})
+    assert anonymous.status_code in (401, 403, 404), anonymous.text

@@ -61,3 +61,9 @@ class PullThrough(Protocol):
         repository or once the blob is stored and linked (serve it locally), else the bytes
         streaming from the upstream while they are stored."""
         ...
+
+    async def refuse_write(self, repository: str) -> str | None:
+        """Why a client may not push to (or delete a tag of) ``repository``, or ``None``. A cache
+        workspace holds only what its upstreams hold: a push there would be served as the
+        upstream's content (poisoning), so the registry refuses it (``DENIED``)."""
+        ...

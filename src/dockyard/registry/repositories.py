@@ -34,12 +34,14 @@ async def require_id(conn: Connection, name: str, for_write: bool = False) -> in
     return repo_id
 
 
-async def ensure_id(db: Database, conn: Connection, name: str) -> int:
-    """The repository's id, creating the repository if needed; share-locked for this write."""
+async def ensure_id(db: Database, conn: Connection, name: str, *, visibility: str | None = None) -> int:
+    """The repository's id, creating the repository if needed (with ``visibility``, or the
+    workspace's default); share-locked for this write."""
     repo_id = await find_id(conn, name, for_write=True)
     if repo_id is not None:
         return repo_id
-    workspace_id, visibility = await _workspace_for(db, conn, name.split("/", 1)[0])
+    workspace_id, default = await _workspace_for(db, conn, name.split("/", 1)[0])
+    visibility = visibility or default
     stmt = db.insert(repositories).values(
         name=name, created_at=time.time(), workspace_id=workspace_id, visibility=visibility
     )

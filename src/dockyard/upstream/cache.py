@@ -8,7 +8,7 @@ the upstream registry ``host`` (zot-like prefix mapping: many upstreams in one w
   Hub for ``library/alpine``, as docker does; the cache repository keeps the name pulled.
 - Manifests: a digest is served from storage once stored, and never asked again; a tag is
   asked again once older than the cache's revalidation time. A revalidation that cannot reach
-  the upstream (unreachable, rate limited, a failing server) serves the stored copy marked
+  the upstream (unreachable, rate limited, a failing server: 5xx) serves the stored copy marked
   stale (:class:`~dockyard.registry.pullthrough.Freshness`); a tag the upstream says is gone
   (404) or refuses (401/403) is answered as the upstream answered: nothing is invented.
 - Fetched manifests are stored as ordinary manifests and tags of the cache repository
@@ -34,6 +34,7 @@ from dockyard.db.engine import Database
 from dockyard.oci.digest import Digest
 from dockyard.oci.errors import InvalidDigest
 from dockyard.outbound import OutboundPolicy
+from dockyard.registry import repositories as repos
 from dockyard.registry.errors import BlobUnknown, ManifestUnknown, NameUnknown
 from dockyard.registry.manifests import ManifestService, StoredManifest
 from dockyard.registry.pullthrough import Freshness, UpstreamRateLimited
@@ -45,7 +46,7 @@ from dockyard.upstream.tables import cache_tag_checks, cache_workspaces
 
 TIMEOUT = httpx.Timeout(60.0, connect=5.0)
 SETTINGS_SECONDS = 5.0  # how long a process trusts what it read of the cache workspaces
-STALE_KINDS = frozenset({"unreachable", "rate_limited"})
+STALE_KINDS = frozenset({"unreachable", "rate_limited", "upstream_error"})
 _DOCKER_HUB = {"docker.io": "docker.io", "index.docker.io": "docker.io", "registry-1.docker.io": "docker.io"}
 
 
@@ -99,6 +100,14 @@ def refusal(failure: Failed, target: CacheTarget, what: str, *, blob: bool = Fal
     return BlobUnknown(message) if blob else ManifestUnknown(message)
 
 
+async def create_private(db: Database, repository: str) -> None:
+    """Create the cache repository private if it does not exist yet: its upstream was reached
+    with credentials, so it may be private there, whatever the workspace's default visibility
+    (created so in one transaction: never public for a moment)."""
+    async with db.write() as conn:
+        await repos.ensure_id(db, conn, repository, visibility="private")
+
+
 class CacheSettings:
     """Which workspaces are caches, read at most every :data:`SETTINGS_SECONDS` per process (a
     manifest GET of any repository asks)."""
@@ -113,19 +122,27 @@ class CacheSettings:
         read the settings again first (asked before answering "unknown", so a cache made a
         moment ago, by another process too, is one at once)."""
         if fresh or time.monotonic() - self._read_at > SETTINGS_SECONDS:
-            async with self.db.read() as conn:
-                rows = await conn.execute(
-                    select(workspaces.c.name, workspaces.c.id, cache_workspaces.c.revalidate_seconds).join(
-                        cache_workspaces, cache_workspaces.c.workspace_id == workspaces.c.id
-                    )
-                )
-                self._known = {row[0]: (int(row[1]), int(row[2])) for row in rows}
-            self._read_at = time.monotonic()
+            await self._read()
         found = self._known.get(repository.split("/", 1)[0])
         if found is None:
             return None
         host, path = split_cached(repository)
         return CacheTarget(found[0], found[1], host, path)
+
+    async def _read(self) -> None:
+        async with self.db.read() as conn:
+            rows = await conn.execute(
+                select(workspaces.c.name, workspaces.c.id, cache_workspaces.c.revalidate_seconds).join(
+                    cache_workspaces, cache_workspaces.c.workspace_id == workspaces.c.id
+                )
+            )
+            self._known = {row[0]: (int(row[1]), int(row[2])) for row in rows}
+        self._read_at = time.monotonic()
+
+    async def is_cache(self, workspace: str) -> bool:
+        """Whether ``workspace`` is a cache workspace, read afresh (asked before a write)."""
+        await self._read()
+        return workspace in self._known
 
     def forget(self) -> None:
         """Read the settings again on the next request (after a change in this process)."""
@@ -182,7 +199,7 @@ class ManifestCache:
         ):
             return Freshness("hit")
         try:
-            content, media_type, digest = await self._fetch(target, reference)
+            content, media_type, digest, private = await self._fetch(target, reference)
         except UpstreamFailure as exc:
             if stored is not None and exc.failure.kind in STALE_KINDS:
                 return Freshness("stale", f"{target.host}: {exc.failure.message}")
@@ -190,6 +207,8 @@ class ManifestCache:
         if stored is not None and stored.digest == digest:
             await self._checked(repository, reference)
             return Freshness("hit")
+        if private:
+            await create_private(self.db, repository)
         await self.manifests.put(repository, reference, content, media_type, actor=None, mirrored=True)
         if not by_digest:
             await self._checked(repository, reference)
@@ -201,10 +220,12 @@ class ManifestCache:
         except (ManifestUnknown, InvalidDigest):
             return None
 
-    async def _fetch(self, target: CacheTarget, reference: str) -> tuple[bytes, str | None, str]:
-        """The upstream's manifest bytes, media type and verified digest."""
+    async def _fetch(self, target: CacheTarget, reference: str) -> tuple[bytes, str | None, str, bool]:
+        """The upstream's manifest bytes, media type, verified digest, and whether it was asked
+        with credentials."""
         async with self.upstreams.connect(target) as session:
             what = f"the manifest {reference}"
+            private = session.credentials is not None
             fetched = await session.get(
                 f"/manifests/{reference}", what=what, limit=MAX_MANIFEST_BYTES, accept=MANIFEST_ACCEPT
             )
@@ -220,7 +241,7 @@ class ManifestCache:
             raise UpstreamFailure(
                 Failed("invalid", f"{target.host} sent a manifest whose digest is not {expected or claimed}")
             )
-        return fetched.body, fetched.content_type, str(digest)
+        return fetched.body, fetched.content_type, str(digest), private
 
     async def _checked_at(self, repository: str, tag: str) -> float:
         async with self.db.read() as conn:

@@ -9,7 +9,11 @@ discards the scratch file and ends the response with an error: nothing is linked
 requests wait for the lock to be free, then link and serve the stored blob; if the first one
 failed, the next one to take the lock fetches again.
 
-A blob already stored (by another repository or workspace) is linked without asking upstream.
+A blob already linked in a repository of the same cache workspace is linked without asking
+upstream. A blob stored only elsewhere (another workspace, maybe private) is fetched from the
+upstream all the same and its digest verified: possession is proven by the bytes, never by
+naming a digest (that would let anyone who may pull from the cache read, or probe for, any
+blob on the server); the store then just links the bytes it already has.
 """
 
 from __future__ import annotations
@@ -23,14 +27,22 @@ from collections.abc import AsyncGenerator
 import httpx
 from sqlalchemy import select
 
+from dockyard.auth.tables import repositories
 from dockyard.cluster.locks import UploadLocks
 from dockyard.oci.digest import Digest, new_hasher
 from dockyard.registry.blobs import BlobService
 from dockyard.registry.errors import BlobUnknown, DigestMismatch
 from dockyard.registry.paths import upload_dir, upload_path
 from dockyard.registry.pullthrough import Freshness, Streamed, UpstreamUnavailable
-from dockyard.registry.tables import blobs
-from dockyard.upstream.cache import CacheSettings, CacheTarget, ManifestCache, Upstreams, refusal
+from dockyard.registry.tables import blobs, repository_blobs
+from dockyard.upstream.cache import (
+    CacheSettings,
+    CacheTarget,
+    ManifestCache,
+    Upstreams,
+    create_private,
+    refusal,
+)
 from dockyard.upstream.results import UpstreamFailure
 from dockyard.upstream.wire import unreachable
 
@@ -55,13 +67,13 @@ class BlobCache:
             return None
         deadline = time.monotonic() + WAIT_SECONDS
         while True:
-            if await self._link_stored(repository, digest):
+            if await self._link_stored(target, repository, digest):
                 return None
             stack = contextlib.AsyncExitStack()
             taken = await stack.enter_async_context(self.locks.hold(f"cache-{digest.algorithm}-{digest.hex}"))
             if taken:
                 try:
-                    if await self._link_stored(repository, digest):  # finished just before we took it
+                    if await self._link_stored(target, repository, digest):  # finished just before we took it
                         await stack.aclose()
                         return None
                     return await self._lead(stack, target, repository, digest)
@@ -75,9 +87,9 @@ class BlobCache:
                 )
             await asyncio.sleep(POLL_SECONDS)  # polls the lock and the store, bounded by the deadline
 
-    async def _link_stored(self, repository: str, digest: Digest) -> bool:
-        """Link a blob stored already; False when its bytes are not stored."""
-        size = await self._stored_size(digest)
+    async def _link_stored(self, target: CacheTarget, repository: str, digest: Digest) -> bool:
+        """Link a blob that the cache workspace holds already; False when it does not."""
+        size = await self._cached_size(target.workspace_id, digest)
         if size is None:
             return False
         try:
@@ -86,21 +98,33 @@ class BlobCache:
             return False
         return True
 
-    async def _stored_size(self, digest: Digest) -> int | None:
-        async with self.blobs.db.read() as conn:
-            row = (
-                await conn.execute(
-                    select(blobs.c.size).where(blobs.c.digest == digest, blobs.c.state == "live")
+    async def _cached_size(self, workspace_id: int, digest: Digest) -> int | None:
+        """The size of ``digest`` when it is live and linked in a repository of the cache
+        workspace ``workspace_id`` (so fetched from its upstreams once already)."""
+        query = (
+            select(blobs.c.size)
+            .select_from(
+                blobs.join(repository_blobs, repository_blobs.c.digest == blobs.c.digest).join(
+                    repositories, repositories.c.id == repository_blobs.c.repository_id
                 )
-            ).first()
+            )
+            .where(
+                blobs.c.digest == digest,
+                blobs.c.state == "live",
+                repositories.c.workspace_id == workspace_id,
+            )
+            .limit(1)
+        )
+        async with self.blobs.db.read() as conn:
+            row = (await conn.execute(query)).first()
         return None if row is None else int(row[0])
 
     async def _lead(
         self, stack: contextlib.AsyncExitStack, target: CacheTarget, repository: str, digest: Digest
     ) -> Streamed:
-        session = await stack.enter_async_context(self.upstreams.connect(target))
         what = f"the blob {digest}"
-        try:
+        try:  # connecting may fail too (an ECR token exchange): UpstreamFailure, never a 500
+            session = await stack.enter_async_context(self.upstreams.connect(target))
             response = await stack.enter_async_context(
                 session.stream(
                     f"/blobs/{digest}",
@@ -110,6 +134,8 @@ class BlobCache:
             )
         except UpstreamFailure as exc:
             raise refusal(exc.failure, target, f"blob {digest}", blob=True) from None
+        if session.credentials is not None:
+            await create_private(self.blobs.db, repository)
         raw = response.headers.get("content-length", "")
         if not raw.isascii() or not raw.isdigit() or len(raw) > 19:
             raise UpstreamUnavailable(f"pull-through cache: {target.host} sent {what} without a length")
@@ -167,3 +193,9 @@ class PullThroughCache:
 
     async def blob(self, repository: str, digest: Digest) -> Streamed | None:
         return await self._blobs.blob(repository, digest)
+
+    async def refuse_write(self, repository: str) -> str | None:
+        workspace = repository.split("/", 1)[0]
+        if not await self._blobs.settings.is_cache(workspace):
+            return None
+        return f"{workspace} is a pull-through cache of other registries: push to another workspace"

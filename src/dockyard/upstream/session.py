@@ -91,6 +91,8 @@ class UpstreamSession:
                 return
             try:
                 body = await read_bounded(response, MAX_ERROR_BYTES, what, self.host, truncate=True)
+            except httpx.TransportError as exc:  # closed or stalled mid-body: as in _send
+                raise UpstreamFailure(unreachable(self.host, exc)) from None
             finally:
                 await response.aclose()
             fetched = Fetched(response.status_code, response.headers, body)

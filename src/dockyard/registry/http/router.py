@@ -100,6 +100,14 @@ def _accesses(endpoint: Endpoint, params: dict[str, str]) -> list[Access]:
     return []
 
 
+def _writes(endpoint: Endpoint, params: dict[str, str]) -> bool:
+    """A client's write that a pull-through cache refuses: uploads, manifest pushes, tag deletes
+    (a manifest deleted by digest only frees the cache's space; the next pull fetches it again)."""
+    if endpoint.action == _PUSH:
+        return True
+    return endpoint.handler is manifests.delete_manifest and ":" not in params.get("reference", ":")
+
+
 class RegistryApp:
     """ASGI app for everything under /v2."""
 
@@ -121,6 +129,10 @@ class RegistryApp:
                 validate_hosted_name(params["name"])
             req = Request(scope, receive, params)
             principal = await self.ctx.authorizer.authorize(req.caller(), _accesses(endpoint, params))
+            if self.ctx.pull_through is not None and _writes(endpoint, params):
+                refused = await self.ctx.pull_through.refuse_write(params["name"])
+                if refused is not None:
+                    raise RegistryError(ErrorCode.DENIED, refused)
             await endpoint.handler(self.ctx, req, Actor(principal, req.client_host), tracking_send)
         except BodyInterrupted:
             log.info("client disconnected during %s %s", scope["method"], scope["path"])

@@ -230,7 +230,9 @@ class Imports:
                 )
             progress = Progress(ctx, found.blobs)
             await progress.report(force=True)
-            await copy_blobs(session, self.blobs, self.storage, row.name, found.blobs, progress)
+            await copy_blobs(
+                session, self.blobs, self.storage, row.name, int(row.workspace_id), found.blobs, progress
+            )
         await progress.report("manifests", force=True)
         actor = Actor(Principal(row.requested_by, kind="user"))
         await put_manifests(self.manifests, row.name, row.version, found, actor)

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import and_, delete, select, update
 
+from dockyard.auth.tables import repositories
 from dockyard.cluster.cache import Generations, LookupCache
 from dockyard.db.engine import Connection, Database
 from dockyard.oci.digest import Digest
@@ -158,6 +159,19 @@ class BlobService:
             await self._release(claim_id)
             raise
         return moved
+
+    async def linked_in_workspace(self, workspace_id: int, digest: Digest) -> bool:
+        """Whether a repository of the workspace serves ``digest`` already: only then may a copy
+        into that workspace link it without its bytes (having them elsewhere on the server
+        proves nothing about the one who names the digest)."""
+        async with self.db.read() as conn:
+            found = await conn.execute(
+                select(repository_blobs.c.digest)
+                .join(repositories, repositories.c.id == repository_blobs.c.repository_id)
+                .where(repositories.c.workspace_id == workspace_id, repository_blobs.c.digest == digest)
+                .limit(1)
+            )
+            return found.first() is not None
 
     async def _place(self, digest: Digest, scratch_path: str | None) -> bool:
         """The bytes of a claimed blob in place: True when moved from ``scratch_path``, False

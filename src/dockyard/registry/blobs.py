@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import and_, delete, select, update
 
-from dockyard.auth.tables import repositories
+from dockyard.auth.tables import repositories, workspaces
 from dockyard.cluster.cache import Generations, LookupCache
 from dockyard.db.engine import Connection, Database
 from dockyard.oci.digest import Digest
@@ -173,6 +173,20 @@ class BlobService:
                 select(repository_blobs.c.digest)
                 .join(repositories, repositories.c.id == repository_blobs.c.repository_id)
                 .where(repositories.c.workspace_id == workspace_id, repository_blobs.c.digest == digest)
+                .limit(1)
+            )
+            return found.first() is not None
+
+    async def linked_in_workspace_of(self, repository: str, digest: Digest) -> bool:
+        """:meth:`linked_in_workspace` for the workspace ``repository`` is named in (its first
+        path segment), whether or not the repository exists yet."""
+        namespace = repository.split("/", 1)[0]
+        async with self.db.read() as conn:
+            found = await conn.execute(
+                select(repository_blobs.c.digest)
+                .join(repositories, repositories.c.id == repository_blobs.c.repository_id)
+                .join(workspaces, workspaces.c.id == repositories.c.workspace_id)
+                .where(workspaces.c.name == namespace, repository_blobs.c.digest == digest)
                 .limit(1)
             )
             return found.first() is not None

@@ -9,7 +9,8 @@ discards the scratch file and ends the response with an error: nothing is linked
 requests wait for the lock to be free, then link and serve the stored blob; if the first one
 failed, the next one to take the lock fetches again.
 
-A blob already stored (by another repository or workspace) is linked without asking upstream.
+A blob a repository of the same workspace has already is linked without asking upstream; one
+stored for another workspace only is fetched (and verified) all the same.
 """
 
 from __future__ import annotations
@@ -76,7 +77,11 @@ class BlobCache:
             await asyncio.sleep(POLL_SECONDS)  # polls the lock and the store, bounded by the deadline
 
     async def _link_stored(self, repository: str, digest: Digest) -> bool:
-        """Link a blob stored already; False when its bytes are not stored."""
+        """Link a blob a repository of the same workspace has already; False when it has none
+        (a blob stored for another workspace is fetched all the same: only the upstream's bytes
+        prove the upstream has it, naming its digest proves nothing)."""
+        if not await self.blobs.linked_in_workspace_of(repository, digest):
+            return False
         size = await self._stored_size(digest)
         if size is None:
             return False

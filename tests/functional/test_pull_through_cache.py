@@ -479,3 +479,23 @@ def test_a_repository_pulled_with_credentials_is_private_in_a_public_cache(
     with httpx.Client(base_url=token_registry.url, auth=TokenAuth(), timeout=60) as http:
         anonymous = http.get(f"/v2/{ref}/manifests/v1", headers={"Accept": OCI_MANIFEST})
     assert anonymous.status_code in (401, 403, 404), anonymous.text
+def test_a_blob_of_another_workspace_is_not_served_through_the_cache_by_digest(
+    token_registry: RunningRegistry, upstream: Upstream, cache: str
+) -> None:
+    from tests.support.identity import oci_as
+    from tests.support.oci import image_config, oci_manifest, random_blob
+
+    layer = random_blob(4000)  # a private layer of another workspace; the upstream never had it
+    member, private = unique("reader"), unique("private")
+    with Api.connect(token_registry, ADMIN, ADMIN_PASSWORD) as api:
+        api.create_user(member)
+        api.set_member(cache, member, "reader")
+        api.create_workspace(private)
+    with oci_as(token_registry, ADMIN, ADMIN_PASSWORD) as oci:
+        oci.push(f"{private}/secret", oci_manifest(image_config(), [layer]), "v1")
+    ref = f"{upstream.cache_path(cache)}/library/amd"
+    with httpx.Client(base_url=token_registry.url, auth=TokenAuth(member, PASSWORD), timeout=60) as http:
+        asked = http.get(f"/v2/{ref}/blobs/{layer.digest}")
+    assert asked.status_code == 404, (asked.status_code, asked.headers)
+    assert asked.content != layer.data
+    assert len(upstream.requests(rf"GET /v2/library/amd/blobs/{layer.digest}")) == 1  # asked upstream

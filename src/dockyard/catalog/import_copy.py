@@ -5,10 +5,12 @@ One run, for ``registry/repository:tag`` imported as ``name:version``:
 1. the manifest (an index, or one image) is fetched and its digest checked; an index's
    children are fetched too (only the chosen platforms', when some were chosen: the index is
    then rewritten to list only those, so its digest differs from the upstream's);
-2. each blob (configs and layers) not stored yet is streamed from the upstream into a scratch
-   file, its digest computed on the way (one pass, a chunk in memory at a time), then linked
-   into the repository through :class:`~dockyard.registry.blobs.BlobService` (quotas count
-   it); a blob already stored is only linked (not fetched);
+2. each blob (configs and layers) no repository of the target's workspace has is streamed
+   from the upstream into a scratch file, its digest computed on the way (one pass, a chunk
+   in memory at a time), then linked into the repository through
+   :class:`~dockyard.registry.blobs.BlobService` (quotas count it); a blob the workspace
+   has already is only linked (not fetched); one stored for another workspace only is
+   fetched all the same (its bytes prove the upstream has it);
 3. the children are put by digest, then the index (or image) under the version's tag, through
    :class:`~dockyard.registry.manifests.ManifestService`: the push admission lets this one
    push over the external version and the catalog's sync turns the version internal.
@@ -38,7 +40,7 @@ from dockyard.registry.blobs import BlobService
 from dockyard.registry.errors import BlobUnknown
 from dockyard.registry.events import Actor
 from dockyard.registry.manifests import ManifestService
-from dockyard.registry.paths import blob_path, upload_dir, upload_path
+from dockyard.registry.paths import upload_dir, upload_path
 from dockyard.storage.base import PathNotFound, StorageDriver
 from dockyard.upstream.client import (
     MANIFEST_ACCEPT,
@@ -161,17 +163,16 @@ async def copy_blobs(
     blobs: BlobService,
     storage: StorageDriver,
     repository: str,
+    workspace_id: int,
     todo: Iterable[Descriptor],
     progress: Progress,
 ) -> None:
-    """Link every blob into ``repository``, fetching only those not stored yet."""
+    """Link every blob into ``repository``, fetching (and verifying) each one unless a repository
+    of the same workspace has it already: a blob stored for another workspace is fetched all the
+    same, its bytes proving the upstream has it (naming a digest proves nothing)."""
     for blob in todo:
-        try:
-            await storage.stat(blob_path(blob.digest))
-            stored = True
-        except PathNotFound:
-            stored = False
-        if stored and await _adopt(blobs, repository, blob, None):
+        ours = await blobs.linked_in_workspace(workspace_id, blob.digest)
+        if ours and await _adopt(blobs, repository, blob, None):
             progress.skipped += 1
             progress.bytes_done += blob.size
         else:

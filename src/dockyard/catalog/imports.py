@@ -123,9 +123,13 @@ class Imports:
             }
             where = (image_imports.c.image_id == image_id) & (image_imports.c.version == version)
             if existing is None:
-                await conn.execute(
-                    image_imports.insert().values(image_id=image_id, version=version, **values)
+                inserted = await conn.execute(
+                    self.db.insert(image_imports)
+                    .values(image_id=image_id, version=version, **values)
+                    .on_conflict_do_nothing(index_elements=["image_id", "version"])
                 )
+                if inserted.rowcount == 0:  # a concurrent start recorded it first
+                    raise Conflict(f"an import of {name}:{version} is already running")
             else:
                 await conn.execute(update(image_imports).where(where).values(**values))
             import_id = (await conn.execute(select(image_imports.c.id).where(where))).scalar_one()
@@ -230,7 +234,9 @@ class Imports:
                 )
             progress = Progress(ctx, found.blobs)
             await progress.report(force=True)
-            await copy_blobs(session, self.blobs, self.storage, row.name, found.blobs, progress)
+            await copy_blobs(
+                session, self.blobs, self.storage, row.name, int(row.workspace_id), found.blobs, progress
+            )
         await progress.report("manifests", force=True)
         actor = Actor(Principal(row.requested_by, kind="user"))
         await put_manifests(self.manifests, row.name, row.version, found, actor)

@@ -25,11 +25,12 @@ from dataclasses import dataclass
 
 from sqlalchemy import and_, delete, select, update
 
+from dockyard.auth.tables import repositories
 from dockyard.cluster.cache import Generations, LookupCache
 from dockyard.db.engine import Connection, Database
 from dockyard.oci.digest import Digest
 from dockyard.registry import repositories as repos
-from dockyard.registry.errors import BlobBeingCollected, BlobUnknown
+from dockyard.registry.errors import BlobBeingCollected, BlobUnknown, SizeMismatch
 from dockyard.registry.paths import blob_path
 from dockyard.registry.quotas import Ledger, release, workspace_of
 from dockyard.registry.tables import blob_claims, blobs, repository_blobs
@@ -147,17 +148,41 @@ class BlobService:
         """Link ``digest`` into ``repository``, moving verified bytes from ``scratch_path`` into
         place only when the blob is not stored yet (imports deduplicate). Returns whether the
         bytes were moved; :class:`BlobUnknown` when they are neither stored nor at ``scratch_path``.
+        A blob already stored is linked (and charged) at its stored size: a ``size`` that differs
+        is refused with :class:`SizeMismatch` (a descriptor cannot make a blob count less).
 
         The claim comes first, as in :meth:`commit`: once it holds, GC leaves the stored bytes
         alone, so the check for them that follows stays true until the link exists."""
         claim_id = await self.claim(digest, size)
         try:
             moved = await self._place(digest, scratch_path)
+            if not moved:
+                await self._stored_size(digest, size)
             await self._link_claimed(repository, digest, claim_id, size)
         except Exception:
             await self._release(claim_id)
             raise
         return moved
+
+    async def linked_in_workspace(self, workspace_id: int, digest: Digest) -> bool:
+        """Whether a repository of the workspace serves ``digest`` already: only then may a copy
+        into that workspace link it without its bytes (having them elsewhere on the server
+        proves nothing about the one who names the digest)."""
+        async with self.db.read() as conn:
+            found = await conn.execute(
+                select(repository_blobs.c.digest)
+                .join(repositories, repositories.c.id == repository_blobs.c.repository_id)
+                .where(repositories.c.workspace_id == workspace_id, repository_blobs.c.digest == digest)
+                .limit(1)
+            )
+            return found.first() is not None
+
+    async def _stored_size(self, digest: Digest, size: int) -> None:
+        """Refuse linking a stored blob under a size other than the one it was stored with."""
+        async with self.db.read() as conn:
+            stored = (await conn.execute(select(blobs.c.size).where(blobs.c.digest == digest))).scalar()
+        if stored is not None and int(stored) != size:
+            raise SizeMismatch(f"blob {digest} is {int(stored)} bytes, not the {size} bytes given")
 
     async def _place(self, digest: Digest, scratch_path: str | None) -> bool:
         """The bytes of a claimed blob in place: True when moved from ``scratch_path``, False

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import re
 import ssl
 import time
@@ -78,26 +79,34 @@ def check_ca_bundle(pem: str | None) -> str | None:
 
 @dataclass
 class EcrTokens:
-    """Registry tokens from ECR's ``GetAuthorizationToken``, cached per access key until
-    :data:`ECR_REFRESH_MARGIN` seconds before they expire."""
+    """Registry tokens from ECR's ``GetAuthorizationToken``, cached per profile and key pair
+    (the secret's SHA-256, never the secret) until :data:`ECR_REFRESH_MARGIN` seconds before
+    they expire: a profile naming another's access key id with another secret gets no token
+    but its own. Concurrent requests for one key wait for a single exchange."""
 
     endpoint_url: str | None = None
-    _cache: dict[tuple[str, str, str], tuple[Credentials, float]] = field(default_factory=dict)
+    _cache: dict[tuple[str, str, str, str, str], tuple[Credentials, float]] = field(
+        default_factory=dict, repr=False
+    )
+    _locks: dict[tuple[str, str, str, str, str], asyncio.Lock] = field(default_factory=dict, repr=False)
     exchanges: int = 0  # how many times a token was asked for (tests count them)
 
     async def token(
         self, access_key: str, secret_key: str, account: str, region: str, profile: str
     ) -> Credentials:
-        key = (access_key, account, region)
-        cached = self._cache.get(key)
-        if cached is not None and cached[1] - ECR_REFRESH_MARGIN > time.time():
-            return cached[0]
-        username, password, expires = await asyncio.to_thread(
-            self._exchange, access_key, secret_key, account, region, profile
-        )
-        credentials = Credentials(username, password, profile)
-        self._cache[key] = (credentials, expires)
-        return credentials
+        secret_hash = hashlib.sha256(secret_key.encode()).hexdigest()
+        key = (profile, access_key, secret_hash, account, region)
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            cached = self._cache.get(key)
+            if cached is not None and cached[1] - ECR_REFRESH_MARGIN > time.time():
+                return cached[0]
+            username, password, expires = await asyncio.to_thread(
+                self._exchange, access_key, secret_key, account, region, profile
+            )
+            credentials = Credentials(username, password, profile)
+            self._cache[key] = (credentials, expires)
+            return credentials
 
     def _exchange(
         self, access_key: str, secret_key: str, account: str, region: str, profile: str

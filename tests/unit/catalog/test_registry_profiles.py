@@ -10,6 +10,7 @@ htpasswd registry (moto's token decodes to ``AWS:<password>``).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import shutil
 import subprocess
@@ -21,6 +22,7 @@ import boto3
 import pytest
 
 from dockyard.app.services import Services
+from dockyard.auth.policy import Subject
 from dockyard.errors import Forbidden, Invalid
 from dockyard.outbound import OutboundPolicy
 from dockyard.upstream.client import resolve
@@ -326,13 +328,23 @@ async def test_429_with_retry_after_is_rate_limited(
         nginx.stop()
 
 
+async def _ecr_profile(
+    services: Services, upstreams: Upstreams, who: Subject, workspace: str, secret: str
+) -> str:
+    """An ECR profile of ``workspace`` for the moto-backed registry (access key AKIDEXAMPLE)."""
+    settings = ProfileSettings(kind="ecr", ecr_account=ECR_ACCOUNT, ecr_region=ECR_REGION)
+    host = upstreams.ecr.host
+    await services.verification.credentials.put(
+        who, workspace, host, "AKIDEXAMPLE", secret, settings=settings
+    )
+    return host
+
+
 async def test_ecr_exchanges_the_key_pair_for_a_token_and_keeps_it(
     services: Services, people: People, upstreams: Upstreams
 ) -> None:
     store = services.verification.credentials
-    host = upstreams.ecr.host
-    settings = ProfileSettings(kind="ecr", ecr_account=ECR_ACCOUNT, ecr_region=ECR_REGION)
-    await store.put(people.maintainer, WORKSPACE, host, "AKIDEXAMPLE", "secret-key", settings=settings)
+    host = await _ecr_profile(services, upstreams, people.maintainer, WORKSPACE, "secret-key")
     tokens = EcrTokens(upstreams.moto_url)
     profiles = _profiles(services, tokens)
 
@@ -342,6 +354,38 @@ async def test_ecr_exchanges_the_key_pair_for_a_token_and_keeps_it(
 
     with pytest.raises(Invalid, match="12-digit account id"):
         await store.put(people.maintainer, WORKSPACE, host, "AKID", "s", settings=ProfileSettings(kind="ecr"))
+
+
+async def test_ecr_tokens_are_per_profile_and_secret_not_per_access_key_id(
+    services: Services, people: People, upstreams: Upstreams
+) -> None:
+    from dockyard.auth.guard import find_workspace
+
+    host = await _ecr_profile(services, upstreams, people.maintainer, WORKSPACE, "lab-secret")
+    other = people.outsider.name  # the outsider's own workspace, same access key id, its own secret
+    await _ecr_profile(services, upstreams, people.outsider, other, "any-guess")
+    async with services.db.read() as conn:
+        lab_id, other_id = (await find_workspace(conn, WORKSPACE)).id, (await find_workspace(conn, other)).id
+    tokens = EcrTokens(upstreams.moto_url)
+    profiles = _profiles(services, tokens)
+
+    lab = await profiles.connection_for(None, lab_id, host)
+    assert tokens.exchanges == 1
+    theirs = await profiles.connection_for(None, other_id, host)
+    assert tokens.exchanges == 2  # its own exchange, not the lab's cached token
+    assert theirs.profile != lab.profile
+    assert theirs.credentials is not None
+    assert theirs.credentials.profile == theirs.profile
+    await profiles.connection_for(None, lab_id, host)
+    await profiles.connection_for(None, other_id, host)
+    assert tokens.exchanges == 2  # each kept per profile and secret
+
+    # Concurrent requests for one uncached key share a single exchange.
+    fresh = EcrTokens(upstreams.moto_url)
+    await asyncio.gather(
+        *(fresh.token("AKIDEXAMPLE", "lab-secret", ECR_ACCOUNT, ECR_REGION, "p") for _ in range(5))
+    )
+    assert fresh.exchanges == 1
 
 
 async def test_ecr_host_names_the_account_and_region(services: Services, people: People) -> None:

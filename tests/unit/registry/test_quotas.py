@@ -16,7 +16,13 @@ from dockyard.auth.policy import Subject
 from dockyard.auth.tables import audit_log, workspaces
 from dockyard.errors import Forbidden
 from dockyard.oci.digest import Digest
-from dockyard.registry.errors import BlobUnknown, ManifestBlobUnknown, ManifestUnknown, QuotaExceeded
+from dockyard.registry.errors import (
+    BlobUnknown,
+    ManifestBlobUnknown,
+    ManifestUnknown,
+    QuotaExceeded,
+    SizeMismatch,
+)
 from dockyard.registry.quotas import recount, release
 from dockyard.registry.tables import repository_blobs
 from tests.support.oci import image_config, oci_manifest, random_blob
@@ -175,3 +181,17 @@ async def test_giving_back_many_digests_goes_in_batches(services: Services) -> N
         listed.insert(35_000, layer.digest)  # past the first batches and any parameter limit
         assert await release(conn, ws, listed) == 700
     assert await used(services, "lab") == 0
+
+
+async def test_adopting_a_stored_blob_charges_its_stored_size_and_refuses_another(
+    services: Services,
+) -> None:
+    layer = random_blob(40_000)
+    await push_blob(services, "lab/one", layer)
+    digest = Digest(layer.digest)
+    with pytest.raises(SizeMismatch, match="40000 bytes, not the 1 bytes"):
+        await services.blobs.adopt("other/one", digest, 1, None)  # link only, a lying size
+    with pytest.raises(BlobUnknown):
+        await services.blobs.size_in("other/one", digest)
+    assert await services.blobs.adopt("other/one", digest, 40_000, None) is False
+    assert await used(services, "other") == 40_000

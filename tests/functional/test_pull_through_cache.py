@@ -305,6 +305,7 @@ def test_podman_and_docker_pull_through_the_cache_then_with_the_upstream_stopped
     tmp_path: Path,
     request: pytest.FixtureRequest,
 ) -> None:
+    ref = f"{token_registry.host}/{upstream.cache_path(cache)}/library/busybox"
     if client == "podman":
         podman = Podman(tmp_path / "podman")
         request.addfinalizer(podman.close)
@@ -328,11 +329,14 @@ def test_podman_and_docker_pull_through_the_cache_then_with_the_upstream_stopped
         def forget(ref: str) -> None:
             docker_as(daemon, config, "rmi", "--force", ref)
 
+        # The daemon is shared by the session and other tests pull this busybox image and expect
+        # the daemon to hold no copy: whatever this test pulled goes with it.
+        request.addfinalizer(lambda: docker_as(daemon, config, "rmi", "--force", f"{ref}:v1", check=False))
+
     skopeo = Skopeo(tmp_path / "skopeo-push")
     for tag in ("v1", "v2"):  # a runnable busybox image for this machine, in a 2-platform index
         target = f"docker://{upstream.registry.host}/library/busybox:{tag}"
         skopeo.copy(test_images.index_ref, target, all_images=True, extra=["--preserve-digests"])
-    ref = f"{token_registry.host}/{upstream.cache_path(cache)}/library/busybox"
     pull(f"{ref}:v1")
     assert len(upstream.requests(r"GET /v2/library/busybox/manifests/v1")) == 1
     # Once at most, even when another workspace stored the layer already (it is fetched, not linked).
@@ -479,6 +483,8 @@ def test_a_repository_pulled_with_credentials_is_private_in_a_public_cache(
     with httpx.Client(base_url=token_registry.url, auth=TokenAuth(), timeout=60) as http:
         anonymous = http.get(f"/v2/{ref}/manifests/v1", headers={"Accept": OCI_MANIFEST})
     assert anonymous.status_code in (401, 403, 404), anonymous.text
+
+
 def test_a_blob_of_another_workspace_is_not_served_through_the_cache_by_digest(
     token_registry: RunningRegistry, upstream: Upstream, cache: str
 ) -> None:

@@ -3,12 +3,12 @@
 ``COPY`` on PostgreSQL), deterministic (a fixed seed).
 
 The shape: ``workspaces`` organisations named ``ws000``...; images spread over them round
-robin, half internal (pushed: a repository row named like the image, 20% of them public) and
-half external (registered by reference); every image has ``versions`` versions. Internal
-versions are mostly ``available`` with known platforms and sizes (else ``failed``: the server
-would inspect ``pending`` ones while it is measured); external ones are public
-(50%), workspace (30%) or private (20%), ``unverified`` (no platforms, no size) or
-``reachable``. One in ten versions is a ``bench``.
+robin, half internal (pushed) and half external (registered by reference), every one with a
+repository row named like it whose visibility is the image's (one in three public); every
+image has ``versions`` versions. Internal versions are mostly ``available`` with known
+platforms and sizes (else ``failed``: the server would inspect ``pending`` ones while it is
+measured); external ones are ``unverified`` (no platforms, no size) or ``reachable``. One in
+ten versions is a ``bench``.
 """
 
 from __future__ import annotations
@@ -40,7 +40,6 @@ VERSION_COLUMNS = (
     "version",
     "source",
     "kind",
-    "access",
     "status",
     "external_reference",
     "digest",
@@ -85,8 +84,8 @@ def _image_rows(shape: Shape, workspace_ids: list[int], now: float) -> Iterator[
 
 def _repository_rows(shape: Shape, workspace_ids: list[int], now: float) -> Iterator[tuple[Any, ...]]:
     rng = random.Random(SEED)
-    for i in range(0, shape.images, 2):  # the internal images
-        visibility = "public" if rng.random() < 0.2 else "private"
+    for i in range(shape.images):  # every image has its repository: one visibility for both
+        visibility = "public" if rng.random() < 1 / 3 else "private"
         yield (shape.image_name(i), now, workspace_ids[i % shape.workspaces], visibility)
 
 
@@ -101,19 +100,16 @@ def _version_rows(shape: Shape, image_ids: list[int], now: float) -> Iterator[tu
             digest = f"sha256:{rng.getrandbits(256):064x}"
             reference: str | None = None
             if internal:
-                access = "workspace"
                 status = "available" if rng.random() < 0.95 else "failed"  # a pending one would be inspected
                 known = status == "available"
             else:
-                draw = rng.random()
-                access = "public" if draw < 0.5 else "workspace" if draw < 0.8 else "private"
                 known = rng.random() < 0.5
                 status = "reachable" if known else "unverified"
                 reference = f"docker.io/lab/tool{i}:{version}"
             platforms = rng.choice(PLATFORM_SETS) if known else "[]"
             size = rng.randrange(1 << 20, 1 << 32) if known else None
             source = "internal" if internal else "external"
-            row = (image_ids[i], version, source, kind, access, status, reference, digest, size, platforms)
+            row = (image_ids[i], version, source, kind, status, reference, digest, size, platforms)
             yield (*row, updated, "bench", updated)
 
 

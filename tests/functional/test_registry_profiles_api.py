@@ -63,7 +63,7 @@ def test_a_profile_is_kept_listed_and_checked_with_the_reason(
     assert user.api.call("GET", f"{base}/{host}")["username"] == UPSTREAM_USER
 
     refused = user.http.post(f"{base}/{host}/check")
-    detail = problem(refused, 502)
+    detail = problem(refused, 424)
     body = refused.json()
     assert body["reason"] == "unauthorized"
     assert body["profile"].startswith(f"{host} (workspace ")
@@ -76,7 +76,7 @@ def test_a_profile_is_kept_listed_and_checked_with_the_reason(
     stopped = f"127.0.0.1:{closed_port()}"
     user.api.call("PUT", base, json={"registry": stopped})
     down = user.http.post(f"{base}/{stopped}/check")
-    problem(down, 502)
+    problem(down, 424)
     assert (down.json()["reason"], down.json()["detail_kind"]) == ("unreachable", "connect")
 
 

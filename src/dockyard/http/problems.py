@@ -58,7 +58,9 @@ PROBLEMS: dict[type[Exception], tuple[int, str, str]] = {
     # The database aborted the change for a concurrent one (a deadlock): nothing was written.
     Contention: (409, "try-again", "Concurrent change, try again"),
     # Another registry failed; the document's ``reason`` says how (see dockyard.upstream.results).
-    UpstreamError: (502, "upstream", "The upstream registry could not be used"),
+    # 424 Failed Dependency, not 502: the request was fine and this server works; what it
+    # depended on did not (a 5xx would tell clients and monitors that Dockyard is failing).
+    UpstreamError: (424, "upstream", "The upstream registry could not be used"),
     PrivateUpstream: (409, "private-upstream", "The upstream image needs credentials: keep it private"),
     Invalid: (422, "invalid", "Invalid request"),
     # The registry's refusals (an archive's image pushed into it), named after the spec's codes.

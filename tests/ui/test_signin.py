@@ -30,7 +30,8 @@ def test_a_wrong_password_is_refused_next_to_the_form_and_the_right_one_signs_in
     # A page opened by its address after signing in stays signed in (the session is a cookie).
     page.goto("/account/tokens")
     expect(page.get_by_role("heading", name="Access tokens")).to_be_visible()
-    expect(page.get_by_role("button", name="Revoke web session")).to_be_visible()
+    # Other tests sign the admin in too, so this session is one web session among several.
+    expect(page.get_by_role("button", name="Revoke web session").first).to_be_visible()
 
 
 def test_signing_out_ends_the_session_for_good(page: Page, admin_api: Api) -> None:

@@ -37,6 +37,10 @@ from dockyard.cli.errors import ApiError, CliError
 RESUME_HINT = "run the same command again to resume"
 STEP = 1 << 20  # bytes read from the file at a time
 _TIMEOUT = httpx.Timeout(60.0, write=300.0, read=300.0)
+# A request that finds the session held while the server records a refusal it found between
+# two requests is sent again, every half second for at most this many times (20 s).
+_BUSY_TRIES = 40
+_BUSY_WAIT = 0.5
 
 
 def upload(
@@ -192,6 +196,7 @@ class _Session:
             Progress(*columns, console=console, disable=self.quiet, transient=True) as progress,
         ):
             task = progress.add_task("uploading", total=self.size, completed=offset)
+            busy = 0
             while offset < self.size:
                 length = min(chunk, self.size - offset)
                 source.seek(offset)
@@ -209,6 +214,11 @@ class _Session:
                     raise CliError(
                         f"the upload was interrupted: {exc or type(exc).__name__}", hint=RESUME_HINT
                     ) from None
+                if self._busy(archive_id, response, busy):
+                    busy += 1
+                    progress.update(task, completed=offset)
+                    continue
+                busy = 0
                 if response.status_code == 416 and _offset_of(response) not in (None, offset):
                     # The server lost what it had past its last checkpoint (it restarted):
                     # it says where to go on from.
@@ -219,6 +229,21 @@ class _Session:
                 _check(response)
                 offset = int(response.json()["offset"])
                 progress.update(task, completed=offset)
+
+    def _busy(self, archive_id: str, response: httpx.Response, tries: int) -> bool:
+        """Whether to send the request again: the session was held for a moment (the server
+        was recording a refusal it found between requests, or another request was working).
+        Raises the refusal once it is recorded."""
+        if response.status_code != 409 or tries >= _BUSY_TRIES:
+            return False
+        status = self.api.get(f"/archives/{seg(archive_id)}")
+        if status["state"] == "failed":
+            self.forget()
+            raise CliError(f"the archive was refused: {status['reason']}")
+        if status["state"] != "receiving":
+            return False
+        time.sleep(_BUSY_WAIT)
+        return True
 
     def _refused(self, archive_id: str, response: httpx.Response) -> None:
         """Raise the reason when the import refused the archive (now, or after an earlier chunk)."""
@@ -235,12 +260,17 @@ class _Session:
         """Complete the upload (the server imports in the background) and follow the import."""
         status: dict[str, Any] = self.api.get(f"/archives/{seg(archive_id)}")
         if status["state"] in ("receiving", "failed"):
-            try:
-                response = self.api.http.put(
-                    f"/archives/{seg(archive_id)}", params={"wait": "false"}, timeout=_TIMEOUT
-                )
-            except httpx.TransportError as exc:
-                raise CliError(f"cannot reach {self.api.url}: {exc}", hint=RESUME_HINT) from None
+            tries = 0
+            while True:
+                try:
+                    response = self.api.http.put(
+                        f"/archives/{seg(archive_id)}", params={"wait": "false"}, timeout=_TIMEOUT
+                    )
+                except httpx.TransportError as exc:
+                    raise CliError(f"cannot reach {self.api.url}: {exc}", hint=RESUME_HINT) from None
+                if not self._busy(archive_id, response, tries):
+                    break
+                tries += 1
             self._refused(archive_id, response)
             _check(response)
             status = response.json()

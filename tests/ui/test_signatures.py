@@ -1,4 +1,4 @@
-"""The image page shows what is attached to a version (#18): a badge on the version ("signed ·
+"""The image page shows what is attached to a version (#18): a badge on the version ("signature attached ·
 2 attestations") and, in the version's details, each signature and attestation with the tag
 cosign pushed it as or "OCI referrer"; none of them is listed as a version."""
 
@@ -43,7 +43,7 @@ def test_a_signed_and_attested_version_shows_a_badge_and_the_list(
     page.goto(f"/images/{name}")
     expect(page.get_by_role("heading", name=name)).to_be_visible()
     card = page.get_by_role("article", name="3.0")
-    expect(card.get_by_test_id("attached")).to_have_text("signed · 2 attestations")
+    expect(card.get_by_test_id("attached")).to_have_text("signature attached · 2 attestations")
     attached = card.locator("ul.attached > li")
     expect(attached).to_have_count(3)
     expect(attached.filter(has_text="signature")).to_contain_text(f"tag {tag}")

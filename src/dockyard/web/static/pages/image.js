@@ -87,9 +87,10 @@ function DownloadLink({ href, reason, children }) {
   return html`<a class="btn btn-secondary" href=${href} download><${Icon} name="download" />${children}</a>`;
 }
 
-// "signed · 2 attestations": what is attached to a version (cosign tags, OCI referrers), by kind.
+// "signature attached · 2 attestations": what is attached to a version (cosign tags, OCI
+// referrers), by kind. Attached, not verified: the badge never says "signed" or "trusted".
 const ATTACHED = [
-  ["signature", (n) => (n === 1 ? "signed" : `signed (${n} signatures)`)],
+  ["signature", (n) => (n === 1 ? "signature attached" : `${n} signatures attached`)],
   ["attestation", (n) => `${n} attestation${n === 1 ? "" : "s"}`],
   ["sbom", (n) => `${n} SBOM${n === 1 ? "" : "s"}`],
   ["other", (n) => `${n} other artifact${n === 1 ? "" : "s"}`],
@@ -104,9 +105,8 @@ export function attachedSummary(signatures) {
 function SignatureBadge({ version }) {
   const summary = attachedSummary(version.signatures);
   if (!summary) return null;
-  const signed = version.signatures.some((s) => s.kind === "signature");
-  return html`<span class=${`badge ${signed ? "badge-ok" : "badge-muted"}`} data-testid="attached"
-    title="Signatures, attestations and SBOMs attached to this version's digest"><${Icon} name="lock" />${summary}</span>`;
+  return html`<span class="badge badge-muted" data-testid="attached"
+    title="Signatures, attestations and SBOMs attached to this version's digest; Dockyard keeps them, verify them with cosign"><${Icon} name="lock" />${summary}</span>`;
 }
 
 function Attached({ signatures }) {
@@ -132,8 +132,10 @@ function VersionCard({ image, version, session, reload, usage }) {
   return html`<article class="card version" aria-labelledby=${`v-${version.version}`}>
     <header class="card-head">
       <h3 id=${`v-${version.version}`}><code>${version.version}</code></h3>
-      <${VersionStatus} version=${{ ...version, image: image.name }} />
-      <${SignatureBadge} version=${version} />
+      <span class="card-badges">
+        <${SignatureBadge} version=${version} />
+        <${VersionStatus} version=${{ ...version, image: image.name }} />
+      </span>
     </header>
     <dl class="facts">
       <dt>Source</dt><dd>${version.source === "external" ? html`External: <code>${version.external_reference}</code>` : "Internal (stored here)"}</dd>

@@ -81,6 +81,11 @@ function NewRule({ ws, disabled, describedBy, onAdded }) {
   </form>`;
 }
 
+/** What a run left on purpose (immutable tags, tags that are not versions), when it left any. */
+function keptOnPurpose(run) {
+  return run.kept ? `; ${run.kept} kept on purpose (immutable, or not a version)` : "";
+}
+
 function RunItems({ run }) {
   if (!run.items.length) return html`<p class="muted" role="status">Nothing would go.</p>`;
   return html`<div class="table-wrap"><table class="data">
@@ -166,7 +171,7 @@ export function RetentionSection({ workspace, role }) {
       <h3 class="sub">${shown.dry_run ? "Dry run" : "Run"} ${shown.id}: ${shown.rule}</h3>
       <p role="status">${active
         ? `${shown.status === "queued" ? "Queued" : "Running"}: deleted ${shown.deleted} of ${shown.total}…`
-        : `${shown.dry_run ? "Would delete" : "Deleted"} ${shown.deleted}, kept ${shown.kept} (${shown.status}).`}</p>
+        : `${shown.dry_run ? "Would delete" : "Deleted"} ${shown.deleted}${keptOnPurpose(shown)} (${shown.status}).`}</p>
       ${!active && html`<${RunItems} run=${shown} />`}
     </section>`}
     <h3 class="sub">History</h3>
@@ -181,7 +186,7 @@ export function RetentionSection({ workspace, role }) {
         (run) => html`<tr key=${run.id}>
           <td><${Button} kind="ghost" onClick=${() => show(run)}>Run ${run.id}</${Button}></td>
           <td>${run.rule}</td><td>${run.dry_run ? "Dry run" : "Real"}</td>
-          <td>${run.status}: ${run.dry_run ? "would delete" : "deleted"} ${run.deleted}, kept ${run.kept}</td>
+          <td>${run.status}: ${run.dry_run ? "would delete" : "deleted"} ${run.deleted}${keptOnPurpose(run)}</td>
           <td>${run.started_by}</td><td>${ago(run.finished_at ?? run.queued_at)}</td>
         </tr>`,
       )}</tbody>

@@ -63,6 +63,16 @@ def test_the_webhook_commands(token_registry: RunningRegistry, tmp_path: Path, r
     assert "500" in table
     assert "image.pushed" not in table
 
+    rotated = cli.run("webhook", "rotate-secret", name, str(hook["id"]), "--grace-hours", "3")
+    assert rotated.returncode == 0, rotated.stderr
+    assert "secret:      whsec_" in rotated.stdout
+    assert "the old secret signs too until" in rotated.stdout
+    assert "before the grace ends" in rotated.stderr
+    assert "the old secret signs too until" in cli.ok("webhook", "show", name, str(hook["id"]))
+    too_long = cli.run("webhook", "rotate-secret", name, str(hook["id"]), "--grace-hours", "169")
+    assert too_long.returncode == 2
+    assert "Invalid value for '--grace-hours'" in too_long.stderr
+
     assert "is disabled" in cli.ok("webhook", "disable", name, str(hook["id"]))
     assert cli.json("webhook", "show", name, str(hook["id"]))["enabled"] is False
     outsider = Cli(token_registry, tmp_path / "stranger" / "cli.toml")

@@ -211,6 +211,52 @@ def test_only_maintainers_manage_webhooks_and_filters_choose_the_events(
     assert api.call("GET", path) == []
 
 
+def test_a_rotated_secret_signs_beside_the_old_one_until_the_grace_ends(
+    token_registry: RunningRegistry, org: tuple[str, Api, str], receiver: Receiver
+) -> None:
+    _user, api, name = org
+    path = f"/workspaces/{name}/webhooks"
+    hook = api.call("POST", path, 201, json={"url": receiver.url})
+    old = hook["secret"]
+
+    rotated = api.call("POST", f"{path}/{hook['id']}/rotate-secret", json={"grace_hours": 2})
+    new = rotated["secret"]
+    assert new.startswith("whsec_")
+    assert new != old
+    assert rotated["secret_rotated_at"] is not None
+    assert rotated["previous_secret_until"] > time.time() + 7000
+    shown = api.call("GET", f"{path}/{hook['id']}")
+    assert "secret" not in shown
+    assert shown["previous_secret_until"] == rotated["previous_secret_until"]
+    # During the grace an event verifies with either secret: a receiver switches when it likes.
+    api.call("POST", f"{path}/{hook['id']}/test")
+    during = receiver.events()[-1]
+    assert verified(new, during)
+    assert verified(old, during)
+
+    # Rotated again with no grace: only the newest secret signs.
+    newest = api.call("POST", f"{path}/{hook['id']}/rotate-secret", json={"grace_hours": 0})
+    assert newest["previous_secret_until"] is None
+    api.call("POST", f"{path}/{hook['id']}/test")
+    after = receiver.events()[-1]
+    assert verified(newest["secret"], after)
+    assert not verified(new, after)
+    assert not verified(old, after)
+
+    # Bounded, and for maintainers only.
+    for grace in (-1, 169, 1.5, "NaN"):
+        refused = api.http.post(f"{path}/{hook['id']}/rotate-secret", json={"grace_hours": grace})
+        assert refused.status_code == 422, (grace, refused.text)
+        assert refused.headers["content-type"] == "application/problem+json"
+    developer = unique("dev")
+    with Api.connect(token_registry, ADMIN, ADMIN_PASSWORD) as admin:
+        admin.create_user(developer)
+    api.set_member(name, developer, "developer")
+    with Api.connect(token_registry, developer, PASSWORD) as dev:
+        assert dev.http.post(f"{path}/{hook['id']}/rotate-secret").status_code == 403
+    assert api.http.post(f"{path}/999999/rotate-secret").status_code == 404
+
+
 def test_no_event_lost_when_the_server_is_killed_and_slow_receivers_are_cut_off(
     db_kind: str, tmp_path: Path, receiver: Receiver, test_images: TestImages
 ) -> None:

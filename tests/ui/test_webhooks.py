@@ -67,6 +67,21 @@ def test_a_maintainer_adds_tests_reads_the_log_of_and_removes_a_webhook(
     check_accessibility(page, "69b-settings-webhook-log")
     screenshot(page, "69b-settings-webhook-log")
 
+    # The secret is rotated: the new one is shown once, the old one signs too for the hours chosen.
+    card.get_by_role("button", name="Rotate secret of CI pipeline").click()
+    rotation = page.get_by_role("dialog", name="Rotate the signing secret?")
+    rotation.get_by_label("Hours the old secret keeps signing (0 to 168)").fill("2")
+    rotation.get_by_role("button", name="Rotate secret").click()
+    shown = page.get_by_role("dialog", name="New signing secret")
+    expect(shown).to_contain_text("each event is signed with the old secret too")
+    new_secret = shown.locator(".copy code").inner_text()
+    assert new_secret.startswith("whsec_")
+    assert new_secret != secret
+    check_accessibility(page, "69d-settings-webhook-rotated")
+    screenshot(page, "69d-settings-webhook-rotated")
+    shown.get_by_role("button", name="Done").click()
+    expect(card).to_contain_text("the old secret signs too until")
+
     # A receiver that fails: the test says so, with the status code.
     receiver.status = 503
     card.get_by_role("button", name="Test CI pipeline").click()

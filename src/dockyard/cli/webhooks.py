@@ -1,7 +1,8 @@
 """``dockyard webhook ...``: a workspace's webhooks and their delivery log (maintainers).
 
 Events are POSTed as CloudEvents with a Standard Webhooks signature; the secret to check it
-with is printed once, by ``add``.
+with is printed once, by ``add`` and by ``rotate-secret`` (which keeps the old secret signing
+beside the new one for a grace period, so receivers switch without losing events).
 """
 
 from __future__ import annotations
@@ -45,16 +46,30 @@ def _events(hook: dict[str, Any]) -> str:
 
 
 def _show(hook: dict[str, Any]) -> None:
-    output.fields(
-        [
-            ("id", hook["id"]),
-            ("url", hook["url"]),
-            ("events", _events(hook)),
-            ("enabled", hook["enabled"]),
-            ("description", hook["description"]),
-            ("created", f"{output.when(hook['created_at'])} by {hook['created_by']}"),
-        ]
-    )
+    pairs: list[tuple[str, object]] = [
+        ("id", hook["id"]),
+        ("url", hook["url"]),
+        ("events", _events(hook)),
+        ("enabled", hook["enabled"]),
+        ("description", hook["description"]),
+        ("created", f"{output.when(hook['created_at'])} by {hook['created_by']}"),
+    ]
+    if hook.get("secret_rotated_at") is not None:
+        rotated = output.when(hook["secret_rotated_at"])
+        if hook.get("previous_secret_until") is not None:
+            rotated += f"; the old secret signs too until {output.when(hook['previous_secret_until'])}"
+        pairs.append(("secret rotated", rotated))
+    output.fields(pairs)
+
+
+def _with_secret(hook: dict[str, Any], json: bool, advice: str) -> None:
+    """A webhook with its new signing secret, shown this once."""
+    if json:
+        output.print_json(hook)
+        return
+    _show(hook)
+    output.say(f"secret:      {hook['secret']}")
+    output.note(f"Keep the secret: it is not shown again. {advice}")
 
 
 def _outcome(delivery: dict[str, Any]) -> str:
@@ -76,12 +91,25 @@ def add(
     body = {"url": url, "events": event or [], "description": description, "enabled": not disabled}
     with connect() as api:
         hook = api.post(_path(workspace), body)
-    if json:
-        output.print_json(hook)
-        return
-    _show(hook)
-    output.say(f"secret:      {hook['secret']}")
-    output.note("Keep the secret: it is not shown again. Receivers check each event's signature with it.")
+    _with_secret(hook, json, "Receivers check each event's signature with it.")
+
+
+@webhook_app.command("rotate-secret")
+def rotate_secret(
+    workspace: Ws,
+    webhook_id: Id,
+    grace_hours: Annotated[
+        int,
+        typer.Option(
+            min=0, max=168, help="Hours the old secret keeps signing beside the new one (0: it stops now)."
+        ),
+    ] = 24,
+    json: output.JsonFlag = False,
+) -> None:
+    """Give a webhook a new signing secret (maintainers); prints it, shown this once."""
+    with connect() as api:
+        hook = api.post(f"{_path(workspace, webhook_id)}/rotate-secret", {"grace_hours": grace_hours})
+    _with_secret(hook, json, "Give it to the receiver before the grace ends.")
 
 
 @webhook_app.command("list")

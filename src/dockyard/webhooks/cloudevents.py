@@ -112,11 +112,13 @@ def document(event: Event, source: str) -> bytes:
     return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
 
 
-def headers(event: Event, secret: str, body: bytes, timestamp: int) -> dict[str, str]:
+def headers(event: Event, signing: list[str], body: bytes, timestamp: int) -> dict[str, str]:
+    """The request's headers; one signature per secret (the new and, during a rotation's
+    grace, the old one), space-separated as Standard Webhooks lists them."""
     return {
         "content-type": CONTENT_TYPE,
         "user-agent": "Dockyard-Webhooks/1",
         "webhook-id": event.uid,
         "webhook-timestamp": str(timestamp),
-        "webhook-signature": sign(secret, event.uid, timestamp, body),
+        "webhook-signature": " ".join(sign(secret, event.uid, timestamp, body) for secret in signing),
     }

@@ -165,6 +165,8 @@ class Deliverer:
                     select(
                         webhook_endpoints.c.url,
                         webhook_endpoints.c.secret,
+                        webhook_endpoints.c.previous_secret,
+                        webhook_endpoints.c.previous_until,
                         webhook_events.c.uid,
                         webhook_events.c.type,
                         webhook_events.c.subject,
@@ -180,14 +182,17 @@ class Deliverer:
         if row is None:
             return Outcome(None, "the webhook was removed", 0)
         event = Event(row.uid, row.type, row.subject, json.loads(row.data), row.created_at)
-        secret = self.cipher().decrypt(row.secret.encode()).decode()
-        outcome = await self.post(row.url, event, secret)
+        signing = [row.secret]
+        if row.previous_secret is not None and (row.previous_until or 0) > time.time():
+            signing.append(row.previous_secret)  # a rotation's grace: receivers may still know only it
+        secrets = [self.cipher().decrypt(s.encode()).decode() for s in signing]
+        outcome = await self.post(row.url, event, secrets)
         await self._finish(delivery_id, int(row.attempts) + 1, outcome, last=last)
         return outcome
 
-    async def post(self, url: str, event: Event, secret: str) -> Outcome:
+    async def post(self, url: str, event: Event, secrets: list[str]) -> Outcome:
         body = document(event, self.source)
-        sent = headers(event, secret, body, int(time.time()))
+        sent = headers(event, secrets, body, int(time.time()))
         started = time.monotonic()
         status: int | None = None
         error: str | None = None

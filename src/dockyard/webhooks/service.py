@@ -1,6 +1,8 @@
 """Managing a workspace's webhooks and reading their delivery log: maintainers of the workspace
 (and admins) only, checked here for every edge. Creating one shows its signing secret once;
-the secret is stored encrypted (the key of the upstream credentials)."""
+the secret is stored encrypted (the key of the upstream credentials). Rotating it shows the new
+one once; during the grace period the old one signs beside it (Standard Webhooks lists several
+signatures in one header), so a receiver can switch without losing or refusing an event."""
 
 from __future__ import annotations
 
@@ -29,6 +31,8 @@ from dockyard.webhooks.views import Delivery, NewWebhook, Webhook
 ROLE = "maintainer"
 MAX_ENDPOINTS = 20
 MAX_URL = 2000
+DEFAULT_GRACE_HOURS = 24
+MAX_GRACE_HOURS = 24 * 7
 STATES = ("pending", "delivered", "failed")
 E = webhook_endpoints
 D = webhook_deliveries
@@ -67,6 +71,8 @@ def _webhook(row: Row[Any], workspace: str) -> Webhook:
         enabled=bool(row.enabled),
         created_at=row.created_at,
         created_by=row.created_by,
+        secret_rotated_at=row.secret_rotated_at,
+        previous_secret_until=row.previous_until if row.previous_secret is not None else None,
     )
 
 
@@ -233,6 +239,43 @@ class Webhooks:
                 client_ip=client_ip,
                 detail={"id": webhook_id},
             )
+
+    async def rotate_secret(
+        self,
+        actor: Subject,
+        workspace: str,
+        webhook_id: int,
+        grace_hours: int = DEFAULT_GRACE_HOURS,
+        client_ip: str | None = None,
+    ) -> NewWebhook:
+        """A new signing secret, shown this once. For ``grace_hours`` each event is signed with
+        the new and the old secret (two signatures in one header), so receivers can switch
+        without losing events; with 0 the old secret stops at once."""
+        if not 0 <= grace_hours <= MAX_GRACE_HOURS:
+            raise Invalid(f"grace_hours must be between 0 and {MAX_GRACE_HOURS}")
+        secret = new_secret()
+        now = time.time()
+        async with self.db.write() as conn:
+            ws = await self._managed(conn, actor, workspace)
+            row = await self._row(conn, ws, webhook_id)
+            changes = {
+                "secret": self.cipher().encrypt(secret.encode()).decode(),
+                "previous_secret": row.secret if grace_hours else None,
+                "previous_until": now + grace_hours * 3600 if grace_hours else None,
+                "secret_rotated_at": now,
+            }
+            await conn.execute(update(E).where(E.c.id == webhook_id).values(**changes))
+            await audit.record(
+                conn,
+                actor,
+                "webhook.rotate_secret",
+                workspace_id=ws.id,
+                target=row.url,
+                client_ip=client_ip,
+                detail={"id": webhook_id, "grace_hours": grace_hours},
+            )
+            found = _webhook(await self._row(conn, ws, webhook_id), ws.name)
+        return NewWebhook(**vars(found), secret=secret)
 
     async def deliveries(
         self,

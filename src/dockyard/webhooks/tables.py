@@ -16,6 +16,10 @@ webhook_endpoints = Table(
     Column("events", Text, nullable=False, server_default="[]"),  # JSON list of types; [] = all
     Column("enabled", Boolean, nullable=False, server_default=true()),
     Column("secret", Text, nullable=False),  # Fernet-encrypted signing secret
+    # After a rotation the old secret signs too (a second signature) until previous_until.
+    Column("previous_secret", Text),  # Fernet-encrypted
+    Column("previous_until", Float),
+    Column("secret_rotated_at", Float),
     Column("created_at", Float, nullable=False),
     Column("created_by", String(140), nullable=False, server_default=""),
     Index("ix_webhook_endpoints_workspace", "workspace_id", "id"),

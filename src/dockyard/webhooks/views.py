@@ -15,11 +15,13 @@ class Webhook:
     enabled: bool
     created_at: float
     created_by: str
+    secret_rotated_at: float | None  # when the signing secret was last rotated
+    previous_secret_until: float | None  # the old secret signs too until then (after a rotation)
 
 
 @dataclass(frozen=True)
 class NewWebhook(Webhook):
-    secret: str  # shown once, at creation: receivers verify signatures with it
+    secret: str  # shown once, at creation or rotation: receivers verify signatures with it
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,7 @@ def test_a_refusal_being_recorded_is_waited_for_and_then_explained(
 def test_a_request_that_found_the_session_held_is_sent_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    done = {"state": "done", "reason": None, "processed": 10}
+    done: dict[str, object] = {"state": "done", "reason": None, "processed": 10}
     server = Server(puts=[(409, BUSY), (409, BUSY), (202, done)], states=["receiving"])
     session = _session(server, tmp_path, monkeypatch)
     assert session.imported("a1")["state"] == "done"

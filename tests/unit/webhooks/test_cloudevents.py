@@ -22,7 +22,7 @@ def test_the_signature_matches_the_standard_webhooks_test_vector() -> None:
 def test_a_receiver_accepts_the_signed_body_and_nothing_else() -> None:
     secret = new_secret()
     body = document(EVENT, "https://dockyard.example.org")
-    sent = headers(EVENT, secret, body, 1_765_000_100)
+    sent = headers(EVENT, [secret], body, 1_765_000_100)
     assert verify(secret, sent, body, now=1_765_000_100)
     assert verify(secret, sent, body, now=1_765_000_100 + 299)
     assert not verify(secret, sent, body, now=1_765_000_100 + 301)  # replayed late
@@ -33,6 +33,16 @@ def test_a_receiver_accepts_the_signed_body_and_nothing_else() -> None:
     # Several signatures (a secret being rotated): one match is enough.
     rotated = {**sent, "webhook-signature": "v1,AAAA " + sent["webhook-signature"]}
     assert verify(secret, rotated, body, now=1_765_000_100)
+
+
+def test_during_a_rotation_both_secrets_sign_and_either_verifies() -> None:
+    new, old = new_secret(), new_secret()
+    body = document(EVENT, "https://dockyard.example.org")
+    sent = headers(EVENT, [new, old], body, 1_765_000_100)
+    assert len(sent["webhook-signature"].split()) == 2
+    assert verify(new, sent, body, now=1_765_000_100)
+    assert verify(old, sent, body, now=1_765_000_100)
+    assert not verify(new_secret(), sent, body, now=1_765_000_100)
 
 
 def test_the_body_is_a_cloudevents_1_0_structured_document() -> None:
@@ -50,7 +60,7 @@ def test_the_body_is_a_cloudevents_1_0_structured_document() -> None:
         "datacontenttype": "application/json",
         "data": {"tag": "1.0"},
     }
-    sent = headers(EVENT, secret, body, 5)
+    sent = headers(EVENT, [secret], body, 5)
     assert sent["content-type"] == "application/cloudevents+json"
     assert sent["webhook-id"] == "3f1c"
     assert sent["webhook-timestamp"] == "5"

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from dockyard.api.deps import Caller, ClientIp
 from dockyard.api.v1.inputs import IdPath, IdQuery, Name, Text, Url
 from dockyard.webhooks.cloudevents import EVENT_NAMES
-from dockyard.webhooks.service import Webhooks
+from dockyard.webhooks.service import DEFAULT_GRACE_HOURS, MAX_GRACE_HOURS, Webhooks
 from dockyard.webhooks.views import Delivery, NewWebhook, Webhook
 
 router = APIRouter(tags=["webhooks"])
@@ -41,6 +41,15 @@ class WebhookUpdate(BaseModel):
     events: Events | None = None
     description: Text | None = None
     enabled: bool | None = None
+
+
+class SecretRotation(BaseModel):
+    grace_hours: int = Field(
+        DEFAULT_GRACE_HOURS,
+        ge=0,
+        le=MAX_GRACE_HOURS,
+        description="How long the old secret keeps signing beside the new one (0: it stops now).",
+    )
 
 
 @router.get("/workspaces/{workspace}/webhooks", summary="A workspace's webhooks (maintainers)")
@@ -89,6 +98,24 @@ async def delete_webhook(
     workspace: Name, webhook_id: IdPath, service: Service, actor: Caller, ip: ClientIp
 ) -> None:
     await service.delete(actor, workspace, webhook_id, ip)
+
+
+@router.post(
+    "/workspaces/{workspace}/webhooks/{webhook_id}/rotate-secret",
+    summary="Give a webhook a new signing secret (maintainers)",
+    description="The answer carries the new secret, shown this once. Until grace_hours have passed, "
+    "each event carries two signatures (new and old secret) in its webhook-signature header.",
+)
+async def rotate_webhook_secret(
+    workspace: Name,
+    webhook_id: IdPath,
+    service: Service,
+    actor: Caller,
+    ip: ClientIp,
+    body: SecretRotation | None = None,
+) -> NewWebhook:
+    grace = (body or SecretRotation()).grace_hours
+    return await service.rotate_secret(actor, workspace, webhook_id, grace, ip)
 
 
 @router.get(

@@ -1,6 +1,7 @@
 // Workspace settings: webhooks. Maintainers add receivers (a URL and the events it wants), test
 // them, switch them off, remove them and read each one's delivery log with the receiver's
-// status codes. The signing secret is shown once, when a webhook is added.
+// status codes. The signing secret is shown once, when a webhook is added or its secret rotated
+// (the old secret keeps signing beside the new one for the grace hours chosen).
 import { useState } from "preact/hooks";
 import { del, get, patch, post, query } from "../lib/api.js";
 import { html } from "../lib/html.js";
@@ -60,11 +61,44 @@ function Deliveries({ base }) {
   </div>`;
 }
 
+// The new signing secret, shown once (after adding a webhook, or rotating its secret).
+function SecretShown({ title, hook, onClose }) {
+  return html`<${Dialog} title=${title} onClose=${onClose}>
+    <p>Copy the signing secret now: it is not shown again.</p>
+    <${CopyText} text=${hook.secret} label="signing secret" />
+    ${hook.previous_secret_until &&
+    html`<p>Until ${when(hook.previous_secret_until)} each event is signed with the old secret too: give the receiver the
+      new one before then.</p>`}
+    <p class="hint">Each event carries <code>webhook-id</code>, <code>webhook-timestamp</code> and <code>webhook-signature</code>
+      headers (Standard Webhooks): check the signature with this secret before trusting the event.</p>
+    <div class="actions"><${Button} kind="primary" onClick=${onClose}>Done</${Button}></div>
+  </${Dialog}>`;
+}
+
+function RotateSecret({ base, label, onDone, onClose }) {
+  const [hours, setHours] = useState("24");
+  const [rotate, busy, error] = useAction(async () => onDone(await post(`${base}/rotate-secret`, { grace_hours: Number(hours) })));
+  return html`<${Dialog} title="Rotate the signing secret?" onClose=${onClose}>
+    <p>${label} gets a new signing secret. Events go on being signed with the old one too for the hours you choose,
+      so the receiver can switch without refusing an event.</p>
+    <${Field} id="rotate-grace" label="Hours the old secret keeps signing (0 to 168)" error=${error?.fields?.grace_hours}>
+      <input id="rotate-grace" type="number" min="0" max="168" step="1" value=${hours} onInput=${(e) => setHours(e.target.value)} />
+    </${Field}>
+    <${ErrorNote} error=${error?.fields?.grace_hours ? null : error} />
+    <div class="actions">
+      <${Button} onClick=${onClose}>Cancel</${Button}>
+      <${Button} kind="primary" icon="refresh" busy=${busy} onClick=${() => rotate()}>Rotate secret</${Button}>
+    </div>
+  </${Dialog}>`;
+}
+
 function WebhookCard({ workspace, hook, reload }) {
   const base = wsPath(workspace, `/webhooks/${hook.id}`);
   const [removing, setRemoving] = useState(false);
   const [showLog, setShowLog] = useState(false);
   const [tested, setTested] = useState(null);
+  const [rotating, setRotating] = useState(false);
+  const [rotated, setRotated] = useState(null);
   const [send, sending, sendError] = useAction(async () => {
     setTested(null);
     setTested(await post(`${base}/test`));
@@ -89,6 +123,7 @@ function WebhookCard({ workspace, hook, reload }) {
         <${Button} icon="play" busy=${sending} aria-label=${`Test ${label}`} onClick=${() => send()}>Test</${Button}>
         <${Button} busy=${toggling} aria-label=${`${hook.enabled ? "Disable" : "Enable"} ${label}`} onClick=${() => toggle()}>
           ${hook.enabled ? "Disable" : "Enable"}</${Button}>
+        <${Button} aria-label=${`Rotate secret of ${label}`} onClick=${() => setRotating(true)}>Rotate secret</${Button}>
         <${Button} kind="ghost" icon="trash" aria-label=${`Remove ${label}`} onClick=${() => setRemoving(true)}>Remove</${Button}>
       </div>
     </header>
@@ -101,9 +136,19 @@ function WebhookCard({ workspace, hook, reload }) {
     <dl class="facts">
       <dt>Events</dt><dd>${hook.events.length ? hook.events.join(", ") : "all events"}</dd>
       <dt>Added</dt><dd>${when(hook.created_at)} by ${hook.created_by}</dd>
+      ${hook.secret_rotated_at &&
+      html`<dt>Secret rotated</dt><dd>${when(hook.secret_rotated_at)}${hook.previous_secret_until &&
+        ` (the old secret signs too until ${when(hook.previous_secret_until)})`}</dd>`}
     </dl>
     <${Button} kind="ghost" aria-expanded=${showLog} onClick=${() => setShowLog(!showLog)}>${showLog ? "Hide deliveries" : "Show deliveries"}</${Button}>
     ${showLog && html`<${Deliveries} base=${base} />`}
+    ${rotating &&
+    html`<${RotateSecret} base=${base} label=${label} onClose=${() => setRotating(false)} onDone=${(next) => {
+      setRotating(false);
+      setRotated(next);
+      reload();
+    }} />`}
+    ${rotated && html`<${SecretShown} title="New signing secret" hook=${rotated} onClose=${() => setRotated(null)} />`}
     ${removing &&
     html`<${Confirm} title="Remove this webhook?" label="Remove webhook" action=${remove} busy=${busy} error=${removeError}
       onClose=${() => setRemoving(false)}>
@@ -149,14 +194,7 @@ function NewWebhook({ workspace, onCreated }) {
     </fieldset>
     <${ErrorNote} error=${urlError ? null : error} />
     <${Button} kind="primary" type="submit" icon="plus" busy=${busy} disabled=${!url.trim()}>Add webhook</${Button}>
-    ${created &&
-    html`<${Dialog} title="Webhook added" onClose=${() => setCreated(null)}>
-      <p>Copy the signing secret now: it is not shown again.</p>
-      <${CopyText} text=${created.secret} label="signing secret" />
-      <p class="hint">Each event carries <code>webhook-id</code>, <code>webhook-timestamp</code> and <code>webhook-signature</code>
-        headers (Standard Webhooks): check the signature with this secret before trusting the event.</p>
-      <div class="actions"><${Button} kind="primary" onClick=${() => setCreated(null)}>Done</${Button}></div>
-    </${Dialog}>`}
+    ${created && html`<${SecretShown} title="Webhook added" hook=${created} onClose=${() => setCreated(null)} />`}
   </form>`;
 }
 

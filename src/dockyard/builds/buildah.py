@@ -215,7 +215,12 @@ class BuildahBuilder:
         targets: list[TargetPushed] = []
         for index, target in enumerate(spec.targets):
             errors = _ErrorLines(log)
-            _, digest = await push(target.reference, errors, f"target-{index}")
+            certs = None
+            if target.ca_bundle:  # containers/image trusts the *.crt files of --cert-dir
+                certs = folder / f"certs-{index}"
+                certs.mkdir(mode=0o700)
+                (certs / "ca.crt").write_text(target.ca_bundle)
+            _, digest = await push(target.reference, errors, f"target-{index}", certs)
             targets.append(TargetPushed(target.reference, digest, "" if digest else errors.text()))
         return BuildResult(pushed[0].digest, pushed, text, builder, commit, targets)
 
@@ -230,6 +235,7 @@ class BuildahBuilder:
         destination: str,
         log: LogSink,
         digest_name: str,
+        certs: Path | None = None,
     ) -> tuple[int, str | None]:
         """Push the built image to ``destination``: the exit status, and the digest if it went."""
         digest_file = folder / digest_name
@@ -237,7 +243,8 @@ class BuildahBuilder:
         push = [
             *self._global_args(folder, runroot), "push",
             "--signature-policy", str(folder / "policy.json"), "--authfile", str(folder / "auth.json"),
-            "--digestfile", str(digest_file), "--retry", "1", tag, f"docker://{destination}",
+            "--digestfile", str(digest_file), "--retry", "1",
+            *(["--cert-dir", str(certs)] if certs else []), tag, f"docker://{destination}",
         ]  # fmt: skip
         status = await run_logged(
             push,

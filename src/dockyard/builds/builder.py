@@ -48,6 +48,10 @@ class TargetPush:
     reference: str  # host[:port]/repository:tag
     registry: str
     insecure: bool = False  # plain HTTP or TLS unverified
+    ca_bundle: str | None = None  # PEM certificates of a private CA to trust
+
+    def __repr__(self) -> str:
+        return f"TargetPush({self.reference!r}, insecure={self.insecure})"
 
 
 @dataclass(frozen=True)

@@ -130,7 +130,7 @@ async def plan(profiles: Profiles, workspace_id: int, target: PushTarget, versio
     if reach.credentials is not None:
         c = reach.credentials
         login = RegistryLogin(target.profile, c.username, secret=c.secret, insecure=insecure)
-    push = TargetPush(reference, target.profile, insecure)
+    push = TargetPush(reference, target.profile, insecure, None if insecure else reach.ca_bundle)
     return Planned(target, reference, reach.profile, push=push, login=login)
 
 

@@ -24,13 +24,14 @@ import pytest
 
 from dockyard.builds.definitions import DefinitionInput
 from dockyard.builds.targets import MAX_TARGETS, PushTarget
+from dockyard.upstream.credentials import ProfileSettings
 from tests.support.builds import Builds, Team, in_process
 from tests.support.catalog import new_user
 from tests.support.clients import Skopeo
 from tests.support.identity import ADMIN, ADMIN_PASSWORD, PASSWORD, Api, unique
 from tests.support.outbound import canary
 from tests.support.servers import RunningRegistry
-from tests.support.upstreams import closed_port, start_upstream_registry
+from tests.support.upstreams import closed_port, private_ca_certificates, start_upstream_registry
 
 pytestmark = pytest.mark.clients
 
@@ -175,12 +176,16 @@ async def test_a_build_goes_to_each_target_and_a_failed_target_does_not_fail_it(
     good = start_upstream_registry(tmp_path / "good", {"pusher": "right-secret"})
     locked = start_upstream_registry(tmp_path / "locked", {"pusher": "other-secret"})
     stopped = f"127.0.0.1:{closed_port()}"
+    cert, key, ca_pem = private_ca_certificates(tmp_path / "certs")
+    secure = start_upstream_registry(tmp_path / "secure", tls=(cert, key))
     try:
         owner = await builds.subject(team.owner)
         credentials = builds.services.verification.credentials
         await credentials.put(owner, team.workspace, good.host, "pusher", "right-secret")
         await credentials.put(owner, team.workspace, locked.host, "pusher", "wrong-secret")
         await credentials.put(owner, team.workspace, stopped, "", "")
+        https = ProfileSettings(plain_http=False, ca_bundle=ca_pem)  # TLS with a private CA
+        await credentials.put(owner, team.workspace, secure.host, "", "", settings=https)
         definition = await builds.definitions.create(
             owner,
             team.workspace,
@@ -191,6 +196,7 @@ async def test_a_build_goes_to_each_target_and_a_failed_target_does_not_fail_it(
                     PushTarget(good.host, "mirror/tool"),
                     PushTarget(locked.host, "mirror/tool", "kept"),
                     PushTarget(stopped, "mirror/tool"),
+                    PushTarget(secure.host, "mirror/tool"),
                 ),
             ),
         )
@@ -200,7 +206,7 @@ async def test_a_build_goes_to_each_target_and_a_failed_target_does_not_fail_it(
         assert run.pushed == [
             {"reference": f"{builds.server.host}/{definition.name}:2.0", "digest": run.digest}
         ]
-        first, second, third = run.push_results
+        first, second, third, fourth = run.push_results
         assert (first["reference"], first["ok"]) == (f"{good.host}/mirror/tool:2.0", True), first
         assert first["profile"].startswith(f"{good.host} (workspace ")
         assert (second["reference"], second["ok"], second["reason"]) == (
@@ -211,8 +217,10 @@ async def test_a_build_goes_to_each_target_and_a_failed_target_does_not_fail_it(
         assert second["profile"] is not None
         assert second["profile"] in second["message"]
         assert (third["ok"], third["reason"], third["detail"]) == (False, "unreachable", "connect"), third
+        assert (fourth["reference"], fourth["ok"]) == (f"{secure.host}/mirror/tool:2.0", True), fourth
+        assert fourth["digest"] == first["digest"]  # the same image, through TLS trusting the CA
         assert run.reason is not None
-        assert "2 of 3 push targets failed" in run.reason
+        assert "2 of 4 push targets failed" in run.reason
         assert "push target failed (unauthorized)" in log
 
         # Pulled back from the other registry: the very image pushed there.
@@ -226,7 +234,8 @@ async def test_a_build_goes_to_each_target_and_a_failed_target_does_not_fail_it(
         # The history says so too.
         built = (await builds.definitions.history(owner, definition.name))[0]
         assert built.kind == "built"
-        assert [t["ok"] for t in built.detail["push_targets"]] == [True, False, False]
+        assert [t["ok"] for t in built.detail["push_targets"]] == [True, False, False, True]
     finally:
         good.stop()
         locked.stop()
+        secure.stop()

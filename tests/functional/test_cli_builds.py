@@ -23,6 +23,7 @@ from tests.support.clients import Podman, Skopeo, containers_login
 from tests.support.identity import ADMIN, ADMIN_PASSWORD, PASSWORD, Api, start_token_dockyard, unique
 from tests.support.images import TestImages
 from tests.support.servers import RunningRegistry, postgres_database
+from tests.support.upstreams import closed_port
 
 pytestmark = pytest.mark.clients
 
@@ -317,3 +318,26 @@ def test_the_network_of_run_steps_is_a_setting_of_the_definition(people: People,
     edited = people.developer.json("build", "edit", name, "--network", "none")
     assert (edited["network"], edited["status"]) == ("none", "modified")
     assert "changed network" in people.owner.ok("build", "changes", name).stdout
+
+
+def test_push_targets_are_set_and_their_results_shown_with_the_cli(people: People, tmp_path: Path) -> None:
+    stopped = f"127.0.0.1:{closed_port()}"  # a registry that is down: its push fails, the build does not
+    people.owner.ok("registry", "add", people.workspace, "--host", stopped)
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text(f"FROM {people.base}\nLABEL mirrored=yes\n")
+    name = f"{people.workspace}/mirrored"
+    people.developer.ok("build", "create", "mirrored", "-w", people.workspace, "-f", str(dockerfile))
+    edited = people.developer.json("build", "edit", name, "--push-to", f"{stopped}/mirror/tool:v1")
+    assert edited["push_targets"] == [{"profile": stopped, "repository": "mirror/tool", "tag": "v1"}]
+    assert f"{stopped}/mirror/tool:v1" in people.developer.ok("build", "show", name).stdout
+
+    started = people.owner.ok("build", "start", name, "--follow")
+    assert "[dockyard] push target failed (unreachable)" in started.stdout
+    assert f"push to {stopped}/mirror/tool:v1 FAILED (unreachable)" in started.stderr
+    run = people.owner.json("build", "history", name)[0]
+    assert run["status"] == "succeeded"
+    assert [(r["ok"], r["reason"]) for r in run["push_results"]] == [(False, "unreachable")]
+    assert "0/1 ok" in people.owner.ok("build", "history", name).stdout
+    table = people.owner.ok("build", "pushes", str(run["id"])).stdout
+    assert "FAILED: unreachable" in table
+    assert f"{stopped}/mirror/tool:v1" in table

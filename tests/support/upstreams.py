@@ -87,6 +87,69 @@ def start_upstream_registry(
     return server
 
 
+def private_ca_certificates(base: Path) -> tuple[Path, Path, str]:
+    """A private CA and a server certificate for 127.0.0.1 it signed: (cert, key, CA PEM)."""
+    openssl = require_tool("openssl", "openssl")
+    base.mkdir(parents=True, exist_ok=True)
+    ca_key, ca_cert = base / "ca.key", base / "ca.pem"
+    run_command(
+        [
+            openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=dockyard test CA",
+            "-keyout",
+            str(ca_key),
+            "-out",
+            str(ca_cert),
+        ]
+    )
+    key, csr, cert = base / "server.key", base / "server.csr", base / "server.pem"
+    run_command(
+        [
+            openssl,
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(csr),
+        ]
+    )
+    (base / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    run_command(
+        [
+            openssl,
+            "x509",
+            "-req",
+            "-in",
+            str(csr),
+            "-CA",
+            str(ca_cert),
+            "-CAkey",
+            str(ca_key),
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            str(base / "san.ext"),
+            "-out",
+            str(cert),
+        ]
+    )
+    return cert, key, ca_cert.read_text()
+
+
 # --------------------------------------------------------------------------- nginx
 
 

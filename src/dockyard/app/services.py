@@ -225,7 +225,7 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
         settings.archive_max_bytes,
         run_dir=run_dir_for(settings.data_dir),
     )
-    builds = build_builds(settings, db, storage, jobs, identity, credentials, outbound)
+    builds = build_builds(settings, db, storage, jobs, identity, credentials, outbound, profiles)
     webhooks = build_webhooks(settings, db, outbound, credentials)
     events.record_with(RegistryRecorder())  # in the push's transaction: never lost once answered
     identity.requests.record_with(record_access_request)
@@ -374,6 +374,7 @@ def build_builds(
     identity: Identity,
     credentials: CredentialStore,
     outbound: OutboundPolicy,
+    profiles: Profiles,
 ) -> BuildService:
     """Builds with buildah; they reach this Dockyard's registry as ``build_registry`` and
     sign in as the user who started them (token mode) or as the admin (basic mode)."""
@@ -401,6 +402,7 @@ def build_builds(
         credentials,
         limits,
         settings.upstream_insecure,
+        profiles=profiles,
     )
 
 

@@ -36,6 +36,7 @@ from dockyard.builds.builder import (
     LogSink,
     Pushed,
     RegistryLogin,
+    TargetPushed,
 )
 from dockyard.builds.contexts import unpack
 from dockyard.builds.gitsource import checkout
@@ -74,6 +75,23 @@ class _StepTracker:
         elif line.lower().startswith("error"):
             self.error = line.strip()
         await self.sink.write(line)
+
+
+class _ErrorLines:
+    """Passes lines on and keeps the last few that tell of an error (a failed push's reason)."""
+
+    def __init__(self, sink: LogSink) -> None:
+        self.sink = sink
+        self.lines: list[str] = []
+
+    async def write(self, line: str) -> None:
+        lowered = line.lower()
+        if "error" in lowered or "level=warn" in lowered:
+            self.lines = [*self.lines[-3:], line.strip()]
+        await self.sink.write(line)
+
+    def text(self) -> str:
+        return "\n".join(self.lines)
 
 
 class BuildahBuilder:
@@ -182,35 +200,67 @@ class BuildahBuilder:
             where = f"step {tracker.step}" if tracker.step else "the build"
             why = f": {tracker.error}" if tracker.error else ""
             raise BuildFailed(f"{where} failed{why}", git_commit=commit, dockerfile=text)
+        push = functools.partial(self._push, folder, runroot, tag, deadline, cancelled, env)
         pushed: list[Pushed] = []
         for destination in spec.destinations:
-            digest_file = folder / f"digest-{len(pushed)}"
-            await log.write(f"[dockyard] pushing {destination}")
-            push = [
-                *self._global_args(folder, runroot), "push",
-                "--signature-policy", str(folder / "policy.json"), "--authfile", str(folder / "auth.json"),
-                "--digestfile", str(digest_file), "--retry", "1", tag, f"docker://{destination}",
-            ]  # fmt: skip
-            status = await run_logged(
-                push,
-                sink=log,
-                deadline=deadline,
-                cancelled=cancelled,
-                env=env,
-                cwd=folder,
-                check_every=self.check_every,
-                started=functools.partial(reaper.record_group, folder),
-            )
-            if status != 0 or not digest_file.exists():
+            status, digest = await push(destination, log, f"digest-{len(pushed)}")
+            if digest is None:
                 raise BuildFailed(
                     f"the image was built but the push to {destination} failed (exit status {status})",
                     pushed=pushed,
                     git_commit=commit,
                     dockerfile=text,
                 )
-            pushed.append(Pushed(destination, digest_file.read_text().strip()))
-            await log.write(f"[dockyard] pushed {destination}@{pushed[-1].digest}")
-        return BuildResult(pushed[0].digest, pushed, text, builder, commit)
+            pushed.append(Pushed(destination, digest))
+        targets: list[TargetPushed] = []
+        for index, target in enumerate(spec.targets):
+            errors = _ErrorLines(log)
+            certs = None
+            if target.ca_bundle:  # containers/image trusts the *.crt files of --cert-dir
+                certs = folder / f"certs-{index}"
+                certs.mkdir(mode=0o700)
+                (certs / "ca.crt").write_text(target.ca_bundle)
+            _, digest = await push(target.reference, errors, f"target-{index}", certs)
+            targets.append(TargetPushed(target.reference, digest, "" if digest else errors.text()))
+        return BuildResult(pushed[0].digest, pushed, text, builder, commit, targets)
+
+    async def _push(
+        self,
+        folder: Path,
+        runroot: Path,
+        tag: str,
+        deadline: Deadline,
+        cancelled: Cancelled,
+        env: dict[str, str],
+        destination: str,
+        log: LogSink,
+        digest_name: str,
+        certs: Path | None = None,
+    ) -> tuple[int, str | None]:
+        """Push the built image to ``destination``: the exit status, and the digest if it went."""
+        digest_file = folder / digest_name
+        await log.write(f"[dockyard] pushing {destination}")
+        push = [
+            *self._global_args(folder, runroot), "push",
+            "--signature-policy", str(folder / "policy.json"), "--authfile", str(folder / "auth.json"),
+            "--digestfile", str(digest_file), "--retry", "1",
+            *(["--cert-dir", str(certs)] if certs else []), tag, f"docker://{destination}",
+        ]  # fmt: skip
+        status = await run_logged(
+            push,
+            sink=log,
+            deadline=deadline,
+            cancelled=cancelled,
+            env=env,
+            cwd=folder,
+            check_every=self.check_every,
+            started=functools.partial(reaper.record_group, folder),
+        )
+        if status != 0 or not digest_file.exists():
+            return status, None
+        digest = digest_file.read_text().strip()
+        await log.write(f"[dockyard] pushed {destination}@{digest}")
+        return status, digest
 
     def _global_args(self, folder: Path, runroot: Path) -> list[str]:
         return [
@@ -255,7 +305,9 @@ class BuildahBuilder:
             f'[storage]\ndriver = "vfs"\nrunroot = "{runroot}"\ngraphroot = "{folder / "storage"}"\n'
         )
         insecure = sorted(
-            {login.registry for login in spec.logins if login.insecure} | set(spec.insecure_registries)
+            {login.registry for login in spec.logins if login.insecure}
+            | {target.registry for target in spec.targets if target.insecure}
+            | set(spec.insecure_registries)
         )
         registries = 'unqualified-search-registries = ["docker.io"]\nshort-name-mode = "permissive"\n'
         for host in insecure:

@@ -42,6 +42,26 @@ class RegistryLogin:
 
 
 @dataclass(frozen=True)
+class TargetPush:
+    """A push after the build's own: its failure does not fail the build."""
+
+    reference: str  # host[:port]/repository:tag
+    registry: str
+    insecure: bool = False  # plain HTTP or TLS unverified
+    ca_bundle: str | None = None  # PEM certificates of a private CA to trust
+
+    def __repr__(self) -> str:
+        return f"TargetPush({self.reference!r}, insecure={self.insecure})"
+
+
+@dataclass(frozen=True)
+class TargetPushed:
+    reference: str
+    digest: str | None  # None: the push failed, ``output`` says why
+    output: str = ""  # the push's error lines
+
+
+@dataclass(frozen=True)
 class BuildSpec:
     run_id: int
     recipe: Recipe
@@ -50,6 +70,7 @@ class BuildSpec:
     logins: list[RegistryLogin] = field(default_factory=list)
     insecure_registries: list[str] = field(default_factory=list)  # plain HTTP, without a login
     time_limit: float = 3600.0
+    targets: list[TargetPush] = field(default_factory=list)  # pushed after the destinations
 
 
 @dataclass(frozen=True)
@@ -65,6 +86,7 @@ class BuildResult:
     dockerfile: str  # the Dockerfile as built
     builder: str  # engine and version, e.g. "buildah 1.28.2"
     git_commit: str | None = None
+    targets: list[TargetPushed] = field(default_factory=list)
 
 
 class BuildFailed(Exception):

@@ -48,6 +48,7 @@ from dockyard.builds.spec import (
     Recipe,
 )
 from dockyard.builds.tables import build_definitions, build_events, build_runs
+from dockyard.builds.targets import PushTarget, check_targets, require_profiles, targets_json, targets_of
 from dockyard.builds.views import BuildEvent, DefinitionView, recipe_of
 from dockyard.catalog.service import record_event as record_image_event
 from dockyard.catalog.tables import images
@@ -72,6 +73,7 @@ class DefinitionInput:
     version: str = DEFAULT_VERSION
     external_destination: str | None = None
     network: str = NO_NETWORK  # what RUN steps reach: none or egress
+    push_targets: tuple[PushTarget, ...] = ()  # other registries, through registry profiles
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,7 @@ class DefinitionChanges:
     version: str | None = None
     external_destination: str | None = None
     network: str | None = None
+    push_targets: tuple[PushTarget, ...] | None = None  # () removes them all
 
 
 async def record_event(conn: Connection, definition_id: int, actor: str, kind: str, **detail: Any) -> None:
@@ -134,6 +137,7 @@ def _checked(data: DefinitionInput, protocols: list[str]) -> dict[str, Any]:
         "version": checks.check_version(data.version),
         "external_destination": checks.check_destination(data.external_destination),
         "network": checks.check_network(data.network),
+        "push_targets": targets_json(check_targets(data.push_targets)),
         "dockerfile": None,
         "git_url": None,
         "git_ref": None,
@@ -173,6 +177,7 @@ def _input_of(m: Any) -> DefinitionInput:
         version=m["version"],
         external_destination=m["external_destination"],
         network=m["network"],
+        push_targets=tuple(targets_of(m["push_targets"])),
     )
 
 
@@ -221,6 +226,7 @@ class BuildDefinitions:
             if not role_at_least(await workspace_role(conn, actor, ws.id), NEEDED[EDIT]):
                 raise Forbidden(needs_role(NEEDED[EDIT], workspace))
             await self._name_free(conn, full, ws.id)
+            await require_profiles(conn, ws.id, workspace, targets_of(values["push_targets"]))
             definition_id = (
                 await conn.execute(
                     build_definitions.insert()
@@ -282,6 +288,10 @@ class BuildDefinitions:
                 values["name"] = new_name
             content_hash = _recipe(values, m["context_digest"]).content_hash()
             changed = sorted(k for k, v in values.items() if m[k] != v)
+            if "push_targets" in changed:  # only a profile of the workspace or platform-wide
+                await require_profiles(
+                    conn, m["workspace_id"], m["workspace_name"], targets_of(values["push_targets"])
+                )
             if not changed:
                 return await definition_view(conn, m["id"], Rights(conn, role))
             await conn.execute(

@@ -45,6 +45,8 @@ def definition_changes(
             found[name] = {"diff": dockerfile_diff(old or "", new or "")}
         elif name == "build_args":
             found[name] = {"before": json.loads(old or "{}"), "after": json.loads(new or "{}")}
+        elif name == "push_targets":
+            found[name] = {"before": json.loads(old or "[]"), "after": json.loads(new or "[]")}
         elif name == "git_url":
             found[name] = {"before": without_userinfo(old), "after": without_userinfo(new)}
         else:

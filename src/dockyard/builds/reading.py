@@ -9,6 +9,7 @@ from dockyard.auth.tables import workspaces
 from dockyard.builds.rights import Rights
 from dockyard.builds.spec import Recipe
 from dockyard.builds.tables import build_definitions, build_runs
+from dockyard.builds.targets import targets_of
 from dockyard.builds.views import BUILT, MODIFIED, NOT_BUILT, SUCCEEDED, DefinitionView, recipe_of, run_view
 from dockyard.db.engine import Connection
 
@@ -55,4 +56,5 @@ async def definition_view(conn: Connection, definition_id: int, rights: Rights) 
         last_success=None if success is None else run_view(success, m["name"]),
         my_role=rights.role,
         refused=await rights.refused(m),
+        push_targets=targets_of(m["push_targets"]),
     )

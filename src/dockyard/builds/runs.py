@@ -111,6 +111,7 @@ async def _tell(conn: Connection, m: Any, name: str) -> None:
     }
     if name == "build.finished":
         data |= {"reason": m["reason"], "digest": m["digest"], "pushed": json.loads(m["pushed"])}
+        data["push_results"] = json.loads(m["push_results"])
     await record(
         conn, m["workspace_id"], name, f"{repository}/builds/{m['id']}", data, ordering_key=repository
     )

@@ -17,6 +17,7 @@ if it stops on the last attempt the run is marked failed when next read (``settl
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import time
@@ -38,6 +39,7 @@ from dockyard.builds.logs import LogHub, RunLog, read_log
 from dockyard.builds.rights import BUILD, NEEDED, owners_of, owners_only
 from dockyard.builds.spec import LOCAL, Recipe, check_version
 from dockyard.builds.tables import build_runs
+from dockyard.builds.targets import Planned, PushTarget, plan, results_of, summary
 from dockyard.builds.views import CANCELLED, FAILED, FINISHED, SUCCEEDED, DefinitionView, RunView, recipe_of
 from dockyard.catalog.service import create_image
 from dockyard.catalog.service import record_event as record_image_event
@@ -51,6 +53,8 @@ from dockyard.oci.reference import ReferenceError, parse_reference
 from dockyard.outbound import OutboundRefused, loopback_registry, split_host_port
 from dockyard.storage.base import StorageDriver
 from dockyard.upstream.credentials import CredentialStore
+from dockyard.upstream.profiles import Profiles
+from dockyard.upstream.results import Failed
 
 log = logging.getLogger("dockyard.builds")
 
@@ -79,6 +83,8 @@ class BuildService:
         limits: BuildLimits,
         insecure_registries: list[str],
         hub: LogHub | None = None,
+        *,
+        profiles: Profiles,
     ) -> None:
         self.db = db
         self.storage = storage
@@ -88,6 +94,7 @@ class BuildService:
         self.files = ContextFiles(definitions)  # a local context edited file by file
         self.logins = logins
         self.credentials = credentials
+        self.profiles = profiles  # push targets reach their registries through these
         self.limits = limits
         self.insecure_registries = insecure_registries
         self.hub = hub or LogHub()
@@ -109,6 +116,7 @@ class BuildService:
                 "repository": m["name"],
                 "workspace_id": m["workspace_id"],
                 "external_destination": m["external_destination"],
+                "push_targets": json.loads(m["push_targets"]),
             }
             run_id = await runs.create(
                 conn,
@@ -241,8 +249,9 @@ class BuildService:
                 login = await self.logins.issue(
                     m["started_by_id"], run_id, time.time() + self.limits.time_limit_seconds + 600
                 )
-                spec = await self._spec(m, login)
+                spec, planned = await self._spec(m, login)
                 result = await self.builder.build(spec, sink, self._heartbeat(ctx, sink))
+                pushes = results_of(planned, result.targets)
             except BuildFailed as exc:
                 await sink.write(f"[dockyard] build failed: {exc}")
                 await self._failed(m, exc)
@@ -255,8 +264,10 @@ class BuildService:
                 await sink.write(f"[dockyard] build failed: internal error: {exc}")
                 await self._failed(m, BuildFailed(f"internal error: {exc}"))
                 return
+            for failed in (r for r in pushes if not r["ok"]):
+                await sink.write(f"[dockyard] push target failed ({failed['reason']}): {failed['message']}")
             await sink.write(f"[dockyard] build succeeded: {result.digest}")
-            await self._succeeded(m, result)
+            await self._succeeded(m, result, pushes)
         finally:
             await asyncio.shield(self._close(run_id, sink, login))
 
@@ -279,7 +290,7 @@ class BuildService:
 
         return cancelled
 
-    async def _spec(self, m: Any, login: RegistryLogin | None) -> BuildSpec:
+    async def _spec(self, m: Any, login: RegistryLogin | None) -> tuple[BuildSpec, list[Planned]]:
         spec = json.loads(m["spec"])
         recipe = Recipe.from_json(spec["recipe"])
         destinations = [f"{self.logins.registry}/{spec['repository']}:{m['version']}"]
@@ -300,6 +311,12 @@ class BuildService:
             found = await self.credentials.lookup(spec["workspace_id"], ref.registry)
             if found is not None:
                 logins.append(RegistryLogin(ref.registry, found[0], secret=found[1]))
+        planned = [
+            await self._plan(spec["workspace_id"], PushTarget(**t), m) for t in spec.get("push_targets", [])
+        ]
+        for target in planned:
+            if target.login is not None and target.login.registry not in {x.registry for x in logins}:
+                logins.append(target.login)  # a registry already signed in to keeps its login
         files = None
         if recipe.context == LOCAL and recipe.context_digest:
             path = context_path(m["definition_id"], recipe.context_digest)
@@ -315,7 +332,19 @@ class BuildService:
             logins=logins,
             insecure_registries=insecure,
             time_limit=self.limits.time_limit_seconds,
-        )
+            targets=[target.push for target in planned if target.push is not None],
+        ), planned
+
+    async def _plan(self, workspace_id: int, target: PushTarget, m: Any) -> Planned:
+        planned = await plan(self.profiles, workspace_id, target, m["version"])
+        if planned.push is None:
+            return planned
+        try:
+            await self._may_push(target.profile, plain=planned.push.insecure)
+        except BuildFailed as exc:
+            refused = Failed("refused", str(exc), profile=planned.profile)
+            return dataclasses.replace(planned, push=None, login=None, failure=refused)
+        return planned
 
     async def _may_push(self, registry: str, *, plain: bool) -> None:
         """Refuse a push the outbound policy refuses. buildah resolves the name again itself: a
@@ -360,11 +389,13 @@ class BuildService:
         except BuildFailed:
             return None
 
-    async def _succeeded(self, m: Any, result: BuildResult) -> None:
+    async def _succeeded(self, m: Any, result: BuildResult, pushes: list[dict[str, Any]]) -> None:
         ended = await runs.finish(
             self.db,
             m["id"],
             SUCCEEDED,
+            reason=summary(pushes),
+            push_results=json.dumps(pushes),
             digest=result.digest,
             pushed=[p.__dict__ for p in result.pushed],
             git_commit=result.git_commit,
@@ -407,6 +438,7 @@ class BuildService:
             await record_event(
                 conn, m["definition_id"], m["started_by"], "built", run_id=m["id"], digest=result.digest,
                 version=m["version"], content_hash=m["content_hash"],
+                push_targets=[{k: r.get(k) for k in ("reference", "ok", "digest", "reason")} for r in pushes],
             )  # fmt: skip
 
     async def _history(self, m: Any, actor: str, kind: str, **detail: Any) -> None:

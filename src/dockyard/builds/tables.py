@@ -29,6 +29,8 @@ build_definitions = Table(
     Column("platform", String(64), nullable=False, server_default="linux/amd64"),
     Column("version", String(128), nullable=False, server_default="latest"),  # default tag pushed
     Column("external_destination", String(600)),  # another registry's repository, optional
+    # JSON list of {profile, repository, tag}: other registries, through registry profiles
+    Column("push_targets", Text, nullable=False, server_default="[]"),
     Column("network", String(16), nullable=False, server_default="none"),  # RUN steps': none, egress
     Column("content_hash", String(80), nullable=False),
     Column("revision", Integer, nullable=False, server_default="1"),
@@ -64,6 +66,8 @@ build_runs = Table(
     Column("reason", Text),
     Column("digest", String(150)),
     Column("pushed", Text, nullable=False, server_default="[]"),  # JSON list of {reference, digest}
+    # JSON list of each push target's outcome: {reference, profile, ok, digest, reason, detail, message}
+    Column("push_results", Text, nullable=False, server_default="[]"),
     Column("git_commit", String(64)),
     Column("dockerfile", Text),  # as built
     Column("builder", String(100)),

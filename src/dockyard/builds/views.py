@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dockyard.builds.spec import GitSource, Recipe, check_network
+from dockyard.builds.targets import PushTarget
 
 # Status of a definition against its last successful build.
 BUILT, NOT_BUILT, MODIFIED = "built", "not_built", "modified"
@@ -37,6 +38,7 @@ class RunView:
     log_bytes: int = 0
     cancel_requested: bool = False
     cancelled_by: str | None = None
+    push_results: list[dict[str, Any]] = field(default_factory=list)  # see :mod:`.targets`
 
     @property
     def duration(self) -> float | None:
@@ -71,6 +73,7 @@ class DefinitionView:
     last_success: RunView | None = None
     my_role: str = "reader"  # the reader's role in the workspace (admins: owner)
     refused: dict[str, str] = field(default_factory=dict)  # action -> why the reader may not
+    push_targets: list[PushTarget] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -140,4 +143,5 @@ def run_view(m: Any, image: str) -> RunView:
         log_bytes=int(m["log_bytes"]),
         cancel_requested=m["cancel_requested_at"] is not None,
         cancelled_by=m["cancelled_by"],
+        push_results=json.loads(m["push_results"]),
     )

@@ -19,6 +19,15 @@ import httpx
 import typer
 
 from dockyard.cli import output
+from dockyard.cli.build_targets import (
+    NoPushTargets,
+    PushTo,
+    pushes,
+    results_cell,
+    show_results,
+    target_lines,
+    targets_body,
+)
 from dockyard.cli.catalog_format import PANEL
 from dockyard.cli.client import Client, connect, seg
 from dockyard.cli.errors import ApiError, CliError
@@ -158,6 +167,7 @@ def _show(definition: dict[str, Any]) -> None:
             ("build args", [f"{k}={v}" for k, v in definition["build_args"].items()]),
             ("target", definition["target"]),
             ("external", definition["external_destination"]),
+            ("push targets", target_lines(definition)),
             ("modified", f"{output.when(definition['updated_at'])} by {definition['updated_by']}"),
             ("last build", f"#{last['id']} {last['status']}" if last else None),
         ]
@@ -180,12 +190,13 @@ def create(
     external: External = None,
     description: Description = None,
     network: Network = None,
+    push_to: PushTo = None,
     json: output.JsonFlag = False,
 ) -> None:
     """Create a build definition."""
     body = _fields(
         dockerfile, git, ref, folder, dockerfile_path, arg, target, platform, version, external, description
-    )
+    ) | targets_body(push_to, False)
     if network is not None:
         body["network"] = network
     with connect() as api:
@@ -214,12 +225,14 @@ def edit(
     external: External = None,
     description: Description = None,
     network: Network = None,
+    push_to: PushTo = None,
+    no_push_targets: NoPushTargets = False,
     json: output.JsonFlag = False,
 ) -> None:
     """Change a build definition (SAVE); it shows 'modified' until it is built again."""
     body = _fields(
         dockerfile, git, ref, folder, dockerfile_path, arg, target, platform, version, external, description
-    )
+    ) | targets_body(push_to, no_push_targets)
     if network is not None:
         body["network"] = network
     if new_name is not None:
@@ -311,6 +324,7 @@ def _follow(api: Client, run_id: int) -> None:
             f"the log stream broke off: {exc}", hint=f"dockyard build logs {run_id} --follow"
         ) from None
     run = api.get(f"/build-runs/{run_id}")
+    show_results(run)
     if run["status"] != "succeeded":
         raise CliError(f"build #{run_id} {run['status']}: {run['reason'] or ''}".rstrip(": "))
     output.note(f"build #{run_id} succeeded: {run['image']}:{run['version']}@{run['digest']}")
@@ -328,7 +342,7 @@ def history(
         output.print_json(runs)
         return
     output.table(
-        ["BUILD", "STATUS", "VERSION", "STARTED", "DURATION", "BY", "DIGEST"],
+        ["BUILD", "STATUS", "VERSION", "STARTED", "DURATION", "BY", "DIGEST", "TARGETS"],
         (
             [
                 f"#{r['id']}",
@@ -338,6 +352,7 @@ def history(
                 None if r["duration"] is None else f"{r['duration']:.0f}s",
                 r["started_by"],
                 r["digest"],
+                results_cell(r),
             ]
             for r in runs
         ),
@@ -452,6 +467,7 @@ def register(app: typer.Typer) -> None:
     build_app.command()(start)
     build_app.command()(logs)
     build_app.command()(history)
+    build_app.command()(pushes)
     build_app.command()(cancel)
     build_app.command()(changes)
     build_app.command("put-file")(put_file)

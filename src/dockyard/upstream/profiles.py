@@ -52,6 +52,7 @@ class Connection:
     verify: ssl.SSLContext | bool = True
     kind: str = "distribution"
     profile: str | None = None
+    ca_bundle: str | None = None  # the PEM ``verify`` trusts, for clients that read certificates from files
 
 
 def host_aliases(host: str) -> tuple[str, ...]:
@@ -219,4 +220,5 @@ async def connection_for(
                 account = str(row["ecr_account"] or "") or (ecr_parts(host) or ("", ""))[0]
                 region = str(row["ecr_region"] or "") or (ecr_parts(host) or ("", ""))[1]
                 credentials = await profiles.ecr.token(username, clear, account, region, name)
-    return Connection(host, scheme, credentials, verify, str(row["kind"]), name)
+    ca_bundle = str(row["ca_bundle"]) if verify and row["ca_bundle"] else None
+    return Connection(host, scheme, credentials, verify, str(row["kind"]), name, ca_bundle)

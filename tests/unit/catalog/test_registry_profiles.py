@@ -29,12 +29,13 @@ from dockyard.upstream.client import resolve
 from dockyard.upstream.credentials import ProfileSettings
 from dockyard.upstream.profiles import EcrTokens, Profiles
 from dockyard.upstream.results import Failed, Resolution, Resolved
-from tests.support.clients import Skopeo, require_tool, run_command
+from tests.support.clients import Skopeo
 from tests.support.servers import RunningRegistry, free_port
 from tests.support.upstreams import (
     UpstreamImages,
     build_upstream_images,
     closed_port,
+    private_ca_certificates,
     start_nginx,
     start_upstream_registry,
     wait_listening,
@@ -54,69 +55,6 @@ class Upstreams:
     ca_pem: str
     ecr: RunningRegistry  # team/ecr:v1, AWS / moto's token password
     moto_url: str
-
-
-def _certificates(base: Path) -> tuple[Path, Path, str]:
-    """A private CA and a server certificate for 127.0.0.1 it signed: (cert, key, CA PEM)."""
-    openssl = require_tool("openssl", "openssl")
-    base.mkdir(parents=True, exist_ok=True)
-    ca_key, ca_cert = base / "ca.key", base / "ca.pem"
-    run_command(
-        [
-            openssl,
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=dockyard test CA",
-            "-keyout",
-            str(ca_key),
-            "-out",
-            str(ca_cert),
-        ]
-    )
-    key, csr, cert = base / "server.key", base / "server.csr", base / "server.pem"
-    run_command(
-        [
-            openssl,
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(csr),
-        ]
-    )
-    (base / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
-    run_command(
-        [
-            openssl,
-            "x509",
-            "-req",
-            "-in",
-            str(csr),
-            "-CA",
-            str(ca_cert),
-            "-CAkey",
-            str(ca_key),
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            str(base / "san.ext"),
-            "-out",
-            str(cert),
-        ]
-    )
-    return cert, key, ca_cert.read_text()
 
 
 def _moto_password(url: str) -> str:
@@ -160,7 +98,7 @@ def upstreams(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upstreams]:
             f"docker://{private.host}/team/secret:v1",
             extra=["--dest-creds", "alice:right-password"],
         )
-        cert, key, ca_pem = _certificates(tmp_path_factory.mktemp("certs"))
+        cert, key, ca_pem = private_ca_certificates(tmp_path_factory.mktemp("certs"))
         tls = start_upstream_registry(
             tmp_path_factory.mktemp("tls"), tls=(cert, key), data_dir=opened.data_dir
         )

@@ -41,6 +41,7 @@ from dockyard.builds.definitions import DefinitionChanges, DefinitionInput
 from dockyard.builds.files import ContextFile, check_mode
 from dockyard.builds.service import BuildService
 from dockyard.builds.spec import GitSource
+from dockyard.builds.targets import MAX_TARGETS, PushTarget
 from dockyard.builds.views import BuildEvent, DefinitionView, RunView
 
 router = APIRouter(tags=["builds"])
@@ -77,6 +78,17 @@ class Git(BaseModel):
         return GitSource(self.url, self.ref, self.directory, self.dockerfile)
 
 
+class Target(BaseModel):
+    profile: Name = Field(
+        description="The registry host of a registry profile of the workspace or platform-wide."
+    )
+    repository: Text = Field(description="The repository there, like org/tool.")
+    tag: Name | None = Field(None, description="The tag to push; default: the build's version.")
+
+    def target(self) -> PushTarget:
+        return PushTarget(self.profile, self.repository, self.tag)
+
+
 class DefinitionFields(BaseModel):
     description: Text | None = None
     context: Literal["local", "git"] | None = Field(None, description="local: a Dockerfile and files; git.")
@@ -89,6 +101,12 @@ class DefinitionFields(BaseModel):
     external_destination: Text | None = Field(
         None,
         description="Also push to this repository of another registry (its stored credentials); '' clears.",
+    )
+    push_targets: list[Target] | None = Field(
+        None,
+        max_length=MAX_TARGETS,
+        description=f"After a successful build, also push to each of these (at most {MAX_TARGETS}) through "
+        "its registry profile; a failed push does not fail the build. [] removes them all.",
     )
     network: Literal["none", "egress"] | None = Field(
         None,
@@ -132,6 +150,11 @@ class RunOut(BaseModel):
     log_bytes: int
     cancel_requested: bool
     cancelled_by: str | None
+    push_results: list[dict[str, Any]] = Field(
+        description="Each push target's outcome: reference, profile, ok, digest; when it failed, reason "
+        "(unauthorized, forbidden, not_found, rate_limited, unreachable, tls, upstream_error, refused), "
+        "detail and message."
+    )
 
 
 class DefinitionOut(BaseModel):
@@ -151,6 +174,7 @@ class DefinitionOut(BaseModel):
     network: str = Field(description="What RUN steps reach: none or egress.")
     version: str
     external_destination: str | None
+    push_targets: list[Target]
     content_hash: str
     revision: int
     created_at: float
@@ -208,6 +232,7 @@ def definition_out(view: DefinitionView) -> DefinitionOut:
         network=recipe.network,
         version=view.version,
         external_destination=view.external_destination,
+        push_targets=[Target(**t.__dict__) for t in view.push_targets],
         content_hash=view.content_hash,
         revision=view.revision,
         created_at=view.created_at,
@@ -242,6 +267,7 @@ async def create(body: NewDefinition, services: Services, actor: Caller) -> Defi
         version=body.version or "latest",
         external_destination=body.external_destination,
         network=body.network or "none",
+        push_targets=tuple(t.target() for t in body.push_targets or []),
     )
     return definition_out(await services.definitions.create(actor, body.workspace, body.name, data))
 
@@ -366,6 +392,7 @@ async def update(name: Text, body: Changes, services: Services, actor: Caller) -
         version=body.version,
         external_destination=body.external_destination,
         network=body.network,
+        push_targets=None if body.push_targets is None else tuple(t.target() for t in body.push_targets),
     )
     return definition_out(await services.definitions.update(actor, name, changes))
 

@@ -288,7 +288,7 @@ class BuildDefinitions:
                 values["name"] = new_name
             content_hash = _recipe(values, m["context_digest"]).content_hash()
             changed = sorted(k for k, v in values.items() if m[k] != v)
-            if "push_targets" in changed:  # only a profile of the workspace or platform-wide
+            if "push_targets" in changed:  # only a profile of the workspace itself
                 await require_profiles(
                     conn, m["workspace_id"], m["workspace_name"], targets_of(values["push_targets"])
                 )

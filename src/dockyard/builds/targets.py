@@ -1,6 +1,10 @@
 """Push targets: other registries a successful build is also pushed to, each through a
-registry profile (:mod:`dockyard.upstream.profiles`) of the definition's workspace or a
-platform-wide one.
+registry profile (:mod:`dockyard.upstream.profiles`) of the definition's workspace.
+
+Platform-wide profiles do not serve as push targets: they hold credentials an administrator
+keeps for pulls (verification, imports, the cache), and a developer naming one would write with
+those credentials to any repository they reach. A workspace that pushes elsewhere keeps its own
+profile (maintainers add it), as Harbor keeps replication endpoints apart from proxy caches.
 
 A target is ``{profile, repository, tag}``: ``profile`` is the registry host the profile is
 kept for (``quay.io``, ``registry.example.org:5000``), ``repository`` a repository there and
@@ -77,7 +81,7 @@ def targets_of(text: str | None) -> list[PushTarget]:
 async def require_profiles(
     conn: Connection, workspace_id: int, workspace: str, targets: list[PushTarget]
 ) -> None:
-    """Refuse a target whose profile is neither the workspace's nor platform-wide."""
+    """Refuse a target whose profile is not the workspace's own."""
     owner = upstream_credentials.c.workspace_id
     for target in targets:
         found = (
@@ -85,15 +89,16 @@ async def require_profiles(
                 select(upstream_credentials.c.id)
                 .where(
                     upstream_credentials.c.registry.in_(host_aliases(target.profile)),
-                    or_(owner == workspace_id, owner.is_(None)),
+                    owner == workspace_id,
                 )
                 .limit(1)
             )
         ).first()
         if found is None:
             raise Invalid(
-                f"no registry profile for {target.profile} in workspace {workspace!r} or platform-wide: "
-                f"a maintainer keeps one first (dockyard registry add), then name it as a push target"
+                f"no registry profile for {target.profile} in workspace {workspace!r}: a maintainer keeps one "
+                f"first (dockyard registry add), then name it as a push target (platform-wide profiles "
+                f"serve pulls only)"
             )
 
 
@@ -113,7 +118,7 @@ async def plan(profiles: Profiles, workspace_id: int, target: PushTarget, versio
     """How to push ``target``: its profile's credentials and scheme, as now kept."""
     reference = target.reference(version)
     try:
-        reach = await profiles.connection_for(None, workspace_id, target.profile)
+        reach = await profiles.connection_for(None, workspace_id, target.profile, own_only=True)
     except UpstreamFailure as exc:  # an ECR key refused
         return Planned(target, reference, exc.failure.profile, failure=exc.failure)
     if reach.profile is None:

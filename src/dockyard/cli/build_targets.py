@@ -1,5 +1,5 @@
 """Push targets on the command line: ``--push-to HOST/REPOSITORY[:TAG]`` (HOST names a registry
-profile of the workspace or a platform-wide one), and how a build's pushes to them went."""
+profile of the workspace itself), and how a build's pushes to them went."""
 
 from __future__ import annotations
 

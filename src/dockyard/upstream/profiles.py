@@ -162,14 +162,26 @@ class Profiles:
         self.ecr = ecr or EcrTokens()
 
     async def connection_for(
-        self, db_or_conn: Database | DbConnection | None, workspace_id: int | None, host: str
+        self,
+        db_or_conn: Database | DbConnection | None,
+        workspace_id: int | None,
+        host: str,
+        *,
+        own_only: bool = False,
     ) -> Connection:
-        return await connection_for(db_or_conn or self.db, workspace_id, host, profiles=self)
+        return await connection_for(db_or_conn or self.db, workspace_id, host, profiles=self, own_only=own_only)
 
 
-async def _profile_row(conn: DbConnection, workspace_id: int | None, host: str) -> dict[str, object] | None:
+async def _profile_row(
+    conn: DbConnection, workspace_id: int | None, host: str, own_only: bool = False
+) -> dict[str, object] | None:
     owner = upstream_credentials.c.workspace_id
-    mine = owner.is_(None) if workspace_id is None else or_(owner == workspace_id, owner.is_(None))
+    if own_only:
+        mine = owner == workspace_id
+    elif workspace_id is None:
+        mine = owner.is_(None)
+    else:
+        mine = or_(owner == workspace_id, owner.is_(None))
     row = (
         (
             await conn.execute(
@@ -186,17 +198,22 @@ async def _profile_row(conn: DbConnection, workspace_id: int | None, host: str) 
 
 
 async def connection_for(
-    db_or_conn: Database | DbConnection, workspace_id: int | None, host: str, *, profiles: Profiles
+    db_or_conn: Database | DbConnection,
+    workspace_id: int | None,
+    host: str,
+    *,
+    profiles: Profiles,
+    own_only: bool = False,
 ) -> Connection:
     """How to reach ``host`` (as named in references) for ``workspace_id``: its own profile,
     else a platform-wide one, else anonymous HTTPS (plain HTTP for loopback and the hosts
-    the settings list as insecure). Raises :class:`UpstreamFailure` when an ECR token cannot
-    be had."""
+    the settings list as insecure; ``own_only``: the workspace's own profile or none, as for
+    pushes). Raises :class:`UpstreamFailure` when an ECR token cannot be had."""
     if isinstance(db_or_conn, Database):
         async with db_or_conn.read() as conn:
-            row = await _profile_row(conn, workspace_id, host)
+            row = await _profile_row(conn, workspace_id, host, own_only)
     else:
-        row = await _profile_row(db_or_conn, workspace_id, host)
+        row = await _profile_row(db_or_conn, workspace_id, host, own_only)
     plain_default = host in profiles.insecure or loopback_registry(host)
     if row is None:
         return Connection(host, "http" if plain_default else "https", None)

@@ -1,6 +1,7 @@
 """Builds that reach other registries: where the worker's outbound policy allows, checked when
 they run; and push targets (issue #16, part 6), other registries a definition names through
-registry profiles of its workspace or platform-wide ones, each push's result on the run.
+registry profiles of its own workspace (platform-wide ones serve pulls only), each push's
+result on the run.
 
 Push targets: Debian's ``docker-registry`` behind Basic auth stands in for the other registry.
 The API test checks who may set targets and what is refused (problem+json 422); the build test
@@ -96,7 +97,7 @@ def problem(api: Api, method: str, path: str, expect: int, **kwargs: Any) -> dic
     return found
 
 
-def test_push_targets_need_a_profile_of_the_workspace_or_the_platform(
+def test_push_targets_need_a_profile_of_the_workspace_itself(
     server: RunningRegistry, team: Team
 ) -> None:
     mine, platform, theirs = f"mine-{unique('r')}.example:5000", "platform.example", "theirs.example"
@@ -128,9 +129,13 @@ def test_push_targets_need_a_profile_of_the_workspace_or_the_platform(
             json={**body, "push_targets": [{"profile": theirs, "repository": "x/y"}]},
         )
         assert f"no registry profile for {theirs} in workspace {team.workspace!r}" in refused["detail"]
+        # A platform-wide profile holds an administrator's credentials, kept for pulls: no pushes.
+        platform_target = [{"profile": platform, "repository": "org/tool"}]
+        refused = problem(developer, "POST", "/builds", 422, json={**body, "push_targets": platform_target})
+        assert "platform-wide profiles serve pulls only" in refused["detail"]
         targets = [
             {"profile": mine, "repository": "mirror/tool", "tag": "stable"},
-            {"profile": platform, "repository": "org/tool", "tag": None},
+            {"profile": mine, "repository": "org/tool", "tag": None},
         ]
         created = developer.call("POST", "/builds", 201, json={**body, "push_targets": targets})
         assert created["push_targets"] == targets

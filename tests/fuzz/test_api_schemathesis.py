@@ -29,10 +29,9 @@ from typing import Any
 import pytest
 import schemathesis
 from schemathesis import Case, HookContext
-from schemathesis.core.result import Ok
-from schemathesis.engine import events, from_schema
 
 from tests.conftest import databases
+from tests.support.fuzzing import run
 from tests.support.identity import ADMIN, ADMIN_PASSWORD, PASSWORD, Api, start_token_dockyard, unique
 from tests.support.servers import RunningRegistry, postgres_database
 
@@ -139,30 +138,10 @@ def test_api_never_answers_a_server_error(fuzzed: Fuzzed, role: str) -> None:
         f"{fuzzed.server.url}/api/v1/openapi.json", config=_config(fuzzed, username)
     )
     schema.hook("map_case")(_spare_accounts(fuzzed.accounts.protected()))
-    failures: list[str] = []
-    errors: list[str] = []
-    operations: set[str] = set()
-    for result in schema.get_all_operations():
-        if isinstance(result, Ok):
-            operations.add(result.ok().label)
-        else:
-            errors.append(f"schema: {result.err()}")
-    exercised: set[str] = set()
-    for event in from_schema(schema).execute():
-        if isinstance(event, events.ScenarioFinished):
-            recorder = event.recorder
-            if recorder.cases:
-                exercised.add(recorder.label)
-            for case_id in recorder.failing_case_ids():
-                for check in recorder.checks[case_id]:
-                    if check.failure_info is not None:
-                        info = check.failure_info
-                        failures.append(f"{recorder.label}: {info.failure.title}\n{info.code_sample}")
-        elif isinstance(event, events.NonFatalError):
-            errors.append(f"{event.label}: {event.info.title}: {event.info.message}")
-        elif isinstance(event, events.FatalError):
-            errors.append(f"fatal: {event.exception!r}")
-    assert not errors, "schemathesis could not run:\n" + "\n".join(errors)
-    assert len(operations) > 80  # every route of the API
-    assert exercised == operations, f"never called: {sorted(operations - exercised)}"
+    outcome = run(schema)
+    assert not outcome.errors, "schemathesis could not run:\n" + "\n".join(outcome.errors)
+    assert len(outcome.operations) > 80  # every route of the API
+    never = sorted(outcome.operations - outcome.exercised)
+    assert not never, f"never called: {never}"
+    failures = outcome.failures
     assert not failures, f"{len(failures)} server errors:\n\n" + "\n\n".join(failures[:40])

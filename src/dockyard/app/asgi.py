@@ -10,11 +10,12 @@ shutdown are :class:`~dockyard.app.lifespan.Lifespan`'s.
 from __future__ import annotations
 
 import gc
+import re
 
 from fastapi import FastAPI
 from starlette.applications import Starlette
 from starlette.routing import Mount
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dockyard import __version__
 from dockyard.api.rest import create_api
@@ -69,6 +70,14 @@ def build_trs(services: Services) -> FastAPI:
     return create_trs(services.identity, trs)
 
 
+def mount_every_path(prefix: str, app: ASGIApp) -> Mount:
+    """A mount that takes every path under ``prefix``, line breaks (``%0A``) too: Starlette's
+    ``.*`` stops at one, which would hand the request to the web UI's plain-text 404."""
+    mount = Mount(prefix, app)
+    mount.path_regex = re.compile(mount.path_regex.pattern, re.DOTALL)
+    return mount
+
+
 class Dockyard:
     """The ASGI application: /v2 goes to the registry's thin router, the rest to Starlette."""
 
@@ -91,7 +100,7 @@ class Dockyard:
             *health_routes(services.db),
             *TokenEndpoint(services.identity).routes(),
             Mount("/api/v1", self.api),
-            Mount(TRS_PREFIX, build_trs(services)),  # GA4GH TRS v2: the catalog's tools
+            mount_every_path(TRS_PREFIX, build_trs(services)),  # GA4GH TRS v2: the catalog's tools
             Mount("/", WebUI(__version__)),  # the web UI: /, /static and its page paths (last)
         ]
         self.web = AccessLog(Starlette(routes=routes), self.access_lines)

@@ -1,6 +1,6 @@
 """The GA4GH Tool Registry Service (``/ga4gh/trs/v2``) as a TRS client uses it, against a real
-``dockyard serve`` on SQLite and PostgreSQL: every body is validated against the TRS v2
-models (tests/support/trs).
+``dockyard serve`` on SQLite and PostgreSQL: every body is validated against the published
+TRS v2.0.1 OpenAPI document (tests/support/trs).
 
 The module's team has two tool images: ``greeter``, built here by buildah from a Dockerfile and
 made public, and ``busybox``, pushed by skopeo into the workspace, private. Anonymous callers
@@ -24,7 +24,7 @@ from dockyard.builds.views import RunView
 from tests.support.builds import Team, in_process
 from tests.support.identity import ADMIN, ADMIN_PASSWORD, PASSWORD, Api, TokenAuth, unique
 from tests.support.servers import RunningRegistry
-from tests.support.trs import TrsClient, check, tool_path
+from tests.support.trs import TrsClient, check, check_list_headers, tool_path
 
 pytestmark = pytest.mark.clients
 
@@ -140,6 +140,9 @@ def test_descriptor_endpoints_say_there_is_no_descriptor(built: Built, anonymous
     assert "not found" in anonymous.error("/tools/nobody/nothing", 404)
     assert "not found" in anonymous.error("/tools/lab%00x", 404)  # never a 500 (PostgreSQL refuses NUL)
     assert "not found" in anonymous.error(f"/tools/{'x' * 300}", 404)
+    # A line break (%0A) anywhere still reaches the TRS endpoint, not the web UI's plain 404.
+    assert "not found" in anonymous.error("/tools/lab%0Ax", 404)
+    assert "without descriptors" in anonymous.error(f"{version}/CWL%0A/files", 404)
 
 
 def test_a_private_tool_is_hidden_from_anonymous_and_outsiders(
@@ -149,6 +152,13 @@ def test_a_private_tool_is_hidden_from_anonymous_and_outsiders(
         for client in (anonymous, outsider):
             assert built.private not in client.tool_ids()
             assert client.tool_ids(organization=team.workspace) == [built.tool]
+            # Nor is it counted: one page of one tool, where a member has two (test_paging_headers).
+            page = client.tools(limit=1, organization=team.workspace)
+            assert [t["id"] for t in page.json()] == [built.tool]
+            assert "next_page" not in page.headers
+            assert page.headers["x-total-count"] == "1"
+            assert "offset=0" in page.headers["last_page"]
+            assert client.tool_ids(offset=1, organization=team.workspace) == []
             for path in (
                 "",
                 "/versions",
@@ -181,10 +191,11 @@ def test_paging_headers_walk_the_list(server: RunningRegistry, team: Team, built
         first = reader.tools(limit=1, organization=team.workspace)
         assert [t["id"] for t in first.json()] == [built.private]
         assert (first.headers["current_offset"], first.headers["current_limit"]) == ("0", "1")
-        following = httpx.get(first.headers["next_page"], auth=(team.reader, PASSWORD))
+        following = check_list_headers(httpx.get(first.headers["next_page"], auth=(team.reader, PASSWORD)))
         assert [t["id"] for t in check(following.json(), "ToolList")] == [built.tool]
         assert following.headers["current_offset"] == "1"
         assert "next_page" not in following.headers
+        assert first.headers["x-total-count"] == following.headers["x-total-count"] == "2"
         assert following.headers["last_page"] == first.headers["last_page"]
         assert "offset=1" in first.headers["last_page"]
         assert f"organization={team.workspace}" in first.headers["last_page"]
@@ -206,6 +217,7 @@ def test_filters(server: RunningRegistry, team: Team, built: Built) -> None:
         )
         assert reader.tool_ids(toolClass="Workflow") == []
         assert reader.tool_ids(alias="x") == []
+        assert reader.tool_ids(descriptorType="CWL") == []  # no tool here has a descriptor
 
 
 @pytest.mark.parametrize(

@@ -15,12 +15,14 @@ The tool list pages with ``offset``/``limit`` and answers the spec's paging head
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any, cast
 from urllib.parse import urlencode, urlsplit
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
@@ -79,13 +81,17 @@ def _registry_host(request: Request, services: TrsServices) -> str:
 def _filters(request: Request) -> tuple[ToolFilters, bool]:
     """The list's filters, and whether they already leave nothing (values no tool has)."""
     q = request.query_params
-    text = {key: params.text_of(key, q.get(key)) for key in ("id", "alias", "toolClass", "registry")}
+    text = {
+        key: params.text_of(key, q.get(key))
+        for key in ("id", "alias", "toolClass", "descriptorType", "registry")
+    }
     texts = {
         key: params.text_of(key, q.get(key)) for key in ("name", "toolname", "organization", "description")
     }
     author = params.text_of("author", q.get("author"))
     nothing = (
         text["alias"] is not None  # Dockyard's tools have no aliases
+        or text["descriptorType"] is not None  # nor descriptors
         or text["toolClass"] not in (None, TOOL_CLASS["id"], TOOL_CLASS["name"])
         or (
             text["registry"] is not None
@@ -238,4 +244,7 @@ def create_trs(identity: Identity, services: TrsServices) -> FastAPI:
     ]
     for path, endpoint in routes:
         app.add_api_route(path, endpoint, methods=["GET"])
+    for route in app.router.routes:  # a tool id with a line break (%0A) is not found, as any other
+        if isinstance(route, APIRoute):
+            route.path_regex = re.compile(route.path_regex.pattern, re.DOTALL)
     return app

@@ -39,7 +39,7 @@ VERSION = VersionView(
 
 
 def test_an_internal_version_is_named_on_this_registry_by_digest() -> None:
-    (found,) = check(image_data(VERSION, "dockyard.example:5000"), "ImageData_list")
+    (found,) = check(image_data(VERSION, "dockyard.example:5000"), "ImageDataList")
     assert found["image_name"] == f"dockyard.example:5000/lab/samtools@{DIGEST}"
     assert found["checksum"] == [{"checksum": "ab" * 32, "type": "sha256"}]
     assert (found["size"], found["image_type"], found["updated"]) == (1234, "Docker", "1970-01-01T00:00:00Z")
@@ -57,7 +57,7 @@ def test_an_external_version_keeps_its_registry_and_pins_its_tag() -> None:
         upstream=UpstreamInfo("quay.io", "biocontainers/samtools", "quay", None, None),
         compressed_size=None,
     )
-    (found,) = check(image_data(external, "dockyard.example"), "ImageData_list")
+    (found,) = check(image_data(external, "dockyard.example"), "ImageDataList")
     assert found["image_name"] == f"quay.io/biocontainers/samtools@{DIGEST}"
     assert found["registry_host"] == "quay.io"
     assert "size" not in found

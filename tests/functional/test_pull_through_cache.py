@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.catalog import CatalogUser
 from tests.support.clients import (
     POLICY_JSON,
     DockerDaemon,
@@ -155,6 +156,12 @@ def test_skopeo_pulls_through_the_cache_then_with_the_upstream_stopped(
 ) -> None:
     ref = f"{upstream.cache_path(cache)}/library/amd"
     skopeo_pull(tmp_path, token_registry, f"{ref}:v1")
+    # The catalog lists the cached image: its inspection reads the config through the cache
+    # when the client has not fetched it yet (the manifest is stored before its blobs).
+    with CatalogUser.connect(token_registry, ADMIN, ADMIN_PASSWORD) as admin:
+        listed = admin.wait_inspected(ref, "v1")
+    assert listed["status"] == "available", listed
+    assert listed["platforms"] == ["linux/amd64"]
     fetched = upstream.requests(r"GET /v2/library/amd/blobs/sha256:")
     assert len(fetched) == 3  # the config and two layers: once each
     with httpx.Client(base_url=token_registry.url, auth=TokenAuth(ADMIN, ADMIN_PASSWORD), timeout=60) as http:

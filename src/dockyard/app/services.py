@@ -217,6 +217,7 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
         ManifestCache(db, manifests, cache_settings, upstreams),
         BlobCache(blobs, cache_settings, upstreams, locks),
     )
+    content.fill_with(cache)  # a cached image's config, fetched when its inspection needs it
     archives = ArchiveUploads(
         db,
         storage,

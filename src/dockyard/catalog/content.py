@@ -1,4 +1,9 @@
-"""Images stored in this registry, as the catalog reads them (:class:`.inspect.ContentSource`)."""
+"""Images stored in this registry, as the catalog reads them (:class:`.inspect.ContentSource`).
+
+In a pull-through cache workspace a manifest is stored before its blobs (they arrive as clients
+pull them), so an image config that is not stored yet is fetched through the cache (stored in
+the same pass, verified, then linked) instead of failing the version's inspection.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,9 @@ from collections.abc import AsyncIterator
 
 from dockyard.oci.digest import Digest
 from dockyard.registry.blobs import BlobService
+from dockyard.registry.errors import BlobUnknown
 from dockyard.registry.manifests import ManifestService
+from dockyard.registry.pullthrough import PullThrough
 
 
 class RegistryContent:
@@ -15,13 +22,34 @@ class RegistryContent:
     def __init__(self, manifests: ManifestService, blobs: BlobService) -> None:
         self.manifests = manifests
         self.blobs = blobs
+        self.cache: PullThrough | None = None
+
+    def fill_with(self, cache: PullThrough) -> None:
+        """Configs missing from a cache repository are fetched from its upstream through ``cache``."""
+        self.cache = cache
 
     async def manifest(self, repository: str, reference: str) -> tuple[str, bytes]:
         stored = await self.manifests.get(repository, reference)
         return stored.digest, stored.content
 
     async def config(self, repository: str, digest: str, limit: int) -> bytes:
-        return await self.blobs.read(repository, Digest.parse(digest), limit)
+        wanted = Digest.parse(digest)
+        try:
+            return await self.blobs.read(repository, wanted, limit)
+        except BlobUnknown:
+            if self.cache is None:
+                raise
+            streamed = await self.cache.blob(repository, wanted)
+        if streamed is None:  # not a cache repository, or stored by a client's pull meanwhile
+            return await self.blobs.read(repository, wanted, limit)
+        chunks = streamed.chunks
+        if streamed.size > limit:
+            await chunks.aclose()
+            raise BlobUnknown(f"blob {digest} is {streamed.size} bytes; expected at most {limit}")
+        data = bytearray()
+        async for chunk in chunks:  # to the end: verified and linked once the last byte is in
+            data += chunk
+        return bytes(data)
 
     def stream(self, digest: str) -> AsyncIterator[bytes]:
         return self.blobs.stream(Digest.parse(digest))

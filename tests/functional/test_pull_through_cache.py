@@ -423,7 +423,8 @@ def test_a_blob_stored_only_in_another_workspace_is_not_served_through_the_cache
     assert read.status_code == 404, read.content[:200]
     assert secret not in read.content
     assert read.json()["errors"][0]["code"] == "BLOB_UNKNOWN"
-    assert len(upstream.requests(rf"GET /v2/library/amd/blobs/{digest}")) == 2  # asked, refused
+    assert len(upstream.requests(rf"HEAD /v2/library/amd/blobs/{digest}")) == 1  # asked, refused
+    assert len(upstream.requests(rf"GET /v2/library/amd/blobs/{digest}")) == 1
 
 
 def test_pushes_into_a_cache_workspace_are_refused_and_pulls_still_work(
@@ -512,3 +513,23 @@ def test_a_blob_of_another_workspace_is_not_served_through_the_cache_by_digest(
     assert asked.status_code == 404, (asked.status_code, asked.headers)
     assert asked.content != layer.data
     assert len(upstream.requests(rf"GET /v2/library/amd/blobs/{layer.digest}")) == 1  # asked upstream
+
+
+def test_a_head_of_an_uncached_blob_asks_the_upstream_with_a_head_and_downloads_nothing(
+    token_registry: RunningRegistry, upstream: Upstream, images: UpstreamImages, cache: str
+) -> None:
+    layer = images.amd64.layers[0]
+    ref = f"{upstream.cache_path(cache)}/library/amd"
+    missing = f"sha256:{hashlib.sha256(b'no such layer').hexdigest()}"
+    with httpx.Client(base_url=token_registry.url, auth=TokenAuth(ADMIN, ADMIN_PASSWORD), timeout=60) as http:
+        assert http.get(f"/v2/{ref}/manifests/v1").status_code == 200
+        head = http.head(f"/v2/{ref}/blobs/{layer.digest}")
+        unknown = http.head(f"/v2/{ref}/blobs/{missing}")
+    assert head.status_code == 200
+    assert int(head.headers["content-length"]) == layer.size
+    assert head.headers["docker-content-digest"] == layer.digest
+    assert head.headers["dockyard-cache"] == "miss"
+    assert len(upstream.requests(rf"HEAD /v2/library/amd/blobs/{layer.digest}")) == 1
+    assert upstream.requests(rf"GET /v2/library/amd/blobs/{layer.digest}") == []
+    assert unknown.status_code == 404
+    assert upstream.requests(rf"GET /v2/library/amd/blobs/{missing}") == []

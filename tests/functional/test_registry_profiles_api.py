@@ -4,8 +4,12 @@ platform-wide profiles for admins only, and a private upstream refused as a publ
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterator
 
+import asyncpg
+import httpx
 import pytest
 
 from tests.support.catalog import (
@@ -17,7 +21,7 @@ from tests.support.catalog import (
     problem,
     start_upstreams,
 )
-from tests.support.identity import ADMIN, ADMIN_PASSWORD, Api
+from tests.support.identity import ADMIN, ADMIN_PASSWORD, Api, unique
 from tests.support.servers import RunningRegistry
 from tests.support.upstreams import build_upstream_images, closed_port
 
@@ -121,3 +125,52 @@ def test_a_private_upstream_backs_only_a_private_image(user: CatalogUser, upstre
     # An upstream that serves anonymous pulls may back a public image.
     public = user.register(user.name, upstreams.ref("library/amd:v1"), visibility="public")
     assert public["status"] == "unverified"
+
+
+async def _hold_a_platform_profile_while_one_is_saved(admin: Api, url: str, host: str) -> httpx.Response:
+    """Insert a platform-wide profile for ``host`` in an open transaction, save one over the API
+    (its delete sees nothing to replace, its insert waits on ours), then commit ours: the API's
+    save collides with it."""
+    mine, watcher = await asyncpg.connect(url), await asyncpg.connect(url)
+    try:
+        transaction = mine.transaction()
+        await transaction.start()
+        await mine.execute(
+            "INSERT INTO upstream_credentials (workspace_id, registry, username, secret, created_at, "
+            "created_by, kind, tls_verify) VALUES (NULL, $1, '', '', 0, 'race', 'distribution', true)",
+            host,
+        )
+        saving = asyncio.create_task(
+            asyncio.to_thread(admin.http.put, "/registries", json={"registry": host, "kind": "quay"})
+        )
+        deadline = time.monotonic() + 30
+        waiting = 0
+        while not saving.done() and not waiting:  # until the save waits on our row's index entry
+            assert time.monotonic() < deadline, "the save neither waited nor finished"
+            waiting = await watcher.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+            )
+            await asyncio.sleep(0.05)  # polling what PostgreSQL reports, bounded by the deadline
+        assert waiting, f"the save did not wait for ours: {(await saving).status_code}"
+        await transaction.commit()
+        return await saving
+    finally:
+        await mine.close()
+        await watcher.close()
+
+
+async def test_a_platform_profile_saved_concurrently_twice_is_refused_409_not_kept_twice(
+    token_registry: RunningRegistry, admin: Api
+) -> None:
+    if token_registry.kind != "postgres":
+        pytest.skip("SQLite runs one write at a time: the second save replaces the first")
+    host = f"{unique('race')}.example.org"
+    url = token_registry.database_url.replace("postgresql+asyncpg://", "postgresql://")
+    try:
+        refused = await _hold_a_platform_profile_while_one_is_saved(admin, url, host)
+        assert "saved at the same moment" in problem(refused, 409)
+        kept = [p for p in admin.call("GET", "/registries") if p["registry"] == host]
+        assert [p["created_by"] for p in kept] == ["race"]  # one, the first saved
+    finally:
+        admin.http.delete(f"/registries/{host}")

@@ -4,7 +4,9 @@ A lock that outlives a dead holder would leave the session unusable (the client'
 after a server crash would be refused), so both kinds are freed by the system itself:
 
 - :class:`FileUploadLocks`: ``flock`` on a file per session, for the workers of one
-  machine (the SQLite deployment); the kernel drops it when the holder's process dies;
+  machine (the SQLite deployment); the kernel drops it when the holder's process dies.
+  ``forget`` removes the file while it is still locked, and a lock taken on a file that is no
+  longer at its path is taken again on the new one, so removing never lets two holders in;
 - :class:`PostgresUploadLocks`: a session advisory lock on a connection held for the
   request; PostgreSQL drops it when that connection closes, whatever closed it.
 """
@@ -33,6 +35,17 @@ class UploadLocks(Protocol):
         ...
 
 
+REOPENS = 3  # a file removed under us (forget) this many times in a row: as if held
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    """Whether ``fd`` is still the file at ``path`` (a lock on a removed file guards nothing)."""
+    try:
+        return os.fstat(fd).st_ino == os.stat(path).st_ino
+    except FileNotFoundError:
+        return False
+
+
 class FileUploadLocks:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -40,16 +53,24 @@ class FileUploadLocks:
     @asynccontextmanager
     async def hold(self, upload_id: str) -> AsyncIterator[bool]:
         self.folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.folder / upload_id, os.O_CREAT | os.O_RDWR, 0o600)
+        path = self.folder / upload_id
+        fd = -1
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                yield False
-                return
-            yield True
+            for _ in range(REOPENS):
+                fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    break
+                if _same_file(fd, path):
+                    yield True
+                    return
+                os.close(fd)  # the holder we waited for removed it (forget): lock the new file
+                fd = -1
+            yield False
         finally:
-            os.close(fd)  # releases the lock
+            if fd >= 0:
+                os.close(fd)  # releases the lock
 
     def forget(self, upload_id: str) -> None:
         with contextlib.suppress(FileNotFoundError):

@@ -62,6 +62,12 @@ class PullThrough(Protocol):
         streaming from the upstream while they are stored."""
         ...
 
+    async def blob_size(self, repository: str, digest: Digest) -> int | None:
+        """A HEAD of a blob of a cache repository that is not linked there yet: its size as the
+        upstream answers a HEAD, nothing downloaded; ``None`` when not a cache repository or once
+        linked from what the cache stores (serve it locally). Raises as :meth:`blob` does."""
+        ...
+
     async def refuse_write(self, repository: str) -> str | None:
         """Why a client may not push to (or delete a tag of) ``repository``, or ``None``. A cache
         workspace holds only what its upstreams hold: a push there would be served as the

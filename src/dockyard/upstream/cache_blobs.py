@@ -1,13 +1,22 @@
 """Blobs of the pull-through cache: streamed to the client while they are stored, in one pass.
 
-One fetch per digest, across requests and processes: the first request takes the digest's lock
-(:class:`~dockyard.cluster.locks.UploadLocks`: ``flock`` on one machine, a PostgreSQL advisory
-lock across replicas; both are dropped if the holder dies), streams the upstream's bytes to its
-client while writing them to a scratch file and hashing them, and at the end verifies the digest
-and links the blob (:meth:`BlobService.adopt`: quota-counted like any push). A digest mismatch
-discards the scratch file and ends the response with an error: nothing is linked. The other
-requests wait for the lock to be free, then link and serve the stored blob; if the first one
-failed, the next one to take the lock fetches again.
+One fetch per digest, across requests and processes:
+
+- in one process, the first request for a digest opens its *flight* (an asyncio future): the
+  other requests of the process wait on it, without polling and without a database
+  connection, then link the stored blob (or, if the fetch failed, the next one fetches again);
+- across processes and replicas, the flight's request takes the digest's lock
+  (:class:`~dockyard.cluster.locks.UploadLocks`: ``flock`` on one machine, a PostgreSQL advisory
+  lock across replicas; both are dropped if the holder dies). Only when another process holds
+  it does the flight poll it, less often as time goes on (0.1 s doubling to 2 s).
+
+The leader streams the upstream's bytes to its client while writing them to a scratch file and
+hashing them, and at the end verifies the digest and links the blob (:meth:`BlobService.adopt`:
+quota-counted like any push), then removes the lock's file. A digest mismatch discards the
+scratch file and ends the response with an error: nothing is linked.
+
+A HEAD of a blob not stored yet asks the upstream with a HEAD (its size and digest) and
+downloads nothing.
 
 A blob already linked in a repository of the same cache workspace is linked without asking
 upstream. A blob stored only elsewhere (another workspace, maybe private) is fetched from the
@@ -30,6 +39,7 @@ from sqlalchemy import select
 from dockyard.auth.tables import repositories
 from dockyard.cluster.locks import UploadLocks
 from dockyard.oci.digest import Digest, new_hasher
+from dockyard.oci.ranges import parse_length
 from dockyard.registry.blobs import BlobService
 from dockyard.registry.errors import BlobUnknown, DigestMismatch
 from dockyard.registry.paths import upload_dir, upload_path
@@ -47,7 +57,8 @@ from dockyard.upstream.results import UpstreamFailure
 from dockyard.upstream.wire import unreachable
 
 WAIT_SECONDS = 3600.0  # a follower waits this long for the leader's fetch (a large layer, slowly)
-POLL_SECONDS = 0.1
+POLL_SECONDS = 0.1  # the first pause polling another process's lock; doubled up to MAX_POLL_SECONDS
+MAX_POLL_SECONDS = 2.0
 
 
 class BlobCache:
@@ -60,23 +71,72 @@ class BlobCache:
         self.settings = settings
         self.upstreams = upstreams
         self.locks = locks
+        self._flights: dict[str, asyncio.Future[None]] = {}  # lock name -> done once fetched or failed
 
     async def blob(self, repository: str, digest: Digest) -> Streamed | None:
         target = await self.settings.target(repository, fresh=True)  # asked only for unknown blobs
         if target is None:
             return None
+        key = f"cache-{digest.algorithm}-{digest.hex}"
         deadline = time.monotonic() + WAIT_SECONDS
         while True:
             if await self._link_stored(target, repository, digest):
                 return None
+            flight = self._flights.get(key)
+            if flight is not None:  # this process is getting it: wait, then link it (or lead)
+                await self._follow(flight, deadline, target, digest)
+                continue
+            flight = asyncio.get_running_loop().create_future()
+            self._flights[key] = flight  # no await since the lookup: one flight per digest
+            try:
+                streamed = await self._get(key, flight, deadline, target, repository, digest)
+            except BaseException:
+                self._land(key, flight)
+                raise
+            if streamed is None:
+                self._land(key, flight)
+            return streamed
+
+    async def _follow(
+        self, flight: asyncio.Future[None], deadline: float, target: CacheTarget, digest: Digest
+    ) -> None:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise UpstreamUnavailable(
+                f"pull-through cache: {digest} is still being fetched from {target.host}; retry"
+            )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(flight), remaining)
+
+    def _land(self, key: str, flight: asyncio.Future[None]) -> None:
+        """The flight is over (stored, or failed): wake the requests waiting on it."""
+        if self._flights.get(key) is flight:
+            del self._flights[key]
+        if not flight.done():
+            flight.set_result(None)
+
+    async def _get(
+        self,
+        key: str,
+        flight: asyncio.Future[None],
+        deadline: float,
+        target: CacheTarget,
+        repository: str,
+        digest: Digest,
+    ) -> Streamed | None:
+        """As this process's flight: take the cross-process lock and fetch, or wait for the
+        process holding it to store the blob (None: stored and linked)."""
+        pause = POLL_SECONDS
+        while True:
             stack = contextlib.AsyncExitStack()
-            taken = await stack.enter_async_context(self.locks.hold(f"cache-{digest.algorithm}-{digest.hex}"))
+            taken = await stack.enter_async_context(self.locks.hold(key))
             if taken:
                 try:
-                    if await self._link_stored(target, repository, digest):  # finished just before we took it
+                    if await self._link_stored(target, repository, digest):  # finished just before
+                        self.locks.forget(key)
                         await stack.aclose()
                         return None
-                    return await self._lead(stack, target, repository, digest)
+                    return await self._lead(stack, key, flight, target, repository, digest)
                 except BaseException:
                     await stack.aclose()
                     raise
@@ -85,7 +145,36 @@ class BlobCache:
                 raise UpstreamUnavailable(
                     f"pull-through cache: {digest} is still being fetched from {target.host}; retry"
                 )
-            await asyncio.sleep(POLL_SECONDS)  # polls the lock and the store, bounded by the deadline
+            await asyncio.sleep(pause)  # another process fetches it: polled, less often as it goes on
+            pause = min(pause * 2, MAX_POLL_SECONDS)
+            if await self._link_stored(target, repository, digest):
+                return None
+
+    async def size(self, repository: str, digest: Digest) -> int | None:
+        """A HEAD of a blob not linked in ``repository``: its size as the upstream answers a
+        HEAD (nothing is downloaded); None when not a cache repository or once linked from the
+        cache's store."""
+        target = await self.settings.target(repository, fresh=True)
+        if target is None or await self._link_stored(target, repository, digest):
+            return None
+        what = f"the blob {digest}"
+        try:
+            async with self.upstreams.connect(target) as session:
+                fetched = await session.head(f"/blobs/{digest}", what=what)
+                if fetched.status != 200:
+                    missing = f"{target.label()} has no blob {digest} (HTTP 404)"
+                    raise UpstreamFailure(session.failure(fetched, what=what, not_found=missing))
+        except UpstreamFailure as exc:
+            raise refusal(exc.failure, target, f"blob {digest}", blob=True) from None
+        claimed = fetched.headers.get("docker-content-digest")
+        if claimed and claimed != digest:
+            raise UpstreamUnavailable(
+                f"pull-through cache: {target.host} answered {what} with {claimed[:80]}"
+            )
+        size = parse_length(fetched.headers.get("content-length", ""))
+        if size is None:
+            raise UpstreamUnavailable(f"pull-through cache: {target.host} sent {what} without a length")
+        return size
 
     async def _link_stored(self, target: CacheTarget, repository: str, digest: Digest) -> bool:
         """Link a blob that the cache workspace holds already; False when it does not."""
@@ -120,7 +209,13 @@ class BlobCache:
         return None if row is None else int(row[0])
 
     async def _lead(
-        self, stack: contextlib.AsyncExitStack, target: CacheTarget, repository: str, digest: Digest
+        self,
+        stack: contextlib.AsyncExitStack,
+        key: str,
+        flight: asyncio.Future[None],
+        target: CacheTarget,
+        repository: str,
+        digest: Digest,
     ) -> Streamed:
         what = f"the blob {digest}"
         try:  # connecting may fail too (an ECR token exchange): UpstreamFailure, never a 500
@@ -136,49 +231,62 @@ class BlobCache:
             raise refusal(exc.failure, target, f"blob {digest}", blob=True) from None
         if session.credentials is not None:
             await create_private(self.blobs.db, repository)
-        raw = response.headers.get("content-length", "")
-        if not raw.isascii() or not raw.isdigit() or len(raw) > 19:
+        size = parse_length(response.headers.get("content-length", ""))
+        if size is None:
             raise UpstreamUnavailable(f"pull-through cache: {target.host} sent {what} without a length")
-        size = int(raw)
-        return Streamed(size, self._pump(stack, response, target, repository, digest, size))
+        return Streamed(size, self._pump(stack, key, flight, response, target, repository, digest, size))
 
     async def _pump(
         self,
         stack: contextlib.AsyncExitStack,
+        key: str,
+        flight: asyncio.Future[None],
         response: httpx.Response,
         target: CacheTarget,
         repository: str,
         digest: Digest,
         size: int,
     ) -> AsyncGenerator[bytes]:
+        try:
+            async with stack:  # the lock, the upstream session and its response
+                stored = self._store(response, target, repository, digest, size)
+                async with contextlib.aclosing(stored):
+                    async for chunk in stored:
+                        yield chunk
+                self.locks.forget(key)  # stored: its lock file goes (whoever opened it finds the blob)
+        finally:
+            self._land(key, flight)
+
+    async def _store(
+        self, response: httpx.Response, target: CacheTarget, repository: str, digest: Digest, size: int
+    ) -> AsyncGenerator[bytes]:
         scratch_id = f"cache-{uuid.uuid4().hex}"
         storage = self.blobs.storage
-        async with stack:
-            writer = await storage.writer(upload_path(scratch_id))
+        writer = await storage.writer(upload_path(scratch_id))
+        try:
+            hasher = new_hasher(digest.algorithm)
             try:
-                hasher = new_hasher(digest.algorithm)
-                try:
-                    async for chunk in response.aiter_raw():
-                        hasher.update(chunk)
-                        await writer.write(chunk)
-                        if writer.size > size:
-                            break
-                        yield chunk
-                except httpx.TransportError as exc:
-                    raise UpstreamUnavailable(
-                        f"pull-through cache: {unreachable(target.host, exc).message}"
-                    ) from None
-                if writer.size != size or f"{digest.algorithm}:{hasher.hexdigest()}" != digest:
-                    raise DigestMismatch(f"{target.host} sent bytes that are not {digest}: discarded")
-                await writer.commit()
-            except BaseException:
-                await writer.cancel()
-                raise
-            try:
-                await self.blobs.adopt(repository, digest, size, upload_path(scratch_id))
-            finally:
-                with contextlib.suppress(Exception):
-                    await storage.delete(upload_dir(scratch_id))
+                async for chunk in response.aiter_raw():
+                    hasher.update(chunk)
+                    await writer.write(chunk)
+                    if writer.size > size:
+                        break
+                    yield chunk
+            except httpx.TransportError as exc:
+                raise UpstreamUnavailable(
+                    f"pull-through cache: {unreachable(target.host, exc).message}"
+                ) from None
+            if writer.size != size or f"{digest.algorithm}:{hasher.hexdigest()}" != digest:
+                raise DigestMismatch(f"{target.host} sent bytes that are not {digest}: discarded")
+            await writer.commit()
+        except BaseException:
+            await writer.cancel()
+            raise
+        try:
+            await self.blobs.adopt(repository, digest, size, upload_path(scratch_id))
+        finally:
+            with contextlib.suppress(Exception):
+                await storage.delete(upload_dir(scratch_id))
 
 
 class PullThroughCache:
@@ -193,6 +301,9 @@ class PullThroughCache:
 
     async def blob(self, repository: str, digest: Digest) -> Streamed | None:
         return await self._blobs.blob(repository, digest)
+
+    async def blob_size(self, repository: str, digest: Digest) -> int | None:
+        return await self._blobs.size(repository, digest)
 
     async def refuse_write(self, repository: str) -> str | None:
         workspace = repository.split("/", 1)[0]

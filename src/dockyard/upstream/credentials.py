@@ -14,12 +14,13 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import RowMapping, delete, select
+from sqlalchemy.exc import IntegrityError
 
 from dockyard.auth import audit
 from dockyard.auth.guard import find_workspace, require_role
 from dockyard.auth.policy import Subject
 from dockyard.db.engine import Connection, Database
-from dockyard.errors import Forbidden, Invalid, NotFound
+from dockyard.errors import Conflict, Forbidden, Invalid, NotFound
 from dockyard.oci.reference import ReferenceError, parse_reference
 from dockyard.upstream.profiles import KINDS, check_ca_bundle, ecr_parts
 from dockyard.upstream.tables import upstream_credentials
@@ -144,6 +145,33 @@ class CredentialStore:
             )
         encrypted = self._cipher().encrypt(secret.encode()).decode() if secret else ""
         now = time.time()
+        try:
+            await self._replace(actor, workspace, host, username, encrypted, now, settings, client_ip)
+        except IntegrityError as exc:
+            if "unique" not in str(exc.orig).lower():
+                raise
+            # One profile per host and owner (for the platform: a partial unique index, as NULLs
+            # escape the constraint): a concurrent save inserted its own between our delete and
+            # insert. Nothing of ours was written.
+            where = "platform-wide" if workspace is None else f"of workspace {workspace!r}"
+            raise Conflict(
+                f"another {where} registry profile for {host} was saved at the same moment: "
+                "look at it (GET) and save yours again to replace it"
+            ) from None
+        return StoredCredential(host, username, now, actor.name, settings)
+
+    async def _replace(
+        self,
+        actor: Subject,
+        workspace: str | None,
+        host: str,
+        username: str,
+        encrypted: str,
+        now: float,
+        settings: ProfileSettings,
+        client_ip: str | None,
+    ) -> None:
+        """Delete the owner's profile for ``host`` and insert the new one, in one transaction."""
         async with self.db.write() as conn:
             ws_id: int | None = None
             if workspace is not None:
@@ -177,7 +205,6 @@ class CredentialStore:
                 client_ip=client_ip,
                 detail={"username": username, "kind": settings.kind},
             )
-        return StoredCredential(host, username, now, actor.name, settings)
 
     async def stored(
         self,

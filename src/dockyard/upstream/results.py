@@ -6,9 +6,12 @@ platforms ...", or the failure's kind and user-facing message).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
+
+MAX_RETRY_AFTER = 3600.0  # an upstream's "come back in ..." is believed up to an hour, no more
 
 # What went wrong, as a machine-readable ``reason`` (problem+json on /api, the catalog's
 # status_reason prefix, the CLI): not_found (``detail`` says repository, tag or manifest),
@@ -42,6 +45,21 @@ FAILURE_KINDS: tuple[FailureKind, ...] = (
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def clamp_retry_after(value: object) -> float | None:
+    """An upstream's ``Retry-After`` (seconds) as Dockyard passes it on: between 0 and
+    :data:`MAX_RETRY_AFTER` (10**12 seconds, or a date in the year 9999, is an hour); None
+    for what is no number (NaN, text, a bool). Negative means now: 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        seconds = float(value)
+    except (ValueError, OverflowError):
+        return None
+    if math.isnan(seconds):
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
 @dataclass(frozen=True)
@@ -93,6 +111,11 @@ class Failed:
     checked_at: datetime = field(default_factory=_now)
     detail: str | None = None
     profile: str | None = None
+
+    def __post_init__(self) -> None:
+        # Every answer built from a Failed (the cache's 429, problem+json, the catalog) sees
+        # the clamped value: an upstream cannot make clients wait for years, nor crash one.
+        object.__setattr__(self, "retry_after", clamp_retry_after(self.retry_after))
 
     @property
     def reason(self) -> FailureKind:

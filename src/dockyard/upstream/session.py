@@ -22,7 +22,13 @@ from collections.abc import AsyncIterator
 import httpx
 
 from dockyard.outbound import OutboundRefused
-from dockyard.upstream.results import Credentials, Failed, FailureKind, UpstreamFailure
+from dockyard.upstream.results import (
+    Credentials,
+    Failed,
+    FailureKind,
+    UpstreamFailure,
+    clamp_retry_after,
+)
 from dockyard.upstream.wire import (
     Fetched,
     basic_authorization,
@@ -71,6 +77,13 @@ class UpstreamSession:
         fetched = await self._send(self.base + path, headers, self._authorization, what, limit, self.host)
         if fetched.status == 401 and await self._authenticate(fetched):
             fetched = await self._send(self.base + path, headers, self._authorization, what, limit, self.host)
+        return fetched
+
+    async def head(self, path: str, *, what: str) -> Fetched:
+        """HEAD ``base + path`` (no body: the status and headers), authenticating once on a 401."""
+        fetched = await self._send(self.base + path, {}, self._authorization, what, 0, self.host, "HEAD")
+        if fetched.status == 401 and await self._authenticate(fetched):
+            fetched = await self._send(self.base + path, {}, self._authorization, what, 0, self.host, "HEAD")
         return fetched
 
     @contextlib.asynccontextmanager
@@ -127,10 +140,18 @@ class UpstreamSession:
         raise invalid(f"{self.host} redirected {what} more than {MAX_REDIRECTS} times")
 
     async def _send(
-        self, url: str, headers: dict[str, str], authorization: str | None, what: str, limit: int, label: str
+        self,
+        url: str,
+        headers: dict[str, str],
+        authorization: str | None,
+        what: str,
+        limit: int,
+        label: str,
+        method: str = "GET",
     ) -> Fetched:
-        """GET with redirects followed by hand (blobs may live on a CDN), so that no redirect
-        body is read and ``authorization`` never leaves the first URL's origin."""
+        """GET (or HEAD: no body read) with redirects followed by hand (blobs may live on a
+        CDN), so that no redirect body is read and ``authorization`` never leaves the first
+        URL's origin."""
         target = httpx.URL(url)
         origin = (target.scheme, target.host, target.port)
         for _ in range(MAX_REDIRECTS + 1):
@@ -139,12 +160,14 @@ class UpstreamSession:
                 sent["Authorization"] = authorization
             try:
                 async with self.client.stream(
-                    "GET", target, headers=sent, follow_redirects=False
+                    method, target, headers=sent, follow_redirects=False
                 ) as response:
                     location = response.headers.get("location")
                     if response.status_code in _REDIRECTS and location:
                         target = target.join(location)
                         continue
+                    if method == "HEAD":
+                        return Fetched(response.status_code, response.headers, b"")
                     ok = response.status_code == 200
                     body = await read_bounded(
                         response, limit if ok else MAX_ERROR_BYTES, what, label, truncate=not ok
@@ -263,7 +286,7 @@ class UpstreamSession:
         return Failed("unauthorized", message, status, profile=self.credentials.profile)
 
     def rate_limited(self, fetched: Fetched) -> Failed:
-        wait = retry_after_seconds(fetched.headers.get("retry-after"))
+        wait = clamp_retry_after(retry_after_seconds(fetched.headers.get("retry-after")))
         detail = fetched.error_message()
         when = f"try again in {math.ceil(wait)} seconds" if wait is not None else "try again later"
         if self.credentials is None:

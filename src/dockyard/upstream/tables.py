@@ -17,6 +17,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
     true,
 )
 
@@ -45,6 +46,14 @@ upstream_credentials = Table(
     Column("ecr_region", String(40)),
     UniqueConstraint("workspace_id", "registry", name="uq_upstream_credentials_workspace_registry"),
     Index("ix_upstream_credentials_registry", "registry", "workspace_id"),
+    # NULLs are distinct in the constraint above: one platform-wide profile per host needs this
+    Index(
+        "uq_upstream_credentials_platform_registry",
+        "registry",
+        unique=True,
+        sqlite_where=text("workspace_id IS NULL"),
+        postgresql_where=text("workspace_id IS NULL"),
+    ),
 )
 
 # A workspace that is a pull-through cache: repositories below it are named

@@ -38,15 +38,20 @@ async def get_blob(ctx: RegistryContext, req: Request, actor: Actor, send: Send)
     except BlobUnknown:
         if ctx.pull_through is None:
             raise
-        streamed = await ctx.pull_through.blob(req.params["name"], digest)
-        if streamed is not None:
-            async with contextlib.aclosing(streamed.chunks):
-                if req.method != "HEAD" and streamed.size > 0:
-                    await _send_streamed(req, send, digest, streamed)
-                    return
-                # A HEAD (or an empty blob) stores it first, then answers as for a stored one.
-                async for _ in streamed.chunks:
-                    pass
+        if req.method == "HEAD":  # answered from the upstream's HEAD: nothing is downloaded
+            size = await ctx.pull_through.blob_size(req.params["name"], digest)
+            if size is not None:
+                await send_bytes(send, 200, headers=_streamed_headers(digest, size))
+                return
+        else:
+            streamed = await ctx.pull_through.blob(req.params["name"], digest)
+            if streamed is not None:
+                async with contextlib.aclosing(streamed.chunks):
+                    if streamed.size > 0:
+                        await _send_streamed(req, send, digest, streamed)
+                        return
+                    async for _ in streamed.chunks:  # an empty blob: stored, then served as stored
+                        pass
         location = await ctx.blobs.locate(req.params["name"], digest, req.method)
     if location.redirect is not None:
         await send_bytes(send, 307, headers={"Location": location.redirect, "Docker-Content-Digest": digest})
@@ -75,13 +80,17 @@ async def get_blob(ctx: RegistryContext, req: Request, actor: Actor, send: Send)
 async def _send_streamed(req: Request, send: Send, digest: Digest, streamed: Streamed) -> None:
     """A blob arriving from a cache's upstream: the whole of it (a Range is ignored, as the spec
     allows: the bytes are being stored from the start), sent as it is stored."""
-    headers = {
+    headers = _streamed_headers(digest, streamed.size)
+    await send_stream(send, req.scope, 200, streamed.chunks, streamed.size, headers)
+
+
+def _streamed_headers(digest: Digest, size: int) -> dict[str, str]:
+    return {
         "Content-Type": "application/octet-stream",
         "Docker-Content-Digest": digest,
-        "Content-Length": str(streamed.size),
+        "Content-Length": str(size),
         "Dockyard-Cache": "miss",
     }
-    await send_stream(send, req.scope, 200, streamed.chunks, streamed.size, headers)
 
 
 async def delete_blob(ctx: RegistryContext, req: Request, actor: Actor, send: Send) -> None:

@@ -3,10 +3,11 @@
 The upstream is a plain Debian ``docker-registry`` of the lab's own, started at the first
 round. Each slot pulls through its kind of cache:
 
-- Dockyard: a token-mode Dockyard of its own (a cache is a workspace, and workspaces need
-  users), pulled as ``<cache ws>/127.0.0.1_<port>/<path>:<tag>`` with the admin's credentials
-  (skopeo does the token dance: ``/v2/`` 401, ``/auth/token`` with Basic, then Bearer). A new
-  cache workspace every round, with the default revalidation time (600 s).
+- Dockyard: the token-mode Dockyard the archive workloads use (a cache is a workspace, and
+  workspaces need users; it may reach loopback addresses), pulled as
+  ``<cache ws>/127.0.0.1_<port>/<path>:<tag>`` with the admin's credentials (skopeo does the
+  token dance: ``/v2/`` 401, ``/auth/token`` with Basic, then Bearer). A new cache workspace
+  every round, with the default revalidation time (600 s).
 - the reference: ``docker-registry`` with ``proxy.remoteurl`` set to the upstream (it asks the
   upstream for a tag on every manifest pull, as Distribution 2.8 does in proxy mode).
 
@@ -31,6 +32,7 @@ import os
 import shutil
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
@@ -39,7 +41,7 @@ from bench.api_client import ApiClient
 from bench.data import Layout, build_layout
 from bench.loadtools import require
 from bench.registry_client import RegistryError
-from bench.servers import Server, start_dockyard, start_reference
+from bench.servers import Server, start_reference
 from bench.workloads.base import Context
 from bench.workloads.image import skopeo_copy
 
@@ -65,8 +67,12 @@ class Cache:
 
 @dataclass
 class CacheLab:
-    """The upstream and one cache per slot, started when first needed (stopped with the run)."""
+    """The upstream and one cache per slot, started when first needed (stopped with the run).
 
+    Dockyard's cache is the token-mode server the archive workloads use (``ArchiveLab``), which
+    may reach loopback addresses (``DOCKYARD_OUTBOUND_ALLOW``): one server start less."""
+
+    token_server: Callable[[Context], Server]
     upstream: Server | None = None
     caches: dict[str, Cache] = field(default_factory=dict)
 
@@ -82,21 +88,20 @@ class CacheLab:
         if slot.name in self.caches:
             return self.caches[slot.name]
         upstream = self.upstream_server(ctx)
-        name = f"cache-{slot.name}"
         if slot.kind == "dockyard":
-            server = start_dockyard(ctx.tmp / name, name, token_mode=True, outbound_allow=upstream.host)
-            ctx.stack.callback(server.stop)
+            server = self.token_server(ctx)
             creds = server.credentials
             if creds is None:
-                raise RuntimeError(f"{name} does not run in token mode")
+                raise RuntimeError(f"{server.name} does not run in token mode")
             with ApiClient(server.port, creds, ctx.cfg.http_timeout) as api:
                 api.create_workspace(DIRECT_WORKSPACE)
             cache = Cache(server, "dockyard", ["--src-creds", f"{creds[0]}:{creds[1]}"])
         else:
+            name = f"cache-{slot.name}"
             server = start_reference(ctx.tmp / name, name=name, proxy_remote=upstream.url)
             ctx.stack.callback(server.stop)
             cache = Cache(server, "docker-registry", ["--src-no-creds"])
-        ctx.note(f"{name}: {cache.kind} as a pull-through cache (pid {server.pid}, {server.url})")
+        ctx.note(f"{slot.name} slot's pull-through cache: {server.name}, {cache.kind} ({server.url})")
         self.caches[slot.name] = cache
         return cache
 
@@ -105,8 +110,8 @@ class PullThroughCache:
     name = "pull-cache"
     phase = "pull_cache"
 
-    def __init__(self, lab: CacheLab | None = None) -> None:
-        self.lab = lab or CacheLab()
+    def __init__(self, lab: CacheLab) -> None:
+        self.lab = lab
 
     def prepare(self, ctx: Context, server: Server) -> None:
         require("skopeo", "skopeo")

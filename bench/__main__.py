@@ -87,6 +87,12 @@ def main(argv: list[str] | None = None) -> int:
             "archive rows: Dockyard only (the reference has no archive feature), run on a token-mode "
             "Dockyard of their own; the /v2 rows push and pull the same layers as plain blobs on both"
         )
+    if "pull-cache" in args.only or not args.only:
+        notes.append(
+            "pull-through cache rows: each registry's cache in front of the same upstream "
+            "(docker-registry), skopeo to dir:, fresh layers every round; reference = docker-registry "
+            "with proxy.remoteurl; the ratios are per round, then the median"
+        )
     notes += [f"[red]error: {e}[/red]" for e in out.results.errors]
     report.print_report(console, rows, out.limits, title, notes)
 

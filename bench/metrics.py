@@ -179,6 +179,30 @@ def archive_catalog(archive_size: int, docker_size: int, chunk: int) -> list[Met
     ]
 
 
+def cache_catalog(layers: int) -> list[MetricSpec]:
+    """The pull-through cache rows (``bench/workloads/pull_cache.py``): each registry's cache
+    against pulling without it; the ratios are per round (paired), then the median."""
+    return [
+        MetricSpec(
+            "cache_upstream_s", f"pull straight from the upstream, {layers} layers (skopeo)", "s", False
+        ),
+        MetricSpec("cache_cold_s", "pull through the cache, cold (fresh cache)", "s", False),
+        MetricSpec(
+            "cache_cold_ratio",
+            "  cold through cache ÷ straight from upstream",
+            "x",
+            False,
+            "≤1.15x",
+            at_most(1.15),
+        ),
+        MetricSpec("cache_direct_s", "pull of the same image pushed to the registry", "s", False),
+        MetricSpec("cache_warm_s", "pull through the cache, warm", "s", False),
+        MetricSpec(
+            "cache_warm_ratio", "  warm through cache ÷ direct pull", "x", False, "≤1.05x", at_most(1.05)
+        ),
+    ]
+
+
 def _size(n: int) -> str:
     return f"{n / 2**30:g} GiB" if n >= 2**30 else f"{n / 2**20:g} MiB"
 
@@ -259,6 +283,7 @@ def _registry_catalog(n: int, conns: int, layers: int) -> list[MetricSpec]:
         MetricSpec("image_push_s", f"image push, {layers} layers (skopeo)", "s", False),
         MetricSpec("image_pull_s", f"image pull, {layers} layers (skopeo)", "s", False),
         MetricSpec("image_total_s", "image push + pull", "s", False, "≤0.6x ref", at_most_ratio(0.6)),
+        *cache_catalog(layers),
         MetricSpec("rss_idle", "RSS idle, whole tree", "MB", False, "≤150 MB", at_most(150 * MB)),
         MetricSpec(
             "rss_peak_get",

@@ -26,6 +26,8 @@ def fmt(value: float | None, unit: str) -> str:
         return f"{value:,.1f} ms"
     if unit == "s":
         return f"{value:,.2f} s"
+    if unit == "x":
+        return f"{value:.2f}x"
     return f"{value:,.3g} {unit}"
 
 

@@ -24,6 +24,7 @@ from bench.workloads.blob_get import BlobGet
 from bench.workloads.blob_put import BlobPut
 from bench.workloads.image import Image
 from bench.workloads.manifests import Manifests
+from bench.workloads.pull_cache import CacheLab, PullThroughCache
 
 IDLE_SETTLE_S = 2.0
 IDLE_SAMPLE_S = 1.0
@@ -31,7 +32,16 @@ IDLE_SAMPLE_S = 1.0
 
 def all_workloads() -> list[Workload]:
     lab = ArchiveLab()  # the archive workloads share a token-mode Dockyard and the imported image
-    return [BlobGet(), BlobPut(), Manifests(), Image(), ArchiveImport(lab), ArchiveExport(lab)]
+    caches = CacheLab(lab.api_server)  # the pull-through cache rows use that Dockyard too
+    return [
+        BlobGet(),
+        BlobPut(),
+        Manifests(),
+        Image(),
+        PullThroughCache(caches),
+        ArchiveImport(lab),
+        ArchiveExport(lab),
+    ]
 
 
 @dataclass

@@ -119,6 +119,7 @@ def start_dockyard(
     token_mode: bool = False,
     database_url: str = "",
     src: Path | None = None,
+    outbound_allow: str = "",
 ) -> Server:
     """``python -m dockyard serve`` with default settings but a fresh data dir and a free port.
 
@@ -126,7 +127,8 @@ def start_dockyard(
     ``token_mode`` users and workspaces, which ``/api/v1`` needs: the first admin is
     ``ADMIN_USERNAME`` with ``ADMIN_PASSWORD`` (``Server.credentials``). The metadata database
     is SQLite in the data dir unless ``database_url`` names another (``DOCKYARD_DATABASE_URL``).
-    ``src`` runs another source tree than this one's ``src/``."""
+    ``src`` runs another source tree than this one's ``src/``; ``outbound_allow`` is
+    ``DOCKYARD_OUTBOUND_ALLOW`` (a pull-through cache of a loopback upstream needs it)."""
     base.mkdir(parents=True, exist_ok=True)
     data_dir = base / "data"
     data_dir.mkdir()
@@ -143,6 +145,8 @@ def start_dockyard(
     )
     if database_url:
         env.update(DOCKYARD_DATABASE_URL=database_url)
+    if outbound_allow:
+        env.update(DOCKYARD_OUTBOUND_ALLOW=outbound_allow)
     credentials = (ADMIN_USERNAME, ADMIN_PASSWORD) if token_mode else None
     if credentials is not None:
         env.update(DOCKYARD_ADMIN_USERNAME=credentials[0], DOCKYARD_ADMIN_PASSWORD=credentials[1])
@@ -157,7 +161,9 @@ def start_dockyard(
     return server
 
 
-def reference_config(data_dir: Path, port: int) -> str:
+def reference_config(data_dir: Path, port: int, proxy_remote: str = "") -> str:
+    """``proxy_remote``: a pull-through cache of that registry (``proxy.remoteurl``)."""
+    proxy = f"proxy:\n  remoteurl: {proxy_remote}\n" if proxy_remote else ""
     return (
         "version: 0.1\n"
         "log:\n"
@@ -169,11 +175,13 @@ def reference_config(data_dir: Path, port: int) -> str:
         "    enabled: true\n"
         "http:\n"
         f"  addr: 127.0.0.1:{port}\n"
+        f"{proxy}"
     )
 
 
-def start_reference(base: Path, name: str = REFERENCE) -> Server:
-    """Debian's ``docker-registry`` (CNCF Distribution 2.8.2) with its own config file."""
+def start_reference(base: Path, name: str = REFERENCE, proxy_remote: str = "") -> Server:
+    """Debian's ``docker-registry`` (CNCF Distribution 2.8.2) with its own config file; with
+    ``proxy_remote`` (``http://127.0.0.1:PORT``) a pull-through cache of that registry."""
     binary = shutil.which("docker-registry")
     if binary is None:
         raise ServerError(
@@ -184,7 +192,7 @@ def start_reference(base: Path, name: str = REFERENCE) -> Server:
     data_dir.mkdir()
     port = free_port()
     config = base / "config.yml"
-    config.write_text(reference_config(data_dir, port))
+    config.write_text(reference_config(data_dir, port, proxy_remote))
     log_path = base / "server.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
     process = _spawn([binary, "serve", str(config)], env, log_path)

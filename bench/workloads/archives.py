@@ -43,6 +43,7 @@ from bench.workloads.base import Context
 
 IMAGE = "archive"  # the image name in each round's workspace
 API_SERVER = "dockyard-api"
+LOOPBACK = "127.0.0.1"  # DOCKYARD_OUTBOUND_ALLOW
 V2_REPO = "bench/archive-layers"
 MB = 1e6
 
@@ -67,7 +68,10 @@ class ArchiveLab:
 
     def api_server(self, ctx: Context) -> Server:
         if self.server is None:
-            server = start_dockyard(ctx.tmp / API_SERVER, name=API_SERVER, token_mode=True)
+            # The pull-through cache rows use it too, with an upstream on loopback.
+            server = start_dockyard(
+                ctx.tmp / API_SERVER, API_SERVER, token_mode=True, outbound_allow=LOOPBACK
+            )
             ctx.stack.callback(server.stop)
             ctx.note(f"{API_SERVER}: token-mode Dockyard for /api/v1 (pid {server.pid}, {server.url})")
             self.server = server

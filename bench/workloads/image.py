@@ -21,24 +21,6 @@ class Image:
     def prepare(self, ctx: Context, server: Server) -> None:
         require("skopeo", "skopeo")
 
-    def _skopeo(self, ctx: Context, *args: str) -> float:
-        auth = ctx.tmp / "auth.json"
-        if not auth.exists():
-            auth.write_text('{"auths": {}}')
-        env = dict(os.environ, REGISTRY_AUTH_FILE=str(auth), TMPDIR=str(ctx.tmp))
-        argv = [require("skopeo", "skopeo"), "--insecure-policy", "copy", "--quiet", *args]
-        start = time.perf_counter()
-        try:
-            out = subprocess.run(
-                argv, env=env, capture_output=True, text=True, timeout=ctx.cfg.skopeo_timeout, check=False
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise ToolError(f"skopeo copy took over {ctx.cfg.skopeo_timeout:.0f}s") from exc
-        elapsed = time.perf_counter() - start
-        if out.returncode != 0:
-            raise ToolError(f"skopeo copy {args[-2]} {args[-1]}: {out.stderr.strip()[-600:]}")
-        return elapsed
-
     def run(self, ctx: Context, server: Server, round_no: int) -> None:
         cfg = ctx.cfg
         work = ctx.tmp / f"image-{server.name}-{round_no}"
@@ -48,10 +30,10 @@ class Image:
             layout = build_layout(layout_dir, ctx.source, cfg.image_layers, cfg.layer_size)
             ref = f"docker://{server.host}/bench/image-{round_no}:{layout.tag}"
             os.sync()
-            push = self._skopeo(
+            push = skopeo_copy(
                 ctx, "--dest-tls-verify=false", "--dest-no-creds", f"oci:{layout_dir}:{layout.tag}", ref
             )
-            pull = self._skopeo(
+            pull = skopeo_copy(
                 ctx, "--src-tls-verify=false", "--src-no-creds", ref, f"oci:{pulled}:{layout.tag}"
             )
             _check_pulled(pulled, layout.layers)
@@ -62,6 +44,29 @@ class Image:
         ctx.results.add("image_total_s", server.name, push + pull)
         mb = layout.total_bytes / 1e6
         ctx.say(f"image {mb:,.0f} MB: push {push:.2f} s, pull {pull:.2f} s")
+
+
+def skopeo_copy(ctx: Context, *args: str) -> float:
+    """``skopeo copy --quiet ARGS`` (the last two: source and destination); its wall time.
+
+    An empty auth file and ``TMPDIR`` in the run's scratch folder: no login or layer of the
+    user's is used."""
+    auth = ctx.tmp / "auth.json"
+    if not auth.exists():
+        auth.write_text('{"auths": {}}')
+    env = dict(os.environ, REGISTRY_AUTH_FILE=str(auth), TMPDIR=str(ctx.tmp))
+    argv = [require("skopeo", "skopeo"), "--insecure-policy", "copy", "--quiet", *args]
+    start = time.perf_counter()
+    try:
+        out = subprocess.run(
+            argv, env=env, capture_output=True, text=True, timeout=ctx.cfg.skopeo_timeout, check=False
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise ToolError(f"skopeo copy took over {ctx.cfg.skopeo_timeout:.0f}s") from exc
+    elapsed = time.perf_counter() - start
+    if out.returncode != 0:
+        raise ToolError(f"skopeo copy {args[-2]} {args[-1]}: {out.stderr.strip()[-600:]}")
+    return elapsed
 
 
 def _check_pulled(layout: Path, layers: int) -> None:

@@ -1,7 +1,8 @@
 """Smoke test of the benchmark harness: ``python -m bench --quick --rounds 1``.
 
 Tiny sizes (8 MiB blobs, 1 s load, 3 layers, a 32 MiB archive) against a real Dockyard
-(plus a token-mode one for the archive rows) and the reference registry. It checks that the
+(plus a token-mode one for the archive rows, and the pull-through cache rows' upstream and
+caches) and the reference registry. It checks that the
 harness runs end to end, prints its table and writes results for both registries (Dockyard
 only for the archive rows); it asserts nothing about speed.
 """
@@ -55,6 +56,7 @@ def test_bench_quick_run(tmp_path: Path) -> None:
         "image push + pull",
         "archive import OCI",
         "archive download docker",
+        "pull through the cache, warm",
         "RSS idle",
     )
     for label in labels:
@@ -68,6 +70,7 @@ def test_bench_quick_run(tmp_path: Path) -> None:
     assert {"manifest_get_rps", "image_push_s", "image_pull_s", "rss_idle", "rss_peak_get"} <= keys
     assert {"archive_import", "archive_import_phase", "archive_reimport", "archive_import_docker"} <= keys
     assert {"archive_export", "archive_export_oci", "archive_layers_push", "archive_layers_pull"} <= keys
+    assert {"cache_upstream_s", "cache_cold_ratio", "cache_direct_s", "cache_warm_ratio"} <= keys
     for metric in data["metrics"]:
         assert metric["dockyard"]["median"] > 0, metric["key"]
         if metric["compared"]:

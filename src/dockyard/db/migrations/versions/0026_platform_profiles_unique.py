@@ -10,7 +10,7 @@ it is never used; it stays listed for an administrator to look at and delete. Ea
 logged as a warning.
 
 Revision ID: 0026
-Revises: 0022
+Revises: 0023
 Create Date: 2026-12-07 12:00:00
 """
 
@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0026"
-down_revision = "0022"
+down_revision = "0023"
 branch_labels = None
 depends_on = None
 

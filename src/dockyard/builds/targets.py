@@ -25,7 +25,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from dockyard.builds.builder import RegistryLogin, TargetPush, TargetPushed
 from dockyard.db.engine import Connection
@@ -96,9 +96,9 @@ async def require_profiles(
         ).first()
         if found is None:
             raise Invalid(
-                f"no registry profile for {target.profile} in workspace {workspace!r}: a maintainer keeps one "
-                f"first (dockyard registry add), then name it as a push target (platform-wide profiles "
-                f"serve pulls only)"
+                f"no registry profile for {target.profile} in workspace {workspace!r}: a maintainer "
+                "keeps one first (dockyard registry add), then name it as a push target "
+                "(platform-wide profiles serve pulls only)"
             )
 
 

@@ -169,7 +169,9 @@ class Profiles:
         *,
         own_only: bool = False,
     ) -> Connection:
-        return await connection_for(db_or_conn or self.db, workspace_id, host, profiles=self, own_only=own_only)
+        return await connection_for(
+            db_or_conn or self.db, workspace_id, host, profiles=self, own_only=own_only
+        )
 
 
 async def _profile_row(

@@ -80,7 +80,8 @@ class Git(BaseModel):
 
 class Target(BaseModel):
     profile: Name = Field(
-        description="The registry host of a registry profile of the workspace (platform-wide ones serve pulls only)."
+        description="The registry host of a registry profile of the workspace "
+        "(platform-wide ones serve pulls only)."
     )
     repository: Text = Field(description="The repository there, like org/tool.")
     tag: Name | None = Field(None, description="The tag to push; default: the build's version.")

@@ -159,6 +159,13 @@ def test_every_parameter_and_body_field_refuses_hostile_values(admin: httpx.Clie
     )
 
 
+def test_a_line_break_in_a_path_is_answered_by_the_api_not_the_web_ui(admin: httpx.Client) -> None:
+    for path in ("/images/lab%0Atool", "/workspaces/a%0Ab/members", "/no-such%0Aroute"):
+        response = admin.get(path)
+        assert response.status_code in (404, 422), (path, response.status_code, response.text[:200])
+        assert response.headers["content-type"] == "application/problem+json", (path, response.text[:200])
+
+
 # --------------------------------------------------------------------------- durations
 
 # expires_in_days as raw JSON: each would make a grant or token permanent, or one the

@@ -99,7 +99,7 @@ class Dockyard:
         routes = [
             *health_routes(services.db),
             *TokenEndpoint(services.identity).routes(),
-            Mount("/api/v1", self.api),
+            mount_every_path("/api/v1", self.api),  # a line break in a path too: problem+json
             mount_every_path(TRS_PREFIX, build_trs(services)),  # GA4GH TRS v2: the catalog's tools
             Mount("/", WebUI(__version__)),  # the web UI: /, /static and its page paths (last)
         ]

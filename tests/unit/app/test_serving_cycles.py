@@ -28,7 +28,19 @@ from tests.unit.conftest import MetadataDatabases
 async def server_port(tmp_path: Path, metadata_databases: MetadataDatabases) -> AsyncIterator[int]:
     """A dev-mode Dockyard served by uvicorn with Dockyard's protocol, in this event loop."""
     url = await metadata_databases.migrated_sqlite(tmp_path / "metadata.db")
-    settings = Settings(data_dir=tmp_path, database_url=url, auth_mode="dev", gc_interval_seconds=0)
+    # The background loops (webhook deliveries each second, job recovery, retention, pull-time
+    # flushes) make their own short-lived objects: they wait past the measured requests, which
+    # on a loaded machine can take seconds.
+    settings = Settings(
+        data_dir=tmp_path,
+        database_url=url,
+        auth_mode="dev",
+        gc_interval_seconds=0,
+        retention_check_seconds=0,
+        webhook_poll_seconds=300,
+        job_recover_seconds=3600,
+        pull_flush_seconds=3600,
+    )
     app = create_app(settings)
     config = uvicorn.Config(
         app, host="127.0.0.1", port=0, http=ZeroCopyHttpToolsProtocol, lifespan="on", log_config=None

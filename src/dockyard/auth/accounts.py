@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 
 from dockyard.auth import audit, bearer
 from dockyard.auth.errors import AuthenticationFailed, Throttled
+from dockyard.auth.flights import Flights
 from dockyard.auth.passwords import Passwords, check_strength
 from dockyard.auth.policy import Subject
 from dockyard.auth.tables import access_tokens, memberships, refresh_tokens, robots, users, workspaces
@@ -38,7 +39,7 @@ log = logging.getLogger("dockyard.auth")
 NAME_RE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
 NAME_MAX = 64
 WRONG_CREDENTIALS = "wrong username or password"
-LAST_USE_SECONDS = 60.0  # a token's "last used" is recorded to the minute (one write a minute at most)
+LAST_USE_SECONDS = 60.0  # a token's last use and a user's last login: to the minute (a write a minute)
 RESERVED = frozenset({"v2", "api", "auth", "anonymous", "healthz", "metrics"})
 
 
@@ -90,6 +91,7 @@ class Accounts:
         self.passwords = passwords
         self.throttle = throttle
         self.refresh_token_seconds = refresh_token_seconds
+        self._flights: Flights[bytes, Subject] = Flights()  # password attempts under way
 
     # --- authentication -------------------------------------------------------------
 
@@ -104,8 +106,28 @@ class Accounts:
             if subject is None:
                 raise await self._refusal(username, client_ip, WRONG_CREDENTIALS)
             return subject
+        async with self.db.read() as conn:
+            row = (await conn.execute(select(users).where(users.c.username == username.lower()))).first()
+        # A password that matched this very stored hash moments ago is no guess: no
+        # reservation and no argon2, unless the name is locked from this address.
+        remembered = row is not None and self._remembered(row, secret)
+        if row is not None and remembered and await self.throttle.user_lock(username, client_ip) is None:
+            return await self._logged_in(_user(row))
+        key = self.passwords.mac(f"{username.lower()}\0{client_ip}", secret)
+        return await self._flights.run(key, lambda: self._password_attempt(username, secret, client_ip, row))
+
+    def _remembered(self, row: Row[Any], password: str) -> bool:
+        m = row._mapping
+        encoded = m["password_hash"]
+        return (
+            encoded is not None and m["disabled_at"] is None and self.passwords.remembered(encoded, password)
+        )
+
+    async def _password_attempt(
+        self, username: str, password: str, client_ip: str | None, row: Row[Any] | None
+    ) -> Subject:
         attempt = await self.throttle.reserve(username, client_ip)
-        subject = await self._password_login(username, secret, client_ip)
+        subject = await self._password_login(password, client_ip, row)
         if subject is None:
             locked = attempt.number >= self.throttle.policy.max_failures
             raise await self._refusal(username, client_ip, WRONG_CREDENTIALS, locked)
@@ -132,20 +154,23 @@ class Accounts:
             return Throttled(wait)
         return AuthenticationFailed(message)
 
-    async def _password_login(self, username: str, password: str, client_ip: str | None) -> Subject | None:
-        async with self.db.read() as conn:
-            row = (await conn.execute(select(users).where(users.c.username == username.lower()))).first()
+    async def _password_login(
+        self, password: str, client_ip: str | None, row: Row[Any] | None
+    ) -> Subject | None:
         if row is None and await self.throttle.address_lock(client_ip) is not None:
             return None  # no real name behind it: no password to check for a flood of made-up names
         encoded = None if row is None else row._mapping["password_hash"]
         if not await self.passwords.verify(encoded, password) or row is None:
             return None
         user = _user(row)
-        if user.disabled:
-            return None
-        await self._note(
-            "the last login", update(users).where(users.c.id == user.id).values(last_login_at=time.time())
-        )
+        return None if user.disabled else await self._logged_in(user)
+
+    async def _logged_in(self, user: User) -> Subject:
+        now, last = time.time(), user.last_login_at
+        if last is None or not now - LAST_USE_SECONDS < last <= now:  # to the minute, as tokens
+            await self._note(
+                "the last login", update(users).where(users.c.id == user.id).values(last_login_at=now)
+            )
         return Subject("user", user.id, user.username, is_admin=user.is_admin)
 
     async def _note(self, what: str, statement: Executable) -> None:

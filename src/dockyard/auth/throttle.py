@@ -139,11 +139,18 @@ class LoginThrottle:
 
     async def address_lock(self, ip: str | None) -> float | None:
         """Seconds until the address's own lock ends, or None if it is not locked."""
+        return await self._lock(self._keys("", ip)[1])
+
+    async def user_lock(self, username: str, ip: str | None) -> float | None:
+        """Seconds until the lock of ``username`` from ``ip`` ends, or None; counts nothing."""
+        return await self._lock(self._keys(username, ip)[0])
+
+    async def _lock(self, key: str) -> float | None:
         now = self.clock()
-        stmt = select(login_throttle.c.locked_until).where(login_throttle.c.key == self._keys("", ip)[1])
+        stmt = select(login_throttle.c.locked_until).where(login_throttle.c.key == key)
         async with self.db.read() as conn:
             until = (await conn.execute(stmt)).scalar_one_or_none()
-        local = self._local.get(self._keys("", ip)[1])
+        local = self._local.get(key)
         until = max(until or 0.0, (local[2] or 0.0) if local else 0.0)
         return None if until <= now else until - now
 

@@ -7,7 +7,15 @@ from dataclasses import dataclass, replace
 MiB = 1024 * 1024
 GiB = 1024 * MiB
 
-WORKLOADS = ("blob-get", "blob-put", "manifest", "image", "archive-import", "archive-export")
+WORKLOADS = (
+    "blob-get",
+    "blob-put",
+    "manifest",
+    "image",
+    "archive-import",
+    "archive-export",
+    "token-issuance",
+)
 
 
 @dataclass(frozen=True)

@@ -24,14 +24,23 @@ from bench.workloads.blob_get import BlobGet
 from bench.workloads.blob_put import BlobPut
 from bench.workloads.image import Image
 from bench.workloads.manifests import Manifests
+from bench.workloads.tokens import TokenIssuance
 
 IDLE_SETTLE_S = 2.0
 IDLE_SAMPLE_S = 1.0
 
 
 def all_workloads() -> list[Workload]:
-    lab = ArchiveLab()  # the archive workloads share a token-mode Dockyard and the imported image
-    return [BlobGet(), BlobPut(), Manifests(), Image(), ArchiveImport(lab), ArchiveExport(lab)]
+    lab = ArchiveLab()  # the archive and token workloads share a token-mode Dockyard
+    return [
+        BlobGet(),
+        BlobPut(),
+        Manifests(),
+        Image(),
+        ArchiveImport(lab),
+        ArchiveExport(lab),
+        TokenIssuance(lab),
+    ]
 
 
 @dataclass

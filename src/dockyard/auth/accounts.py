@@ -3,7 +3,9 @@
 ``authenticate`` takes what a client sends as Basic credentials: a username with a
 password or a personal access token, or ``workspace+robot`` with a robot token. Failures
 are counted by :class:`~dockyard.auth.throttle.LoginThrottle` and written to the audit log;
-a locked-out login is refused before its password is checked.
+a locked-out login is refused before its password is checked. A remembered password (it
+matched this stored hash moments ago) and identical concurrent attempts take no place in the
+count (see the throttle's docstring); a token is one lookup of its hash, never cached.
 
 Logging in needs no write to succeed: on a full disk the bookkeeping of a login (last login,
 last use of a token, the audit line of a failure) goes to the server's log instead, so that
@@ -22,12 +24,12 @@ from typing import Any
 from sqlalchemy import Executable, Row, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from dockyard.auth import audit, bearer
+from dockyard.auth import audit, bearer, token_lookup
 from dockyard.auth.errors import AuthenticationFailed, Throttled
 from dockyard.auth.flights import Flights
 from dockyard.auth.passwords import Passwords, check_strength
 from dockyard.auth.policy import Subject
-from dockyard.auth.tables import access_tokens, memberships, refresh_tokens, robots, users, workspaces
+from dockyard.auth.tables import access_tokens, memberships, refresh_tokens, users, workspaces
 from dockyard.auth.throttle import LoginThrottle
 from dockyard.db.engine import Connection, Database
 from dockyard.errors import Conflict, Invalid, NotFound
@@ -189,34 +191,9 @@ class Accounts:
 
     async def _from_token_hash(self, token_hash: str, expect_user: str | None = None) -> Subject | None:
         now = time.time()
-        stmt = (
-            select(
-                access_tokens.c.id,
-                access_tokens.c.scopes,
-                access_tokens.c.expires_at,
-                access_tokens.c.revoked_at,
-                access_tokens.c.last_used_at,
-                users.c.id.label("user_id"),
-                users.c.username,
-                users.c.is_admin,
-                users.c.disabled_at,
-                robots.c.id.label("robot_id"),
-                robots.c.name.label("robot_name"),
-                robots.c.disabled_at.label("robot_disabled_at"),
-                workspaces.c.name.label("workspace_name"),
-            )
-            .select_from(
-                access_tokens.outerjoin(users, users.c.id == access_tokens.c.user_id)
-                .outerjoin(robots, robots.c.id == access_tokens.c.robot_id)
-                .outerjoin(workspaces, workspaces.c.id == robots.c.workspace_id)
-            )
-            .where(access_tokens.c.token_hash == token_hash)
-        )
-        async with self.db.read() as conn:
-            row = (await conn.execute(stmt)).first()
-        if row is None:
+        m = await token_lookup.find(self.db, token_hash)
+        if m is None:
             return None
-        m = row._mapping
         scopes = frozenset(m["scopes"].split(","))
         if m["user_id"] is not None:
             if m["disabled_at"] is not None:

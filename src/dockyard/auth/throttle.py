@@ -15,6 +15,14 @@ Two counters, with different jobs:
   made-up names) and answers every failure with 429, so that scripts back off. Guessing
   against real names stays bounded by their own counters.
 
+Two kinds of password attempt take no place of their own (see
+:meth:`dockyard.auth.accounts.Accounts.authenticate`): a password that matched the user's
+stored hash moments ago (remembered by :class:`~dockyard.auth.passwords.Passwords`) is no
+guess, and passes unless the name is locked from that address (:meth:`LoginThrottle.user_lock`,
+a read); identical attempts under way at once (same name, address and password) share the
+first one's reservation and answer. So a cluster starting its jobs with one account's
+password is not locked out, while different guesses are counted as before.
+
 Tokens (personal access and robot tokens) carry 32 random bytes: a guess cannot succeed,
 so no lock applies to them and a valid one always passes; a failed one still counts
 against its address.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
-from typing import cast
+from typing import Any, cast
 
 import pytest
 from sqlalchemy import Table
@@ -164,6 +164,9 @@ class FullDisk:
 
     def read(self) -> AbstractAsyncContextManager[Connection]:
         return self.db.read()
+
+    async def fetch_one(self, sql: str, *args: Any) -> tuple[Any, ...] | None:
+        return await self.db.fetch_one(sql, *args)
 
     def insert(self, table: Table) -> sqlite.Insert | postgresql.Insert:
         return self.db.insert(table)

@@ -27,8 +27,10 @@ class Flights(Generic[K, T]):
         if task is None:
             task = asyncio.ensure_future(start())
             self._running[key] = task
-            task.add_done_callback(lambda _: self._running.pop(key, None))
+            task.add_done_callback(lambda done: self._landed(key, done))
         return await asyncio.shield(task)
 
-    def __len__(self) -> int:
-        return len(self._running)
+    def _landed(self, key: K, task: asyncio.Task[T]) -> None:
+        self._running.pop(key, None)
+        if not task.cancelled():
+            task.exception()  # retrieved, should every caller have gone away: no warning in the log

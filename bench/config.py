@@ -7,7 +7,16 @@ from dataclasses import dataclass, replace
 MiB = 1024 * 1024
 GiB = 1024 * MiB
 
-WORKLOADS = ("blob-get", "blob-put", "manifest", "image", "archive-import", "archive-export", "pull-cache")
+WORKLOADS = (
+    "blob-get",
+    "blob-put",
+    "manifest",
+    "image",
+    "archive-import",
+    "archive-export",
+    "pull-cache",
+    "token-issuance",
+)
 
 
 @dataclass(frozen=True)

@@ -203,6 +203,25 @@ def cache_catalog(layers: int) -> list[MetricSpec]:
     ]
 
 
+def token_catalog(conns: int) -> list[MetricSpec]:
+    """Token issuance (Dockyard only): ``GET /auth/token`` with Basic credentials, ``conns``
+    concurrent clients. Robot and personal access tokens are random secrets checked with one
+    SHA-256 and an indexed lookup: the target is for them; a password is checked with argon2
+    once and then remembered (see the README's security section)."""
+
+    def rps(kind: str, label: str, target: str = "") -> MetricSpec:
+        check = at_least(1000.0) if target else None
+        label = f"token issuance, {label} ({conns} clients, hey)"
+        return MetricSpec(f"tokens_{kind}_rps", label, "req/s", True, target, check, compared=False)
+
+    return [
+        rps("robot", "robot token", "≥1,000/s"),
+        rps("pat", "personal access token", "≥1,000/s"),
+        rps("password", "password"),
+        MetricSpec("tokens_password_p99", "  password p99", "ms", False, compared=False),
+    ]
+
+
 def _size(n: int) -> str:
     return f"{n / 2**30:g} GiB" if n >= 2**30 else f"{n / 2**20:g} MiB"
 
@@ -217,7 +236,8 @@ def catalog(
 ) -> list[MetricSpec]:
     specs = _registry_catalog(get_clients, conns, layers)
     memory = next(i for i, spec in enumerate(specs) if spec.key == "rss_idle")  # memory rows last
-    return [*specs[:memory], *archive_catalog(archive_size, docker_size, archive_chunk), *specs[memory:]]
+    archives = archive_catalog(archive_size, docker_size, archive_chunk)
+    return [*specs[:memory], *archives, *token_catalog(conns), *specs[memory:]]
 
 
 def _registry_catalog(n: int, conns: int, layers: int) -> list[MetricSpec]:

@@ -25,13 +25,14 @@ from bench.workloads.blob_put import BlobPut
 from bench.workloads.image import Image
 from bench.workloads.manifests import Manifests
 from bench.workloads.pull_cache import CacheLab, PullThroughCache
+from bench.workloads.tokens import TokenIssuance
 
 IDLE_SETTLE_S = 2.0
 IDLE_SAMPLE_S = 1.0
 
 
 def all_workloads() -> list[Workload]:
-    lab = ArchiveLab()  # the archive workloads share a token-mode Dockyard and the imported image
+    lab = ArchiveLab()  # the archive and token workloads share a token-mode Dockyard
     caches = CacheLab(lab.api_server)  # the pull-through cache rows use that Dockyard too
     return [
         BlobGet(),
@@ -41,6 +42,9 @@ def all_workloads() -> list[Workload]:
         PullThroughCache(caches),
         ArchiveImport(lab),
         ArchiveExport(lab),
+        ArchiveImport(lab),
+        ArchiveExport(lab),
+        TokenIssuance(lab),
     ]
 
 

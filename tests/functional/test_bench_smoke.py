@@ -1,10 +1,10 @@
 """Smoke test of the benchmark harness: ``python -m bench --quick --rounds 1``.
 
 Tiny sizes (8 MiB blobs, 1 s load, 3 layers, a 32 MiB archive) against a real Dockyard
-(plus a token-mode one for the archive rows, and the pull-through cache rows' upstream and
-caches) and the reference registry. It checks that the
-harness runs end to end, prints its table and writes results for both registries (Dockyard
-only for the archive rows); it asserts nothing about speed.
+(plus a token-mode one for the archive and token-issuance rows, and the pull-through cache
+rows' upstream and caches) and the reference registry. It checks that the harness runs end to
+end, prints its table and writes results for both registries (Dockyard only for the archive and
+token rows); it asserts nothing about speed.
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ def test_bench_quick_run(tmp_path: Path) -> None:
         "archive import OCI",
         "archive download docker",
         "pull through the cache, warm",
+        "token issuance, robot token",
         "RSS idle",
     )
     for label in labels:
@@ -71,12 +72,13 @@ def test_bench_quick_run(tmp_path: Path) -> None:
     assert {"archive_import", "archive_import_phase", "archive_reimport", "archive_import_docker"} <= keys
     assert {"archive_export", "archive_export_oci", "archive_layers_push", "archive_layers_pull"} <= keys
     assert {"cache_upstream_s", "cache_cold_ratio", "cache_direct_s", "cache_warm_ratio"} <= keys
+    assert {"tokens_robot_rps", "tokens_pat_rps", "tokens_password_rps", "tokens_password_p99"} <= keys
     for metric in data["metrics"]:
         assert metric["dockyard"]["median"] > 0, metric["key"]
         if metric["compared"]:
             assert metric["reference"]["median"] > 0, metric["key"]
-        else:  # the archive rows: the reference has no archive feature
-            assert metric["key"].startswith("archive_"), metric["key"]
+        else:  # the archive and token rows: the reference has neither feature
+            assert metric["key"].startswith(("archive_", "tokens_")), metric["key"]
             assert metric["reference"]["median"] is None, metric["key"]
     limits = {lim["key"] for lim in data["limits"]}
     assert limits >= {"sha256", "loopback_tcp", "disk_write", "get_ceiling_1"}

@@ -3,7 +3,9 @@
 ``authenticate`` takes what a client sends as Basic credentials: a username with a
 password or a personal access token, or ``workspace+robot`` with a robot token. Failures
 are counted by :class:`~dockyard.auth.throttle.LoginThrottle` and written to the audit log;
-a locked-out login is refused before its password is checked.
+a locked-out login is refused before its password is checked. A remembered password (it
+matched this stored hash moments ago) and identical concurrent attempts take no place in the
+count (see the throttle's docstring); a token is one lookup of its hash, never cached.
 
 Logging in needs no write to succeed: on a full disk the bookkeeping of a login (last login,
 last use of a token, the audit line of a failure) goes to the server's log instead, so that
@@ -22,11 +24,12 @@ from typing import Any
 from sqlalchemy import Executable, Row, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from dockyard.auth import audit, bearer
+from dockyard.auth import audit, bearer, token_lookup
 from dockyard.auth.errors import AuthenticationFailed, Throttled
+from dockyard.auth.flights import Flights
 from dockyard.auth.passwords import Passwords, check_strength
 from dockyard.auth.policy import Subject
-from dockyard.auth.tables import access_tokens, memberships, refresh_tokens, robots, users, workspaces
+from dockyard.auth.tables import access_tokens, memberships, refresh_tokens, users, workspaces
 from dockyard.auth.throttle import LoginThrottle
 from dockyard.db.engine import Connection, Database
 from dockyard.errors import Conflict, Invalid, NotFound
@@ -38,7 +41,7 @@ log = logging.getLogger("dockyard.auth")
 NAME_RE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
 NAME_MAX = 64
 WRONG_CREDENTIALS = "wrong username or password"
-LAST_USE_SECONDS = 60.0  # a token's "last used" is recorded to the minute (one write a minute at most)
+LAST_USE_SECONDS = 60.0  # a token's last use and a user's last login: to the minute (a write a minute)
 RESERVED = frozenset({"v2", "api", "auth", "anonymous", "healthz", "metrics"})
 
 
@@ -90,6 +93,7 @@ class Accounts:
         self.passwords = passwords
         self.throttle = throttle
         self.refresh_token_seconds = refresh_token_seconds
+        self._flights: Flights[bytes, Subject] = Flights()  # password attempts under way
 
     # --- authentication -------------------------------------------------------------
 
@@ -104,8 +108,28 @@ class Accounts:
             if subject is None:
                 raise await self._refusal(username, client_ip, WRONG_CREDENTIALS)
             return subject
+        async with self.db.read() as conn:
+            row = (await conn.execute(select(users).where(users.c.username == username.lower()))).first()
+        # A password that matched this very stored hash moments ago is no guess: no
+        # reservation and no argon2, unless the name is locked from this address.
+        remembered = row is not None and self._remembered(row, secret)
+        if row is not None and remembered and await self.throttle.user_lock(username, client_ip) is None:
+            return await self._logged_in(_user(row))
+        key = self.passwords.mac(f"{username.lower()}\0{client_ip}", secret)
+        return await self._flights.run(key, lambda: self._password_attempt(username, secret, client_ip, row))
+
+    def _remembered(self, row: Row[Any], password: str) -> bool:
+        m = row._mapping
+        encoded = m["password_hash"]
+        return (
+            encoded is not None and m["disabled_at"] is None and self.passwords.remembered(encoded, password)
+        )
+
+    async def _password_attempt(
+        self, username: str, password: str, client_ip: str | None, row: Row[Any] | None
+    ) -> Subject:
         attempt = await self.throttle.reserve(username, client_ip)
-        subject = await self._password_login(username, secret, client_ip)
+        subject = await self._password_login(password, client_ip, row)
         if subject is None:
             locked = attempt.number >= self.throttle.policy.max_failures
             raise await self._refusal(username, client_ip, WRONG_CREDENTIALS, locked)
@@ -132,20 +156,23 @@ class Accounts:
             return Throttled(wait)
         return AuthenticationFailed(message)
 
-    async def _password_login(self, username: str, password: str, client_ip: str | None) -> Subject | None:
-        async with self.db.read() as conn:
-            row = (await conn.execute(select(users).where(users.c.username == username.lower()))).first()
+    async def _password_login(
+        self, password: str, client_ip: str | None, row: Row[Any] | None
+    ) -> Subject | None:
         if row is None and await self.throttle.address_lock(client_ip) is not None:
             return None  # no real name behind it: no password to check for a flood of made-up names
         encoded = None if row is None else row._mapping["password_hash"]
         if not await self.passwords.verify(encoded, password) or row is None:
             return None
         user = _user(row)
-        if user.disabled:
-            return None
-        await self._note(
-            "the last login", update(users).where(users.c.id == user.id).values(last_login_at=time.time())
-        )
+        return None if user.disabled else await self._logged_in(user)
+
+    async def _logged_in(self, user: User) -> Subject:
+        now, last = time.time(), user.last_login_at
+        if last is None or not now - LAST_USE_SECONDS < last <= now:  # to the minute, as tokens
+            await self._note(
+                "the last login", update(users).where(users.c.id == user.id).values(last_login_at=now)
+            )
         return Subject("user", user.id, user.username, is_admin=user.is_admin)
 
     async def _note(self, what: str, statement: Executable) -> None:
@@ -164,34 +191,9 @@ class Accounts:
 
     async def _from_token_hash(self, token_hash: str, expect_user: str | None = None) -> Subject | None:
         now = time.time()
-        stmt = (
-            select(
-                access_tokens.c.id,
-                access_tokens.c.scopes,
-                access_tokens.c.expires_at,
-                access_tokens.c.revoked_at,
-                access_tokens.c.last_used_at,
-                users.c.id.label("user_id"),
-                users.c.username,
-                users.c.is_admin,
-                users.c.disabled_at,
-                robots.c.id.label("robot_id"),
-                robots.c.name.label("robot_name"),
-                robots.c.disabled_at.label("robot_disabled_at"),
-                workspaces.c.name.label("workspace_name"),
-            )
-            .select_from(
-                access_tokens.outerjoin(users, users.c.id == access_tokens.c.user_id)
-                .outerjoin(robots, robots.c.id == access_tokens.c.robot_id)
-                .outerjoin(workspaces, workspaces.c.id == robots.c.workspace_id)
-            )
-            .where(access_tokens.c.token_hash == token_hash)
-        )
-        async with self.db.read() as conn:
-            row = (await conn.execute(stmt)).first()
-        if row is None:
+        m = await token_lookup.find(self.db, token_hash)
+        if m is None:
             return None
-        m = row._mapping
         scopes = frozenset(m["scopes"].split(","))
         if m["user_id"] is not None:
             if m["disabled_at"] is not None:

@@ -15,6 +15,14 @@ Two counters, with different jobs:
   made-up names) and answers every failure with 429, so that scripts back off. Guessing
   against real names stays bounded by their own counters.
 
+Two kinds of password attempt take no place of their own (see
+:meth:`dockyard.auth.accounts.Accounts.authenticate`): a password that matched the user's
+stored hash moments ago (remembered by :class:`~dockyard.auth.passwords.Passwords`) is no
+guess, and passes unless the name is locked from that address (:meth:`LoginThrottle.user_lock`,
+a read); identical attempts under way at once (same name, address and password) share the
+first one's reservation and answer. So a cluster starting its jobs with one account's
+password is not locked out, while different guesses are counted as before.
+
 Tokens (personal access and robot tokens) carry 32 random bytes: a guess cannot succeed,
 so no lock applies to them and a valid one always passes; a failed one still counts
 against its address.
@@ -139,11 +147,18 @@ class LoginThrottle:
 
     async def address_lock(self, ip: str | None) -> float | None:
         """Seconds until the address's own lock ends, or None if it is not locked."""
+        return await self._lock(self._keys("", ip)[1])
+
+    async def user_lock(self, username: str, ip: str | None) -> float | None:
+        """Seconds until the lock of ``username`` from ``ip`` ends, or None; counts nothing."""
+        return await self._lock(self._keys(username, ip)[0])
+
+    async def _lock(self, key: str) -> float | None:
         now = self.clock()
-        stmt = select(login_throttle.c.locked_until).where(login_throttle.c.key == self._keys("", ip)[1])
+        stmt = select(login_throttle.c.locked_until).where(login_throttle.c.key == key)
         async with self.db.read() as conn:
             until = (await conn.execute(stmt)).scalar_one_or_none()
-        local = self._local.get(self._keys("", ip)[1])
+        local = self._local.get(key)
         until = max(until or 0.0, (local[2] or 0.0) if local else 0.0)
         return None if until <= now else until - now
 

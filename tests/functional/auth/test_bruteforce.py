@@ -166,6 +166,31 @@ def test_parallel_guesses_evaluate_at_most_the_limit(guarded: RunningRegistry) -
     ) == (MAX_FAILURES)
 
 
+def test_parallel_correct_logins_are_never_locked_out(guarded: RunningRegistry) -> None:
+    """A cluster starting its jobs with one user's credentials: PARALLEL logins at once from
+    one address, far more than MAX_FAILURES, all get a token (identical attempts share one
+    check; a password remembered as correct is no guess). A disabled account is then refused
+    at once, remembered or not, and a re-enabled one gets in again."""
+    user = new_user(guarded)
+    start = threading.Barrier(PARALLEL)
+    limits = httpx.Limits(max_connections=PARALLEL)
+    with client(guarded, "127.0.0.9", limits=limits) as http:
+
+        def login(_: int) -> int:
+            start.wait(timeout=60)
+            return token_get(http, user, PASSWORD).status_code
+
+        with ThreadPoolExecutor(PARALLEL) as pool:
+            assert Counter(pool.map(login, range(PARALLEL))) == {200: PARALLEL}
+        failures = audit_entries(guarded, "login.failed", user) + audit_entries(guarded, "login.locked", user)
+        assert failures == []
+        with Api.connect(guarded, ADMIN, ADMIN_PASSWORD) as admin:
+            admin.call("PATCH", f"/users/{user}", json={"disabled": True})
+            assert token_get(http, user, PASSWORD).status_code == 401
+            admin.call("PATCH", f"/users/{user}", json={"disabled": False})
+        assert token_get(http, user, PASSWORD).status_code == 200
+
+
 def test_an_address_past_its_limit_still_lets_correct_credentials_in(guarded: RunningRegistry) -> None:
     owner, other = new_user(guarded), new_user(guarded)
     with Api.connect(guarded, owner, PASSWORD) as api:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import time
 
 import pytest
@@ -192,6 +194,22 @@ async def test_a_tokens_last_use_is_recorded_to_the_minute(env: Env) -> None:
     await set_last_use(time.time() + 3600)  # a clock that went back
     await env.accounts.authenticate("alice", token.secret, IP)
     assert (await last_use() or 0) <= time.time()
+
+
+async def test_a_token_is_stored_as_the_sha256_of_its_secret_and_checked_without_argon2(env: Env) -> None:
+    alice = await new_user(env, "alice")
+    token = await env.tokens.create_personal(alice, "laptop", ["pull"])
+    assert token.secret.startswith("dyk_")
+    assert len(base64.urlsafe_b64decode(token.secret[4:] + "=")) == 32
+    async with env.db.read() as conn:
+        stored = (await conn.execute(select(access_tokens.c.token_hash, access_tokens.c.prefix))).one()
+    assert stored.token_hash == hashlib.sha256(token.secret.encode()).hexdigest()
+    assert stored.prefix == token.secret[:10]  # the rest of the secret is nowhere
+    checked = env.passwords.verified
+    for _ in range(3):
+        assert (await env.accounts.authenticate("alice", token.secret, IP)).token_id == token.info.id
+    assert env.passwords.verified == checked
+    await login_fails(env, "alice", token.secret[:-1] + ("A" if token.secret[-1] != "A" else "B"))
 
 
 async def test_a_token_with_the_api_scope_may_use_the_api(env: Env) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
-from typing import cast
+from typing import Any, cast
 
 import pytest
 from sqlalchemy import Table
@@ -112,10 +112,13 @@ async def test_a_locked_login_is_refused_before_its_password_is_checked(env: Env
 
     # from another address, alice still gets in
     assert (await env.accounts.authenticate("alice", PASSWORD, OTHER_IP)).id == alice.id
-    # and once the lock ends, from this one too
+    # her password is now remembered as correct, and still refused from the locked address
+    with pytest.raises(Throttled):
+        await env.accounts.authenticate("alice", PASSWORD, IP)
+    # once the lock ends, she gets in from this one too, without a second argon2 check
     env.clock.advance(300)
     assert (await env.accounts.authenticate("alice", PASSWORD, IP)).id == alice.id
-    assert env.passwords.verified == checked + 2
+    assert env.passwords.verified == checked + 1
 
 
 async def test_tokens_are_never_locked_but_failed_ones_count_against_the_address(env: Env) -> None:
@@ -162,6 +165,9 @@ class FullDisk:
     def read(self) -> AbstractAsyncContextManager[Connection]:
         return self.db.read()
 
+    async def fetch_one(self, sql: str, *args: Any) -> tuple[Any, ...] | None:
+        return await self.db.fetch_one(sql, *args)
+
     def insert(self, table: Table) -> sqlite.Insert | postgresql.Insert:
         return self.db.insert(table)
 
@@ -187,3 +193,46 @@ async def test_on_a_full_disk_logins_work_and_failures_still_lock(env: Env) -> N
     assert (await env.accounts.authenticate("alice", PASSWORD, OTHER_IP)).id == alice.id
     env.clock.advance(300)
     assert (await env.accounts.authenticate("alice", PASSWORD, IP)).id == alice.id
+
+
+async def test_concurrent_correct_logins_share_one_check_and_lock_nothing(env: Env) -> None:
+    """Twenty logins at once, more than the limit of three: one reservation, one argon2."""
+    alice = await new_user(env, "alice")
+    logins = await asyncio.gather(*(env.accounts.authenticate("alice", PASSWORD, IP) for _ in range(20)))
+    assert {subject.id for subject in logins} == {alice.id}
+    assert env.passwords.verified == 1
+    assert await env.throttle.user_lock("alice", IP) is None
+    # Remembered: more logins than the limit, one after the other, reserve nothing either.
+    for _ in range(5):
+        assert (await env.accounts.authenticate("alice", PASSWORD, IP)).id == alice.id
+    assert env.passwords.verified == 1
+    assert await audit_log(env, "login.failed") == []
+
+
+async def test_concurrent_identical_guesses_count_once(env: Env) -> None:
+    await new_user(env, "alice")
+    guesses = await asyncio.gather(
+        *(env.accounts.authenticate("alice", "wrong password", IP) for _ in range(20)), return_exceptions=True
+    )
+    assert all(isinstance(guess, AuthenticationFailed) for guess in guesses)
+    assert env.passwords.verified == 1
+    assert len(await audit_log(env, "login.failed")) == 1
+    # two more different guesses reach the limit of three: the name is locked
+    for password in ("guess two", "guess three"):
+        with pytest.raises(AuthenticationFailed):
+            await env.accounts.authenticate("alice", password, IP)
+    with pytest.raises(Throttled):
+        await env.accounts.authenticate("alice", PASSWORD, IP)
+
+
+async def test_a_remembered_password_stops_working_when_the_account_changes(env: Env) -> None:
+    alice = await new_user(env, "alice")
+    admin = await new_user(env, "root", admin=True)
+    assert (await env.accounts.authenticate("alice", PASSWORD, IP)).id == alice.id  # remembered
+    await env.accounts.update_user(admin, "alice", disabled=True)
+    with pytest.raises(AuthenticationFailed):
+        await env.accounts.authenticate("alice", PASSWORD, IP)
+    await env.accounts.update_user(admin, "alice", disabled=False, password="a new password")
+    with pytest.raises(AuthenticationFailed):
+        await env.accounts.authenticate("alice", PASSWORD, IP)
+    assert (await env.accounts.authenticate("alice", "a new password", IP)).id == alice.id

@@ -32,6 +32,7 @@ D = webhook_deliveries
 # Built once: an alias of a table is a set of objects in reference cycles, which only the
 # garbage collector frees, and the outbox is polled every second in every server process.
 _EARLIER = D.alias("earlier")
+_UNLEASED = D.c.lease_until.is_(None)  # (an IS NULL comparison is a small cycle too)
 # A pending delivery for the same endpoint and repository comes first.
 _WAITING = exists().where(
     _EARLIER.c.endpoint_id == D.c.endpoint_id,
@@ -140,7 +141,7 @@ class Deliverer:
 
     async def claim(self, limit: int, only: int | None = None) -> list[int]:
         now = time.time()
-        free = and_(D.c.state == "pending", (D.c.lease_until.is_(None)) | (D.c.lease_until < now))
+        free = and_(D.c.state == "pending", _UNLEASED | (D.c.lease_until < now))
         query = select(D.c.id).where(free, D.c.next_attempt_at <= now)
         if only is not None:  # a test: sent whether the endpoint is enabled or not
             query = query.where(D.c.id == only)

@@ -17,8 +17,8 @@ CPU. The collection thresholds stay CPython's (700, 10, 10): a larger first thre
 make fewer but longer young collections, and each looks at the same objects once either way.
 What keeps it so is that a request leaves nothing in reference cycles (only the collector
 frees those): ``tests/unit/app/test_serving_cycles.py`` holds the server's protocol, the access
-log, the token check and the registry's router to it, and code polled in every process (the
-webhook outbox) builds its aliased statements once.
+log, the token check and the registry's router to it, and what every process polls each
+second (the job queue, the webhook outbox) builds its cycle-making clauses once.
 """
 
 from __future__ import annotations

@@ -33,19 +33,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import math
 import os
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import FrameType
@@ -53,10 +49,10 @@ from typing import Any
 
 import httpx
 
+from bench import servers
 from bench.catalog_data import Shape, fill_postgres, fill_sqlite
-from bench.servers import Server, start_dockyard
+from bench.servers import PG_DEFAULT, Server, start_dockyard
 
-PG_DEFAULT = os.environ.get("DOCKYARD_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
 MEMBER, MEMBER_PASSWORD = "member", "bench-member-password"
 MEMBER_WORKSPACES = 10
 TARGET_MS = 50.0
@@ -84,24 +80,6 @@ class Row:
     def p99(self) -> float:
         ordered = sorted(self.samples_ms)
         return ordered[max(0, math.ceil(0.99 * len(ordered)) - 1)]
-
-
-def _psql(admin_url: str, statement: str) -> None:
-    subprocess.run(["psql", "-X", f"{admin_url}/postgres", "-qc", statement], check=True, capture_output=True)
-
-
-@contextlib.contextmanager
-def _database(kind: str, pg: str) -> Iterator[str]:
-    """The server's database URL ("" for SQLite in its data dir); a PostgreSQL one is dropped after."""
-    if kind == "sqlite":
-        yield ""
-        return
-    name = f"dockyard_bench_catalog_{uuid.uuid4().hex[:12]}"
-    _psql(pg, f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+asyncpg://{pg.split('://', 1)[1]}/{name}"
-    finally:
-        _psql(pg, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _fill(server: Server, url: str, shape: Shape) -> float:
@@ -140,7 +118,7 @@ def _measure(
 
 def run_database(kind: str, shape: Shape, args: argparse.Namespace, base: Path) -> list[Row]:
     rows: list[Row] = []
-    with _database(kind, args.pg) as url:
+    with servers.metadata_database(kind, args.pg) as url:
         server = start_dockyard(base / kind, name=f"dockyard-{kind}", token_mode=True, database_url=url)
         try:
             assert server.credentials is not None

@@ -11,6 +11,8 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -211,3 +213,25 @@ def registry_version() -> str:
         return "missing"
     out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10, check=False)
     return (out.stdout or out.stderr).strip()
+
+
+PG_DEFAULT = os.environ.get("DOCKYARD_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
+
+
+def _psql(admin_url: str, statement: str) -> None:
+    subprocess.run(["psql", "-X", f"{admin_url}/postgres", "-qc", statement], check=True, capture_output=True)
+
+
+@contextlib.contextmanager
+def metadata_database(kind: str, pg: str = PG_DEFAULT) -> Iterator[str]:
+    """A server's database URL: "" for SQLite in its data dir, or a PostgreSQL database
+    created on ``pg`` for the run and dropped after."""
+    if kind == "sqlite":
+        yield ""
+        return
+    name = f"dockyard_bench_{uuid.uuid4().hex[:12]}"
+    _psql(pg, f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+asyncpg://{pg.split('://', 1)[1]}/{name}"
+    finally:
+        _psql(pg, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -9,6 +9,9 @@ What ``docker pull`` does on a token-mode Dockyard, beside the load tools' ceili
 - **the ceiling**: the same hey and wrk commands against ``bench/trivial_server.py``
   answering a fixed manifest, in the same round.
 
+``--db postgres`` gives each server a PostgreSQL database of its own (created on ``--pg``,
+default ``$DOCKYARD_TEST_PG``, and dropped at the end) instead of SQLite in its data dir.
+
 ``--baseline-src DIR`` also runs a second Dockyard from another source tree (for example
 ``git archive main src | tar -x -C /tmp/base``), alternating with this tree's in every round:
 before and after figures of a change measured in one run on the same loaded machine. Dockyard
@@ -120,9 +123,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=int, default=5, choices=range(1, 61), metavar="1-60")
     p.add_argument("--connections", type=int, default=64, choices=range(1, 513), metavar="1-512")
     p.add_argument("--baseline-src", type=Path, default=None, help="a second source tree to run beside")
+    p.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite", help="the servers' database")
+    p.add_argument("--pg", default=servers.PG_DEFAULT, help="PostgreSQL URL (default $DOCKYARD_TEST_PG)")
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
     busy = machine.busy_fraction(1.0)
-    print(f"CPUs {busy:.0%} busy before the run (other work makes every figure noisy)")
+    print(f"CPUs {busy:.0%} busy before the run (other work makes every figure noisy); database {args.db}")
     out: dict[str, list[float]] = defaultdict(list)
     with tempfile.TemporaryDirectory(prefix="bench-token-") as tmp, contextlib.ExitStack() as stack:
         targets: list[Target] = []
@@ -130,7 +135,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.baseline_src is not None:
             sources.insert(0, ("baseline", args.baseline_src.resolve()))
         for name, src in sources:
-            server = servers.start_dockyard(Path(tmp) / name, name, token_mode=True, src=src)
+            url = stack.enter_context(servers.metadata_database(args.db, args.pg))
+            base = Path(tmp) / name
+            server = servers.start_dockyard(base, name, token_mode=True, database_url=url, src=src)
             stack.callback(server.stop)
             targets.append(Target(name, server))
         port = stack.enter_context(trivial_server("static"))

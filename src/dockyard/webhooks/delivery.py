@@ -29,6 +29,17 @@ log = logging.getLogger("dockyard.webhooks")
 MAX_ERROR = 500
 PURGE_PERIOD = 3600.0
 D = webhook_deliveries
+# Built once: an alias of a table is a set of objects in reference cycles, which only the
+# garbage collector frees, and the outbox is polled every second in every server process.
+_EARLIER = D.alias("earlier")
+_UNLEASED = D.c.lease_until.is_(None)  # (an IS NULL comparison is a small cycle too)
+# A pending delivery for the same endpoint and repository comes first.
+_WAITING = exists().where(
+    _EARLIER.c.endpoint_id == D.c.endpoint_id,
+    _EARLIER.c.ordering_key == D.c.ordering_key,
+    _EARLIER.c.state == "pending",
+    _EARLIER.c.id < D.c.id,
+)
 
 
 @dataclass(frozen=True)
@@ -130,23 +141,16 @@ class Deliverer:
 
     async def claim(self, limit: int, only: int | None = None) -> list[int]:
         now = time.time()
-        earlier = D.alias("earlier")
-        free = and_(D.c.state == "pending", (D.c.lease_until.is_(None)) | (D.c.lease_until < now))
+        free = and_(D.c.state == "pending", _UNLEASED | (D.c.lease_until < now))
         query = select(D.c.id).where(free, D.c.next_attempt_at <= now)
         if only is not None:  # a test: sent whether the endpoint is enabled or not
             query = query.where(D.c.id == only)
         else:  # a disabled endpoint's deliveries wait, in order, until it is enabled again
             enabled = select(webhook_endpoints.c.id).where(webhook_endpoints.c.enabled.is_(True))
             query = query.where(D.c.endpoint_id.in_(enabled))
-        waiting = exists().where(
-            earlier.c.endpoint_id == D.c.endpoint_id,
-            earlier.c.ordering_key == D.c.ordering_key,
-            earlier.c.state == "pending",
-            earlier.c.id < D.c.id,
-        )
         # PostgreSQL: processes claiming at once lock different rows instead of all reaching for
         # the same ones (the conditional update below is what makes a claim exclusive anyway).
-        query = query.where(~waiting).order_by(D.c.id).limit(limit).with_for_update(of=D, skip_locked=True)
+        query = query.where(~_WAITING).order_by(D.c.id).limit(limit).with_for_update(of=D, skip_locked=True)
         lease = now + self.policy.timeout + 5
         async with self.db.write() as conn:
             candidates = [int(row[0]) for row in await conn.execute(query)]

@@ -259,6 +259,44 @@ def test_eight_concurrent_first_pulls_of_a_256_mib_layer_fetch_it_once(
     assert len(upstream.requests(rf"GET /v2/library/big/blobs/{digest}")) == 1
 
 
+def test_an_image_config_too_big_to_inspect_is_still_served_through_the_cache(
+    token_registry: RunningRegistry, upstream: Upstream, cache: str
+) -> None:
+    # A config over the catalog's 1 MiB inspection limit: the inspection refuses it, and the
+    # fetch it started lets go, so a client's pull of that config is served, not kept waiting.
+    config = json.dumps(
+        {"architecture": "amd64", "os": "linux", "config": {"Labels": {"padding": "x" * (2 << 20)}}}
+    ).encode()
+    config_digest = f"sha256:{hashlib.sha256(config).hexdigest()}"
+    base = f"http://{upstream.registry.host}/v2/library/wide"
+    with httpx.Client(timeout=60) as http:
+        start = http.post(f"{base}/blobs/uploads/")
+        location = httpx.URL(f"http://{upstream.registry.host}").join(start.headers["location"])
+        assert (
+            http.put(location.copy_merge_params({"digest": config_digest}), content=config).status_code == 201
+        )
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": len(config)},
+            "layers": [],
+        }
+        put = http.put(
+            f"{base}/manifests/v1", content=json.dumps(manifest), headers={"Content-Type": OCI_MANIFEST}
+        )
+        assert put.status_code == 201, put.text
+    ref = f"{upstream.cache_path(cache)}/library/wide"
+    with httpx.Client(base_url=token_registry.url, auth=TokenAuth(ADMIN, ADMIN_PASSWORD), timeout=60) as http:
+        assert http.get(f"/v2/{ref}/manifests/v1", headers={"Accept": OCI_MANIFEST}).status_code == 200
+        with CatalogUser.connect(token_registry, ADMIN, ADMIN_PASSWORD) as admin:
+            inspected = admin.wait_inspected(ref, "v1")
+        assert inspected["status"] == "failed"
+        assert "expected at most" in inspected["status_reason"], inspected
+        pulled = http.get(f"/v2/{ref}/blobs/{config_digest}")
+        assert pulled.status_code == 200, pulled.text[:300]
+        assert pulled.content == config
+
+
 def _gc(server: RunningRegistry, *args: str) -> dict[str, Any]:
     result = dockyard_cli(server, "gc", *args)
     assert result.returncode == 0, result.stderr

@@ -43,12 +43,16 @@ class RegistryContent:
         if streamed is None:  # not a cache repository, or stored by a client's pull meanwhile
             return await self.blobs.read(repository, wanted, limit)
         chunks = streamed.chunks
-        if streamed.size > limit:
-            await chunks.aclose()
-            raise BlobUnknown(f"blob {digest} is {streamed.size} bytes; expected at most {limit}")
         data = bytearray()
-        async for chunk in chunks:  # to the end: verified and linked once the last byte is in
-            data += chunk
+        try:
+            # Started in every case: the fetch lets go of the digest (its lock, and the requests
+            # waiting on it) only once its generator has run, to the end or to a close.
+            async for chunk in chunks:  # to the end: verified and linked once the last byte is in
+                if streamed.size > limit or len(data) + len(chunk) > limit:
+                    raise BlobUnknown(f"blob {digest} is {streamed.size} bytes; expected at most {limit}")
+                data += chunk
+        finally:
+            await chunks.aclose()
         return bytes(data)
 
     def stream(self, digest: str) -> AsyncIterator[bytes]:

@@ -70,6 +70,14 @@ class BuildLimits:
     max_attempts: int = 2  # runs of a build's job lost to stopped workers before it fails
 
 
+def _same_registry(a: str, b: str) -> bool:
+    """Whether two registry hosts name the same registry (loopback names alike on one port)."""
+    a, b = a.lower(), b.lower()
+    if a == b:
+        return True
+    return split_host_port(a)[1] == split_host_port(b)[1] and loopback_registry(a) and loopback_registry(b)
+
+
 class BuildService:
     def __init__(
         self,
@@ -336,6 +344,14 @@ class BuildService:
         ), planned
 
     async def _plan(self, workspace_id: int, target: PushTarget, m: Any) -> Planned:
+        if _same_registry(target.profile, self.logins.registry):
+            # The build is signed in to this Dockyard as whoever builds (the admin in basic
+            # mode): a target here would push with that login into any workspace. Builds put
+            # their image here already; a copy in another workspace is pushed there by its members.
+            here = Failed(
+                "refused", f"{target.profile} is this Dockyard: a push target names another registry"
+            )
+            return Planned(target, target.reference(m["version"]), failure=here)
         planned = await plan(self.profiles, workspace_id, target, m["version"])
         if planned.push is None:
             return planned

@@ -97,9 +97,7 @@ def problem(api: Api, method: str, path: str, expect: int, **kwargs: Any) -> dic
     return found
 
 
-def test_push_targets_need_a_profile_of_the_workspace_itself(
-    server: RunningRegistry, team: Team
-) -> None:
+def test_push_targets_need_a_profile_of_the_workspace_itself(server: RunningRegistry, team: Team) -> None:
     mine, platform, theirs = f"mine-{unique('r')}.example:5000", "platform.example", "theirs.example"
     with Api.connect(server, ADMIN, ADMIN_PASSWORD) as admin:
         admin.call("PUT", "/registries", json={"registry": platform})
@@ -191,6 +189,8 @@ async def test_a_build_goes_to_each_target_and_a_failed_target_does_not_fail_it(
         await credentials.put(owner, team.workspace, stopped, "", "")
         https = ProfileSettings(plain_http=False, ca_bundle=ca_pem)  # TLS with a private CA
         await credentials.put(owner, team.workspace, secure.host, "", "", settings=https)
+        here = builds.server.host.replace("127.0.0.1", "localhost")  # this Dockyard, by another name
+        await credentials.put(owner, team.workspace, here, "", "")
         definition = await builds.definitions.create(
             owner,
             team.workspace,
@@ -202,6 +202,7 @@ async def test_a_build_goes_to_each_target_and_a_failed_target_does_not_fail_it(
                     PushTarget(locked.host, "mirror/tool", "kept"),
                     PushTarget(stopped, "mirror/tool"),
                     PushTarget(secure.host, "mirror/tool"),
+                    PushTarget(here, f"{team.outsider}/tool"),  # another user's workspace
                 ),
             ),
         )
@@ -211,7 +212,7 @@ async def test_a_build_goes_to_each_target_and_a_failed_target_does_not_fail_it(
         assert run.pushed == [
             {"reference": f"{builds.server.host}/{definition.name}:2.0", "digest": run.digest}
         ]
-        first, second, third, fourth = run.push_results
+        first, second, third, fourth, fifth = run.push_results
         assert (first["reference"], first["ok"]) == (f"{good.host}/mirror/tool:2.0", True), first
         assert first["profile"].startswith(f"{good.host} (workspace ")
         assert (second["reference"], second["ok"], second["reason"]) == (
@@ -224,8 +225,11 @@ async def test_a_build_goes_to_each_target_and_a_failed_target_does_not_fail_it(
         assert (third["ok"], third["reason"], third["detail"]) == (False, "unreachable", "connect"), third
         assert (fourth["reference"], fourth["ok"]) == (f"{secure.host}/mirror/tool:2.0", True), fourth
         assert fourth["digest"] == first["digest"]  # the same image, through TLS trusting the CA
+        # Not into this Dockyard itself: the build's own login would push into any workspace.
+        assert (fifth["ok"], fifth["reason"]) == (False, "refused"), fifth
+        assert "is this Dockyard" in fifth["message"], fifth
         assert run.reason is not None
-        assert "2 of 4 push targets failed" in run.reason
+        assert "3 of 5 push targets failed" in run.reason
         assert "push target failed (unauthorized)" in log
 
         # Pulled back from the other registry: the very image pushed there.
@@ -239,7 +243,7 @@ async def test_a_build_goes_to_each_target_and_a_failed_target_does_not_fail_it(
         # The history says so too.
         built = (await builds.definitions.history(owner, definition.name))[0]
         assert built.kind == "built"
-        assert [t["ok"] for t in built.detail["push_targets"]] == [True, False, False, True]
+        assert [t["ok"] for t in built.detail["push_targets"]] == [True, False, False, True, False]
     finally:
         good.stop()
         locked.stop()

@@ -355,14 +355,31 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
         await self.inner.sleep(seconds)
 
 
+_CONTEXTS: dict[bool, ssl.SSLContext] = {}
+
+
+def _ssl_context(verify: ssl.SSLContext | bool) -> ssl.SSLContext:
+    """A transport's TLS context: the caller's own (a profile's CA bundle), else one per process
+    for verification on and off. Loading the CA store costs tens of milliseconds of event-loop
+    time; made twice per client, it cost every upstream request that much (a cold cache pull
+    made a client per blob)."""
+    if isinstance(verify, ssl.SSLContext):
+        return verify
+    context = _CONTEXTS.get(verify)
+    if context is None:
+        context = _CONTEXTS[verify] = httpx.create_ssl_context(verify=verify)
+    return context
+
+
 class _GuardedTransport(httpx.AsyncHTTPTransport):
     def __init__(self, policy: OutboundPolicy, *, verify: ssl.SSLContext | bool) -> None:
-        super().__init__(verify=verify)
+        context = _ssl_context(verify)
+        super().__init__(verify=context)
         # httpx takes no network backend, so the pool it made (unused: no connection was opened)
         # is replaced by the same pool (httpx's default limits) on ours. httpx is pinned, and
         # tests/unit/test_outbound.py fails on a version whose transport no longer uses ``_pool``.
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(verify=verify),
+            ssl_context=context,
             max_connections=100,
             max_keepalive_connections=20,
             keepalive_expiry=5.0,

@@ -140,6 +140,7 @@ class Services:
         archive imports stop (a chunked upload resumes from its checkpoint) and let go of this
         process's liveness lock, then the cross-process caches and the database connections."""
         await self.archives.close()
+        await self.cache.close()
         await self.generations.stop()
         await self.db.dispose()
 

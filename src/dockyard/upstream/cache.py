@@ -25,6 +25,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 
 import httpx
 from sqlalchemy import select
@@ -151,17 +152,30 @@ class CacheSettings:
 
 class Upstreams:
     """Sessions to upstream repositories, reached through the cache workspace's registry
-    profiles (:class:`~dockyard.upstream.reach.Reach`: scheme, TLS setting, credentials)."""
+    profiles (:class:`~dockyard.upstream.reach.Reach`: scheme, TLS setting, credentials).
+
+    Sessions share one client per TLS setting (verified or not), so consecutive blobs of a pull
+    reuse the upstream connection (no TCP or TLS handshake per blob). Credentials are per
+    request (each session's ``Authorization``), and the shared clients keep no cookies, so
+    nothing of one session reaches another. A profile with its own CA bundle gets a client
+    per session."""
 
     def __init__(self, reach: Reach, outbound: OutboundPolicy) -> None:
         self.reach = reach
         self.outbound = outbound
+        self._clients: dict[bool, httpx.AsyncClient] = {}
 
     @contextlib.asynccontextmanager
     async def connect(self, target: CacheTarget) -> AsyncIterator[UpstreamSession]:
-        """A session to ``target``'s upstream repository, on a client of its own."""
+        """A session to ``target``'s upstream repository."""
         reach = await self.reach.connection_for(target.workspace_id, target.host)
-        async with self.outbound.client(timeout=TIMEOUT, verify=reach.verify) as client:
+        async with contextlib.AsyncExitStack() as stack:
+            if isinstance(reach.verify, bool):
+                client = self._shared(reach.verify)
+            else:
+                client = await stack.enter_async_context(
+                    self.outbound.client(timeout=TIMEOUT, verify=reach.verify)
+                )
             yield UpstreamSession(
                 client,
                 scheme=reach.scheme,
@@ -170,6 +184,20 @@ class Upstreams:
                 repository=target.path,
                 credentials=reach.credentials,
             )
+
+    def _shared(self, verify: bool) -> httpx.AsyncClient:
+        client = self._clients.get(verify)
+        if client is None or client.is_closed:
+            no_cookies = CookieJar(DefaultCookiePolicy(allowed_domains=[]))
+            client = self.outbound.client(timeout=TIMEOUT, verify=verify, cookies=no_cookies)
+            self._clients[verify] = client
+        return client
+
+    async def close(self) -> None:
+        """Close the shared clients (at shutdown)."""
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.aclose()
 
 
 class ManifestCache:

@@ -38,13 +38,14 @@ from sqlalchemy import select
 
 from dockyard.auth.tables import repositories
 from dockyard.cluster.locks import UploadLocks
-from dockyard.oci.digest import Digest, new_hasher
+from dockyard.oci.digest import Digest, Hasher, new_hasher
 from dockyard.oci.ranges import parse_length
 from dockyard.registry.blobs import BlobService
 from dockyard.registry.errors import BlobUnknown, DigestMismatch
 from dockyard.registry.paths import upload_dir, upload_path
 from dockyard.registry.pullthrough import Freshness, Streamed, UpstreamUnavailable
 from dockyard.registry.tables import blobs, repository_blobs
+from dockyard.storage.base import FileWriter
 from dockyard.upstream.cache import (
     CacheSettings,
     CacheTarget,
@@ -59,6 +60,10 @@ from dockyard.upstream.wire import unreachable
 WAIT_SECONDS = 3600.0  # a follower waits this long for the leader's fetch (a large layer, slowly)
 POLL_SECONDS = 0.1  # the first pause polling another process's lock; doubled up to MAX_POLL_SECONDS
 MAX_POLL_SECONDS = 2.0
+# The upstream's bytes are relayed, hashed and stored in pieces of about this size (httpx reads
+# 64 KiB at a time: a thread hand-off, a hash update and a send per 64 KiB cost more than the
+# bytes' transfer on loopback).
+RELAY_BYTES = 1024 * 1024
 
 
 class BlobCache:
@@ -265,19 +270,33 @@ class BlobCache:
         writer = await storage.writer(upload_path(scratch_id))
         try:
             hasher = new_hasher(digest.algorithm)
+            pending, received = bytearray(), 0
+            held: bytes | None = None  # the last piece goes out only once the digest is verified
             try:
                 async for chunk in response.aiter_raw():
-                    hasher.update(chunk)
-                    await writer.write(chunk)
-                    if writer.size > size:
+                    received += len(chunk)
+                    if received > size:
                         break
-                    yield chunk
+                    pending += chunk
+                    if len(pending) >= RELAY_BYTES:
+                        if held is not None:
+                            yield held
+                        held = bytes(pending)
+                        pending.clear()
+                        await _keep(hasher, writer, held)
             except httpx.TransportError as exc:
                 raise UpstreamUnavailable(
                     f"pull-through cache: {unreachable(target.host, exc).message}"
                 ) from None
-            if writer.size != size or f"{digest.algorithm}:{hasher.hexdigest()}" != digest:
+            if pending and received <= size:
+                if held is not None:
+                    yield held
+                held = bytes(pending)
+                await _keep(hasher, writer, held)
+            if received != size or f"{digest.algorithm}:{hasher.hexdigest()}" != digest:
                 raise DigestMismatch(f"{target.host} sent bytes that are not {digest}: discarded")
+            if held is not None:  # the client's response ends with it: the commit is not its wait
+                yield held
             await writer.commit()
         except BaseException:
             await writer.cancel()
@@ -287,6 +306,12 @@ class BlobCache:
         finally:
             with contextlib.suppress(Exception):
                 await storage.delete(upload_dir(scratch_id))
+
+
+async def _keep(hasher: Hasher, writer: FileWriter, piece: bytes) -> None:
+    """Hash and store one relayed piece, the hash in a worker thread (hashlib lets go of the
+    GIL) while the write goes on: neither runs on the event loop in small pieces."""
+    await asyncio.gather(asyncio.to_thread(hasher.update, piece), writer.write(piece))
 
 
 class PullThroughCache:
@@ -304,6 +329,10 @@ class PullThroughCache:
 
     async def blob_size(self, repository: str, digest: Digest) -> int | None:
         return await self._blobs.size(repository, digest)
+
+    async def close(self) -> None:
+        """Release the upstream connections (at shutdown)."""
+        await self._blobs.upstreams.close()
 
     async def refuse_write(self, repository: str) -> str | None:
         workspace = repository.split("/", 1)[0]

@@ -94,8 +94,14 @@ async def send_stream(
     sent = 0
     while chunk:
         sent += len(chunk)
+        if sent >= length:
+            break
         await send({"type": "http.response.body", "body": chunk, "more_body": True})
         chunk = await anext(chunks, b"")
     if sent != length:
         raise RuntimeError(f"the stored blob is {sent} bytes, not {length}")
-    await send({"type": "http.response.body", "body": b""})
+    # The last bytes end the response at once; then ``chunks`` runs to its end (a cache's fetch
+    # commits there) while the client, its response complete, goes on with its next request.
+    await send({"type": "http.response.body", "body": chunk})
+    if await anext(chunks, b""):
+        raise RuntimeError(f"the stored blob is longer than {length} bytes")

@@ -35,9 +35,12 @@ export function QuotaSection({ workspace }) {
   const quota = useLoad((signal) => get(wsPath(ws, "/quota"), { signal }), [ws]);
   const [limit, setLimit] = useState("");
   const [saved, setSaved] = useState(null);
+  // The field shows the workspace's own quota when it is loaded or changed; a reload of the same
+  // figure (after a save, or the workspace's answer arriving late) keeps what the user typed.
+  const own = quota.data ? quota.data.own_limit_bytes : undefined;
   useEffect(() => {
-    if (quota.data) setLimit(quota.data.own_limit_bytes === null ? "" : String(quota.data.own_limit_bytes));
-  }, [quota.data]);
+    if (own !== undefined) setLimit(own === null ? "" : String(own));
+  }, [ws, own]);
   const [save, busy, error] = useAction(async (value) => {
     setSaved(null);
     const body = { limit_bytes: value === "" ? null : /^\d+$/.test(value) ? Number(value) : value };

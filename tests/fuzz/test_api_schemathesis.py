@@ -31,6 +31,7 @@ import schemathesis
 from schemathesis import Case, HookContext
 
 from tests.conftest import databases
+from tests.support import fuzzing
 from tests.support.fuzzing import run
 from tests.support.identity import ADMIN, ADMIN_PASSWORD, PASSWORD, Api, start_token_dockyard, unique
 from tests.support.servers import RunningRegistry, postgres_database
@@ -90,33 +91,12 @@ def fuzzed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 
 def _config(fuzzed: Fuzzed, username: str) -> schemathesis.Config:
     credentials = base64.b64encode(f"{username}:{PASSWORD}".encode()).decode()
-    return schemathesis.Config.from_dict(
-        {
-            "base-url": f"{fuzzed.server.url}/api/v1",
-            "headers": {"Authorization": f"Basic {credentials}"},
-            "generation": {
-                "mode": "all",
-                "max-examples": EXAMPLES,
-                "deterministic": True,
-                "no-shrink": True,
-                "database": "none",
-                "dictionaries": {
-                    "string": {"dictionary": "strings", "probability": 0.25},
-                    "integer": {"dictionary": "integers", "probability": 0.25},
-                    "number": {"dictionary": "numbers", "probability": 0.25},
-                },
-            },
-            "dictionaries": {
-                "strings": {"values": HOSTILE_STRINGS},
-                "integers": {"values": HOSTILE_INTEGERS},
-                "numbers": {"values": HOSTILE_NUMBERS},
-            },
-            # Examples: the schema has none. Stateful: links are inferred, and it is long.
-            "phases": {"examples": {"enabled": False}, "stateful": {"enabled": False}},
-            "checks": {"enabled": False, "not_a_server_error": {"enabled": True}},
-            "suppress-health-check": ["all"],
-            "request-timeout": 60,
-        }
+    return fuzzing.config(
+        f"{fuzzed.server.url}/api/v1",
+        {"Authorization": f"Basic {credentials}"},
+        EXAMPLES,
+        {"string": HOSTILE_STRINGS, "integer": HOSTILE_INTEGERS, "number": HOSTILE_NUMBERS},
+        ["not_a_server_error"],
     )
 
 

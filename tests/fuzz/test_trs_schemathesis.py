@@ -26,6 +26,7 @@ import schemathesis
 from schemathesis import Case, HookContext
 from schemathesis.core.transport import Response
 
+from tests.support import fuzzing
 from tests.support.catalog import gzip_layer, image_config, new_user
 from tests.support.fuzzing import run
 from tests.support.identity import ADMIN, ADMIN_PASSWORD, PASSWORD, Api, oci_as
@@ -72,30 +73,17 @@ def _config(tools: Tools, member: bool) -> schemathesis.Config:
         with Api.connect(tools.server, tools.owner, PASSWORD) as api:
             _, token = api.personal_token(["pull"], name="trs-fuzz")
         headers["Authorization"] = f"Bearer {token}"
-    return schemathesis.Config.from_dict(
-        {
-            "base-url": f"{tools.server.url}{PREFIX}",
-            "headers": headers,
-            "generation": {
-                "mode": "all",
-                "max-examples": EXAMPLES,
-                "deterministic": True,
-                "no-shrink": True,
-                "database": "none",
-                "dictionaries": {"string": {"dictionary": "strings", "probability": 0.25}},
-            },
-            "dictionaries": {"strings": {"values": HOSTILE_STRINGS}},
-            "phases": {"examples": {"enabled": False}, "stateful": {"enabled": False}},
-            "checks": {
-                "enabled": False,
-                "not_a_server_error": {"enabled": True},
-                "response_schema_conformance": {"enabled": True},
-                "content_type_conformance": {"enabled": True},
-                "response_headers_conformance": {"enabled": True},
-            },
-            "suppress-health-check": ["all"],
-            "request-timeout": 60,
-        }
+    return fuzzing.config(
+        f"{tools.server.url}{PREFIX}",
+        headers,
+        EXAMPLES,
+        {"string": HOSTILE_STRINGS},
+        [
+            "not_a_server_error",
+            "response_schema_conformance",
+            "content_type_conformance",
+            "response_headers_conformance",
+        ],
     )
 
 

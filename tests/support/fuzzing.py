@@ -8,9 +8,42 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import schemathesis
 from schemathesis.core.result import Ok
 from schemathesis.core.transport import Response
 from schemathesis.engine import events, from_schema
+
+
+def config(
+    base_url: str,
+    headers: dict[str, str],
+    examples: int,
+    hostile: dict[str, list[Any]],
+    checks: list[str],
+) -> schemathesis.Config:
+    """A deterministic run of every operation, ``examples`` cases each, drawing a quarter of the
+    values of each JSON type named in ``hostile`` ("string", "integer", "number") from its list;
+    no example or stateful phase (the schemas have no examples; links are inferred and slow);
+    only ``checks`` enabled."""
+    return schemathesis.Config.from_dict(
+        {
+            "base-url": base_url,
+            "headers": headers,
+            "generation": {
+                "mode": "all",
+                "max-examples": examples,
+                "deterministic": True,
+                "no-shrink": True,
+                "database": "none",
+                "dictionaries": {kind: {"dictionary": kind, "probability": 0.25} for kind in hostile},
+            },
+            "dictionaries": {kind: {"values": values} for kind, values in hostile.items()},
+            "phases": {"examples": {"enabled": False}, "stateful": {"enabled": False}},
+            "checks": {"enabled": False, **{name: {"enabled": True} for name in checks}},
+            "suppress-health-check": ["all"],
+            "request-timeout": 60,
+        }
+    )
 
 
 @dataclass

@@ -7,6 +7,7 @@ the same pass, verified, then linked) instead of failing the version's inspectio
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 
 from dockyard.oci.digest import Digest
@@ -42,17 +43,12 @@ class RegistryContent:
             streamed = await self.cache.blob(repository, wanted)
         if streamed is None:  # not a cache repository, or stored by a client's pull meanwhile
             return await self.blobs.read(repository, wanted, limit)
-        chunks = streamed.chunks
         data = bytearray()
-        try:
-            # Started in every case: the fetch lets go of the digest (its lock, and the requests
-            # waiting on it) only once its generator has run, to the end or to a close.
+        async with contextlib.aclosing(streamed.chunks) as chunks:  # closed: the fetch lets go
+            if streamed.size > limit:
+                raise BlobUnknown(f"blob {digest} is {streamed.size} bytes; expected at most {limit}")
             async for chunk in chunks:  # to the end: verified and linked once the last byte is in
-                if streamed.size > limit or len(data) + len(chunk) > limit:
-                    raise BlobUnknown(f"blob {digest} is {streamed.size} bytes; expected at most {limit}")
                 data += chunk
-        finally:
-            await chunks.aclose()
         return bytes(data)
 
     def stream(self, digest: str) -> AsyncIterator[bytes]:

@@ -239,7 +239,9 @@ class BlobCache:
         size = parse_length(response.headers.get("content-length", ""))
         if size is None:
             raise UpstreamUnavailable(f"pull-through cache: {target.host} sent {what} without a length")
-        return Streamed(size, self._pump(stack, key, flight, response, target, repository, digest, size))
+        pump = self._pump(stack, key, flight, response, target, repository, digest, size)
+        await anext(pump)  # started: closed even before its first chunk, it lets go of the digest
+        return Streamed(size, pump)
 
     async def _pump(
         self,
@@ -254,6 +256,8 @@ class BlobCache:
     ) -> AsyncGenerator[bytes]:
         try:
             async with stack:  # the lock, the upstream session and its response
+                yield b""  # taken by blob(): from here a close runs what follows (a generator
+                # closed before it starts runs nothing, and would hold the digest for good)
                 stored = self._store(response, target, repository, digest, size)
                 async with contextlib.aclosing(stored):
                     async for chunk in stored:

@@ -162,3 +162,42 @@ image_imports = Table(
     Column("error", Text),
     UniqueConstraint("image_id", "version", name="uq_image_imports_image_version"),
 )
+
+
+# The software a version's filesystem declares (:mod:`dockyard.catalog.packages`): one row per
+# package found by the inspection, read as a stream from the layers. ``ecosystem`` is one of
+# deb, apk, rpm, conda, python, r; ``name_key`` is the name folded for matching (lower case,
+# ``_`` and ``.`` as ``-`` for python). Search finds versions by name (and compares versions in
+# Python only over the rows that matched by name).
+version_packages = Table(
+    "version_packages",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("version_id", Integer, ForeignKey("image_versions.id", ondelete="CASCADE"), nullable=False),
+    Column("ecosystem", String(12), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("name_key", String(255), nullable=False),
+    Column("version", String(255), nullable=False, server_default=""),
+    Column("platform", String(64), nullable=False, server_default=""),  # os/arch of an index entry
+    Index("ix_version_packages_name", "name_key", "version_id"),
+    Index("ix_version_packages_version", "version_id"),
+)
+
+
+# When a version's packages were read, and what came of it: one row per version scanned.
+version_package_scans = Table(
+    "version_package_scans",
+    metadata,
+    Column(
+        "version_id",
+        Integer,
+        ForeignKey("image_versions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("state", String(12), nullable=False),  # succeeded, failed, partial
+    Column("digest", String(150)),  # the manifest read
+    Column("scanned_at", Float, nullable=False),
+    Column("packages", Integer, nullable=False, server_default="0"),
+    Column("bytes_read", BigInteger, nullable=False, server_default="0"),
+    Column("detail", Text),  # why failed or partial (a size limit, an unreadable database)
+)

@@ -571,3 +571,53 @@ def test_a_head_of_an_uncached_blob_asks_the_upstream_with_a_head_and_downloads_
     assert upstream.requests(rf"GET /v2/library/amd/blobs/{layer.digest}") == []
     assert unknown.status_code == 404
     assert upstream.requests(rf"GET /v2/library/amd/blobs/{missing}") == []
+
+
+def test_a_head_the_upstream_redirects_to_a_get_only_url_is_answered_from_the_get_headers(
+    token_registry: RunningRegistry, tmp_path: Path, images: UpstreamImages, cache: str
+) -> None:
+    """As registries on object storage do: a blob HEAD redirected to a URL presigned for GET,
+    which refuses a HEAD (403). The cache answers the HEAD with the size and digest the GET's
+    headers carry, and stores nothing."""
+    registry = start_upstream_registry(tmp_path / "registry")
+    try:
+        presigned = (
+            "location /presigned/ { if ($request_method = HEAD) { return 403; } "
+            "rewrite ^/presigned(/.*)$ $1 break; "
+            f"proxy_pass http://{registry.host}; proxy_buffering off; }}"
+        )
+        blobs_head = (
+            r"location ~ ^/v2/.+/blobs/ { if ($request_method = HEAD) { return 307 /presigned$uri; } "
+            f"proxy_pass http://{registry.host}; proxy_buffering off; }}"
+        )
+        nginx = start_nginx(
+            tmp_path / "nginx",
+            {"upstream": f"{presigned}\n{blobs_head}\nlocation / {{ proxy_pass http://{registry.host}; }}"},
+        )
+    except BaseException:
+        registry.stop()
+        raise
+    upstream = Upstream(registry, nginx)
+    try:
+        Skopeo(tmp_path / "skopeo").copy(
+            images.ref("amd64"), f"docker://{registry.host}/library/amd:v1", extra=["--preserve-digests"]
+        )
+        layer = images.amd64.layers[0]
+        ref = f"{upstream.cache_path(cache)}/library/amd"
+        with httpx.Client(
+            base_url=token_registry.url, auth=TokenAuth(ADMIN, ADMIN_PASSWORD), timeout=60
+        ) as http:
+            assert http.get(f"/v2/{ref}/manifests/v1").status_code == 200
+            head = http.head(f"/v2/{ref}/blobs/{layer.digest}")
+            again = http.head(f"/v2/{ref}/blobs/{layer.digest}")
+        assert head.status_code == 200, head.text
+        assert int(head.headers["content-length"]) == layer.size
+        assert head.headers["docker-content-digest"] == layer.digest
+        assert again.headers["dockyard-cache"] == "miss"  # the HEAD stored nothing
+        assert (
+            len(upstream.requests(rf"HEAD /presigned/v2/library/amd/blobs/{layer.digest} HTTP/1.1\" 403"))
+            == 2
+        )
+        assert len(upstream.requests(rf"GET /v2/library/amd/blobs/{layer.digest}")) == 2
+    finally:
+        upstream.stop()

@@ -16,7 +16,9 @@ quota-counted like any push), then removes the lock's file. A digest mismatch di
 scratch file and ends the response with an error: nothing is linked.
 
 A HEAD of a blob not stored yet asks the upstream with a HEAD (its size and digest) and
-downloads nothing.
+downloads nothing. Where the upstream's HEAD is refused with 403 or 405 (a redirect to a URL
+presigned for GET only, as registries on object storage answer), the headers of a GET answer
+it, its body never read.
 
 A blob already linked in a repository of the same cache workspace is linked without asking
 upstream. A blob stored only elsewhere (another workspace, maybe private) is fetched from the
@@ -55,8 +57,9 @@ from dockyard.upstream.cache import (
     refusal,
 )
 from dockyard.upstream.results import UpstreamFailure
-from dockyard.upstream.wire import unreachable
+from dockyard.upstream.wire import Fetched, unreachable
 
+GET_ONLY = frozenset({403, 405})  # a HEAD refused where a GET may be served
 WAIT_SECONDS = 3600.0  # a follower waits this long for the leader's fetch (a large layer, slowly)
 POLL_SECONDS = 0.1  # the first pause polling another process's lock; doubled up to MAX_POLL_SECONDS
 MAX_POLL_SECONDS = 2.0
@@ -165,9 +168,15 @@ class BlobCache:
         what = f"the blob {digest}"
         try:
             async with self.upstreams.connect(target) as session:
+                missing = f"{target.label()} has no blob {digest} (HTTP 404)"
                 fetched = await session.head(f"/blobs/{digest}", what=what)
+                if fetched.status in GET_ONLY:
+                    # Registries that keep blobs in object storage redirect a HEAD to a URL
+                    # presigned for GET, which refuses a HEAD: the GET's headers answer it
+                    # instead (the body is never read; the connection is closed).
+                    async with session.stream(f"/blobs/{digest}", what=what, not_found=missing) as opened:
+                        fetched = Fetched(opened.status_code, opened.headers, b"")
                 if fetched.status != 200:
-                    missing = f"{target.label()} has no blob {digest} (HTTP 404)"
                     raise UpstreamFailure(session.failure(fetched, what=what, not_found=missing))
         except UpstreamFailure as exc:
             raise refusal(exc.failure, target, f"blob {digest}", blob=True) from None

@@ -6,14 +6,23 @@ blobs a region holds already are not copied again."""
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 from tests.support.catalog import CatalogUser, gzip_layer, image_config
+from tests.support.cli import Cli
 from tests.support.identity import ADMIN, ADMIN_PASSWORD, oci_as
 from tests.support.oci import oci_manifest
-from tests.support.regions import blob_file, folder, region_env, regions_of, wait_available, wait_for_file
-from tests.support.servers import kill_hard, private_dockyard, start_dockyard
+from tests.support.regions import (
+    assert_served,
+    blob_file,
+    folder,
+    region_env,
+    regions_of,
+    replica_in,
+    wait_available,
+    wait_for_file,
+)
+from tests.support.servers import kill_hard, private_dockyard
 
 
 def test_a_version_copied_to_us_is_served_there_and_outlives_eu(db_kind: str, tmp_path: Path) -> None:
@@ -39,10 +48,16 @@ def test_a_version_copied_to_us_is_served_there_and_outlives_eu(db_kind: str, tm
             assert done["bytes_done"] == done["bytes_total"] == config.size + sum(b.size for b in layers)
             for blob in (config, *layers):
                 assert blob_file(us_root, blob.digest).read_bytes() == blob.data
+            assert admin.version("lab/tool", "v1")["regions"] == ["eu", "us"]
             # dedupe: v2's layer is in us already; only its config is copied
             copied_at = blob_file(us_root, layers[0].digest).stat().st_mtime_ns
-            admin.api.call("POST", "/images/lab/tool/versions/v2/regions", 202, json={"region": "us"})
-            wait_available(admin, "lab/tool", "v2", "us")
+            cli = Cli(server, tmp_path / "cli.toml")
+            cli.ok("login", server.url, "-u", ADMIN, "--password-stdin", stdin=ADMIN_PASSWORD + "\n")
+            added = cli.json("image", "region", "add", "lab/tool:v2", "us")  # follows the copy
+            assert {r["region"]: r["status"] for r in added["regions"]} == {
+                "eu": "available",
+                "us": "available",
+            }
             assert blob_file(us_root, layers[0].digest).stat().st_mtime_ns == copied_at
             usage = {r["name"]: r for r in admin.api.call("GET", "/regions")}
             assert usage["us"]["bytes"] == config.size + sum(b.size for b in layers) + shared_config.size
@@ -50,28 +65,20 @@ def test_a_version_copied_to_us_is_served_there_and_outlives_eu(db_kind: str, tm
             assert not usage["us"]["default"]
         server.stop()
 
-        replica = start_dockyard(
-            db_kind, tmp_path / "server", server.database_url, {**env, "DOCKYARD_REGION": "us"}
-        )
-        with contextlib.ExitStack() as stack:
-            stack.callback(replica.stop)
-            oci = stack.enter_context(oci_as(replica, ADMIN, ADMIN_PASSWORD))
-            admin = stack.enter_context(CatalogUser.connect(replica, ADMIN, ADMIN_PASSWORD))
-            pulled = oci.get_blob("lab/tool", layers[1].digest)
-            assert pulled.status_code == 200
-            assert pulled.content == layers[1].data
-            assert pulled.headers["Dockyard-Region"] == "us"
+        with replica_in("us", server, env) as (oci, admin):
+            assert_served(oci, "lab/tool", [layers[1]], "us")
 
             admin.api.call("DELETE", "/images/lab/tool/versions/v1/regions/eu")
             assert list(regions_of(admin, "lab/tool", "v1")) == ["us"]
+            assert admin.version("lab/tool", "v1")["regions"] == ["us"]  # the old field follows
             assert not blob_file(eu_root, layers[1].digest).exists()  # v1's alone: gone from eu
             assert blob_file(eu_root, layers[0].digest).exists()  # v2 still needs it in eu
-            for blob in (config, *layers):
-                pulled = oci.get_blob("lab/tool", blob.digest)
-                assert pulled.status_code == 200
-                assert pulled.content == blob.data
-                assert pulled.headers["Dockyard-Region"] == "us"
+            assert_served(oci, "lab/tool", [config, *layers], "us")
 
+            cli = Cli(admin.registry, tmp_path / "cli-us.toml")
+            cli.ok("login", admin.registry.url, "-u", ADMIN, "--password-stdin", stdin=ADMIN_PASSWORD + "\n")
+            assert "us" in cli.ok("image", "region", "list", "lab/tool:v1")
+            assert "last region" in cli.fails("image", "region", "remove", "lab/tool:v1", "us").stderr
             refused = admin.http.delete("/images/lab/tool/versions/v1/regions/us")
             assert refused.status_code == 409, refused.text
             assert refused.headers["Content-Type"].startswith("application/problem+json")

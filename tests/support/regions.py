@@ -3,13 +3,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from tests.support.catalog import CatalogUser
-from tests.support.identity import ADMIN, ADMIN_PASSWORD
+from tests.support.identity import ADMIN, ADMIN_PASSWORD, oci_as
+from tests.support.oci import Blob, OciClient
+from tests.support.servers import RunningRegistry, start_dockyard
 
 COPY_DEADLINE = 120.0
 TOKEN_MODE = {
@@ -59,3 +63,27 @@ def wait_for_file(path: Path, deadline: float = COPY_DEADLINE) -> None:
     while not path.exists():
         assert time.monotonic() < end, f"{path} did not appear within {deadline}s"
         time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def replica_in(
+    region: str, first: RunningRegistry, env: dict[str, str]
+) -> Iterator[tuple[OciClient, CatalogUser]]:
+    """A server on ``first``'s data and database running in ``region`` (``first`` stopped), with a
+    registry client and an API client as the admin."""
+    replica = start_dockyard(
+        first.kind, first.data_dir.parent, first.database_url, {**env, "DOCKYARD_REGION": region}
+    )
+    with contextlib.ExitStack() as stack:
+        stack.callback(replica.stop)
+        oci = stack.enter_context(oci_as(replica, ADMIN, ADMIN_PASSWORD))
+        admin = stack.enter_context(CatalogUser.connect(replica, ADMIN, ADMIN_PASSWORD))
+        yield oci, admin
+
+
+def assert_served(oci: OciClient, repository: str, blobs: Iterable[Blob], region: str) -> None:
+    for blob in blobs:
+        pulled = oci.get_blob(repository, blob.digest)
+        assert pulled.status_code == 200
+        assert pulled.content == blob.data
+        assert pulled.headers["Dockyard-Region"] == region

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select
+import json
+
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
 from sqlalchemy.orm import aliased
 
 from dockyard.auth.tables import repositories
@@ -122,3 +124,15 @@ async def bytes_held(conn: Connection, region: str, default: str) -> tuple[int, 
         )
     ).one()
     return int(row[0]), int(row[1])
+
+
+async def mirror_names(conn: Connection, version_id: int) -> None:
+    """The version's old free-text ``regions`` list, kept equal to the regions it is available in
+    (what the catalog's lists, filters and pages show) once it has any."""
+    names = await conn.execute(
+        select(version_regions.c.region)
+        .where(version_regions.c.version_id == version_id, version_regions.c.status == "available")
+        .order_by(version_regions.c.region)
+    )
+    listed = json.dumps([str(n) for n in names.scalars()])
+    await conn.execute(update(image_versions).where(image_versions.c.id == version_id).values(regions=listed))

@@ -104,6 +104,7 @@ class RegionService:
         await self._delete_blobs(version_id, region, [d for d, _ in needed])
         async with self.db.write() as conn:
             await conn.execute(_where(delete(version_regions), version_id, region))
+            await blobsets.mirror_names(conn, version_id)
             return await self._view(conn, name, version, version_id)
 
     async def usage(self, actor: Subject) -> list[RegionUsage]:

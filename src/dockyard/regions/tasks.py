@@ -109,6 +109,7 @@ class RegionCopier:
         await report()
         async with self.db.write() as conn:
             await conn.execute(update(version_regions).where(where).values(status="available", reason=None))
+            await blobsets.mirror_names(conn, version_id)
 
     def _source(self, held: list[str]) -> Region:
         if not held:

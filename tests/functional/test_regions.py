@@ -74,6 +74,8 @@ def test_a_version_copied_to_us_is_served_there_and_outlives_eu(db_kind: str, tm
             assert not blob_file(eu_root, layers[1].digest).exists()  # v1's alone: gone from eu
             assert blob_file(eu_root, layers[0].digest).exists()  # v2 still needs it in eu
             assert_served(oci, "lab/tool", [config, *layers], "us")
+            archive = admin.http.get("/images/lab/tool/versions/v1/archive", params={"format": "oci"})
+            assert archive.status_code == 200, archive.text[:300]  # downloads read from us too
 
             cli = Cli(admin.registry, tmp_path / "cli-us.toml")
             cli.ok("login", admin.registry.url, "-u", ADMIN, "--password-stdin", stdin=ADMIN_PASSWORD + "\n")

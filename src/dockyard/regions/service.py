@@ -10,14 +10,15 @@ import contextlib
 import time
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Select, delete, select, update
 
 from dockyard.auth.policy import Subject
 from dockyard.catalog.service import Catalog
 from dockyard.catalog.tables import image_versions, images
 from dockyard.db.engine import Connection, Database
 from dockyard.errors import Conflict, NotFound
-from dockyard.jobs.queue import JobQueue
+from dockyard.jobs.queue import FINISHED, JobQueue
+from dockyard.jobs.tables import jobs
 from dockyard.oci.digest import Digest
 from dockyard.regions import blobsets
 from dockyard.regions.tables import version_regions
@@ -54,7 +55,9 @@ class RegionService:
             version_id = await self._version_id(conn, name, version)
             await self._materialize(conn, version_id)
             row = await self._row(conn, version_id, region)
-            if row is not None and row.status in ("available", "copying"):
+            if row is not None and (
+                row.status == "available" or (row.status == "copying" and not _lost(row))
+            ):
                 return await self._view(conn, name, version, version_id)
             if row is not None and row.status == "removing":
                 raise Conflict(f"{name}:{version} is being removed from {region}; add it again once removed")
@@ -83,7 +86,7 @@ class RegionService:
             row = await self._row(conn, version_id, region)
             if row is None:
                 raise NotFound(f"{name}:{version} is not in region {region[:40]!r}")
-            if row.status == "copying":
+            if row.status == "copying" and not _lost(row):
                 raise Conflict(f"{name}:{version} is being copied to {region}; remove it once the copy ends")
             others = await conn.execute(
                 select(version_regions.c.region).where(
@@ -181,12 +184,12 @@ class RegionService:
         )
 
     async def _row(self, conn: Connection, version_id: int, region: str) -> Any:
-        return (await conn.execute(_where(select(version_regions), version_id, region))).first()
+        return (await conn.execute(_where(_with_job(select(version_regions)), version_id, region))).first()
 
     async def _view(self, conn: Connection, name: str, version: str, version_id: int) -> VersionRegions:
         rows = (
             await conn.execute(
-                select(version_regions)
+                _with_job(select(version_regions))
                 .where(version_regions.c.version_id == version_id)
                 .order_by(version_regions.c.region)
             )
@@ -200,8 +203,8 @@ class RegionService:
             [
                 VersionRegion(
                     r.region,
-                    r.status,
-                    r.reason,
+                    "failed" if _lost(r) else r.status,
+                    (r.job_error or "the copy's job ended") if _lost(r) else r.reason,
                     r.bytes_done,
                     r.bytes_total,
                     r.blobs_done,
@@ -212,6 +215,19 @@ class RegionService:
                 for r in rows
             ],
         )
+
+
+def _with_job(stmt: Select[Any]) -> Select[Any]:
+    """With ``ended``: the copy's job ended without the copy recording it (its worker was stopped
+    more often than it may be), and the job's error: shown as failed, and a new add starts over."""
+    ended = jobs.c.status.in_(FINISHED)
+    return stmt.add_columns(ended.label("ended"), jobs.c.error.label("job_error")).outerjoin(
+        jobs, jobs.c.id == version_regions.c.job_id
+    )
+
+
+def _lost(row: Any) -> bool:
+    return row.status == "copying" and bool(row.ended)
 
 
 def _where(stmt: Any, version_id: int, region: str) -> Any:

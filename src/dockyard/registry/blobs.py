@@ -118,8 +118,17 @@ class BlobService:
 
     def stream(self, digest: Digest, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
         """A stored blob's bytes, in chunks (for measuring layers and for drivers without local
-        files; no repository check: callers have located the blob first)."""
-        return self.storage.reader(blob_path(digest), offset, length)
+        files; no repository check: callers have located the blob first), from a region that holds it."""
+        if not self.regions.several:
+            return self.storage.reader(blob_path(digest), offset, length)
+        return self._stream_from_region(digest, offset, length)
+
+    async def _stream_from_region(
+        self, digest: Digest, offset: int, length: int | None
+    ) -> AsyncIterator[bytes]:
+        region = await self.regions.choose(digest)
+        async for chunk in region.storage.reader(blob_path(digest), offset, length):
+            yield chunk
 
     async def claim(self, digest: Digest, size: int) -> str:
         """Step 1 above: make sure a live row exists, freshly touched and claimed; returns the

@@ -15,7 +15,16 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -64,6 +73,36 @@ def _optional_size(value: object) -> int | None:
     return parse_size(value, none_ok=True)
 
 
+REGION_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
+
+
+class RegionStorage(BaseModel):
+    """Where one region keeps its blobs: a folder, or an S3 bucket (the ``s3_*`` settings' names
+    without their prefix)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    driver: Literal["filesystem", "s3"] = "filesystem"
+    root: Path | None = None
+    endpoint: str = ""
+    bucket: str = ""
+    access_key: str = ""
+    secret_key: SecretStr = SecretStr("")
+    region: str = "us-east-1"
+    path_style: bool = True
+    prefix: str = ""
+
+    @model_validator(mode="after")
+    def _check(self) -> RegionStorage:
+        if self.driver == "filesystem" and self.root is None:
+            raise ValueError("a filesystem region needs its root folder")
+        if self.driver == "s3" and not (self.bucket and self.access_key):
+            raise ValueError("an s3 region needs bucket, access_key and secret_key")
+        if self.prefix and not self.prefix.endswith("/"):
+            raise ValueError(f"a region's prefix must end with '/', not {self.prefix!r}")
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DOCKYARD_", extra="forbid")
 
@@ -90,6 +129,18 @@ class Settings(BaseSettings):
     s3_prefix: str = Field("", description="Key prefix inside the bucket, ending in '/' (e.g. dockyard/).")
     s3_redirect: bool = Field(
         False, description="Blob GETs redirect to a presigned S3 URL instead of streaming through Dockyard."
+    )
+    default_region: str = Field(
+        "default", description="Name of the region the storage_* settings describe: new pushes land there."
+    )
+    regions: dict[str, RegionStorage] = Field(
+        default_factory=dict,
+        description="Further regions, name -> storage (JSON or a TOML table): "
+        '{"us": {"driver": "s3", "endpoint": "...", "bucket": "...", "access_key": "...", '
+        '"secret_key": "..."}, "eu": {"driver": "filesystem", "root": "/srv/eu"}}.',
+    )
+    region: str = Field(
+        "", description="The region this replica runs in (serves blobs from); empty: the default."
     )
     auth_mode: Literal["token", "dev", "basic"] = Field(
         "token",
@@ -326,6 +377,13 @@ class Settings(BaseSettings):
             raise ValueError("storage_driver 's3' needs s3_bucket, s3_access_key and s3_secret_key")
         if self.s3_prefix and not self.s3_prefix.endswith("/"):
             raise ValueError(f"s3_prefix must end with '/', not {self.s3_prefix!r}")
+        for name in [self.default_region, *self.regions]:
+            if not REGION_NAME.match(name):
+                raise ValueError(f"region name {name[:40]!r} must be 1-32 of a-z, 0-9 and '-'")
+        if self.default_region in self.regions:
+            raise ValueError(f"region {self.default_region!r} is the default region (the storage_* settings)")
+        if self.region and self.region != self.default_region and self.region not in self.regions:
+            raise ValueError(f"DOCKYARD_REGION {self.region[:40]!r} is not a configured region")
         if self.auth_mode == "basic" and not (self.admin_username and self.admin_password.get_secret_value()):
             raise ValueError("auth_mode 'basic' needs admin_username and admin_password")
         if self.auth_mode == "dev" and not _is_loopback(self.host):
@@ -360,6 +418,25 @@ class Settings(BaseSettings):
         return (self.storage_root or self.data_dir / "storage").resolve()
 
     @property
+    def default_storage(self) -> RegionStorage:
+        """The default region's storage: the ``storage_*`` and ``s3_*`` settings."""
+        return RegionStorage(
+            driver=self.storage_driver,
+            root=self.effective_storage_root,
+            endpoint=self.s3_endpoint,
+            bucket=self.s3_bucket,
+            access_key=self.s3_access_key,
+            secret_key=self.s3_secret_key,
+            region=self.s3_region,
+            path_style=self.s3_path_style,
+            prefix=self.s3_prefix,
+        )
+
+    @property
+    def effective_region(self) -> str:
+        return self.region or self.default_region
+
+    @property
     def effective_workers(self) -> int:
         return self.workers or max(1, min(os.cpu_count() or 1, 4))
 
@@ -375,8 +452,16 @@ class Settings(BaseSettings):
                 value = "true" if value else "false"
             if isinstance(value, list):
                 value = json.dumps([str(item) for item in value])
+            if name == "regions":
+                value = json.dumps({k: _revealed(v) for k, v in self.regions.items()})
             env[f"DOCKYARD_{name.upper()}"] = str(value)
         return env
+
+
+def _revealed(region: RegionStorage) -> dict[str, object]:
+    plain = region.model_dump(mode="json")
+    plain["secret_key"] = region.secret_key.get_secret_value()
+    return plain
 
 
 def _is_loopback(host: str) -> bool:

@@ -64,7 +64,7 @@ def build_api(services: Services) -> FastAPI:
         services.registries,
         services.imports,
     )
-    return create_api(
+    api = create_api(
         services.identity,
         catalog,
         __version__,
@@ -76,6 +76,8 @@ def build_api(services: Services) -> FastAPI:
         webhook_service=services.webhooks,
         cache_service=services.cache_admin,
     )
+    api.state.regions = services.regions.service
+    return api
 
 
 def build_trs(services: Services) -> FastAPI:

@@ -56,6 +56,7 @@ from dockyard.jobs.queue import JobQueue
 from dockyard.jobs.worker import Handler
 from dockyard.ops.registry_audit import AuditListener
 from dockyard.outbound import OutboundPolicy
+from dockyard.regions.wiring import RegionFeature, build_regions, region_driver
 from dockyard.registry.blobs import BlobService
 from dockyard.registry.events import EventBus
 from dockyard.registry.gc import GarbageCollector
@@ -68,8 +69,6 @@ from dockyard.retention import runner as retention_runner
 from dockyard.retention.service import RetentionRules
 from dockyard.settings import Settings
 from dockyard.storage.base import StorageDriver
-from dockyard.storage.factory import create_driver
-from dockyard.storage.s3 import S3Config
 from dockyard.tenancy.repositories import Repositories
 from dockyard.tenancy.requests import AccessRequests
 from dockyard.tenancy.services import Identity
@@ -99,6 +98,7 @@ class Services:
     settings: Settings
     db: Database
     storage: StorageDriver
+    regions: RegionFeature  # where versions' blobs live, copies between regions (jobs)
     events: EventBus
     generations: Generations
     locks: UploadLocks
@@ -146,20 +146,9 @@ class Services:
 
 
 def configured_storage(settings: Settings) -> StorageDriver:
-    """The storage driver the settings choose (``DOCKYARD_STORAGE_DRIVER`` and its options)."""
-    s3 = None
-    if settings.storage_driver == "s3":
-        s3 = S3Config(
-            endpoint=settings.s3_endpoint,
-            bucket=settings.s3_bucket,
-            access_key=settings.s3_access_key,
-            secret_key=settings.s3_secret_key.get_secret_value(),
-            region=settings.s3_region,
-            path_style=settings.s3_path_style,
-            prefix=settings.s3_prefix,
-            redirect=settings.s3_redirect,
-        )
-    return create_driver(settings.storage_driver, settings.effective_storage_root, s3)
+    """The storage driver the settings choose (``DOCKYARD_STORAGE_DRIVER`` and its options):
+    the default region's."""
+    return region_driver(settings.default_storage, redirect=settings.s3_redirect)
 
 
 def build_services(settings: Settings, storage: StorageDriver | None = None) -> Services:
@@ -182,6 +171,7 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
     usage = Usage(catalog)
     content = RegistryContent(manifests, blobs)
     jobs = JobQueue(db)
+    regions = build_regions(settings, db, storage, catalog, blobs, gc, jobs)
     jobs.keep_while_needed(runs.jobs_still_needed)  # a build run that has not ended needs its job
     gate = os.environ.get(INSPECTION_GATE_ENV)  # a test seam: see file_gate
     inspections = Inspections(
@@ -254,6 +244,7 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
         settings=settings,
         db=db,
         storage=storage,
+        regions=regions,
         events=events,
         generations=generations,
         locks=locks,
@@ -293,6 +284,7 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
             JOB_KIND: builds.handle,
             retention_runner.JOB_KIND: runner.handle,
             IMPORT_JOB: imports.handle,
+            **regions.job_handlers(),
         },
         builds=builds,
     )

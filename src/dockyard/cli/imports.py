@@ -10,14 +10,13 @@ import time
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
 from dockyard.cli import output
 from dockyard.cli.catalog_format import human_size, version_path
 from dockyard.cli.client import Client, connect
 from dockyard.cli.errors import ApiError, CliError
 from dockyard.cli.images import split_name_version
+from dockyard.cli.progress import transfer_bar
 
 POLL_SECONDS = 0.5
 
@@ -63,24 +62,11 @@ def import_version(
 
 
 def _follow(api: Client, path: str, found: dict[str, Any], quiet: bool) -> dict[str, Any]:
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TextColumn("{task.fields[blobs]}"),
-    )
-    with Progress(*columns, console=Console(stderr=True), disable=quiet, transient=True) as bar:
-        task = bar.add_task("importing", total=None, blobs="")
+    with transfer_bar("importing", quiet) as update:
         while found["state"] == "running":
             progress = found.get("progress") or {}
             if "bytes_total" in progress:
-                bar.update(
-                    task,
-                    total=progress["bytes_total"],
-                    completed=progress["bytes_done"],
-                    blobs=f"blobs {progress['blobs_done']}/{progress['blobs_total']}",
-                )
+                update(progress)
             time.sleep(POLL_SECONDS)
             found = api.get(path)
     return found

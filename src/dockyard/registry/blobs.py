@@ -33,6 +33,7 @@ from dockyard.registry import repositories as repos
 from dockyard.registry.errors import BlobBeingCollected, BlobUnknown, SizeMismatch
 from dockyard.registry.paths import blob_path
 from dockyard.registry.quotas import Ledger, release, workspace_of
+from dockyard.registry.regions import Regions
 from dockyard.registry.tables import blob_claims, blobs, repository_blobs
 from dockyard.storage.base import LocalFile, PathNotFound, StorageDriver
 
@@ -60,6 +61,8 @@ class BlobLocation:
     path: str
     local: LocalFile | None
     redirect: str | None
+    region: str = "default"
+    storage: StorageDriver | None = None  # the region's driver the bytes are read from
 
 
 class BlobService:
@@ -72,6 +75,11 @@ class BlobService:
         self.storage = storage
         self.generations = generations
         self._cache: LookupCache[int] = LookupCache(generations)
+        self.regions = Regions.single(db, storage)
+
+    def place_with(self, regions: Regions) -> None:
+        """Read blobs from the region that holds them (the local one first)."""
+        self.regions = regions
 
     async def size_in(self, repository: str, digest: Digest) -> int:
         """The blob's size if ``repository`` may serve it; else :class:`BlobUnknown`."""
@@ -86,30 +94,41 @@ class BlobService:
 
     async def locate(self, repository: str, digest: Digest, method: str = "GET") -> BlobLocation:
         size = await self.size_in(repository, digest)
+        region = await self.regions.choose(digest)
         path = blob_path(digest)
-        redirect = await self.storage.redirect_url(path, method)
+        redirect = await region.storage.redirect_url(path, method)
         local = None
         if redirect is None:
             try:
-                local = await self.storage.local_file(path)
+                local = await region.storage.local_file(path)
             except PathNotFound:
                 raise BlobUnknown(f"blob {digest} is missing from storage") from None
-        return BlobLocation(digest, size, path, local, redirect)
+        return BlobLocation(digest, size, path, local, redirect, region.name, region.storage)
 
     async def read(self, repository: str, digest: Digest, limit: int) -> bytes:
         """A small blob's bytes (an image config); :class:`BlobUnknown` past ``limit`` bytes."""
         size = await self.size_in(repository, digest)
         if size > limit:
             raise BlobUnknown(f"blob {digest} is {size} bytes; expected at most {limit}")
+        region = await self.regions.choose(digest)
         try:
-            return await self.storage.get_content(blob_path(digest))
+            return await region.storage.get_content(blob_path(digest))
         except PathNotFound:
             raise BlobUnknown(f"blob {digest} is missing from storage") from None
 
     def stream(self, digest: Digest, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
         """A stored blob's bytes, in chunks (for measuring layers and for drivers without local
-        files; no repository check: callers have located the blob first)."""
-        return self.storage.reader(blob_path(digest), offset, length)
+        files; no repository check: callers have located the blob first), from a region that holds it."""
+        if not self.regions.several:
+            return self.storage.reader(blob_path(digest), offset, length)
+        return self._stream_from_region(digest, offset, length)
+
+    async def _stream_from_region(
+        self, digest: Digest, offset: int, length: int | None
+    ) -> AsyncIterator[bytes]:
+        region = await self.regions.choose(digest)
+        async for chunk in region.storage.reader(blob_path(digest), offset, length):
+            yield chunk
 
     async def claim(self, digest: Digest, size: int) -> str:
         """Step 1 above: make sure a live row exists, freshly touched and claimed; returns the

@@ -41,6 +41,7 @@ from dockyard.oci.digest import Digest
 from dockyard.registry import repositories as repos
 from dockyard.registry.paths import blob_path, upload_dir
 from dockyard.registry.quotas import release, workspace_of
+from dockyard.registry.regions import Regions
 from dockyard.registry.tables import (
     blob_claims,
     blobs,
@@ -109,6 +110,7 @@ class GarbageCollector:
         self.grace = grace
         self.upload_purge = upload_purge
         self._evictors: list[Evictor] = []
+        self.regions: Regions | None = None  # other regions' copies of collected blobs go too
 
     def evict_with(self, evictor: Evictor) -> None:
         """Run ``evictor`` first in each run (a layer above: the pull-through cache's size
@@ -274,6 +276,8 @@ class GarbageCollector:
                 report.bytes_freed += int(size)
 
     async def _delete_blob(self, digest: str) -> None:
+        if self.regions is not None:
+            await self.regions.forget(digest)
         with contextlib.suppress(PathNotFound):
             await self.storage.delete(blob_path(Digest(digest)))
         try:

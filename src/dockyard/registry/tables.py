@@ -147,3 +147,14 @@ workspace_blobs = Table(
     Column("digest", DIGEST, primary_key=True),
     Column("size", BigInteger, nullable=False),
 )
+
+# Regions (see :mod:`dockyard.registry.regions`): which named storage location holds which blob.
+# A blob with no row is held by the default region alone (every blob stored before regions, and
+# every push); once a blob has rows, they are the whole truth about where its bytes are.
+region_blobs = Table(
+    "region_blobs",
+    metadata,
+    Column("region", String(32), primary_key=True),
+    Column("digest", DIGEST, primary_key=True),
+    Index("ix_region_blobs_digest", "digest"),
+)

@@ -173,7 +173,8 @@ class ExportPlanner:
         path = blob_path(digest)
         try:
             linked = await self.blobs.size_in(repository, digest)
-            stored = (await self.storage.stat(path)).size
+            storage = (await self.blobs.regions.choose(digest)).storage  # a region that holds it
+            stored = (await storage.stat(path)).size
         except (RegistryRefusal, PathNotFound):
             raise Conflict(
                 f"blob {digest} of {repository} is not stored; the image is incomplete and cannot be "
@@ -185,7 +186,7 @@ class ExportPlanner:
             )
 
         def source(offset: int) -> AsyncIterator[bytes]:
-            return self.storage.reader(path, offset)
+            return storage.reader(path, offset)
 
         return ExportBlob(digest, descriptor.size, descriptor.media_type, source=source)
 

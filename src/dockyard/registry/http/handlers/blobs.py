@@ -54,9 +54,18 @@ async def get_blob(ctx: RegistryContext, req: Request, actor: Actor, send: Send)
                         pass
         location = await ctx.blobs.locate(req.params["name"], digest, req.method)
     if location.redirect is not None:
-        await send_bytes(send, 307, headers={"Location": location.redirect, "Docker-Content-Digest": digest})
+        await send_bytes(
+            send,
+            307,
+            headers={
+                "Location": location.redirect,
+                "Docker-Content-Digest": digest,
+                "Dockyard-Region": location.region,
+            },
+        )
         return
     headers = {
+        "Dockyard-Region": location.region,
         "Content-Type": "application/octet-stream",
         "Docker-Content-Digest": digest,
         "Accept-Ranges": "bytes",
@@ -71,7 +80,8 @@ async def get_blob(ctx: RegistryContext, req: Request, actor: Actor, send: Send)
         headers["Content-Range"] = f"bytes {offset}-{offset + length - 1}/{location.size}"
     headers["Content-Length"] = str(length)
     if location.local is None:  # an object store without a redirect: stream through us
-        chunks = ctx.blobs.stream(digest, offset, length)
+        storage = location.storage or ctx.blobs.storage
+        chunks = storage.reader(location.path, offset, length)
         await send_stream(send, req.scope, status, chunks, length, headers)
         return
     await send_file(send, req.scope, status, location.local, offset, length, headers)

@@ -10,6 +10,7 @@ import { bytes, ago, shortDigest } from "../lib/format.js";
 import { Button, Dialog, Empty, ErrorNote, Menu, StatusBadge, useAction, useLoad } from "../components/ui.js";
 import { ColumnChooser, DataTable, Pager, useColumns } from "../components/table.js";
 import { CreateExternal } from "./create_external.js";
+import { RegionCell, RegionDialog, regionItems } from "./version_regions.js";
 
 const LIMIT = 50;
 const FILTERS = ["workspace", "source", "type", "status", "platform", "q", "sort", "order", "offset"];
@@ -36,7 +37,7 @@ const COLUMNS = [
   },
   { key: "type", label: "Type", sort: "type", render: (v) => (v.kind === "bench" ? "Bench" : "Tool") },
   { key: "status", label: "Status", sort: "status", render: (v) => html`<${VersionStatus} version=${v} />` },
-  { key: "regions", label: "Regions", render: (v) => (v.regions.length ? v.regions.join(", ") : "—") },
+  { key: "regions", label: "Regions", render: (v) => html`<${RegionCell} version=${v} />` },
   {
     key: "platforms",
     label: "Platforms",
@@ -125,7 +126,7 @@ export function mayDelete(session, workspace) {
 }
 
 // Which Manage actions the selection allows, and why not when it does not.
-function manageItems(chosen, { setDeleting, download, session }) {
+function manageItems(chosen, { setDeleting, download, session, setRegionMode }) {
   const external = chosen.filter((v) => v.source === "external");
   const downloadReason =
     chosen.length !== 1
@@ -139,6 +140,7 @@ function manageItems(chosen, { setDeleting, download, session }) {
     { label: "Download (docker load)", icon: "download", disabled: Boolean(downloadReason), reason: downloadReason, onSelect: () => download("docker") },
     { label: "Download (OCI archive)", icon: "download", disabled: Boolean(downloadReason), reason: downloadReason, onSelect: () => download("oci") },
   ];
+  items.push(...regionItems(chosen, (workspace) => mayDelete(session, workspace), setRegionMode));
   // Offered only to who may delete every chosen version (the API would refuse the others).
   if (chosen.length && chosen.every((v) => mayDelete(session, v.workspace))) {
     items.push({ label: "Delete", icon: "trash", onSelect: () => setDeleting(true) });
@@ -159,6 +161,7 @@ export function RepositoryPage() {
   const [selected, setSelected] = useState(new Set());
   const [creating, setCreating] = useState(false);
   const [deleting, setDeleting] = useState(false);
+  const [regionMode, setRegionMode] = useState(null);
   const [created, setCreated] = useState(null);
   const workspaces = useLoad((signal) => get("/workspaces", { signal }), []);
   const page = useLoad(
@@ -195,7 +198,7 @@ export function RepositoryPage() {
         <p class="muted">Images and versions you may see, across workspaces.</p>
       </div>
       <div class="row">
-        <${Menu} id="manage" label="Manage" disabled=${chosen.length === 0} items=${manageItems(chosen, { setDeleting, download, session })} />
+        <${Menu} id="manage" label="Manage" disabled=${chosen.length === 0} items=${manageItems(chosen, { setDeleting, download, session, setRegionMode })} />
         <${Menu} id="create" kind="primary" label="Create" items=${[
           { label: "External image", icon: "link", onSelect: () => setCreating(true) },
           { label: "Image from a TAR", icon: "upload", onSelect: () => navigate("/repository/upload") },
@@ -234,6 +237,7 @@ export function RepositoryPage() {
       set({ q: v.image.split("/").pop(), workspace: "", source: "", type: "", status: "", platform: "", offset: "" });
       page.reload();
     }} />`}
+    ${regionMode && chosen.length === 1 && html`<${RegionDialog} version=${chosen[0]} mode=${regionMode} onClose=${() => setRegionMode(null)} />`}
     ${deleting && html`<${ConfirmDelete} versions=${chosen} onClose=${() => setDeleting(false)} onDeleted=${() => {
       setDeleting(false);
       page.reload();

@@ -44,6 +44,7 @@ VERSION_FIELDS = {
     "updated_at",
     "signatures",
     "imported",
+    "marks",
 }
 SORTS = ("name", "version", "source", "type", "status", "size", "modified")
 Row = tuple[str, str]

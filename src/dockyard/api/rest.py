@@ -13,6 +13,7 @@ from dockyard.api.v1 import (
     caches,
     downloads,
     imports,
+    marks,
     quotas,
     references,
     regions,
@@ -33,6 +34,7 @@ from dockyard.api.v1.archives import ArchiveServices
 from dockyard.api.v1.catalog import CatalogServices
 from dockyard.api.v1.retention import RetentionServices
 from dockyard.builds.service import BuildService
+from dockyard.marks.service import TrustMarks
 from dockyard.registry.quota_admin import Quotas
 from dockyard.tenancy.services import Identity
 from dockyard.transfer.exports.service import Exports
@@ -52,6 +54,7 @@ def create_api(
     retention_services: RetentionServices | None = None,
     webhook_service: Webhooks | None = None,
     cache_service: CacheAdmin | None = None,
+    trust_marks: TrustMarks | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="Dockyard API",
@@ -76,6 +79,7 @@ def create_api(
     app.state.quotas = quota_service
     app.state.webhooks = webhook_service
     app.state.caches = cache_service
+    app.state.marks = trust_marks
     problems.install(app)
     archives.install_problems(app)
     # Routes match in the order they are added: the catalog's catch-all /images/{name:path}
@@ -97,6 +101,7 @@ def create_api(
         registries,
         imports,
         regions,
+        *([marks] if trust_marks is not None else []),
         catalog_routes,
         *([builds] if build_service is not None else []),
         *([retention] if retention_services is not None else []),

@@ -63,6 +63,7 @@ def build_api(services: Services) -> FastAPI:
         services.immutability,
         services.registries,
         services.imports,
+        services.marks.views,
     )
     api = create_api(
         services.identity,
@@ -75,6 +76,7 @@ def build_api(services: Services) -> FastAPI:
         retention_services=RetentionServices(services.retention, services.retention_runner),
         webhook_service=services.webhooks,
         cache_service=services.cache_admin,
+        trust_marks=services.marks,
     )
     api.state.regions = services.regions.service
     return api

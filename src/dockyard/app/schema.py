@@ -10,6 +10,7 @@ from dockyard.catalog import tables as catalog_tables
 from dockyard.cluster import tables as cluster_tables
 from dockyard.db.metadata import metadata
 from dockyard.jobs import tables as jobs_tables
+from dockyard.marks import tables as marks_tables
 from dockyard.regions import tables as regions_tables
 from dockyard.registry import tables as registry_tables
 from dockyard.retention import tables as retention_tables
@@ -24,6 +25,7 @@ FEATURE_TABLES = (
     catalog_tables,
     cluster_tables,
     jobs_tables,
+    marks_tables,
     regions_tables,
     registry_tables,
     retention_tables,

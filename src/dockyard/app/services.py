@@ -54,6 +54,10 @@ from dockyard.cluster.siblings import run_dir_for
 from dockyard.db.engine import Database
 from dockyard.jobs.queue import JobQueue
 from dockyard.jobs.worker import Handler
+from dockyard.marks.sbom import Sboms
+from dockyard.marks.service import TrustedKeys, TrustMarks, WorkspaceMarks
+from dockyard.marks.signing import Signatures
+from dockyard.marks.views import MarkViews
 from dockyard.ops.registry_audit import AuditListener
 from dockyard.outbound import OutboundPolicy
 from dockyard.regions.wiring import RegionFeature, build_regions, region_driver
@@ -132,6 +136,7 @@ class Services:
     imports: Imports  # imports by URL: external versions copied into storage (jobs)
     cache: PullThroughCache  # cache workspaces filled from their upstreams on pull
     cache_admin: CacheAdmin  # which workspaces are caches (admins set it)
+    marks: TrustMarks  # trust marks: workspace marks, trusted keys, signature checks, SBOMs
     job_handlers: dict[str, Handler] = field(default_factory=dict)  # job kind -> handler
     builds: BuildService | None = None
 
@@ -187,6 +192,8 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
     # The catalog hears a push first, then the audit log (the order they were always called in).
     events.subscribe(sync)
     events.subscribe(AuditListener(db))
+    signatures = Signatures(db, manifests, blobs)  # after the catalog: a version exists to check
+    events.subscribe(signatures)
     policy = PushPolicy(db, content)
     manifests.admit_with(policy, policy.keep_immutable)
     key_file = settings.credentials_key_file or settings.data_dir.resolve() / "keys" / "credentials.key"
@@ -280,6 +287,9 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
         imports=imports,
         cache=cache,
         cache_admin=CacheAdmin(db, ledger, cache_settings),
+        marks=TrustMarks(
+            WorkspaceMarks(db), TrustedKeys(db, signatures), Sboms(catalog, manifests, blobs), MarkViews(db)
+        ),
         job_handlers={
             JOB_KIND: builds.handle,
             retention_runner.JOB_KIND: runner.handle,

@@ -16,7 +16,7 @@ page costs a count and a page of rows, not a query per image. Every filter is ex
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,7 +45,7 @@ from dockyard.auth.tables import repositories, workspaces
 from dockyard.catalog.accessories import attach
 from dockyard.catalog.tables import image_versions, images
 from dockyard.catalog.views import PRIVATE, ImageView, VersionView, image_view, source_of, version_view
-from dockyard.catalog.visibility import image_visible, resolve
+from dockyard.catalog.visibility import Viewer, image_visible, resolve
 from dockyard.db.engine import Connection
 
 # A list's ``total`` is exact up to this many rows; beyond it the answer says "1,000 or
@@ -69,7 +69,7 @@ class Page:
     total_exact: bool = True
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ListedVersion(VersionView):
     """A row of the version list: the version, its image's workspace and description."""
 
@@ -87,6 +87,10 @@ class VersionPage:
     total_exact: bool = True
 
 
+# A condition on ``images`` for the viewer, from a feature above the catalog (trust marks).
+Condition = Callable[[Viewer], ColumnElement[bool]]
+
+
 @dataclass(frozen=True)
 class Filters:
     """What a list is narrowed to; ``None`` is no filter."""
@@ -97,6 +101,7 @@ class Filters:
     status: str | None = None
     platform: str | None = None
     query: str | None = None
+    condition: Condition | None = None
 
     @property
     def on_versions(self) -> bool:
@@ -240,6 +245,8 @@ async def search_images(
         where.append(select(image_versions.c.id).where(owned, matching).exists())
     if filters.workspace:
         where.append(_in_workspace(filters.workspace))
+    if filters.condition is not None:
+        where.append(filters.condition(viewer))
     if filters.query:
         pattern = f"%{filters.query.lower()}%"
         where.append(func.lower(images.c.name).like(pattern) | func.lower(images.c.description).like(pattern))
@@ -302,9 +309,12 @@ async def list_versions(
 ) -> VersionPage:
     """Every version the subject sees that matches the filters, one row each."""
     await _walk_indexes(conn, is_sqlite)
-    where = [image_visible(await resolve(conn, subject, now)), *_version_filters(filters, is_sqlite)]
+    viewer = await resolve(conn, subject, now)
+    where = [image_visible(viewer), *_version_filters(filters, is_sqlite)]
     if filters.workspace is not None:
         where.append(_in_workspace(filters.workspace))
+    if filters.condition is not None:  # here on each version row (with its image)
+        where.append(filters.condition(viewer))
     if filters.query:
         pattern = "%" + filters.query.replace("/", "//").replace("%", "/%").replace("_", "/_") + "%"
         described = or_(
@@ -315,7 +325,7 @@ async def list_versions(
     joined = image_versions.join(images, on)
     by_image = Walk(images, image_versions, on)
     # An admin's count without image filters needs no join: one scan of an index.
-    on_images = not subject.is_admin or filters.workspace is not None or filters.query
+    on_images = not subject.is_admin or filters.workspace is not None or filters.query or filters.condition
     counted = by_image if on_images else image_versions
     counting = select(image_versions.c.id).select_from(counted).where(*where)
     if on_images:  # in the name index's order: from the first image, stopping at the cap

@@ -19,9 +19,10 @@ from dockyard.catalog.accessories import attach
 from dockyard.catalog.history import actor_name as actor_name
 from dockyard.catalog.history import changes, setting_value
 from dockyard.catalog.history import record_event as record_event
-from dockyard.catalog.queries import ORDERS, SORTS, Filters, VersionPage, list_versions, search_images
+from dockyard.catalog.queries import ORDERS, SORTS, Condition, Filters, VersionPage, list_versions
 from dockyard.catalog.queries import Page as Page  # where callers have always found them
 from dockyard.catalog.queries import platform_matches as platform_matches
+from dockyard.catalog.queries import search_images as search_images
 from dockyard.catalog.sharing import (
     ACCESS,
     check_visibility_of,
@@ -180,10 +181,11 @@ class Catalog:
         query: str | None = None,
         limit: int = 50,
         offset: int = 0,
+        condition: Condition | None = None,
     ) -> Page:
         """Images the actor may see, by name, with only the versions that match the filters
         (filtered, counted and paged in the database: :func:`.queries.search_images`)."""
-        filters = Filters(workspace, source, kind, status, platform, query)
+        filters = Filters(workspace, source, kind, status, platform, query, condition)
         async with self.db.read() as conn:
             return await search_images(
                 conn, actor, filters, limit, offset, now=time.time(), is_sqlite=self.db.is_sqlite
@@ -203,6 +205,7 @@ class Catalog:
         order: str = "asc",
         limit: int = 50,
         offset: int = 0,
+        condition: Condition | None = None,
     ) -> VersionPage:
         """Every version the actor may see, one row each with its image's workspace and
         description, filtered, sorted (``sort`` one of :data:`.queries.SORTS`, ``order`` asc or
@@ -212,9 +215,8 @@ class Catalog:
             raise Invalid(f"sort is one of {', '.join(SORTS)}, not {sort!r}")
         if order not in ORDERS:
             raise Invalid(f"order is asc or desc, not {order!r}")
-        filters = Filters(
-            workspace or None, source or None, kind or None, status or None, platform or None, query or None
-        )
+        w, s, k, t, p, q = (v or None for v in (workspace, source, kind, status, platform, query))
+        filters = Filters(w, s, k, t, p, q, condition)
         async with self.db.read() as conn:
             return await list_versions(
                 conn,

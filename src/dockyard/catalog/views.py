@@ -55,6 +55,16 @@ class Accessory:
 
 
 @dataclass(frozen=True)
+class Marks:
+    """Trust marks, computed by :mod:`dockyard.marks` for what the caller already sees."""
+
+    marks: list[str]  # official, verified or user; dockerfile, built, signed, sbom
+    signature: str  # verified, invalid, unverified ("signature attached") or none
+    signed_by: str | None = None  # the id of the trusted key that verified it
+    build_run: int | None = None  # a version's: the build run that produced it (provenance)
+
+
+@dataclass(frozen=True)
 class Imported:
     """Where an imported version came from: the external reference and the digest it had
     there, when it was imported and by whom."""
@@ -90,6 +100,7 @@ class VersionView:
     updated_at: float
     signatures: list[Accessory]  # signatures, attestations and SBOMs attached to the digest
     imported: Imported | None  # where an imported version came from (import by URL)
+    marks: Marks | None = None  # trust marks (dockyard.marks), where the API adds them
 
 
 @dataclass(frozen=True)
@@ -107,6 +118,7 @@ class ImageView:
     built_by: str | None
     versions: list[VersionView]
     may_delete: bool = False  # the caller may delete the image and its versions (the UI asks)
+    marks: Marks | None = None  # trust marks (dockyard.marks), where the API adds them
 
 
 def image_view(m: Any, versions: list[VersionView], source: str, may_delete: bool) -> ImageView:

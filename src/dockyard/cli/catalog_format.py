@@ -140,6 +140,14 @@ def version_details(version: dict[str, Any], *, heading: bool = True) -> None:
             lines.append(("ECR", f"account {upstream['ecr_account_id']}, region {upstream['ecr_region']}"))
     if version["source"] == "external":
         lines.append(("checked", output.when(version["checked_at"])))
+    marks = version.get("marks")
+    if marks and (marks["marks"] != ["user"] or marks["signature"] != "none"):
+        lines.append(("marks", ", ".join(m for m in marks["marks"] if m != "user") or "-"))
+        lines.append(
+            ("signature", marks["signature"] + (f" by {marks['signed_by']}" if marks["signed_by"] else ""))
+        )
+        if marks["build_run"] is not None:
+            lines.append(("built by run", str(marks["build_run"])))
     signatures = version.get("signatures") or []
     if signatures:
         lines.append(("attached", signature_summary(signatures)))

@@ -33,6 +33,7 @@ from dockyard.cli.catalog_format import (
 )
 from dockyard.cli.client import connect
 from dockyard.cli.errors import CliError
+from dockyard.cli.marks import marks_line
 from dockyard.cli.numbers import MAX_ID
 
 image_app = typer.Typer(
@@ -54,6 +55,9 @@ def list_images(
     query: Annotated[
         str | None, typer.Option("--query", "-q", help="Text in the name or description.")
     ] = None,
+    mark: Annotated[
+        str | None, typer.Option(help="official, verified, dockerfile, built, signed or sbom.")
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, max=500, help="Images per page.")] = 50,
     offset: Annotated[int, typer.Option(min=0, max=MAX_ID, help="Images to skip.")] = 0,
     json: output.JsonFlag = False,
@@ -66,6 +70,7 @@ def list_images(
         "status": status,
         "platform": platform,
         "q": query,
+        "mark": mark,
         "limit": limit,
         "offset": offset,
     }
@@ -76,7 +81,7 @@ def list_images(
         return
     items = page["items"]
     grid(
-        ["NAME", "SOURCE", "TYPE", "VERSIONS", "STATUS", "UPDATED", "DESCRIPTION"],
+        ["NAME", "SOURCE", "TYPE", "VERSIONS", "STATUS", "MARKS", "UPDATED", "DESCRIPTION"],
         (
             [
                 i["name"],
@@ -84,6 +89,7 @@ def list_images(
                 sorted({v["kind"] for v in i["versions"]}),
                 version_names(i["versions"]),
                 status_summary(i["versions"]),
+                marks_line(i.get("marks")),
                 output.when(i["updated_at"]),
                 i["description"],
             ]
@@ -122,6 +128,7 @@ def show(name: Image, json: output.JsonFlag = False) -> None:
             ("created", f"{output.when(image['created_at'])} by {image['created_by']}"),
             ("modified", f"{output.when(image['updated_at'])} by {image['updated_by']}"),
             ("built", built),
+            ("marks", marks_line(image.get("marks"))),
         ]
     )
     versions = image["versions"]

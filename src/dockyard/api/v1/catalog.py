@@ -3,6 +3,7 @@ run, pinned references, storage usage and workspace policies."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -20,6 +21,8 @@ from dockyard.catalog.service import Catalog, Page, VersionSettings
 from dockyard.catalog.usage import ImageUsage, Usage, WorkspaceUsage
 from dockyard.catalog.verify import Pinned, Runnable, Verification
 from dockyard.catalog.views import ImageEvent, ImageView, VersionView
+from dockyard.marks.conditions import MarkName, image_has, version_is
+from dockyard.marks.views import MarkViews
 from dockyard.upstream.credentials import CredentialStore, StoredCredential
 from dockyard.upstream.registries import Registries
 
@@ -37,6 +40,7 @@ class CatalogServices:
     immutability: TagImmutability
     registries: Registries | None = None  # registry profiles (api.v1.registries)
     imports: Imports | None = None  # imports by URL (api/v1/imports.py)
+    marks: MarkViews | None = None  # trust marks on the views (dockyard.marks)
 
 
 def catalog_services(request: Request) -> CatalogServices:
@@ -109,10 +113,11 @@ async def list_images(
     status: Name | None = None,
     platform: Annotated[Name | None, Query(description="e.g. linux/amd64")] = None,
     q: Annotated[Text | None, Query(description="Text in the name or description.")] = None,
+    mark: Annotated[MarkName | None, Query(description="A trust mark the image carries.")] = None,
     limit: int = Query(50, ge=1, le=500),
     offset: Offset = 0,
 ) -> Page:
-    return await services.catalog.search(
+    page = await services.catalog.search(
         actor,
         workspace=workspace,
         source=source,
@@ -122,7 +127,11 @@ async def list_images(
         query=q,
         limit=limit,
         offset=offset,
+        condition=image_has(mark) if mark else None,
     )
+    if services.marks is None:
+        return page
+    return dataclasses.replace(page, items=await services.marks.images(actor, page.items))
 
 
 @router.get(
@@ -140,6 +149,7 @@ async def list_versions(
         Name | None, Query(description="e.g. linux/arm64 (any variant) or linux/arm64/v8 (only it)")
     ] = None,
     q: Annotated[Text | None, Query(description="Text in the image's name or description.")] = None,
+    mark: Annotated[MarkName | None, Query(description="A trust mark the version carries.")] = None,
     sort: Annotated[
         Literal["name", "version", "source", "type", "status", "size", "modified"],
         Query(description="size: compressed size (unknown counts as largest); modified: last change."),
@@ -149,7 +159,7 @@ async def list_versions(
     offset: Offset = 0,
 ) -> VersionPage:
     """Ties are broken by image name, then version (in the same order), so pages are stable."""
-    return await services.catalog.versions(
+    page = await services.catalog.versions(
         actor,
         workspace=workspace,
         source=source,
@@ -161,7 +171,11 @@ async def list_versions(
         order=order,
         limit=limit,
         offset=offset,
+        condition=version_is(mark) if mark else None,
     )
+    if services.marks is None:
+        return page
+    return dataclasses.replace(page, items=await services.marks.versions(actor, page.items))
 
 
 @router.post("/images", status_code=201, summary="Register an external image by reference (developers)")
@@ -319,7 +333,8 @@ async def verify(name: Text, version: Name, services: Services, actor: Caller) -
 
 @router.get("/images/{name:path}/versions/{version}", summary="One version")
 async def get_version(name: Text, version: Name, services: Services, actor: Caller) -> VersionView:
-    return await services.catalog.version(actor, name, version)
+    found = await services.catalog.version(actor, name, version)
+    return (await services.marks.versions(actor, [found]))[0] if services.marks else found
 
 
 @router.patch("/images/{name:path}/versions/{version}", summary="Change a version's type, regions, clusters")
@@ -369,7 +384,8 @@ async def image_usage(name: Text, services: Services, actor: Caller) -> ImageUsa
 
 @router.get("/images/{name:path}", summary="One image and the versions you may see")
 async def get_image(name: Text, services: Services, actor: Caller) -> ImageView:
-    return await services.catalog.get(actor, name)
+    found = await services.catalog.get(actor, name)
+    return (await services.marks.images(actor, [found]))[0] if services.marks else found
 
 
 @router.patch("/images/{name:path}", summary="Change an image's description (developers)")

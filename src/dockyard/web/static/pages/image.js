@@ -11,6 +11,7 @@ import { useSession } from "../lib/session.js";
 import { ago, bytes, shortDigest, when } from "../lib/format.js";
 import { Button, CopyText, Dialog, Empty, ErrorNote, Field, Spinner, useAction, useLoad } from "../components/ui.js";
 import { Changes } from "../components/changes.js";
+import { MarkBadges } from "../components/marks.js";
 import { VersionStatus } from "./repository.js";
 import { InlineError, Saved } from "./settings_common.js";
 import { ImportButton } from "./image_import.js";
@@ -103,7 +104,9 @@ export function attachedSummary(signatures) {
 }
 
 function SignatureBadge({ version }) {
-  const summary = attachedSummary(version.signatures);
+  // A verified or invalid signature says so in its mark (components/marks.js), not here.
+  const decided = ["verified", "invalid"].includes(version.marks?.signature);
+  const summary = attachedSummary(decided ? version.signatures.filter((s) => s.kind !== "signature") : version.signatures);
   if (!summary) return null;
   return html`<span class="badge badge-muted" data-testid="attached"
     title="Signatures, attestations and SBOMs attached to this version's digest; Dockyard keeps them, verify them with cosign"><${Icon} name="lock" />${summary}</span>`;
@@ -133,6 +136,7 @@ function VersionCard({ image, version, session, reload, usage }) {
     <header class="card-head">
       <h3 id=${`v-${version.version}`}><code>${version.version}</code></h3>
       <span class="card-badges">
+        <${MarkBadges} marks=${version.marks} />
         <${SignatureBadge} version=${version} />
         <${VersionStatus} version=${{ ...version, image: image.name }} />
       </span>
@@ -281,6 +285,7 @@ export function ImagePage({ name }) {
     <header class="page-head">
       <div>
         <h1>${data.name}</h1>
+        <${MarkBadges} marks=${data.marks} />
         <p class="muted">${data.description || "No description."}</p>
       </div>
       <dl class="facts facts-inline">

@@ -9,11 +9,12 @@ import { useSession } from "../lib/session.js";
 import { bytes, ago, shortDigest } from "../lib/format.js";
 import { Button, Dialog, Empty, ErrorNote, Menu, StatusBadge, useAction, useLoad } from "../components/ui.js";
 import { ColumnChooser, DataTable, Pager, useColumns } from "../components/table.js";
+import { MarkBadges, MarkChips } from "../components/marks.js";
 import { CreateExternal } from "./create_external.js";
 import { RegionCell, RegionDialog, regionItems } from "./version_regions.js";
 
 const LIMIT = 50;
-const FILTERS = ["workspace", "source", "type", "status", "platform", "q", "sort", "order", "offset"];
+const FILTERS = ["workspace", "source", "type", "status", "platform", "mark", "q", "sort", "order", "offset"];
 const STATUSES = ["available", "pending", "failed", "unverified", "reachable", "unreachable"];
 const PLATFORMS = ["linux/amd64", "linux/arm64", "linux/arm/v7", "linux/ppc64le", "linux/s390x"];
 
@@ -37,6 +38,7 @@ const COLUMNS = [
   },
   { key: "type", label: "Type", sort: "type", render: (v) => (v.kind === "bench" ? "Bench" : "Tool") },
   { key: "status", label: "Status", sort: "status", render: (v) => html`<${VersionStatus} version=${v} />` },
+  { key: "marks", label: "Marks", render: (v) => html`<${MarkBadges} marks=${v.marks} />` },
   { key: "regions", label: "Regions", render: (v) => html`<${RegionCell} version=${v} />` },
   {
     key: "platforms",
@@ -173,6 +175,7 @@ export function RepositoryPage() {
           type: params.type,
           status: params.status,
           platform: params.platform,
+          mark: params.mark,
           q: params.q,
           sort,
           order,
@@ -209,6 +212,7 @@ export function RepositoryPage() {
       <${Filters} params=${params} set=${set} workspaces=${workspaces.data || []} />
       <${ColumnChooser} columns=${COLUMNS} shown=${shown} toggle=${toggle} />
     </div>
+    <${MarkChips} value=${params.mark} onChange=${(mark) => set({ mark, offset: "" })} />
     <${ErrorNote} error=${page.error} />
     ${page.loading && !page.data && html`<p class="loading" role="status"><span class="spinner" aria-hidden="true"></span>Loading images…</p>`}
     ${page.data && rows.length === 0 && !filtered &&
@@ -234,7 +238,7 @@ export function RepositoryPage() {
     ${creating && html`<${CreateExternal} onClose=${() => setCreating(false)} onCreated=${(v) => {
       setCreating(false);
       setCreated(v);
-      set({ q: v.image.split("/").pop(), workspace: "", source: "", type: "", status: "", platform: "", offset: "" });
+      set({ q: v.image.split("/").pop(), workspace: "", source: "", type: "", status: "", platform: "", mark: "", offset: "" });
       page.reload();
     }} />`}
     ${regionMode && chosen.length === 1 && html`<${RegionDialog} version=${chosen[0]} mode=${regionMode} onClose=${() => setRegionMode(null)} />`}

@@ -63,6 +63,9 @@ def build_api(services: Services) -> FastAPI:
         services.immutability,
         services.registries,
         services.imports,
+        lineage=services.lineage,
+        rebuilds=services.rebuilds,
+        lineage_backfill=services.lineage_backfill,
     )
     return create_api(
         services.identity,

@@ -14,6 +14,7 @@ import { Changes } from "../components/changes.js";
 import { VersionStatus } from "./repository.js";
 import { InlineError, Saved } from "./settings_common.js";
 import { ImportButton } from "./image_import.js";
+import { Lineage } from "./image_lineage.js";
 
 const EVENT_TEXT = {
   created: "Created",
@@ -151,6 +152,7 @@ function VersionCard({ image, version, session, reload, usage }) {
       ${version.signatures?.length > 0 && html`<dt>Attached</dt><dd><${Attached} signatures=${version.signatures} /></dd>`}
     </dl>
     ${moving && html`<p class="warning" role="note">${moving.message}</p>`}
+    ${version.source === "internal" && version.status === "available" && html`<${Lineage} image=${image.name} version=${version} />`}
     <${PullCommand} image=${image.name} version=${version} />
     <div class="row">
       <${DownloadLink} href=${archive("docker")} reason=${reason}>Download for docker load</${DownloadLink}>

@@ -5,10 +5,12 @@ is never named to someone who cannot see it, and a newer base flags the children
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.support.catalog import CatalogUser, new_user
+from tests.support.cli import Cli
 from tests.support.identity import ADMIN, ADMIN_PASSWORD, PASSWORD, Api, oci_as
 from tests.support.lineage import based_on, children, image, layers, push
 from tests.support.oci import unique_repo
@@ -147,3 +149,27 @@ def test_a_newer_version_of_the_base_or_its_tag_moved_flags_the_children(
         push(oci, owner, moved, "latest", image(layers(f"{label} m2"), label))
     assert user.version(child, "1")["base_updated"] is True
     assert children(user, moved, "latest") == [(child, "1", True)]
+
+
+def test_the_cli_shows_a_versions_base_and_children(
+    token_registry: RunningRegistry, people: tuple[CatalogUser, CatalogUser, CatalogUser], tmp_path: Path
+) -> None:
+    _, owner, _ = people
+    label = unique_repo("cli")
+    stack = layers(f"{label} os")
+    base, child = f"{owner.name}/base", f"{owner.name}/child"
+    with oci_as(token_registry, owner.name, PASSWORD) as oci:
+        pushed = push(oci, owner, base, "1", image(stack, label))
+        push(oci, owner, child, "2", image(stack + layers(f"{label} a", f"{label} b"), label))
+        push(oci, owner, base, "1.1", image(layers(f"{label} newer"), label))
+    cli = Cli(token_registry, tmp_path / "cli.toml")
+    cli.ok("login", token_registry.url, "-u", owner.name, "--password-stdin", stdin=PASSWORD + "\n")
+    shown = cli.ok("image", "lineage", f"{child}:2")
+    assert f"Based on {base}:1@{pushed['digest']}, 2 layers added. Base updated" in " ".join(shown.split())
+    assert "dockyard image rebuild" in shown
+    listed = cli.ok("image", "lineage", f"{base}:1")
+    assert "No base image known" in listed
+    assert f"{child}:2" in listed
+    assert cli.json("image", "lineage", f"{base}:1")["children"]["items"][0]["image"] == child
+    refused = cli.fails("image", "rebuild", f"{child}:2")
+    assert "was not built here" in refused.stderr

@@ -38,7 +38,7 @@ export function Lineage({ image, version }) {
   return html`<div class="lineage" data-testid="lineage">
     <p><${BasedOn} base=${base} />.</p>
     ${updated &&
-    html`<div class="warning" role="note">Base updated: a newer version of <code>${base.image}</code> is in the catalog.
+    html`<div class="warning" role="note">Base updated: a newer version of <code>${base.image}</code> is in the catalog.${" "}
       <${Rebuild} image=${image} version=${version.version} /></div>`}
     ${children.items.length > 0 &&
     html`<p class="muted">Built on it:</p>

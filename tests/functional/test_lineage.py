@@ -164,9 +164,12 @@ def test_the_cli_shows_a_versions_base_and_children(
         push(oci, owner, base, "1.1", image(layers(f"{label} newer"), label))
     cli = Cli(token_registry, tmp_path / "cli.toml")
     cli.ok("login", token_registry.url, "-u", owner.name, "--password-stdin", stdin=PASSWORD + "\n")
-    shown = cli.ok("image", "lineage", f"{child}:2")
-    assert f"Based on {base}:1@{pushed['digest']}, 2 layers added. Base updated" in " ".join(shown.split())
-    assert "dockyard image rebuild" in shown
+    shown = cli.run("image", "lineage", f"{child}:2")
+    assert shown.returncode == 0, shown.stderr
+    assert f"Based on {base}:1@{pushed['digest']}, 2 layers added. Base updated" in " ".join(
+        shown.stdout.split()
+    )
+    assert f"dockyard image rebuild {child}:2" in shown.stderr  # the hint
     listed = cli.ok("image", "lineage", f"{base}:1")
     assert "No base image known" in listed
     assert f"{child}:2" in listed

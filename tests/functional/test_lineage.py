@@ -4,12 +4,17 @@ is never named to someone who cannot see it, and a newer base flags the children
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import delete, select
 
-from tests.support.catalog import CatalogUser, new_user
+from dockyard.catalog.tables import image_versions, images, layer_chains, version_lineage
+from dockyard.db.engine import Database
+from tests.support.catalog import CatalogUser, new_user, problem
 from tests.support.cli import Cli
 from tests.support.identity import ADMIN, ADMIN_PASSWORD, PASSWORD, Api, oci_as
 from tests.support.lineage import based_on, children, image, layers, push
@@ -176,3 +181,34 @@ def test_the_cli_shows_a_versions_base_and_children(
     assert cli.json("image", "lineage", f"{base}:1")["children"]["items"][0]["image"] == child
     refused = cli.fails("image", "rebuild", f"{child}:2")
     assert "was not built here" in refused.stderr
+
+
+async def test_the_backfill_records_the_lineage_of_versions_inspected_before_it(
+    token_registry: RunningRegistry, people: tuple[CatalogUser, CatalogUser, CatalogUser]
+) -> None:
+    admin, owner, _ = people
+    label = unique_repo("backfill")
+    stack = layers(f"{label} os")
+    base, child = f"{owner.name}/old-base", f"{owner.name}/old-child"
+    with oci_as(token_registry, owner.name, PASSWORD) as oci:
+        push(oci, owner, base, "1", image(stack, label))
+        push(oci, owner, child, "1", image(stack + layers(f"{label} app"), label))
+    # As if both had been inspected before lineage existed: no chains, no base.
+    url = token_registry.database_url or f"sqlite+aiosqlite:///{token_registry.data_dir / 'dockyard.db'}"
+    db = Database(url)
+    try:
+        mine = select(image_versions.c.id).join(images, images.c.id == image_versions.c.image_id)
+        mine = mine.where(images.c.name.in_([base, child]))
+        async with db.write() as conn:
+            await conn.execute(delete(version_lineage).where(version_lineage.c.version_id.in_(mine)))
+            await conn.execute(delete(layer_chains).where(layer_chains.c.version_id.in_(mine)))
+    finally:
+        await db.dispose()
+    assert based_on(owner, child, "1") is None
+    assert "admins" in problem(owner.http.post("/lineage/backfill"), 403)
+    admin.api.call("POST", "/lineage/backfill", 202)
+    deadline = time.monotonic() + 60
+    while (found := based_on(owner, child, "1")) is None:  # the server's worker runs the job
+        assert time.monotonic() < deadline, "the backfill did not record the child's base in 60 s"
+        await asyncio.sleep(0.2)
+    assert (found["image"], found["layers_added"]) == (base, 1)

@@ -63,7 +63,10 @@ def build_api(services: Services) -> FastAPI:
         services.immutability,
         services.registries,
         services.imports,
-        services.marks.views,
+        marks=services.marks.views,
+        lineage=services.lineage,
+        rebuilds=services.rebuilds,
+        lineage_backfill=services.lineage_backfill,
     )
     api = create_api(
         services.identity,

@@ -33,6 +33,7 @@ from dockyard.builds.buildah import BuildahBuilder
 from dockyard.builds.cleanup import workspace_build_files
 from dockyard.builds.definitions import BuildDefinitions, definition_holdings
 from dockyard.builds.logins import FixedLogins, InternalLogins, UserTokenLogins
+from dockyard.builds.rebuilds import Rebuilds
 from dockyard.builds.service import JOB_KIND, BuildLimits, BuildService
 from dockyard.catalog.admission import PushPolicy
 from dockyard.catalog.content import RegistryContent
@@ -41,6 +42,10 @@ from dockyard.catalog.immutability import TagImmutability
 from dockyard.catalog.imports import JOB_KIND as IMPORT_JOB
 from dockyard.catalog.imports import Imports
 from dockyard.catalog.inspections import INSPECTION_GATE_ENV, Inspections, file_gate
+from dockyard.catalog.lineage import Lineage
+from dockyard.catalog.lineage_backfill import JOB_KIND as BACKFILL_JOB
+from dockyard.catalog.lineage_backfill import LineageBackfill
+from dockyard.catalog.lineage_views import LineageReader
 from dockyard.catalog.measure import MeasureLimits
 from dockyard.catalog.service import Catalog
 from dockyard.catalog.sharing import record_visibility
@@ -139,6 +144,9 @@ class Services:
     marks: TrustMarks  # trust marks: workspace marks, trusted keys, signature checks, SBOMs
     job_handlers: dict[str, Handler] = field(default_factory=dict)  # job kind -> handler
     builds: BuildService | None = None
+    lineage: LineageReader | None = None  # bases and children of versions, for a viewer
+    rebuilds: Rebuilds | None = None  # rebuilding what was built here on an updated base
+    lineage_backfill: LineageBackfill | None = None
 
     async def close(self) -> None:
         """Release what the services hold (after the last request and background job): running
@@ -179,6 +187,7 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
     regions = build_regions(settings, db, storage, catalog, blobs, gc, jobs)
     jobs.keep_while_needed(runs.jobs_still_needed)  # a build run that has not ended needs its job
     gate = os.environ.get(INSPECTION_GATE_ENV)  # a test seam: see file_gate
+    lineage = Lineage(db)
     inspections = Inspections(
         db,
         catalog,
@@ -187,6 +196,7 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
         jobs,
         MeasureLimits(settings.inspect_layer_max_bytes, settings.inspect_layer_max_seconds),
         before_inspect=file_gate(Path(gate)) if gate else None,
+        lineage=lineage,
     )
     sync = CatalogSync(db, inspections)
     # The catalog hears a push first, then the audit log (the order they were always called in).
@@ -225,6 +235,10 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
         run_dir=run_dir_for(settings.data_dir),
     )
     builds = build_builds(settings, db, storage, jobs, identity, credentials, outbound, profiles)
+    builds.lineage = lineage  # a build's FROM, preferred as its version's base
+    rebuilds = Rebuilds(db, catalog, builds)
+    lineage.on_base_updated(rebuilds.base_updated)  # definitions that rebuild by themselves
+    backfill = LineageBackfill(db, lineage, content, jobs)
     webhooks = build_webhooks(settings, db, outbound, credentials)
     events.record_with(RegistryRecorder())  # in the push's transaction: never lost once answered
     identity.requests.record_with(record_access_request)
@@ -295,8 +309,12 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
             retention_runner.JOB_KIND: runner.handle,
             IMPORT_JOB: imports.handle,
             **regions.job_handlers(),
+            BACKFILL_JOB: backfill.handle,
         },
         builds=builds,
+        lineage=LineageReader(db, catalog),
+        rebuilds=rebuilds,
+        lineage_backfill=backfill,
     )
 
 

@@ -41,6 +41,8 @@ from dockyard.builds.spec import LOCAL, Recipe, check_version
 from dockyard.builds.tables import build_runs
 from dockyard.builds.targets import Planned, PushTarget, plan, results_of, summary
 from dockyard.builds.views import CANCELLED, FAILED, FINISHED, SUCCEEDED, DefinitionView, RunView, recipe_of
+from dockyard.catalog.chains import from_reference
+from dockyard.catalog.lineage import Lineage
 from dockyard.catalog.service import create_image
 from dockyard.catalog.service import record_event as record_image_event
 from dockyard.catalog.tables import images
@@ -106,6 +108,7 @@ class BuildService:
         self.limits = limits
         self.insecure_registries = insecure_registries
         self.hub = hub or LogHub()
+        self.lineage: Lineage | None = None  # told what each successful run was built FROM
 
     # --- starting and cancelling -----------------------------------------------------
 
@@ -115,27 +118,36 @@ class BuildService:
             m, role = await load(conn, actor, name, "reader")
             if role != NEEDED[BUILD]:
                 raise Forbidden(await self._owners_only(conn, m, "start builds of"))
-            recipe = recipe_of(m)
-            if recipe.context == LOCAL and not recipe.dockerfile:
-                raise Invalid("the definition has no Dockerfile yet")
-            tag = check_version(version or m["version"])
-            spec = {
-                "recipe": recipe.as_json(),
-                "repository": m["name"],
-                "workspace_id": m["workspace_id"],
-                "external_destination": m["external_destination"],
-                "push_targets": json.loads(m["push_targets"]),
-            }
-            run_id = await runs.create(
-                conn,
-                m["id"],
-                version=tag,
-                content_hash=m["content_hash"],
-                spec=spec,
-                started_by=actor.name,
-                started_by_id=actor.id if actor.kind == "user" else None,
+            run_id = await self.create_run(
+                conn, m, version, actor.name, actor.id if actor.kind == "user" else None
             )
-            await record_event(conn, m["id"], actor.name, "build.started", run_id=run_id, version=tag)
+        await self.enqueue_run(run_id)
+        return await self.run(actor, run_id)
+
+    async def create_run(
+        self, conn: Connection, m: Any, version: str | None, started_by: str, started_by_id: int | None
+    ) -> int:
+        """A queued run of the definition row ``m`` as it is now (the caller checked who may)."""
+        recipe = recipe_of(m)
+        if recipe.context == LOCAL and not recipe.dockerfile:
+            raise Invalid("the definition has no Dockerfile yet")
+        tag = check_version(version or m["version"])
+        spec = {
+            "recipe": recipe.as_json(),
+            "repository": m["name"],
+            "workspace_id": m["workspace_id"],
+            "external_destination": m["external_destination"],
+            "push_targets": json.loads(m["push_targets"]),
+        }
+        run_id = await runs.create(
+            conn, m["id"], version=tag, content_hash=m["content_hash"], spec=spec,
+            started_by=started_by, started_by_id=started_by_id,
+        )  # fmt: skip
+        await record_event(conn, m["id"], started_by, "build.started", run_id=run_id, version=tag)
+        return run_id
+
+    async def enqueue_run(self, run_id: int) -> None:
+        """Queue the job of a run :meth:`create_run` made (committed)."""
         try:
             job_id = await self.queue.enqueue(
                 JOB_KIND,
@@ -147,7 +159,6 @@ class BuildService:
             await runs.finish(self.db, run_id, FAILED, reason="the build could not be queued")
             raise
         await runs.set_job(self.db, run_id, job_id)
-        return await self.run(actor, run_id)
 
     async def _owners_only(self, conn: Connection, m: Any, what: str) -> str:
         owners = await owners_of(conn, m["workspace_id"])
@@ -451,6 +462,9 @@ class BuildService:
                 )
             )
             await record_image_event(conn, image_id, m["started_by"], "built", m["version"], **provenance)
+            base = from_reference(result.dockerfile or "", recipe.target)
+            if self.lineage is not None and base is not None:
+                await self.lineage.note_built_from(conn, image_id, m["version"], result.digest, base)
             await record_event(
                 conn, m["definition_id"], m["started_by"], "built", run_id=m["id"], digest=result.digest,
                 version=m["version"], content_hash=m["content_hash"],

@@ -5,7 +5,19 @@ Timestamps are float seconds since the epoch (UTC). All tables are on the one
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Float, ForeignKey, Index, Integer, String, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    false,
+)
 
 from dockyard.db.metadata import metadata
 
@@ -32,6 +44,8 @@ build_definitions = Table(
     # JSON list of {profile, repository, tag}: other registries, through registry profiles
     Column("push_targets", Text, nullable=False, server_default="[]"),
     Column("network", String(16), nullable=False, server_default="none"),  # RUN steps': none, egress
+    # queue a build when a newer version of the image built FROM appears (catalog.lineage)
+    Column("rebuild_on_base_update", Boolean, nullable=False, server_default=false()),
     Column("content_hash", String(80), nullable=False),
     Column("revision", Integer, nullable=False, server_default="1"),
     Column("created_at", Float, nullable=False),
@@ -74,6 +88,7 @@ build_runs = Table(
     Column("log_bytes", BigInteger, nullable=False, server_default="0"),
     Index("ix_build_runs_definition", "definition_id", "id"),
     Index("ix_build_runs_status", "status"),
+    Index("ix_build_runs_digest", "digest"),  # which run built a version (rebuilds)
 )
 
 

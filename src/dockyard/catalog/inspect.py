@@ -35,6 +35,8 @@ class ImageFacts:
     platforms: list[str] = field(default_factory=list)
     layers: dict[str, tuple[int, str]] = field(default_factory=dict)  # digest -> (size, media type)
     other_blobs: dict[str, int] = field(default_factory=dict)  # configs
+    # platform -> its layers in order, as diff ids where the config lists them (catalog.chains)
+    layer_ids: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def compressed_size(self) -> int:
@@ -97,7 +99,18 @@ async def _add_image(
         return None
     if not isinstance(config, dict) or not config.get("architecture"):
         return None
+    facts.layer_ids[platform_name(config)] = layer_ids(config, [str(layer.digest) for layer in parsed.layers])
     return platform_name(config)
+
+
+def layer_ids(config: dict[str, object], digests: list[str]) -> list[str]:
+    """The image's layers in order: the config's diff ids (the same however a layer is
+    compressed), else the layer digests."""
+    rootfs = config.get("rootfs")
+    found = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
+    if isinstance(found, list) and len(found) == len(digests) and all(isinstance(d, str) for d in found):
+        return [str(d) for d in found]
+    return digests
 
 
 def has_amd64(platforms: list[str]) -> bool:

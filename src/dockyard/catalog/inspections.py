@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import delete, select, text, update
 
 from dockyard.catalog.inspect import AMD64_HELP, ContentSource, ImageFacts, has_amd64, inspect_image
+from dockyard.catalog.lineage import Lineage
 from dockyard.catalog.measure import MeasureLimits, NotMeasured, uncompressed_size
 from dockyard.catalog.service import Catalog, record_event
 from dockyard.catalog.tables import blob_uncompressed, image_versions, images
@@ -85,6 +86,7 @@ class Inspections:
         queue: JobQueue,
         limits: MeasureLimits,
         before_inspect: Hook | None = None,
+        lineage: Lineage | None = None,
     ) -> None:
         self.db = db
         self.catalog = catalog
@@ -93,6 +95,7 @@ class Inspections:
         self.queue = queue
         self.limits = limits
         self.before_inspect = before_inspect
+        self.lineage = lineage  # each available version's layer chains and base
 
     async def enqueue(self, repository: str, image_id: int, version: str, digest: str) -> None:
         payload = {"repository": repository, "image_id": image_id, "version": version, "digest": digest}
@@ -147,6 +150,8 @@ class Inspections:
                 status, reason = "failed", "the workspace requires linux/amd64: " + AMD64_HELP
         if unmeasured is not None:
             warnings.append({"code": NOT_MEASURED, "message": unmeasured})
+        if status == "available" and self.lineage is not None:  # recorded before it is seen available
+            await self.lineage.inspected(image_id, tag, digest, facts.layer_ids)
         await self._finish(
             image_id,
             tag,

@@ -201,3 +201,53 @@ version_package_scans = Table(
     Column("bytes_read", BigInteger, nullable=False, server_default="0"),
     Column("detail", Text),  # why failed or partial (a size limit, an unreadable database)
 )
+
+
+# Lineage (:mod:`dockyard.catalog.lineage`): for each platform of an inspected version, the
+# chain id of every prefix of its layers (``chain`` at ``depth`` i = sha256 over the layer
+# diff ids 1..i, :mod:`dockyard.catalog.chains`); ``top`` marks the whole image's. A version's
+# base is the version whose ``top`` chain equals one of its proper prefixes, the deepest: an
+# indexed lookup on ``chain``.
+layer_chains = Table(
+    "layer_chains",
+    metadata,
+    Column("version_id", Integer, ForeignKey("image_versions.id", ondelete="CASCADE"), primary_key=True),
+    Column("platform", String(64), primary_key=True),
+    Column("depth", Integer, primary_key=True),
+    Column("chain", String(80), nullable=False),
+    Column("top", Boolean, nullable=False, server_default=false()),
+    Index("ix_layer_chains_chain", "chain", "top"),
+)
+
+
+# The base found for a version when it was inspected (or rebuilt, or a deeper base appeared):
+# what it was then (``base_digest``, ``base_chain``, pushed at ``base_pushed_at``), so that a
+# base tag moved or a newer version of the base image is seen as "base updated".
+version_lineage = Table(
+    "version_lineage",
+    metadata,
+    Column("version_id", Integer, ForeignKey("image_versions.id", ondelete="CASCADE"), primary_key=True),
+    Column("platform", String(64), nullable=False, server_default=""),
+    Column("base_version_id", Integer, ForeignKey("image_versions.id", ondelete="SET NULL")),
+    Column("base_image_id", Integer, ForeignKey("images.id", ondelete="SET NULL")),
+    Column("base_version", String(128)),
+    Column("base_digest", String(150)),
+    Column("base_chain", String(80)),
+    Column("base_pushed_at", Float),
+    Column("depth", Integer, nullable=False, server_default="0"),  # the base's layers
+    Column("layers_added", Integer, nullable=False, server_default="0"),
+    Column("computed_at", Float, nullable=False),
+    Index("ix_version_lineage_base", "base_version_id", "version_id"),
+    Index("ix_version_lineage_base_image", "base_image_id"),
+)
+
+
+# What a build run here said its image was built FROM (the final stage's), by the manifest
+# digest it pushed: preferred as the base when it resolves to a catalog version.
+built_from = Table(
+    "built_from",
+    metadata,
+    Column("digest", String(150), primary_key=True),
+    Column("reference", String(600), nullable=False),
+    Column("at", Float, nullable=False),
+)

@@ -23,6 +23,7 @@ from dockyard.cli import (
     deletes,
     images,
     imports,
+    lineage,
     marks,
     output,
     regions,
@@ -57,6 +58,7 @@ for module in (
     module.register(app)
 imports.attach(images.image_app)
 regions.attach(images.image_app)
+lineage.attach(images.image_app)
 deletes.register(app, images.image_app, workspaces.workspace_app, repos.repo_app, builds.build_app)
 marks.register(workspaces.workspace_app, deletes.version_app)
 console = Console(stderr=True)

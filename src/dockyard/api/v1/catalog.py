@@ -13,9 +13,12 @@ from pydantic import BaseModel, Field
 
 from dockyard.api.deps import Caller, ClientIp
 from dockyard.api.v1.inputs import Name, Names, Offset, Text
+from dockyard.builds.rebuilds import Rebuilds
 from dockyard.catalog.deletion import Deletions
 from dockyard.catalog.immutability import MAX_RULES, TagImmutability, TagRules
 from dockyard.catalog.imports import Imports
+from dockyard.catalog.lineage_backfill import LineageBackfill
+from dockyard.catalog.lineage_views import LineagedVersion, LineageReader, with_lineage
 from dockyard.catalog.queries import VersionPage
 from dockyard.catalog.service import Catalog, Page, VersionSettings
 from dockyard.catalog.usage import ImageUsage, Usage, WorkspaceUsage
@@ -41,6 +44,9 @@ class CatalogServices:
     registries: Registries | None = None  # registry profiles (api.v1.registries)
     imports: Imports | None = None  # imports by URL (api/v1/imports.py)
     marks: MarkViews | None = None  # trust marks on the views (dockyard.marks)
+    lineage: LineageReader | None = None  # bases and children (api/v1/lineage.py)
+    rebuilds: Rebuilds | None = None
+    lineage_backfill: LineageBackfill | None = None
 
 
 def catalog_services(request: Request) -> CatalogServices:
@@ -332,8 +338,12 @@ async def verify(name: Text, version: Name, services: Services, actor: Caller) -
 
 
 @router.get("/images/{name:path}/versions/{version}", summary="One version")
-async def get_version(name: Text, version: Name, services: Services, actor: Caller) -> VersionView:
-    found = await services.catalog.version(actor, name, version)
+async def get_version(name: Text, version: Name, services: Services, actor: Caller) -> LineagedVersion:
+    """With ``based_on`` (null: none known), ``base_updated`` and the trust ``marks``."""
+    if services.lineage is None:
+        found = with_lineage(await services.catalog.version(actor, name, version), None)
+    else:
+        found = await services.lineage.version(actor, name, version)
     return (await services.marks.versions(actor, [found]))[0] if services.marks else found
 
 

@@ -1,7 +1,7 @@
 """regions: the regions each catalog version lives in, and the blobs each region holds
 
 Revision ID: 0033
-Revises: 0028
+Revises: 0032
 Create Date: 2026-12-07 15:45:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0033"
-down_revision = "0028"
+down_revision = "0032"
 branch_labels = None
 depends_on = None
 

@@ -15,6 +15,7 @@ import { MarkBadges } from "../components/marks.js";
 import { VersionStatus } from "./repository.js";
 import { InlineError, Saved } from "./settings_common.js";
 import { ImportButton } from "./image_import.js";
+import { Lineage } from "./image_lineage.js";
 
 const EVENT_TEXT = {
   created: "Created",
@@ -155,6 +156,7 @@ function VersionCard({ image, version, session, reload, usage }) {
       ${version.signatures?.length > 0 && html`<dt>Attached</dt><dd><${Attached} signatures=${version.signatures} /></dd>`}
     </dl>
     ${moving && html`<p class="warning" role="note">${moving.message}</p>`}
+    ${version.source === "internal" && version.status === "available" && html`<${Lineage} image=${image.name} version=${version} />`}
     <${PullCommand} image=${image.name} version=${version} />
     <div class="row">
       <${DownloadLink} href=${archive("docker")} reason=${reason}>Download for docker load</${DownloadLink}>

@@ -63,6 +63,7 @@ def build_api(services: Services) -> FastAPI:
         services.immutability,
         services.registries,
         services.imports,
+        services.packages,
     )
     return create_api(
         services.identity,

@@ -42,6 +42,8 @@ from dockyard.catalog.imports import JOB_KIND as IMPORT_JOB
 from dockyard.catalog.imports import Imports
 from dockyard.catalog.inspections import INSPECTION_GATE_ENV, Inspections, file_gate
 from dockyard.catalog.measure import MeasureLimits
+from dockyard.catalog.package_scan import ScanLimits
+from dockyard.catalog.packages import PackageIndex
 from dockyard.catalog.service import Catalog
 from dockyard.catalog.sharing import record_visibility
 from dockyard.catalog.sync import CatalogSync
@@ -117,6 +119,7 @@ class Services:
     catalog_sync: CatalogSync
     tools: Tools  # the catalog's tool images, for the GA4GH TRS endpoint
     inspections: Inspections
+    packages: PackageIndex  # the software inside each version
     credentials: CredentialStore
     registries: Registries  # registry profiles: how each workspace reaches other registries
     verification: Verification
@@ -184,6 +187,7 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
     jobs = JobQueue(db)
     jobs.keep_while_needed(runs.jobs_still_needed)  # a build run that has not ended needs its job
     gate = os.environ.get(INSPECTION_GATE_ENV)  # a test seam: see file_gate
+    packages = PackageIndex(db, catalog, content, content.layer, ScanLimits())
     inspections = Inspections(
         db,
         catalog,
@@ -192,6 +196,7 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
         jobs,
         MeasureLimits(settings.inspect_layer_max_bytes, settings.inspect_layer_max_seconds),
         before_inspect=file_gate(Path(gate)) if gate else None,
+        packages=packages,
     )
     sync = CatalogSync(db, inspections)
     # The catalog hears a push first, then the audit log (the order they were always called in).
@@ -272,6 +277,7 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
         catalog_sync=sync,
         tools=Tools(db),
         inspections=inspections,
+        packages=packages,
         credentials=credentials,
         registries=Registries(credentials, profiles, outbound),
         verification=verification,

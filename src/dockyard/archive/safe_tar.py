@@ -20,7 +20,9 @@ such links inside the archive. So ``INSIDE`` (the default) allows a symlink or h
 whose target, resolved inside the archive, is a regular file entry; anything else (absolute
 target, target outside, to a directory, to another link, dangling) is refused. Hard link
 targets must come earlier (tar semantics); symlink targets are checked when the archive ends.
-``REFUSE`` refuses every link.
+``REFUSE`` refuses every link. ``UNCHECKED`` (an image layer read for its files, whose links
+resolve in the merged filesystem at run time) hands a link's target on as written and never
+follows it.
 
 Content is streamed: an entry's ``chunks()`` must be consumed before the next entry is
 requested (content left unread is skipped). Nothing is buffered beyond one decompressed
@@ -61,6 +63,7 @@ _PAX_SIZE = re.compile(r"[0-9]{1,18}")
 class LinkPolicy(Enum):
     REFUSE = "refuse"
     INSIDE = "inside"
+    UNCHECKED = "unchecked"  # an image layer's links: kept as written, never followed
 
 
 @dataclass(frozen=True)
@@ -424,6 +427,8 @@ class SafeTarReader:
     def _link_target(self, name: str, kind: EntryKind, raw_target: str) -> str:
         if self.limits.links is LinkPolicy.REFUSE:
             raise UnsafeArchive(f"links are not allowed in this archive: {name} -> {raw_target[:200]}")
+        if self.limits.links is LinkPolicy.UNCHECKED:
+            return raw_target
         if raw_target.startswith("/"):
             raise UnsafeArchive(
                 f"{kind} {name} points outside the archive (absolute target {raw_target[:200]})"

@@ -2,7 +2,8 @@
 
 A tag push makes the version ``pending`` and queues a ``catalog.inspect`` job
 (:mod:`.sync`). The job reads the image (platforms, sizes, uncompressed layer sizes) and sets
-``available``, or ``failed`` with the reason. Being a job of the durable queue
+``available``, or ``failed`` with the reason; then the packages its filesystem declares are
+indexed (:mod:`.packages`). Being a job of the durable queue
 (:mod:`dockyard.jobs`), an inspection whose process died is retried elsewhere once its lease
 expires, up to :data:`ATTEMPTS` runs (an image that kills whoever reads it must not kill
 servers forever).
@@ -29,6 +30,7 @@ from sqlalchemy import delete, select, text, update
 
 from dockyard.catalog.inspect import AMD64_HELP, ContentSource, ImageFacts, has_amd64, inspect_image
 from dockyard.catalog.measure import MeasureLimits, NotMeasured, uncompressed_size
+from dockyard.catalog.packages import PackageIndex
 from dockyard.catalog.service import Catalog, record_event
 from dockyard.catalog.tables import blob_uncompressed, image_versions, images
 from dockyard.catalog.views import INTERNAL
@@ -85,6 +87,7 @@ class Inspections:
         queue: JobQueue,
         limits: MeasureLimits,
         before_inspect: Hook | None = None,
+        packages: PackageIndex | None = None,
     ) -> None:
         self.db = db
         self.catalog = catalog
@@ -93,6 +96,7 @@ class Inspections:
         self.queue = queue
         self.limits = limits
         self.before_inspect = before_inspect
+        self.packages = packages
 
     async def enqueue(self, repository: str, image_id: int, version: str, digest: str) -> None:
         payload = {"repository": repository, "image_id": image_id, "version": version, "digest": digest}
@@ -158,6 +162,8 @@ class Inspections:
             uncompressed_size=uncompressed,
             warnings=warnings,
         )
+        if self.packages is not None:  # the software inside: after the version is usable
+            await self.packages.scan(repository, image_id, tag, digest)
 
     async def _uncompressed(self, facts: ImageFacts) -> tuple[int | None, str | None]:
         """(config + layers decompressed, None), or (None, why it is not known)."""

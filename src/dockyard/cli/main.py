@@ -24,6 +24,7 @@ from dockyard.cli import (
     images,
     imports,
     output,
+    packages,
     registries,
     repos,
     retention,
@@ -54,6 +55,7 @@ for module in (
 ):
     module.register(app)
 imports.attach(images.image_app)
+packages.attach(images.image_app)
 deletes.register(app, images.image_app, workspaces.workspace_app, repos.repo_app, builds.build_app)
 console = Console(stderr=True)
 

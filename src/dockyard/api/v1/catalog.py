@@ -15,6 +15,7 @@ from dockyard.api.v1.inputs import Name, Names, Offset, Text
 from dockyard.catalog.deletion import Deletions
 from dockyard.catalog.immutability import MAX_RULES, TagImmutability, TagRules
 from dockyard.catalog.imports import Imports
+from dockyard.catalog.packages import PackageIndex
 from dockyard.catalog.queries import VersionPage
 from dockyard.catalog.service import Catalog, Page, VersionSettings
 from dockyard.catalog.usage import ImageUsage, Usage, WorkspaceUsage
@@ -37,6 +38,7 @@ class CatalogServices:
     immutability: TagImmutability
     registries: Registries | None = None  # registry profiles (api.v1.registries)
     imports: Imports | None = None  # imports by URL (api/v1/imports.py)
+    packages: PackageIndex | None = None  # the software inside (api/v1/packages.py)
 
 
 def catalog_services(request: Request) -> CatalogServices:

@@ -13,6 +13,7 @@ import json
 import shutil
 import subprocess
 import tarfile
+from collections.abc import Mapping
 from pathlib import Path
 
 DPKG_STATUS = """\
@@ -210,7 +211,7 @@ def make_rpmdb(work: Path, packages: list[tuple[str, int, str, str]]) -> bytes:
     return (db / "rpmdb.sqlite").read_bytes()
 
 
-def layer(files: dict[str, bytes | str], *, symlinks: dict[str, str] | None = None) -> bytes:
+def layer(files: Mapping[str, bytes | str], *, symlinks: Mapping[str, str] | None = None) -> bytes:
     """A gzip layer tar of ``files`` (names like ``var/lib/dpkg/status``; a name ending in ``/``
     is a directory; ``.wh.`` names are whiteouts), with ``symlinks`` (name -> target as written)."""
     raw = io.BytesIO()

@@ -211,9 +211,15 @@ def make_rpmdb(work: Path, packages: list[tuple[str, int, str, str]]) -> bytes:
     return (db / "rpmdb.sqlite").read_bytes()
 
 
-def layer(files: Mapping[str, bytes | str], *, symlinks: Mapping[str, str] | None = None) -> bytes:
+def layer(
+    files: Mapping[str, bytes | str],
+    *,
+    symlinks: Mapping[str, str] | None = None,
+    devices: Mapping[str, bytes] | None = None,
+) -> bytes:
     """A gzip layer tar of ``files`` (names like ``var/lib/dpkg/status``; a name ending in ``/``
-    is a directory; ``.wh.`` names are whiteouts), with ``symlinks`` (name -> target as written)."""
+    is a directory; ``.wh.`` names are whiteouts), with ``symlinks`` (name -> target as written)
+    and ``devices`` (name -> tar type: ``tarfile.CHRTYPE``, ``tarfile.FIFOTYPE``...)."""
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for name, content in files.items():
@@ -231,5 +237,9 @@ def layer(files: Mapping[str, bytes | str], *, symlinks: Mapping[str, str] | Non
             info = tarfile.TarInfo(name)
             info.type = tarfile.SYMTYPE
             info.linkname = target
+            tar.addfile(info)
+        for name, kind in (devices or {}).items():
+            info = tarfile.TarInfo(name)
+            info.type = kind
             tar.addfile(info)
     return gzip.compress(raw.getvalue(), mtime=0)

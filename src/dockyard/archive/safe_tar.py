@@ -8,8 +8,9 @@ everything else by name, so no feature we never asked for (sparse files, multi-v
 global pax paths) can reinterpret the bytes behind our back.
 
 Refused with ``UnsafeArchive``: absolute names, ``..`` components, backslashes, names over
-``max_name_length``, device and FIFO entries, duplicate names (after normalising ``./`` and
-``//``) and a name used both as a file and as a directory, more than ``max_entries``
+``max_name_length``, device and FIFO entries (unless ``TarLimits.devices``: an image
+layer's ``/dev`` nodes, handed on as ``SPECIAL`` with no content), duplicate names (after
+normalising ``./`` and ``//``) and a name used both as a file and as a directory, more than ``max_entries``
 entries, more than ``max_total_size`` uncompressed bytes, a compression ratio above
 ``max_ratio`` (checked while streaming; see ``decompress``), and non-zero data after the end
 of the archive (another reader would see entries we did not check).
@@ -75,6 +76,7 @@ class TarLimits:
     ratio_grace: int = 256 << 20  # the ratio is only enforced past this many decompressed bytes
     max_pax_size: int = 1 << 20
     links: LinkPolicy = LinkPolicy.INSIDE
+    devices: bool = False  # True: device and FIFO entries are handed on (kind SPECIAL, no content)
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,7 @@ class EntryKind(StrEnum):
     DIRECTORY = "directory"
     SYMLINK = "symlink"
     HARDLINK = "hardlink"
+    SPECIAL = "special"  # a device or FIFO, only where ``TarLimits.devices`` allows them
 
 
 _FILE_TYPES = {b"0": EntryKind.FILE, b"\0": EntryKind.FILE, b"7": EntryKind.FILE}
@@ -393,9 +396,9 @@ class SafeTarReader:
         raw_name = pending.path if pending.path is not None else header.name
         size = pending.size if pending.size is not None else header.size
         typeflag = header.typeflag
-        if typeflag in _DEVICES:
+        if typeflag in _DEVICES and not self.limits.devices:
             raise UnsafeArchive(f"{_DEVICES[typeflag]} entries are not allowed: {raw_name[:200]!r}")
-        kind = _KINDS.get(typeflag)
+        kind = EntryKind.SPECIAL if typeflag in _DEVICES else _KINDS.get(typeflag)
         if kind is None:
             raise UnsafeArchive(f"unsupported tar entry type {typeflag!r} for {raw_name[:200]!r}")
         if kind is EntryKind.FILE and raw_name.endswith("/"):

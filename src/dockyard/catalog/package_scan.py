@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
+import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
@@ -26,6 +28,7 @@ from dockyard.archive.safe_tar import EntryKind, LinkPolicy, SafeTarReader, TarL
 MiB = 1 << 20
 SUCCEEDED, FAILED, PARTIAL = "succeeded", "failed", "partial"
 MAX_NOTES = 20
+PIECE_WAIT = 300.0  # seconds the scan waits for one piece of a layer
 
 Layers = Callable[[str], AsyncIterator[bytes]]  # a layer's (compressed) bytes by digest
 
@@ -63,6 +66,7 @@ async def _read_layer(
         max_total_size=limits.layer_bytes,
         max_ratio=100_000.0,
         links=LinkPolicy.UNCHECKED,
+        devices=True,
     )
     reader = SafeTarReader(chunks, tar)
     try:
@@ -128,22 +132,29 @@ async def scan_layers(layers: Layers, digests: list[str], limits: ScanLimits) ->
     return scan
 
 
-def _bridged(source: AsyncIterator[bytes], home: asyncio.AbstractEventLoop) -> AsyncIterator[bytes]:
-    """``source`` (iterated on ``home``) as an iterator for another thread's event loop."""
+def _bridged(
+    source: AsyncIterator[bytes], home: asyncio.AbstractEventLoop, stop: threading.Event
+) -> AsyncIterator[bytes]:
+    """``source`` (iterated on ``home``) as an iterator for another thread's event loop; it
+    ends with an error once ``stop`` is set or a piece takes longer than :data:`PIECE_WAIT`."""
 
     async def pull() -> AsyncIterator[bytes]:
         try:
             while True:
+                if stop.is_set():
+                    raise InvalidArchive("the scan was stopped")
                 future = asyncio.run_coroutine_threadsafe(_next(source), home)
                 try:
-                    chunk = await asyncio.wrap_future(future)
-                except concurrent.futures.CancelledError as exc:
+                    chunk = await asyncio.wait_for(asyncio.wrap_future(future), PIECE_WAIT)
+                except (concurrent.futures.CancelledError, TimeoutError) as exc:
+                    future.cancel()
                     raise InvalidArchive("the layer stopped being read") from exc
                 if chunk is None:
                     return
                 yield chunk
         finally:
-            asyncio.run_coroutine_threadsafe(_close(source), home)
+            with contextlib.suppress(RuntimeError):  # the home loop is closed: nothing to close
+                asyncio.run_coroutine_threadsafe(_close(source), home)
 
     return pull()
 
@@ -164,8 +175,12 @@ async def _close(source: AsyncIterator[bytes]) -> None:
 async def scan_in_thread(layers: Layers, digests: list[str], limits: ScanLimits) -> PlatformScan:
     """:func:`scan_layers` on a worker thread's event loop; the layers are read on this one."""
     home = asyncio.get_running_loop()
+    stop = threading.Event()
 
     def bridged(digest: str) -> AsyncIterator[bytes]:
-        return _bridged(layers(digest), home)
+        return _bridged(layers(digest), home, stop)
 
-    return await asyncio.to_thread(asyncio.run, scan_layers(bridged, digests, limits))
+    try:
+        return await asyncio.to_thread(asyncio.run, scan_layers(bridged, digests, limits))
+    finally:
+        stop.set()  # cancelled (shutdown): the thread ends at its next piece

@@ -32,7 +32,7 @@ from dockyard.catalog.inspect import AMD64_HELP, ContentSource, ImageFacts, has_
 from dockyard.catalog.measure import MeasureLimits, NotMeasured, uncompressed_size
 from dockyard.catalog.packages import PackageIndex
 from dockyard.catalog.service import Catalog, record_event
-from dockyard.catalog.tables import blob_uncompressed, image_versions, images
+from dockyard.catalog.tables import blob_uncompressed, image_versions, images, version_package_scans
 from dockyard.catalog.views import INTERNAL
 from dockyard.cluster import leases
 from dockyard.db.engine import Database
@@ -43,6 +43,7 @@ from dockyard.jobs.worker import JobContext, Worker
 log = logging.getLogger("dockyard.catalog")
 
 JOB_KIND = "catalog.inspect"
+PACKAGES_JOB = "catalog.packages"  # the package index of a version inspected before it existed
 ATTEMPTS = 3
 LEASE = "catalog-inspections"
 SWEEP_BATCH = 500  # pending versions looked at per sweep
@@ -228,6 +229,55 @@ class Inspections:
             if left is None:
                 await conn.execute(delete(images).where(images.c.id == image_id))
 
+    # --- the package index of versions inspected before it ----------------------------
+
+    async def handle_packages(self, ctx: JobContext) -> None:
+        p = ctx.job.payload
+        if self.packages is not None:
+            await self.packages.scan(
+                str(p["repository"]), int(p["image_id"]), str(p["version"]), str(p["digest"])
+            )
+
+    async def backfill_packages(self) -> int:
+        """Queue the package index of available internal versions that have none (inspected
+        before the index existed); a batch per call. Returns how many it queued."""
+        if self.packages is None:
+            return 0
+        async with self.db.read() as conn:
+            found = (
+                await conn.execute(
+                    select(images.c.id, images.c.name, image_versions.c.version, image_versions.c.digest)
+                    .join(image_versions, image_versions.c.image_id == images.c.id)
+                    .outerjoin(
+                        version_package_scans, version_package_scans.c.version_id == image_versions.c.id
+                    )
+                    .where(
+                        image_versions.c.source == INTERNAL,
+                        image_versions.c.status == "available",
+                        image_versions.c.digest.is_not(None),
+                        version_package_scans.c.version_id.is_(None),
+                    )
+                    .order_by(image_versions.c.id)
+                    .limit(SWEEP_BATCH)
+                )
+            ).all()
+            keys = {f"{PACKAGES_JOB}:{i}:{v}:{d}": (i, n, v, d) for i, n, v, d in found}
+            active = set()
+            if keys:
+                active = {
+                    row[0]
+                    for row in await conn.execute(
+                        select(jobs.c.dedupe_key).where(jobs.c.dedupe_key.in_(list(keys)), text(JOB_ACTIVE))
+                    )
+                }
+        queued = 0
+        for key, (image_id, name, version, digest) in keys.items():
+            if key not in active:
+                payload = {"repository": name, "image_id": image_id, "version": version, "digest": digest}
+                await self.queue.enqueue(PACKAGES_JOB, payload, max_attempts=ATTEMPTS, dedupe_key=key)
+                queued += 1
+        return queued
+
     # --- the sweep ------------------------------------------------------------------
 
     async def reconcile(self) -> int:
@@ -305,7 +355,10 @@ class Inspections:
         """Until ``stop`` is set: inspect (``concurrency`` at a time, a worker of their own so that a
         long build never holds a push's inspection up) and sweep every ``interval`` seconds."""
         worker = Worker(
-            self.queue, {JOB_KIND: self.handle}, concurrency=concurrency, lease_seconds=lease_seconds
+            self.queue,
+            {JOB_KIND: self.handle, PACKAGES_JOB: self.handle_packages},
+            concurrency=concurrency,
+            lease_seconds=lease_seconds,
         )
         await asyncio.gather(worker.run(stop), self.reconcile_periodically(holder, interval, stop))
 
@@ -318,6 +371,9 @@ class Inspections:
                     moved = await self.reconcile()
                     if moved:
                         log.info("moved %d pending catalog version(s) on", moved)
+                    indexed = await self.backfill_packages()
+                    if indexed:
+                        log.info("queued the package index of %d version(s)", indexed)
             except Exception:
                 log.exception("checking pending catalog versions failed; retrying next period")
             with contextlib.suppress(TimeoutError):

@@ -5,14 +5,14 @@ made of real package databases, the inspection job runs, the rows are read back.
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from dockyard.app.services import Services
 from dockyard.archive.packages import Ecosystem
-from dockyard.catalog.inspections import JOB_KIND
+from dockyard.catalog.inspections import JOB_KIND, PACKAGES_JOB
 from dockyard.catalog.package_scan import ScanLimits
 from dockyard.catalog.packages import PackagePage, ScanState, versions_with_package
-from dockyard.catalog.tables import image_versions
+from dockyard.catalog.tables import image_versions, version_package_scans, version_packages
 from dockyard.errors import Invalid, NotFound
 from dockyard.jobs.worker import Worker
 from tests.support.catalog import gzip_layer, image_config
@@ -239,3 +239,22 @@ async def test_only_who_may_read_the_version_sees_its_packages(services: Service
         await services.packages.list(people.outsider, IMAGE, "v1")
     with pytest.raises(NotFound):
         await services.packages.list(people.reader, IMAGE, "v2")
+
+
+async def test_versions_inspected_before_the_index_are_indexed_by_the_sweep(
+    services: Services, people: People
+) -> None:
+    await pushed(services, DEBIAN)
+    async with services.db.write() as conn:  # as if inspected before the package index existed
+        await conn.execute(delete(version_package_scans))
+        await conn.execute(delete(version_packages))
+
+    assert await services.inspections.backfill_packages() == 1
+    assert await services.inspections.backfill_packages() == 0  # queued once
+    worker = Worker(services.jobs, {PACKAGES_JOB: services.inspections.handle_packages}, lease_seconds=30.0)
+    assert await worker.run_once()
+
+    page = await listed(services, people)
+    assert scan_of(page).state == "succeeded"
+    assert len(page.packages) == 5
+    assert await services.inspections.backfill_packages() == 0

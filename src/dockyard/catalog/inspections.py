@@ -262,14 +262,16 @@ class Inspections:
                 )
             ).all()
             keys = {f"{PACKAGES_JOB}:{i}:{v}:{d}": (i, n, v, d) for i, n, v, d in found}
-            active = set()
+            # An inspection still running indexes its version itself, once it has made it available.
+            inspecting = {job_key(i, v, d): key for key, (i, _, v, d) in keys.items()}
+            active: set[str] = set()
             if keys:
-                active = {
-                    row[0]
-                    for row in await conn.execute(
-                        select(jobs.c.dedupe_key).where(jobs.c.dedupe_key.in_(list(keys)), text(JOB_ACTIVE))
+                for row in await conn.execute(
+                    select(jobs.c.dedupe_key).where(
+                        jobs.c.dedupe_key.in_([*keys, *inspecting]), text(JOB_ACTIVE)
                     )
-                }
+                ):
+                    active.add(inspecting.get(row[0], row[0]))
         queued = 0
         for key, (image_id, name, version, digest) in keys.items():
             if key not in active:

@@ -19,9 +19,9 @@ router = APIRouter(tags=["catalog"])
 
 class PackagesQuery(BaseModel):
     ecosystem: Ecosystem | None = None
-    q: str | None = Field(None, max_length=255, description="Part of the package name (any case).")
+    q: Name | None = Field(None, description="Part of the package name (any case).")
     limit: int = Field(100, ge=1, le=MAX_PAGE)
-    last: str | None = Field(None, max_length=1100, description="The `next` of the previous page.")
+    last: Text | None = Field(None, description="The `next` of the previous page.")
 
 
 @router.get(

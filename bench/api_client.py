@@ -115,6 +115,21 @@ class ApiClient(RegistryClient):
                 raise RegistryError(f"{image}:{version} is {status} after {time.perf_counter() - start:.0f}s")
             time.sleep(0.05)
 
+    def wait_packages(self, image: str, version: str, timeout: float) -> tuple[dict[str, Any], float]:
+        """Poll the version's packages until they were read (after the inspection); the scan's
+        state and how long it took on the server (read at the end of the scan, minus the
+        version's inspection end: the scan starts once the version is available)."""
+        start = time.perf_counter()
+        path = f"/images/{quote(image)}/versions/{quote(version)}"
+        while True:
+            scan = self.call("GET", f"{path}/packages?limit=1")["scan"]
+            if scan is not None:
+                checked_at = float(self.call("GET", path)["checked_at"])
+                return scan, float(scan["scanned_at"]) - checked_at
+            if time.perf_counter() - start > timeout:
+                raise RegistryError(f"the packages of {image}:{version} were not read after {timeout:.0f}s")
+            time.sleep(0.05)
+
     def archive_size(self, image: str, version: str, fmt: str) -> int:
         """HEAD of the version's archive download: its Content-Length."""
         resp = self._send(

@@ -127,6 +127,13 @@ def archive_catalog(archive_size: int, docker_size: int, chunk: int) -> list[Met
             compared=False,
         ),
         MetricSpec(
+            "package_index",
+            f"  package index of that version ({oci}: layers streamed, decompressed, read)",
+            "MB/s",
+            True,
+            compared=False,
+        ),
+        MetricSpec(
             "archive_reimport",
             "archive re-import, same archive (dedup)",
             "MB/s",

@@ -60,8 +60,9 @@ test_packages=(
     slirp4netns
     # the private dockerd and containerd (ctr) the client tests start
     docker.io containerd
-    # reference registry (CNCF Distribution), the test image's busybox, PostgreSQL client
-    docker-registry busybox-static postgresql-client
+    # reference registry (CNCF Distribution), the test image's busybox, PostgreSQL client, rpm
+    # (rpmbuild and an SQLite rpm database for the package index tests)
+    docker-registry busybox-static postgresql-client rpm
     # load balancer and load generator for the scale-out tests and benchmarks
     nginx wrk
     # the benchmark's load tools (hey for HEAD: Debian's wrk hangs on HEAD) and blob client

@@ -147,6 +147,8 @@ def _import(
     # The catalog inspects the new version in the background (it reads every layer once):
     # wait for it, untimed, so that it does not run during the next measurement.
     client.wait_available(f"{workspace}/{image}", version, ctx.cfg.available_timeout)
+    # Then it indexes the packages of its filesystem (it reads every layer again): waited for too.
+    client.wait_packages(f"{workspace}/{image}", version, ctx.cfg.available_timeout)
     return timing
 
 
@@ -218,6 +220,15 @@ class ArchiveImport:
             results.add("archive_upload", DOCKYARD, size / timing.upload)
             results.add("archive_import_phase", DOCKYARD, timing.finish)  # seconds: it moves no bytes
             self.lab.set_imported(Imported(f"{workspace}/{IMAGE}", version, archive))
+            scan, seconds = client.wait_packages(f"{workspace}/{IMAGE}", version, cfg.available_timeout)
+            read = int(scan["bytes_read"])
+            results.add(
+                "package_index", DOCKYARD, read / seconds, bytes=read, seconds=seconds, state=scan["state"]
+            )
+            ctx.say(
+                f"package index of that version: {read / MB:,.0f} MB of layers read in {seconds:.2f} s "
+                f"({read / seconds / MB:,.0f} MB/s, scan {scan['state']})"
+            )
             ctx.say(
                 f"archive import {size / MB:,.0f} MB OCI: {size / timing.total / MB:,.0f} MB/s "
                 f"(upload {timing.upload:.2f} s, finish {timing.finish:.2f} s, "

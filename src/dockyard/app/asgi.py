@@ -67,6 +67,7 @@ def build_api(services: Services) -> FastAPI:
         lineage=services.lineage,
         rebuilds=services.rebuilds,
         lineage_backfill=services.lineage_backfill,
+        packages=services.packages,
     )
     api = create_api(
         services.identity,

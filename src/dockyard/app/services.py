@@ -47,6 +47,8 @@ from dockyard.catalog.lineage_backfill import JOB_KIND as BACKFILL_JOB
 from dockyard.catalog.lineage_backfill import LineageBackfill
 from dockyard.catalog.lineage_views import LineageReader
 from dockyard.catalog.measure import MeasureLimits
+from dockyard.catalog.package_scan import ScanLimits
+from dockyard.catalog.packages import PackageIndex
 from dockyard.catalog.service import Catalog
 from dockyard.catalog.sharing import record_visibility
 from dockyard.catalog.sync import CatalogSync
@@ -126,6 +128,7 @@ class Services:
     catalog_sync: CatalogSync
     tools: Tools  # the catalog's tool images, for the GA4GH TRS endpoint
     inspections: Inspections
+    packages: PackageIndex  # the software inside each version
     credentials: CredentialStore
     registries: Registries  # registry profiles: how each workspace reaches other registries
     verification: Verification
@@ -188,6 +191,7 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
     jobs.keep_while_needed(runs.jobs_still_needed)  # a build run that has not ended needs its job
     gate = os.environ.get(INSPECTION_GATE_ENV)  # a test seam: see file_gate
     lineage = Lineage(db)
+    packages = PackageIndex(db, catalog, content, content.layer, ScanLimits())
     inspections = Inspections(
         db,
         catalog,
@@ -197,6 +201,7 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
         MeasureLimits(settings.inspect_layer_max_bytes, settings.inspect_layer_max_seconds),
         before_inspect=file_gate(Path(gate)) if gate else None,
         lineage=lineage,
+        packages=packages,
     )
     sync = CatalogSync(db, inspections)
     # The catalog hears a push first, then the audit log (the order they were always called in).
@@ -284,6 +289,7 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
         catalog_sync=sync,
         tools=Tools(db),
         inspections=inspections,
+        packages=packages,
         credentials=credentials,
         registries=Registries(credentials, profiles, outbound),
         verification=verification,

@@ -8,8 +8,9 @@ everything else by name, so no feature we never asked for (sparse files, multi-v
 global pax paths) can reinterpret the bytes behind our back.
 
 Refused with ``UnsafeArchive``: absolute names, ``..`` components, backslashes, names over
-``max_name_length``, device and FIFO entries, duplicate names (after normalising ``./`` and
-``//``) and a name used both as a file and as a directory, more than ``max_entries``
+``max_name_length``, device and FIFO entries (unless ``TarLimits.devices``: an image
+layer's ``/dev`` nodes, handed on as ``SPECIAL`` with no content), duplicate names (after
+normalising ``./`` and ``//``) and a name used both as a file and as a directory, more than ``max_entries``
 entries, more than ``max_total_size`` uncompressed bytes, a compression ratio above
 ``max_ratio`` (checked while streaming; see ``decompress``), and non-zero data after the end
 of the archive (another reader would see entries we did not check).
@@ -20,7 +21,9 @@ such links inside the archive. So ``INSIDE`` (the default) allows a symlink or h
 whose target, resolved inside the archive, is a regular file entry; anything else (absolute
 target, target outside, to a directory, to another link, dangling) is refused. Hard link
 targets must come earlier (tar semantics); symlink targets are checked when the archive ends.
-``REFUSE`` refuses every link.
+``REFUSE`` refuses every link. ``UNCHECKED`` (an image layer read for its files, whose links
+resolve in the merged filesystem at run time) hands a link's target on as written and never
+follows it.
 
 Content is streamed: an entry's ``chunks()`` must be consumed before the next entry is
 requested (content left unread is skipped). Nothing is buffered beyond one decompressed
@@ -61,6 +64,7 @@ _PAX_SIZE = re.compile(r"[0-9]{1,18}")
 class LinkPolicy(Enum):
     REFUSE = "refuse"
     INSIDE = "inside"
+    UNCHECKED = "unchecked"  # an image layer's links: kept as written, never followed
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,7 @@ class TarLimits:
     ratio_grace: int = 256 << 20  # the ratio is only enforced past this many decompressed bytes
     max_pax_size: int = 1 << 20
     links: LinkPolicy = LinkPolicy.INSIDE
+    devices: bool = False  # True: device and FIFO entries are handed on (kind SPECIAL, no content)
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,7 @@ class EntryKind(StrEnum):
     DIRECTORY = "directory"
     SYMLINK = "symlink"
     HARDLINK = "hardlink"
+    SPECIAL = "special"  # a device or FIFO, only where ``TarLimits.devices`` allows them
 
 
 _FILE_TYPES = {b"0": EntryKind.FILE, b"\0": EntryKind.FILE, b"7": EntryKind.FILE}
@@ -390,9 +396,9 @@ class SafeTarReader:
         raw_name = pending.path if pending.path is not None else header.name
         size = pending.size if pending.size is not None else header.size
         typeflag = header.typeflag
-        if typeflag in _DEVICES:
+        if typeflag in _DEVICES and not self.limits.devices:
             raise UnsafeArchive(f"{_DEVICES[typeflag]} entries are not allowed: {raw_name[:200]!r}")
-        kind = _KINDS.get(typeflag)
+        kind = EntryKind.SPECIAL if typeflag in _DEVICES else _KINDS.get(typeflag)
         if kind is None:
             raise UnsafeArchive(f"unsupported tar entry type {typeflag!r} for {raw_name[:200]!r}")
         if kind is EntryKind.FILE and raw_name.endswith("/"):
@@ -424,6 +430,8 @@ class SafeTarReader:
     def _link_target(self, name: str, kind: EntryKind, raw_target: str) -> str:
         if self.limits.links is LinkPolicy.REFUSE:
             raise UnsafeArchive(f"links are not allowed in this archive: {name} -> {raw_target[:200]}")
+        if self.limits.links is LinkPolicy.UNCHECKED:
+            return raw_target
         if raw_target.startswith("/"):
             raise UnsafeArchive(
                 f"{kind} {name} points outside the archive (absolute target {raw_target[:200]})"

@@ -45,8 +45,9 @@ def _checksum_ok(block: bytes) -> bool:
     except InvalidArchive:
         return False
     unsigned = sum(block[:148]) + 8 * 32 + sum(block[156:])
-    signed = unsigned - 2 * sum(b for b in block[:148] + block[156:] if b > 127)
-    return stored in (unsigned, signed)
+    if stored == unsigned:  # what every writer today stores: the signed sum is rarely needed
+        return True
+    return stored == unsigned - 2 * sum(b for b in block[:148] + block[156:] if b > 127)
 
 
 def parse_header(block: bytes) -> Header:

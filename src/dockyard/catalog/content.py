@@ -51,5 +51,22 @@ class RegistryContent:
                 data += chunk
         return bytes(data)
 
+    async def layer(self, repository: str, digest: str) -> AsyncIterator[bytes]:
+        """A layer's bytes; in a cache repository, one not stored yet is fetched (and stored)."""
+        wanted = Digest.parse(digest)
+        streamed = None
+        if self.cache is not None:
+            try:
+                await self.blobs.size_in(repository, wanted)
+            except BlobUnknown:
+                streamed = await self.cache.blob(repository, wanted)
+        if streamed is None:
+            async for chunk in self.blobs.stream(wanted):
+                yield chunk
+            return
+        async with contextlib.aclosing(streamed.chunks) as chunks:
+            async for chunk in chunks:
+                yield chunk
+
     def stream(self, digest: str) -> AsyncIterator[bytes]:
         return self.blobs.stream(Digest.parse(digest))

@@ -2,7 +2,8 @@
 
 A tag push makes the version ``pending`` and queues a ``catalog.inspect`` job
 (:mod:`.sync`). The job reads the image (platforms, sizes, uncompressed layer sizes) and sets
-``available``, or ``failed`` with the reason. Being a job of the durable queue
+``available``, or ``failed`` with the reason; then the packages its filesystem declares are
+indexed (:mod:`.packages`). Being a job of the durable queue
 (:mod:`dockyard.jobs`), an inspection whose process died is retried elsewhere once its lease
 expires, up to :data:`ATTEMPTS` runs (an image that kills whoever reads it must not kill
 servers forever).
@@ -30,8 +31,9 @@ from sqlalchemy import delete, select, text, update
 from dockyard.catalog.inspect import AMD64_HELP, ContentSource, ImageFacts, has_amd64, inspect_image
 from dockyard.catalog.lineage import Lineage
 from dockyard.catalog.measure import MeasureLimits, NotMeasured, uncompressed_size
+from dockyard.catalog.packages import PackageIndex
 from dockyard.catalog.service import Catalog, record_event
-from dockyard.catalog.tables import blob_uncompressed, image_versions, images
+from dockyard.catalog.tables import blob_uncompressed, image_versions, images, version_package_scans
 from dockyard.catalog.views import INTERNAL
 from dockyard.cluster import leases
 from dockyard.db.engine import Database
@@ -42,6 +44,7 @@ from dockyard.jobs.worker import JobContext, Worker
 log = logging.getLogger("dockyard.catalog")
 
 JOB_KIND = "catalog.inspect"
+PACKAGES_JOB = "catalog.packages"  # the package index of a version inspected before it existed
 ATTEMPTS = 3
 LEASE = "catalog-inspections"
 SWEEP_BATCH = 500  # pending versions looked at per sweep
@@ -87,6 +90,7 @@ class Inspections:
         limits: MeasureLimits,
         before_inspect: Hook | None = None,
         lineage: Lineage | None = None,
+        packages: PackageIndex | None = None,
     ) -> None:
         self.db = db
         self.catalog = catalog
@@ -96,6 +100,7 @@ class Inspections:
         self.limits = limits
         self.before_inspect = before_inspect
         self.lineage = lineage  # each available version's layer chains and base
+        self.packages = packages
 
     async def enqueue(self, repository: str, image_id: int, version: str, digest: str) -> None:
         payload = {"repository": repository, "image_id": image_id, "version": version, "digest": digest}
@@ -163,6 +168,8 @@ class Inspections:
             uncompressed_size=uncompressed,
             warnings=warnings,
         )
+        if self.packages is not None:  # the software inside: after the version is usable
+            await self.packages.scan(repository, image_id, tag, digest)
 
     async def _uncompressed(self, facts: ImageFacts) -> tuple[int | None, str | None]:
         """(config + layers decompressed, None), or (None, why it is not known)."""
@@ -226,6 +233,57 @@ class Inspections:
             ).first()
             if left is None:
                 await conn.execute(delete(images).where(images.c.id == image_id))
+
+    # --- the package index of versions inspected before it ----------------------------
+
+    async def handle_packages(self, ctx: JobContext) -> None:
+        p = ctx.job.payload
+        if self.packages is not None:
+            await self.packages.scan(
+                str(p["repository"]), int(p["image_id"]), str(p["version"]), str(p["digest"])
+            )
+
+    async def backfill_packages(self) -> int:
+        """Queue the package index of available internal versions that have none (inspected
+        before the index existed); a batch per call. Returns how many it queued."""
+        if self.packages is None:
+            return 0
+        async with self.db.read() as conn:
+            found = (
+                await conn.execute(
+                    select(images.c.id, images.c.name, image_versions.c.version, image_versions.c.digest)
+                    .join(image_versions, image_versions.c.image_id == images.c.id)
+                    .outerjoin(
+                        version_package_scans, version_package_scans.c.version_id == image_versions.c.id
+                    )
+                    .where(
+                        image_versions.c.source == INTERNAL,
+                        image_versions.c.status == "available",
+                        image_versions.c.digest.is_not(None),
+                        version_package_scans.c.version_id.is_(None),
+                    )
+                    .order_by(image_versions.c.id)
+                    .limit(SWEEP_BATCH)
+                )
+            ).all()
+            keys = {f"{PACKAGES_JOB}:{i}:{v}:{d}": (i, n, v, d) for i, n, v, d in found}
+            # An inspection still running indexes its version itself, once it has made it available.
+            inspecting = {job_key(i, v, d): key for key, (i, _, v, d) in keys.items()}
+            active: set[str] = set()
+            if keys:
+                for row in await conn.execute(
+                    select(jobs.c.dedupe_key).where(
+                        jobs.c.dedupe_key.in_([*keys, *inspecting]), text(JOB_ACTIVE)
+                    )
+                ):
+                    active.add(inspecting.get(row[0], row[0]))
+        queued = 0
+        for key, (image_id, name, version, digest) in keys.items():
+            if key not in active:
+                payload = {"repository": name, "image_id": image_id, "version": version, "digest": digest}
+                await self.queue.enqueue(PACKAGES_JOB, payload, max_attempts=ATTEMPTS, dedupe_key=key)
+                queued += 1
+        return queued
 
     # --- the sweep ------------------------------------------------------------------
 
@@ -304,7 +362,10 @@ class Inspections:
         """Until ``stop`` is set: inspect (``concurrency`` at a time, a worker of their own so that a
         long build never holds a push's inspection up) and sweep every ``interval`` seconds."""
         worker = Worker(
-            self.queue, {JOB_KIND: self.handle}, concurrency=concurrency, lease_seconds=lease_seconds
+            self.queue,
+            {JOB_KIND: self.handle, PACKAGES_JOB: self.handle_packages},
+            concurrency=concurrency,
+            lease_seconds=lease_seconds,
         )
         await asyncio.gather(worker.run(stop), self.reconcile_periodically(holder, interval, stop))
 
@@ -317,6 +378,9 @@ class Inspections:
                     moved = await self.reconcile()
                     if moved:
                         log.info("moved %d pending catalog version(s) on", moved)
+                    indexed = await self.backfill_packages()
+                    if indexed:
+                        log.info("queued the package index of %d version(s)", indexed)
             except Exception:
                 log.exception("checking pending catalog versions failed; retrying next period")
             with contextlib.suppress(TimeoutError):

@@ -26,6 +26,7 @@ from dockyard.cli import (
     lineage,
     marks,
     output,
+    packages,
     regions,
     registries,
     repos,
@@ -59,6 +60,7 @@ for module in (
 imports.attach(images.image_app)
 regions.attach(images.image_app)
 lineage.attach(images.image_app)
+packages.attach(images.image_app)
 deletes.register(app, images.image_app, workspaces.workspace_app, repos.repo_app, builds.build_app)
 marks.register(workspaces.workspace_app, deletes.version_app)
 console = Console(stderr=True)

@@ -19,6 +19,7 @@ from dockyard.catalog.immutability import MAX_RULES, TagImmutability, TagRules
 from dockyard.catalog.imports import Imports
 from dockyard.catalog.lineage_backfill import LineageBackfill
 from dockyard.catalog.lineage_views import LineagedVersion, LineageReader, with_lineage
+from dockyard.catalog.packages import PackageIndex
 from dockyard.catalog.queries import VersionPage
 from dockyard.catalog.service import Catalog, Page, VersionSettings
 from dockyard.catalog.usage import ImageUsage, Usage, WorkspaceUsage
@@ -47,6 +48,7 @@ class CatalogServices:
     lineage: LineageReader | None = None  # bases and children (api/v1/lineage.py)
     rebuilds: Rebuilds | None = None
     lineage_backfill: LineageBackfill | None = None
+    packages: PackageIndex | None = None  # the software inside (api/v1/packages.py)
 
 
 def catalog_services(request: Request) -> CatalogServices:

@@ -26,6 +26,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument(
         "--only", action="append", choices=WORKLOADS, default=[], help="run only this workload (repeatable)"
     )
+    p.add_argument(
+        "--s3",
+        action="store_true",
+        help="the S3 rows (same as --only s3): both registries on a Ceph radosgw that scripts/ceph.sh starts",
+    )
     p.add_argument("--results-dir", type=Path, default=RESULTS_DIR, help="where <timestamp>/ goes")
     p.add_argument(
         "--tmp-dir", type=Path, default=None, help="parent of the run's temp dir (default: system)"
@@ -36,6 +41,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="DEBUG: run a second reference registry in the Dockyard slot (checks the harness)",
     )
     args = p.parse_args(argv)
+    if args.s3 and "s3" not in args.only:
+        args.only.append("s3")
     if args.rounds is not None and not 1 <= args.rounds <= 20:
         p.error("--rounds must be between 1 and 20")
     return args
@@ -71,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         cfg.archive_size,
         cfg.docker_archive_size,
         cfg.archive_chunk_size,
+        cfg.blob_size,
+        cfg.layer_size,
     )
     limit_values = {lim.key: lim.value for lim in out.limits}
     rows = metrics.rows(specs, out.results, limit_values)
@@ -92,6 +101,12 @@ def main(argv: list[str] | None = None) -> int:
             "pull-through cache rows: each registry's cache in front of the same upstream "
             "(docker-registry), skopeo to dir:, fresh layers every round; reference = docker-registry "
             "with proxy.remoteurl; the ratios are per round, then the median"
+        )
+    if "s3" in args.only:
+        notes.append(
+            "S3 rows: both registries on the same Ceph radosgw (scripts/ceph.sh, memstore OSD: objects "
+            "in RAM), a bucket each; Dockyard in token mode (Bearer tokens), the reference without auth, "
+            "both streaming blob GETs (no redirect); raw = the bucket itself (boto3 PUT, curl GET)"
         )
     notes += [f"[red]error: {e}[/red]" for e in out.results.errors]
     report.print_report(console, rows, out.limits, title, notes)

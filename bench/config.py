@@ -16,7 +16,9 @@ WORKLOADS = (
     "archive-export",
     "pull-cache",
     "token-issuance",
+    "s3",
 )
+OPT_IN = ("s3",)  # run only when asked (--only s3, or --s3): they start Ceph radosgw
 
 
 @dataclass(frozen=True)

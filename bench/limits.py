@@ -232,6 +232,17 @@ CEILINGS: dict[str, tuple[str, str, str]] = {
         "MB/s",
         "what a docker-save import does to every layer byte",
     ),
+    "s3_raw_put": (
+        "S3 bucket raw PUT (boto3 put_object, same radosgw)",
+        "MB/s",
+        "one PutObject straight to the bucket, boto3 configured as Dockyard's driver (SigV4 "
+        "over http: the body's sha256 is computed first)",
+    ),
+    "s3_raw_get": (
+        "S3 bucket raw GET, 1 client (curl, presigned URL)",
+        "MB/s",
+        "the same curl command as the S3 blob GET rows, straight from radosgw",
+    ),
 }
 
 

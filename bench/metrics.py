@@ -229,6 +229,48 @@ def token_catalog(conns: int) -> list[MetricSpec]:
     ]
 
 
+def ratio_beside(x: float, at_least: bool, ceiling_key: str = "", name: str = "") -> Check:
+    """At least (or at most) ``x`` times the reference; the detail gives the share of the
+    machine limit ``ceiling_key`` (reported, not judged)."""
+
+    def check(d: float, r: float, limits: dict[str, float]) -> Verdict:
+        ratio = _ratio(d, r)
+        ok = ratio >= x if at_least else ratio <= x
+        detail = f"{d / limits[ceiling_key]:.0%} of {name}" if limits.get(ceiling_key) else ""
+        return Verdict(ok, detail)
+
+    return check
+
+
+def s3_catalog(blob_size: int, layers: int, layer_size: int) -> list[MetricSpec]:
+    """The S3 rows (``bench/workloads/s3.py``): both registries on the same Ceph radosgw,
+    beside the bucket's own PUT and GET (the raw ceilings)."""
+    blob, layer = _size(blob_size), _size(layer_size)
+    return [
+        MetricSpec(
+            "s3_blob_get_1",
+            f"S3: blob GET {blob}, 1 client (curl)",
+            "MB/s",
+            True,
+            "≥1.2x ref",
+            ratio_beside(1.2, True, "s3_raw_get", "raw GET"),
+            "s3_raw_get",
+        ),
+        MetricSpec(
+            "s3_blob_put_mono",
+            f"S3: blob PUT {blob}, monolithic",
+            "MB/s",
+            True,
+            "≥2x ref",
+            ratio_beside(2.0, True, "s3_raw_put", "raw PUT"),
+            "s3_raw_put",
+        ),
+        MetricSpec("s3_image_push_s", f"S3: image push, {layers} x {layer} (skopeo)", "s", False),
+        MetricSpec("s3_image_pull_s", f"S3: image pull, {layers} x {layer} (skopeo)", "s", False),
+        MetricSpec("s3_image_total_s", "S3: image push + pull", "s", False, "≤0.7x ref", at_most_ratio(0.7)),
+    ]
+
+
 def _size(n: int) -> str:
     return f"{n / 2**30:g} GiB" if n >= 2**30 else f"{n / 2**20:g} MiB"
 
@@ -240,11 +282,14 @@ def catalog(
     archive_size: int = 2**30,
     docker_size: int = 2**28,
     archive_chunk: int = 2**26,
+    blob_size: int = 2**30,
+    layer_size: int = 2**24,
 ) -> list[MetricSpec]:
     specs = _registry_catalog(get_clients, conns, layers)
     memory = next(i for i, spec in enumerate(specs) if spec.key == "rss_idle")  # memory rows last
     archives = archive_catalog(archive_size, docker_size, archive_chunk)
-    return [*specs[:memory], *archives, *token_catalog(conns), *specs[memory:]]
+    s3 = s3_catalog(blob_size, layers, layer_size)
+    return [*specs[:memory], *archives, *token_catalog(conns), *s3, *specs[memory:]]
 
 
 def _registry_catalog(n: int, conns: int, layers: int) -> list[MetricSpec]:

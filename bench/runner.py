@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bench import limits as machine_limits
-from bench.config import BenchConfig
+from bench.config import OPT_IN, BenchConfig
 from bench.data import BlobSource
 from bench.memory import RssSampler, tree_pss
 from bench.metrics import Results
@@ -25,6 +25,7 @@ from bench.workloads.blob_put import BlobPut
 from bench.workloads.image import Image
 from bench.workloads.manifests import Manifests
 from bench.workloads.pull_cache import CacheLab, PullThroughCache
+from bench.workloads.s3 import S3Rows
 from bench.workloads.tokens import TokenIssuance
 
 IDLE_SETTLE_S = 2.0
@@ -45,6 +46,7 @@ def all_workloads() -> list[Workload]:
         ArchiveImport(lab),
         ArchiveExport(lab),
         TokenIssuance(lab),
+        S3Rows(),
     ]
 
 
@@ -86,7 +88,7 @@ def run(
 ) -> RunOutput:
     started = time.perf_counter()
     results = Results()
-    workloads = [w for w in all_workloads() if not only or w.name in only]
+    workloads = [w for w in all_workloads() if w.name in only or (not only and w.name not in OPT_IN)]
     with temp_root(tmp_parent) as root, contextlib.ExitStack() as stack:
         say(f"temp dir {root}; making a {cfg.blob_size / 2**20:,.0f} MiB random blob")
         source = BlobSource(root / "blob.bin", cfg.blob_size)

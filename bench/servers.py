@@ -122,6 +122,7 @@ def start_dockyard(
     database_url: str = "",
     src: Path | None = None,
     outbound_allow: str = "",
+    extra_env: dict[str, str] | None = None,
 ) -> Server:
     """``python -m dockyard serve`` with default settings but a fresh data dir and a free port.
 
@@ -130,7 +131,8 @@ def start_dockyard(
     ``ADMIN_USERNAME`` with ``ADMIN_PASSWORD`` (``Server.credentials``). The metadata database
     is SQLite in the data dir unless ``database_url`` names another (``DOCKYARD_DATABASE_URL``).
     ``src`` runs another source tree than this one's ``src/``; ``outbound_allow`` is
-    ``DOCKYARD_OUTBOUND_ALLOW`` (a pull-through cache of a loopback upstream needs it)."""
+    ``DOCKYARD_OUTBOUND_ALLOW`` (a pull-through cache of a loopback upstream needs it);
+    ``extra_env`` more ``DOCKYARD_*`` settings (the S3 rows' storage)."""
     base.mkdir(parents=True, exist_ok=True)
     data_dir = base / "data"
     data_dir.mkdir()
@@ -149,6 +151,7 @@ def start_dockyard(
         env.update(DOCKYARD_DATABASE_URL=database_url)
     if outbound_allow:
         env.update(DOCKYARD_OUTBOUND_ALLOW=outbound_allow)
+    env.update(extra_env or {})
     credentials = (ADMIN_USERNAME, ADMIN_PASSWORD) if token_mode else None
     if credentials is not None:
         env.update(DOCKYARD_ADMIN_USERNAME=credentials[0], DOCKYARD_ADMIN_PASSWORD=credentials[1])
@@ -163,16 +166,17 @@ def start_dockyard(
     return server
 
 
-def reference_config(data_dir: Path, port: int, proxy_remote: str = "") -> str:
-    """``proxy_remote``: a pull-through cache of that registry (``proxy.remoteurl``)."""
+def reference_config(data_dir: Path, port: int, proxy_remote: str = "", storage: str = "") -> str:
+    """``proxy_remote``: a pull-through cache of that registry (``proxy.remoteurl``);
+    ``storage``: the lines of another storage driver than the filesystem (indented 2 spaces)."""
     proxy = f"proxy:\n  remoteurl: {proxy_remote}\n" if proxy_remote else ""
+    driver = storage or f"  filesystem:\n    rootdirectory: {data_dir}\n"
     return (
         "version: 0.1\n"
         "log:\n"
         "  level: warn\n"
         "storage:\n"
-        "  filesystem:\n"
-        f"    rootdirectory: {data_dir}\n"
+        f"{driver}"
         "  delete:\n"
         "    enabled: true\n"
         "http:\n"
@@ -181,9 +185,10 @@ def reference_config(data_dir: Path, port: int, proxy_remote: str = "") -> str:
     )
 
 
-def start_reference(base: Path, name: str = REFERENCE, proxy_remote: str = "") -> Server:
+def start_reference(base: Path, name: str = REFERENCE, proxy_remote: str = "", storage: str = "") -> Server:
     """Debian's ``docker-registry`` (CNCF Distribution 2.8.2) with its own config file; with
-    ``proxy_remote`` (``http://127.0.0.1:PORT``) a pull-through cache of that registry."""
+    ``proxy_remote`` (``http://127.0.0.1:PORT``) a pull-through cache of that registry, with
+    ``storage`` another storage driver (see ``reference_config``)."""
     binary = shutil.which("docker-registry")
     if binary is None:
         raise ServerError(
@@ -194,9 +199,11 @@ def start_reference(base: Path, name: str = REFERENCE, proxy_remote: str = "") -
     data_dir.mkdir()
     port = free_port()
     config = base / "config.yml"
-    config.write_text(reference_config(data_dir, port, proxy_remote))
+    config.write_text(reference_config(data_dir, port, proxy_remote, storage))
     log_path = base / "server.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
+    # No AWS_* either: its s3 driver has its settings from the config, and with AWS_CA_BUNDLE set
+    # (a TLS setting, useless on plain-http loopback) the AWS SDK panics at start.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REGISTRY_", "AWS_"))}
     process = _spawn([binary, "serve", str(config)], env, log_path)
     server = Server(name, "docker-registry", port, data_dir, log_path, process)
     try:

@@ -28,7 +28,11 @@ mypy
 echo "== import layers"
 lint-imports
 echo "== pytest (with coverage of src/dockyard)"
-pytest --cov --cov-report=term:skip-covered --cov-report=xml --cov-report=html "$@"
-echo "== the real clients and the pull/push spec tests once more, against Dockyard on S3 (radosgw)"
+# (the benchmark's S3 smoke runs once, in the S3 stage below)
+pytest --cov --cov-report=term:skip-covered --cov-report=xml --cov-report=html \
+    --ignore=tests/functional/test_bench_s3_smoke.py "$@"
+echo "== the real clients and the pull/push spec tests once more, against Dockyard on S3 (radosgw),"
+echo "   and the benchmark's S3 rows at tiny sizes (python -m bench --quick --s3)"
 DOCKYARD_TEST_STORAGE=s3 DOCKYARD_TEST_DB=sqlite pytest --no-cov -p no:cacheprovider -q \
-    tests/functional/test_clients.py tests/functional/test_spec_pull.py tests/functional/test_spec_push_blobs.py
+    tests/functional/test_clients.py tests/functional/test_spec_pull.py tests/functional/test_spec_push_blobs.py \
+    tests/functional/test_bench_s3_smoke.py

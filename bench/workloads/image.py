@@ -22,28 +22,34 @@ class Image:
         require("skopeo", "skopeo")
 
     def run(self, ctx: Context, server: Server, round_no: int) -> None:
-        cfg = ctx.cfg
         work = ctx.tmp / f"image-{server.name}-{round_no}"
-        layout_dir, pulled = work / "layout", work / "pulled"
-        try:
-            # Fresh layers for every push: nothing is already in the registry or skopeo's cache.
-            layout = build_layout(layout_dir, ctx.source, cfg.image_layers, cfg.layer_size)
-            ref = f"docker://{server.host}/bench/image-{round_no}:{layout.tag}"
-            os.sync()
-            push = skopeo_copy(
-                ctx, "--dest-tls-verify=false", "--dest-no-creds", f"oci:{layout_dir}:{layout.tag}", ref
-            )
-            pull = skopeo_copy(
-                ctx, "--src-tls-verify=false", "--src-no-creds", ref, f"oci:{pulled}:{layout.tag}"
-            )
-            _check_pulled(pulled, layout.layers)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-        ctx.results.add("image_push_s", server.name, push, bytes=layout.total_bytes)
+        push, pull, size, _ref = push_and_pull(ctx, work, f"{server.host}/bench/image-{round_no}")
+        ctx.results.add("image_push_s", server.name, push, bytes=size)
         ctx.results.add("image_pull_s", server.name, pull)
         ctx.results.add("image_total_s", server.name, push + pull)
-        mb = layout.total_bytes / 1e6
-        ctx.say(f"image {mb:,.0f} MB: push {push:.2f} s, pull {pull:.2f} s")
+        ctx.say(f"image {size / 1e6:,.0f} MB: push {push:.2f} s, pull {pull:.2f} s")
+
+
+def push_and_pull(ctx: Context, work: Path, repo: str, creds: str = "") -> tuple[float, float, int, str]:
+    """A fresh layout (new layers: nothing is already in the registry or skopeo's cache) pushed
+    to ``repo`` (``host/path``) and pulled back into ``work``, which is removed after; the
+    seconds of each, the image's bytes and its reference (``repo:tag``). ``creds``
+    (``user:password``) for skopeo's ``--dest-creds``/``--src-creds`` (it gets a Bearer
+    token), else anonymous."""
+    cfg = ctx.cfg
+    layout_dir, pulled = work / "layout", work / "pulled"
+    push_creds = [f"--dest-creds={creds}"] if creds else ["--dest-no-creds"]
+    pull_creds = [f"--src-creds={creds}"] if creds else ["--src-no-creds"]
+    try:
+        layout = build_layout(layout_dir, ctx.source, cfg.image_layers, cfg.layer_size)
+        ref = f"docker://{repo}:{layout.tag}"
+        os.sync()
+        push = skopeo_copy(ctx, "--dest-tls-verify=false", *push_creds, f"oci:{layout_dir}:{layout.tag}", ref)
+        pull = skopeo_copy(ctx, "--src-tls-verify=false", *pull_creds, ref, f"oci:{pulled}:{layout.tag}")
+        _check_pulled(pulled, layout.layers)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return push, pull, layout.total_bytes, f"{repo}:{layout.tag}"
 
 
 def skopeo_copy(ctx: Context, *args: str) -> float:

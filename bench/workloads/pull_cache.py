@@ -189,27 +189,31 @@ class PullThroughCache:
 
     @staticmethod
     def _wait_inspected(ctx: Context, cache: Cache, refs: list[str]) -> str:
-        """Until the catalog has inspected each version (available, or failed: it was tried);
-        what each ended as."""
-        creds = cache.server.credentials
-        assert creds is not None
-        start = time.monotonic()
-        ended: list[str] = []
-        with ApiClient(cache.server.port, creds, ctx.cfg.http_timeout) as api:
-            for ref in refs:
-                image, version = ref.split("/", 1)[1].rsplit(":", 1)
-                path = f"/images/{quote(image)}/versions/{quote(version)}"
-                while True:
-                    found = api.call("GET", path, expect=(200, 404))  # 404: not in the catalog yet
-                    status = found.get("status") if isinstance(found, dict) else None
-                    status = status if isinstance(status, str) else None
-                    if status in ("available", "failed"):
-                        ended.append(str(status))
-                        break
-                    if time.monotonic() - start > ctx.cfg.available_timeout:
-                        raise RegistryError(f"{image}:{version} is {status or 'not in the catalog'}")
-                    time.sleep(0.05)
-        return f"catalog inspection {'/'.join(ended)} after {time.monotonic() - start:.1f} s"
+        return wait_inspected(ctx, cache.server, refs)
+
+
+def wait_inspected(ctx: Context, server: Server, refs: list[str]) -> str:
+    """Until the catalog of ``server`` (token mode) has inspected each version of ``refs``
+    (``host/workspace/image:tag``; available, or failed: it was tried); what each ended as."""
+    creds = server.credentials
+    assert creds is not None
+    start = time.monotonic()
+    ended: list[str] = []
+    with ApiClient(server.port, creds, ctx.cfg.http_timeout) as api:
+        for ref in refs:
+            image, version = ref.split("/", 1)[1].rsplit(":", 1)
+            path = f"/images/{quote(image)}/versions/{quote(version)}"
+            while True:
+                found = api.call("GET", path, expect=(200, 404))  # 404: not in the catalog yet
+                status = found.get("status") if isinstance(found, dict) else None
+                status = status if isinstance(status, str) else None
+                if status in ("available", "failed"):
+                    ended.append(str(status))
+                    break
+                if time.monotonic() - start > ctx.cfg.available_timeout:
+                    raise RegistryError(f"{image}:{version} is {status or 'not in the catalog'}")
+                time.sleep(0.05)
+    return f"catalog inspection {'/'.join(ended)} after {time.monotonic() - start:.1f} s"
 
 
 Pull = tuple[str, "Cache", str]  # (label, where from, reference)

@@ -35,6 +35,9 @@ class ImageFacts:
     platforms: list[str] = field(default_factory=list)
     layers: dict[str, tuple[int, str]] = field(default_factory=dict)  # digest -> (size, media type)
     other_blobs: dict[str, int] = field(default_factory=dict)  # configs
+    labels: dict[str, str] = field(default_factory=dict)  # the configs' (search indexes them)
+    annotations: dict[str, str] = field(default_factory=dict)  # the manifests'
+    history: list[str] = field(default_factory=list)  # the configs' history created_by lines
 
     @property
     def compressed_size(self) -> int:
@@ -60,6 +63,7 @@ async def inspect_manifest(
     """The facts of a manifest already in hand (e.g. one being pushed); what it names is read
     from ``source``."""
     facts = ImageFacts(digest, parsed.media_type, parsed.is_index, is_image=False)
+    facts.annotations.update(parsed.annotations)
     if parsed.is_index:
         for child in parsed.manifests:
             platform = child.platform or {}
@@ -95,9 +99,24 @@ async def _add_image(
         config = json.loads(await source.config(repository, str(parsed.config.digest), MAX_CONFIG_BYTES))
     except ValueError:
         return None
-    if not isinstance(config, dict) or not config.get("architecture"):
+    if not isinstance(config, dict):
+        return None
+    _read_text(config, facts)
+    if not config.get("architecture"):
         return None
     return platform_name(config)
+
+
+def _read_text(config: dict[str, object], facts: ImageFacts) -> None:
+    """The labels and history lines of an image config, for search (first platform's wins)."""
+    inner = config.get("config")
+    labels = inner.get("Labels") if isinstance(inner, dict) else None
+    if isinstance(labels, dict):
+        for key, value in labels.items():
+            facts.labels.setdefault(str(key), str(value))
+    history = config.get("history")
+    if isinstance(history, list) and not facts.history:
+        facts.history = [str(h["created_by"]) for h in history if isinstance(h, dict) and h.get("created_by")]
 
 
 def has_amd64(platforms: list[str]) -> bool:

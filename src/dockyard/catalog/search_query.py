@@ -75,6 +75,8 @@ def name_key(name: str) -> str:
 def parse(text: str) -> Query:
     if len(text) > MAX_QUERY:
         raise Invalid(f"the query is longer than {MAX_QUERY} characters")
+    if "\x00" in text:
+        raise Invalid("the query holds a NUL character")
     try:
         terms = shlex.split(text)
     except ValueError as exc:

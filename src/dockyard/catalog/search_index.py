@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 from sqlalchemy import delete, func, insert, literal_column, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from dockyard.catalog.tables import image_versions, images, search_documents, version_labels
 from dockyard.db.engine import Connection
@@ -55,12 +56,16 @@ async def _upsert(conn: Connection, name: str, values: dict[str, Any]) -> bool:
     """Update the document of ``name`` with ``values`` (creating it); whether the database is
     PostgreSQL (read from the answer, so callers need not know)."""
     values = {**values, "updated_at": time.time()}
-    result = await conn.execute(
-        update(search_documents).where(search_documents.c.name == name).values(values)
-    )
+    change = update(search_documents).where(search_documents.c.name == name).values(values)
+    result = await conn.execute(change)
     is_pg = result.context.dialect.name == "postgresql"
     if not result.rowcount:
-        await conn.execute(insert(search_documents).values(name=name, **values))
+        # A transaction that made the document meanwhile wins the insert; this one updates it.
+        dialect_insert = postgresql.insert if is_pg else sqlite.insert
+        stmt = dialect_insert(search_documents).values(name=name, **values)
+        added = await conn.execute(stmt.on_conflict_do_nothing(index_elements=["name"]))
+        if not added.rowcount:
+            await conn.execute(change)
     if is_pg:
         await conn.execute(update(search_documents).where(search_documents.c.name == name).values(tsv=_tsv()))
     return is_pg

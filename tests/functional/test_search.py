@@ -224,7 +224,7 @@ def test_private_images_are_in_no_result_facet_or_count(world: World) -> None:
             assert find(user, world.registry, f"hidden workspace:{world.lab}")["total"] == 0
             assert find(user, world.registry, f"{q} workspace:{world.other}")["total"] == 1
             assert find(user, world.registry, f"{q} workspace:{world.lab}") == {
-                "items": [], "total": 0, "limit": 20, "offset": 0, "facets": {},
+                "items": [], "total": 0, "limit": 20, "offset": 0, "facets": {}, "total_exact": True,
             }  # fmt: skip
 
 

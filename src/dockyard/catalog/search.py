@@ -4,8 +4,8 @@ filtered by who may see them, ranked, counted and paged in the database.
 One query shape on both databases (:func:`search`); only the full-text match differs:
 
 - PostgreSQL: ``search_documents.tsv @@ to_tsquery('simple', 'w1:* & w2:*')`` (GIN), ranked
-  by ``ts_rank`` (title > body > history > Dockerfile), and names similar to the words
-  (pg_trgm's ``<%``, GIN) for typos;
+  by ``ts_rank`` (title > body > history > Dockerfile); when the words find nothing, names
+  similar to them (pg_trgm's ``<%``: typos) are asked instead (that reads every name);
 - SQLite: the FTS5 table ``search_fts`` (``"w1"* AND "w2"*``), ranked by ``bm25`` with the
   same weights.
 
@@ -14,7 +14,9 @@ image. A package's version is compared in Python (:func:`.search_query.version_m
 the distinct version strings stored under its name (few, read by the name index), which then
 filter in SQL: no sort key to keep in step with the indexer, and the rules stay one function.
 The permission condition (:func:`.visibility.image_visible`) is in every statement, so what a
-caller may not see is in no page, facet or count.
+caller may not see is in no page, facet or count. As the catalog's lists, a search counts
+its matches up to 1,000 (:data:`.queries.COUNT_CAP`; beyond, ``total_exact`` is false and
+the facets count the first 1,000), so no request reads every match of a large catalog.
 """
 
 from __future__ import annotations
@@ -34,7 +36,6 @@ from sqlalchemy import (
     func,
     literal,
     literal_column,
-    or_,
     select,
     text,
     true,
@@ -42,7 +43,7 @@ from sqlalchemy import (
 
 from dockyard.auth.policy import Subject
 from dockyard.auth.tables import repositories, workspaces
-from dockyard.catalog.queries import platform_condition
+from dockyard.catalog.queries import COUNT_CAP, platform_condition
 from dockyard.catalog.search_index import SIMPLE
 from dockyard.catalog.search_query import Label, Package, Query, parse, version_matches
 from dockyard.catalog.tables import image_versions, images, search_documents, version_labels, version_packages
@@ -56,7 +57,6 @@ MAX_LIMIT = 100
 MAX_OFFSET = 10_000
 MAX_PACKAGE_VERSIONS = 10_000  # distinct versions of one package compared per term
 VERSIONS_SHOWN = 20  # matching versions listed per image
-SIMILAR = 0.5  # pg_trgm word similarity of a name to the words, for typos
 WEIGHTS = (10.0, 4.0, 2.0, 1.0)  # title, body, history, Dockerfile (SQLite bm25)
 
 
@@ -86,6 +86,9 @@ class Results:
     limit: int
     offset: int
     facets: dict[str, dict[str, int]] = field(default_factory=dict)
+    # False: more than COUNT_CAP images match; ``total`` is the cap and the facets count the
+    # first COUNT_CAP matches (no search counts every match of a large catalog).
+    total_exact: bool = True
 
 
 def _cached() -> ColumnElement[bool]:
@@ -164,8 +167,9 @@ def _in_name(query: Query, is_sqlite: bool) -> Any:
     return total
 
 
-def _text_match(query: Query, is_sqlite: bool) -> tuple[Any, ColumnElement[bool], Any]:
-    """(what to join to the documents, the match, the score)."""
+def _text_match(query: Query, is_sqlite: bool, similar: bool) -> tuple[Any, ColumnElement[bool], Any]:
+    """(what to join to the documents, the match, the score); ``similar``: names like the
+    words (pg_trgm), asked only when the words themselves found nothing (a scan of every name)."""
     doc = search_documents
     if is_sqlite:
         expression = " AND ".join(f'"{w}"*' for w in query.words)
@@ -180,16 +184,11 @@ def _text_match(query: Query, is_sqlite: bool) -> tuple[Any, ColumnElement[bool]
             .subquery("fts")
         )
         return fts, doc.c.id == fts.c.doc_id, _in_name(query, is_sqlite) - fts.c.rank
-    tsquery = func.to_tsquery(SIMPLE, " & ".join(f"{w}:*" for w in query.words))
     phrase = " ".join(query.words)
-    matched = doc.c.tsv.op("@@")(tsquery)
-    similar = literal(phrase).op("<%")(doc.c.title)
-    score = (
-        _in_name(query, is_sqlite)
-        + func.ts_rank(doc.c.tsv, tsquery)
-        + func.word_similarity(phrase, doc.c.title) * 0.5
-    )
-    return None, or_(matched, similar), score
+    if similar:
+        return None, literal(phrase).op("<%")(doc.c.title), func.word_similarity(phrase, doc.c.title)
+    tsquery = func.to_tsquery(SIMPLE, " & ".join(f"{w}:*" for w in query.words))
+    return None, doc.c.tsv.op("@@")(tsquery), _in_name(query, is_sqlite) + func.ts_rank(doc.c.tsv, tsquery)
 
 
 async def search(
@@ -207,17 +206,13 @@ async def search(
     if query.on_versions:
         owned = image_versions.c.image_id == images.c.id
         where.append(select(image_versions.c.id).where(owned, versions_ok).exists())
-    source = images.join(workspaces, workspaces.c.id == images.c.workspace_id)
-    score: Any = literal(0.0)
-    if query.words:
-        source = source.join(search_documents, search_documents.c.image_id == images.c.id)
-        joined, matched, score = _text_match(query, is_sqlite)
-        if joined is not None:
-            source = source.join(joined, matched)
-        else:
-            where.append(matched)
-    matches = select(images.c.id).select_from(source).where(*where)
-    total = (await conn.execute(select(func.count()).select_from(matches.subquery()))).scalar_one()
+    source, score, matched = _matching(query, where, is_sqlite, similar=False)
+    found = await _count(conn, source, matched)
+    if not found and query.words and not is_sqlite:  # no word found: names like them (typos)
+        source, score, matched = _matching(query, where, is_sqlite, similar=True)
+        found = await _count(conn, source, matched)
+    total, exact = min(found, COUNT_CAP), found <= COUNT_CAP
+    matches = select(images.c.id).select_from(source).where(*matched).limit(COUNT_CAP)
     facets = await _facets(conn, matches, versions_ok, is_sqlite) if total else {}
     page = (
         await conn.execute(
@@ -229,14 +224,35 @@ async def search(
                 score.label("score"),
             )
             .select_from(source)
-            .where(*where)
+            .where(*matched)
             .order_by(score.desc(), images.c.name)
             .limit(limit)
             .offset(offset)
         )
     ).all()
     items = await _found(conn, page, versions_ok)
-    return Results(items, total, limit, offset, facets)
+    return Results(items, total, limit, offset, facets, exact)
+
+
+def _matching(
+    query: Query, where: list[ColumnElement[bool]], is_sqlite: bool, *, similar: bool
+) -> tuple[Any, Any, list[ColumnElement[bool]]]:
+    """(the tables joined, the score, the conditions) of the images that match."""
+    source = images.join(workspaces, workspaces.c.id == images.c.workspace_id)
+    if not query.words:
+        return source, literal(0.0), where
+    source = source.join(search_documents, search_documents.c.image_id == images.c.id)
+    joined, matched, score = _text_match(query, is_sqlite, similar)
+    if joined is not None:
+        return source.join(joined, matched), score, where
+    return source, score, [*where, matched]
+
+
+async def _count(conn: Connection, source: Any, where: list[ColumnElement[bool]]) -> int:
+    """How many images match, counted up to :data:`COUNT_CAP` + 1 (the database stops there)."""
+    counted = select(images.c.id).select_from(source).where(*where).limit(COUNT_CAP + 1).subquery()
+    found: int = (await conn.execute(select(func.count()).select_from(counted))).scalar_one()
+    return found
 
 
 async def _found(conn: Connection, page: Any, versions_ok: ColumnElement[bool]) -> list[Found]:

@@ -47,9 +47,8 @@ def search(
     )
     if items:
         first = found["offset"] + 1
-        output.say(
-            f"{first}-{first + len(items) - 1} of {found['total']} image{'s' if found['total'] != 1 else ''}"
-        )
+        of = f"{found['total']:,}" + ("" if found.get("total_exact", True) else "+")
+        output.say(f"{first}-{first + len(items) - 1} of {of} image{'s' if found['total'] != 1 else ''}")
 
 
 def register(app: typer.Typer) -> None:

@@ -72,12 +72,12 @@ export function SearchPage() {
     html`<div class="search-layout">
       <${Facets} q=${q} facets=${data.facets} />
       <div>
-        <p role="status">${data.offset + 1}–${last} of ${data.total} image${data.total === 1 ? "" : "s"}</p>
+        <p role="status">${data.offset + 1}–${last} of ${data.total.toLocaleString("en")}${data.total_exact ? "" : "+"} image${data.total === 1 ? "" : "s"}</p>
         <ol class="results">${data.items.map((item) => html`<${Result} key=${item.name} item=${item} />`)}</ol>
         <nav class="row" aria-label="Pages">
           <button type="button" class="btn btn-secondary" disabled=${offset === 0}
             onClick=${() => navigate(searchUrl(q, Math.max(0, offset - PAGE)))}>Previous</button>
-          <button type="button" class="btn btn-secondary" disabled=${last >= data.total}
+          <button type="button" class="btn btn-secondary" disabled=${data.items.length < PAGE}
             onClick=${() => navigate(searchUrl(q, offset + PAGE))}>Next</button>
         </nav>
       </div>

@@ -158,7 +158,10 @@ def run_database(kind: str, shape: Shape, args: argparse.Namespace, base: Path) 
                 for endpoint, q in SEARCHES.items():
                     for caller, client in (("admin", admin), ("member", member)):
                         body, times = _measure(client, "/search", {"q": q, "limit": 50}, args.samples)
-                        row = Row(kind, endpoint, "first", caller, body["total"], len(body["items"]), times)
+                        exact = body.get("total_exact", True)
+                        row = Row(
+                            kind, endpoint, "first", caller, body["total"], len(body["items"]), times, exact
+                        )
                         rows.append(row)
                         _print_row(row)
         finally:

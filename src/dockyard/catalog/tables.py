@@ -182,6 +182,9 @@ version_packages = Table(
     Column("platform", String(64), nullable=False, server_default=""),  # os/arch of an index entry
     Index("ix_version_packages_name", "name_key", "version_id"),
     Index("ix_version_packages_version", "version_id"),
+    # Search's package terms (migration 0030): the versions of a name that compare as asked,
+    # read from the index alone (without it every row of a common package is fetched).
+    Index("ix_version_packages_name_version", "name_key", "version", "version_id"),
 )
 
 

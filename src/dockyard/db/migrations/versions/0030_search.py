@@ -84,6 +84,9 @@ def upgrade() -> None:
     )
     op.create_index("ix_version_labels_key", "version_labels", ["key", "version_id"])
     op.create_index("ix_version_labels_version", "version_labels", ["version_id"])
+    op.create_index(
+        "ix_version_packages_name_version", "version_packages", ["name_key", "version", "version_id"]
+    )
     op.create_table(
         "search_documents",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
@@ -132,6 +135,7 @@ def downgrade() -> None:
     op.drop_index("ix_search_documents_tsv", table_name="search_documents")
     op.drop_index("ix_search_documents_image", table_name="search_documents")
     op.drop_table("search_documents")
+    op.drop_index("ix_version_packages_name_version", table_name="version_packages")
     op.drop_index("ix_version_labels_version", table_name="version_labels")
     op.drop_index("ix_version_labels_key", table_name="version_labels")
     op.drop_table("version_labels")

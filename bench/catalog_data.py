@@ -9,6 +9,11 @@ image has ``versions`` versions. Internal versions are mostly ``available`` with
 platforms and sizes (else ``failed``: the server would inspect ``pending`` ones while it is
 measured); external ones are ``unverified`` (no platforms, no size) or ``reachable``. One in
 ten versions is a ``bench``.
+
+Search (``GET /api/v1/search``) finds them through their documents, written here as the
+migration's backfill would (name and description words), and through their packages: every
+version has ``python`` ``3.<version>``, the versions of the ``samtools ...`` images (one in
+eight) also ``samtools`` ``1.<version>``.
 """
 
 from __future__ import annotations
@@ -113,6 +118,25 @@ def _version_rows(shape: Shape, image_ids: list[int], now: float) -> Iterator[tu
             yield (*row, updated, "bench", updated)
 
 
+# Search documents and packages, written from the rows above in SQL (the same on both databases).
+DOCUMENTS = (
+    "INSERT INTO search_documents (name, image_id, title, body, history, dockerfile, updated_at) "
+    "SELECT name, id, lower(replace(replace(name, '/', ' '), '-', ' ')), lower(description), '', '', "
+    "created_at FROM images"
+)
+PACKAGES = (
+    "INSERT INTO version_packages (version_id, ecosystem, name, name_key, version, platform) "
+    "SELECT v.id, 'python', 'python', 'python', '3.' || v.version, '' FROM image_versions v",
+    "INSERT INTO version_packages (version_id, ecosystem, name, name_key, version, platform) "
+    "SELECT v.id, 'deb', 'samtools', 'samtools', '1.' || v.version, '' FROM image_versions v "
+    "JOIN images i ON i.id = v.image_id WHERE i.description LIKE 'samtools%'",
+)
+PG_TSV = (
+    "UPDATE search_documents SET tsv = setweight(to_tsvector('simple', title), 'A') "
+    "|| setweight(to_tsvector('simple', body), 'B')"
+)
+
+
 def fill_sqlite(path: str, shape: Shape) -> float:
     """Write the catalog into the SQLite database at ``path``; seconds taken."""
     started = time.perf_counter()
@@ -143,6 +167,8 @@ def fill_sqlite(path: str, shape: Shape) -> float:
             f"INSERT INTO image_versions ({', '.join(VERSION_COLUMNS)}) VALUES ({placeholders})",  # noqa: S608
             _version_rows(shape, image_ids, now),
         )
+        for statement in (DOCUMENTS, *PACKAGES):
+            conn.execute(statement)
         conn.execute("COMMIT")
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
@@ -186,6 +212,8 @@ async def fill_postgres(dsn: str, shape: Shape) -> float:
             await conn.copy_records_to_table(
                 "image_versions", records=_version_rows(shape, image_ids, now), columns=list(VERSION_COLUMNS)
             )
+            for statement in (DOCUMENTS, *PACKAGES, PG_TSV):
+                await conn.execute(statement)
         await conn.execute("ANALYZE")
     finally:
         await conn.close()

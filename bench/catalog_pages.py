@@ -17,6 +17,12 @@ times on one keep-alive connection after two warm-up requests:
 - **deep**: ``?limit=50&offset=50000`` (``--deep-offset``);
 - **filtered**: ``?limit=50&platform=linux/arm64&status=available``.
 
+And search (``GET /api/v1/search?limit=50``, issue 17, the same 50 ms target), each
+answer with its exact total and facets counted over every match:
+
+- **search-fulltext**: ``q=aligner`` (one image in eight);
+- **search-package**: ``q=samtools>=1.1`` (a package with its version compared; one in eight).
+
 And the web UI's rows (issue 14, target: median under 100 ms): the Docker Repository page as a
 browser asks for it, the page shell (``GET /repository``) and its data call (``GET
 /api/v1/versions?sort=name&order=asc&limit=50&offset=0``, the table's first page).
@@ -59,6 +65,7 @@ TARGET_MS = 50.0
 UI_TARGET_MS = 100.0  # the web UI's rows: median
 UI_DATA_CALL = {"sort": "name", "order": "asc", "limit": 50, "offset": 0}
 FILTER = {"platform": "linux/arm64", "status": "available"}
+SEARCHES = {"search-fulltext": "aligner", "search-package": "samtools>=1.1"}
 
 
 @dataclass
@@ -148,6 +155,15 @@ def run_database(kind: str, shape: Shape, args: argparse.Namespace, base: Path) 
                             row = Row(kind, endpoint, page, caller, total, len(body["items"]), times, exact)
                             rows.append(row)
                             _print_row(row)
+                for endpoint, q in SEARCHES.items():
+                    for caller, client in (("admin", admin), ("member", member)):
+                        body, times = _measure(client, "/search", {"q": q, "limit": 50}, args.samples)
+                        exact = body.get("total_exact", True)
+                        row = Row(
+                            kind, endpoint, "first", caller, body["total"], len(body["items"]), times, exact
+                        )
+                        rows.append(row)
+                        _print_row(row)
         finally:
             server.stop()
     return rows

@@ -34,7 +34,11 @@ def test_bench_catalog_pages_quick_run(kind: str, tmp_path: Path) -> None:
         for endpoint in ("versions", "images")
         for page in ("first", "deep", "filtered")
         for caller in ("admin", "member")
-    } | {("ui:page", "shell", "anyone"), ("ui:data", "first", "admin"), ("ui:data", "first", "member")}
+    } | {("ui:page", "shell", "anyone"), ("ui:data", "first", "admin"), ("ui:data", "first", "member")} | {
+        (search, "first", caller)
+        for search in ("search-fulltext", "search-package")
+        for caller in ("admin", "member")
+    }
     for row in rows:
         assert len(row["samples_ms"]) == 2, row
         assert all(ms > 0 for ms in row["samples_ms"]), row
@@ -43,6 +47,10 @@ def test_bench_catalog_pages_quick_run(kind: str, tmp_path: Path) -> None:
     assert totals[("versions", "first", "admin")] == 600
     assert totals[("ui:data", "first", "admin")] == 600  # the web UI's table: the same versions
     assert totals[("images", "first", "admin")] == 200
+    # Search: one image in eight is an aligner, one in eight has samtools (1.1 and later in all).
+    assert totals[("search-fulltext", "first", "admin")] == 25
+    assert totals[("search-package", "first", "admin")] == 25
+    assert 0 < totals[("search-fulltext", "first", "member")] < 25
     # The member sees less than everything, and a filter narrows it further.
     assert 0 < totals[("versions", "filtered", "member")] < totals[("versions", "first", "member")] < 600
     assert list(scratch.iterdir()) == []  # the run's temp dir is gone

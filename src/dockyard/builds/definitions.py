@@ -50,6 +50,7 @@ from dockyard.builds.spec import (
 from dockyard.builds.tables import build_definitions, build_events, build_runs
 from dockyard.builds.targets import PushTarget, check_targets, require_profiles, targets_json, targets_of
 from dockyard.builds.views import BuildEvent, DefinitionView, recipe_of
+from dockyard.catalog import search_index
 from dockyard.catalog.service import record_event as record_image_event
 from dockyard.catalog.tables import images
 from dockyard.db.engine import Connection, Database
@@ -244,6 +245,7 @@ class BuildDefinitions:
                 )
             ).scalar_one()
             await record_event(conn, definition_id, who, "created", content_hash=content_hash)
+            await search_index.set_dockerfile(conn, full, values["dockerfile"])
         return await self.get(actor, full)
 
     async def _name_free(
@@ -312,7 +314,9 @@ class BuildDefinitions:
             }
             if new_name != name:
                 detail["renamed_from"] = name
+                await search_index.forget_dockerfile(conn, name)
             await record_event(conn, m["id"], actor.name, "modified", **detail)
+            await search_index.set_dockerfile(conn, new_name, values.get("dockerfile", m["dockerfile"]))
             return await definition_view(conn, m["id"], Rights(conn, role))
 
     async def upload_context(self, actor: Subject, name: str, source: AsyncIterable[bytes]) -> DefinitionView:
@@ -449,6 +453,7 @@ class BuildDefinitions:
             await conn.execute(
                 delete(build_definitions).where(build_definitions.c.id == m["id"])
             )  # runs, events too
+            await search_index.forget_dockerfile(conn, name)
             await audit.record(
                 conn,
                 actor,

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from dockyard.auth.policy import Subject
+from dockyard.catalog import search_index
 from dockyard.catalog.tables import image_events
 from dockyard.db.engine import Connection
 
@@ -46,3 +47,4 @@ async def record_event(
             detail=json.dumps(detail, sort_keys=True, default=str),
         )
     )
+    await search_index.refresh(conn, image_id)  # every catalog change is an event

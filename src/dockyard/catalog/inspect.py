@@ -37,6 +37,9 @@ class ImageFacts:
     other_blobs: dict[str, int] = field(default_factory=dict)  # configs
     # platform -> its layers in order, as diff ids where the config lists them (catalog.chains)
     layer_ids: dict[str, list[str]] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)  # the configs' (search indexes them)
+    annotations: dict[str, str] = field(default_factory=dict)  # the manifests'
+    history: list[str] = field(default_factory=list)  # the configs' history created_by lines
 
     @property
     def compressed_size(self) -> int:
@@ -62,6 +65,7 @@ async def inspect_manifest(
     """The facts of a manifest already in hand (e.g. one being pushed); what it names is read
     from ``source``."""
     facts = ImageFacts(digest, parsed.media_type, parsed.is_index, is_image=False)
+    facts.annotations.update(parsed.annotations)
     if parsed.is_index:
         for child in parsed.manifests:
             platform = child.platform or {}
@@ -97,7 +101,10 @@ async def _add_image(
         config = json.loads(await source.config(repository, str(parsed.config.digest), MAX_CONFIG_BYTES))
     except ValueError:
         return None
-    if not isinstance(config, dict) or not config.get("architecture"):
+    if not isinstance(config, dict):
+        return None
+    _read_text(config, facts)
+    if not config.get("architecture"):
         return None
     facts.layer_ids[platform_name(config)] = layer_ids(config, [str(layer.digest) for layer in parsed.layers])
     return platform_name(config)
@@ -111,6 +118,18 @@ def layer_ids(config: dict[str, object], digests: list[str]) -> list[str]:
     if isinstance(found, list) and len(found) == len(digests) and all(isinstance(d, str) for d in found):
         return [str(d) for d in found]
     return digests
+
+
+def _read_text(config: dict[str, object], facts: ImageFacts) -> None:
+    """The labels and history lines of an image config, for search (first platform's wins)."""
+    inner = config.get("config")
+    labels = inner.get("Labels") if isinstance(inner, dict) else None
+    if isinstance(labels, dict):
+        for key, value in labels.items():
+            facts.labels.setdefault(str(key), str(value))
+    history = config.get("history")
+    if isinstance(history, list) and not facts.history:
+        facts.history = [str(h["created_by"]) for h in history if isinstance(h, dict) and h.get("created_by")]
 
 
 def has_amd64(platforms: list[str]) -> bool:

@@ -32,11 +32,12 @@ from dockyard.catalog.inspect import AMD64_HELP, ContentSource, ImageFacts, has_
 from dockyard.catalog.lineage import Lineage
 from dockyard.catalog.measure import MeasureLimits, NotMeasured, uncompressed_size
 from dockyard.catalog.packages import PackageIndex
+from dockyard.catalog.search_index import store_version_text
 from dockyard.catalog.service import Catalog, record_event
 from dockyard.catalog.tables import blob_uncompressed, image_versions, images, version_package_scans
 from dockyard.catalog.views import INTERNAL
 from dockyard.cluster import leases
-from dockyard.db.engine import Database
+from dockyard.db.engine import Connection, Database
 from dockyard.jobs.queue import FAILED, SUCCEEDED, JobQueue
 from dockyard.jobs.tables import JOB_ACTIVE, jobs
 from dockyard.jobs.worker import JobContext, Worker
@@ -167,6 +168,7 @@ class Inspections:
             compressed_size=facts.compressed_size,
             uncompressed_size=uncompressed,
             warnings=warnings,
+            facts=facts,
         )
         if self.packages is not None:  # the software inside: after the version is usable
             await self.packages.scan(repository, image_id, tag, digest)
@@ -201,7 +203,15 @@ class Inspections:
         return total + sum(facts.other_blobs.values()), None
 
     async def _finish(
-        self, image_id: int, tag: str, digest: str, *, status: str, reason: str | None, **values: Any
+        self,
+        image_id: int,
+        tag: str,
+        digest: str,
+        *,
+        status: str,
+        reason: str | None,
+        facts: ImageFacts | None = None,
+        **values: Any,
     ) -> None:
         for key in ("platforms", "warnings"):
             if key in values:
@@ -217,7 +227,20 @@ class Inspections:
                 .values(status=status, status_reason=reason, checked_at=time.time(), **values)
             )
             if result.rowcount:
+                if facts is not None:
+                    await self._store_text(conn, image_id, tag, facts)
                 await record_event(conn, image_id, "system", "inspected", tag, status=status, reason=reason)
+
+    async def _store_text(self, conn: Connection, image_id: int, tag: str, facts: ImageFacts) -> None:
+        """The labels, annotations and history search indexes (:mod:`.search_index`)."""
+        version_id = (
+            await conn.execute(
+                select(image_versions.c.id).where(
+                    image_versions.c.image_id == image_id, image_versions.c.version == tag
+                )
+            )
+        ).scalar_one()
+        await store_version_text(conn, version_id, image_id, facts.labels, facts.annotations, facts.history)
 
     async def _drop_artifact(self, image_id: int, tag: str, digest: str) -> None:
         async with self.db.write() as conn:

@@ -20,6 +20,7 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
 )
+from sqlalchemy.dialects.postgresql import TSVECTOR
 
 from dockyard.db.metadata import DIGEST, metadata
 
@@ -181,6 +182,9 @@ version_packages = Table(
     Column("platform", String(64), nullable=False, server_default=""),  # os/arch of an index entry
     Index("ix_version_packages_name", "name_key", "version_id"),
     Index("ix_version_packages_version", "version_id"),
+    # Search's package terms (migration 0030): the versions of a name that compare as asked,
+    # read from the index alone (without it every row of a common package is fetched).
+    Index("ix_version_packages_name_version", "name_key", "version", "version_id"),
 )
 
 
@@ -250,4 +254,45 @@ built_from = Table(
     Column("digest", String(150), primary_key=True),
     Column("reference", String(600), nullable=False),
     Column("at", Float, nullable=False),
+)
+
+
+# What a version's image says of itself (:mod:`dockyard.catalog.search_index`): its config's
+# labels (``origin`` label) and its manifest's annotations (``origin`` annotation), written by
+# the inspection. Search filters on them (``label:key=value``) and indexes their text.
+version_labels = Table(
+    "version_labels",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("version_id", Integer, ForeignKey("image_versions.id", ondelete="CASCADE"), nullable=False),
+    Column("origin", String(12), nullable=False),  # label, annotation
+    Column("key", String(255), nullable=False),
+    Column("value", Text, nullable=False, server_default=""),
+    Index("ix_version_labels_key", "key", "version_id"),
+    Index("ix_version_labels_version", "version_id"),
+)
+
+
+# The full-text document of a name (:mod:`dockyard.catalog.search_index`): one row per image
+# or build definition name, its words folded (lower case, punctuation as spaces) in columns of
+# decreasing weight. PostgreSQL ranks ``tsv`` (tsvector, GIN); SQLite mirrors the columns into
+# the FTS5 table ``search_fts`` by triggers (both made by migration 0030).
+search_documents = Table(
+    "search_documents",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("image_id", Integer, ForeignKey("images.id", ondelete="SET NULL")),
+    Column("title", Text, nullable=False, server_default=""),  # the name's words
+    Column("body", Text, nullable=False, server_default=""),  # description, labels, annotations
+    Column("history", Text, nullable=False, server_default=""),  # the config history's created_by
+    Column("dockerfile", Text, nullable=False, server_default=""),  # the build definition's
+    Column("tsv", Text().with_variant(TSVECTOR(), "postgresql")),
+    Column("updated_at", Float, nullable=False),
+    Index("ix_search_documents_image", "image_id"),
+    Index("ix_search_documents_tsv", "tsv", postgresql_using="gin"),
+    # Similar names (typos) on PostgreSQL: pg_trgm's similarity over the name's words.
+    Index(
+        "ix_search_documents_trgm", "title", postgresql_using="gin", postgresql_ops={"title": "gin_trgm_ops"}
+    ),
 )

@@ -12,17 +12,23 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 
 from dockyard.app.schema import metadata
+from dockyard.catalog.search_index import FTS_TABLES
 from dockyard.db.engine import Database
 from dockyard.db.migrate import alembic_config, current_revision, head_revision, upgrade
 
 
+def _not_fts(name: str | None, kind: str, *_: Any) -> bool:
+    """SQLite's FTS5 index of the search documents lives outside the metadata (virtual tables)."""
+    return not (kind == "table" and name in FTS_TABLES)
+
+
 def _differences(connection: Connection) -> list[Any]:
-    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    context = MigrationContext.configure(connection, opts={"compare_type": True, "include_name": _not_fts})
     return list(compare_metadata(context, metadata))
 
 
 def _tables(connection: Connection) -> set[str]:
-    return set(inspect(connection).get_table_names())
+    return set(inspect(connection).get_table_names()) - FTS_TABLES
 
 
 def _downgrade_to_base(connection: Connection) -> None:

@@ -9,6 +9,7 @@ import { AdminPage } from "./pages/admin.js";
 import { UploadPage } from "./pages/upload.js";
 import { BuildsPage } from "./pages/builds.js";
 import { EditorPage } from "./pages/editor.js";
+import { SearchPage } from "./pages/search.js";
 
 export const ROUTES = [
   { pattern: "/repository", page: RepositoryPage, nav: "Docker Repository" },
@@ -20,6 +21,7 @@ export const ROUTES = [
   { pattern: "/workspaces", page: SettingsPage, nav: "Workspace settings" },
   { pattern: "/admin", page: AdminPage, nav: "Admin", admin: true },
   { pattern: "/account/tokens", page: TokensPage },
+  { pattern: "/search", page: SearchPage },
 ];
 
 // The main navigation, in order (admin-only entries say so).

@@ -10,6 +10,7 @@ import { useSession } from "../lib/session.js";
 import { ago } from "../lib/format.js";
 import { Menu } from "./ui.js";
 import { NAV } from "../routes.js";
+import { SearchBox } from "../pages/search.js";
 
 const NOTE_TEXT = {
   "access_request.approved": (p) => `Your access to ${p.repository} was approved`,
@@ -93,6 +94,7 @@ export function Shell({ children }) {
         </ul>
       </nav>
       <div class="topbar-end">
+        <${SearchBox} />
         <${WorkspaceSwitcher} />
         <${Notifications} />
         <${Menu}

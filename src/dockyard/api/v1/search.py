@@ -1,0 +1,40 @@
+"""Search: images by words, packages, labels and facets, as the caller may see them."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query
+
+from dockyard.api.deps import Caller
+from dockyard.api.v1.catalog import Services
+from dockyard.catalog.search import MAX_LIMIT, MAX_OFFSET, Results, Search
+from dockyard.catalog.search_query import MAX_QUERY, MAX_TERMS
+
+router = APIRouter(tags=["catalog"])
+
+QUERY_HELP = (
+    f"Up to {MAX_QUERY} characters, {MAX_TERMS} terms, separated by spaces (quotes group words): "
+    "bare words are searched in names, descriptions, labels, annotations, image history and "
+    "Dockerfiles; `samtools>=1.19`, `python=3.11` (also `==`, `<=`, `>`, `<`, `!=`; `=` matches "
+    "a version prefix) or `pkg:samtools` match the packages installed in a version; "
+    "`label:key=value` (`*` a glob; `label:key` any value) a label or annotation; "
+    "`workspace:NAME`, `source:internal|external|cached`, `type:tool|bench`, "
+    "`platform:linux/amd64` narrow the results. Version terms hold for one version together."
+)
+
+
+@router.get(
+    "/search",
+    summary="Search the catalog",
+    description="Images the caller may see that match the query, best first (then by name), "
+    "with their matching versions (up to 20 each), the number of matches and facet counts "
+    "(workspace, source, type, platform) over all of them. A query that cannot be read is a "
+    "422 problem naming the term.",
+)
+async def search(
+    services: Services,
+    caller: Caller,
+    q: str = Query(..., min_length=1, max_length=MAX_QUERY, description=QUERY_HELP),
+    limit: int = Query(20, ge=1, le=MAX_LIMIT),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
+) -> Results:
+    return await Search(services.catalog.db)(caller, q, limit, offset)

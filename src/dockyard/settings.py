@@ -232,6 +232,14 @@ class Settings(BaseSettings):
     archive_max_bytes: int = Field(
         32 * 1024**3, gt=0, description="Largest image archive (tar) accepted for upload, in bytes."
     )
+    archive_journal: bool = Field(
+        False,
+        description="Keep each chunked archive upload's bytes past its last checkpoint in the blob "
+        "storage as each chunk ends, so that any replica takes the next chunk where the last one "
+        "ended (replicas behind a load balancer without sticky sessions). Costs a second write of "
+        "those bytes; off, the worker processes of one server pass chunks to the one holding the "
+        "import, and a chunk taken by another replica is sent again from the last checkpoint.",
+    )
     default_workspace_quota: Annotated[int | None, BeforeValidator(_optional_size)] = Field(
         None,
         ge=0,

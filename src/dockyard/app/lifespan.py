@@ -50,7 +50,8 @@ async def run_jobs(services: Services, stop: asyncio.Event, holder: str, *, work
     """Background jobs until ``stop`` is set: a worker running the registered handlers (when
     ``work``), the periodic recovery of jobs whose worker stopped, and the purge of old finished jobs.
     Every process also inspects pushed images (their own worker, so that a long build never
-    holds them up), sweeps the catalog's pending versions and delivers webhooks (deliveries are
+    holds them up), sweeps the catalog's pending versions, applies the registry's outbox
+    (the catalog, the audit log) and delivers webhooks (deliveries are
     claimed with a lease, so processes share them and never send one twice at once)."""
     settings = services.settings
     retention = settings.job_retention_days * 86400
@@ -62,6 +63,8 @@ async def run_jobs(services: Services, stop: asyncio.Event, holder: str, *, work
         ),
         services.webhooks.deliverer.run(stop),
     ]
+    if services.events.outbox is not None:  # what a crash or a failure left in the registry's outbox
+        loops.append(services.events.outbox.run(stop))
     if work:
         worker = Worker(
             services.jobs, services.job_handlers, concurrency=settings.worker_concurrency, lease_seconds=lease
@@ -135,10 +138,12 @@ class Lifespan:
         while True:
             await asyncio.sleep(interval)
             try:
-                if await leases.acquire(services.db, GC_LEASE, self.holder, max(interval, 60.0)):
-                    await services.gc.run()
-                    purge_before = time.time() - services.settings.upload_purge_seconds
-                    await services.archive_purge.run(purge_before)
+                # Renewed while it runs: a collection longer than the lease never runs twice.
+                async with leases.renewing(services.db, GC_LEASE, self.holder, max(interval, 60.0)) as held:
+                    if held:
+                        await services.gc.run()
+                        purge_before = time.time() - services.settings.upload_purge_seconds
+                        await services.archive_purge.run(purge_before)
             except Exception:
                 log.exception("periodic garbage collection failed; retrying next period")
 

@@ -72,6 +72,8 @@ from dockyard.registry.blobs import BlobService
 from dockyard.registry.events import EventBus
 from dockyard.registry.gc import GarbageCollector
 from dockyard.registry.manifests import ManifestService
+from dockyard.registry.outbox import OUTBOX_GATE_ENV, EventOutbox
+from dockyard.registry.outbox import file_gate as outbox_file_gate
 from dockyard.registry.pulls import PullRecorder
 from dockyard.registry.quota_admin import Quotas
 from dockyard.registry.quotas import Ledger
@@ -172,7 +174,9 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
     one, for tests), wired together; nothing is started yet."""
     db = Database(settings.effective_database_url)
     storage = storage or configured_storage(settings)
-    events = EventBus()
+    outbox_gate = os.environ.get(OUTBOX_GATE_ENV)  # a test seam: see registry.outbox.file_gate
+    outbox = EventOutbox(db, outbox_file_gate(Path(outbox_gate)) if outbox_gate else None)
+    events = EventBus(outbox)
     generations = build_generations(settings, db)
     ledger = Ledger(db, settings.effective_default_quota)
     blobs = BlobService(db, storage, generations, ledger)
@@ -204,10 +208,12 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
         packages=packages,
     )
     sync = CatalogSync(db, inspections)
-    # The catalog hears a push first, then the audit log (the order they were always called in).
-    events.subscribe(sync)
-    events.subscribe(AuditListener(db))
-    signatures = Signatures(db, manifests, blobs)  # after the catalog: a version exists to check
+    # Applied from the registry's outbox in one transaction per event (never lost once the
+    # push is answered): the catalog first, then the audit log.
+    outbox.handle_with(sync.apply)
+    outbox.handle_with(AuditListener())
+    # Heard after the outbox's events of the push were applied: the version exists to check.
+    signatures = Signatures(db, manifests, blobs)
     events.subscribe(signatures)
     policy = PushPolicy(db, content)
     manifests.admit_with(policy, policy.keep_immutable)
@@ -238,6 +244,7 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
         ledger,
         settings.archive_max_bytes,
         run_dir=run_dir_for(settings.data_dir),
+        journal=settings.archive_journal,
     )
     builds = build_builds(settings, db, storage, jobs, identity, credentials, outbound, profiles)
     builds.lineage = lineage  # a build's FROM, preferred as its version's base

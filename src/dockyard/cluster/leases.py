@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from sqlalchemy import delete, or_, update
 
@@ -32,3 +36,28 @@ async def acquire(db: Database, name: str, holder: str, seconds: float) -> bool:
 async def release(db: Database, name: str, holder: str) -> None:
     async with db.write() as conn:
         await conn.execute(delete(leases).where(leases.c.name == name, leases.c.holder == holder))
+
+
+@asynccontextmanager
+async def renewing(db: Database, name: str, holder: str, seconds: float) -> AsyncIterator[bool]:
+    """Take the lease ``name`` (yields whether it was taken) and keep renewing it every third
+    of ``seconds`` while the body runs, so that work longer than the lease is never done by
+    two holders at once; a holder that dies stops renewing, and the lease passes on once it
+    runs out. Not released at the end: it runs out (another holder starts the next period)."""
+    if not await acquire(db, name, holder, seconds):
+        yield False
+        return
+
+    async def renew() -> None:
+        while True:
+            await asyncio.sleep(seconds / 3)
+            with contextlib.suppress(Exception):  # a failed renewal is tried again; expiry is the limit
+                await acquire(db, name, holder, seconds)
+
+    task = asyncio.create_task(renew())
+    try:
+        yield True
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

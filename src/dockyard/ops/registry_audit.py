@@ -9,17 +9,16 @@ from sqlalchemy import select
 from dockyard.auth import audit
 from dockyard.auth.policy import Subject
 from dockyard.auth.tables import repositories
-from dockyard.db.engine import Database
+from dockyard.db.engine import Connection
 from dockyard.registry.events import Event, ManifestDeleted, ManifestPushed
 
 
 class AuditListener:
-    """An event listener; the event names its actor (principal and client address)."""
+    """A handler of the registry's outbox (:mod:`dockyard.registry.outbox`): the audit row is
+    written in the transaction that applies the event, so it is written exactly once; the event
+    names its actor (principal and client address)."""
 
-    def __init__(self, db: Database) -> None:
-        self.db = db
-
-    async def __call__(self, event: Event) -> None:
+    async def __call__(self, conn: Connection, event: Event) -> None:
         actor, client_ip = None, None
         if event.actor is not None:
             principal, client_ip = event.actor.principal, event.actor.client_host
@@ -35,14 +34,13 @@ class AuditListener:
         else:
             action, target, detail = "tag.delete", f"{event.repository}:{event.tag}", {}
         stmt = select(repositories.c.workspace_id).where(repositories.c.name == event.repository)
-        async with self.db.write() as conn:
-            workspace_id = (await conn.execute(stmt)).scalar_one_or_none()
-            await audit.record(
-                conn,
-                actor,
-                action,
-                workspace_id=workspace_id,
-                target=target,
-                client_ip=client_ip,
-                detail=detail,
-            )
+        workspace_id = (await conn.execute(stmt)).scalar_one_or_none()
+        await audit.record(
+            conn,
+            actor,
+            action,
+            workspace_id=workspace_id,
+            target=target,
+            client_ip=client_ip,
+            detail=detail,
+        )

@@ -158,3 +158,20 @@ region_blobs = Table(
     Column("digest", DIGEST, primary_key=True),
     Index("ix_region_blobs_digest", "digest"),
 )
+
+# The registry's events waiting for their durable handlers (the catalog, the audit log): a row
+# is written in the transaction of the push or delete it tells of, and deleted in the
+# transaction that applies it (:mod:`dockyard.registry.outbox`), so an answered change is
+# never lost and never applied twice. ``event`` is its JSON; one repository's rows are applied
+# in ``id`` order.
+registry_outbox = Table(
+    "registry_outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("repository", String(255), nullable=False),
+    Column("event", Text, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", Float, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Index("ix_registry_outbox_repository", "repository", "id"),
+)

@@ -241,6 +241,24 @@ def test_the_throttle_counts_each_forwarded_client_on_its_own(guarded: RunningRe
     assert [entry["client_ip"] for entry in audit_entries(guarded, "login.locked", user)] == ["203.0.113.20"]
 
 
+def test_a_forged_x_forwarded_for_from_an_untrusted_peer_neither_evades_nor_moves_the_throttle(
+    guarded: RunningRegistry,
+) -> None:
+    user = new_user(guarded)
+    peer = "127.0.0.12"  # not a trusted proxy: its X-Forwarded-For is the client's own claim
+    for i in range(MAX_FAILURES):
+        with client(guarded, peer, f"203.0.113.{40 + i}") as forged:
+            assert token_get(forged, user, f"wrong-{i}-password").status_code == 401
+    with client(guarded, peer, "203.0.113.99") as forged:
+        assert token_get(forged, user, PASSWORD).status_code == 429, "a new forged address is the same peer"
+    with client(guarded, PROXY, "203.0.113.40") as proxied:
+        # The forged address was never counted: a client behind the trusted proxy that really
+        # has it is not locked out.
+        assert token_get(proxied, user, PASSWORD).status_code == 200
+    assert {entry["client_ip"] for entry in audit_entries(guarded, "login.failed", user)} == {peer}
+    assert [entry["client_ip"] for entry in audit_entries(guarded, "login.locked", user)] == [peer]
+
+
 def test_pushes_are_audited_with_the_client_address(guarded: RunningRegistry) -> None:
     user = new_user(guarded)
     repo = f"{user}/audited"
@@ -248,8 +266,9 @@ def test_pushes_are_audited_with_the_client_address(guarded: RunningRegistry) ->
     for source, forwarded, expected in (
         (PROXY, "203.0.113.30", "203.0.113.30"),
         ("127.0.0.10", None, "127.0.0.10"),
+        ("127.0.0.11", "203.0.113.31", "127.0.0.11"),  # forged from an untrusted peer: ignored
     ):
         with client(guarded, source, forwarded, auth=TokenAuth(user, PASSWORD)) as http:
             assert OciClient(http).push(repo, manifest, f"from-{expected}").status_code == 201
     pushes = audit_entries(guarded, "manifest.push", f"{repo}@{manifest.digest}")
-    assert sorted(entry["client_ip"] for entry in pushes) == ["127.0.0.10", "203.0.113.30"]
+    assert sorted(entry["client_ip"] for entry in pushes) == ["127.0.0.10", "127.0.0.11", "203.0.113.30"]

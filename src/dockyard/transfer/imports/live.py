@@ -16,7 +16,9 @@ A chunked upload's import lives across requests in the process that received its
 
 A chunk (in any process, holding the session's lock) uses the import held here when its
 generation and ``processed`` match the row; otherwise it starts a new one from the stored
-checkpoint (or from byte 0), after deleting what earlier imports left beside it. Imports left
+checkpoint (or from byte 0), after deleting what earlier imports left beside it, and feeds it
+what the journal holds past the checkpoint (:mod:`.journal`, written as each chunk ends), so
+that it goes on where the last chunk ended, in whichever replica that was. Imports left
 without a chunk for ``IDLE`` seconds are stopped: their checkpoint stays, and the session's
 offset goes back to it. Progress and checkpoints are recorded only under the session's lock,
 so that no import records while another takes over.
@@ -33,7 +35,7 @@ from sqlalchemy import ColumnElement, and_, update
 
 from dockyard.cluster.locks import UploadLocks
 from dockyard.db.engine import Database
-from dockyard.storage.base import StorageDriver
+from dockyard.storage.base import PathNotFound, StorageDriver
 from dockyard.transfer.imports.checkpoint import (
     Checkpoint,
     checkpoint_path,
@@ -42,6 +44,7 @@ from dockyard.transfer.imports.checkpoint import (
     remove_leftovers,
 )
 from dockyard.transfer.imports.holders import Holders
+from dockyard.transfer.imports.journal import Journal, replay, replay_plan, segments
 from dockyard.transfer.imports.runner import IsStored, LiveImport
 from dockyard.transfer.imports.sink import session_folder
 from dockyard.transfer.tables import archive_uploads
@@ -62,9 +65,16 @@ def _current(live: LiveImport) -> ColumnElement[bool]:
 
 class LiveImports:
     def __init__(
-        self, db: Database, storage: StorageDriver, locks: UploadLocks, is_stored: IsStored, holders: Holders
+        self,
+        db: Database,
+        storage: StorageDriver,
+        locks: UploadLocks,
+        is_stored: IsStored,
+        holders: Holders,
+        journal: bool = True,
     ) -> None:
         self.db = db
+        self.journal = journal
         self.storage = storage
         self.locks = locks
         self.is_stored = is_stored
@@ -119,9 +129,32 @@ class LiveImports:
             checkpoint,
         )
         self._held[archive_id] = live
+        try:
+            await self._replay(live, offset)
+        except BaseException:
+            self._held.pop(archive_id, None)
+            await live.stop()
+            raise
         if self._tender is None or self._tender.done():
             self._tender = asyncio.create_task(self._tend())
         return live
+
+    async def _replay(self, live: LiveImport, offset: int) -> None:
+        """Feed the new import what the journal holds past its checkpoint (the bytes earlier
+        imports took, in any replica), so that the upload goes on where they left it."""
+        found = await segments(self.storage, live.archive_id)
+        plan, end = replay_plan(found, offset)
+        chain = {segment.path for segment, _ in plan}
+        for segment in found:  # before the checkpoint, or past a gap: never replayed
+            if segment.path not in chain:
+                with contextlib.suppress(PathNotFound):
+                    await self.storage.delete(segment.path)
+        if plan:
+            await live.push(replay(self.storage, plan), lambda _: None, settle=False, journaled=True)
+            async with self.db.write() as conn:
+                await conn.execute(update(archive_uploads).where(_current(live)).values(processed=live.fed))
+        if self.journal:
+            live.journal = Journal(self.storage, live.archive_id, end, [s for s, _ in plan])
 
     async def _make_room(self) -> None:
         """Hold at most ``MAX_HELD`` imports (each is a thread with buffers): let go of the
@@ -147,8 +180,12 @@ class LiveImports:
     async def load(self, archive_id: str) -> Checkpoint | None:
         return await load_checkpoint(self.storage, archive_id)
 
-    async def record(self, live: LiveImport) -> None:
-        """Store the newest checkpoint (if newer) and the offset, for the current generation."""
+    async def record(self, live: LiveImport, chunk_end: bool = False) -> None:
+        """Store the newest checkpoint (if newer) and the offset, for the current generation;
+        at a chunk's end (or letting go) the journal first, so that the offset is one any
+        replica can go on from."""
+        if chunk_end and live.journal is not None:
+            await live.journal.write()
         values: dict[str, object] = {"processed": live.fed, "updated_at": time.time()}
         checkpoint = live.checkpoint
         data = None
@@ -161,6 +198,8 @@ class LiveImports:
             return  # not the session's current import any more (or nothing new to store)
         await self.storage.put_content(checkpoint_path(live.archive_id), data)
         live.saved = checkpoint.offset
+        if live.journal is not None:
+            await live.journal.trim(checkpoint.offset)
 
     async def recording(self, live: LiveImport) -> None:
         """Record progress every ``RECORD_EVERY`` seconds (run as a task while a chunk streams)."""
@@ -170,11 +209,13 @@ class LiveImports:
                 await self.record(live)
 
     async def _let_go(self, live: LiveImport) -> None:
-        """Stop an import held here; the session's offset goes back to its checkpoint."""
+        """Stop an import held here; the session's offset goes back to what its checkpoint and
+        journal hold."""
         with contextlib.suppress(Exception):
-            await self.record(live)
+            await self.record(live, chunk_end=True)
+        offset = live.saved if live.journal is None else max(live.saved, live.journal.end)
         async with self.db.write() as conn:
-            await conn.execute(update(archive_uploads).where(_current(live)).values(processed=live.saved))
+            await conn.execute(update(archive_uploads).where(_current(live)).values(processed=offset))
         await live.stop()
 
     async def _tend(self) -> None:

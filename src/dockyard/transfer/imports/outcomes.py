@@ -28,6 +28,7 @@ from dockyard.db.engine import Connection, Database
 from dockyard.storage.base import PathNotFound, StorageDriver
 from dockyard.transfer.imports.checkpoint import checkpoint_path
 from dockyard.transfer.imports.feed import ImportCancelled
+from dockyard.transfer.imports.journal import remove_journal
 from dockyard.transfer.imports.live import LiveImports
 from dockyard.transfer.imports.runner import LiveImport
 from dockyard.transfer.imports.sessions import DONE, FAILED, IMPORTING, RECEIVING, load_session
@@ -78,6 +79,7 @@ class Outcomes:
             heartbeat.cancel()
         with contextlib.suppress(PathNotFound):
             await self.storage.delete(checkpoint_path(archive_id))
+        await remove_journal(self.storage, archive_id)
         async with self.db.write() as conn:
             ended = await conn.execute(
                 update(archive_uploads)

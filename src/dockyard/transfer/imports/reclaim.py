@@ -22,6 +22,7 @@ from dockyard.db.engine import Database
 from dockyard.storage.base import StorageDriver
 from dockyard.transfer.imports.checkpoint import load_checkpoint, remove_leftovers
 from dockyard.transfer.imports.holders import Holders
+from dockyard.transfer.imports.journal import replay_plan, segments
 from dockyard.transfer.imports.sessions import IMPORTING, RECEIVING, Session, interrupted, load_session
 from dockyard.transfer.tables import archive_uploads
 
@@ -61,14 +62,15 @@ class Reclaimer:
             if dry_run:
                 return await remove_leftovers(self.storage, archive_id, checkpoint, dry_run=True)
             offset = checkpoint.offset if checkpoint is not None else 0
+            _, reached = replay_plan(await segments(self.storage, archive_id), offset)
             values: dict[str, Any] = {
                 "generation": s.generation + 1,
-                "processed": offset,
+                "processed": reached,  # the journal goes on from the checkpoint
                 "resume_offset": offset,
                 "holder": None,
             }
             if s.state == IMPORTING:
-                values.update(state=RECEIVING, reason=interrupted(offset))
+                values.update(state=RECEIVING, reason=interrupted(reached))
             async with self.db.write() as conn:
                 changed = await conn.execute(
                     update(archive_uploads)

@@ -33,6 +33,7 @@ from dockyard.registry.uploads import BodyInterrupted
 from dockyard.storage.base import StorageDriver
 from dockyard.transfer.imports.checkpoint import Checkpoint, restore_sink, sink_state
 from dockyard.transfer.imports.feed import Feed, FeedStopped
+from dockyard.transfer.imports.journal import Journal
 from dockyard.transfer.imports.results import result_json
 from dockyard.transfer.imports.sink import RegistrySink
 
@@ -74,6 +75,7 @@ class LiveImport:
         # Checkpoints taken while blobs they name were still being made durable.
         self._candidates: list[tuple[Checkpoint, list[Digest]]] = []
         self._mark = (self.fed, time.monotonic())
+        self.journal: Journal | None = None  # kept by its owner (chunked uploads only)
         self._thread = threading.Thread(target=self._run, name=f"import-{archive_id[:8]}", daemon=True)
         self._thread.start()
 
@@ -91,14 +93,19 @@ class LiveImport:
         return not self._result.done()
 
     async def push(
-        self, body: AsyncIterator[bytes], check: Callable[[int], None], settle: bool = True
+        self,
+        body: AsyncIterator[bytes],
+        check: Callable[[int], None],
+        settle: bool = True,
+        journaled: bool = False,
     ) -> int:
         """Hand ``body`` to the import, ``check``ing each new total first (raise to refuse);
         returns the bytes taken, raising what refused the archive. With ``settle`` it returns
         once the import has worked on all of them; otherwise as soon as they are queued (at
         most ``Feed.capacity`` wait), so that the next request's bytes arrive while the
         import works: an error is then raised by a later push, or reported by ``when_ended``.
-        When the client went away midway, what did arrive is kept (``BodyInterrupted``)."""
+        When the client went away midway, what did arrive is kept (``BodyInterrupted``).
+        ``journaled``: the bytes are in the journal already (a replay), not kept again."""
         received = 0
         interrupted = False
         self.last_used = time.monotonic()
@@ -111,6 +118,10 @@ class LiveImport:
                     break
                 self.fed += len(chunk)  # the import has it, even if waiting for room is cancelled
                 received += len(chunk)
+                if self.journal is not None and not journaled:
+                    self.journal.add(chunk)
+                    if self.journal.full:
+                        await self.journal.write()
                 await self._feed.room()
         except BodyInterrupted:
             interrupted = True

@@ -7,9 +7,10 @@ A session is a row of ``archive_uploads`` plus the folder ``archives/<id>/`` in 
 is never written anywhere, every blob at most once. The import lives across requests in
 the process that takes the chunks, and stores checkpoints between tar entries, so a session
 survives a dropped connection (the import waits for the next chunk) and a server restart
-or a chunk sent to another replica (a new import starts from the checkpoint, and the
-client is told to send from there: ``GET`` gives the offset, and a chunk that starts
-elsewhere gets 416 with it; see :mod:`.live`). States::
+or a chunk sent to another replica (a new import starts from the checkpoint and replays the
+journal, the bytes past it that each chunk's end left in storage, :mod:`.journal`; where the
+journal does not reach, the client is told to send from there: ``GET`` gives the offset, and
+a chunk that starts elsewhere gets 416 with it; see :mod:`.live`). States::
 
     receiving --PUT--> importing --> done (images listed; versions are created from them)
         |                         +--> failed (reason; nothing staged is kept)
@@ -87,9 +88,11 @@ class ArchiveUploads:
         ledger: Ledger,
         max_bytes: int,
         run_dir: Path | None = None,
+        journal: bool = True,
     ) -> None:
         """``run_dir``: where this host's server processes take forwarded requests
-        (``holder_socket``); None when there is no such place."""
+        (``holder_socket``); None when there is no such place. ``journal``: keep the bytes
+        past each checkpoint in storage, so that any replica goes on (see :mod:`.journal`)."""
         self.db = db
         self.storage = storage
         self.locks = locks
@@ -97,7 +100,7 @@ class ArchiveUploads:
         self.max_bytes = max_bytes
         self.run_dir = run_dir
         self.holders = Holders(locks)
-        self.live = LiveImports(db, storage, locks, self._is_stored, self.holders)
+        self.live = LiveImports(db, storage, locks, self._is_stored, self.holders, journal)
         self.reclaimer = Reclaimer(db, storage, locks, self.holders)
         self.outcomes = Outcomes(db, storage, locks, self.live)
 
@@ -320,7 +323,7 @@ class ArchiveUploads:
                 with contextlib.suppress(BaseException):
                     await recorder
                 if live is self.live.get(archive_id, live.generation, live.fed):
-                    await self.live.record(live)
+                    await self.live.record(live, chunk_end=True)
         except TooLarge:
             await self.outcomes.fail(
                 archive_id, f"the archive exceeds {self.max_bytes} bytes, the largest accepted"
@@ -384,6 +387,7 @@ class ArchiveUploads:
             if s.state != RECEIVING or s.processed:
                 raise Conflict("a one-shot import needs a new, empty upload")
             live = await self._current(s)
+            live.journal = None  # answered only when imported: nothing to go on from elsewhere
             async with self.db.write() as conn:
                 await conn.execute(
                     update(archive_uploads)

@@ -22,7 +22,7 @@ from dockyard.auth.accounts import Accounts
 from dockyard.auth.authorizer import TokenAuthorizer
 from dockyard.auth.base import Authorizer
 from dockyard.auth.basic import AdminAuthorizer
-from dockyard.auth.grant_cache import FACT_TABLES, GrantCache
+from dockyard.auth.grant_cache import FACT_TABLES, GrantCache, machine_generations
 from dockyard.auth.jwt_tokens import TokenService
 from dockyard.auth.keys import KeyRing
 from dockyard.auth.passwords import Passwords
@@ -363,9 +363,8 @@ def build_grant_cache(settings: Settings, db: Database, generations: Generations
     """The token server's cache, told of every committed change of a fact it decides on: the
     machine's workers through shared memory (strictly before the writer answers), other
     PostgreSQL replicas through ``NOTIFY``."""
-    local = SharedMemoryGenerations(settings.data_dir.resolve() / "auth-generations", slots=16)
     remote = None if db.is_sqlite or generations is None else generations
-    cache = GrantCache(local, remote)
+    cache = GrantCache(machine_generations(settings.data_dir), remote)
     db.after_commit_touching(FACT_TABLES, cache.changed)
     return cache
 

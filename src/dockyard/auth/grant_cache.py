@@ -28,10 +28,11 @@ import hashlib
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 
 from dockyard.auth.jwt_tokens import MIN_TTL, Grant
 from dockyard.auth.policy import Subject
-from dockyard.cluster.cache import Generations
+from dockyard.cluster.cache import Generations, SharedMemoryGenerations
 
 KEY = "!auth"  # the generation's name (no repository name holds a "!")
 FACT_TABLES = frozenset(
@@ -48,6 +49,12 @@ FACT_TABLES = frozenset(
         "repository_grants",
     }
 )
+
+
+def machine_generations(data_dir: Path) -> SharedMemoryGenerations:
+    """The auth generation shared by the server processes of ``data_dir`` on this machine
+    (what a change written behind the server's back, by hand in SQL, must bump too)."""
+    return SharedMemoryGenerations(data_dir.resolve() / "auth-generations", slots=16)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from dockyard.auth.grant_cache import GrantCache, machine_generations
 from tests.support.identity import jwt_claims, parse_challenge
 from tests.support.servers import RunningRegistry
 
@@ -174,8 +175,15 @@ def expire_token(registry: RunningRegistry, token_id: int) -> int:
     )
 
 
+async def announce_auth_change(registry: RunningRegistry) -> None:
+    """Tell the server's token caches that a permission fact changed behind its back (as it
+    tells them of its own writes)."""
+    await GrantCache(machine_generations(registry.data_dir)).changed()
+
+
 def server_execute(registry: RunningRegistry, sql: str, params: dict[str, Any]) -> int:
-    """Run one statement in the server's own database; how many rows it changed."""
+    """Run one statement in the server's own database; how many rows it changed. The server's
+    caches of permission facts are told, as the server tells them of its own writes."""
     url = registry.database_url or f"sqlite+aiosqlite:///{(registry.data_dir / 'dockyard.db').resolve()}"
 
     async def run() -> int:
@@ -183,8 +191,10 @@ def server_execute(registry: RunningRegistry, sql: str, params: dict[str, Any]) 
         try:
             async with engine.begin() as conn:
                 result = await conn.execute(text(sql), params)
-                return int(result.rowcount)
+                changed = int(result.rowcount)
         finally:
             await engine.dispose()
+        await announce_auth_change(registry)
+        return changed
 
     return asyncio.run(run())

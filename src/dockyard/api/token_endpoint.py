@@ -24,7 +24,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from dockyard.auth.authorizer import parse_basic, without_controls
+from dockyard.auth.bearer import looks_like_access_token
 from dockyard.auth.errors import AuthenticationFailed, Throttled
+from dockyard.auth.grant_cache import GrantCache, Granted
 from dockyard.auth.policy import ANONYMOUS, Subject
 from dockyard.auth.token_server import parse_scopes
 from dockyard.tenancy.services import Identity
@@ -86,6 +88,11 @@ class TokenEndpoint:
             return _error(400, "invalid_request", f"this server's service is {self.identity.jwt.service!r}")
         header = request.headers.get("authorization")
         subject: Subject = ANONYMOUS
+        offline = params.get("offline_token", "").lower() == "true"
+        scope_values = params.getlist("scope")
+        client_id = params.get("client_id", "")
+        cache = self.identity.token_server.cache
+        cached: tuple[GrantCache, str, int] | None = None
         if header:
             credentials = parse_basic(header)
             if credentials is None:
@@ -95,13 +102,25 @@ class TokenEndpoint:
                     "send HTTP Basic credentials",
                     {"WWW-Authenticate": 'Basic realm="dockyard"'},
                 )
+            if cache is not None and looks_like_access_token(credentials[1]):
+                key = cache.key(header, scope_values)
+                generation, hit = cache.get(key)
+                if hit is not None:
+                    return await self._answer(
+                        hit.subject, scope_values, offline, client_id, post=False, granted=hit
+                    )
+                cached = (cache, key, generation)
             try:
                 subject = await self.identity.accounts.authenticate(*credentials, _client_ip(request))
             except (AuthenticationFailed, Throttled) as exc:
                 return _auth_error(exc)
-        offline = params.get("offline_token", "").lower() == "true" and not subject.is_anonymous
         return await self._answer(
-            subject, params.getlist("scope"), offline, params.get("client_id", ""), post=False
+            subject,
+            scope_values,
+            offline and not subject.is_anonymous,
+            client_id,
+            post=False,
+            cache_as=cached,
         )
 
     async def _post(self, request: Request) -> Response:
@@ -149,11 +168,20 @@ class TokenEndpoint:
         *,
         post: bool,
         refresh: str | None = None,
+        granted: Granted | None = None,
+        cache_as: tuple[GrantCache, str, int] | None = None,
     ) -> Response:
+        """The token for ``subject``; ``granted``: the grants found in the cache, ``cache_as``:
+        where to keep the grants decided here (a token login that asked no refresh token)."""
         if not without_controls(client_id):  # it is stored with a refresh token
             return _error(400, "invalid_request", "client_id must not contain control characters")
-        scopes = parse_scopes(scope_values)
-        grants, cap = await self.identity.token_server.grants(subject, scopes)
+        if granted is not None:
+            grants, cap = granted.grants, granted.cap
+        else:
+            grants, cap = await self.identity.token_server.grants(subject, parse_scopes(scope_values))
+            if cache_as is not None:
+                cache, key, generation = cache_as
+                cache.put(key, generation, Granted(subject, grants, cap))
         issued = self.identity.jwt.issue(subject, grants, cap)
         body: dict[str, Any] = {
             "token": issued.token,

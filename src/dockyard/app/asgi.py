@@ -28,7 +28,7 @@ import re
 
 from fastapi import FastAPI
 from starlette.applications import Starlette
-from starlette.routing import Mount
+from starlette.routing import Mount, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dockyard import __version__
@@ -118,9 +118,13 @@ class Dockyard:
         )
         self.registry = AccessLog(RegistryApp(ctx), self.access_lines)
         self.api = build_api(services)
+        token_routes = TokenEndpoint(services.identity).routes()
+        # /auth/token straight from here (a token request per pull): Starlette's middleware
+        # stack was a fifth of a cached token's answer. /auth/jwks.json stays with the rest.
+        self.token = AccessLog(Router(routes=token_routes), self.access_lines)
         routes = [
             *health_routes(services.db),
-            *TokenEndpoint(services.identity).routes(),
+            *token_routes,
             mount_every_path("/api/v1", self.api),  # a line break in a path too: problem+json
             mount_every_path(TRS_PREFIX, build_trs(services)),  # GA4GH TRS v2: the catalog's tools
             Mount("/", WebUI(__version__)),  # the web UI: /, /static and its page paths (last)
@@ -137,6 +141,8 @@ class Dockyard:
             path: str = scope["path"]
             if path == "/v2" or path.startswith("/v2/"):
                 await self.registry(scope, receive, send)
+            elif path == "/auth/token":
+                await self.token(scope, receive, send)
             else:
                 await self.web(scope, receive, send)
         elif kind == "lifespan":

@@ -22,6 +22,7 @@ from dockyard.auth.accounts import Accounts
 from dockyard.auth.authorizer import TokenAuthorizer
 from dockyard.auth.base import Authorizer
 from dockyard.auth.basic import AdminAuthorizer
+from dockyard.auth.grant_cache import FACT_TABLES, GrantCache, machine_generations
 from dockyard.auth.jwt_tokens import TokenService
 from dockyard.auth.keys import KeyRing
 from dockyard.auth.passwords import Passwords
@@ -186,7 +187,7 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
     gc = GarbageCollector(
         db, storage, uploads, generations, settings.gc_grace_seconds, settings.upload_purge_seconds
     )
-    identity = build_identity(settings, db)
+    identity = build_identity(settings, db, generations)
     catalog = Catalog(db)
     usage = Usage(catalog)
     content = RegistryContent(manifests, blobs)
@@ -362,9 +363,9 @@ def build_upload_locks(settings: Settings, db: Database) -> UploadLocks:
     return PostgresUploadLocks(db.raw_dsn)
 
 
-def build_identity(settings: Settings, db: Database) -> Identity:
+def build_identity(settings: Settings, db: Database, generations: Generations | None = None) -> Identity:
     """Accounts (with the login throttle), workspaces, tokens, repositories, access requests,
-    the token-signing keys and the JWTs they sign."""
+    the token-signing keys and the JWTs they sign, the token server and its cache."""
     policy = ThrottlePolicy(
         settings.login_max_failures,
         settings.login_max_failures_per_ip,
@@ -387,8 +388,18 @@ def build_identity(settings: Settings, db: Database) -> Identity:
         requests=AccessRequests(db),
         keys=keys,
         jwt=jwt,
-        token_server=TokenServer(db),
+        token_server=TokenServer(db, build_grant_cache(settings, db, generations)),
     )
+
+
+def build_grant_cache(settings: Settings, db: Database, generations: Generations | None) -> GrantCache:
+    """The token server's cache, told of every committed change of a fact it decides on: the
+    machine's workers through shared memory (strictly before the writer answers), other
+    PostgreSQL replicas through ``NOTIFY``."""
+    remote = None if db.is_sqlite or generations is None else generations
+    cache = GrantCache(machine_generations(settings.data_dir), remote)
+    db.after_commit_touching(FACT_TABLES, cache.changed)
+    return cache
 
 
 def build_authorizer(settings: Settings, identity: Identity) -> Authorizer:

@@ -31,7 +31,7 @@ from dockyard.auth.passwords import Passwords, check_strength
 from dockyard.auth.policy import Subject
 from dockyard.auth.tables import access_tokens, memberships, refresh_tokens, users, workspaces
 from dockyard.auth.throttle import LoginThrottle
-from dockyard.db.engine import Connection, Database
+from dockyard.db.engine import QUIET, Connection, Database
 from dockyard.errors import Conflict, Invalid, NotFound
 from dockyard.volumes import InsufficientStorage
 
@@ -171,7 +171,11 @@ class Accounts:
         now, last = time.time(), user.last_login_at
         if last is None or not now - LAST_USE_SECONDS < last <= now:  # to the minute, as tokens
             await self._note(
-                "the last login", update(users).where(users.c.id == user.id).values(last_login_at=now)
+                "the last login",
+                update(users)
+                .where(users.c.id == user.id)
+                .values(last_login_at=now)
+                .execution_options(**{QUIET: True}),
             )
         return Subject("user", user.id, user.username, is_admin=user.is_admin)
 
@@ -219,7 +223,10 @@ class Accounts:
             # login cost (a database write transaction per ``docker login`` or token request).
             await self._note(
                 "a token's last use",
-                update(access_tokens).where(access_tokens.c.id == m["id"]).values(last_used_at=now),
+                update(access_tokens)
+                .where(access_tokens.c.id == m["id"])
+                .values(last_used_at=now)
+                .execution_options(**{QUIET: True}),
             )
         return subject
 

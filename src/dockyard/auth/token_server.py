@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 
 from dockyard.auth.facts import load_facts
+from dockyard.auth.grant_cache import GrantCache
 from dockyard.auth.jwt_tokens import MIN_TTL, Grant
 from dockyard.auth.policy import Subject, decide, expand
 from dockyard.db.engine import Database
@@ -41,8 +42,9 @@ def parse_scopes(values: list[str]) -> list[Scope]:
 
 
 class TokenServer:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, cache: GrantCache | None = None) -> None:
         self.db = db
+        self.cache = cache
 
     async def grants(self, subject: Subject, scopes: list[Scope]) -> tuple[list[Grant], float | None]:
         """The grants for ``scopes`` and the earliest expiry of an access grant they rely on."""

@@ -19,6 +19,11 @@ A write that fails because the database's volume is full raises
 to delete, so a SQLite database keeps a preallocated reserve file beside it, which garbage
 collection releases when it finds the disk full (:meth:`Database.release_reserve`).
 
+:meth:`Database.after_commit_touching` runs a hook after every committed write transaction
+that changed rows of some tables (Core INSERT, UPDATE, DELETE with a nonzero row count; a
+statement with the execution option ``QUIET`` does not count): the per-process caches of
+permission facts learn of every change that way, whoever wrote it.
+
 ``fetch_one`` is for the few hot-path lookups (manifest GET/HEAD, blob GET/HEAD): plain SQL
 straight to the driver, because SQLAlchemy's per-execution cost (~200 us on these
 machines, even with pre-built statements) is ten times the query's own.
@@ -29,7 +34,7 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Protocol
@@ -41,6 +46,7 @@ from sqlalchemy.engine import Connection as SyncConnection
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.schema import Table
 
 from dockyard.errors import Contention
@@ -48,6 +54,8 @@ from dockyard.volumes import METADATA_DATABASE, InsufficientStorage, Reserve
 
 RESERVE_BYTES = 16 * 1024 * 1024  # room for garbage collection to record its deletions
 _PG_DISK_FULL = "53100"  # SQLSTATE disk_full
+QUIET = "dockyard_quiet"  # execution option: this write changes nothing a watcher cares about
+_TOUCHED = "dockyard_touched"  # connection info: the transaction changed a watched table
 _PG_CONTENTION = {"40P01": "a deadlock", "40001": "a serialization failure"}  # SQLSTATE
 
 
@@ -114,6 +122,8 @@ class Database:
         self._raw_pool: asyncpg.Pool | None = None
         self._raw_lock = asyncio.Lock()  # one pool, however many first calls race
         self._sql_cache: dict[str, str] = {}
+        self._watched: frozenset[str] = frozenset()
+        self._on_touch: Callable[[], Awaitable[None]] | None = None
         if self.is_sqlite:
             self._writer = _sqlite_engine(url, "BEGIN IMMEDIATE")
             self._inline_reader = create_engine(url.replace("+aiosqlite", "+pysqlite", 1))
@@ -141,13 +151,33 @@ class Database:
                     raise contention from exc
                 raise
 
+    def after_commit_touching(self, tables: frozenset[str], hook: Callable[[], Awaitable[None]]) -> None:
+        """Await ``hook`` after each committed write transaction that changed rows of ``tables``
+        (one watcher per database)."""
+        self._watched = tables
+        self._on_touch = hook
+        event.listen(self._writer.sync_engine, "after_execute", self._note_touch)
+
+    def _note_touch(self, conn: SyncConnection, statement: Any, *args: Any) -> None:
+        if not isinstance(statement, UpdateBase):
+            return
+        if getattr(statement.table, "name", None) not in self._watched:
+            return
+        if statement.get_execution_options().get(QUIET) or args[-1].rowcount == 0:
+            return
+        conn.info[_TOUCHED] = True
+
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Connection]:
         """A write transaction; :class:`InsufficientStorage` if the database's volume is full,
         :class:`Contention` if PostgreSQL aborted it as a deadlock or serialization failure."""
+        touched = False
         try:
             async with self._writer.begin() as conn:
-                yield conn
+                try:
+                    yield conn
+                finally:  # the connection goes back to the pool: never leave the mark on it
+                    touched = bool(conn.info.pop(_TOUCHED, False))
         except DBAPIError as exc:
             if _disk_full(exc):
                 raise InsufficientStorage(METADATA_DATABASE) from exc
@@ -155,6 +185,8 @@ class Database:
             if contention is not None:
                 raise contention from exc
             raise
+        if touched and self._on_touch is not None:  # committed
+            await self._on_touch()
 
     def ensure_reserve(self) -> bool:
         """Hold the SQLite reserve (blocking file I/O); False if there is no room for it now."""

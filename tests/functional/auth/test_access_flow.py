@@ -28,6 +28,7 @@ import pytest
 from tests.support.clients import DockerDaemon, docker_as, docker_login
 from tests.support.identity import ADMIN, ADMIN_PASSWORD, PASSWORD, Api, unique
 from tests.support.images import DOCKER_ARCHIVE_TAG, HELLO_PATH, HELLO_TEXT, TestImages
+from tests.support.matrix import announce_auth_change
 from tests.support.servers import RunningRegistry
 
 pytestmark = pytest.mark.clients
@@ -168,7 +169,8 @@ def _end_grants_of_request(registry: RunningRegistry, request_id: int) -> int:
             cursor = db.execute(
                 "UPDATE repository_grants SET expires_at = ? WHERE request_id = ?", (now, request_id)
             )
-            return cursor.rowcount
+        asyncio.run(announce_auth_change(registry))
+        return cursor.rowcount
 
     async def update() -> int:
         conn = await asyncpg.connect(registry.database_url.replace("+asyncpg", "", 1))
@@ -178,6 +180,7 @@ def _end_grants_of_request(registry: RunningRegistry, request_id: int) -> int:
             )
         finally:
             await conn.close()
+        await announce_auth_change(registry)
         return int(status.split()[-1])
 
     return asyncio.run(update())

@@ -119,7 +119,8 @@ def world(token_registry: RunningRegistry) -> World:
             description="a public copy of bwa",
         )  # fmt: skip
     _packages(token_registry, f"{lab}/aligner", "v1", {"samtools": "1.17", "python": "3.12.1"})
-    _packages(token_registry, f"{lab}/bwa", "0.7.17", {"samtools": "1.19", "python": "3.11.7"})
+    bwa_packages = {"samtools": "1.19", "python": "3.11.7", "libssl1.1": "1.1.1w"}
+    _packages(token_registry, f"{lab}/bwa", "0.7.17", bwa_packages)
     _packages(token_registry, f"{lab}/secret", "1.0", {"samtools": "1.20"})
     _packages(token_registry, f"{other}/public-bwa", "1.0", {"samtools": "1.21"})
     return World(token_registry, owner, reader, outsider, lab, other)
@@ -188,6 +189,8 @@ def test_package_terms_compare_versions(world: World, owner: CatalogUser) -> Non
     assert pkg("samtools>=1.20 python=3.11") == []  # both in one version
     assert pkg("pkg:SAMTOOLS aligner") == ["aligner", "bwa", "secret"]
     assert pkg("pkg:no-such-package") == []
+    # A Debian name with a dot is found as it is stored (only Python names are PEP 503-folded).
+    assert pkg("libssl1.1>=1.1.1") == ["bwa"]
 
 
 def test_facets_are_counted_over_the_matches(world: World, owner: CatalogUser) -> None:

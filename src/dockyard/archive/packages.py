@@ -107,7 +107,8 @@ def _text(data: bytes) -> str:
 
 
 def _cut(value: str) -> str:
-    return value.strip()[:MAX_FIELD]
+    """Trimmed, bounded, and without NUL (a database's text cannot hold it)."""
+    return value.replace("\x00", "").strip()[:MAX_FIELD]
 
 
 def _package(ecosystem: Ecosystem, name: str, version: str) -> Package | None:

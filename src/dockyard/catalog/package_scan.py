@@ -113,6 +113,8 @@ def _parse(overlay: Overlay[tuple[Kind, bytes | None]], scan: PlatformScan) -> N
                 found.update(TEXT_PARSERS[kind](data))
         except RpmFormatError as exc:
             _note(scan, f"{path}: {exc}")
+        except (ValueError, RecursionError, UnicodeError, MemoryError) as exc:  # one file, not the scan
+            _note(scan, f"{path}: not readable ({type(exc).__name__})")
     scan.packages = sorted(found)
 
 

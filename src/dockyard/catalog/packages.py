@@ -28,7 +28,7 @@ from dockyard.catalog.package_scan import FAILED, PARTIAL, SUCCEEDED, ScanLimits
 from dockyard.catalog.service import Catalog
 from dockyard.catalog.tables import image_versions, images, version_package_scans, version_packages
 from dockyard.db.engine import Connection, Database
-from dockyard.errors import Invalid
+from dockyard.errors import Invalid, NotFound
 from dockyard.oci.manifest import parse_manifest
 
 log = logging.getLogger("dockyard.catalog")
@@ -201,7 +201,9 @@ class PackageIndex:
                     .join(images, images.c.id == image_versions.c.image_id)
                     .where(images.c.name == name, image_versions.c.version == version)
                 )
-            ).scalar_one()
+            ).scalar_one_or_none()
+            if version_id is None:  # deleted since it was seen
+                raise NotFound(f"{name}:{version} is not in the catalog")
             scan = (
                 await conn.execute(
                     select(version_package_scans).where(version_package_scans.c.version_id == version_id)

@@ -119,12 +119,12 @@ def _label(label: Label) -> ColumnElement[bool]:
 async def _package(conn: Connection, package: Package) -> ColumnElement[bool]:
     conditions = [
         version_packages.c.version_id == image_versions.c.id,
-        version_packages.c.name_key == package.name_key,
+        version_packages.c.name_key.in_(package.keys),
     ]
     if package.operator is not None and package.version is not None:
         found = await conn.execute(
             select(version_packages.c.version)
-            .where(version_packages.c.name_key == package.name_key)
+            .where(version_packages.c.name_key.in_(package.keys))
             .distinct()
             .limit(MAX_PACKAGE_VERSIONS + 1)
         )

@@ -111,7 +111,11 @@ async def _exists(conn: Connection, name: str) -> bool:
 def _strings(found: Any) -> dict[str, str]:
     if not isinstance(found, dict):
         return {}
-    return {str(k)[:255]: str(v)[:4096] for k, v in list(found.items())[:MAX_LABELS]}
+    # A label may hold NUL, which a database's text cannot: dropped, as nothing searches for it.
+    return {
+        str(k).replace("\x00", "")[:255]: str(v).replace("\x00", "")[:4096]
+        for k, v in list(found.items())[:MAX_LABELS]
+    }
 
 
 async def store_version_text(

@@ -43,6 +43,14 @@ class Package:
     operator: str | None  # None: any version
     version: str | None
 
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The ``version_packages.name_key`` values that name this package in any ecosystem:
+        the lower-case name (deb, apk, rpm, conda, R keep ``.``, ``_`` and ``-`` as they are)
+        and, where it differs, its PEP 503 form (Python's)."""
+        python = re.sub(r"[-_.]+", "-", self.name_key)
+        return (self.name_key,) if python == self.name_key else (self.name_key, python)
+
 
 @dataclass(frozen=True)
 class Label:
@@ -67,9 +75,8 @@ class Query:
 
 
 def name_key(name: str) -> str:
-    """A package name folded as ``version_packages.name_key`` is: lower case, and runs of
-    ``-``, ``_`` and ``.`` as one ``-`` (PEP 503; other ecosystems' names rarely differ by them)."""
-    return re.sub(r"[-_.]+", "-", name).lower()
+    """A package name as asked: lower case (:attr:`Package.keys` adds Python's PEP 503 form)."""
+    return name.lower()
 
 
 def parse(text: str) -> Query:

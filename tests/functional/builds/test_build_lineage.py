@@ -82,4 +82,18 @@ async def test_an_image_built_here_shows_its_base_and_a_newer_base_queues_its_re
         assert len(await builds.service.history(owner, definition.name)) == len(runs)
         await builds.run_next()
         assert (await builds.service.history(owner, definition.name))[0].status == "succeeded"
+        before = len(await builds.service.history(owner, definition.name))
+        # The built image copied under another name (its digest unchanged) was not built by that
+        # name's definition: rebuilding the copy must not run the original's recipe.
+        creds = f"{team.owner}:{PASSWORD}"
+        current = user.version(definition.name, "1")["digest"]
+        skopeo.copy(
+            f"docker://{server.host}/{definition.name}:1",
+            f"docker://{server.host}/{team.workspace}/tool-copy:1",
+            extra=["--preserve-digests", "--src-creds", creds, "--dest-creds", creds],
+        )
+        assert user.wait_inspected(f"{team.workspace}/tool-copy", "1", current)["digest"] == current
+        refused = user.http.post(f"/images/{team.workspace}/tool-copy/versions/1/rebuild")
+        assert problem(refused, 404).endswith("was not built here: there is no build to run again")
+        assert len(await builds.service.history(owner, definition.name)) == before
     assert base_name != copy_name

@@ -134,3 +134,39 @@ def test_rpm_header_blob(rpmdb: bytes, tmp_path: Path) -> None:
         parse_header(blobs[0][:40])
     with pytest.raises(RpmFormatError):
         parse_rpmdb_sqlite(b"SQLite format 3\0" + b"\0" * 100)
+
+
+def _database(tmp_path: Path, *statements: str) -> bytes:
+    path = tmp_path / "hostile.sqlite"
+    with sqlite3.connect(path) as conn:
+        for statement in statements:
+            conn.execute(statement)
+    conn.close()
+    return path.read_bytes()
+
+
+def test_an_rpm_database_whose_packages_are_a_view_is_refused_without_running_it(tmp_path: Path) -> None:
+    """An image's rpmdb.sqlite is anyone's file: a view that would recurse for ever is never
+    read (only a plain table is)."""
+    data = _database(
+        tmp_path,
+        "CREATE VIEW Packages AS WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) "
+        "SELECT zeroblob(1000) AS blob FROM n",
+    )
+    with pytest.raises(RpmFormatError, match="no Packages table"):
+        parse_rpmdb_sqlite(data)
+
+
+def test_an_rpm_database_with_too_many_rows_is_refused(tmp_path: Path) -> None:
+    data = _database(
+        tmp_path,
+        "CREATE TABLE Packages (hnum INTEGER PRIMARY KEY, blob BLOB)",
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n LIMIT 200000) "
+        "INSERT INTO Packages (blob) SELECT x'00' FROM n",
+    )
+    with pytest.raises(RpmFormatError, match="more than 100000 packages"):
+        parse_rpmdb_sqlite(data)
+
+
+def test_nul_is_dropped_from_names_and_versions() -> None:
+    assert parse_apk_installed(b"P:a\x00b\nV:1\x00.2\n\n") == [Package("apk", "ab", "1.2")]

@@ -15,7 +15,7 @@ def test_terms_are_read() -> None:
     assert q.packages == [
         Package(None, "samtools", ">=", "1.19"),
         Package(None, "python", "=", "3.11"),
-        Package(None, "py-torch", None, None),
+        Package(None, "py_torch", None, None),
     ]
     assert q.labels == [Label("org.opencontainers.image.source", "*")]
     facets = parse("workspace:lab source:cached type:bench platform:linux/arm64/v8")
@@ -54,8 +54,13 @@ def test_bad_queries_are_refused_with_the_reason(text: str, says: str) -> None:
     assert says in str(refused.value)
 
 
-def test_name_keys_fold_like_pep_503() -> None:
-    assert name_key("Py_Torch.Lightning") == "py-torch-lightning"
+def test_a_package_name_matches_as_stored_and_in_its_pep_503_form() -> None:
+    """deb, apk, rpm, conda and R names are stored lower-cased only (``data.table``,
+    ``libssl1.1``); Python names in their PEP 503 form: a term matches either."""
+    assert name_key("Py_Torch.Lightning") == "py_torch.lightning"
+    assert parse("pkg:Py_Torch.Lightning").packages[0].keys == ("py_torch.lightning", "py-torch-lightning")
+    assert parse("data.table>=1.14").packages[0].keys == ("data.table", "data-table")
+    assert parse("samtools>=1.19").packages[0].keys == ("samtools",)
 
 
 @pytest.mark.parametrize(

@@ -42,8 +42,10 @@ class RebuildSetting:
     rebuild_on_base_update: bool
 
 
-async def _built_by(conn: Connection, digest: str | None) -> Any | None:
-    """The definition row whose latest successful run pushed ``digest``."""
+async def _built_by(conn: Connection, name: str, digest: str | None) -> Any | None:
+    """The definition of the image ``name`` (a definition builds the image of its own name)
+    when its latest successful run pushed ``digest``. Never another image's definition: the
+    same digest pushed elsewhere (a copy in another workspace) must not run its recipe."""
     if digest is None:
         return None
     return (
@@ -55,7 +57,11 @@ async def _built_by(conn: Connection, digest: str | None) -> Any | None:
                 build_runs.c.started_by_id.label("run_started_by_id"),
             )
             .join(build_runs, build_runs.c.definition_id == build_definitions.c.id)
-            .where(build_runs.c.digest == digest, build_runs.c.status == "succeeded")
+            .where(
+                build_definitions.c.name == name,
+                build_runs.c.digest == digest,
+                build_runs.c.status == "succeeded",
+            )
             .order_by(build_runs.c.id.desc())
             .limit(1)
         )
@@ -85,7 +91,7 @@ class Rebuilds:
             image = (await conn.execute(select(images.c.workspace_id).where(images.c.name == name))).scalar()
             workspace = name.split("/", 1)[0]
             await Access(conn, actor).require(int(image or 0), workspace, MAINTAINER)
-            m = await _built_by(conn, seen.digest)
+            m = await _built_by(conn, name, seen.digest)
             if m is None:
                 raise NotFound(f"{name}:{version} was not built here: there is no build to run again")
             run_id = await self.builds.create_run(
@@ -99,13 +105,13 @@ class Rebuilds:
         queued = []
         async with self.db.write() as conn:
             digests = await conn.execute(
-                select(image_versions.c.digest, image_versions.c.version).where(
-                    image_versions.c.id.in_(children)
-                )
+                select(images.c.name, image_versions.c.digest, image_versions.c.version)
+                .join(images, images.c.id == image_versions.c.image_id)
+                .where(image_versions.c.id.in_(children))
             )
             seen: set[int] = set()
-            for digest, version in digests.all():
-                m = await _built_by(conn, digest)
+            for name, digest, version in digests.all():
+                m = await _built_by(conn, name, digest)
                 if m is None or not m.rebuild_on_base_update or m.id in seen or await _busy(conn, m.id):
                     continue
                 seen.add(m.id)

@@ -144,6 +144,8 @@ class Lifespan:
                         await services.gc.run()
                         purge_before = time.time() - services.settings.upload_purge_seconds
                         await services.archive_purge.run(purge_before)
+            except leases.LeaseLost as exc:
+                log.warning("periodic garbage collection stopped: %s; retrying next period", exc)
             except Exception:
                 log.exception("periodic garbage collection failed; retrying next period")
 

@@ -38,26 +38,54 @@ async def release(db: Database, name: str, holder: str) -> None:
         await conn.execute(delete(leases).where(leases.c.name == name, leases.c.holder == holder))
 
 
+class LeaseLost(Exception):
+    """The lease ran out or passed to another holder while its body ran: the body was cancelled."""
+
+
 @asynccontextmanager
 async def renewing(db: Database, name: str, holder: str, seconds: float) -> AsyncIterator[bool]:
     """Take the lease ``name`` (yields whether it was taken) and keep renewing it every third
     of ``seconds`` while the body runs, so that work longer than the lease is never done by
     two holders at once; a holder that dies stops renewing, and the lease passes on once it
-    runs out. Not released at the end: it runs out (another holder starts the next period)."""
+    runs out. Not released at the end: it runs out (another holder starts the next period).
+
+    A renewal that finds another holder, or renewals failing until the lease has run out,
+    cancel the body, and the block raises :class:`LeaseLost`."""
+    expires = time.time() + seconds
     if not await acquire(db, name, holder, seconds):
         yield False
         return
+    body = asyncio.current_task()
+    assert body is not None
+    lost = False
 
     async def renew() -> None:
+        nonlocal expires, lost
         while True:
             await asyncio.sleep(seconds / 3)
-            with contextlib.suppress(Exception):  # a failed renewal is tried again; expiry is the limit
-                await acquire(db, name, holder, seconds)
+            started = time.time()
+            try:
+                renewed = await acquire(db, name, holder, seconds)
+            except Exception:  # a failed renewal is tried again until the lease runs out
+                renewed = time.time() < expires
+            else:
+                expires = started + seconds if renewed else expires
+            if not renewed:
+                lost = True
+                body.cancel()
+                return
 
     task = asyncio.create_task(renew())
     try:
         yield True
+    except asyncio.CancelledError:
+        if not lost:
+            raise
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+    if lost:
+        if body.cancelling():
+            body.uncancel()
+        raise LeaseLost(f"lease {name!r} lost by {holder!r}; its work was stopped")

@@ -45,8 +45,12 @@ async def version_blobs(conn: Connection, image: str, digest: str) -> list[tuple
     return [(str(d), int(s)) for d, s in rows]
 
 
-async def holders(conn: Connection, digest: str) -> list[str]:
-    rows = await conn.execute(select(region_blobs.c.region).where(region_blobs.c.digest == digest))
+async def holders(conn: Connection, digest: str, *, lock: bool = False) -> list[str]:
+    """The regions holding ``digest``. ``lock``: their rows locked until the transaction ends
+    (PostgreSQL; SQLite's write transactions are serialised already), so that two removals
+    deciding on the same blob take turns and the second sees the first's deletion."""
+    query = select(region_blobs.c.region).where(region_blobs.c.digest == digest)
+    rows = await conn.execute(query.with_for_update() if lock else query)
     return sorted(str(r) for r in rows.scalars())
 
 

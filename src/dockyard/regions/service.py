@@ -82,6 +82,13 @@ class RegionService:
         async with self.db.write() as conn:
             await self.catalog.writable(conn, actor, name, "maintainer")
             version_id = await self._version_id(conn, name, version)
+            # Removals from the version's regions take turns (a no-op on SQLite, serialised
+            # anyway): two at once would each see the other's region available and leave none.
+            await conn.execute(
+                select(image_versions.c.id)
+                .where(image_versions.c.id == version_id)
+                .with_for_update(key_share=True)  # FOR NO KEY UPDATE: inserts referencing it go on
+            )
             await self._materialize(conn, version_id)
             row = await self._row(conn, version_id, region)
             if row is None:
@@ -131,7 +138,7 @@ class RegionService:
             storage = self.regions.get(region).storage
         for digest in digests:
             async with self.db.write() as conn:
-                held = await blobsets.holders(conn, digest)
+                held = await blobsets.holders(conn, digest, lock=True)  # removals of it take turns
                 if region not in held or held == [region]:
                     continue  # not there, or the only copy: kept
                 if await blobsets.needed_elsewhere(

@@ -15,7 +15,7 @@ def test_healthz_metrics_and_json_request_logs(registry: RunningRegistry) -> Non
     with httpx.Client(base_url=registry.url) as http:
         health = http.get("/healthz")
         assert health.status_code == 200
-        assert health.json() == {"status": "ok"}
+        assert health.json() == {"status": "ok", "registry_outbox_failing": 0}
         assert http.get("/v2/ops/probe/tags/list").status_code == 404
         metrics = http.get("/metrics")
     assert metrics.status_code == 200

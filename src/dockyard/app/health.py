@@ -1,4 +1,5 @@
-"""``/healthz`` (whether the database answers) and ``/metrics`` (Prometheus text, summed over
+"""``/healthz`` (whether the database answers, and how many of the registry's outbox events
+keep failing) and ``/metrics`` (Prometheus text, summed over
 the server processes when there are several), served beside the API by
 :class:`dockyard.app.asgi.Dockyard`."""
 
@@ -11,6 +12,7 @@ from starlette.routing import Route
 
 from dockyard.db.engine import Database
 from dockyard.ops import metrics
+from dockyard.registry.outbox import failing
 
 
 def health_routes(db: Database) -> list[Route]:
@@ -20,9 +22,11 @@ def health_routes(db: Database) -> list[Route]:
         try:
             async with db.read() as conn:
                 await conn.execute(text("SELECT 1"))
+                stuck = await failing(conn)
         except Exception as exc:
             return JSONResponse({"status": "unavailable", "database": str(exc)}, status_code=503)
-        return JSONResponse({"status": "ok"})
+        # Still retried, but their versions are not in the catalog yet: an operator should look.
+        return JSONResponse({"status": "ok", "registry_outbox_failing": stuck})
 
     async def metrics_endpoint(request: Request) -> Response:
         body, content_type = metrics.render()

@@ -210,12 +210,12 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
     )
     sync = CatalogSync(db, inspections)
     # Applied from the registry's outbox in one transaction per event (never lost once the
-    # push is answered): the catalog first, then the audit log.
+    # push is answered): the catalog first, then the audit log, then the signature check (after
+    # the event's commit, whichever process applies it: the version exists to check).
     outbox.handle_with(sync.apply)
     outbox.handle_with(AuditListener())
-    # Heard after the outbox's events of the push were applied: the version exists to check.
     signatures = Signatures(db, manifests, blobs)
-    events.subscribe(signatures)
+    outbox.handle_with(signatures.handle)
     policy = PushPolicy(db, content)
     manifests.admit_with(policy, policy.keep_immutable)
     key_file = settings.credentials_key_file or settings.data_dir.resolve() / "keys" / "credentials.key"

@@ -1,16 +1,18 @@
 """Each version's signature check, kept in ``signature_checks`` so the ``signed`` filter is SQL.
 
-Checked again when a signature is pushed or deleted (a registry listener, wired in
-:mod:`dockyard.app` after the catalog's, so a version pushed after its signature is checked
-too) and when the workspace's trusted keys change (:mod:`.keys`). The signatures are the
-cosign ``sha256-<hex>.sig`` tag's manifest and the OCI referrers whose artifactType says
-signature (:mod:`dockyard.catalog.accessories`); each simple-signing layer is verified by
+Checked again when a signature is pushed or deleted (a handler of the registry's outbox, wired
+in :mod:`dockyard.app` after the catalog's: it checks after the event's transaction committed,
+wherever and whenever the event is applied, so the version exists, and a version pushed after
+its signature is checked too) and when the workspace's trusted keys change (:mod:`.keys`).
+The signatures are the cosign ``sha256-<hex>.sig`` tag's manifest and the OCI referrers whose
+artifactType says signature (:mod:`dockyard.catalog.accessories`); each simple-signing layer is verified by
 :mod:`.cosign`."""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 from sqlalchemy import delete, select
 
@@ -51,6 +53,14 @@ class Signatures:
         self.db = db
         self.manifests = manifest_service
         self.blobs = blobs
+
+    async def handle(self, conn: Connection, event: Event) -> Callable[[], Awaitable[None]]:
+        """The outbox handler: nothing in the event's transaction, the check after its commit."""
+
+        async def check() -> None:
+            await self(event)
+
+        return check
 
     async def __call__(self, event: Event) -> None:
         try:

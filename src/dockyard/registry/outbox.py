@@ -10,8 +10,10 @@ after the change's commit by the process that made it (:meth:`EventOutbox.after_
 by every process's loop (:meth:`EventOutbox.run`) for what a crash or a failure left: one
 repository's events in the order they were recorded (a row waits while an older one of its
 repository is pending), other repositories' in parallel (``SKIP LOCKED`` on PostgreSQL; SQLite
-has one writer). A handler's failure rolls the row's transaction back and retries it later, at
-most ``MAX_ATTEMPTS`` times.
+has one writer). A handler's failure rolls the row's transaction back and retries it later with
+a backoff capped at ``MAX_BACKOFF``, however many times it takes (a row is never dropped: its
+version would never reach the catalog); ``attempts`` counts the failures, and the rows that
+failed ``MAX_ATTEMPTS`` times or more are shown by ``/healthz`` (:func:`failing`).
 
 A test seam: ``gate`` (wired when ``DOCKYARD_TEST_OUTBOX_GATE`` names a folder, see
 :func:`file_gate`) leaves every row to the loop, which waits at the gate before applying, so
@@ -29,7 +31,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, exists, select, update
+from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.orm import aliased
 
 from dockyard.auth.base import Principal
@@ -40,7 +42,8 @@ from dockyard.registry.tables import registry_outbox
 log = logging.getLogger("dockyard.events")
 
 OUTBOX_GATE_ENV = "DOCKYARD_TEST_OUTBOX_GATE"
-MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = 8  # failures after which a row is reported as failing (it is still retried)
+MAX_BACKOFF = 3600.0  # seconds
 BATCH = 100  # rows one pass applies before it looks at the stop event again
 
 AfterCommit = Callable[[], Awaitable[None]]
@@ -101,6 +104,14 @@ def decode(text: str) -> Event:
     if doc["type"] == "manifest_deleted":
         return ManifestDeleted(repository, doc["digest"], actor)
     return TagDeleted(repository, doc["tag"], actor)
+
+
+async def failing(conn: Connection) -> int:
+    """How many rows failed ``MAX_ATTEMPTS`` times or more (each still retried)."""
+    count = await conn.execute(
+        select(func.count()).select_from(registry_outbox).where(registry_outbox.c.attempts >= MAX_ATTEMPTS)
+    )
+    return int(count.scalar() or 0)
 
 
 class EventOutbox:
@@ -204,15 +215,16 @@ class EventOutbox:
         return True
 
     async def _retry(self, row_id: int, attempts: int) -> None:
+        if attempts >= MAX_ATTEMPTS:
+            log.error("registry event %s has failed %d times; retrying it still", row_id, attempts)
         async with self.db.write() as conn:
-            if attempts >= MAX_ATTEMPTS:
-                log.error("registry event %s given up after %d attempts", row_id, attempts)
-                await conn.execute(delete(registry_outbox).where(registry_outbox.c.id == row_id))
-                return
             await conn.execute(
                 update(registry_outbox)
                 .where(registry_outbox.c.id == row_id)
-                .values(attempts=attempts, next_attempt_at=time.time() + min(300.0, 2.0**attempts))
+                .values(
+                    attempts=attempts,
+                    next_attempt_at=time.time() + min(MAX_BACKOFF, 2.0 ** min(attempts, 20)),
+                )
             )
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -4,6 +4,7 @@ durable handlers exactly once in effect, in order per repository, retried after 
 from __future__ import annotations
 
 import asyncio
+import time
 
 from sqlalchemy import func, select
 
@@ -11,7 +12,15 @@ from dockyard.app.services import Services
 from dockyard.auth.base import Principal
 from dockyard.db.engine import Connection
 from dockyard.registry.events import Actor, Event, ManifestDeleted, ManifestPushed, TagDeleted
-from dockyard.registry.outbox import AfterCommit, EventOutbox, decode, encode
+from dockyard.registry.outbox import (
+    MAX_ATTEMPTS,
+    MAX_BACKOFF,
+    AfterCommit,
+    EventOutbox,
+    decode,
+    encode,
+    failing,
+)
 from dockyard.registry.tables import registry_outbox
 from tests.support.oci import oci_manifest
 from tests.unit.registry.factories import push_manifest
@@ -74,6 +83,41 @@ async def test_a_failing_handler_rolls_back_and_the_event_is_applied_later(servi
         await conn.execute(registry_outbox.update().values(next_attempt_at=0))
     assert await outbox.apply_due() == 2
     assert applied == ["first", "second"]
+    assert await pending(services) == 0
+
+
+async def test_a_row_failing_again_and_again_is_kept_counted_and_retried(services: Services) -> None:
+    outbox = EventOutbox(services.db)
+    failures = [RuntimeError(f"failure {i}") for i in range(MAX_ATTEMPTS + 2)]
+    applied: list[str] = []
+
+    async def handler(conn: Connection, event: Event) -> AfterCommit | None:
+        if failures:
+            raise failures.pop()
+        assert isinstance(event, TagDeleted)
+        applied.append(event.tag)
+        return None
+
+    outbox.handle_with(handler)
+    async with services.db.write() as conn:
+        await outbox.put(conn, TagDeleted(REPO, "stuck", None))
+    for attempt in range(1, MAX_ATTEMPTS + 3):
+        async with services.db.write() as conn:  # its retry is due now
+            await conn.execute(registry_outbox.update().values(next_attempt_at=0))
+        before = time.time()
+        assert await outbox.apply_due() == 1
+        async with services.db.read() as conn:
+            row = (
+                await conn.execute(select(registry_outbox.c.attempts, registry_outbox.c.next_attempt_at))
+            ).one()
+            assert row.attempts == attempt  # never dropped, each failure counted
+            assert row.next_attempt_at <= before + MAX_BACKOFF + 60  # the backoff is capped
+            assert await failing(conn) == (1 if attempt >= MAX_ATTEMPTS else 0)
+    assert applied == []
+    async with services.db.write() as conn:
+        await conn.execute(registry_outbox.update().values(next_attempt_at=0))
+    assert await outbox.apply_due() == 1
+    assert applied == ["stuck"]
     assert await pending(services) == 0
 
 

@@ -167,7 +167,7 @@ async def test_invalid_name_is_refused_before_authentication(basic_app: Dockyard
 async def test_healthz(http: httpx.AsyncClient) -> None:
     response = await http.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
+    assert response.json() == {"status": "ok", "registry_outbox_failing": 0}
 
 
 # ---------------------------------------------------------------- errors

@@ -178,6 +178,14 @@ class LineageReader:
 
     async def version(self, actor: Subject, name: str, version: str) -> LineagedVersion:
         """The version view with ``based_on`` and ``base_updated``."""
+        return await self.shown(actor, await self.catalog.version(actor, name, version))
+
+    async def shown(self, actor: Subject, view: VersionView) -> LineagedVersion:
+        """``view``, a version the catalog has just shown ``actor``, with its base."""
+        async with self.db.read() as conn:
+            viewer = await resolve(conn, actor, time.time())
+            version_id = await _version_id(conn, view.image, view.version)
+            based_on, updated = await _based_on(conn, viewer, version_id)
         return with_lineage(
-            await self.catalog.version(actor, name, version), await self.of(actor, name, version, 1)
+            view, LineageView(view.image, view.version, based_on, updated, ChildPage([], 0, 0, None))
         )

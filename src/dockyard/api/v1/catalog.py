@@ -187,7 +187,7 @@ async def list_versions(
 
 
 @router.post("/images", status_code=201, summary="Register an external image by reference (developers)")
-async def create_external(body: ExternalImage, services: Services, actor: Caller) -> VersionView:
+async def create_external(body: ExternalImage, services: Services, actor: Caller) -> LineagedVersion:
     created = await services.catalog.register_external(
         actor,
         body.workspace,
@@ -197,7 +197,14 @@ async def create_external(body: ExternalImage, services: Services, actor: Caller
         description=body.description,
         settings=body.settings(),
     )
-    return await _policy_check(services, actor, created, new_image=True)
+    return await _shown(services, actor, await _policy_check(services, actor, created, new_image=True))
+
+
+async def _shown(services: CatalogServices, actor: Caller, view: VersionView) -> LineagedVersion:
+    """A version as every endpoint answers it: with its base and its trust marks (what
+    ``GET .../versions/{version}`` reads back)."""
+    found = await services.lineage.shown(actor, view) if services.lineage else with_lineage(view, None)
+    return (await services.marks.versions(actor, [found]))[0] if services.marks else found
 
 
 async def _policy_check(
@@ -335,25 +342,23 @@ async def resolve(name: Text, version: Name, request: Request, services: Service
 @router.post(
     "/images/{name:path}/versions/{version}/verify", summary="Check an external version upstream now"
 )
-async def verify(name: Text, version: Name, services: Services, actor: Caller) -> VersionView:
-    return await services.verification.verify(actor, name, version)
+async def verify(name: Text, version: Name, services: Services, actor: Caller) -> LineagedVersion:
+    return await _shown(services, actor, await services.verification.verify(actor, name, version))
 
 
 @router.get("/images/{name:path}/versions/{version}", summary="One version")
 async def get_version(name: Text, version: Name, services: Services, actor: Caller) -> LineagedVersion:
     """With ``based_on`` (null: none known), ``base_updated`` and the trust ``marks``."""
-    if services.lineage is None:
-        found = with_lineage(await services.catalog.version(actor, name, version), None)
-    else:
-        found = await services.lineage.version(actor, name, version)
-    return (await services.marks.versions(actor, [found]))[0] if services.marks else found
+    return await _shown(services, actor, await services.catalog.version(actor, name, version))
 
 
 @router.patch("/images/{name:path}/versions/{version}", summary="Change a version's type, regions, clusters")
 async def update_version(
     name: Text, version: Name, body: VersionFields, services: Services, actor: Caller
-) -> VersionView:
-    return await services.catalog.update_version(actor, name, version, body.settings())
+) -> LineagedVersion:
+    return await _shown(
+        services, actor, await services.catalog.update_version(actor, name, version, body.settings())
+    )
 
 
 @router.delete(
@@ -368,7 +373,9 @@ async def delete_version(name: Text, version: Name, services: Services, actor: C
 
 
 @router.post("/images/{name:path}/versions", status_code=201, summary="Add an external version (developers)")
-async def add_version(name: Text, body: ExternalVersion, services: Services, actor: Caller) -> VersionView:
+async def add_version(
+    name: Text, body: ExternalVersion, services: Services, actor: Caller
+) -> LineagedVersion:
     workspace = name.partition("/")[0]
     created = await services.catalog.register_external(
         actor,
@@ -379,7 +386,7 @@ async def add_version(name: Text, body: ExternalVersion, services: Services, act
         settings=body.settings(),
         new_image=False,
     )
-    return await _policy_check(services, actor, created, new_image=False)
+    return await _shown(services, actor, await _policy_check(services, actor, created, new_image=False))
 
 
 @router.get("/images/{name:path}/events", summary="The image's history (also of a deleted image)")

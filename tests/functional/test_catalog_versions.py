@@ -143,7 +143,9 @@ def test_one_row_per_version_with_its_workspace_and_description(table: Table, ow
         assert row["workspace"] == table.lab
         assert row["visibility"] == owner.image(row["image"])["visibility"]
         # The row is the version as GET /images/{name}/versions/{version} shows it.
-        assert {k: row[k] for k in VERSION_FIELDS} == owner.version(row["image"], row["version"])
+        one = owner.version(row["image"], row["version"])  # the one version: with its base too
+        assert set(one) == VERSION_FIELDS | {"based_on", "base_updated"}
+        assert {k: row[k] for k in VERSION_FIELDS} == {k: one[k] for k in VERSION_FIELDS}
     assert rows[(f"{table.lab}/bam-tools", "1.19")]["description"] == "Tools for BAM files"
     assert rows[(f"{table.lab}/aligner", "v2")]["platforms"] == ["linux/arm64/v8"]
 

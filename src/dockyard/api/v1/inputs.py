@@ -28,23 +28,24 @@ TEXT_LENGTH = 10_000
 DOCUMENT_LENGTH = 1 << 20  # a Dockerfile
 
 
-def _no_nul(value: str) -> str:
+def no_nul(value: str) -> str:
+    """Refuse NUL (a field bounded by its own length limits)."""
     if "\x00" in value:
         raise PydanticCustomError("nul_character", "must not contain NUL characters")
     return value
 
 
 # Names, identifiers and short values: usernames, workspaces, roles, tags, platforms, hosts.
-Name = Annotated[str, StringConstraints(max_length=NAME_LENGTH), AfterValidator(_no_nul)]
+Name = Annotated[str, StringConstraints(max_length=NAME_LENGTH), AfterValidator(no_nul)]
 # Free text, references, URLs and paths: descriptions, notes, image names, passwords.
-Text = Annotated[str, StringConstraints(max_length=TEXT_LENGTH), AfterValidator(_no_nul)]
+Text = Annotated[str, StringConstraints(max_length=TEXT_LENGTH), AfterValidator(no_nul)]
 # A glob of tag names (immutable tags, retention rules): a tag's length.
-TagPattern = Annotated[str, StringConstraints(max_length=128), AfterValidator(_no_nul)]
+TagPattern = Annotated[str, StringConstraints(max_length=128), AfterValidator(no_nul)]
 # A URL the server will call (a webhook's receiver).
 URL_LENGTH = 2000
-Url = Annotated[str, StringConstraints(max_length=URL_LENGTH), AfterValidator(_no_nul)]
+Url = Annotated[str, StringConstraints(max_length=URL_LENGTH), AfterValidator(no_nul)]
 # A whole document sent as a string (a Dockerfile).
-Document = Annotated[str, StringConstraints(max_length=DOCUMENT_LENGTH), AfterValidator(_no_nul)]
+Document = Annotated[str, StringConstraints(max_length=DOCUMENT_LENGTH), AfterValidator(no_nul)]
 
 # Lists of names in bodies and queries (scopes, regions, clusters).
 Names = Annotated[list[Name], Field(max_length=100)]

@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from dockyard.api.deps import Caller, ClientIp
-from dockyard.api.v1.inputs import Name, Text
+from dockyard.api.v1.inputs import Name, Text, no_nul
 from dockyard.marks.cosign import MAX_PEM
 from dockyard.marks.sbom import VersionSboms
 from dockyard.marks.service import TrustedKey, TrustMarks, WorkspaceMark
@@ -33,7 +33,7 @@ class MarkBody(BaseModel):
 
 class KeyBody(BaseModel):
     name: Name = Field(description="What the key is called in the workspace.")
-    pem: str = Field(
+    pem: Annotated[str, AfterValidator(no_nul)] = Field(
         max_length=MAX_PEM,
         description="PEM public key (-----BEGIN PUBLIC KEY-----): ECDSA P-256, Ed25519 or RSA.",
     )

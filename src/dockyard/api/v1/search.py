@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Query
+from pydantic import AfterValidator
 
 from dockyard.api.deps import Caller
 from dockyard.api.v1.catalog import Services
+from dockyard.api.v1.inputs import no_nul
 from dockyard.catalog.search import MAX_LIMIT, MAX_OFFSET, Results, Search
 from dockyard.catalog.search_query import MAX_QUERY, MAX_TERMS
 
@@ -33,7 +37,11 @@ QUERY_HELP = (
 async def search(
     services: Services,
     caller: Caller,
-    q: str = Query(..., min_length=1, max_length=MAX_QUERY, description=QUERY_HELP),
+    q: Annotated[
+        str,
+        Query(min_length=1, max_length=MAX_QUERY, description=QUERY_HELP),
+        AfterValidator(no_nul),
+    ],
     limit: int = Query(20, ge=1, le=MAX_LIMIT),
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> Results:

@@ -1,5 +1,6 @@
-"""The packages of a pull-through cache's image: a client pulls only the manifest, and the
-inspection reads the layers through the cache (fetched from the upstream, stored, then read)."""
+"""The packages of a pull-through cache's image: read from the layers a client pulled through
+the cache, never fetched from the upstream for the catalog (the cache downloads only what
+clients ask for)."""
 
 from __future__ import annotations
 
@@ -73,7 +74,15 @@ def test_a_cached_image_s_layers_are_read_through_the_cache(
     ref = f"{cache}/{upstream.host.replace(':', '_')}/library/deb"
 
     with httpx.Client(base_url=token_registry.url, auth=TokenAuth(ADMIN, ADMIN_PASSWORD), timeout=60) as http:
-        assert http.get(f"/v2/{ref}/manifests/v1", headers={"Accept": OCI_MANIFEST}).status_code == 200
+        got = http.get(f"/v2/{ref}/manifests/v1", headers={"Accept": OCI_MANIFEST})
+        assert got.status_code == 200
+        with CatalogUser.connect(token_registry, ADMIN, ADMIN_PASSWORD) as admin:
+            admin.wait_inspected(ref, "v1")  # its config was read through the cache
+        # The index waits for the layer: the cache fetches it only when the client pulls it.
+        layer_digest = got.json()["layers"][0]["digest"]
+        pulled = http.get(f"/v2/{ref}/blobs/{layer_digest}")
+        assert pulled.status_code == 200
+        assert pulled.headers["dockyard-cache"] == "miss"  # not fetched before, for the catalog
     with CatalogUser.connect(token_registry, ADMIN, ADMIN_PASSWORD) as admin:
         assert admin.wait_inspected(ref, "v1")["status"] == "available"
         deadline = time.monotonic() + SCAN_DEADLINE

@@ -196,7 +196,7 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
     jobs.keep_while_needed(runs.jobs_still_needed)  # a build run that has not ended needs its job
     gate = os.environ.get(INSPECTION_GATE_ENV)  # a test seam: see file_gate
     lineage = Lineage(db)
-    packages = PackageIndex(db, catalog, content, content.layer, ScanLimits())
+    packages = PackageIndex(db, catalog, content, content.stored_layer, ScanLimits())
     inspections = Inspections(
         db,
         catalog,

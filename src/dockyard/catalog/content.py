@@ -2,7 +2,11 @@
 
 In a pull-through cache workspace a manifest is stored before its blobs (they arrive as clients
 pull them), so an image config that is not stored yet is fetched through the cache (stored in
-the same pass, verified, then linked) instead of failing the version's inspection.
+the same pass, verified, then linked) instead of failing the version's inspection. Layers are
+never fetched for the catalog: the package index reads a cached image's layers once a client
+has pulled them through the cache (until then the version has no scan, and the inspections'
+sweep tries again), so the cache downloads only what clients ask for (one platform of an
+index, not all of them).
 """
 
 from __future__ import annotations
@@ -15,6 +19,10 @@ from dockyard.registry.blobs import BlobService
 from dockyard.registry.errors import BlobUnknown
 from dockyard.registry.manifests import ManifestService
 from dockyard.registry.pullthrough import PullThrough
+
+
+class LayerNotPulled(BlobUnknown):
+    """A cache repository's layer that no client has pulled through the cache yet."""
 
 
 class RegistryContent:
@@ -51,22 +59,18 @@ class RegistryContent:
                 data += chunk
         return bytes(data)
 
-    async def layer(self, repository: str, digest: str) -> AsyncIterator[bytes]:
-        """A layer's bytes; in a cache repository, one not stored yet is fetched (and stored)."""
+    async def stored_layer(self, repository: str, digest: str) -> AsyncIterator[bytes]:
+        """A layer's stored bytes. In a cache repository a layer no client has pulled yet is
+        :class:`LayerNotPulled`: it is never fetched from the upstream for the catalog."""
         wanted = Digest.parse(digest)
-        streamed = None
-        if self.cache is not None:
+        # A cache repository is one whose writes the cache refuses (its content is the upstream's).
+        if self.cache is not None and await self.cache.refuse_write(repository) is not None:
             try:
                 await self.blobs.size_in(repository, wanted)
             except BlobUnknown:
-                streamed = await self.cache.blob(repository, wanted)
-        if streamed is None:
-            async for chunk in self.blobs.stream(wanted):
-                yield chunk
-            return
-        async with contextlib.aclosing(streamed.chunks) as chunks:
-            async for chunk in chunks:
-                yield chunk
+                raise LayerNotPulled(f"layer {digest} of {repository} was not pulled yet") from None
+        async for chunk in self.blobs.stream(wanted):
+            yield chunk
 
     def stream(self, digest: str) -> AsyncIterator[bytes]:
         return self.blobs.stream(Digest.parse(digest))

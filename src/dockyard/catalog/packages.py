@@ -23,6 +23,7 @@ from sqlalchemy import delete, insert, select, tuple_
 
 from dockyard.archive.packages import Ecosystem, name_key
 from dockyard.auth.policy import Subject
+from dockyard.catalog.content import LayerNotPulled
 from dockyard.catalog.inspect import ContentSource, platform_name
 from dockyard.catalog.package_scan import FAILED, PARTIAL, SUCCEEDED, ScanLimits, scan_in_thread
 from dockyard.catalog.service import Catalog
@@ -136,6 +137,9 @@ class PackageIndex:
                             "platform": platform,
                         }
                     )
+        except LayerNotPulled as exc:  # a cached image: scanned once a client pulled its layers
+            log.debug("the packages of %s@%s wait for its layers to be pulled: %s", repository, digest, exc)
+            return None
         except Exception as exc:  # the version stays readable; the scan records why it failed
             log.warning("could not index the packages of %s@%s: %s", repository, digest, exc)
             state, rows, notes = FAILED, [], [f"the image could not be read: {exc}"]

@@ -277,13 +277,18 @@ class Lineage:
         self, image_id: int, tag: str, digest: str, layer_ids: dict[str, list[str]]
     ) -> list[int]:
         async with self.db.write() as conn:
+            # The version's row is locked as note_built_from locks it: whichever of the two
+            # comes second sees the other's rows (a build's FROM recorded while this version is
+            # inspected is never missed on PostgreSQL; SQLite serialises writes anyway).
             version_id = (
                 await conn.execute(
-                    select(image_versions.c.id).where(
+                    select(image_versions.c.id)
+                    .where(
                         image_versions.c.image_id == image_id,
                         image_versions.c.version == tag,
                         image_versions.c.digest == digest,
                     )
+                    .with_for_update(key_share=True)
                 )
             ).scalar()
             if version_id is None:
@@ -298,6 +303,15 @@ class Lineage:
     ) -> None:
         """What a build run here was built FROM (in the run's transaction); the version it
         pushed finds its base again if it was inspected already."""
+        await conn.execute(  # serialised with the version's inspection (see _record)
+            select(image_versions.c.id)
+            .where(
+                image_versions.c.image_id == image_id,
+                image_versions.c.version == tag,
+                image_versions.c.digest == digest,
+            )
+            .with_for_update(key_share=True)
+        )
         existing = (
             await conn.execute(select(built_from.c.digest).where(built_from.c.digest == digest))
         ).first()

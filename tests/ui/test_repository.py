@@ -93,7 +93,7 @@ def test_the_table_filters_sorts_pages_and_remembers_columns(
     expect(row.get_by_text("Available")).to_be_visible()
     expect(row.get_by_text("linux/amd64")).to_be_visible()
     page.get_by_label("Source").select_option("")
-    page.get_by_role("searchbox").fill("number 17")
+    page.get_by_role("searchbox", name="Search images").fill("number 17")
     expect(page.get_by_text(showing(1, 1, 1))).to_be_visible()
     expect_rows(page, [f"{user}/tool17:1.17"])
     screenshot(page, "12-repository-filtered")

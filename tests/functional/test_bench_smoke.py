@@ -70,6 +70,7 @@ def test_bench_quick_run(tmp_path: Path) -> None:
     assert {"blob_get_1", "blob_get_n", "blob_put_mono", "blob_put_chunked", "manifest_head_rps"} <= keys
     assert {"manifest_get_rps", "image_push_s", "image_pull_s", "rss_idle", "rss_peak_get"} <= keys
     assert {"archive_import", "archive_import_phase", "archive_reimport", "archive_import_docker"} <= keys
+    assert "package_index" in keys
     assert {"archive_export", "archive_export_oci", "archive_layers_push", "archive_layers_pull"} <= keys
     assert {"cache_upstream_s", "cache_cold_ratio", "cache_direct_s", "cache_warm_ratio"} <= keys
     assert {"tokens_robot_rps", "tokens_pat_rps", "tokens_password_rps", "tokens_password_p99"} <= keys
@@ -77,8 +78,8 @@ def test_bench_quick_run(tmp_path: Path) -> None:
         assert metric["dockyard"]["median"] > 0, metric["key"]
         if metric["compared"]:
             assert metric["reference"]["median"] > 0, metric["key"]
-        else:  # the archive and token rows: the reference has neither feature
-            assert metric["key"].startswith(("archive_", "tokens_")), metric["key"]
+        else:  # the archive, package-index and token rows: the reference has none of them
+            assert metric["key"].startswith(("archive_", "package_", "tokens_")), metric["key"]
             assert metric["reference"]["median"] is None, metric["key"]
     limits = {lim["key"] for lim in data["limits"]}
     assert limits >= {"sha256", "loopback_tcp", "disk_write", "get_ceiling_1"}

@@ -36,9 +36,9 @@ async def _waits_for_a_lock(db: Database) -> bool:
         return found.first() is not None
 
 
+# PostgreSQL only: SQLite serialises write transactions, and the row locks tested are PostgreSQL's.
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 async def test_removing_a_blob_from_two_regions_at_once_keeps_one_copy(database_url: str) -> None:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("SQLite serialises write transactions; the row locks are PostgreSQL's")
     db = Database(database_url)
     regions = SimpleNamespace(get=_no_storage, default=SimpleNamespace(name="eu"))
     service = RegionService(db, cast(Any, None), cast(Any, regions), cast(Any, None))

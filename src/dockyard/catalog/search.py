@@ -102,11 +102,11 @@ def _source() -> Any:
     )
 
 
-def _glob(column: Any, pattern: str) -> ColumnElement[bool]:
+def _glob(column: ColumnElement[str], pattern: str) -> ColumnElement[bool]:
     if "*" not in pattern:
-        return column == pattern  # type: ignore[no-any-return]
+        return column == pattern
     escaped = pattern.replace("/", "//").replace("%", "/%").replace("_", "/_").replace("*", "%")
-    return column.like(escaped, escape="/")  # type: ignore[no-any-return]
+    return column.like(escaped, escape="/")
 
 
 def _label(label: Label) -> ColumnElement[bool]:

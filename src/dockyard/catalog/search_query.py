@@ -192,6 +192,7 @@ def compare_versions(a: str, b: str) -> int:
             return (1 if later else -1) * (1 if x is None else -1)
         if x[0] != y[0]:
             return -1 if x[0] < y[0] else 1
+        # Same kind (x[0] == y[0]): both numbers or both strings; mypy cannot see it in the union.
         return -1 if x[1] < y[1] else 1  # type: ignore[operator]
     return 0
 

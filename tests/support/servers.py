@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from dockyard.cluster.siblings import run_dir_for
 from tests.support.s3 import s3_env
 
 PG_ADMIN_DSN = os.environ.get("DOCKYARD_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
@@ -197,6 +198,14 @@ def server_workers(server: RunningRegistry) -> list[int]:
 def serving_processes(server: RunningRegistry) -> list[int]:
     """The processes that take ``server``'s connections: its workers, or itself when it has none."""
     return server_workers(server) or [server.process.pid]
+
+
+def worker_sockets(server: RunningRegistry) -> list[Path]:
+    """Each worker's own socket (the one its siblings reach it by), one per worker: a request
+    sent there reaches that worker and no other."""
+    sockets = sorted(run_dir_for(server.data_dir).glob("worker-*.sock"))
+    assert len(sockets) == len(server_workers(server)) > 1, (sockets, server_workers(server))
+    return sockets
 
 
 def worker_holding(server: RunningRegistry, client: socket.socket) -> int:

@@ -129,20 +129,26 @@ async def requeue(db: Database, run_id: int) -> None:
 
 async def finish(db: Database, run_id: int, status: str, **values: Any) -> bool:
     """End the run with ``status`` unless it already ended; whether this call ended it."""
+    async with db.write() as conn:
+        return await finish_in(conn, run_id, status, **values)
+
+
+async def finish_in(conn: Connection, run_id: int, status: str, **values: Any) -> bool:
+    """:func:`finish` in the caller's transaction, so what the end brings with it (the image's
+    "built" records) commits with it or not at all."""
     if "pushed" in values:
         values["pushed"] = json.dumps(values["pushed"])
-    async with db.write() as conn:
-        result = await conn.execute(
-            update(build_runs)
-            .where(build_runs.c.id == run_id, build_runs.c.status.not_in(FINISHED))
-            .values(status=status, finished_at=time.time(), **values)
-        )
-        if not result.rowcount:
-            return False
-        found = await row(conn, run_id)
-        if found is not None:
-            await _tell(conn, found, "build.finished")
-        return True
+    result = await conn.execute(
+        update(build_runs)
+        .where(build_runs.c.id == run_id, build_runs.c.status.not_in(FINISHED))
+        .values(status=status, finished_at=time.time(), **values)
+    )
+    if not result.rowcount:
+        return False
+    found = await row(conn, run_id)
+    if found is not None:
+        await _tell(conn, found, "build.finished")
+    return True
 
 
 async def request_cancel(conn: Connection, run_id: int, who: str) -> None:

@@ -417,20 +417,6 @@ class BuildService:
             return None
 
     async def _succeeded(self, m: Any, result: BuildResult, pushes: list[dict[str, Any]]) -> None:
-        ended = await runs.finish(
-            self.db,
-            m["id"],
-            SUCCEEDED,
-            reason=summary(pushes),
-            push_results=json.dumps(pushes),
-            digest=result.digest,
-            pushed=[p.__dict__ for p in result.pushed],
-            git_commit=result.git_commit,
-            dockerfile=result.dockerfile,
-            builder=result.builder,
-        )
-        if not ended:
-            return
         spec = json.loads(m["spec"])
         recipe = Recipe.from_json(spec["recipe"])
         provenance: dict[str, Any] = {
@@ -450,7 +436,23 @@ class BuildService:
             provenance.update(git_directory=recipe.git.directory)
         else:
             provenance["context_digest"] = recipe.context_digest
+        # One transaction: whoever sees the run succeeded sees the image's and the definition's
+        # "built" records too (a client following the run reads the history next).
         async with self.db.write() as conn:
+            ended = await runs.finish_in(
+                conn,
+                m["id"],
+                SUCCEEDED,
+                reason=summary(pushes),
+                push_results=json.dumps(pushes),
+                digest=result.digest,
+                pushed=[p.__dict__ for p in result.pushed],
+                git_commit=result.git_commit,
+                dockerfile=result.dockerfile,
+                builder=result.builder,
+            )
+            if not ended:
+                return
             image = (
                 await conn.execute(select(images.c.id).where(images.c.name == spec["repository"]))
             ).first()

@@ -12,7 +12,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from dockyard.cluster.siblings import run_dir_for
 from tests.conftest import databases
 from tests.support.identity import (
     ADMIN,
@@ -26,6 +25,7 @@ from tests.support.identity import (
 )
 from tests.support.oci import image_config, oci_manifest, random_blob
 from tests.support.servers import RunningRegistry, postgres_database
+from tests.support.servers import worker_sockets as each_worker_socket
 
 WORKERS = 3
 
@@ -44,7 +44,7 @@ def server(
 
 
 def worker_sockets(registry: RunningRegistry) -> list[Path]:
-    sockets = sorted(run_dir_for(registry.data_dir).glob("worker-*.sock"))
+    sockets = each_worker_socket(registry)
     assert len(sockets) == WORKERS, sockets
     return sockets
 

@@ -78,17 +78,20 @@ export function SettingsPage() {
   const { query: search } = useLocation();
   const [creating, setCreating] = useState(false);
   const info = useLoad((signal) => (workspace ? get(`/workspaces/${encodeURIComponent(workspace)}`, { signal }) : Promise.resolve(null)), [workspace]);
+  // The workspace just chosen, never the one before it while its answer is on its way: a section
+  // shown with the previous workspace's figures would take what the user types for the wrong one.
+  const shown = info.data && info.data.name === workspace ? info.data : null;
   const current = SECTIONS.find(([key]) => key === search.get("section")) || SECTIONS[0];
   const Section = current[3];
   const head = html`<header class="page-head">
     <div>
       <h1>Workspace settings</h1>
-      ${info.data &&
+      ${shown &&
       html`<p class="muted">
-        <strong>${info.data.name}</strong> · ${info.data.kind === "org" ? "organisation" : "personal workspace"} ·
-        ${info.data.my_role ? html` your role: <span class="role-tag">${capital(info.data.my_role)}</span>` : " you hold no role here"}
+        <strong>${shown.name}</strong> · ${shown.kind === "org" ? "organisation" : "personal workspace"} ·
+        ${shown.my_role ? html` your role: <span class="role-tag">${capital(shown.my_role)}</span>` : " you hold no role here"}
       </p>`}
-      ${!info.data && html`<p class="muted">Choose a workspace in the header to manage it.</p>`}
+      ${!shown && !info.loading && html`<p class="muted">Choose a workspace in the header to manage it.</p>`}
     </div>
     <${Button} kind="primary" icon="plus" onClick=${() => setCreating(true)}>New organisation workspace</${Button}>
   </header>`;
@@ -101,14 +104,14 @@ export function SettingsPage() {
   return html`<section class="page settings">
     ${head}
     <${ErrorNote} error=${info.error} />
-    ${info.loading && !info.data && html`<${Spinner} label="Loading the workspace…" />`}
-    ${info.data &&
+    ${info.loading && !shown && html`<${Spinner} label="Loading the workspace…" />`}
+    ${shown &&
     html`<div class="settings-body">
       <${SectionNav} label="Workspace settings sections" base="/workspaces" current=${current[0]}
         sections=${SECTIONS.map(([key, label, icon]) => [key, label, icon])} />
       <div class="settings-panel" key=${`${workspace}:${current[0]}`}>
         <h2><${Icon} name=${current[2]} />${current[1]}</h2>
-        <${Section} workspace=${info.data} role=${info.data.my_role} reload=${info.reload} />
+        <${Section} workspace=${shown} role=${shown.my_role} reload=${info.reload} />
       </div>
     </div>`}
     ${dialog}

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.support.database import sql
 from tests.support.oci import (
     OCI_LAYER,
     Blob,
@@ -83,6 +84,39 @@ def test_gc_dry_run_reports_and_real_run_deletes_only_garbage(db_kind: str, tmp_
         # The shared layer and everything tagged survive.
         _assert_pulls(client, "lab/kept", "v1", kept)
         assert _blob_file(server, sha256(shared)).exists()
+
+
+def test_gc_by_hand_waits_for_no_one_while_a_collection_runs_elsewhere(db_kind: str, tmp_path: Path) -> None:
+    """``dockyard gc`` takes the lease the servers' periodic collection holds: while another
+    process holds it the command deletes nothing and says who holds it; afterwards it collects,
+    and it gives the lease back (the next collection need not wait for it to run out)."""
+    with private_dockyard(db_kind, tmp_path) as (server, _restart), OciClient.connect(server.url) as client:
+        doomed = _image()
+        client.push("lab/doomed", doomed, "v1")
+        assert client.delete_manifest("lab/doomed", "v1").status_code == 202
+        sql(
+            server,
+            "INSERT INTO leases (name, holder, expires_at) VALUES ('gc', 'replica-b worker 2', :until)",
+            until=time.time() + 3600,
+        )
+
+        busy = dockyard_cli(server, "gc", "--grace-seconds", "0")
+        assert busy.returncode == 1
+        assert "a garbage collection is running in another process (replica-b worker 2" in busy.stderr
+        assert "Traceback" not in busy.stderr
+        for blob in doomed.blobs:
+            assert _blob_file(server, blob.digest).exists()
+        dry = dockyard_cli(server, "gc", "--dry-run", "--grace-seconds", "0")  # deletes nothing: no lease
+        assert dry.returncode == 0, dry.stderr
+        assert sorted(json.loads(dry.stdout)["blobs"]) == sorted(b.digest for b in doomed.blobs)
+
+        sql(server, "UPDATE leases SET expires_at = :past WHERE name = 'gc'", past=time.time() - 1)
+        done = dockyard_cli(server, "gc", "--grace-seconds", "0")
+        assert done.returncode == 0, done.stderr
+        assert sorted(json.loads(done.stdout)["blobs"]) == sorted(b.digest for b in doomed.blobs)
+        for blob in doomed.blobs:
+            assert not _blob_file(server, blob.digest).exists()
+        assert sql(server, "SELECT holder FROM leases WHERE name = 'gc'") == []
 
 
 def test_gc_keeps_referrers_of_live_images_and_young_content(db_kind: str, tmp_path: Path) -> None:

@@ -13,7 +13,6 @@ other tests are in the middle of pushing."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gzip
 import hashlib
@@ -27,11 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
 
-from dockyard.db.engine import Database
 from tests.support.cli import Cli
 from tests.support.clients import Skopeo, containers_login
+from tests.support.database import sql
 from tests.support.identity import ADMIN, ADMIN_PASSWORD, PASSWORD, Api, oci_as, unique
 from tests.support.oci import Manifest, image_config, oci_index, oci_manifest, random_blob
 from tests.support.servers import RunningRegistry, dockyard_cli, private_dockyard
@@ -78,22 +76,6 @@ def cli(
     server: RunningRegistry, config: Path, *args: str, stdin: str = ""
 ) -> subprocess.CompletedProcess[str]:
     return Cli(server, config).run(*args, stdin=stdin)
-
-
-def sql(server: RunningRegistry, statement: str, **params: Any) -> list[Any]:
-    """Run one statement on the server's database (stored times are set this way: no waiting)."""
-    url = server.database_url or f"sqlite+aiosqlite:///{(server.data_dir / 'dockyard.db').resolve()}"
-
-    async def run() -> list[Any]:
-        db = Database(url)
-        try:
-            async with db.write() as conn:
-                result = await conn.execute(text(statement), params)
-                return list(result.all()) if result.returns_rows else []
-        finally:
-            await db.dispose()
-
-    return asyncio.run(run())
 
 
 def _sha(data: bytes) -> str:

@@ -9,7 +9,6 @@ is the package indexer's work (and tests), searching them is this one's.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,32 +16,16 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
 
-from dockyard.db.engine import Database
 from tests.support.catalog import CatalogUser, gzip_layer, new_user, problem
 from tests.support.cli import Cli
+from tests.support.database import sql
 from tests.support.identity import ADMIN, ADMIN_PASSWORD, PASSWORD, Api, oci_as, unique
 from tests.support.oci import OCI_CONFIG, Blob, encode, oci_manifest
 from tests.support.servers import RunningRegistry
 
 Json = dict[str, Any]
 SOURCE_LABEL = "org.opencontainers.image.source"
-
-
-def sql(server: RunningRegistry, statement: str, **params: Any) -> list[Any]:
-    url = server.database_url or f"sqlite+aiosqlite:///{(server.data_dir / 'dockyard.db').resolve()}"
-
-    async def run() -> list[Any]:
-        db = Database(url)
-        try:
-            async with db.write() as conn:
-                result = await conn.execute(text(statement), params)
-                return list(result.all()) if result.returns_rows else []
-        finally:
-            await db.dispose()
-
-    return asyncio.run(run())
 
 
 def config(labels: dict[str, str], history: list[str]) -> Blob:

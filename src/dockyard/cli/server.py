@@ -156,21 +156,18 @@ def gc(
     data_dir: Annotated[Path | None, typer.Option(help="Data folder.")] = None,
     database_url: Annotated[str | None, typer.Option(help="Database URL.")] = None,
 ) -> None:
-    from dockyard.app.services import build_services
+    from dockyard.app.lifespan import GC_LEASE
+    from dockyard.app.services import Services, build_services
+    from dockyard.cluster import leases
 
     settings = _settings(data_dir=data_dir, database_url=database_url, gc_grace_seconds=grace_seconds)
 
     from dockyard.volumes import InsufficientStorage
 
-    async def collect() -> dict[str, Any]:
-        await _migrate(settings)
-        services = build_services(settings)
-        try:
-            report = await services.gc.run(dry_run=dry_run)
-            purge_before = time.time() - settings.upload_purge_seconds
-            archives = await services.archive_purge.run(purge_before, dry_run=dry_run)
-        finally:
-            await services.close()
+    async def sweep(services: Services) -> dict[str, Any]:
+        report = await services.gc.run(dry_run=dry_run)
+        purge_before = time.time() - settings.upload_purge_seconds
+        archives = await services.archive_purge.run(purge_before, dry_run=dry_run)
         return {
             **report.summary(),
             **archives.summary(),
@@ -181,10 +178,35 @@ def gc(
             "archive_imports": archives.reclaimed,
         }
 
+    async def collect() -> dict[str, Any]:
+        await _migrate(settings)
+        services = build_services(settings)
+        try:
+            if dry_run:  # deletes nothing: it may run beside a collection
+                return await sweep(services)
+            # The servers' periodic collection holds the same lease: never two collections at once.
+            holder = f"dockyard gc, pid {os.getpid()} on {os.uname().nodename}"[:64]  # the column's size
+            async with leases.renewing(services.db, GC_LEASE, holder, 60.0) as held:
+                if not held:
+                    busy = await leases.held_by(services.db, GC_LEASE)
+                    who = f" ({busy[0]}, its lease runs until {time.ctime(busy[1])})" if busy else ""
+                    raise CliError(
+                        f"a garbage collection is running in another process{who}; "
+                        "nothing was deleted, try again once it has finished"
+                    )
+                found = await sweep(services)
+            await leases.release(services.db, GC_LEASE, holder)
+            return found
+        finally:
+            await services.close()
+
     try:
         report = asyncio.run(collect())
     except InsufficientStorage as exc:  # no reserve left to give up: the operator must free space
         console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    except leases.LeaseLost as exc:
+        console.print(f"[red]error:[/red] the collection stopped part-way: {exc}")
         raise typer.Exit(1) from None
     typer.echo(json.dumps(report, indent=2))
 

@@ -8,7 +8,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from sqlalchemy import delete, or_, update
+from sqlalchemy import delete, or_, select, update
 
 from dockyard.cluster.tables import leases
 from dockyard.db.engine import Database
@@ -31,6 +31,19 @@ async def acquire(db: Database, name: str, holder: str, seconds: float) -> bool:
             .on_conflict_do_nothing(index_elements=["name"])
         )
         return bool(inserted.rowcount)
+
+
+async def held_by(db: Database, name: str) -> tuple[str, float] | None:
+    """(holder, when it runs out) of the lease ``name`` while someone holds it; None otherwise."""
+    async with db.read() as conn:
+        found = (
+            await conn.execute(
+                select(leases.c.holder, leases.c.expires_at).where(
+                    leases.c.name == name, leases.c.expires_at >= time.time()
+                )
+            )
+        ).first()
+    return None if found is None else (str(found[0]), float(found[1]))
 
 
 async def release(db: Database, name: str, holder: str) -> None:

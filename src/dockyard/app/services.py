@@ -42,7 +42,7 @@ from dockyard.catalog.deletion import Deletions, workspace_holdings
 from dockyard.catalog.immutability import TagImmutability
 from dockyard.catalog.imports import JOB_KIND as IMPORT_JOB
 from dockyard.catalog.imports import Imports
-from dockyard.catalog.inspections import INSPECTION_GATE_ENV, Inspections, file_gate
+from dockyard.catalog.inspections import INSPECTION_GATE_ENV, Inspections
 from dockyard.catalog.lineage import Lineage
 from dockyard.catalog.lineage_backfill import JOB_KIND as BACKFILL_JOB
 from dockyard.catalog.lineage_backfill import LineageBackfill
@@ -57,6 +57,7 @@ from dockyard.catalog.tools import Tools
 from dockyard.catalog.usage import Usage
 from dockyard.catalog.verify import Verification
 from dockyard.cluster.cache import Generations, PostgresGenerations, SharedMemoryGenerations
+from dockyard.cluster.gates import file_gate
 from dockyard.cluster.locks import FileUploadLocks, PostgresUploadLocks, UploadLocks
 from dockyard.cluster.siblings import run_dir_for
 from dockyard.db.engine import Database
@@ -74,7 +75,6 @@ from dockyard.registry.events import EventBus
 from dockyard.registry.gc import GarbageCollector
 from dockyard.registry.manifests import ManifestService
 from dockyard.registry.outbox import OUTBOX_GATE_ENV, EventOutbox
-from dockyard.registry.outbox import file_gate as outbox_file_gate
 from dockyard.registry.pulls import PullRecorder
 from dockyard.registry.quota_admin import Quotas
 from dockyard.registry.quotas import Ledger
@@ -175,8 +175,8 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
     one, for tests), wired together; nothing is started yet."""
     db = Database(settings.effective_database_url)
     storage = storage or configured_storage(settings)
-    outbox_gate = os.environ.get(OUTBOX_GATE_ENV)  # a test seam: see registry.outbox.file_gate
-    outbox = EventOutbox(db, outbox_file_gate(Path(outbox_gate)) if outbox_gate else None)
+    outbox_gate = os.environ.get(OUTBOX_GATE_ENV)  # a test seam: see cluster.gates
+    outbox = EventOutbox(db, file_gate(Path(outbox_gate)) if outbox_gate else None)
     events = EventBus(outbox)
     generations = build_generations(settings, db)
     ledger = Ledger(db, settings.effective_default_quota)
@@ -194,7 +194,7 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
     jobs = JobQueue(db)
     regions = build_regions(settings, db, storage, catalog, blobs, gc, jobs)
     jobs.keep_while_needed(runs.jobs_still_needed)  # a build run that has not ended needs its job
-    gate = os.environ.get(INSPECTION_GATE_ENV)  # a test seam: see file_gate
+    gate = os.environ.get(INSPECTION_GATE_ENV)  # a test seam: see cluster.gates
     lineage = Lineage(db)
     packages = PackageIndex(db, catalog, content, content.stored_layer, ScanLimits())
     inspections = Inspections(

@@ -23,7 +23,6 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, select, text, update
@@ -55,20 +54,6 @@ INSPECTION_GATE_ENV = "DOCKYARD_TEST_INSPECTION_GATE"
 
 Streamer = Callable[[str], AsyncIterator[bytes]]
 Hook = Callable[[], Awaitable[None]]
-
-
-def file_gate(folder: Path) -> Hook:
-    """A test seam for crash tests (wired when ``DOCKYARD_TEST_INSPECTION_GATE`` names a
-    folder): each inspection creates ``started`` in ``folder`` and waits until ``open`` exists
-    there, so that a test can kill the server while an inspection is under way."""
-
-    async def wait() -> None:
-        (folder / "started").touch()
-        # A file made by another process (the test) has no event to await: poll it.
-        while not (folder / "open").exists():  # noqa: ASYNC110
-            await asyncio.sleep(0.05)
-
-    return wait
 
 
 def job_key(image_id: int, version: str, digest: str) -> str:

@@ -5,12 +5,10 @@ skipped and counted as done, so a copy killed half-way goes on where it stopped.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 from sqlalchemy import select, update
 
@@ -135,15 +133,3 @@ class RegionCopier:
             await writer.cancel()
             raise
         await target.storage.move(scratch, blob_path(parsed))
-
-
-def file_gate(folder: Path) -> Hook:
-    """A test seam (``DOCKYARD_TEST_REGION_GATE`` names a folder): after each blob copied, create
-    ``started`` there and wait until ``open`` exists, so that a test can stop the server midway."""
-
-    async def wait() -> None:
-        (folder / "started").touch()
-        while not (folder / "open").exists():  # noqa: ASYNC110
-            await asyncio.sleep(0.05)
-
-    return wait

@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dockyard.catalog.service import Catalog
+from dockyard.cluster.gates import file_gate
 from dockyard.db.engine import Database
 from dockyard.jobs.queue import JobQueue
 from dockyard.jobs.worker import JobContext
 from dockyard.regions.service import JOB_KIND, RegionService
-from dockyard.regions.tasks import GATE_ENV, RegionCopier, file_gate
+from dockyard.regions.tasks import GATE_ENV, RegionCopier
 from dockyard.registry.blobs import BlobService
 from dockyard.registry.gc import GarbageCollector
 from dockyard.registry.regions import Regions
@@ -69,6 +70,6 @@ def build_regions(
         gc.regions = regions
     else:
         blobs.regions = regions  # the default region's name on each blob response
-    gate = os.environ.get(GATE_ENV)  # a test seam: see file_gate
+    gate = os.environ.get(GATE_ENV)  # a test seam: see cluster.gates
     copier = RegionCopier(db, regions, file_gate(Path(gate)) if gate else None)
     return RegionFeature(regions, RegionService(db, catalog, regions, jobs), copier)

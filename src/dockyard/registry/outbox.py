@@ -16,8 +16,8 @@ version would never reach the catalog); ``attempts`` counts the failures, and th
 failed ``MAX_ATTEMPTS`` times or more are shown by ``/healthz`` (:func:`failing`).
 
 A test seam: ``gate`` (wired when ``DOCKYARD_TEST_OUTBOX_GATE`` names a folder, see
-:func:`file_gate`) leaves every row to the loop, which waits at the gate before applying, so
-that a test can kill the server between an acknowledged push and its handlers.
+:mod:`dockyard.cluster.gates`) leaves every row to the loop, which waits at the gate before
+applying, so that a test can kill the server between an acknowledged push and its handlers.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, exists, func, select, update
@@ -49,18 +48,6 @@ BATCH = 100  # rows one pass applies before it looks at the stop event again
 AfterCommit = Callable[[], Awaitable[None]]
 Handler = Callable[[Connection, Event], Awaitable[AfterCommit | None]]
 Gate = Callable[[], Awaitable[None]]
-
-
-def file_gate(folder: Path) -> Gate:
-    """Each application creates ``started`` in ``folder`` and waits until ``open`` exists."""
-
-    async def wait() -> None:
-        (folder / "started").touch()
-        # A file made by another process (the test) has no event to await: poll it.
-        while not (folder / "open").exists():  # noqa: ASYNC110
-            await asyncio.sleep(0.05)
-
-    return wait
 
 
 def encode(event: Event) -> str:

@@ -21,6 +21,7 @@ the facets count the first 1,000), so no request reads every match of a large ca
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from dataclasses import dataclass, field
@@ -133,7 +134,9 @@ async def _package(conn: Connection, package: Package) -> ColumnElement[bool]:
             raise Invalid(
                 f"{package.name_key} has too many versions to compare; search pkg:{package.name_key}"
             )
-        wanted = [v for v in stored if version_matches(v, package.operator, package.version)]
+        operator, version = package.operator, package.version
+        # Up to MAX_PACKAGE_VERSIONS comparisons (tens of ms cold): off the event loop.
+        wanted = await asyncio.to_thread(lambda: [v for v in stored if version_matches(v, operator, version)])
         if not wanted:
             return false()
         conditions.append(version_packages.c.version.in_(wanted))

@@ -15,6 +15,7 @@ Bad input is :class:`~dockyard.errors.Invalid` with a message that names the ter
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 from dataclasses import dataclass, field
@@ -153,7 +154,8 @@ def _add(query: Query, term: str) -> None:
 _PIECE = re.compile(r"\d+|[A-Za-z]+|~")
 
 
-def _key(version: str) -> tuple[int, list[tuple[int, int | str]]]:
+@functools.lru_cache(maxsize=1 << 16)  # a search compares every stored version of a package
+def _key(version: str) -> tuple[int, tuple[tuple[int, int | str], ...]]:
     """A loose sort key of Debian, rpm and PEP 440 versions: the epoch (``2:``), then numbers
     compared as numbers and letters as text, ``~`` (and pre-release words: a, b, rc, alpha,
     beta, dev, pre) before anything, a number after text; the Debian revision is compared last."""
@@ -168,7 +170,7 @@ def _key(version: str) -> tuple[int, list[tuple[int, int | str]]]:
             pieces.append((3, int(piece)))
         else:
             pieces.append((2, piece))
-    return int(epoch), pieces
+    return int(epoch), tuple(pieces)
 
 
 def compare_versions(a: str, b: str) -> int:
@@ -197,7 +199,7 @@ def compare_versions(a: str, b: str) -> int:
     return 0
 
 
-def _text(pieces: list[tuple[int, int | str]]) -> str:
+def _text(pieces: tuple[tuple[int, int | str], ...]) -> str:
     return ".".join(str(p) for _, p in pieces)
 
 

@@ -108,6 +108,11 @@ def main(argv: list[str] | None = None) -> int:
             "in RAM), a bucket each; Dockyard in token mode (Bearer tokens), the reference without auth, "
             "both streaming blob GETs (no redirect); raw = the bucket itself (boto3 PUT, curl GET)"
         )
+        notes.append(
+            "S3 region copy: Dockyard only (its own token-mode server: regions eu, a folder, the default, "
+            "and us, a bucket on the same radosgw); a pushed version from the API's add of us until us "
+            "is available; beside the bucket's raw PUT"
+        )
     notes += [f"[red]error: {e}[/red]" for e in out.results.errors]
     report.print_report(console, rows, out.limits, title, notes)
 

@@ -242,9 +242,20 @@ def ratio_beside(x: float, at_least: bool, ceiling_key: str = "", name: str = ""
     return check
 
 
+def share_of(ceiling_key: str, name: str) -> Check:
+    """No target: the detail gives the share of the machine limit ``ceiling_key`` (a row with
+    nothing to compare but a ceiling)."""
+
+    def check(d: float, _r: float, limits: dict[str, float]) -> Verdict:
+        return Verdict(None, f"{d / limits[ceiling_key]:.0%} of {name}" if limits.get(ceiling_key) else "")
+
+    return check
+
+
 def s3_catalog(blob_size: int, layers: int, layer_size: int) -> list[MetricSpec]:
     """The S3 rows (``bench/workloads/s3.py``): both registries on the same Ceph radosgw,
-    beside the bucket's own PUT and GET (the raw ceilings)."""
+    beside the bucket's own PUT and GET (the raw ceilings); the region copy (Dockyard only,
+    ``bench/workloads/s3_region.py``) beside the raw PUT."""
     blob, layer = _size(blob_size), _size(layer_size)
     return [
         MetricSpec(
@@ -268,6 +279,15 @@ def s3_catalog(blob_size: int, layers: int, layer_size: int) -> list[MetricSpec]
         MetricSpec("s3_image_push_s", f"S3: image push, {layers} x {layer} (skopeo)", "s", False),
         MetricSpec("s3_image_pull_s", f"S3: image pull, {layers} x {layer} (skopeo)", "s", False),
         MetricSpec("s3_image_total_s", "S3: image push + pull", "s", False, "≤0.7x ref", at_most_ratio(0.7)),
+        MetricSpec(
+            "s3_region_copy",
+            f"S3: region copy {blob}, folder → bucket (Dockyard)",
+            "MB/s",
+            True,
+            check=share_of("s3_raw_put", "raw PUT"),
+            limit_key="s3_raw_put",
+            compared=False,
+        ),
     ]
 
 

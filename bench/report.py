@@ -32,8 +32,8 @@ def fmt(value: float | None, unit: str) -> str:
 
 
 def _met(row: Row) -> str:
-    if row.verdict.met is None:
-        return ""
+    if row.verdict.met is None:  # no target; a detail may still say where it stands
+        return f"({row.verdict.detail})" if row.verdict.detail else ""
     mark = "[green]yes[/green]" if row.verdict.met else "[red]no[/red]"
     return f"{mark} ({row.verdict.detail})" if row.verdict.detail else mark
 

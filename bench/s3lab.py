@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import json
 import os
 import subprocess
 import time
@@ -28,6 +29,7 @@ CEPH_SCRIPT = REPO_ROOT / "scripts" / "ceph.sh"
 REGION = "us-east-1"
 BUCKETS = {"dockyard": "bench-dockyard", "reference": "bench-reference"}
 RAW_BUCKET = "bench-raw"
+REGION_BUCKET, REGION_PREFIX = "bench-regions", "us/"  # the region-copy row's region ``us``
 WORKSPACE = "bench"  # the token-mode Dockyard's workspace for the S3 rows
 
 
@@ -182,7 +184,7 @@ def start_servers(base: Path, ep: S3Endpoint, stack: contextlib.ExitStack) -> di
     """Dockyard in token mode (as its users run it) and the reference, each on its own bucket;
     both are stopped when ``stack`` closes."""
     client = s3_client(ep)
-    for bucket in (*BUCKETS.values(), RAW_BUCKET):
+    for bucket in (*BUCKETS.values(), RAW_BUCKET, REGION_BUCKET):
         ensure_bucket(client, bucket)
         empty_bucket(client, bucket)  # a reused radosgw may hold an earlier run's objects
     dockyard = start_dockyard(
@@ -192,6 +194,32 @@ def start_servers(base: Path, ep: S3Endpoint, stack: contextlib.ExitStack) -> di
     reference = start_reference(base / "reference-s3", storage=reference_storage(ep, BUCKETS["reference"]))
     stack.callback(reference.stop)
     return {dockyard.name: dockyard, reference.name: reference}
+
+
+def region_settings(ep: S3Endpoint) -> dict[str, str]:
+    """Two regions: ``eu``, the default (the storage settings' folder in the data dir: pushes
+    land there), and ``us``, a prefix of ``REGION_BUCKET`` (``DOCKYARD_REGIONS``; the default
+    region is never named there, the settings refuse it)."""
+    us = {
+        "driver": "s3",
+        "endpoint": ep.endpoint,
+        "bucket": REGION_BUCKET,
+        "prefix": REGION_PREFIX,
+        "access_key": ep.access_key,
+        "secret_key": ep.secret_key,
+        "region": REGION,
+    }
+    return {"DOCKYARD_DEFAULT_REGION": "eu", "DOCKYARD_REGIONS": json.dumps({"us": us})}
+
+
+def start_region_server(base: Path, ep: S3Endpoint, stack: contextlib.ExitStack) -> Server:
+    """Dockyard in token mode (regions are changed through ``/api/v1``) with regions ``eu`` (a
+    folder) and ``us`` (the bucket): the region-copy row's; stopped when ``stack`` closes."""
+    server = start_dockyard(
+        base / "dockyard-regions", "dockyard-regions", token_mode=True, extra_env=region_settings(ep)
+    )
+    stack.callback(server.stop)
+    return server
 
 
 def admin_creds() -> str:

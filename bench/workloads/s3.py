@@ -11,6 +11,9 @@ Once per round, before the first registry's turn: the bucket raw rows, ``PutObje
 same 1 GiB with boto3 (configured as Dockyard's driver) and a curl GET of it through a
 presigned URL: the ceilings beside the registries' rows.
 
+At the end of Dockyard's turn, the region-copy row (Dockyard only, ``s3_region.py``): a version
+of ``blob_size`` copied from a folder region to a bucket region on a Dockyard of its own.
+
 Dockyard runs in token mode (as its users run it): skopeo gets a Bearer token with the admin's
 credentials, the blob rows send a Bearer token fetched (untimed) from ``/auth/token``. The
 reference runs without auth, as in every other row (it has no token server here).
@@ -18,11 +21,8 @@ reference runs without auth, as in every other row (it has no token server here)
 
 from __future__ import annotations
 
-import base64
-import json
 import shutil
 from typing import Any
-from urllib.parse import quote
 
 from bench import loadtools
 from bench.api_client import ApiClient
@@ -31,6 +31,7 @@ from bench.registry_client import RegistryClient
 from bench.s3lab import (
     BUCKETS,
     RAW_BUCKET,
+    REGION_BUCKET,
     WORKSPACE,
     S3Endpoint,
     admin_creds,
@@ -40,12 +41,14 @@ from bench.s3lab import (
     presigned_get,
     raw_put,
     s3_client,
+    start_region_server,
     start_servers,
 )
-from bench.servers import Server
+from bench.servers import DOCKYARD, Server
 from bench.workloads.base import Context
 from bench.workloads.image import push_and_pull
 from bench.workloads.pull_cache import wait_inspected
+from bench.workloads.s3_region import bearer_token, region_round
 
 BLOB_REPO = f"{WORKSPACE}/s3-blob"
 
@@ -58,6 +61,7 @@ class S3Rows:
         self.endpoint: S3Endpoint | None = None
         self.client: Any = None
         self.servers: dict[str, Server] = {}
+        self.regions: Server | None = None  # the region-copy row's Dockyard (eu folder, us bucket)
         self.raw_rounds: set[int] = set()
         self.setup_error = ""
 
@@ -70,16 +74,20 @@ class S3Rows:
             self.endpoint = ctx.stack.enter_context(ceph(ctx.note))
             self.client = s3_client(self.endpoint)
             self.servers = start_servers(ctx.tmp, self.endpoint, ctx.stack)
+            regions = self.regions = start_region_server(ctx.tmp, self.endpoint, ctx.stack)
         except Exception as exc:  # the other registry's turn must not try again
             self.setup_error = f"{type(exc).__name__}: {str(exc)[:300]}"
             raise
         for slot, server in self.servers.items():
             bucket = BUCKETS[slot]
             ctx.note(f"{slot}-s3: {server.kind} on bucket {bucket} (pid {server.pid}, {server.url})")
-        dockyard = self.servers["dockyard"]
-        assert dockyard.credentials is not None
-        with ApiClient(dockyard.port, dockyard.credentials, ctx.cfg.http_timeout) as api:
-            api.create_workspace(WORKSPACE)
+        ctx.note(
+            f"{regions.name}: regions eu (folder, default) and us (bucket {REGION_BUCKET}) ({regions.url})"
+        )
+        for dockyard in (self.servers["dockyard"], regions):
+            assert dockyard.credentials is not None
+            with ApiClient(dockyard.port, dockyard.credentials, ctx.cfg.http_timeout) as api:
+                api.create_workspace(WORKSPACE)
 
     def prepare(self, ctx: Context, server: Server) -> None:
         loadtools.require("skopeo", "skopeo")
@@ -110,11 +118,13 @@ class S3Rows:
             f"{put / 1e6:,.0f} MB/s, GET {get / 1e6:,.0f} MB/s ({inspected or 'no catalog'}; "
             f"{removed} objects removed after)"
         )
+        if server.name == DOCKYARD and self.regions is not None:  # Dockyard only: once per round
+            region_round(ctx, self.regions, self.client, round_no)
 
     def _blob(self, ctx: Context, target: Server) -> tuple[float, float]:
         """A new blob PUT (monolithic, ``sendfile``) and read back with curl; bytes/s of each."""
         cfg, src = ctx.cfg, ctx.source
-        auth = f"Bearer {self._token(ctx, target)}" if target.credentials else ""
+        auth = f"Bearer {bearer_token(target, BLOB_REPO, cfg.http_timeout)}" if target.credentials else ""
         with RegistryClient(target.port, cfg.http_timeout, auth) as client:
             digest = src.next_variant()
             put = src.size / client.upload_monolithic(BLOB_REPO, src.fd, src.size, digest)
@@ -124,19 +134,6 @@ class S3Rows:
         url = f"{target.url}/v2/{BLOB_REPO}/blobs/{digest}"
         get = loadtools.curl_get(url, src.size, 1, cfg.get_repeats, cfg.http_timeout, headers)
         return put, get
-
-    def _token(self, ctx: Context, target: Server) -> str:
-        """A push and pull token for the blob repository (the admin's, via ``/auth/token``)."""
-        token = base64.b64encode(admin_creds().encode()).decode()
-        with RegistryClient(target.port, ctx.cfg.http_timeout) as anon:
-            challenge = anon.request("GET", "/v2/").header("WWW-Authenticate")
-        service = challenge.split('service="', 1)[1].split('"', 1)[0]
-        path = f"/auth/token?service={quote(service)}&scope=repository:{BLOB_REPO}:pull,push"
-        with RegistryClient(target.port, ctx.cfg.http_timeout, f"Basic {token}") as client:
-            resp = client.request("GET", path)
-        if resp.status != 200:
-            raise RuntimeError(f"/auth/token answered {resp.status}: {resp.body[:300]!r}")
-        return str(json.loads(resp.body)["token"])
 
     def _raw(self, ctx: Context) -> None:
         """The bucket itself: 1 GiB ``PutObject`` (boto3) and a curl GET of it (presigned)."""

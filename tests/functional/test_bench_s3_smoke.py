@@ -3,7 +3,9 @@
 Tiny sizes (an 8 MiB blob, 3 x 1 MiB layers) with both registries on a real Ceph radosgw
 (``scripts/ceph.sh``): Dockyard in token mode on one bucket, Debian's docker-registry with its
 own s3 driver on another. It checks that the rows and the bucket's raw ceilings come out for
-both, and that radosgw is left as it was found: stopped again when the run started it, still
+both, that the region-copy row (Dockyard only: a version of the blob's size copied from a folder
+region to a bucket region) comes out with the bytes it was given, and that radosgw is left as
+it was found: stopped again when the run started it, still
 running when it was (``scripts/test.sh`` starts it for its S3 stage, which runs this test).
 Nothing about speed is asserted.
 """
@@ -39,7 +41,13 @@ def test_bench_s3_rows_quick(tmp_path: Path) -> None:
     )
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output[-4000:]
-    for label in ("S3: blob GET", "S3: blob PUT", "S3: image push + pull", "S3 bucket raw PUT"):
+    for label in (
+        "S3: blob GET",
+        "S3: blob PUT",
+        "S3: image push + pull",
+        "S3 bucket raw PUT",
+        "S3: region copy",
+    ):
         assert label in proc.stdout, label
 
     [run_dir] = results_dir.iterdir()
@@ -55,6 +63,19 @@ def test_bench_s3_rows_quick(tmp_path: Path) -> None:
     limits = {lim["key"]: lim["value"] for lim in data["limits"]}
     assert limits["s3_raw_put"] > 0
     assert limits["s3_raw_get"] > 0
+
+    copy = metrics["s3_region_copy"]  # Dockyard only, beside the raw PUT
+    assert copy["dockyard"]["median"] > 0
+    assert copy["reference"]["median"] is None
+    assert not copy["compared"]
+    assert copy["machine_limit_key"] == "s3_raw_put"
+    assert copy["met_detail"].endswith("of raw PUT"), copy["met_detail"]
+    [round_one] = [d for d in data["details"] if d["metric"] == "s3_region_copy"]
+    assert round_one["layer_bytes"] == data["config"]["blob_size"] == 8 * 2**20  # --quick's blob
+    assert 0 < round_one["bytes"] - round_one["layer_bytes"] < 4096  # plus the image's config
+    assert round_one["blobs"] == 2
+    assert round_one["seconds"] > 0
+    assert round_one["of_raw_put"] > 0
 
     assert list(scratch.iterdir()) == []  # every server stopped, the temp dir removed
     assert radosgw_answers() == ceph_before, "radosgw not left as it was found"

@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import gzip
 import os
-import time
 from pathlib import Path
 
 from tests.support.archive_crash import TOKEN_ENV
 from tests.support.archives import SavedImage, Uploads, docker_save, random_layer
-from tests.support.catalog import CatalogUser, Json, new_user
+from tests.support.catalog import CatalogUser, new_user
 from tests.support.identity import ADMIN, ADMIN_PASSWORD, PASSWORD, Api, oci_as
 from tests.support.servers import RunningRegistry, postgres_database, start_dockyard
 
@@ -43,21 +42,6 @@ def start_replicas(base: Path, database_url: str) -> list[RunningRegistry]:
     except BaseException:
         first.stop()
         raise
-
-
-def finish(client: Uploads, archive_id: str) -> Json:
-    """The upload's final PUT, as ``dockyard image upload`` sends it: answered again while the
-    server says another request (the other replica, still taking in the last chunk) holds the
-    session — the 409 tells the client to try again when that request is done."""
-    deadline = time.monotonic() + 120
-    while True:
-        response = client.http.put(f"/archives/{archive_id}", timeout=300)
-        busy = response.status_code == 409 and "another request is working" in response.text
-        if not busy or time.monotonic() > deadline:
-            assert response.status_code == 200, response.text
-            found: Json = response.json()
-            return found
-        time.sleep(0.5)  # the retry interval of the CLI (cli/archives.py)
 
 
 def test_chunks_alternating_between_replicas_are_each_taken_where_the_last_ended(tmp_path: Path) -> None:
@@ -84,7 +68,7 @@ def test_chunks_alternating_between_replicas_are_each_taken_where_the_last_ended
                     assert answer.json()["offset"] == end
                     sent += 1
                 assert sent > 2 * len(layers)
-                done = finish(clients[0], archive_id)
+                done = clients[0].finish(archive_id)
                 assert done["state"] == "done", done
                 clients[1].create(archive_id, version="1")
             for replica in replicas:

@@ -14,6 +14,7 @@ import io
 import json
 import os
 import tarfile
+import time
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -267,6 +268,20 @@ class Uploads:
         assert done["state"] == "done", done
         assert done["offset"] == done["size"] == done["processed"] == len(data), done
         return done
+
+    def finish(self, archive_id: str) -> Json:
+        """The upload's final PUT, as ``dockyard image upload`` sends it: answered again while the
+        server says another request (another replica, still taking in the last chunk) holds the
+        session — the 409 tells the client to try again when that request is done."""
+        deadline = time.monotonic() + 120
+        while True:
+            response = self.http.put(f"/archives/{archive_id}", timeout=300)
+            busy = response.status_code == 409 and "another request is working" in response.text
+            if not busy or time.monotonic() > deadline:
+                assert response.status_code == 200, response.text
+                found: Json = response.json()
+                return found
+            time.sleep(0.5)  # the retry interval of the CLI (cli/archives.py)
 
     def create(self, archive_id: str, expect: int = 201, **fields: Any) -> httpx.Response:
         response = self.http.post(f"/archives/{archive_id}/create-version", json=fields, timeout=120)

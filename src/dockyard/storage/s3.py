@@ -351,10 +351,18 @@ class S3Driver:
                 raise PathNotFound(path) from None  # deleted or replaced since the HEAD
             raise
         body = answer["Body"]
+        # One chunk read ahead: the next read from the server runs (in a thread) while the
+        # caller sends the last one, instead of after it.
+        ahead: asyncio.Future[bytes] = asyncio.ensure_future(_run(body.read, CHUNK))
         try:
-            while chunk := await _run(body.read, CHUNK):
+            while chunk := await asyncio.shield(ahead):  # a cancelled caller leaves the read be
+                ahead = asyncio.ensure_future(_run(body.read, CHUNK))
                 yield chunk
         finally:
+            if not ahead.done():  # a thread cannot be stopped: let its read end before the close
+                await asyncio.wait([ahead])
+            if not ahead.cancelled():
+                ahead.exception()  # retrieved: a read failing after the caller stopped is not news
             body.close()
 
     async def writer(self, path: str, append: bool = False) -> S3Writer:

@@ -169,3 +169,32 @@ async def test_a_refusal_by_s3_is_a_storage_error_not_a_crash(s3: S3Driver) -> N
         await wrong.get_content("anything")
     with pytest.raises(StorageUnavailable):
         await wrong.put_content("anything", b"x")
+
+
+async def test_a_reader_left_part_way_or_cancelled_ends_cleanly(s3: S3Driver) -> None:
+    """The reader reads one chunk ahead of its caller: a caller that stops after the first
+    chunk, or whose task is cancelled while it waits for one, leaves no read running and the
+    object readable."""
+    data = bytes(range(256)) * (3 * 4 * 1024 * 1024 // 256 + 7)  # a little over three chunks
+    await s3.put_content("big", data)
+    reader = s3.reader("big")
+    first = await anext(reader)
+    assert first == data[: len(first)]
+    await reader.aclose()
+
+    started = asyncio.Event()
+
+    async def read_all() -> bytes:
+        got = bytearray()
+        async for chunk in s3.reader("big"):
+            got += chunk
+            started.set()
+        return bytes(got)
+
+    task = asyncio.create_task(read_all())
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    whole = b"".join([chunk async for chunk in s3.reader("big", 5, len(data) - 10)])
+    assert whole == data[5:-5]

@@ -107,6 +107,7 @@ class S3Writer:
         self._size = 0
         self._closed = False
         self._failed = False  # a part failed: the upload is aborted, never completed
+        self._copy_first: tuple[int, str] | None = None  # (size, ETag) of the object appended to
 
     @property
     def size(self) -> int:
@@ -128,7 +129,20 @@ class S3Writer:
         if existing < MIN_PART:
             self._buffer += await driver.get_content(self._path)
             return
+        # Copied into the upload only once something is written after it: a writer reopened and
+        # closed with nothing new (an upload's last step, before its blob is moved) leaves the
+        # object as it is, instead of copying all of it onto itself.
+        self._copy_first = (existing, str(head["ETag"]))
+
+    async def _begin(self) -> None:
+        """Start the multipart upload, its first parts the existing object when appending."""
+        if self._upload_id is not None:
+            return
         await self._ensure_upload()
+        if self._copy_first is None:
+            return
+        (existing, etag), self._copy_first = self._copy_first, None
+        client, driver = self._driver.client, self._driver
         # Equal parts (each at most MAX_COPY): a short remainder would be a part under S3's
         # 5 MiB minimum that is not the last one, and the upload could never complete.
         count = -(-existing // MAX_COPY)
@@ -143,7 +157,7 @@ class S3Writer:
                 PartNumber=self._next_part,
                 CopySource={"Bucket": driver.bucket, "Key": self._key},
                 CopySourceRange=f"bytes={start}-{end}",
-                CopySourceIfMatch=head["ETag"],
+                CopySourceIfMatch=etag,
             )
             self._parts.append({"PartNumber": self._next_part, "ETag": answer["CopyPartResult"]["ETag"]})
             self._next_part += 1
@@ -168,7 +182,7 @@ class S3Writer:
 
     async def _upload_part(self, data: bytes | bytearray | memoryview) -> None:
         """Send a part in the background; at most ``PARALLEL_PARTS`` are in flight."""
-        await self._ensure_upload()
+        await self._begin()
         number, self._next_part = self._next_part, self._next_part + 1
         self._inflight.append(asyncio.ensure_future(self._send_part(number, bytes(data))))
         while len(self._inflight) >= PARALLEL_PARTS:
@@ -213,6 +227,10 @@ class S3Writer:
             raise StorageUnavailable(f"an upload to {self._path} failed; nothing new was stored")
         self._closed = True
         driver = self._driver
+        if self._copy_first is not None and not self._buffer:
+            return  # appended nothing: the object stays as it was
+        if self._copy_first is not None:
+            await self._begin()
         if self._upload_id is None:
             await driver.put_content(self._path, bytes(self._buffer))
             return

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 
 import botocore.exceptions
 import httpx
@@ -178,6 +178,7 @@ async def test_a_reader_left_part_way_or_cancelled_ends_cleanly(s3: S3Driver) ->
     data = bytes(range(256)) * (3 * 4 * 1024 * 1024 // 256 + 7)  # a little over three chunks
     await s3.put_content("big", data)
     reader = s3.reader("big")
+    assert isinstance(reader, AsyncGenerator)  # what the driver returns: it can be closed early
     first = await anext(reader)
     assert first == data[: len(first)]
     await reader.aclose()
@@ -198,3 +199,26 @@ async def test_a_reader_left_part_way_or_cancelled_ends_cleanly(s3: S3Driver) ->
         await task
     whole = b"".join([chunk async for chunk in s3.reader("big", 5, len(data) - 10)])
     assert whole == data[5:-5]
+
+
+async def test_a_writer_reopened_and_closed_with_nothing_new_leaves_the_object_as_it_is(s3: S3Driver) -> None:
+    """An upload's last step reopens its file and commits it before the blob is moved: with
+    nothing appended the object is not copied onto itself (the same object, its ETag kept),
+    while an append after the reopen still starts from every byte stored before."""
+    data = b"x" * (PART + 11)
+    first = await s3.writer("uploads/v/data")
+    await first.write(data)
+    await first.close()
+    head = await asyncio.to_thread(s3.client.head_object, Bucket=s3.bucket, Key=s3.key("uploads/v/data"))
+
+    again = await s3.writer("uploads/v/data", append=True)
+    assert again.size == len(data)
+    await again.commit()
+    after = await asyncio.to_thread(s3.client.head_object, Bucket=s3.bucket, Key=s3.key("uploads/v/data"))
+    assert after["ETag"] == head["ETag"]
+    assert await _uploads(s3) == []
+
+    more = await s3.writer("uploads/v/data", append=True)
+    await more.write(b"tail")
+    await more.close()
+    assert await s3.get_content("uploads/v/data") == data + b"tail"

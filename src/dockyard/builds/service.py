@@ -463,10 +463,13 @@ class BuildService:
                     conn, spec["workspace_id"], spec["repository"], m["started_by"], INTERNAL, time.time()
                 )
             )
-            await record_image_event(conn, image_id, m["started_by"], "built", m["version"], **provenance)
+            # The version's row first (note_built_from locks it), then the image's search document
+            # (the event refreshes it): the order the version's inspection takes them in, so the two
+            # never wait on each other (PostgreSQL found the other order deadlocked).
             base = from_reference(result.dockerfile or "", recipe.target)
             if self.lineage is not None and base is not None:
                 await self.lineage.note_built_from(conn, image_id, m["version"], result.digest, base)
+            await record_image_event(conn, image_id, m["started_by"], "built", m["version"], **provenance)
             await record_event(
                 conn, m["definition_id"], m["started_by"], "built", run_id=m["id"], digest=result.digest,
                 version=m["version"], content_hash=m["content_hash"],

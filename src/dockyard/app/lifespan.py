@@ -139,7 +139,9 @@ class Lifespan:
             await asyncio.sleep(interval)
             try:
                 # Renewed while it runs: a collection longer than the lease never runs twice.
-                async with leases.renewing(services.db, GC_LEASE, self.holder, max(interval, 60.0)) as held:
+                seconds = max(interval, 60.0)
+                lease = leases.renewing(services.db, GC_LEASE, self.holder, seconds, frees_space=True)
+                async with lease as held:
                     if held:
                         await services.gc.run()
                         purge_before = time.time() - services.settings.upload_purge_seconds

@@ -6,6 +6,7 @@ command is a client of ``/api/v1`` over HTTP (an import contract keeps it so).""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -186,7 +187,7 @@ def gc(
                 return await sweep(services)
             # The servers' periodic collection holds the same lease: never two collections at once.
             holder = f"dockyard gc, pid {os.getpid()} on {os.uname().nodename}"[:64]  # the column's size
-            async with leases.renewing(services.db, GC_LEASE, holder, 60.0) as held:
+            async with leases.renewing(services.db, GC_LEASE, holder, 60.0, frees_space=True) as held:
                 if not held:
                     busy = await leases.held_by(services.db, GC_LEASE)
                     who = f" ({busy[0]}, its lease runs until {time.ctime(busy[1])})" if busy else ""
@@ -195,7 +196,8 @@ def gc(
                         "nothing was deleted, try again once it has finished"
                     )
                 found = await sweep(services)
-            await leases.release(services.db, GC_LEASE, holder)
+            with contextlib.suppress(InsufficientStorage):  # still full: the lease runs out
+                await leases.release(services.db, GC_LEASE, holder)
             return found
         finally:
             await services.close()

@@ -12,6 +12,7 @@ from sqlalchemy import delete, or_, select, update
 
 from dockyard.cluster.tables import leases
 from dockyard.db.engine import Database
+from dockyard.volumes import InsufficientStorage
 
 
 async def acquire(db: Database, name: str, holder: str, seconds: float) -> bool:
@@ -56,16 +57,27 @@ class LeaseLost(Exception):
 
 
 @asynccontextmanager
-async def renewing(db: Database, name: str, holder: str, seconds: float) -> AsyncIterator[bool]:
+async def renewing(
+    db: Database, name: str, holder: str, seconds: float, *, frees_space: bool = False
+) -> AsyncIterator[bool]:
     """Take the lease ``name`` (yields whether it was taken) and keep renewing it every third
     of ``seconds`` while the body runs, so that work longer than the lease is never done by
     two holders at once; a holder that dies stops renewing, and the lease passes on once it
     runs out. Not released at the end: it runs out (another holder starts the next period).
 
     A renewal that finds another holder, or renewals failing until the lease has run out,
-    cancel the body, and the block raises :class:`LeaseLost`."""
+    cancel the body, and the block raises :class:`LeaseLost`.
+
+    ``frees_space``: the body frees disk space (garbage collection), so on a full disk the
+    database's reserve is given up to take the lease (the body takes the reserve back)."""
     expires = time.time() + seconds
-    if not await acquire(db, name, holder, seconds):
+    try:
+        taken = await acquire(db, name, holder, seconds)
+    except InsufficientStorage:
+        if not (frees_space and await asyncio.to_thread(db.release_reserve)):
+            raise
+        taken = await acquire(db, name, holder, seconds)
+    if not taken:
         yield False
         return
     body = asyncio.current_task()

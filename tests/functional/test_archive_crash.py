@@ -1,19 +1,26 @@
 """An archive upload whose import dies with its worker process while the server's other
 workers serve on: they know at once that the import's process is gone, without waiting for
-its lease to run out (the restart of the whole server is in test_archive_upload)."""
+its lease to run out (the restart of the whole server is in test_archive_upload). And a
+server killed while it finishes an import, with no journal to go on from (the one-machine
+default): its finishing job, recovered by the restarted server, takes the session back to
+what was kept, and the client sends the rest (two replicas with a journal hand the import on
+instead: test_archive_replicas)."""
 
 from __future__ import annotations
 
 import gzip
+import time
 from pathlib import Path
 
 import pytest
 
+from dockyard.transfer.imports.finishing import FINISH_GATE_ENV
 from tests.support.archive_crash import TOKEN_ENV, kill_mid_import
-from tests.support.archives import Uploads
-from tests.support.catalog import CatalogUser
-from tests.support.identity import PASSWORD, oci_as
-from tests.support.servers import private_dockyard
+from tests.support.archives import SavedImage, Uploads, docker_save, random_layer
+from tests.support.catalog import CatalogUser, new_user
+from tests.support.database import sql
+from tests.support.identity import ADMIN, ADMIN_PASSWORD, PASSWORD, Api, oci_as
+from tests.support.servers import kill_hard, private_dockyard
 
 pytestmark = pytest.mark.clients
 
@@ -41,3 +48,59 @@ def test_when_the_worker_holding_an_import_dies_the_others_resume_it_at_once(
                 manifest = oci.get_manifest(repository, "1").json()
                 layers = [oci.get_blob(repository, d["digest"]).content for d in manifest["layers"]]
             assert [gzip.decompress(layer) for layer in layers] == killed.layers
+
+
+def test_a_server_killed_while_finishing_an_import_takes_it_back_to_what_was_kept(
+    db_kind: str, tmp_path: Path
+) -> None:
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    env = {
+        **TOKEN_ENV,
+        FINISH_GATE_ENV: str(gate),
+        "DOCKYARD_JOB_LEASE_SECONDS": "3",
+        "DOCKYARD_JOB_RECOVER_SECONDS": "0.5",
+    }
+    layers = [random_layer(3 << 20, f"data/{i}.bin") for i in range(4)]
+    archive = docker_save([SavedImage(layers, ["kept:1"])])
+    with private_dockyard(db_kind, tmp_path / "server", env) as (server, restart):
+        with Api.connect(server, ADMIN, ADMIN_PASSWORD) as admin:
+            name = new_user(admin, "kept")
+        with CatalogUser.connect(server, name) as user:
+            uploads = Uploads(user.http)
+            archive_id = uploads.start(name, len(archive))
+            uploads.send_all(archive_id, archive, 1 << 20)
+            started = user.http.put(f"/archives/{archive_id}", params={"wait": "false"})
+            assert started.status_code == 202, started.text
+        deadline = time.monotonic() + 60
+        while not (gate / "started").exists():
+            assert time.monotonic() < deadline, "the server never started finishing"
+            time.sleep(0.05)
+        ((kept,),) = sql(server, "SELECT resume_offset FROM archive_uploads WHERE id = :id", id=archive_id)
+        kill_hard(server)
+        (gate / "open").touch()  # the restarted server's own finishing goes through
+        again = restart()
+        with CatalogUser.connect(again, name) as user:
+            uploads = Uploads(user.http)
+            deadline = time.monotonic() + 120
+            while (status := uploads.status(archive_id))["state"] == "importing":
+                assert time.monotonic() < deadline, status
+                time.sleep(0.2)
+            assert status["state"] == "receiving", status
+            offset = status["offset"]
+            assert offset == kept < len(archive), status  # the stored checkpoint
+            assert f"send the archive from offset {offset}" in status["reason"]
+            uploads.send_all(archive_id, archive, 1 << 20, start=offset)
+            assert uploads.complete(archive_id).json()["state"] == "done"
+            uploads.create(archive_id, version="1")
+        with oci_as(again, name, PASSWORD) as oci:
+            manifest = oci.get_manifest(f"{name}/kept", "1").json()
+            pulled = [oci.get_blob(f"{name}/kept", d["digest"]).content for d in manifest["layers"]]
+        assert [gzip.decompress(layer) for layer in pulled] == layers
+        jobs = sql(
+            again,
+            "SELECT status, attempt, error FROM jobs WHERE dedupe_key = :key ORDER BY id",
+            key=f"archive.finish:{archive_id}",
+        )
+        assert [tuple(job[:2]) for job in jobs] == [("failed", 2), ("succeeded", 1)], jobs
+        assert "were not kept" in jobs[0][2]

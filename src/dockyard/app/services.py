@@ -88,8 +88,10 @@ from dockyard.tenancy.requests import AccessRequests
 from dockyard.tenancy.services import Identity
 from dockyard.tenancy.workspaces import Workspaces
 from dockyard.transfer.exports.service import Exports
+from dockyard.transfer.imports.finishing import FINISH_GATE_ENV
 from dockyard.transfer.imports.purge import ArchivePurge
 from dockyard.transfer.imports.service import ArchiveUploads
+from dockyard.transfer.imports.sessions import FINISH_JOB
 from dockyard.transfer.imports.versions import ArchiveVersions
 from dockyard.upstream.cache import CacheSettings, ManifestCache, Upstreams
 from dockyard.upstream.cache_admin import CacheAdmin
@@ -238,14 +240,18 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
         BlobCache(blobs, cache_settings, upstreams, locks),
     )
     content.fill_with(cache)  # a cached image's config, fetched when its inspection needs it
+    finish_gate = os.environ.get(FINISH_GATE_ENV)  # a test seam: see cluster.gates
     archives = ArchiveUploads(
         db,
         storage,
         locks,
         ledger,
         settings.archive_max_bytes,
+        jobs,
+        settings.job_lease_seconds,
         run_dir=run_dir_for(settings.data_dir),
         journal=settings.archive_journal,
+        finish_gate=file_gate(Path(finish_gate)) if finish_gate else None,
     )
     builds = build_builds(settings, db, storage, jobs, identity, credentials, outbound, profiles)
     builds.lineage = lineage  # a build's FROM, preferred as its version's base
@@ -324,6 +330,7 @@ def build_services(settings: Settings, storage: StorageDriver | None = None) -> 
             IMPORT_JOB: imports.handle,
             **regions.job_handlers(),
             BACKFILL_JOB: backfill.handle,
+            FINISH_JOB: archives.finishing.handle,
         },
         builds=builds,
         lineage=LineageReader(db, catalog),

@@ -35,9 +35,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Row, Select, delete, func, insert, select, text, update
+from sqlalchemy import ColumnElement, Exists, Row, Select, delete, exists, func, insert, select, text, update
 
-from dockyard.db.engine import Database
+from dockyard.db.engine import Connection, Database
 from dockyard.jobs.tables import JOB_ACTIVE, jobs
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded", "failed", "cancelled"
@@ -83,6 +83,12 @@ def _job(row: Row[Any]) -> Job:
         progress=json.loads(row.progress),
         cancel_requested=bool(row.cancel_requested),
     )
+
+
+def active_with_key(dedupe_key: str) -> Exists:
+    """``EXISTS`` a queued or running job with ``dedupe_key`` (a condition for a feature's
+    query: whether its work is still on the queue)."""
+    return exists().where(jobs.c.dedupe_key == dedupe_key, jobs.c.status.in_((QUEUED, RUNNING)))
 
 
 def lost_lease_error(times: int) -> str:
@@ -150,6 +156,45 @@ class JobQueue:
                     ).scalar_one_or_none()
                 if job_id is not None:
                     return int(job_id)
+
+    async def add_running(
+        self,
+        conn: Connection,
+        kind: str,
+        payload: dict[str, Any],
+        holder: str,
+        lease_seconds: float,
+        *,
+        dedupe_key: str,
+        max_attempts: int = 2,
+    ) -> int | None:
+        """Add a job already claimed by ``holder`` (leased for ``lease_seconds``), in the
+        caller's transaction: for work a process starts itself because it holds what the work
+        needs, which another worker takes over only when this run's lease expires (see
+        :meth:`recover`). None, adding nothing, while another job with ``dedupe_key`` is active."""
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        now = self.clock()
+        values = {
+            "kind": kind,
+            "payload": json.dumps(payload),
+            "status": RUNNING,
+            "attempt": 1,
+            "max_attempts": max_attempts,
+            "dedupe_key": dedupe_key,
+            "created_at": now,
+            "started_at": now,
+            "lease_holder": holder,
+            "lease_expires_at": now + lease_seconds,
+        }
+        added = await conn.execute(
+            self.db.insert(jobs)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=["dedupe_key"], index_where=text(JOB_ACTIVE))
+            .returning(jobs.c.id)
+        )
+        job_id = added.scalar_one_or_none()
+        return None if job_id is None else int(job_id)
 
     async def get(self, job_id: int) -> Job | None:
         async with self.db.read() as conn:

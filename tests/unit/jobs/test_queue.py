@@ -251,3 +251,38 @@ async def test_concurrent_enqueues_with_one_key_make_one_job(database_url: str, 
     assert len(set(ids)) == 1
     assert await queue.claim(["build"], "w1", 10) is not None
     assert await queue.claim(["build"], "w1", 10) is None
+
+
+async def test_a_job_added_running_is_held_by_its_holder_until_its_lease_runs_out(
+    queue: JobQueue, clock: Clock
+) -> None:
+    """A process that starts work itself adds its job already claimed, in its own transaction;
+    a second job with the same key is not added while the first is active; once the holder's
+    lease runs out, recovery hands the job to any worker."""
+    async with queue.db.write() as conn:
+        job_id = await queue.add_running(
+            conn, "finish", {"archive": "a"}, "here/1", 30, dedupe_key="finish:a", max_attempts=3
+        )
+    assert job_id is not None
+    job = await _job(queue, job_id)
+    assert (job.status, job.attempt, job.started_at) == ("running", 1, clock.now)
+    assert await queue.claim(["finish"], "elsewhere", 30) is None  # held: nobody else takes it
+    async with queue.db.write() as conn:
+        again = await queue.add_running(conn, "finish", {}, "here/2", 30, dedupe_key="finish:a")
+    assert again is None
+    assert await queue.heartbeat(job_id, "here/1", 30)  # the holder renews it
+    clock.advance(31)
+    assert await queue.recover() == 1
+    claimed = await queue.claim(["finish"], "elsewhere", 30)
+    assert claimed is not None
+    assert (claimed.id, claimed.attempt, claimed.payload) == (job_id, 2, {"archive": "a"})
+    assert not await queue.heartbeat(job_id, "here/1", 30)  # the first holder lost it
+    await queue.finish(job_id, "elsewhere", "succeeded")
+    async with queue.db.write() as conn:  # ended: the key is free again
+        assert await queue.add_running(conn, "finish", {}, "here/3", 30, dedupe_key="finish:a") is not None
+
+
+async def test_adding_a_running_job_refuses_zero_attempts(queue: JobQueue) -> None:
+    async with queue.db.write() as conn:
+        with pytest.raises(ValueError, match="max_attempts"):
+            await queue.add_running(conn, "finish", {}, "here", 30, dedupe_key="k", max_attempts=0)

@@ -58,7 +58,7 @@ MAX_HELD = 32  # imports one process holds at once
 RECORD_EVERY = 1.0  # seconds between progress records while a chunk streams
 
 
-def _current(live: LiveImport) -> ColumnElement[bool]:
+def is_current(live: LiveImport) -> ColumnElement[bool]:
     """The session row, while ``live`` is its current import."""
     return and_(archive_uploads.c.id == live.archive_id, archive_uploads.c.generation == live.generation)
 
@@ -152,7 +152,7 @@ class LiveImports:
         if plan:
             await live.push(replay(self.storage, plan), lambda _: None, settle=False, journaled=True)
             async with self.db.write() as conn:
-                await conn.execute(update(archive_uploads).where(_current(live)).values(processed=live.fed))
+                await conn.execute(update(archive_uploads).where(is_current(live)).values(processed=live.fed))
         if self.journal:
             live.journal = Journal(self.storage, live.archive_id, end, [s for s, _ in plan])
 
@@ -193,7 +193,7 @@ class LiveImports:
             data = await asyncio.to_thread(encode, checkpoint)
             values["resume_offset"] = checkpoint.offset
         async with self.db.write() as conn:
-            changed = await conn.execute(update(archive_uploads).where(_current(live)).values(**values))
+            changed = await conn.execute(update(archive_uploads).where(is_current(live)).values(**values))
         if changed.rowcount == 0 or data is None or checkpoint is None:
             return  # not the session's current import any more (or nothing new to store)
         await self.storage.put_content(checkpoint_path(live.archive_id), data)
@@ -215,7 +215,7 @@ class LiveImports:
             await self.record(live, chunk_end=True)
         offset = live.saved if live.journal is None else max(live.saved, live.journal.end)
         async with self.db.write() as conn:
-            await conn.execute(update(archive_uploads).where(_current(live)).values(processed=offset))
+            await conn.execute(update(archive_uploads).where(is_current(live)).values(processed=offset))
         await live.stop()
 
     async def _tend(self) -> None:

@@ -1,9 +1,9 @@
 """How an import's end is recorded in its session: ``done`` with the images it found, or
 ``failed`` with the reason and nothing it staged kept.
 
-An import ends in one of three ways: a request waits for it (``finish``), it finishes in the
-background after the last chunk (``finish_in_background``), or it refuses its archive
-between two requests (``ended``: the feed's consumer failed while no request was pushing).
+An import ends in one of two ways: it is finished after the last chunk (``finish``, under a
+durable job, see :mod:`.finishing`), or it refuses its archive between two requests
+(``ended``: the feed's consumer failed while no request was pushing).
 Whichever it is, the session's row says so once, and only for the import of its current
 generation, with the webhook event ``import.finished`` in the same transaction. While an import
 finishes, a heartbeat keeps the session's ``updated_at`` fresh,
@@ -91,9 +91,6 @@ class Outcomes:
                 await _tell(conn, workspace_id, archive_id, {"status": DONE, "created_by": created_by})
         return None
 
-    def finish_in_background(self, archive_id: str, live: LiveImport) -> None:
-        self._spawn(self._background(archive_id, live))
-
     async def fail(self, archive_id: str, reason: str) -> None:
         """Nothing of a refused archive stays: staged blobs go, the reason stays."""
         await self.live.drop(archive_id)
@@ -143,10 +140,6 @@ class Outcomes:
                     await self.fail(live.archive_id, reason_of(failure))
                     return
             await asyncio.sleep(0.2)  # a request holds the session: it may report it itself
-
-    async def _background(self, archive_id: str, live: LiveImport) -> None:
-        with contextlib.suppress(Exception):  # recorded in the session (and logged when a bug)
-            await self.finish(archive_id, live)
 
     async def _heartbeat(self, archive_id: str) -> None:
         while True:

@@ -6,7 +6,8 @@ after its last checkpoint. As soon as the holder is known to be gone
 (:mod:`.holders`), and while no request works on the session (its lock), the session
 goes back to its stored checkpoint: offset and resume point from it, no holder, the next
 generation (should the holder only be hung, its records no longer count), and the leftovers
-are deleted. An importing session is receiving again, saying why. This happens when a client
+are deleted. An importing session is receiving again, saying why, unless its finishing job
+is still on the queue: that job takes the import over instead (:mod:`.finishing`). This happens when a client
 asks for the session's state, when a chunk resumes it (the take-over does the same), and in
 ``dockyard gc``.
 """
@@ -41,10 +42,13 @@ class Reclaimer:
         return await self.holders.gone(s.holder)
 
     async def _gone(self, archive_id: str) -> Session | None:
-        """The session, if it is an import whose process has died."""
+        """The session, if it is an import whose process has died (and no finishing job is
+        left to hand it on: that job takes it over, see :mod:`.finishing`)."""
         async with self.db.read() as conn:
             s = await load_session(conn, archive_id)
-        return s if s is not None and await self.holder_gone(s) else None
+        if s is None or (s.state == IMPORTING and s.finishing):
+            return None
+        return s if await self.holder_gone(s) else None
 
     async def reclaim(self, archive_id: str, dry_run: bool = False) -> int | None:
         """Take the session back to its checkpoint if its import died; the number of leftover

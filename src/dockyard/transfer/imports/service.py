@@ -41,9 +41,11 @@ from sqlalchemy import select, update
 from dockyard.archive.errors import ArchiveError
 from dockyard.auth.guard import find_workspace, require_role, require_user
 from dockyard.auth.policy import Subject
+from dockyard.cluster.gates import Gate
 from dockyard.cluster.locks import UploadLocks
 from dockyard.db.engine import Database
 from dockyard.errors import Conflict, Invalid, NotFound
+from dockyard.jobs.queue import JobQueue
 from dockyard.oci.digest import Digest
 from dockyard.registry.paths import blob_path
 from dockyard.registry.quotas import Ledger
@@ -51,6 +53,7 @@ from dockyard.registry.tables import blobs
 from dockyard.registry.uploads import BodyInterrupted
 from dockyard.storage.base import PathNotFound, StorageDriver
 from dockyard.transfer.imports.feed import ImportCancelled
+from dockyard.transfer.imports.finishing import Finishing
 from dockyard.transfer.imports.holders import Holders
 from dockyard.transfer.imports.live import LiveImports
 from dockyard.transfer.imports.outcomes import Outcomes, reason_of
@@ -87,12 +90,17 @@ class ArchiveUploads:
         locks: UploadLocks,
         ledger: Ledger,
         max_bytes: int,
+        queue: JobQueue,
+        lease_seconds: float,
         run_dir: Path | None = None,
         journal: bool = True,
+        finish_gate: Gate | None = None,
     ) -> None:
-        """``run_dir``: where this host's server processes take forwarded requests
-        (``holder_socket``); None when there is no such place. ``journal``: keep the bytes
-        past each checkpoint in storage, so that any replica goes on (see :mod:`.journal`)."""
+        """``queue``, ``lease_seconds``: the job queue that imports are finished under
+        (:mod:`.finishing`) and its leases' length. ``run_dir``: where this host's server
+        processes take forwarded requests (``holder_socket``); None when there is no such place.
+        ``journal``: keep the bytes past each checkpoint in storage, so that any replica goes on
+        (see :mod:`.journal`). ``finish_gate``: a test seam (see :mod:`dockyard.cluster.gates`)."""
         self.db = db
         self.storage = storage
         self.locks = locks
@@ -103,6 +111,9 @@ class ArchiveUploads:
         self.live = LiveImports(db, storage, locks, self._is_stored, self.holders, journal)
         self.reclaimer = Reclaimer(db, storage, locks, self.holders)
         self.outcomes = Outcomes(db, storage, locks, self.live)
+        self.finishing = Finishing(
+            db, locks, self.live, self.outcomes, self.reclaimer, queue, lease_seconds, finish_gate
+        )
 
     # --- sessions -----------------------------------------------------------------
 
@@ -179,8 +190,9 @@ class ArchiveUploads:
         return status_of(session)
 
     async def _abandoned(self, s: Session) -> bool:
-        """Whether ``s`` is importing in a process that is gone (or hung)."""
-        return stale(s) or await self.reclaimer.holder_gone(s)
+        """Whether ``s`` is importing in a process that is gone (or hung), with no finishing
+        job left to hand it on."""
+        return not s.finishing and (stale(s) or await self.reclaimer.holder_gone(s))
 
     async def images(self, actor: Subject, archive_id: str) -> list[ArchiveImageInfo]:
         session = await self._session(actor, archive_id)
@@ -350,9 +362,10 @@ class ArchiveUploads:
         length: int | None = None,
         wait: bool = True,
     ) -> ArchiveStatus:
-        """The last chunk (if any) is in: the import resolves the archive's images. With
-        ``wait`` this returns when the import has ended (raising what refused the archive);
-        otherwise it runs on."""
+        """The last chunk (if any) is in: the import resolves the archive's images, under a
+        durable job (:mod:`.finishing`). With ``wait`` this returns when the import has ended
+        (raising what refused the archive); otherwise it runs on. Either way it goes on if the
+        caller goes away."""
         async with self.exclusive(actor, archive_id) as s:
             live = await self._current(s)
             if body is not None:
@@ -364,8 +377,8 @@ class ArchiveUploads:
                 )
             if offset == 0:
                 raise Invalid("the upload is empty")
-            self.live.release(archive_id)  # no more chunks: the import is finished below
             async with self.db.write() as conn:
+                run = await self.finishing.begin(conn, archive_id)
                 await conn.execute(
                     update(archive_uploads)
                     .where(archive_uploads.c.id == s.id)
@@ -373,12 +386,12 @@ class ArchiveUploads:
                         state=IMPORTING, size=offset, processed=offset, reason=None, updated_at=time.time()
                     )
                 )
+            self.live.release(archive_id)  # no more chunks: the import is finished under the job
+            finishing = self.finishing.start_here(archive_id, live, run)
         if wait:
-            error = await self.outcomes.finish(archive_id, live)
+            error = await asyncio.shield(finishing)
             if error is not None:
                 raise error
-        else:
-            self.outcomes.finish_in_background(archive_id, live)
         return await self.status(actor, archive_id)
 
     async def import_body(self, actor: Subject, archive_id: str, body: AsyncIterator[bytes]) -> ArchiveStatus:
@@ -403,6 +416,7 @@ class ArchiveUploads:
 
     async def close(self) -> None:
         """Shutdown: stop imports; a chunked upload resumes from its checkpoint."""
+        await self.finishing.close()
         await self.outcomes.close()
         await self.live.close()
 

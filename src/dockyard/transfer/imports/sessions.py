@@ -16,6 +16,7 @@ from sqlalchemy import select
 from dockyard.auth.tables import workspaces
 from dockyard.cluster.siblings import sibling_socket
 from dockyard.db.engine import Connection
+from dockyard.jobs.queue import active_with_key
 from dockyard.transfer.imports.holders import parse_holder
 from dockyard.transfer.imports.live import LEASE_STALE
 from dockyard.transfer.imports.results import ArchiveImageInfo, images_of
@@ -23,6 +24,12 @@ from dockyard.transfer.tables import archive_uploads
 
 RECEIVING, IMPORTING, DONE, FAILED = "receiving", "importing", "done", "failed"
 STALE = 30.0  # an import whose heartbeat is older than this has died with its process
+FINISH_JOB = "archive.finish"  # the durable job that finishes an import (see .finishing)
+
+
+def finish_key(archive_id: str) -> str:
+    """The dedupe key of the session's finishing job: one is active at a time."""
+    return f"{FINISH_JOB}:{archive_id}"
 
 
 class TooLarge(Exception):
@@ -76,11 +83,13 @@ class Session:
     resume_offset: int = 0
     generation: int = 0
     holder: str | None = None
+    finishing: bool = False  # a finishing job is on the queue: it hands the import on
 
 
 def stale(s: Session) -> bool:
-    """An import whose process died with it (its heartbeat stopped)."""
-    return s.state == IMPORTING and s.updated_at < time.time() - STALE
+    """An import whose process died with it (its heartbeat stopped), with no finishing job
+    left to hand it on."""
+    return s.state == IMPORTING and not s.finishing and s.updated_at < time.time() - STALE
 
 
 async def load_session(conn: Connection, archive_id: str) -> Session | None:
@@ -90,7 +99,11 @@ async def load_session(conn: Connection, archive_id: str) -> Session | None:
     except ValueError:
         return None
     stmt = (
-        select(archive_uploads, workspaces.c.name.label("workspace_name"))
+        select(
+            archive_uploads,
+            workspaces.c.name.label("workspace_name"),
+            active_with_key(finish_key(archive_id)).label("finishing"),
+        )
         .join(workspaces, workspaces.c.id == archive_uploads.c.workspace_id)
         .where(archive_uploads.c.id == archive_id)
     )
@@ -115,6 +128,7 @@ async def load_session(conn: Connection, archive_id: str) -> Session | None:
         resume_offset=m["resume_offset"],
         generation=m["generation"],
         holder=m["holder"],
+        finishing=bool(m["finishing"]),
     )
 
 

@@ -57,7 +57,9 @@ class World:
     other: str
 
 
-def _packages(registry: RunningRegistry, image: str, version: str, found: dict[str, str]) -> None:
+def _packages(
+    registry: RunningRegistry, image: str, version: str, found: dict[str, str], ecosystem: str = "deb"
+) -> None:
     version_id = sql(
         registry,
         "SELECT v.id FROM image_versions v JOIN images i ON i.id = v.image_id "
@@ -69,8 +71,9 @@ def _packages(registry: RunningRegistry, image: str, version: str, found: dict[s
         sql(
             registry,
             "INSERT INTO version_packages (version_id, ecosystem, name, name_key, version, platform) "
-            "VALUES (:id, 'deb', :name, :key, :version, 'linux/amd64')",
+            "VALUES (:id, :ecosystem, :name, :key, :version, 'linux/amd64')",
             id=version_id,
+            ecosystem=ecosystem,
             name=name,
             key=name.lower(),
             version=package_version,
@@ -174,6 +177,59 @@ def test_package_terms_compare_versions(world: World, owner: CatalogUser) -> Non
     assert pkg("pkg:no-such-package") == []
     # A Debian name with a dot is found as it is stored (only Python names are PEP 503-folded).
     assert pkg("libssl1.1>=1.1.1") == ["bwa"]
+
+
+def test_results_show_the_packages_that_matched_and_the_marks(world: World, owner: CatalogUser) -> None:
+    """Each result names the packages its package terms found in its matching versions (newest
+    first), and carries the image's trust marks as the image's own page does."""
+    ws = owner.new_workspace("marked")
+    owner.register(ws, "quay.io/x/kit:1", name="kit", version="1", description="a kit")
+    owner.add_version(f"{ws}/kit", "quay.io/x/kit:2", version="2")
+    _packages(world.registry, f"{ws}/kit", "1", {"samtools": "1.18", "zlib": "1.3"}, ecosystem="conda")
+    _packages(world.registry, f"{ws}/kit", "2", {"samtools": "1.19.2", "zlib": "1.3"}, ecosystem="conda")
+    _packages(world.registry, f"{ws}/kit", "2", {"SAMtools": "1.19.2"})  # a deb of the same name
+
+    def package_rows(q: str) -> list[tuple[str, str, str]]:
+        (item,) = find(owner, world.registry, f"{q} workspace:{ws}")["items"]
+        return [(p["name"], p["version"], p["ecosystem"]) for p in item["packages"]]
+
+    # Only the versions that match give their packages: 1.18 is in a version that does not.
+    assert package_rows("samtools>=1.19") == [("samtools", "1.19.2", "conda"), ("SAMtools", "1.19.2", "deb")]
+    assert package_rows("pkg:samtools zlib=1") == [
+        ("samtools", "1.19.2", "conda"),
+        ("samtools", "1.18", "conda"),
+        ("SAMtools", "1.19.2", "deb"),
+        ("zlib", "1.3", "conda"),
+    ]
+    assert package_rows("samtools<1.19") == [("samtools", "1.18", "conda")]
+    assert package_rows("kit") == []  # no package term: no packages
+
+    (plain,) = find(owner, world.registry, f"kit workspace:{ws}")["items"]
+    assert plain["marks"] == {"marks": ["user"], "signature": "none", "signed_by": None, "build_run": None}
+    with Api.connect(world.registry, ADMIN, ADMIN_PASSWORD) as admin:
+        admin.call("PUT", f"/workspaces/{ws}/mark", json={"mark": "official"})
+        (marked,) = find(owner, world.registry, f"samtools>=1.19 workspace:{ws}")["items"]
+        assert marked["marks"]["marks"] == ["official"]
+        assert marked["marks"] == owner.image(f"{ws}/kit")["marks"]  # as the image's page
+        # A public image's marks are shown to anyone; the search still shows only what they see.
+        admin.call("PUT", f"/workspaces/{world.other}/mark", json={"mark": "verified"})
+    (public,) = find(None, world.registry, f"samtools>=1.19 workspace:{world.other}")["items"]
+    assert public["marks"]["marks"] == ["verified"]
+    assert public["packages"] == [{"name": "samtools", "version": "1.21", "ecosystem": "deb"}]
+    assert find(None, world.registry, f"samtools>=1.19 workspace:{ws}")["total"] == 0
+
+
+def test_the_new_fields_are_documented(world: World) -> None:
+    document = httpx.get(f"{world.registry.url}/api/v1/openapi.json", timeout=30).json()
+    schemas = document["components"]["schemas"]
+    found = next(
+        schema
+        for name, schema in schemas.items()
+        if name.startswith("Found") and "packages" in schema["properties"]
+    )
+    assert {"packages", "marks", "versions"} <= found["properties"].keys()
+    matched = next(schema for name, schema in schemas.items() if name.startswith("MatchedPackage"))
+    assert set(matched["required"]) == {"name", "version", "ecosystem"}
 
 
 def test_facets_are_counted_over_the_matches(world: World, owner: CatalogUser) -> None:

@@ -3,11 +3,13 @@ that users' tools call (nothing is written to the database directly)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from tests.support.catalog import gzip_layer, image_config
 from tests.support.identity import PASSWORD, Api, oci_as, unique
-from tests.support.oci import oci_manifest
+from tests.support.oci import Blob, oci_manifest
+from tests.support.package_dbs import layer
 from tests.support.servers import RunningRegistry
 
 
@@ -25,9 +27,13 @@ def register_external(registry: RunningRegistry, user: str, reference: str, **fi
         return created
 
 
-def push_internal(registry: RunningRegistry, user: str, repository: str, tag: str) -> str:
-    """Push a small linux/amd64 image as ``user``; returns the manifest digest."""
-    manifest = oci_manifest(image_config("amd64", label=unique("ui")), [gzip_layer(unique("layer"))])
+def push_internal(
+    registry: RunningRegistry, user: str, repository: str, tag: str, files: Mapping[str, str] | None = None
+) -> str:
+    """Push a small linux/amd64 image as ``user``, its layer a tar of ``files`` when given (package
+    databases: the server's package index reads them); returns the manifest digest."""
+    content = Blob(layer(files)) if files is not None else gzip_layer(unique("layer"))
+    manifest = oci_manifest(image_config("amd64", label=unique("ui")), [content])
     with oci_as(registry, user, PASSWORD) as oci:
         response = oci.push(repository, manifest, tag)
         assert response.status_code == 201, response.text
@@ -47,3 +53,17 @@ def wait_status(registry: RunningRegistry, user: str, image: str, version: str, 
             assert status in ("pending", wanted), f"{image}:{version} ended {status}, not {wanted}"
             assert time.monotonic() < deadline, f"{image}:{version} still {status} after 60 s"
             time.sleep(0.2)
+
+
+def wait_packages(registry: RunningRegistry, user: str, image: str, version: str) -> list[dict[str, Any]]:
+    """Poll the API (deadline 60 s) until the version's packages have been read; returns them."""
+    import time
+
+    deadline = time.monotonic() + 60
+    with Api.connect(registry, user, PASSWORD) as api:
+        while (found := api.call("GET", f"/images/{image}/versions/{version}/packages"))["scan"] is None:
+            assert time.monotonic() < deadline, f"{image}:{version} was not scanned in 60 s"
+            time.sleep(0.2)
+    assert found["scan"]["state"] == "succeeded", found["scan"]
+    packages: list[dict[str, Any]] = found["packages"]
+    return packages

@@ -13,6 +13,8 @@ Version terms (packages, labels, source, type, platform) must all hold for one v
 image. A package's version is compared in Python (:func:`.search_query.version_matches`) over
 the distinct version strings stored under its name (few, read by the name index), which then
 filter in SQL: no sort key to keep in step with the indexer, and the rules stay one function.
+The same row conditions name, in one query for the page, the packages each result matched
+(:class:`MatchedPackage`: why it is there); the API adds the image's trust marks.
 The permission condition (:func:`.visibility.image_visible`) is in every statement, so what a
 caller may not see is in no page, facet or count. As the catalog's lists, a search counts
 its matches up to 1,000 (:data:`.queries.COUNT_CAP`; beyond, ``total_exact`` is false and
@@ -22,6 +24,7 @@ the facets count the first 1,000), so no request reads every match of a large ca
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 from dataclasses import dataclass, field
@@ -37,6 +40,7 @@ from sqlalchemy import (
     func,
     literal,
     literal_column,
+    or_,
     select,
     text,
     true,
@@ -46,9 +50,9 @@ from dockyard.auth.policy import Subject
 from dockyard.auth.tables import repositories, workspaces
 from dockyard.catalog.queries import COUNT_CAP, platform_condition
 from dockyard.catalog.search_index import SIMPLE
-from dockyard.catalog.search_query import Label, Package, Query, parse, version_matches
+from dockyard.catalog.search_query import Label, Package, Query, compare_versions, parse, version_matches
 from dockyard.catalog.tables import image_versions, images, search_documents, version_labels, version_packages
-from dockyard.catalog.views import PRIVATE
+from dockyard.catalog.views import PRIVATE, Marks
 from dockyard.catalog.visibility import image_visible, resolve
 from dockyard.db.engine import Connection, Database
 from dockyard.errors import Invalid
@@ -58,6 +62,7 @@ MAX_LIMIT = 100
 MAX_OFFSET = 10_000
 MAX_PACKAGE_VERSIONS = 10_000  # distinct versions of one package compared per term
 VERSIONS_SHOWN = 20  # matching versions listed per image
+PACKAGES_SHOWN = 20  # matched packages listed per image
 WEIGHTS = (10.0, 4.0, 2.0, 1.0)  # title, body, history, Dockerfile (SQLite bm25)
 
 
@@ -71,6 +76,15 @@ class FoundVersion:
 
 
 @dataclass(frozen=True)
+class MatchedPackage:
+    """A package a package term of the query found in a matching version: why the image matched."""
+
+    name: str  # as the package manager names it
+    version: str
+    ecosystem: str  # deb, apk, rpm, conda, python, r
+
+
+@dataclass(frozen=True)
 class Found:
     name: str
     workspace: str
@@ -78,6 +92,11 @@ class Found:
     visibility: str
     score: float
     versions: list[FoundVersion]
+    # The packages the query's package terms found in the matching versions (empty: the query
+    # has none), up to PACKAGES_SHOWN, by name then version.
+    packages: list[MatchedPackage] = field(default_factory=list)
+    # The image's trust marks (its workspace's and any of its versions'), as the image's page.
+    marks: Marks | None = None
 
 
 @dataclass(frozen=True)
@@ -117,34 +136,35 @@ def _label(label: Label) -> ColumnElement[bool]:
     return select(version_labels.c.id).where(*conditions).exists()
 
 
-async def _package(conn: Connection, package: Package) -> ColumnElement[bool]:
-    conditions = [
-        version_packages.c.version_id == image_versions.c.id,
-        version_packages.c.name_key.in_(package.keys),
-    ]
-    if package.operator is not None and package.version is not None:
-        found = await conn.execute(
-            select(version_packages.c.version)
-            .where(version_packages.c.name_key.in_(package.keys))
-            .distinct()
-            .limit(MAX_PACKAGE_VERSIONS + 1)
-        )
-        stored = [row[0] for row in found]
-        if len(stored) > MAX_PACKAGE_VERSIONS:
-            raise Invalid(
-                f"{package.name_key} has too many versions to compare; search pkg:{package.name_key}"
-            )
-        operator, version = package.operator, package.version
-        # Up to MAX_PACKAGE_VERSIONS comparisons (tens of ms cold): off the event loop.
-        wanted = await asyncio.to_thread(lambda: [v for v in stored if version_matches(v, operator, version)])
-        if not wanted:
-            return false()
-        conditions.append(version_packages.c.version.in_(wanted))
-    return select(version_packages.c.id).where(*conditions).exists()
+async def _package_rows(conn: Connection, package: Package) -> ColumnElement[bool]:
+    """A condition on ``version_packages`` rows: the package at a version the term accepts."""
+    named = version_packages.c.name_key.in_(package.keys)
+    if package.operator is None or package.version is None:
+        return named
+    found = await conn.execute(
+        select(version_packages.c.version).where(named).distinct().limit(MAX_PACKAGE_VERSIONS + 1)
+    )
+    stored = [row[0] for row in found]
+    if len(stored) > MAX_PACKAGE_VERSIONS:
+        raise Invalid(f"{package.name_key} has too many versions to compare; search pkg:{package.name_key}")
+    operator, version = package.operator, package.version
+    # Up to MAX_PACKAGE_VERSIONS comparisons (tens of ms cold): off the event loop.
+    wanted = await asyncio.to_thread(lambda: [v for v in stored if version_matches(v, operator, version)])
+    if not wanted:
+        return false()
+    return and_(named, version_packages.c.version.in_(wanted))
 
 
-async def _version_condition(conn: Connection, query: Query, is_sqlite: bool) -> ColumnElement[bool]:
-    """What one version of the image must be (true when the query names nothing of versions)."""
+@dataclass(frozen=True)
+class VersionTerms:
+    """What one version of the image must be (``matches``: true when the query names nothing of
+    versions), and the package rows its package terms accept (``packages``: none, no term)."""
+
+    matches: ColumnElement[bool]
+    packages: list[ColumnElement[bool]]
+
+
+async def _version_terms(conn: Connection, query: Query, is_sqlite: bool) -> VersionTerms:
     found: list[ColumnElement[bool]] = []
     if query.source is not None:
         found.append(_source() == query.source)
@@ -153,9 +173,16 @@ async def _version_condition(conn: Connection, query: Query, is_sqlite: bool) ->
     if query.platform is not None:
         found.append(platform_condition(query.platform, is_sqlite))
     found.extend(_label(label) for label in query.labels)
-    for package in query.packages:
-        found.append(await _package(conn, package))
-    return and_(*found) if found else true()
+    packages = [await _package_rows(conn, package) for package in query.packages]
+    for rows in packages:
+        # Correlated to the version only: the page's package query has version_packages too.
+        found.append(
+            select(version_packages.c.id)
+            .where(version_packages.c.version_id == image_versions.c.id, rows)
+            .correlate(image_versions)
+            .exists()
+        )
+    return VersionTerms(and_(*found) if found else true(), packages)
 
 
 def _in_name(query: Query, is_sqlite: bool) -> Any:
@@ -202,7 +229,8 @@ async def search(
     if not 0 <= offset <= MAX_OFFSET:
         raise Invalid(f"offset is between 0 and {MAX_OFFSET}")
     viewer = await resolve(conn, subject, now)
-    versions_ok = await _version_condition(conn, query, is_sqlite)
+    terms = await _version_terms(conn, query, is_sqlite)
+    versions_ok = terms.matches
     where: list[ColumnElement[bool]] = [image_visible(viewer)]
     if query.workspace is not None:
         where.append(workspaces.c.name == query.workspace)
@@ -233,7 +261,7 @@ async def search(
             .offset(offset)
         )
     ).all()
-    items = await _found(conn, page, versions_ok)
+    items = await _found(conn, page, terms)
     return Results(items, total, limit, offset, facets, exact)
 
 
@@ -258,10 +286,11 @@ async def _count(conn: Connection, source: Any, where: list[ColumnElement[bool]]
     return found
 
 
-async def _found(conn: Connection, page: Any, versions_ok: ColumnElement[bool]) -> list[Found]:
+async def _found(conn: Connection, page: Any, terms: VersionTerms) -> list[Found]:
     ids = [row.id for row in page]
     if not ids:
         return []
+    versions_ok = terms.matches
     shown: dict[int, list[FoundVersion]] = {i: [] for i in ids}
     for row in await conn.execute(
         select(
@@ -280,6 +309,7 @@ async def _found(conn: Connection, page: Any, versions_ok: ColumnElement[bool]) 
         if len(listed) < VERSIONS_SHOWN:
             platforms = _json_list(row.platforms)
             listed.append(FoundVersion(row.version, row.source, row.kind, row.status, platforms))
+    packages = await _matched_packages(conn, ids, terms)
     names = [row.name for row in page]
     visibility = dict(
         (
@@ -296,9 +326,48 @@ async def _found(conn: Connection, page: Any, versions_ok: ColumnElement[bool]) 
             visibility.get(row.name) or PRIVATE,
             float(row.score or 0),
             shown[row.id],
+            packages.get(row.id, []),
         )
         for row in page
     ]
+
+
+async def _matched_packages(
+    conn: Connection, ids: list[int], terms: VersionTerms
+) -> dict[int, list[MatchedPackage]]:
+    """The packages the package terms found in the matching versions of the page's images, in
+    one query: each image's, by name then version (newest first), up to PACKAGES_SHOWN."""
+    if not terms.packages:
+        return {}
+    rows = await conn.execute(
+        select(
+            image_versions.c.image_id,
+            version_packages.c.name,
+            version_packages.c.version,
+            version_packages.c.ecosystem,
+        )
+        .distinct()
+        .select_from(
+            version_packages.join(image_versions, image_versions.c.id == version_packages.c.version_id).join(
+                images, images.c.id == image_versions.c.image_id
+            )
+        )
+        .where(image_versions.c.image_id.in_(ids), terms.matches, or_(*terms.packages))
+    )
+    found: dict[int, list[MatchedPackage]] = {}
+    for row in rows:
+        found.setdefault(row.image_id, []).append(MatchedPackage(row.name, row.version, row.ecosystem))
+    return {image: sorted(listed, key=_package_order)[:PACKAGES_SHOWN] for image, listed in found.items()}
+
+
+def _newer_first(a: MatchedPackage, b: MatchedPackage) -> int:
+    by_name = (a.name.lower(), a.ecosystem), (b.name.lower(), b.ecosystem)
+    if by_name[0] != by_name[1]:
+        return -1 if by_name[0] < by_name[1] else 1
+    return compare_versions(b.version, a.version) or (a.version > b.version) - (a.version < b.version)
+
+
+_package_order = functools.cmp_to_key(_newer_first)
 
 
 def _json_list(raw: str) -> list[str]:

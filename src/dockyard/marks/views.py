@@ -98,6 +98,16 @@ async def annotate_images(conn: Connection, subject: Subject, views: list[ImageV
     return annotated
 
 
+async def image_marks(conn: Connection, subject: Subject, names: Sequence[str]) -> dict[str, Marks]:
+    """The marks of the images named (which the subject sees), as :func:`annotate_images` gives
+    them: for a page of search results, in the same two queries."""
+    workspace, found = await _version_marks(conn, subject, names)
+    by_image: dict[str, list[Marks]] = {}
+    for (name, _), marks in found.items():
+        by_image.setdefault(name, []).append(marks)
+    return {name: _image_marks(mark, by_image.get(name, [])) for name, mark in workspace.items()}
+
+
 class MarkViews:
     """The marks added to the catalog's answers (the API's image and version views)."""
 
@@ -107,6 +117,10 @@ class MarkViews:
     async def images(self, subject: Subject, views: list[ImageView]) -> list[ImageView]:
         async with self.db.read() as conn:
             return await annotate_images(conn, subject, views)
+
+    async def of_images(self, subject: Subject, names: Sequence[str]) -> dict[str, Marks]:
+        async with self.db.read() as conn:
+            return await image_marks(conn, subject, names)
 
     async def versions(self, subject: Subject, views: list[V]) -> list[V]:
         async with self.db.read() as conn:

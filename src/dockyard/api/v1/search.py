@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -31,8 +32,11 @@ QUERY_HELP = (
     summary="Search the catalog",
     description="Images the caller may see that match the query, best first (then by name), "
     "with their matching versions (up to 20 each), the number of matches and facet counts "
-    "(workspace, source, type, platform) over all of them. A query that cannot be read is a "
-    "422 problem naming the term.",
+    "(workspace, source, type, platform) over all of them. Each image has its trust `marks` (as "
+    "on GET /api/v1/images/{name}: its workspace's official, verified or user, and dockerfile, "
+    "built, signed, sbom when a version has them) and, when the query has package terms, the "
+    "`packages` they found in its matching versions (name, version, ecosystem; up to 20): why it "
+    "matched. A query that cannot be read is a 422 problem naming the term.",
 )
 async def search(
     services: Services,
@@ -45,4 +49,10 @@ async def search(
     limit: int = Query(20, ge=1, le=MAX_LIMIT),
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> Results:
-    return await Search(services.catalog.db)(caller, q, limit, offset)
+    found = await Search(services.catalog.db)(caller, q, limit, offset)
+    if services.marks is None or not found.items:
+        return found
+    # The page's marks in one batch (two queries), for images the caller already sees.
+    marks = await services.marks.of_images(caller, [item.name for item in found.items])
+    items = [dataclasses.replace(item, marks=marks.get(item.name)) for item in found.items]
+    return dataclasses.replace(found, items=items)

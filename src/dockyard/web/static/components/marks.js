@@ -1,5 +1,5 @@
-// Trust marks (the API's `marks` on images and versions, see dockyard.marks): badges, and the
-// filter chips of the image list (GET /api/v1/versions?mark=...). "Signed" means a cosign
+// Trust marks (the API's `marks` on images, versions and search results, see dockyard.marks):
+// badges, and the filter chips of the image list (GET /api/v1/versions?mark=...). "Signed" means a cosign
 // signature verified against a key the workspace trusts; an unverified one stays "signature
 // attached" (pages/image.js), a tampered one says "Signature invalid".
 import { html } from "../lib/html.js";
@@ -14,6 +14,11 @@ export const MARKS = [
   ["sbom", "SBOM", "An SPDX or CycloneDX SBOM is attached"],
 ];
 
+// A workspace no administrator designated is a user's: a badge, never a filter (the API's
+// mark filter takes the marks above).
+const USER = ["user", "User", "A user's workspace: no administrator designated it official or verified"];
+const BADGES = [...MARKS.slice(0, 2), USER, ...MARKS.slice(2)];
+
 function titleOf(key, title, marks) {
   if (key === "signed" && marks.signed_by) return `${title} (key ${marks.signed_by})`;
   if (key === "built" && marks.build_run) return `${title} (build run ${marks.build_run})`;
@@ -23,7 +28,7 @@ function titleOf(key, title, marks) {
 export function MarkBadges({ marks }) {
   if (!marks) return null;
   const held = new Set(marks.marks);
-  const shown = MARKS.filter(([key]) => held.has(key));
+  const shown = BADGES.filter(([key]) => held.has(key));
   if (!shown.length && marks.signature !== "invalid") return null;
   return html`<span class="marks" data-testid="marks">
     ${shown.map(

@@ -1,8 +1,11 @@
 // Search results: images found by words, packages (samtools>=1.19), labels and filters
 // (GET /api/v1/search), with the facets of every match; a facet adds its filter to the query.
+// Each result shows its trust marks (the badges of the image page) and, for package terms,
+// the packages found in its matching versions: why it matched.
 import { get, imagePath, query } from "../lib/api.js";
 import { html } from "../lib/html.js";
 import { Link, navigate, useLocation } from "../lib/router.js";
+import { MarkBadges } from "../components/marks.js";
 import { Empty, ErrorNote, Spinner, useLoad } from "../components/ui.js";
 
 const PAGE = 20;
@@ -34,11 +37,27 @@ function Facets({ q, facets }) {
   </aside>`;
 }
 
+function MatchedPackages({ packages }) {
+  if (!packages || !packages.length) return null;
+  return html`<div class="result-packages">
+    <span class="muted">Matched</span>
+    <ul aria-label="Matched packages">
+      ${packages.map(
+        (p) => html`<li key=${`${p.ecosystem} ${p.name} ${p.version}`}>${p.name} ${p.version} <span class="muted">(${p.ecosystem})</span></li>`,
+      )}
+    </ul>
+  </div>`;
+}
+
 function Result({ item }) {
   const versions = item.versions.map((v) => v.version);
   return html`<li class="result">
-    <h2><${Link} href=${`/images/${imagePath(item.name)}`}>${item.name}</${Link}></h2>
+    <div class="result-head">
+      <h2><${Link} href=${`/images/${imagePath(item.name)}`}>${item.name}</${Link}></h2>
+      <${MarkBadges} marks=${item.marks} />
+    </div>
     ${item.description && html`<p>${item.description}</p>`}
+    <${MatchedPackages} packages=${item.packages} />
     <p class="muted">
       ${item.visibility} · ${versions.length ? `versions ${versions.slice(0, 6).join(", ")}${versions.length > 6 ? " …" : ""}` : "no versions"}
     </p>

@@ -243,6 +243,14 @@ class Uploads:
         body: Json = response.json()
         return body
 
+    def after_importing(self, archive_id: str, seconds: float = 120) -> Json:
+        """The session once it is no longer importing (polled, as a client follows it)."""
+        deadline = time.monotonic() + seconds
+        while (status := self.status(archive_id))["state"] == "importing":
+            assert time.monotonic() < deadline, status
+            time.sleep(0.1)
+        return status
+
     def send_all(
         self, archive_id: str, data: bytes, chunk: int, start: int = 0, stop: int | None = None
     ) -> None:

@@ -141,13 +141,7 @@ class JobQueue:
                     (await conn.execute(insert(jobs).values(values).returning(jobs.c.id))).scalar_one()
                 )
             while True:
-                added = await conn.execute(
-                    self.db.insert(jobs)
-                    .values(values)
-                    .on_conflict_do_nothing(index_elements=["dedupe_key"], index_where=text(JOB_ACTIVE))
-                    .returning(jobs.c.id)
-                )
-                job_id = added.scalar_one_or_none()
+                job_id = await self._insert_unless_active(conn, values)
                 if job_id is None:  # another active job has the key; it may finish meanwhile: retry
                     job_id = (
                         await conn.execute(
@@ -187,6 +181,10 @@ class JobQueue:
             "lease_holder": holder,
             "lease_expires_at": now + lease_seconds,
         }
+        return await self._insert_unless_active(conn, values)
+
+    async def _insert_unless_active(self, conn: Connection, values: dict[str, Any]) -> int | None:
+        """Insert the job; None (nothing inserted) while an active job has its dedupe key."""
         added = await conn.execute(
             self.db.insert(jobs)
             .values(values)

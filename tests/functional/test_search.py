@@ -315,8 +315,12 @@ def test_cli(world: World, tmp_path: Path) -> None:
     cli.ok("login", world.registry.url, "-u", world.owner, "--password-stdin", stdin=PASSWORD + "\n")
     shown = cli.ok("search", f"samtools>=1.19 workspace:{world.lab}")
     lines = shown.splitlines()
-    assert lines[0].split() == ["NAME", "VERSIONS", "SOURCE", "PLATFORMS", "DESCRIPTION"]
-    assert any(f"{world.lab}/bwa" in line and "0.7.17" in line and "external" in line for line in lines)
+    assert lines[0].split() == ["NAME", "VERSIONS", "SOURCE", "PLATFORMS", "MARKS", "PACKAGES", "DESCRIPTION"]
+    (bwa,) = [line for line in lines if f"{world.lab}/bwa " in line]
+    for shown_there in ("0.7.17", "external", "samtools 1.19 (deb)"):  # the package: why it matched
+        assert shown_there in bwa, bwa
+    words = cli.ok("search", f"aligner workspace:{world.lab}").splitlines()
+    assert words[0].split() == ["NAME", "VERSIONS", "SOURCE", "PLATFORMS", "MARKS", "DESCRIPTION"]
     assert "1-2 of 2 images" in shown
     assert [
         i["name"] for i in cli.json("search", f"aligner workspace:{world.lab}", "--limit", "1")["items"]

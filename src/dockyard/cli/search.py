@@ -10,6 +10,9 @@ import typer
 from dockyard.cli import output
 from dockyard.cli.catalog_format import grid
 from dockyard.cli.client import connect
+from dockyard.cli.marks import marks_line
+
+PACKAGES_SHOWN = 3  # per image in the table (--json has them all)
 
 
 def search(
@@ -31,14 +34,26 @@ def search(
         output.print_json(found)
         return
     items = found["items"]
+    # The packages the query's package terms matched (why an image is there), when it has any.
+    matched = any(i.get("packages") for i in items)
     grid(
-        ["NAME", "VERSIONS", "SOURCE", "PLATFORMS", "DESCRIPTION"],
+        [
+            "NAME",
+            "VERSIONS",
+            "SOURCE",
+            "PLATFORMS",
+            "MARKS",
+            *(["PACKAGES"] if matched else []),
+            "DESCRIPTION",
+        ],
         (
             [
                 i["name"],
                 ", ".join(v["version"] for v in i["versions"][:5]) + (" …" if len(i["versions"]) > 5 else ""),
                 ", ".join(sorted({v["source"] for v in i["versions"]})),
                 ", ".join(sorted({p for v in i["versions"] for p in v["platforms"]})),
+                marks_line(i.get("marks")),
+                *([_packages(i.get("packages") or [])] if matched else []),
                 i["description"],
             ]
             for i in items
@@ -49,6 +64,12 @@ def search(
         first = found["offset"] + 1
         of = f"{found['total']:,}" + ("" if found.get("total_exact", True) else "+")
         output.say(f"{first}-{first + len(items) - 1} of {of} image{'s' if found['total'] != 1 else ''}")
+
+
+def _packages(found: list[dict[str, str]]) -> str:
+    """``samtools 1.19.2 (conda), ...``: the first few packages an image matched."""
+    shown = [f"{p['name']} {p['version']} ({p['ecosystem']})" for p in found[:PACKAGES_SHOWN]]
+    return ", ".join(shown) + (" …" if len(found) > PACKAGES_SHOWN else "")
 
 
 def register(app: typer.Typer) -> None:

@@ -88,7 +88,8 @@ def _job(row: Row[Any]) -> Job:
 def active_with_key(dedupe_key: str) -> Exists:
     """``EXISTS`` a queued or running job with ``dedupe_key`` (a condition for a feature's
     query: whether its work is still on the queue)."""
-    return exists().where(jobs.c.dedupe_key == dedupe_key, jobs.c.status.in_((QUEUED, RUNNING)))
+    # JOB_ACTIVE as literal SQL: the partial unique index's own condition, so the index is used.
+    return exists().where(jobs.c.dedupe_key == dedupe_key, text(JOB_ACTIVE))
 
 
 def lost_lease_error(times: int) -> str:

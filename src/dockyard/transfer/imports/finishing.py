@@ -14,12 +14,18 @@ dead (its liveness lock, :mod:`.holders`, is free), the worker takes the import 
 checkpoint and the journal (:mod:`.journal`) and finishes it. That is the fencing: the import
 is taken over only when the process that held it can no longer write; while it lives (its
 lease only lapsed in a database hiccup), it is still finishing, and the job waits for it.
-When the journal does not reach the archive's end (``DOCKYARD_ARCHIVE_JOURNAL`` off, as on one
-machine), the session goes back to receiving at the offset that was kept, and the job fails
-saying so: the client sends the rest again, as after any crash.
+A holder that lives but has stopped reporting (its session's heartbeat older than
+:data:`.sessions.STALE`) is not waited for either: the job fails, and the session falls back
+to what it did before finishing was a job (receiving again from what was kept). Should the
+journal not reach the archive's end, the job takes the session back to what was kept
+(:mod:`.reclaim`) and fails saying so: the client sends the rest again, as after any crash.
 
-While the job is on the queue, the session shows ``importing`` (not the fallback for a dead
-import, :func:`.sessions.stale`) and :mod:`.reclaim` leaves it to the job.
+The job exists only with the journal (``DOCKYARD_ARCHIVE_JOURNAL``, as replicas run): without
+it no other process could go on from where the finishing one died, so on one machine an
+import is finished in the process holding it, and a crash takes the session back to its
+checkpoint at once (:mod:`.reclaim`), as it always did. While the job is on the queue, the
+session shows ``importing`` (not the fallback for a dead import, :func:`.sessions.stale`) and
+:mod:`.reclaim` leaves it to the job.
 """
 
 from __future__ import annotations
@@ -45,28 +51,24 @@ from dockyard.transfer.imports.live import LiveImports, is_current
 from dockyard.transfer.imports.outcomes import Outcomes
 from dockyard.transfer.imports.reclaim import Reclaimer
 from dockyard.transfer.imports.runner import LiveImport
-from dockyard.transfer.imports.sessions import (
-    FINISH_JOB,
-    IMPORTING,
-    RECEIVING,
-    Session,
-    finish_key,
-    interrupted,
-    load_session,
-)
+from dockyard.transfer.imports.sessions import FINISH_JOB, IMPORTING, STALE, Session, finish_key, load_session
 from dockyard.transfer.tables import archive_uploads
 
 log = logging.getLogger("dockyard.archives")
 
 FINISH_GATE_ENV = "DOCKYARD_TEST_ARCHIVE_FINISH_GATE"  # a test seam: see cluster.gates
 MAX_ATTEMPTS = 3  # runs lost to stopped processes before the job gives up (then: .reclaim)
-HOLDER_POLL = 1.0  # seconds between asking whether a live holder has ended or died
+HOLDER_POLL = 5.0  # seconds (at most a third of the lease) between asking about a live holder
 
 T = TypeVar("T")
 
 
 class JournalShort(Exception):
     """The taken-over import could not reach the archive's end: the client sends the rest."""
+
+
+class HolderSilent(Exception):
+    """The process finishing the import lives but no longer reports: it is not waited for."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,7 @@ class Finishing:
         self.gate = gate
         self._runs = itertools.count(1)
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._here_now: set[str] = set()  # the archives this process is finishing
 
     async def begin(self, conn: Connection, archive_id: str) -> Run:
         """The session's finishing job, claimed by this process, in the caller's transaction
@@ -117,26 +120,33 @@ class Finishing:
             raise Conflict("the archive is being imported; wait until the import has ended")
         return Run(job_id, holder)
 
-    def start_here(self, archive_id: str, live: LiveImport, run: Run) -> asyncio.Task[Exception | None]:
-        """Finish the import held here under ``run``; the task's result is the refusal, if the
-        archive was refused. It runs on whoever awaits it (await it shielded)."""
+    def start_here(
+        self, archive_id: str, live: LiveImport, run: Run | None
+    ) -> asyncio.Task[Exception | None]:
+        """Finish the import held here (under ``run``, with the journal); the task's result
+        is the refusal, if the archive was refused. It runs on whoever awaits it (await it
+        shielded)."""
         return self._spawn(self._here(archive_id, live, run))
 
-    async def _here(self, archive_id: str, live: LiveImport, run: Run) -> Exception | None:
-        lease = asyncio.create_task(self._keep(run))
+    async def _here(self, archive_id: str, live: LiveImport, run: Run | None) -> Exception | None:
+        self._here_now.add(archive_id)
+        lease = None if run is None else asyncio.create_task(self._keep(run))
         try:
             if self.gate is not None:
                 await self.gate()
             error = await self.outcomes.finish(archive_id, live)
         except asyncio.CancelledError:  # the server stops: the job goes back to the queue
-            with contextlib.suppress(Exception):
-                await self.queue.release(run.job_id, run.holder)
+            if run is not None:
+                with contextlib.suppress(Exception):
+                    await self.queue.release(run.job_id, run.holder)
             raise
         except BaseException:  # recorded in the session (and logged) by Outcomes
             await self._end(run, "the import failed on the server")
             raise
         finally:
-            lease.cancel()
+            self._here_now.discard(archive_id)
+            if lease is not None:
+                lease.cancel()
         await self._end(run, None if error is None else str(error))
         return error
 
@@ -152,9 +162,11 @@ class Finishing:
             except Exception as exc:
                 log.warning("archive finishing job %s: heartbeat failed: %s", run.job_id, exc)
 
-    async def _end(self, run: Run, error: str | None) -> None:
+    async def _end(self, run: Run | None, error: str | None) -> None:
         """Record the run's end (if the database is away, the recovered job finds the session
         ended and succeeds)."""
+        if run is None:
+            return
         with contextlib.suppress(Exception):
             if error is None:
                 await self.queue.finish(run.job_id, run.holder, "succeeded")
@@ -173,10 +185,10 @@ class Finishing:
                 return
             if isinstance(taken, LiveImport):
                 break
-            await ctx.heartbeat()
-            # Another process's liveness has no event to await here: ask again in a moment.
-            await asyncio.sleep(HOLDER_POLL)
-        task = self._spawn(self.outcomes.finish(archive_id, taken))
+            # Another process's liveness has no event to await here: ask again in a while (the
+            # worker renews this run's lease meanwhile).
+            await asyncio.sleep(min(HOLDER_POLL, self.lease_seconds / 3))
+        task = self._spawn(self._finish_taken(archive_id, taken))
         try:
             error = await asyncio.shield(task)
         except asyncio.CancelledError:
@@ -186,14 +198,34 @@ class Finishing:
         if error is not None:
             raise error
 
+    async def _finish_taken(self, archive_id: str, live: LiveImport) -> Exception | None:
+        self._here_now.add(archive_id)
+        try:
+            return await self.outcomes.finish(archive_id, live)
+        finally:
+            self._here_now.discard(archive_id)
+
     async def _take_over(self, archive_id: str) -> LiveImport | Literal["ended", "wait"]:
-        """The import, taken over here, when its holder is dead; "wait" while it lives (or a
-        request works on the session); "ended" when the session is no longer importing."""
+        """The import, taken over here, when its holder is dead; "wait" while it lives and
+        reports (or a request works on the session); "ended" when the session is no longer
+        importing. Raises when there is nothing to wait for nor to finish from."""
         s = await self._load(archive_id)
         if s is None or s.state != IMPORTING:
             return "ended"
         if not await self._holder_dead(s):
+            if s.updated_at < time.time() - STALE:
+                raise HolderSilent(
+                    f"the process finishing the import ({s.holder}) has not reported for over "
+                    f"{STALE:.0f} s: not waited for; the upload resumes from what was kept"
+                )
             return "wait"
+        if s.size is None or await self.reclaimer.reachable(archive_id) != s.size:
+            if await self.reclaimer.reclaim(archive_id, handing_on=True) is None:
+                return "wait"  # a request works on it
+            raise JournalShort(
+                "the process finishing the import stopped, and what was kept of the archive does "
+                "not reach its end: the upload resumes from there, the client sends the rest"
+            )
         async with self.locks.hold(archive_id) as held:
             if not held:
                 return "wait"
@@ -203,32 +235,31 @@ class Finishing:
             if not await self._holder_dead(s):
                 return "wait"
             live = await self.live.take_over(s.id, s.generation, s.layer_compression)
-            if s.size is None or live.fed != s.size:
-                live.when_ended(self.outcomes.ended)
-                await self._set(live, state=RECEIVING, reason=interrupted(live.fed))
-                raise JournalShort(
-                    f"the process finishing the import stopped, and the bytes past offset {live.fed} "
-                    "were not kept (the archive journal is off): the client sends them again"
-                )
             self.live.release(archive_id)  # every byte is in: it is finished below
-            await self._set(live, state=IMPORTING, reason=None)
+            if live.fed != s.size:  # the journal changed meanwhile (it cannot, while importing)
+                await live.stop()
+                raise JournalShort(f"the archive's journal reached {live.fed} of its {s.size} bytes")
+            await self._set(live)
             log.info("archive %s: its finishing process stopped; taken over here", archive_id)
             return live
 
     async def _holder_dead(self, s: Session) -> bool:
-        return s.holder is None or await self.reclaimer.holder_gone(s)
+        """Whether the session's holder can no longer write: it died (its liveness lock is
+        free), or it is this process and is not finishing the import here."""
+        if s.holder is None:
+            return True
+        if s.holder == self.live.me:
+            return s.id not in self._here_now
+        return await self.reclaimer.holder_gone(s)
 
     async def _load(self, archive_id: str) -> Session | None:
         async with self.db.read() as conn:
             return await load_session(conn, archive_id)
 
-    async def _set(self, live: LiveImport, **values: object) -> None:
+    async def _set(self, live: LiveImport) -> None:
         async with self.db.write() as conn:
-            await conn.execute(
-                update(archive_uploads)
-                .where(is_current(live))
-                .values(processed=live.fed, updated_at=time.time(), **values)
-            )
+            current = update(archive_uploads).where(is_current(live))
+            await conn.execute(current.values(processed=live.fed, updated_at=time.time()))
 
     # --- tasks --------------------------------------------------------------------
 

@@ -29,7 +29,7 @@ from dockyard.storage.base import PathNotFound, StorageDriver
 from dockyard.transfer.imports.checkpoint import checkpoint_path
 from dockyard.transfer.imports.feed import ImportCancelled
 from dockyard.transfer.imports.journal import remove_journal
-from dockyard.transfer.imports.live import LiveImports
+from dockyard.transfer.imports.live import LiveImports, is_current
 from dockyard.transfer.imports.runner import LiveImport
 from dockyard.transfer.imports.sessions import DONE, FAILED, IMPORTING, RECEIVING, load_session
 from dockyard.transfer.imports.sink import session_folder
@@ -69,43 +69,57 @@ class Outcomes:
             await live.stop()  # the server is stopping: the session resumes from its checkpoint
             raise
         except ArchiveError as refused:
-            await self.fail(archive_id, str(refused))
+            await self.fail(archive_id, str(refused), live.generation)
             return refused
         except BaseException:
             log.exception("import of archive %s failed", archive_id)
-            await self.fail(archive_id, "the import failed on the server")
+            await self.fail(archive_id, "the import failed on the server", live.generation)
             raise
         finally:
             heartbeat.cancel()
-        with contextlib.suppress(PathNotFound):
-            await self.storage.delete(checkpoint_path(archive_id))
-        await remove_journal(self.storage, archive_id)
+        # Recorded first, for this import's generation only; then what resuming needed goes
+        # (a superseded import, or one stopped in between, leaves it for the session's current one).
         async with self.db.write() as conn:
-            ended = await conn.execute(
-                update(archive_uploads)
-                .where(archive_uploads.c.id == archive_id, archive_uploads.c.generation == live.generation)
-                .values(state=DONE, result=json.dumps(result), reason=None, updated_at=time.time())
-                .returning(archive_uploads.c.workspace_id, archive_uploads.c.created_by)
-            )
-            for workspace_id, created_by in ended.all():
+            ended = (
+                await conn.execute(
+                    update(archive_uploads)
+                    .where(is_current(live))
+                    .values(state=DONE, result=json.dumps(result), reason=None, updated_at=time.time())
+                    .returning(archive_uploads.c.workspace_id, archive_uploads.c.created_by)
+                )
+            ).all()
+            for workspace_id, created_by in ended:
                 await _tell(conn, workspace_id, archive_id, {"status": DONE, "created_by": created_by})
+        if ended:
+            with contextlib.suppress(PathNotFound):
+                await self.storage.delete(checkpoint_path(archive_id))
+            await remove_journal(self.storage, archive_id)
         return None
 
-    async def fail(self, archive_id: str, reason: str) -> None:
-        """Nothing of a refused archive stays: staged blobs go, the reason stays."""
-        await self.live.drop(archive_id)
-        with contextlib.suppress(PathNotFound):
-            await self.storage.delete(session_folder(archive_id))
+    async def fail(self, archive_id: str, reason: str, generation: int | None = None) -> None:
+        """Nothing of a refused archive stays: staged blobs go, the reason stays. With
+        ``generation``, only while that import is the session's current one (one superseded by
+        a take-over changes nothing of the session or its folder)."""
+        current = [archive_uploads.c.id == archive_id]
+        if generation is None:
+            await self.live.drop(archive_id)
+        else:  # an import being finished: no longer held, nothing to drop
+            current.append(archive_uploads.c.generation == generation)
         async with self.db.write() as conn:
-            ended = await conn.execute(
-                update(archive_uploads)
-                .where(archive_uploads.c.id == archive_id)
-                .values(state=FAILED, reason=reason, result=None, updated_at=time.time())
-                .returning(archive_uploads.c.workspace_id, archive_uploads.c.created_by)
-            )
-            for workspace_id, created_by in ended.all():
+            ended = (
+                await conn.execute(
+                    update(archive_uploads)
+                    .where(*current)
+                    .values(state=FAILED, reason=reason, result=None, updated_at=time.time())
+                    .returning(archive_uploads.c.workspace_id, archive_uploads.c.created_by)
+                )
+            ).all()
+            for workspace_id, created_by in ended:
                 data = {"status": FAILED, "reason": reason, "created_by": created_by}
                 await _tell(conn, workspace_id, archive_id, data)
+        if ended or generation is None:
+            with contextlib.suppress(PathNotFound):
+                await self.storage.delete(session_folder(archive_id))
 
     def ended(self, live: LiveImport) -> None:
         """An import refused its archive between requests: record it in the session now."""

@@ -21,7 +21,7 @@ from sqlalchemy import update
 from dockyard.cluster.locks import UploadLocks
 from dockyard.db.engine import Database
 from dockyard.storage.base import StorageDriver
-from dockyard.transfer.imports.checkpoint import load_checkpoint, remove_leftovers
+from dockyard.transfer.imports.checkpoint import Checkpoint, load_checkpoint, remove_leftovers
 from dockyard.transfer.imports.holders import Holders
 from dockyard.transfer.imports.journal import replay_plan, segments
 from dockyard.transfer.imports.sessions import IMPORTING, RECEIVING, Session, interrupted, load_session
@@ -41,32 +41,42 @@ class Reclaimer:
             return False
         return await self.holders.gone(s.holder)
 
-    async def _gone(self, archive_id: str) -> Session | None:
-        """The session, if it is an import whose process has died (and no finishing job is
-        left to hand it on: that job takes it over, see :mod:`.finishing`)."""
+    async def _gone(self, archive_id: str, handing_on: bool) -> Session | None:
+        """The session, if it is an import whose process has died (and, unless ``handing_on``,
+        no finishing job is left to hand it on: that job takes it over, see :mod:`.finishing`)."""
         async with self.db.read() as conn:
             s = await load_session(conn, archive_id)
-        if s is None or (s.state == IMPORTING and s.finishing):
+        if s is None or (s.state == IMPORTING and s.finishing and not handing_on):
             return None
         return s if await self.holder_gone(s) else None
 
-    async def reclaim(self, archive_id: str, dry_run: bool = False) -> int | None:
+    async def reachable(self, archive_id: str) -> int:
+        """The offset an import starting now reaches: its stored checkpoint, and the journal
+        past it."""
+        return (await self._reach(archive_id))[1]
+
+    async def _reach(self, archive_id: str) -> tuple[Checkpoint | None, int]:
+        checkpoint = await load_checkpoint(self.storage, archive_id)
+        offset = checkpoint.offset if checkpoint is not None else 0
+        return checkpoint, replay_plan(await segments(self.storage, archive_id), offset)[1]
+
+    async def reclaim(self, archive_id: str, dry_run: bool = False, handing_on: bool = False) -> int | None:
         """Take the session back to its checkpoint if its import died; the number of leftover
         files deleted (with ``dry_run``: that would be), or None when it was not taken back
-        (its holder lives, a request works on it, or it is no import)."""
-        if not await self._gone(archive_id):  # no lock taken for the usual case
+        (its holder lives, a request works on it, or it is no import). ``handing_on``: the
+        session's finishing job asks, having found nothing to finish from."""
+        if not await self._gone(archive_id, handing_on):  # no lock taken for the usual case
             return None
         async with self.locks.hold(archive_id) as held:
             if not held:
                 return None
-            s = await self._gone(archive_id)  # still, now that it is held
+            s = await self._gone(archive_id, handing_on)  # still, now that it is held
             if s is None:
                 return None
-            checkpoint = await load_checkpoint(self.storage, archive_id)
+            checkpoint, reached = await self._reach(archive_id)
             if dry_run:
                 return await remove_leftovers(self.storage, archive_id, checkpoint, dry_run=True)
             offset = checkpoint.offset if checkpoint is not None else 0
-            _, reached = replay_plan(await segments(self.storage, archive_id), offset)
             values: dict[str, Any] = {
                 "generation": s.generation + 1,
                 "processed": reached,  # the journal goes on from the checkpoint

@@ -61,8 +61,9 @@ test_packages=(
     # the private dockerd and containerd (ctr) the client tests start
     docker.io containerd
     # reference registry (CNCF Distribution), the test image's busybox, PostgreSQL client, rpm
-    # (rpmbuild and an SQLite rpm database for the package index tests)
-    docker-registry busybox-static postgresql-client rpm
+    # (rpmbuild and an SQLite rpm database for the package index tests), and db5.3-util
+    # (db5.3_load writes the BerkeleyDB rpm database of older RPM images for the same tests)
+    docker-registry busybox-static postgresql-client rpm db5.3-util
     # load balancer and load generator for the scale-out tests and benchmarks
     nginx wrk
     # the benchmark's load tools (hey for HEAD: Debian's wrk hangs on HEAD) and blob client

@@ -1,5 +1,6 @@
 """The software inside: images built here with buildah from small root filesystems (Debian's
-static busybox plus the package databases of a Debian, Alpine, RPM-based and conda image),
+static busybox plus the package databases of a Debian, Alpine, RPM-based (an SQLite rpmdb and an
+older BerkeleyDB one) and conda image),
 pushed to Dockyard by buildah signed in as their owner; once inspected, their packages are read
 through the API and the CLI, as users read them. A layer deleting dpkg's status (a whiteout
 made by buildah's own ``RUN rm``) leaves no deb packages."""
@@ -26,8 +27,10 @@ from tests.support.package_dbs import (
     DPKG_STATUS,
     conda_record,
     make_rpmdb,
+    make_rpmdb_bdb,
     python_metadata,
     r_description,
+    rpm_headers,
 )
 from tests.support.servers import RunningRegistry
 
@@ -67,8 +70,13 @@ def owner(token_registry: RunningRegistry) -> Iterator[CatalogUser]:
 def pushed(
     token_registry: RunningRegistry, owner: CatalogUser, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    """Build and push ``<owner>/distros:{debian,alpine,fedora,conda,debian-cleared}``; the image name."""
+    """Build and push ``<owner>/distros:{debian,alpine,fedora,centos7,conda,debian-cleared}``;
+    the image name."""
     base = tmp_path_factory.mktemp("packages")
+    el7 = base / "rpm-el7"
+    el7_headers = rpm_headers(
+        el7, make_rpmdb(el7, [("bash", 0, "4.2.46", "34.el7"), ("openssl-libs", 1, "1.0.2k", "26.el7_9")])
+    )
     buildah = Buildah(base / "buildah")
     image = f"{owner.name}/distros"
     try:
@@ -87,6 +95,7 @@ def pushed(
                     base / "rpm", [("bash", 0, "5.2.26", "3.fc40"), ("openssl-libs", 1, "3.2.1", "2.fc40")]
                 )
             },
+            "centos7": {"var/lib/rpm/Packages": (make_rpmdb_bdb(el7, el7_headers) / "Packages").read_bytes()},
             "conda": {
                 "opt/conda/conda-meta/numpy-1.26.4-py311_0.json": conda_record("numpy", "1.26.4"),
                 "usr/local/conda-meta/samtools-1.19-h50ea8bc_0.json": conda_record("samtools", "1.19"),
@@ -149,6 +158,16 @@ def test_alpine_rpm_and_conda_images(owner: CatalogUser, pushed: str) -> None:
     assert triples(scanned(owner, pushed, "conda", ecosystem="conda")) == [
         ("conda", "numpy", "1.26.4"),
         ("conda", "samtools", "1.19"),
+    ]
+
+
+def test_an_older_rpm_image_s_berkeley_db_is_read_whole(owner: CatalogUser, pushed: str) -> None:
+    found = scanned(owner, pushed, "centos7")
+
+    assert found["scan"]["state"] == "succeeded", found["scan"]
+    assert triples(found) == [
+        ("rpm", "bash", "4.2.46-34.el7"),
+        ("rpm", "openssl-libs", "1:1.0.2k-26.el7_9"),
     ]
 
 

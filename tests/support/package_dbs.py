@@ -2,7 +2,9 @@
 
 Text formats are written out here as they appear in real images (trimmed stanzas of Debian 12,
 Alpine 3.19, conda-forge, PyPI and CRAN installs); the rpm database is made by Debian's real
-``rpm`` tools (``rpmbuild`` of a tiny noarch package, ``rpm --justdb`` into an SQLite rpmdb).
+``rpm`` tools (``rpmbuild`` of a tiny noarch package, ``rpm --justdb`` into an SQLite rpmdb), and
+its headers loaded by Berkeley DB's own ``db5.3_load`` into the ``Packages`` hash database rpm
+before 4.16 kept.
 """
 
 from __future__ import annotations
@@ -11,8 +13,11 @@ import gzip
 import io
 import json
 import shutil
+import sqlite3
+import struct
 import subprocess
 import tarfile
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -209,6 +214,61 @@ def make_rpmdb(work: Path, packages: list[tuple[str, int, str, str]]) -> bytes:
         timeout=120,
     )  # fmt: skip
     return (db / "rpmdb.sqlite").read_bytes()
+
+
+def rpm_headers(work: Path, rpmdb_sqlite: bytes) -> list[bytes]:
+    """The header blobs of an ``rpmdb.sqlite``'s ``Packages`` table, in instance order."""
+    work.mkdir(parents=True, exist_ok=True)
+    path = work / "headers.sqlite"
+    path.write_bytes(rpmdb_sqlite)
+    conn = sqlite3.connect(path)
+    try:
+        return [bytes(row[0]) for row in conn.execute("SELECT blob FROM Packages ORDER BY hnum")]
+    finally:
+        conn.close()
+
+
+def make_rpmdb_bdb(
+    work: Path, headers: list[bytes], *, pagesize: int = 4096, big_endian: bool = False
+) -> Path:
+    """A folder holding a Berkeley DB hash ``Packages`` as rpm before 4.16 kept it, written by
+    ``db5.3_load`` (Debian's db5.3-util): key ``n`` (a uint32 in the file's byte order) holds
+    the ``n``-th of ``headers``, key 0 the next instance number. A header over a quarter of
+    ``pagesize`` is stored in a chain of overflow pages by libdb, a smaller one inline."""
+    if shutil.which("db5.3_load") is None:
+        raise RuntimeError("db5.3_load is missing: apt-get install db5.3-util (scripts/setup.sh installs it)")
+    order = ">I" if big_endian else "<I"
+    pairs = [(struct.pack(order, 0), struct.pack(order, len(headers) + 1))]
+    pairs += [(struct.pack(order, n), header) for n, header in enumerate(headers, 1)]
+    dump = ["VERSION=3", "format=bytevalue", "type=hash", "HEADER=END"]
+    dump += [f" {item.hex()}" for pair in pairs for item in pair]
+    dump.append("DATA=END")
+    work.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=f"bdb-{pagesize}-{'be' if big_endian else 'le'}-", dir=work))
+    subprocess.run(
+        ["db5.3_load", "-t", "hash", "-c", f"db_pagesize={pagesize}",
+         "-c", f"db_lorder={4321 if big_endian else 1234}", str(folder / "Packages")],
+        input="\n".join(dump) + "\n",
+        text=True,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )  # fmt: skip
+    return folder
+
+
+def rpm_query_bdb(folder: Path) -> list[str]:
+    """What Debian's ``rpm`` lists (``NAME EPOCH VERSION-RELEASE``) of the Berkeley DB
+    ``Packages`` in ``folder``, read with its read-only bdb backend."""
+    listed = subprocess.run(
+        ["rpm", "--dbpath", str(folder), "--define", "_db_backend bdb_ro", "-qa",
+         "--qf", "%{NAME} %{EPOCH} %{VERSION}-%{RELEASE}\\n"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )  # fmt: skip
+    return sorted(listed.stdout.splitlines())
 
 
 def layer(

@@ -6,9 +6,11 @@ Pure: every parser takes the bytes of one file (already read, bounded by the cal
 - ``deb``: dpkg's ``var/lib/dpkg/status`` (stanzas whose ``Status`` ends in ``installed``) and
   distroless ``var/lib/dpkg/status.d/*`` (one stanza per file, no ``Status`` field);
 - ``apk``: Alpine's ``lib/apk/db/installed`` (``P:`` name, ``V:`` version lines);
-- ``rpm``: the SQLite rpm database ``var/lib/rpm/rpmdb.sqlite`` (and ``usr/lib/sysimage/rpm/``),
-  each header blob parsed for NAME, EPOCH, VERSION, RELEASE (:mod:`.rpmdb`); the BerkeleyDB
-  ``Packages`` and NDB ``Packages.db`` databases are recognised, not read (the scan says so);
+- ``rpm``: in ``var/lib/rpm/`` (and ``usr/lib/sysimage/rpm/``), the SQLite rpm database
+  ``rpmdb.sqlite`` (rpm 4.16 and later, :mod:`.rpmdb`) and the BerkeleyDB hash database
+  ``Packages`` (older rpm: CentOS 7, RHEL 8, Amazon Linux 2, :mod:`.rpm_bdb`), each header blob
+  parsed for NAME, EPOCH, VERSION, RELEASE; the NDB ``Packages.db`` (openSUSE) is recognised,
+  not read (the scan says so);
 - ``conda``: ``<prefix>/conda-meta/*.json`` at any prefix (``name``, ``version``);
 - ``python``: ``*.dist-info/METADATA`` and ``*.egg-info/PKG-INFO`` (or an ``.egg-info`` file),
   the ``Name`` and ``Version`` headers;
@@ -52,7 +54,7 @@ class Kind(StrEnum):
 # Databases that may be large (the whole package set in one file); the rest are one package each.
 DATABASES = frozenset({Kind.DPKG_STATUS, Kind.APK_INSTALLED, Kind.RPM_SQLITE, Kind.RPM_BDB, Kind.RPM_NDB})
 # Recognised but not parsed: their presence makes a scan partial.
-UNREAD = frozenset({Kind.RPM_BDB, Kind.RPM_NDB})
+UNREAD = frozenset({Kind.RPM_NDB})
 
 _RPM_DIRS = ("var/lib/rpm/", "usr/lib/sysimage/rpm/")
 _RPM_FILES = {"rpmdb.sqlite": Kind.RPM_SQLITE, "Packages": Kind.RPM_BDB, "Packages.db": Kind.RPM_NDB}

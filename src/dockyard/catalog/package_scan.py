@@ -6,8 +6,10 @@ whiteouts and opaque folders honoured), keeping only the bytes of the files a pa
 keeps (:func:`dockyard.archive.packages.kind_of`): at most ``per_file`` bytes for a database,
 ``per_record`` for a one-package file, ``total`` kept in all. A file over its limit is skipped
 and makes the scan ``partial``, with the reason; so does an rpm database kept in a format not
-read (BerkeleyDB, NDB). Decompression and parsing run in a worker thread with an event loop of
-its own, fed the layer bytes by the server's loop, so a large image never stalls requests.
+read (NDB; the SQLite ``rpmdb.sqlite`` and BerkeleyDB ``Packages`` are read), and so does a
+database that is not what its package manager writes (why is noted). Decompression and parsing
+run in a worker thread with an event loop of its own, fed the layer bytes by the server's loop,
+so a large image never stalls requests.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from dataclasses import dataclass, field
 from dockyard.archive.errors import InvalidArchive, UnsafeArchive
 from dockyard.archive.overlay import Overlay
 from dockyard.archive.packages import DATABASES, TEXT_PARSERS, UNREAD, Kind, Package, kind_of
+from dockyard.archive.rpm_bdb import parse_rpmdb_bdb
 from dockyard.archive.rpmdb import RpmFormatError, parse_rpmdb_sqlite
 from dockyard.archive.safe_tar import EntryKind, LinkPolicy, SafeTarReader, TarLimits
 
@@ -29,13 +32,14 @@ MiB = 1 << 20
 SUCCEEDED, FAILED, PARTIAL = "succeeded", "failed", "partial"
 MAX_NOTES = 20
 PIECE_WAIT = 300.0  # seconds the scan waits for one piece of a layer
+READ_RPM = "rpmdb.sqlite and the BerkeleyDB Packages are read"
 
 Layers = Callable[[str], AsyncIterator[bytes]]  # a layer's (compressed) bytes by digest
 
 
 @dataclass(frozen=True)
 class ScanLimits:
-    per_file: int = 64 * MiB  # a package database (dpkg status, apk installed, rpmdb.sqlite)
+    per_file: int = 64 * MiB  # a package database (dpkg status, apk installed, rpm's databases)
     per_record: int = 4 * MiB  # a one-package file (conda-meta json, METADATA, DESCRIPTION)
     total: int = 256 * MiB  # bytes kept of all files of one platform
     layer_bytes: int = 64 << 30  # uncompressed bytes of one layer
@@ -104,11 +108,13 @@ def _parse(overlay: Overlay[tuple[Kind, bytes | None]], scan: PlatformScan) -> N
         kind, data = overlay.files[path]
         if data is None:
             if kind in UNREAD:
-                _note(scan, f"{path}: the {kind.value} rpm database format is not read (only rpmdb.sqlite)")
+                _note(scan, f"{path}: the {kind.value} rpm database format is not read ({READ_RPM})")
             continue
         try:
             if kind is Kind.RPM_SQLITE:
                 found.update(parse_rpmdb_sqlite(data))
+            elif kind is Kind.RPM_BDB:
+                found.update(parse_rpmdb_bdb(data))
             else:
                 found.update(TEXT_PARSERS[kind](data))
         except RpmFormatError as exc:

@@ -201,7 +201,16 @@ async def test_each_platform_of_an_index_is_read(services: Services, people: Peo
 
 async def test_what_is_not_read_makes_the_scan_partial(services: Services, people: People) -> None:
     services.packages.limits = ScanLimits(per_file=1000)
-    await pushed(services, layer({"var/lib/dpkg/status": DPKG_STATUS, "var/lib/rpm/Packages": b"\0" * 64}))
+    await pushed(
+        services,
+        layer(
+            {
+                "var/lib/dpkg/status": DPKG_STATUS,
+                "var/lib/rpm/Packages": b"\0" * 64,
+                "usr/lib/sysimage/rpm/Packages.db": b"\0" * 64,
+            }
+        ),
+    )
 
     page = await listed(services, people)
 
@@ -210,7 +219,8 @@ async def test_what_is_not_read_makes_the_scan_partial(services: Services, peopl
     detail = scan_of(page).detail or ""
     size = len(DPKG_STATUS.encode())
     assert f"var/lib/dpkg/status ({size:,} bytes) was not read: over the limit per file" in detail
-    assert "var/lib/rpm/Packages: the rpm-bdb rpm database format is not read" in detail
+    assert "usr/lib/sysimage/rpm/Packages.db: the rpm-ndb rpm database format is not read" in detail
+    assert "var/lib/rpm/Packages: a Berkeley DB file shorter than one page" in detail
 
 
 async def test_a_layer_that_is_not_a_tar_fails_the_scan_not_the_version(

@@ -15,10 +15,13 @@ from pathlib import Path
 
 import pytest
 
+from dockyard.transfer.imports.finishing import FINISH_GATE_ENV
+from tests.support.archive_crash import TOKEN_ENV
 from tests.support.archives import SavedImage, docker_save, docker_save_with, entry, oci_archive, random_layer
 from tests.support.catalog import CatalogUser, new_user
-from tests.support.identity import ADMIN, ADMIN_PASSWORD, PASSWORD, Api
-from tests.support.servers import RunningRegistry
+from tests.support.database import sql
+from tests.support.identity import ADMIN, ADMIN_PASSWORD, PASSWORD, Api, oci_as
+from tests.support.servers import RunningRegistry, private_dockyard
 
 pytestmark = pytest.mark.clients
 
@@ -127,3 +130,54 @@ def test_image_upload_explains_a_refused_archive(user: tuple[str, Path], tmp_pat
 
     assert done.returncode == 1
     assert "error: the archive was refused: path traversal ('..')" in done.stderr
+
+
+def test_image_upload_sends_again_what_an_interrupted_import_lost(db_kind: str, tmp_path: Path) -> None:
+    """The server process finishing the upload's import is killed (SIGKILL, held at a test gate)
+    while the CLI follows the import: the server's other worker takes the session back to its
+    stored checkpoint at once, and the same command sends the rest again and creates the
+    version (before, it said the archive was refused and forgot the session)."""
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    env = {**TOKEN_ENV, FINISH_GATE_ENV: str(gate), "DOCKYARD_WORKERS": "2"}
+    layers = [random_layer(3 << 20, f"data/{i}.bin") for i in range(4)]
+    archive = tmp_path / "tool.tar"
+    archive.write_bytes(docker_save([SavedImage(layers, ["lab/tool:1"])]))
+    size = archive.stat().st_size
+    with private_dockyard(db_kind, tmp_path / "server", env) as (server, _restart):
+        with Api.connect(server, ADMIN, ADMIN_PASSWORD) as admin:
+            name = new_user(admin, "resender")
+        config = tmp_path / "cli.toml"
+        login = _cli(config, "login", server.url, "-u", name, "--password-stdin", stdin=PASSWORD + "\n")
+        assert login.returncode == 0, login.stderr
+        upload = subprocess.Popen(
+            [sys.executable, "-m", "dockyard", "image", "upload", str(archive), "--chunk-size", "1"],
+            env=_env(config),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while not (gate / "started").exists():
+                assert time.monotonic() < deadline, "the server never started finishing the import"
+                assert upload.poll() is None, upload.communicate()
+                time.sleep(0.05)
+            ((holder,),) = sql(server, "SELECT holder FROM archive_uploads")
+            os.kill(int(holder.rsplit(":", 2)[1]), signal.SIGKILL)  # host:pid:instance
+            (gate / "open").touch()  # the next finishing goes through
+            out, err = upload.communicate(timeout=300)
+        finally:
+            if upload.poll() is None:
+                upload.kill()
+                upload.wait()
+        assert upload.returncode == 0, err
+        assert "Traceback" not in err, err
+        resent = re.search(rf"sending the archive again from byte (\d+) of {size}", err)
+        assert resent is not None, err
+        assert 0 <= int(resent[1]) < size
+        assert f"Created {name}/tool:1" in out, out
+        with oci_as(server, name, PASSWORD) as oci:
+            manifest = oci.get_manifest(f"{name}/tool", "1").json()
+            pulled = [oci.get_blob(f"{name}/tool", d["digest"]).content for d in manifest["layers"]]
+        assert [gzip.decompress(layer) for layer in pulled] == layers

@@ -41,6 +41,7 @@ _TIMEOUT = httpx.Timeout(60.0, write=300.0, read=300.0)
 # two requests is sent again, every half second for at most this many times (20 s).
 _BUSY_TRIES = 40
 _BUSY_WAIT = 0.5
+_RESENDS = 3  # imports interrupted on the server, sent again from what it kept, in one command
 
 
 def upload(
@@ -81,7 +82,7 @@ def upload(
         ws = workspace or str(api.get("/user")["username"])
         session = _Session(api, file, ws, layer_compression, quiet)
         archive_id = session.upload(chunk_mib << 20)
-        done = session.imported(archive_id)
+        done = session.imported(archive_id, chunk_mib << 20)
         chosen: int | str | None = image
         if image is not None and image.isascii() and image.isdigit() and len(image) < 10:  # not '²'
             chosen = int(image)
@@ -256,8 +257,27 @@ class _Session:
                 self.forget()
                 raise CliError(f"the archive was refused: {status['reason']}")
 
-    def imported(self, archive_id: str) -> dict[str, Any]:
-        """Complete the upload (the server imports in the background) and follow the import."""
+    def imported(self, archive_id: str, chunk: int) -> dict[str, Any]:
+        """Complete the upload (the server imports in the background) and follow the import.
+        An import interrupted on the server (the process finishing it died, and nothing could
+        go on from where it was) is back at what the server kept: the rest is sent again."""
+        for _ in range(_RESENDS + 1):
+            status = self._follow(archive_id)
+            if status["state"] == "done":
+                return status
+            if status["state"] != "receiving":
+                self.forget()
+                raise CliError(f"the archive was refused: {status['reason']}")
+            offset = int(status["offset"])
+            output.note(
+                f"The import was interrupted on the server; sending the archive again from byte "
+                f"{offset} of {self.size}."
+            )
+            self._send(archive_id, offset, chunk)
+        raise CliError("the import was interrupted on the server again and again", hint=RESUME_HINT)
+
+    def _follow(self, archive_id: str) -> dict[str, Any]:
+        """Complete the upload and follow the import until it is no longer importing."""
         status: dict[str, Any] = self.api.get(f"/archives/{seg(archive_id)}")
         if status["state"] in ("receiving", "failed"):
             tries = 0
@@ -281,9 +301,6 @@ class _Session:
                 progress.update(task, completed=int(status["processed"]))
                 time.sleep(0.5)
                 status = self.api.get(f"/archives/{seg(archive_id)}")
-        if status["state"] != "done":
-            self.forget()
-            raise CliError(f"the archive was refused: {status['reason']}")
         return status
 
 

@@ -53,7 +53,7 @@ def test_a_refusal_being_recorded_is_waited_for_and_then_explained(
     server = Server(puts=[(409, BUSY), (409, BUSY)], states=["receiving", "receiving", "failed"])
     session = _session(server, tmp_path, monkeypatch)
     with pytest.raises(CliError) as refused:
-        session.imported("a1")
+        session.imported("a1", 1 << 20)
     assert refused.value.message == "the archive was refused: path traversal ('..')"
     assert server.seen == ["GET", "PUT", "GET", "PUT", "GET"]
 
@@ -64,7 +64,7 @@ def test_a_request_that_found_the_session_held_is_sent_again(
     done: dict[str, object] = {"state": "done", "reason": None, "processed": 10}
     server = Server(puts=[(409, BUSY), (409, BUSY), (202, done)], states=["receiving"])
     session = _session(server, tmp_path, monkeypatch)
-    assert session.imported("a1")["state"] == "done"
+    assert session.imported("a1", 1 << 20)["state"] == "done"
     assert server.seen == ["GET", "PUT", "GET", "PUT", "GET", "PUT"]
 
 
@@ -74,6 +74,6 @@ def test_a_session_held_for_good_is_explained_after_the_tries(
     server = Server(puts=[(409, BUSY)] * (archives._BUSY_TRIES + 1), states=["receiving"])
     session = _session(server, tmp_path, monkeypatch)
     with pytest.raises(CliError) as busy:
-        session.imported("a1")
+        session.imported("a1", 1 << 20)
     assert "another request is working on this archive upload" in busy.value.message
     assert server.seen.count("PUT") == archives._BUSY_TRIES + 1

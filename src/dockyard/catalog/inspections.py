@@ -25,11 +25,13 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import and_, delete, or_, select, text, update
 
 from dockyard.catalog.inspect import AMD64_HELP, ContentSource, ImageFacts, has_amd64, inspect_image
 from dockyard.catalog.lineage import Lineage
 from dockyard.catalog.measure import MeasureLimits, NotMeasured, uncompressed_size
+from dockyard.catalog.package_scan import SCANNER
+from dockyard.catalog.package_scan import SUCCEEDED as SUCCEEDED_SCAN
 from dockyard.catalog.packages import PackageIndex
 from dockyard.catalog.search_index import store_version_text
 from dockyard.catalog.service import Catalog, record_event
@@ -253,7 +255,8 @@ class Inspections:
 
     async def backfill_packages(self) -> int:
         """Queue the package index of available internal versions that have none (inspected
-        before the index existed); a batch per call. Returns how many it queued."""
+        before the index existed), or one an older scanner left partial or failed (it may read
+        more now: :data:`.package_scan.SCANNER`); a batch per call. Returns how many it queued."""
         if self.packages is None:
             return 0
         async with self.db.read() as conn:
@@ -268,7 +271,13 @@ class Inspections:
                         image_versions.c.source == INTERNAL,
                         image_versions.c.status == "available",
                         image_versions.c.digest.is_not(None),
-                        version_package_scans.c.version_id.is_(None),
+                        or_(
+                            version_package_scans.c.version_id.is_(None),
+                            and_(  # an older scanner could not read it all
+                                version_package_scans.c.scanner < SCANNER,
+                                version_package_scans.c.state != SUCCEEDED_SCAN,
+                            ),
+                        ),
                     )
                     .order_by(image_versions.c.id)
                     .limit(SWEEP_BATCH)

@@ -30,6 +30,10 @@ from dockyard.archive.safe_tar import EntryKind, LinkPolicy, SafeTarReader, TarL
 
 MiB = 1 << 20
 SUCCEEDED, FAILED, PARTIAL = "succeeded", "failed", "partial"
+# This scanner's version, recorded with each scan: raise it when the scan reads more (2: the
+# BerkeleyDB rpm database), and the catalog's sweep makes again the scans an older scanner
+# left partial or failed (a complete one stays).
+SCANNER = 2
 MAX_NOTES = 20
 PIECE_WAIT = 300.0  # seconds the scan waits for one piece of a layer
 READ_RPM = "rpmdb.sqlite and the BerkeleyDB Packages are read"

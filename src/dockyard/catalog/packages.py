@@ -25,7 +25,7 @@ from dockyard.archive.packages import Ecosystem, name_key
 from dockyard.auth.policy import Subject
 from dockyard.catalog.content import LayerNotPulled
 from dockyard.catalog.inspect import ContentSource, platform_name
-from dockyard.catalog.package_scan import FAILED, PARTIAL, SUCCEEDED, ScanLimits, scan_in_thread
+from dockyard.catalog.package_scan import FAILED, PARTIAL, SCANNER, SUCCEEDED, ScanLimits, scan_in_thread
 from dockyard.catalog.service import Catalog
 from dockyard.catalog.tables import image_versions, images, version_package_scans, version_packages
 from dockyard.db.engine import Connection, Database
@@ -179,6 +179,7 @@ class PackageIndex:
                     packages=result.packages,
                     bytes_read=result.bytes_read,
                     detail=result.detail,
+                    scanner=SCANNER,
                 )
             )
         return result

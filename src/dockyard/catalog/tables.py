@@ -204,6 +204,9 @@ version_package_scans = Table(
     Column("packages", Integer, nullable=False, server_default="0"),
     Column("bytes_read", BigInteger, nullable=False, server_default="0"),
     Column("detail", Text),  # why failed or partial (a size limit, an unreadable database)
+    # The scanner that made it (package_scan.SCANNER): one that reads more makes again the
+    # scans an older one left partial or failed.
+    Column("scanner", Integer, nullable=False, server_default="1"),
 )
 
 

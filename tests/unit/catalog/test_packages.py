@@ -5,12 +5,12 @@ made of real package databases, the inspection job runs, the rows are read back.
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from dockyard.app.services import Services
 from dockyard.archive.packages import Ecosystem
 from dockyard.catalog.inspections import JOB_KIND, PACKAGES_JOB
-from dockyard.catalog.package_scan import ScanLimits
+from dockyard.catalog.package_scan import SCANNER, ScanLimits
 from dockyard.catalog.packages import PackagePage, ScanState, versions_with_package
 from dockyard.catalog.tables import image_versions, version_package_scans, version_packages
 from dockyard.errors import Invalid, NotFound
@@ -267,4 +267,36 @@ async def test_versions_inspected_before_the_index_are_indexed_by_the_sweep(
     page = await listed(services, people)
     assert scan_of(page).state == "succeeded"
     assert len(page.packages) == 5
+    assert await services.inspections.backfill_packages() == 0
+
+
+async def test_scans_an_older_scanner_left_partial_are_made_again(services: Services, people: People) -> None:
+    """After an upgrade that reads more (the scanner's version went up), the sweep scans again
+    the versions an older scanner left partial or failed; a complete scan stays."""
+    await pushed(services, DEBIAN)
+    await pushed(services, CONDA, tag="v2")
+    async with services.db.write() as conn:  # both scanned by the scanner before, one partially
+        await conn.execute(update(version_package_scans).values(scanner=SCANNER - 1))
+        named_v1 = select(image_versions.c.id).where(image_versions.c.version == "v1")
+        v1 = (await conn.execute(named_v1)).scalar_one()
+        await conn.execute(
+            update(version_package_scans)
+            .where(version_package_scans.c.version_id == v1)
+            .values(state="partial", detail="var/lib/rpm/Packages: not read", packages=0)
+        )
+        await conn.execute(delete(version_packages).where(version_packages.c.version_id == v1))
+
+    assert await services.inspections.backfill_packages() == 1  # v1 alone
+    worker = Worker(services.jobs, {PACKAGES_JOB: services.inspections.handle_packages}, lease_seconds=30.0)
+    assert await worker.run_once()
+    assert not await worker.run_once()
+
+    page = await listed(services, people)
+    assert scan_of(page).state == "succeeded"
+    assert len(page.packages) == 5
+    async with services.db.read() as conn:
+        scans = select(version_package_scans.c.version_id, version_package_scans.c.scanner)
+        scanners = dict((await conn.execute(scans)).all())
+    assert scanners[v1] == SCANNER
+    assert sorted(scanners.values()) == [SCANNER - 1, SCANNER]  # v2's complete scan was kept
     assert await services.inspections.backfill_packages() == 0

@@ -3,12 +3,13 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import zlib
 
 import pytest
 import zstandard
 
 from dockyard.archive import media
-from dockyard.archive.compress import LayerCompressor, UncompressedHasher
+from dockyard.archive.compress import LayerCompressor, ParallelGzip, UncompressedHasher
 from dockyard.archive.decompress import Compression
 from dockyard.archive.errors import UnsafeArchive
 from tests.unit.archive.factories import gz, layer_tar, zst
@@ -77,3 +78,34 @@ def test_uncompressed_hasher_stops_at_its_limit() -> None:
     hasher = UncompressedHasher(Compression.GZIP, max_size=100_000)
     with pytest.raises(UnsafeArchive, match="more than 100000"):
         hasher.update(gz(DATA))
+
+
+@pytest.mark.parametrize("level", [0, 1, 6, 9])
+@pytest.mark.parametrize("block", [1000, 32 * 1024, 1 << 20])
+def test_parallel_gzip_is_one_gzip_stream_whatever_the_blocks(level: int, block: int) -> None:
+    """Blocks compressed apart (each primed with the window before it) join into one member
+    that any reader reads back; the bytes depend on level and block size, not on how the
+    input was fed."""
+    whole = ParallelGzip(level, block)
+    once = whole.compress(DATA) + whole.flush()
+    pieces = ParallelGzip(level, block)
+    fed = b"".join(pieces.compress(DATA[i : i + 777]) for i in range(0, len(DATA), 777)) + pieces.flush()
+    assert fed == once
+    assert gzip.decompress(once) == DATA
+    assert zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(once) == DATA  # one member
+    assert once[:2] == b"\x1f\x8b"
+
+
+def test_parallel_gzip_compresses_as_well_as_one_stream() -> None:
+    single = zlib.compressobj(6, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    reference = single.compress(DATA) + single.flush()
+    parallel = ParallelGzip(6, 64 * 1024)
+    ours = parallel.compress(DATA) + parallel.flush()
+    assert len(ours) <= len(reference) * 1.01
+
+
+def test_parallel_gzip_of_nothing_and_bad_levels() -> None:
+    empty = ParallelGzip(6)
+    assert gzip.decompress(empty.flush()) == b""
+    with pytest.raises(ValueError, match="levels are 0 to 9"):
+        ParallelGzip(10)

@@ -1,6 +1,6 @@
 // Workspace settings: storage. Members see what the workspace stores (each layer once, however
 // many images use it) against its quota, as a bar; platform admins set or clear the quota.
-import { useEffect, useState } from "preact/hooks";
+import { useLayoutEffect, useState } from "preact/hooks";
 import { get, put } from "../lib/api.js";
 import { bytes } from "../lib/format.js";
 import { html } from "../lib/html.js";
@@ -37,8 +37,10 @@ export function QuotaSection({ workspace }) {
   const [saved, setSaved] = useState(null);
   // The field shows the workspace's own quota when it is loaded or changed; a reload of the same
   // figure (after a save, or the workspace's answer arriving late) keeps what the user typed.
+  // A layout effect: it runs before the form can take a keystroke (an effect runs after the
+  // paint, and could empty the field under the user's first typing).
   const own = quota.data ? quota.data.own_limit_bytes : undefined;
-  useEffect(() => {
+  useLayoutEffect(() => {
     if (own !== undefined) setLimit(own === null ? "" : String(own));
   }, [ws, own]);
   const [save, busy, error] = useAction(async (value) => {

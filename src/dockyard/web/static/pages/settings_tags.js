@@ -1,6 +1,6 @@
 // Workspace settings: immutable tags. Tags matching a pattern keep the manifest they were first
 // pushed with (a push that would move one is refused, naming the rule); exceptions stay movable.
-import { useEffect, useState } from "preact/hooks";
+import { useLayoutEffect, useState } from "preact/hooks";
 import { get, put } from "../lib/api.js";
 import { html } from "../lib/html.js";
 import { Icon } from "../lib/icons.js";
@@ -14,7 +14,8 @@ export function ImmutableTagsSection({ workspace, role }) {
   const rules = useLoad((signal) => get(wsPath(ws, "/immutable-tags"), { signal }), [ws]);
   const [form, setForm] = useState({ patterns: "", exceptions: "" });
   const [saved, setSaved] = useState(null);
-  useEffect(() => {
+  // Before the form can take a keystroke (see settings_quota.js).
+  useLayoutEffect(() => {
     if (rules.data) setForm({ patterns: rules.data.patterns.join(", "), exceptions: rules.data.exceptions.join(", ") });
   }, [rules.data]);
   const [save, busy, error] = useAction(async () => {

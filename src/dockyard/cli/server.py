@@ -115,11 +115,11 @@ def serve(
         str | None, typer.Option(help="Database URL (default: SQLite in the data folder).")
     ] = None,
 ) -> None:
-    from dockyard.app.services import configured_storage
+    # The supervisor stays this process: it imports what it needs to watch the workers, not the
+    # app (the services' modules alone are ~50 MB of resident memory it would keep for nothing).
     from dockyard.app.serving import run
     from dockyard.ops import logs
     from dockyard.storage.filesystem import FilesystemDriver
-    from dockyard.storage.s3 import S3Driver
 
     settings = _settings(host=host, port=port, workers=workers, data_dir=data_dir, database_url=database_url)
     logs.configure(settings.log_level)
@@ -127,6 +127,9 @@ def serve(
     if settings.storage_driver == "filesystem":
         FilesystemDriver(settings.effective_storage_root).purge_temporaries()
     else:
+        from dockyard.app.services import configured_storage
+        from dockyard.storage.s3 import S3Driver
+
         storage = configured_storage(settings)
         if isinstance(storage, S3Driver):
             asyncio.run(storage.ensure_bucket())  # once, before the workers start

@@ -200,12 +200,19 @@ def serving_processes(server: RunningRegistry) -> list[int]:
     return server_workers(server) or [server.process.pid]
 
 
-def worker_sockets(server: RunningRegistry) -> list[Path]:
+def worker_sockets(server: RunningRegistry, expected: int | None = None) -> list[Path]:
     """Each worker's own socket (the one its siblings reach it by), one per worker: a request
-    sent there reaches that worker and no other."""
-    sockets = sorted(run_dir_for(server.data_dir).glob("worker-*.sock"))
-    assert len(sockets) == len(server_workers(server)) > 1, (sockets, server_workers(server))
-    return sockets
+    sent there reaches that worker and no other. Waits (polling, at most a minute) until every
+    worker has made its own: a worker makes it at the end of its start-up, which can come after
+    the server, through another worker, has answered its first request."""
+    deadline = time.monotonic() + 60
+    while True:
+        sockets = sorted(run_dir_for(server.data_dir).glob("worker-*.sock"))
+        workers = server_workers(server)
+        if len(sockets) == len(workers) > 1 and expected in (None, len(sockets)):
+            return sockets
+        assert time.monotonic() < deadline, (sockets, workers, expected)
+        time.sleep(0.05)
 
 
 def worker_holding(server: RunningRegistry, client: socket.socket) -> int:

@@ -85,10 +85,18 @@ class PostgresUploadLocks:
     async def hold(self, upload_id: str) -> AsyncIterator[bool]:
         key = int.from_bytes(hashlib.sha256(upload_id.encode()).digest()[:8], "big", signed=True)
         conn = await asyncpg.connect(self.dsn)
+        held = False
         try:
-            yield bool(await conn.fetchval("SELECT pg_try_advisory_lock($1)", key))
+            held = bool(await conn.fetchval("SELECT pg_try_advisory_lock($1)", key))
+            yield held
         finally:
-            await conn.close()  # releases the lock
+            if held:
+                # Released before this returns: closing the connection alone releases it only
+                # when the server's backend has noticed, a moment later, and a request that came
+                # right after this one's answer (on another replica) would find it still taken.
+                with contextlib.suppress(Exception):  # a broken connection releases it as it goes
+                    await conn.execute("SELECT pg_advisory_unlock($1)", key)
+            await conn.close()
 
     def forget(self, upload_id: str) -> None:
         return None

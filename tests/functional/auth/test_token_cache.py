@@ -44,9 +44,7 @@ def server(
 
 
 def worker_sockets(registry: RunningRegistry) -> list[Path]:
-    sockets = each_worker_socket(registry)
-    assert len(sockets) == WORKERS, sockets
-    return sockets
+    return each_worker_socket(registry, expected=WORKERS)
 
 
 def pull_actions(

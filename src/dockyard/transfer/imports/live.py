@@ -31,7 +31,7 @@ import contextlib
 import logging
 import time
 
-from sqlalchemy import ColumnElement, and_, update
+from sqlalchemy import ColumnElement, and_, select, update
 
 from dockyard.cluster.locks import UploadLocks
 from dockyard.db.engine import Database
@@ -226,6 +226,11 @@ class LiveImports:
             for archive_id, live in list(self._held.items()):
                 if now - live.last_used < IDLE and live.running:
                     continue
+                if await self._superseded(live):  # another's now: stopped here without its lock,
+                    if self._held.get(archive_id) is live:  # which that one's requests take
+                        del self._held[archive_id]
+                        await live.stop()
+                    continue
                 async with self.locks.hold(archive_id) as held:
                     if held and self._held.get(archive_id) is live:
                         del self._held[archive_id]
@@ -235,6 +240,20 @@ class LiveImports:
                 await self._renew()
             with contextlib.suppress(Exception):
                 await self.holders.hold()  # still held (see Holders.hold)
+
+    async def _superseded(self, live: LiveImport) -> bool:
+        """Whether another import (here or in another process) has taken ``live``'s session
+        over, or the session is gone; False when that cannot be known now."""
+        try:
+            async with self.db.read() as conn:
+                row = (
+                    await conn.execute(
+                        select(archive_uploads.c.generation).where(archive_uploads.c.id == live.archive_id)
+                    )
+                ).first()
+        except Exception:
+            return False
+        return row is None or row[0] != live.generation
 
     async def _renew(self) -> None:
         by_generation = [(live.archive_id, live.generation) for live in self._held.values()]

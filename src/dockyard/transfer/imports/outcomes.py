@@ -143,6 +143,8 @@ class Outcomes:
     async def _refused_between_requests(self, live: LiveImport, failure: BaseException) -> None:
         """Fail the session (once no request is working on it, unless one did it first)."""
         while True:
+            if not await self._current(live):  # looked at first without the session's lock: an
+                return  # import superseded by another replica's must not hold up its requests
             async with self.locks.hold(live.archive_id) as held:
                 async with self.db.read() as conn:
                     s = await load_session(conn, live.archive_id)
@@ -154,6 +156,12 @@ class Outcomes:
                     await self.fail(live.archive_id, reason_of(failure))
                     return
             await asyncio.sleep(0.2)  # a request holds the session: it may report it itself
+
+    async def _current(self, live: LiveImport) -> bool:
+        """Whether ``live`` is still its receiving session's import."""
+        async with self.db.read() as conn:
+            s = await load_session(conn, live.archive_id)
+        return s is not None and s.state == RECEIVING and s.generation == live.generation
 
     async def _heartbeat(self, archive_id: str) -> None:
         while True:

@@ -90,13 +90,15 @@ class PostgresUploadLocks:
             held = bool(await conn.fetchval("SELECT pg_try_advisory_lock($1)", key))
             yield held
         finally:
-            if held:
-                # Released before this returns: closing the connection alone releases it only
-                # when the server's backend has noticed, a moment later, and a request that came
-                # right after this one's answer (on another replica) would find it still taken.
-                with contextlib.suppress(Exception):  # a broken connection releases it as it goes
-                    await conn.execute("SELECT pg_advisory_unlock($1)", key)
-            await conn.close()
+            try:
+                if held:
+                    # Released before this returns: closing the connection alone releases it
+                    # only when the server's backend has gone, a moment later, and a request that
+                    # came right after this one's answer (another replica's) would find it taken.
+                    with contextlib.suppress(Exception):  # a broken connection releases it as it goes
+                        await conn.execute("SELECT pg_advisory_unlock($1)", key)
+            finally:
+                await conn.close()  # releases it in any case
 
     def forget(self, upload_id: str) -> None:
         return None
